@@ -1,0 +1,191 @@
+//! Command-line interface: argument definitions and the mapping of outcomes
+//! to exit codes. Each command is a thin shell over a library piece.
+
+mod plan;
+mod schemas;
+mod validate;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Exit codes, the same for every command.
+pub mod exit {
+    /// Success; for `plan`, no changes.
+    pub const OK: i32 = 0;
+    /// Invalid input, a usage error, or any other failure.
+    pub const FAILED: i32 = 1;
+    /// `plan` only: changes are pending.
+    pub const CHANGES: i32 = 2;
+}
+
+const AFTER_HELP: &str = "\
+Exit codes (every command):
+  0  success (for plan: no changes)
+  1  invalid input, usage error, or any other failure
+  2  plan only: changes are pending
+
+Examples:
+  mooring validate examples/manifests
+  mooring plan --repo . --against-ref origin/main --path examples/manifests -o markdown
+  mooring plan examples/manifests --against-ref HEAD~1
+  mooring schemas --check";
+
+/// mooring holds live infrastructure to what a Git repository declares.
+///
+/// It reads Kubernetes, wasmCloud, LlamaStack, Weave Ignite and Flintlock
+/// manifests from Git, validates them against schemas generated from its own
+/// types and against Rego policies, and plans the changes between two
+/// revisions.
+#[derive(Debug, Parser)]
+#[command(name = "mooring", version, after_help = AFTER_HELP, max_term_width = 100)]
+struct Cli {
+    /// Log format for diagnostics on stderr (RUST_LOG sets the level).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check manifests: YAML, schemas, upstream rules and Rego policies.
+    ///
+    /// Reads every .yaml/.yml file under each PATH (default: the current
+    /// directory), reports every problem as `file:line: Kind/ns/name:
+    /// field: message` and exits 1 if any is an error.
+    Validate(validate::ValidateArgs),
+    /// Show what would change between two Git revisions (a CI dry-run diff).
+    ///
+    /// Loads the manifests at both revisions straight from Git objects (no
+    /// checkout), validates the new side, and prints create / update /
+    /// delete / unchanged with a unified diff per changed object. Secret
+    /// values are masked. Exits 0 with no changes, 2 with changes, 1 on
+    /// invalid manifests or any error.
+    Plan(plan::PlanArgs),
+    /// Write or check the JSON Schemas generated from mooring's types.
+    Schemas(schemas::SchemasArgs),
+    /// Work with Rego policies.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum PolicyCommand {
+    /// Run the `test_*` rules of every `*_test.rego` file (like `opa test`).
+    Test {
+        /// Policy directory.
+        #[arg(default_value = "policies")]
+        dir: PathBuf,
+    },
+}
+
+/// Output format of `validate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+    Markdown,
+}
+
+/// Flags shared by every command that validates manifests.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Reject unknown fields (kubectl's strict field validation);
+    /// `--strict=false` reports them as warnings instead.
+    #[arg(long, default_value_t = true, num_args = 0..=1, default_missing_value = "true",
+          action = clap::ArgAction::Set, value_name = "BOOL")]
+    strict: bool,
+    /// Accept kinds mooring has no schema for (with a warning).
+    #[arg(long)]
+    allow_unknown_kinds: bool,
+    /// Extra JSON Schemas, laid out as DIR/<group>/<version>/<Kind>.json
+    /// (`core` for the core group), for kinds mooring does not know.
+    #[arg(long, value_name = "DIR")]
+    schemas: Option<PathBuf>,
+    /// Rego policy directory [default: ./policies when it exists].
+    #[arg(long, value_name = "DIR", conflicts_with = "no_policies")]
+    policies: Option<PathBuf>,
+    /// Do not evaluate any policy.
+    #[arg(long)]
+    no_policies: bool,
+    /// Largest manifest file read, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 4 * 1024 * 1024)]
+    max_file_size: u64,
+}
+
+impl CheckArgs {
+    fn options(&self) -> mooring::validate::Options {
+        let policies = if self.no_policies {
+            None
+        } else {
+            self.policies.clone().or_else(|| {
+                let default = PathBuf::from("policies");
+                default.is_dir().then_some(default)
+            })
+        };
+        mooring::validate::Options {
+            strict: self.strict,
+            allow_unknown_kinds: self.allow_unknown_kinds,
+            extra_schemas: self.schemas.clone(),
+            policies,
+        }
+    }
+
+    fn limits(&self) -> mooring::manifest::Limits {
+        mooring::manifest::Limits {
+            max_file_bytes: self.max_file_size,
+            ..mooring::manifest::Limits::default()
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    exit::OK
+                }
+                _ => exit::FAILED,
+            };
+            let _ = e.print();
+            return code;
+        }
+    };
+    init_logging(cli.log_format);
+    let result = match cli.command {
+        Command::Validate(args) => validate::run(&args),
+        Command::Plan(args) => plan::run(&args),
+        Command::Schemas(args) => schemas::run(&args),
+        Command::Policy(PolicyCommand::Test { dir }) => validate::run_policy_tests(&dir),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            exit::FAILED
+        }
+    }
+}

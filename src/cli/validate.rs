@@ -1,0 +1,81 @@
+//! `mooring validate` and `mooring policy test`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::Args;
+use mooring::validate::{Validator, policy};
+
+use super::{CheckArgs, Format, exit};
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Files or directories to check.
+    #[arg(default_value = ".")]
+    paths: Vec<PathBuf>,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = Format::Text)]
+    output: Format,
+    #[command(flatten)]
+    check: CheckArgs,
+}
+
+pub fn run(args: &ValidateArgs) -> anyhow::Result<i32> {
+    let validator = Validator::new(args.check.options()).context("cannot start validation")?;
+    let limits = args.check.limits();
+    let (files, mut read_findings) = mooring::source::fs::read_paths(&args.paths, &limits);
+    let mut report = validator.check(&files, &limits);
+    read_findings.append(&mut report.findings);
+    report.findings = read_findings;
+    mooring::finding::sort(&mut report.findings);
+    match args.output {
+        Format::Json => {
+            let doc = serde_json::json!({
+                "valid": report.errors() == 0,
+                "summary": {
+                    "files": report.files,
+                    "documents": report.documents,
+                    "objects": report.manifests.len(),
+                    "errors": report.errors(),
+                    "warnings": report.warnings(),
+                },
+                "findings": report.findings,
+            });
+            println!("{}", serde_json::to_string_pretty(&doc)?);
+        }
+        Format::Text | Format::Markdown => {
+            for f in &report.findings {
+                println!("{f}");
+            }
+            println!("{}", report.summary());
+        }
+    }
+    Ok(if report.errors() == 0 {
+        exit::OK
+    } else {
+        exit::FAILED
+    })
+}
+
+pub fn run_policy_tests(dir: &Path) -> anyhow::Result<i32> {
+    let outcomes = policy::run_tests(dir)?;
+    let mut failed = 0;
+    for o in &outcomes {
+        match &o.failure {
+            None => println!("PASS {} ({})", o.rule, o.file.display()),
+            Some(why) => {
+                failed += 1;
+                println!("FAIL {} ({}): {why}", o.rule, o.file.display());
+            }
+        }
+    }
+    println!("{} passed, {failed} failed", outcomes.len() - failed);
+    if outcomes.is_empty() {
+        eprintln!(
+            "no test_* rules found in *_test.rego files under {}",
+            dir.display()
+        );
+        return Ok(exit::FAILED);
+    }
+    Ok(if failed == 0 { exit::OK } else { exit::FAILED })
+}

@@ -1,0 +1,124 @@
+//! Findings: the one shape every problem takes, from a YAML syntax error to a
+//! policy violation, so that every command reports them the same way.
+
+use std::fmt;
+
+use serde::Serialize;
+
+/// How bad a finding is. Errors fail the command; warnings are printed only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// Where a finding points: a file (as given on the command line or as the
+/// path inside the Git tree) and a 1-based line.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Location {
+    pub file: String,
+    pub line: usize,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.file, self.line)
+    }
+}
+
+/// One problem found in the input.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub severity: Severity,
+    /// Where the problem is; `None` only for problems with no file (a missing
+    /// policy directory, say).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub location: Option<Location>,
+    /// The object, as `Kind/namespace/name` (or `Kind/name`), when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub object: Option<String>,
+    /// The field, as a dotted path such as `spec.interfaces[0].guestMac`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    pub message: String,
+    /// What produced it: `yaml`, `load`, `schema`, `rule`, or `policy:<name>`.
+    pub source: String,
+}
+
+impl Finding {
+    pub fn error(source: impl Into<String>, message: impl Into<String>) -> Self {
+        Finding {
+            severity: Severity::Error,
+            location: None,
+            object: None,
+            field: None,
+            message: message.into(),
+            source: source.into(),
+        }
+    }
+
+    pub fn warning(source: impl Into<String>, message: impl Into<String>) -> Self {
+        Finding {
+            severity: Severity::Warning,
+            ..Finding::error(source, message)
+        }
+    }
+
+    pub fn at(mut self, file: impl Into<String>, line: usize) -> Self {
+        self.location = Some(Location {
+            file: file.into(),
+            line,
+        });
+        self
+    }
+
+    pub fn object(mut self, object: impl Into<String>) -> Self {
+        self.object = Some(object.into());
+        self
+    }
+
+    pub fn field(mut self, field: impl Into<String>) -> Self {
+        let field = field.into();
+        if !field.is_empty() {
+            self.field = Some(field);
+        }
+        self
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+/// `file:line: Kind/ns/name: field.path: message`, leaving out the parts that
+/// are unknown. Warnings say so; errors are the default and need no prefix.
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(loc) = &self.location {
+            write!(f, "{loc}: ")?;
+        }
+        if self.severity == Severity::Warning {
+            f.write_str("warning: ")?;
+        }
+        if let Some(object) = &self.object {
+            write!(f, "{object}: ")?;
+        }
+        if let Some(field) = &self.field {
+            write!(f, "{field}: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+/// Orders findings by file, line, then errors before warnings, so output is
+/// deterministic whatever order parallel validation produced them in.
+pub fn sort(findings: &mut [Finding]) {
+    findings.sort_by(|a, b| {
+        a.location
+            .cmp(&b.location)
+            .then(a.severity.cmp(&b.severity))
+            .then(a.field.cmp(&b.field))
+            .then(a.message.cmp(&b.message))
+    });
+}

@@ -1,0 +1,166 @@
+//! The kinds mooring knows, as Rust types. Everything else about a kind (its
+//! JSON Schema, its identity scope, the rules JSON Schema cannot say) is
+//! derived from these types and registered in one table, [`all`].
+//!
+//! The planner, validator and backends never match on kind names themselves:
+//! they ask this table.
+
+use serde::Deserialize;
+
+use crate::finding::Severity;
+
+pub mod core;
+pub mod flintlock;
+pub mod formats;
+pub mod ignite;
+pub mod llamastack;
+pub mod meta;
+pub mod schema;
+pub mod wasmcloud;
+
+/// How a kind's objects are identified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// `metadata.namespace` may be set; when absent it is `default`.
+    Namespaced,
+    /// `metadata.namespace` must not be set (wasmCloud `Host`, `Namespace`).
+    Cluster,
+    /// No `metadata` at all: one object per host (Ignite `Pool`).
+    Singleton,
+}
+
+/// A problem found by a kind's typed rules, run after its schema passed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// JSON pointer into the document, e.g. `/spec/rootVolume`.
+    pub pointer: String,
+    pub message: String,
+    pub severity: Severity,
+}
+
+impl Violation {
+    pub fn error(pointer: impl Into<String>, message: impl Into<String>) -> Self {
+        Violation {
+            pointer: pointer.into(),
+            message: message.into(),
+            severity: Severity::Error,
+        }
+    }
+
+    pub fn warning(pointer: impl Into<String>, message: impl Into<String>) -> Self {
+        Violation {
+            severity: Severity::Warning,
+            ..Violation::error(pointer, message)
+        }
+    }
+}
+
+/// One registered kind.
+pub struct KindInfo {
+    /// API group; empty for the Kubernetes core group.
+    pub group: &'static str,
+    pub version: &'static str,
+    pub kind: &'static str,
+    pub scope: Scope,
+    /// The kind's JSON Schema (draft 2020-12), generated from its Rust type
+    /// and post-processed (strict objects, int-or-string quantities).
+    pub schema: fn() -> serde_json::Value,
+    /// Typed rules: the document is deserialized into the kind's type and
+    /// checked. Only called when the schema found no error.
+    pub check: fn(&serde_json::Value) -> Vec<Violation>,
+}
+
+impl KindInfo {
+    /// `group/version`, or just `version` for the core group.
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.to_string()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+
+    /// Where the schema lives under `schemas/`: `<group>/<version>/<Kind>.json`,
+    /// with `core` standing for the empty core group.
+    pub fn schema_file(&self) -> String {
+        let group = if self.group.is_empty() {
+            "core"
+        } else {
+            self.group
+        };
+        format!("{group}/{}/{}.json", self.version, self.kind)
+    }
+}
+
+/// A Rust type that is a kind: its identity and its typed rules. The
+/// registry in [`all`] is built from these.
+pub trait KindType: for<'de> Deserialize<'de> + schemars::JsonSchema + 'static {
+    /// API group; empty for the Kubernetes core group.
+    const GROUP: &'static str;
+    const VERSION: &'static str;
+    const KIND: &'static str;
+    const SCOPE: Scope;
+
+    /// Rules JSON Schema cannot express, run on a document whose schema
+    /// validation passed. Pointers are into the whole document.
+    fn rules(&self) -> Vec<Violation> {
+        Vec::new()
+    }
+}
+
+/// Deserializes `value` as `T` and runs its rules. A document that does not
+/// deserialize gives one error at the document root with serde's message.
+pub fn check_of<T: KindType>(value: &serde_json::Value) -> Vec<Violation> {
+    match T::deserialize(value) {
+        Ok(typed) => typed.rules(),
+        Err(e) => vec![Violation::error("", e.to_string())],
+    }
+}
+
+/// Escapes one reference token of a JSON pointer (RFC 6901).
+pub fn pointer_token(token: &str) -> String {
+    token.replace('~', "~0").replace('/', "~1")
+}
+
+macro_rules! kind_info {
+    ($t:ty) => {
+        KindInfo {
+            group: <$t as KindType>::GROUP,
+            version: <$t as KindType>::VERSION,
+            kind: <$t as KindType>::KIND,
+            scope: <$t as KindType>::SCOPE,
+            schema: schema::schema_of::<$t>,
+            check: check_of::<$t>,
+        }
+    };
+}
+
+static KINDS: [KindInfo; 15] = [
+    kind_info!(llamastack::LlamaStackDistribution),
+    kind_info!(wasmcloud::Artifact),
+    kind_info!(wasmcloud::Host),
+    kind_info!(wasmcloud::Workload),
+    kind_info!(wasmcloud::WorkloadDeployment),
+    kind_info!(wasmcloud::WorkloadReplicaSet),
+    kind_info!(ignite::Vm),
+    kind_info!(ignite::Kernel),
+    kind_info!(ignite::Image),
+    kind_info!(ignite::Pool),
+    kind_info!(flintlock::MicroVm),
+    kind_info!(core::Namespace),
+    kind_info!(core::ConfigMap),
+    kind_info!(core::Secret),
+    kind_info!(core::ServiceAccount),
+];
+
+/// Every kind mooring has a schema for.
+pub fn all() -> &'static [KindInfo] {
+    &KINDS
+}
+
+/// Looks a kind up by `apiVersion` and `kind`, exactly as written in a manifest.
+pub fn find(api_version: &str, kind: &str) -> Option<&'static KindInfo> {
+    all()
+        .iter()
+        .find(|k| k.kind == kind && k.api_version() == api_version)
+}

@@ -1,0 +1,372 @@
+//! Manifests: YAML documents turned into identified objects that remember
+//! where they came from.
+//!
+//! [`load`] takes files (from a directory or a Git tree, it does not care)
+//! and returns every object it could read plus a finding for every problem,
+//! so one run reports everything wrong with a repository.
+
+pub mod yaml;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::finding::Finding;
+use crate::kinds::{self, KindInfo, Scope};
+
+pub use yaml::{Limits, LineIndex};
+
+/// A file's bytes and the path it is reported under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceFile {
+    /// As shown to users: relative to where they pointed mooring, or the
+    /// path inside the Git tree.
+    pub path: String,
+    /// Relative to the manifest root (the directory or Git sub-folder
+    /// mooring was pointed at): the same on disk and in Git.
+    pub rel: String,
+    pub bytes: Vec<u8>,
+}
+
+/// What makes two manifests the same object: group, kind, namespace, name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct ObjectId {
+    pub group: String,
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+/// `Kind/namespace/name`, or `Kind/name` for cluster-scoped objects.
+impl fmt::Display for ObjectId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.namespace {
+            Some(ns) => write!(f, "{}/{}/{}", self.kind, ns, self.name),
+            None => write!(f, "{}/{}", self.kind, self.name),
+        }
+    }
+}
+
+/// One object read from Git.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    pub id: ObjectId,
+    pub api_version: String,
+    /// The registered kind, when mooring has a schema for it.
+    pub kind: Option<&'static KindInfo>,
+    pub file: String,
+    /// Line where the document starts.
+    pub line: usize,
+    pub value: Value,
+    pub lines: LineIndex,
+}
+
+impl Manifest {
+    /// The line of the field at `pointer`, or the document's line.
+    pub fn line_of(&self, pointer: &str) -> usize {
+        self.lines.line_of(pointer).unwrap_or(self.line)
+    }
+
+    /// A finding located at `pointer` in this manifest.
+    pub fn finding(&self, mut finding: Finding, pointer: &str) -> Finding {
+        finding = finding
+            .at(self.file.clone(), self.line_of(pointer))
+            .object(self.id.to_string());
+        if finding.field.is_none() {
+            finding = finding.field(field_path(pointer));
+        }
+        finding
+    }
+}
+
+/// `/spec/interfaces/0/guestMac` → `spec.interfaces[0].guestMac`.
+pub fn field_path(pointer: &str) -> String {
+    let mut out = String::new();
+    for raw in pointer.split('/').skip(1) {
+        let seg = raw.replace("~1", "/").replace("~0", "~");
+        if !seg.is_empty() && seg.bytes().all(|b| b.is_ascii_digit()) {
+            out.push('[');
+            out.push_str(&seg);
+            out.push(']');
+        } else if seg.contains(['.', '/', '[']) || seg.is_empty() {
+            out.push_str(&format!("[\"{seg}\"]"));
+        } else {
+            if !out.is_empty() {
+                out.push('.');
+            }
+            out.push_str(&seg);
+        }
+    }
+    out
+}
+
+/// Everything [`load`] found.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub manifests: Vec<Manifest>,
+    pub findings: Vec<Finding>,
+    /// How many documents were read, valid or not.
+    pub documents: usize,
+    pub files: usize,
+}
+
+/// Reads every document of every file, checks what each object needs to be
+/// identified (a mapping with `apiVersion`, `kind` and `metadata.name`), and
+/// reports objects declared twice with both places.
+pub fn load(files: &[SourceFile], limits: &Limits) -> Loaded {
+    let mut out = Loaded {
+        files: files.len(),
+        ..Loaded::default()
+    };
+    let mut seen: BTreeMap<ObjectId, (String, usize)> = BTreeMap::new();
+    for file in files {
+        if file.bytes.len() as u64 > limits.max_file_bytes {
+            out.findings.push(
+                Finding::error(
+                    "load",
+                    format!(
+                        "file is {} bytes, over the {} byte limit for a manifest file",
+                        file.bytes.len(),
+                        limits.max_file_bytes
+                    ),
+                )
+                .at(file.path.clone(), 1),
+            );
+            continue;
+        }
+        let text = match std::str::from_utf8(&file.bytes) {
+            Ok(t) => t,
+            Err(e) => {
+                let line = 1 + file.bytes[..e.valid_up_to()]
+                    .iter()
+                    .filter(|b| **b == b'\n')
+                    .count();
+                out.findings.push(
+                    Finding::error("yaml", "file is not valid UTF-8").at(file.path.clone(), line),
+                );
+                continue;
+            }
+        };
+        let (docs, errors) = yaml::parse_stream(text, limits);
+        for e in errors {
+            out.findings
+                .push(Finding::error("yaml", e.message).at(file.path.clone(), e.line));
+        }
+        for doc in docs {
+            out.documents += 1;
+            match identify(file, doc) {
+                Ok(manifest) => {
+                    if let Some((first_file, first_line)) = seen.get(&manifest.id) {
+                        out.findings.push(
+                            Finding::error(
+                                "load",
+                                format!(
+                                    "declared twice: also at {first_file}:{first_line}; \
+                                     each object may be declared once"
+                                ),
+                            )
+                            .at(manifest.file.clone(), manifest.line)
+                            .object(manifest.id.to_string()),
+                        );
+                    } else {
+                        seen.insert(manifest.id.clone(), (manifest.file.clone(), manifest.line));
+                        out.manifests.push(manifest);
+                    }
+                }
+                Err(finding) => out.findings.push(*finding),
+            }
+        }
+    }
+    out
+}
+
+fn identify(source: &SourceFile, doc: yaml::Document) -> Result<Manifest, Box<Finding>> {
+    let file = source.path.as_str();
+    let here = |pointer: &str, message: String| {
+        Box::new(
+            Finding::error("load", message)
+                .at(file, doc.lines.line_of(pointer).unwrap_or(doc.line))
+                .field(field_path(pointer)),
+        )
+    };
+    let Value::Object(map) = &doc.value else {
+        return Err(here(
+            "",
+            format!(
+                "a manifest must be a mapping with apiVersion, kind and metadata, found {}",
+                type_name(&doc.value)
+            ),
+        ));
+    };
+    let api_version = match map.get("apiVersion") {
+        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        Some(_) => return Err(here("/apiVersion", "apiVersion must be a string".into())),
+        None => return Err(here("", "missing apiVersion".into())),
+    };
+    let kind_name = match map.get("kind") {
+        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        Some(_) => return Err(here("/kind", "kind must be a string".into())),
+        None => return Err(here("", "missing kind".into())),
+    };
+    let info = kinds::find(&api_version, &kind_name);
+    let group = match api_version.rsplit_once('/') {
+        Some((g, _)) => g.to_string(),
+        None => String::new(),
+    };
+    let scope = info.map(|k| k.scope);
+    let id = if scope == Some(Scope::Singleton) {
+        // One per host and nameless: named by the file that declares it.
+        ObjectId {
+            group,
+            kind: kind_name,
+            namespace: None,
+            name: source.rel.clone(),
+        }
+    } else {
+        let name = match map.get("metadata").and_then(|m| m.get("name")) {
+            Some(Value::String(s)) if !s.is_empty() => s.clone(),
+            Some(_) => {
+                return Err(here(
+                    "/metadata/name",
+                    "metadata.name must be a non-empty string".into(),
+                ));
+            }
+            None => {
+                let pointer = if map.contains_key("metadata") {
+                    "/metadata"
+                } else {
+                    ""
+                };
+                let line = doc.lines.line_of(pointer).unwrap_or(doc.line);
+                return Err(Box::new(
+                    Finding::error("load", format!("{kind_name} is missing metadata.name"))
+                        .at(file, line),
+                ));
+            }
+        };
+        let namespace = map
+            .get("metadata")
+            .and_then(|m| m.get("namespace"))
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string);
+        let namespace = match scope {
+            Some(Scope::Cluster) => None,
+            // Namespaced, or unknown (most custom kinds are namespaced).
+            _ => Some(namespace.unwrap_or_else(|| "default".to_string())),
+        };
+        ObjectId {
+            group,
+            kind: kind_name,
+            namespace,
+            name,
+        }
+    };
+    Ok(Manifest {
+        id,
+        api_version,
+        kind: info,
+        file: file.to_string(),
+        line: doc.line,
+        value: doc.value,
+        lines: doc.lines,
+    })
+}
+
+pub(crate) fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+    }
+}
+
+impl fmt::Debug for KindInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KindInfo({}, {})", self.api_version(), self.kind)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(path: &str, text: &str) -> SourceFile {
+        SourceFile {
+            path: path.into(),
+            rel: path.into(),
+            bytes: text.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn field_paths_read_like_kubectl() {
+        assert_eq!(
+            field_path("/spec/interfaces/0/guestMac"),
+            "spec.interfaces[0].guestMac"
+        );
+        assert_eq!(
+            field_path("/metadata/labels/app.kubernetes.io~1name"),
+            "metadata.labels[\"app.kubernetes.io/name\"]"
+        );
+        assert_eq!(field_path(""), "");
+    }
+
+    #[test]
+    fn identity_problems_are_reported_with_lines() {
+        let loaded = load(
+            &[file(
+                "a.yaml",
+                "- 1\n---\nkind: X\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  namespace: x\n",
+            )],
+            &Limits::default(),
+        );
+        let msgs: Vec<String> = loaded.findings.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            msgs,
+            vec![
+                "a.yaml:1: a manifest must be a mapping with apiVersion, kind and metadata, found a list",
+                "a.yaml:3: missing apiVersion",
+                "a.yaml:7: ConfigMap is missing metadata.name",
+            ]
+        );
+        assert_eq!(loaded.documents, 3);
+    }
+
+    #[test]
+    fn the_same_object_twice_names_both_places() {
+        let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n";
+        let loaded = load(
+            &[
+                file("a.yaml", cm),
+                file("b.yaml", &format!("{cm}  namespace: default\n")),
+            ],
+            &Limits::default(),
+        );
+        assert_eq!(loaded.manifests.len(), 1);
+        assert_eq!(
+            loaded.findings[0].to_string(),
+            "b.yaml:1: ConfigMap/default/c: declared twice: also at a.yaml:1; each object may be declared once"
+        );
+    }
+
+    #[test]
+    fn oversized_files_are_not_parsed() {
+        let limits = Limits {
+            max_file_bytes: 10,
+            ..Limits::default()
+        };
+        let loaded = load(&[file("big.yaml", "a: 12345678901234567890\n")], &limits);
+        assert_eq!(loaded.documents, 0);
+        assert_eq!(
+            loaded.findings[0].to_string(),
+            "big.yaml:1: file is 24 bytes, over the 10 byte limit for a manifest file"
+        );
+    }
+}

@@ -1,0 +1,170 @@
+//! Plan output: text for terminals and logs, JSON for programs, Markdown
+//! for pull-request comments.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use super::{Action, Plan};
+use crate::finding::Finding;
+
+/// What the plan compared, for headers.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Sides {
+    /// The current side, e.g. `main (1a2b3c4d5e)`.
+    pub from: String,
+    /// The desired side, e.g. `HEAD (9f8e7d6c5b)` or `work tree`.
+    pub to: String,
+}
+
+fn headline(plan: &Plan) -> String {
+    let s = &plan.summary;
+    if plan.has_changes() {
+        format!(
+            "{} to create, {} to update, {} to delete, {} unchanged",
+            s.create, s.update, s.delete, s.unchanged
+        )
+    } else {
+        format!("no changes ({} unchanged)", s.unchanged)
+    }
+}
+
+pub fn text(plan: &Plan, sides: &Sides, findings: &[Finding]) -> String {
+    let mut out = String::new();
+    for f in findings {
+        let _ = writeln!(out, "{f}");
+    }
+    let _ = writeln!(
+        out,
+        "Plan {} → {}: {}",
+        sides.from,
+        sides.to,
+        headline(plan)
+    );
+    for c in plan
+        .changes
+        .iter()
+        .filter(|c| c.action != Action::Unchanged)
+    {
+        let _ = writeln!(
+            out,
+            "\n{} {} {}  ({}:{})",
+            c.action.symbol(),
+            c.action.verb(),
+            c.id,
+            c.file,
+            c.line
+        );
+        out.push_str(&c.diff);
+    }
+    out
+}
+
+pub fn json(plan: &Plan, sides: &Sides, findings: &[Finding]) -> String {
+    #[derive(Serialize)]
+    struct Doc<'a> {
+        from: &'a str,
+        to: &'a str,
+        summary: &'a super::Summary,
+        changes: &'a [super::Change],
+        findings: &'a [Finding],
+    }
+    let doc = Doc {
+        from: &sides.from,
+        to: &sides.to,
+        summary: &plan.summary,
+        changes: &plan.changes,
+        findings,
+    };
+    let mut s =
+        serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    s.push('\n');
+    s
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// A fence longer than any run of backticks in `body`.
+fn fence(body: &str) -> String {
+    let mut longest = 0;
+    let mut run = 0;
+    for c in body.chars() {
+        if c == '`' {
+            run += 1;
+            longest = longest.max(run);
+        } else {
+            run = 0;
+        }
+    }
+    "`".repeat((longest + 1).max(3))
+}
+
+pub fn markdown(plan: &Plan, sides: &Sides, findings: &[Finding]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "### mooring plan: {}\n", headline(plan));
+    let _ = writeln!(
+        out,
+        "Comparing `{}` (current) with `{}` (desired).\n",
+        sides.from, sides.to
+    );
+    if !findings.is_empty() {
+        let _ = writeln!(
+            out,
+            "<details><summary>{} warning(s)</summary>\n",
+            findings.len()
+        );
+        for f in findings {
+            let _ = writeln!(out, "- {}", html_escape(&f.to_string()));
+        }
+        let _ = writeln!(out, "\n</details>\n");
+    }
+    let changed: Vec<_> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action != Action::Unchanged)
+        .collect();
+    if changed.is_empty() {
+        return out;
+    }
+    let _ = writeln!(out, "| Action | Object | Declared in |");
+    let _ = writeln!(out, "| --- | --- | --- |");
+    for c in &changed {
+        let _ = writeln!(
+            out,
+            "| {} {} | `{}` | `{}:{}` |",
+            c.action.symbol(),
+            c.action.verb(),
+            c.id,
+            c.file,
+            c.line
+        );
+    }
+    out.push('\n');
+    for c in &changed {
+        let f = fence(&c.diff);
+        let _ = writeln!(
+            out,
+            "<details><summary>{} {} <code>{}</code></summary>\n\n{f}diff\n{}{f}\n\n</details>\n",
+            c.action.symbol(),
+            c.action.verb(),
+            html_escape(&c.id.to_string()),
+            c.diff
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fences_outgrow_backticks_in_the_body() {
+        assert_eq!(fence("plain"), "```");
+        assert_eq!(fence("a ```` b"), "`````");
+    }
+}

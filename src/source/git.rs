@@ -1,0 +1,387 @@
+//! Manifests from a Git revision, read straight from the object database
+//! with git2: no checkout, so two revisions can be compared side by side and
+//! the work tree is never touched.
+
+use std::path::{Component, Path, PathBuf};
+
+use git2::{ObjectType, Oid, Repository, Tree};
+
+use crate::finding::Finding;
+use crate::manifest::{Limits, SourceFile};
+
+use super::is_manifest_name;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("{context}: {source}")]
+    Git {
+        context: String,
+        #[source]
+        source: git2::Error,
+    },
+    #[error("{0}")]
+    Other(String),
+}
+
+fn git(context: impl Into<String>) -> impl FnOnce(git2::Error) -> SourceError {
+    let context = context.into();
+    move |source| SourceError::Git { context, source }
+}
+
+/// Whether `repo` names a remote to clone rather than a local path.
+pub fn is_url(repo: &str) -> bool {
+    if repo.contains("://") {
+        return true;
+    }
+    // scp-like ssh: git@host:org/repo.git
+    match (repo.find('@'), repo.find(':')) {
+        (Some(at), Some(colon)) => at < colon && !repo[..at].contains('/'),
+        _ => false,
+    }
+}
+
+/// A stable, readable cache folder name for a URL.
+fn cache_name(url: &str) -> String {
+    // FNV-1a: stable across Rust versions, unlike the std hasher.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in url.bytes() {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    let readable: String = url
+        .rsplit(['/', ':'])
+        .find(|s| !s.is_empty())
+        .unwrap_or("repo")
+        .trim_end_matches(".git")
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .take(40)
+        .collect();
+    format!("{readable}-{hash:016x}")
+}
+
+/// The default cache directory for clones: `$XDG_CACHE_HOME/mooring/git`,
+/// else `~/.cache/mooring/git`, else a folder under the system temp dir.
+pub fn default_cache_dir() -> PathBuf {
+    if let Some(x) = std::env::var_os("XDG_CACHE_HOME").filter(|x| !x.is_empty()) {
+        return PathBuf::from(x).join("mooring/git");
+    }
+    if let Some(h) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+        return PathBuf::from(h).join(".cache/mooring/git");
+    }
+    std::env::temp_dir().join("mooring-git-cache")
+}
+
+/// A repository to read revisions from.
+pub struct GitRepo {
+    repo: Repository,
+    /// Remote clones keep branches as `origin/<branch>`.
+    remote: bool,
+}
+
+impl GitRepo {
+    /// Opens a local repository (any path inside it), or clones/fetches a URL
+    /// into `cache_dir` (a bare clone, fetched again on every call).
+    pub fn open(repo: &str, cache_dir: &Path) -> Result<GitRepo, SourceError> {
+        if !is_url(repo) {
+            let r = Repository::discover(repo)
+                .map_err(git(format!("{repo} is not inside a Git repository")))?;
+            return Ok(GitRepo {
+                repo: r,
+                remote: false,
+            });
+        }
+        let dir = cache_dir.join(cache_name(repo));
+        let r = if dir.join("HEAD").exists() {
+            let r = Repository::open_bare(&dir)
+                .map_err(git(format!("cannot open cached clone {}", dir.display())))?;
+            {
+                let mut remote = r
+                    .find_remote("origin")
+                    .map_err(git(format!("cached clone {} has no origin", dir.display())))?;
+                remote
+                    .fetch(
+                        &[
+                            "+refs/heads/*:refs/remotes/origin/*",
+                            "+refs/tags/*:refs/tags/*",
+                        ],
+                        None,
+                        None,
+                    )
+                    .map_err(git(format!("cannot fetch {repo}")))?;
+            }
+            r
+        } else {
+            std::fs::create_dir_all(cache_dir).map_err(|e| {
+                SourceError::Other(format!(
+                    "cannot create cache directory {}: {e}",
+                    cache_dir.display()
+                ))
+            })?;
+            let r = git2::build::RepoBuilder::new()
+                .bare(true)
+                .clone(repo, &dir)
+                .map_err(git(format!("cannot clone {repo}")))?;
+            {
+                let mut remote = r
+                    .find_remote("origin")
+                    .map_err(git(format!("clone of {repo} has no origin")))?;
+                remote
+                    .fetch(&["+refs/heads/*:refs/remotes/origin/*"], None, None)
+                    .map_err(git(format!("cannot fetch {repo}")))?;
+            }
+            r
+        };
+        Ok(GitRepo {
+            repo: r,
+            remote: true,
+        })
+    }
+
+    /// The work tree, for a local non-bare repository.
+    pub fn workdir(&self) -> Option<&Path> {
+        self.repo.workdir()
+    }
+
+    /// Resolves a revision (branch, tag, commit, `HEAD~1`...) to a commit id.
+    pub fn resolve(&self, rev: &str) -> Result<Oid, SourceError> {
+        let direct = self.repo.revparse_single(rev);
+        let obj = match direct {
+            Ok(o) => o,
+            Err(e) if self.remote => self
+                .repo
+                .revparse_single(&format!("origin/{rev}"))
+                .map_err(|_| SourceError::Git {
+                    context: format!("unknown revision {rev}"),
+                    source: e,
+                })?,
+            Err(e) => {
+                return Err(SourceError::Git {
+                    context: format!("unknown revision {rev}"),
+                    source: e,
+                });
+            }
+        };
+        let commit = obj
+            .peel_to_commit()
+            .map_err(git(format!("{rev} does not name a commit")))?;
+        Ok(commit.id())
+    }
+
+    /// Reads the manifests under `subdir` (repository-relative; empty for
+    /// the whole tree) at `commit`. Paths are reported repository-relative.
+    pub fn read(
+        &self,
+        commit: Oid,
+        subdir: &str,
+        limits: &Limits,
+    ) -> Result<(Vec<SourceFile>, Vec<Finding>), SourceError> {
+        let commit_obj = self
+            .repo
+            .find_commit(commit)
+            .map_err(git(format!("cannot read commit {commit}")))?;
+        let root = commit_obj
+            .tree()
+            .map_err(git(format!("cannot read the tree of {commit}")))?;
+        let subdir = subdir.trim_matches('/');
+        let tree = if subdir.is_empty() || subdir == "." {
+            root
+        } else {
+            let entry = root
+                .get_path(Path::new(subdir))
+                .map_err(git(format!("{subdir} does not exist at {}", short(commit))))?;
+            let obj = entry
+                .to_object(&self.repo)
+                .map_err(git(format!("cannot read {subdir}")))?;
+            obj.peel_to_tree()
+                .map_err(git(format!("{subdir} is not a directory")))?
+        };
+        let prefix = if subdir.is_empty() || subdir == "." {
+            String::new()
+        } else {
+            format!("{subdir}/")
+        };
+        let mut out = Reader {
+            repo: &self.repo,
+            root: &tree,
+            prefix: &prefix,
+            limits,
+            files: Vec::new(),
+            findings: Vec::new(),
+        };
+        out.walk(&tree, "", 0)?;
+        Ok((out.files, out.findings))
+    }
+}
+
+/// A commit's short id, for messages.
+pub fn short(oid: Oid) -> String {
+    oid.to_string().chars().take(10).collect()
+}
+
+struct Reader<'a> {
+    repo: &'a Repository,
+    root: &'a Tree<'a>,
+    prefix: &'a str,
+    limits: &'a Limits,
+    files: Vec<SourceFile>,
+    findings: Vec<Finding>,
+}
+
+const MODE_LINK: i32 = 0o120_000;
+const MAX_LINK_HOPS: usize = 8;
+
+impl Reader<'_> {
+    fn walk(&mut self, tree: &Tree<'_>, rel: &str, depth: usize) -> Result<(), SourceError> {
+        if depth > 64 {
+            return Ok(());
+        }
+        let mut entries: Vec<_> = tree.iter().collect();
+        entries.sort_by(|a, b| a.name_bytes().cmp(b.name_bytes()));
+        for entry in entries {
+            let Ok(name) = entry.name() else { continue };
+            if name.starts_with('.') {
+                continue;
+            }
+            let child = if rel.is_empty() {
+                name.to_string()
+            } else {
+                format!("{rel}/{name}")
+            };
+            match entry.kind() {
+                Some(ObjectType::Tree) => {
+                    let sub = self
+                        .repo
+                        .find_tree(entry.id())
+                        .map_err(git(format!("cannot read {}{child}", self.prefix)))?;
+                    self.walk(&sub, &child, depth + 1)?;
+                }
+                Some(ObjectType::Blob) if is_manifest_name(name) => {
+                    let (id, mode) = (entry.id(), entry.filemode());
+                    self.blob(&child, id, mode, 0)?;
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn blob(&mut self, rel: &str, id: Oid, mode: i32, hops: usize) -> Result<(), SourceError> {
+        let display = format!("{}{rel}", self.prefix);
+        let odb = self
+            .repo
+            .odb()
+            .map_err(git("cannot open the object database"))?;
+        let (size, _) = odb
+            .read_header(id)
+            .map_err(git(format!("cannot read {display}")))?;
+        if mode == MODE_LINK {
+            let blob = self
+                .repo
+                .find_blob(id)
+                .map_err(git(format!("cannot read {display}")))?;
+            let target = String::from_utf8_lossy(blob.content()).to_string();
+            let Some(resolved) = resolve_link(rel, &target) else {
+                self.findings.push(
+                    Finding::error(
+                        "load",
+                        format!(
+                            "symlink points outside the manifest root ({target}); \
+                             mooring only reads files inside the folder it was given"
+                        ),
+                    )
+                    .at(display, 1),
+                );
+                return Ok(());
+            };
+            let entry = match self.root.get_path(Path::new(&resolved)) {
+                Ok(e) if hops < MAX_LINK_HOPS => e,
+                _ => {
+                    self.findings.push(
+                        Finding::error("load", format!("broken symlink to {target}"))
+                            .at(display, 1),
+                    );
+                    return Ok(());
+                }
+            };
+            if entry.kind() == Some(ObjectType::Blob) {
+                return self.blob(rel, entry.id(), entry.filemode(), hops + 1);
+            }
+            return Ok(());
+        }
+        if size as u64 > self.limits.max_file_bytes {
+            self.findings.push(
+                Finding::error(
+                    "load",
+                    format!(
+                        "file is {size} bytes, over the {} byte limit for a manifest file",
+                        self.limits.max_file_bytes
+                    ),
+                )
+                .at(display, 1),
+            );
+            return Ok(());
+        }
+        let blob = self
+            .repo
+            .find_blob(id)
+            .map_err(git(format!("cannot read {display}")))?;
+        self.files.push(SourceFile {
+            path: display,
+            rel: rel.to_string(),
+            bytes: blob.content().to_vec(),
+        });
+        Ok(())
+    }
+}
+
+/// Resolves a symlink's target against the link's folder, lexically. `None`
+/// when it leaves the root.
+fn resolve_link(link_rel: &str, target: &str) -> Option<String> {
+    if target.starts_with('/') {
+        return None;
+    }
+    let mut parts: Vec<String> = link_rel.split('/').map(str::to_string).collect();
+    parts.pop();
+    for c in Path::new(target).components() {
+        match c {
+            Component::Normal(p) => parts.push(p.to_string_lossy().to_string()),
+            Component::ParentDir => {
+                parts.pop()?;
+            }
+            Component::CurDir => {}
+            _ => return None,
+        }
+    }
+    Some(parts.join("/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_and_paths_are_told_apart() {
+        assert!(is_url("https://example.com/org/repo.git"));
+        assert!(is_url("file:///tmp/repo"));
+        assert!(is_url("git@example.com:org/repo.git"));
+        assert!(!is_url("./repo"));
+        assert!(!is_url("/srv/repos/infra"));
+    }
+
+    #[test]
+    fn links_stay_inside_the_root() {
+        assert_eq!(resolve_link("a/b.yaml", "c.yaml"), Some("a/c.yaml".into()));
+        assert_eq!(resolve_link("a/b.yaml", "../c.yaml"), Some("c.yaml".into()));
+        assert_eq!(resolve_link("b.yaml", "../c.yaml"), None);
+        assert_eq!(resolve_link("b.yaml", "/etc/passwd"), None);
+    }
+
+    #[test]
+    fn cache_names_are_stable_and_readable() {
+        let a = cache_name("https://example.com/org/infra.git");
+        assert!(a.starts_with("infra-"), "{a}");
+        assert_eq!(a, cache_name("https://example.com/org/infra.git"));
+        assert_ne!(a, cache_name("https://example.com/other/infra.git"));
+    }
+}

@@ -1,0 +1,264 @@
+//! `mooring plan` between two Git revisions, on repositories built here with
+//! git2 in a temporary directory (no network).
+
+mod support;
+
+use std::path::Path;
+
+use support::{mooring, write};
+
+const NS: &str = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: apps\n";
+const CM_V1: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\n  namespace: apps\ndata:\n  level: info\n";
+const CM_V2: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\n  namespace: apps\ndata:\n  level: debug\n";
+const SECRET_V1: &str = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: token\n  namespace: apps\ndata:\n  token: c2VjcmV0LW9uZQ==\n  user: YWRtaW4=\n";
+const SECRET_V2: &str = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: token\n  namespace: apps\ndata:\n  token: c2VjcmV0LXR3bw==\n  user: YWRtaW4=\n";
+const OLD_SA: &str =
+    "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: old\n  namespace: apps\n";
+
+fn commit_all(repo: &git2::Repository, message: &str) -> git2::Oid {
+    let mut index = repo.index().unwrap();
+    index
+        .add_all(["*"].iter(), git2::IndexAddOption::DEFAULT, None)
+        .unwrap();
+    index.update_all(["*"].iter(), None).unwrap();
+    index.write().unwrap();
+    let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+    let sig = git2::Signature::now("test", "test@example.com").unwrap();
+    let parents: Vec<git2::Commit> = repo
+        .head()
+        .ok()
+        .and_then(|h| h.peel_to_commit().ok())
+        .into_iter()
+        .collect();
+    let parents: Vec<&git2::Commit> = parents.iter().collect();
+    repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &parents)
+        .unwrap()
+}
+
+/// A repository whose `deploy/` folder changes between two commits: one
+/// object created, two updated (one a Secret), one deleted, one unchanged.
+fn two_commits() -> (tempfile::TempDir, git2::Oid, git2::Oid) {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = git2::Repository::init(dir.path()).unwrap();
+    let d = dir.path();
+    write(d, "deploy/ns.yaml", NS);
+    write(d, "deploy/cfg.yaml", CM_V1);
+    write(d, "deploy/secret.yaml", SECRET_V1);
+    write(d, "deploy/old.yaml", OLD_SA);
+    write(d, "README.md", "not a manifest\n");
+    let first = commit_all(&repo, "first");
+    write(d, "deploy/cfg.yaml", CM_V2);
+    write(d, "deploy/secret.yaml", SECRET_V2);
+    std::fs::remove_file(d.join("deploy/old.yaml")).unwrap();
+    write(
+        d,
+        "deploy/new.yaml",
+        "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: new\n  namespace: apps\n",
+    );
+    let second = commit_all(&repo, "second");
+    (dir, first, second)
+}
+
+fn plan(repo: &Path, extra: &[&str]) -> support::Output {
+    let mut args = vec![
+        "plan",
+        "--no-policies",
+        "--repo",
+        repo.to_str().unwrap(),
+        "--path",
+        "deploy",
+    ];
+    args.extend_from_slice(extra);
+    mooring(&args, None)
+}
+
+#[test]
+fn text_plan_counts_diffs_and_masks() {
+    let (dir, first, _) = two_commits();
+    let first = first.to_string();
+    let out = plan(dir.path(), &["--ref", "HEAD", "--against-ref", &first]);
+    assert_eq!(out.code, 2, "{}{}", out.stdout, out.stderr);
+    let short = &first[..10];
+    assert!(
+        out.stdout
+            .starts_with(&format!("Plan {first} ({short}) → HEAD (")),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("1 to create, 2 to update, 1 to delete, 1 unchanged")
+    );
+    assert!(
+        out.stdout
+            .contains("+ create ServiceAccount/apps/new  (deploy/new.yaml:1)")
+    );
+    assert!(
+        out.stdout
+            .contains("- delete ServiceAccount/apps/old  (deploy/old.yaml:1)")
+    );
+    assert!(out.stdout.contains(
+        "~ update ConfigMap/apps/cfg  (deploy/cfg.yaml:1)\n--- a/ConfigMap/apps/cfg\n+++ b/ConfigMap/apps/cfg\n@@ -1,6 +1,6 @@\n apiVersion: v1\n data:\n-  level: info\n+  level: debug\n kind: ConfigMap\n"
+    ), "{}", out.stdout);
+    // Secrets: that it changed is shown, never what it is.
+    assert!(
+        out.stdout
+            .contains("-  token: \"*** (before)\"\n+  token: \"*** (after)\"\n   user: \"***\"\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("c2VjcmV0"));
+    assert!(!out.stdout.contains("YWRtaW4"));
+}
+
+#[test]
+fn no_changes_exits_0() {
+    let (dir, _, second) = two_commits();
+    let out = plan(dir.path(), &["--against-ref", &second.to_string()]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains(": no changes (4 unchanged)"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn json_and_markdown_outputs() {
+    let (dir, first, _) = two_commits();
+    let out = plan(
+        dir.path(),
+        &["--against-ref", &first.to_string(), "-o", "json"],
+    );
+    assert_eq!(out.code, 2);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        v["summary"],
+        serde_json::json!({"create": 1, "update": 2, "delete": 1, "unchanged": 1})
+    );
+    let changes = v["changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 5);
+    let cfg = changes.iter().find(|c| c["id"]["name"] == "cfg").unwrap();
+    assert_eq!(cfg["action"], "update");
+    assert_eq!(cfg["id"]["kind"], "ConfigMap");
+    assert_eq!(cfg["file"], "deploy/cfg.yaml");
+    assert!(cfg["diff"].as_str().unwrap().contains("+  level: debug"));
+
+    let md = plan(
+        dir.path(),
+        &["--against-ref", &first.to_string(), "-o", "markdown"],
+    );
+    assert_eq!(md.code, 2);
+    assert!(
+        md.stdout
+            .starts_with("### mooring plan: 1 to create, 2 to update, 1 to delete, 1 unchanged\n")
+    );
+    assert!(
+        md.stdout
+            .contains("| ~ update | `ConfigMap/apps/cfg` | `deploy/cfg.yaml:1` |")
+    );
+    assert!(md.stdout.contains(
+        "<details><summary>~ update <code>ConfigMap/apps/cfg</code></summary>\n\n```diff\n--- a/ConfigMap/apps/cfg\n"
+    ), "{}", md.stdout);
+    assert_eq!(md.stdout.matches("<details>").count(), 4);
+    assert!(!md.stdout.contains("c2VjcmV0"));
+}
+
+#[test]
+fn an_invalid_desired_side_is_not_planned() {
+    let (dir, first, _) = two_commits();
+    let repo = git2::Repository::open(dir.path()).unwrap();
+    write(
+        dir.path(),
+        "deploy/cfg.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\n  namespace: apps\ndata:\n  level: 3\n",
+    );
+    commit_all(&repo, "broken");
+    let out = plan(dir.path(), &["--against-ref", &first.to_string()]);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(out.stdout.is_empty(), "{}", out.stdout);
+    assert!(
+        out.stderr.contains(
+            "deploy/cfg.yaml:7: ConfigMap/apps/cfg: data.level: expected string, found a number 3"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("no plan is made from invalid manifests")
+    );
+}
+
+#[test]
+fn work_tree_path_against_a_ref() {
+    let (dir, _, second) = two_commits();
+    write(dir.path(), "deploy/cfg.yaml", CM_V1);
+    let deploy = dir.path().join("deploy");
+    let out = mooring(
+        &[
+            "plan",
+            "--no-policies",
+            deploy.to_str().unwrap(),
+            "--against-ref",
+            &second.to_string(),
+        ],
+        None,
+    );
+    assert_eq!(out.code, 2, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout
+            .contains("→ work tree: 0 to create, 1 to update, 0 to delete, 3 unchanged"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("~ update ConfigMap/apps/cfg  (deploy/cfg.yaml:1)")
+    );
+}
+
+#[test]
+fn a_url_is_cloned_into_the_cache_and_fetched_again() {
+    let (dir, first, _) = two_commits();
+    let cache = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", dir.path().display());
+    let run = || {
+        mooring(
+            &[
+                "plan",
+                "--no-policies",
+                "--repo",
+                &url,
+                "--ref",
+                "master",
+                "--path",
+                "deploy",
+                "--against-ref",
+                &first.to_string(),
+                "--cache-dir",
+                cache.path().to_str().unwrap(),
+            ],
+            None,
+        )
+    };
+    let out = run();
+    assert_eq!(out.code, 2, "{}{}", out.stdout, out.stderr);
+    assert_eq!(std::fs::read_dir(cache.path()).unwrap().count(), 1);
+    // A second run reuses the clone (one folder still) and still plans.
+    let again = run();
+    assert_eq!(again.code, 2, "{}", again.stderr);
+    assert_eq!(std::fs::read_dir(cache.path()).unwrap().count(), 1);
+}
+
+#[test]
+fn an_unknown_revision_is_a_clear_error() {
+    let (dir, _, _) = two_commits();
+    let out = plan(dir.path(), &["--against-ref", "no-such-branch"]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("unknown revision no-such-branch"),
+        "{}",
+        out.stderr
+    );
+}

@@ -1,0 +1,282 @@
+//! `mooring validate` end to end: the real binary on real files, asserting
+//! the exact messages a user sees and the exit codes.
+
+mod support;
+
+use support::{mooring, write};
+
+const LABELS: &str = "labels: {app.kubernetes.io/name: x, app.kubernetes.io/part-of: y, team: z}";
+
+#[test]
+fn the_examples_are_valid() {
+    let out = mooring(&["validate", "examples/manifests"], None);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains(": 0 errors, 0 warnings"),
+        "{}",
+        out.stdout
+    );
+}
+
+/// Every class of bad input, one file each, reported in one run.
+#[test]
+fn every_bad_input_class_is_reported_with_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "a-malformed.yaml", "apiVersion: v1\nkind: [unclosed\n");
+    write(
+        d,
+        "b-tabs.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n\tname: x\n",
+    );
+    write(
+        d,
+        "c-dupkey.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: dup\nkind: ConfigMap\n",
+    );
+    write(d, "d-scalar.yaml", "just a string\n");
+    write(d, "e-noapi.yaml", "kind: ConfigMap\nmetadata: {name: a}\n");
+    write(d, "f-nokind.yaml", "apiVersion: v1\nmetadata: {name: a}\n");
+    write(
+        d,
+        "g-noname.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {}\n",
+    );
+    let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: twice\n  namespace: apps\n";
+    write(d, "h-twice-1.yaml", cm);
+    write(d, "h-twice-2.yaml", &format!("# again\n{cm}"));
+    write(
+        d,
+        "i-big.yaml",
+        &format!("apiVersion: v1\n# {}\n", "x".repeat(2000)),
+    );
+    let mut bomb = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..10 {
+        let p = i - 1;
+        bomb.push_str(&format!(
+            "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+        ));
+    }
+    write(d, "j-bomb.yaml", &bomb);
+    write(
+        d,
+        "k-unknown-kind.yaml",
+        "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n",
+    );
+    let outside = tempfile::tempdir().unwrap();
+    write(outside.path(), "secret.yaml", "apiVersion: v1\n");
+    std::os::unix::fs::symlink(outside.path().join("secret.yaml"), d.join("l-link.yaml")).unwrap();
+
+    let out = mooring(
+        &[
+            "validate",
+            "--no-policies",
+            "--max-file-size",
+            "1000",
+            d.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    let p = d.display();
+    let expected = [
+        format!("{p}/a-malformed.yaml:3: invalid YAML: "),
+        format!("{p}/b-tabs.yaml:4: invalid YAML: "),
+        format!("{p}/c-dupkey.yaml:5: duplicate key \"kind\" (first defined on line 2)"),
+        format!(
+            "{p}/d-scalar.yaml:1: a manifest must be a mapping with apiVersion, kind and metadata, found a string"
+        ),
+        format!("{p}/e-noapi.yaml:1: missing apiVersion"),
+        format!("{p}/f-nokind.yaml:1: missing kind"),
+        format!("{p}/g-noname.yaml:3: ConfigMap is missing metadata.name"),
+        format!(
+            "{p}/h-twice-2.yaml:2: ConfigMap/apps/twice: declared twice: also at {p}/h-twice-1.yaml:1; each object may be declared once"
+        ),
+        format!(
+            "{p}/i-big.yaml:1: file is 2018 bytes, over the 1000 byte limit for a manifest file"
+        ),
+        format!(
+            "{p}/j-bomb.yaml:6: document expands to more than 200000 nodes (aliases included); refusing to load it (is it an alias bomb?)"
+        ),
+        format!(
+            "{p}/k-unknown-kind.yaml:2: Widget/default/w: kind: no schema for kind Widget (apiVersion example.com/v1)"
+        ),
+        format!("{p}/l-link.yaml:1: symlink points outside the manifest root"),
+    ];
+    for e in &expected {
+        assert!(
+            out.stdout.lines().any(|l| l.starts_with(e.as_str())),
+            "missing line starting with:\n{e}\n--- got:\n{}",
+            out.stdout
+        );
+    }
+    assert!(
+        out.stdout
+            .contains("(tabs are not allowed in YAML indentation; use spaces)")
+    );
+    assert!(
+        out.stdout.ends_with("errors, 0 warnings\n"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn unknown_fields_are_errors_unless_strict_is_off() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata: {a: b}\ndatta: {a: b}\nstatus: {x: 1}\n",
+    );
+    let path = dir.path().join("cm.yaml");
+    let p = path.to_str().unwrap();
+    let strict = mooring(&["validate", "--no-policies", p], None);
+    assert_eq!(strict.code, 1);
+    assert!(
+        strict.stdout.contains(&format!(
+            "{p}:6: ConfigMap/default/c: datta: unknown field (use --strict=false to only warn)"
+        )),
+        "{}",
+        strict.stdout
+    );
+    assert!(strict.stdout.contains(&format!(
+        "{p}:7: warning: ConfigMap/default/c: status: status is ignored: mooring never applies it"
+    )));
+    let lax = mooring(&["validate", "--no-policies", "--strict=false", p], None);
+    assert_eq!(lax.code, 0, "{}", lax.stdout);
+    assert!(lax.stdout.contains(&format!(
+        "{p}:6: warning: ConfigMap/default/c: datta: unknown field (ignored)"
+    )));
+}
+
+#[test]
+fn unknown_kinds_can_be_allowed_or_given_a_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "m/w.yaml",
+        "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\nspec: {size: 3}\n",
+    );
+    write(
+        dir.path(),
+        "s/example.com/v1/Widget.json",
+        r#"{"type": "object", "properties": {"spec": {"type": "object", "properties": {"size": {"type": "integer", "maximum": 2}}}}}"#,
+    );
+    let m = dir.path().join("m");
+    let m = m.to_str().unwrap();
+    let allowed = mooring(
+        &["validate", "--no-policies", "--allow-unknown-kinds", m],
+        None,
+    );
+    assert_eq!(allowed.code, 0, "{}", allowed.stdout);
+    assert!(
+        allowed
+            .stdout
+            .contains("warning: Widget/default/w: kind: Widget is not validated")
+    );
+
+    let schemas = dir.path().join("s");
+    let with_schema = mooring(
+        &[
+            "validate",
+            "--no-policies",
+            "--schemas",
+            schemas.to_str().unwrap(),
+            m,
+        ],
+        None,
+    );
+    assert_eq!(with_schema.code, 1, "{}", with_schema.stdout);
+    assert!(
+        with_schema
+            .stdout
+            .contains("Widget/default/w: spec.size: 3 is above the maximum of 2"),
+        "{}",
+        with_schema.stdout
+    );
+}
+
+#[test]
+fn json_output_is_machine_readable() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "vm.yaml",
+        &format!(
+            "apiVersion: flintlock.liquidmetal.dev/v1alpha1\nkind: MicroVM\nmetadata:\n  name: a\n  {LABELS}\nspec:\n  vcpu: 65\n  memoryInMb: 2048\n  kernel: {{image: ghcr.io/acme/k:1, filename: boot/vmlinux}}\n  rootVolume: {{id: root, source: {{containerSource: ghcr.io/acme/root:1}}}}\n  interfaces: [{{deviceId: eth0}}]\n"
+        ),
+    );
+    let out = mooring(
+        &[
+            "validate",
+            "--no-policies",
+            "-o",
+            "json",
+            dir.path().to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(out.code, 1);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["valid"], false);
+    assert_eq!(v["summary"]["errors"], 1);
+    let f = &v["findings"][0];
+    assert_eq!(f["line"], 7);
+    assert_eq!(f["field"], "spec.vcpu");
+    assert_eq!(f["object"], "MicroVM/default/a");
+    assert_eq!(f["severity"], "error");
+    assert_eq!(f["source"], "schema");
+    assert_eq!(f["message"], "65 is above the maximum of 64");
+}
+
+#[test]
+fn policies_fail_validation_and_name_the_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "vm.yaml",
+        "apiVersion: flintlock.liquidmetal.dev/v1alpha1\nkind: MicroVM\nmetadata:\n  name: a\nspec:\n  vcpu: 2\n  memoryInMb: 2048\n  kernel: {image: ghcr.io/acme/k:1, filename: boot/vmlinux}\n  rootVolume: {id: root, source: {containerSource: ghcr.io/acme/root:1}}\n  interfaces: [{deviceId: eth0}]\n",
+    );
+    let out = mooring(
+        &[
+            "validate",
+            "--policies",
+            "policies",
+            "-o",
+            "json",
+            dir.path().to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let sources: Vec<&str> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["source"].as_str())
+        .collect();
+    assert!(
+        sources.iter().any(|s| s.starts_with("policy:")),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn usage_errors_exit_1_and_help_exits_0() {
+    let bad = mooring(&["validate", "--no-such-flag"], None);
+    assert_eq!(bad.code, 1);
+    assert!(bad.stderr.contains("--no-such-flag"));
+    let help = mooring(&["validate", "--help"], None);
+    assert_eq!(help.code, 0);
+    assert!(help.stdout.contains("--strict"));
+}
+
+#[test]
+fn the_policy_tests_pass() {
+    let out = mooring(&["policy", "test", "policies"], None);
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    assert!(out.stdout.contains(" passed, 0 failed"));
+}
