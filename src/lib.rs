@@ -1,3 +1,20 @@
+//! mooring holds live infrastructure to what a Git repository declares.
+//!
+//! Start at [`validate::Validator::check`]: it takes the files a
+//! [`source`] produced and runs the whole offline pipeline (load, schema,
+//! typed rules, policies). [`plan::plan`] compares two sets of manifests.
+//! Each stage is usable on its own, and the CLI commands are exactly these
+//! pieces:
+//!
+//! ```text
+//! source (fs, git) → manifest (load, identity, lines) → validate (schema,
+//! rules, policy) → plan (normalize, mask, diff) → backend (observe, apply)
+//! ```
+//!
+//! [`kinds`] holds the Rust types every schema is generated from, and
+//! [`finding`] the one shape every reported problem takes.
+
+pub mod backend;
 pub mod finding;
 pub mod kinds;
 pub mod manifest;

@@ -280,3 +280,23 @@ fn the_policy_tests_pass() {
     assert_eq!(out.code, 0, "{}", out.stdout);
     assert!(out.stdout.contains(" passed, 0 failed"));
 }
+
+#[test]
+fn cluster_scoped_kinds_refuse_a_namespace() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "host.yaml",
+        "apiVersion: runtime.wasmcloud.dev/v1alpha1\nkind: Host\nmetadata:\n  name: h1\n  namespace: apps\nhostId: NABC\n",
+    );
+    let out = mooring(
+        &["validate", "--no-policies", dir.path().to_str().unwrap()],
+        None,
+    );
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stdout.contains("host.yaml:5: Host/h1: metadata.namespace: Host is cluster-scoped: remove metadata.namespace"),
+        "{}",
+        out.stdout
+    );
+}

@@ -161,7 +161,15 @@ impl Validator {
                 let mut schema_errors = 0;
                 let mut ignored = Vec::new();
                 for e in entry.compiled.iter_errors(value) {
-                    for (pointer, severity, message) in describe(&e, self.options.strict) {
+                    for (pointer, severity, mut message) in describe(&e, self.options.strict) {
+                        if pointer == "/metadata/namespace"
+                            && entry.info.is_some_and(|i| i.scope == Scope::Cluster)
+                        {
+                            message = format!(
+                                "{} is cluster-scoped: remove metadata.namespace",
+                                m.id.kind
+                            );
+                        }
                         match severity {
                             Severity::Error => schema_errors += 1,
                             Severity::Warning => ignored.push(pointer.clone()),
@@ -170,7 +178,6 @@ impl Validator {
                     }
                 }
                 if let Some(info) = entry.info {
-                    scope_rules(m, info, &mut out);
                     if schema_errors == 0 {
                         // Unknown fields let through by --strict=false are
                         // pruned, as an API server would, before typed rules.
@@ -230,27 +237,6 @@ fn finding_of(severity: Severity, source: impl Into<String>, message: String) ->
     match severity {
         Severity::Error => Finding::error(source, message),
         Severity::Warning => Finding::warning(source, message),
-    }
-}
-
-fn scope_rules(m: &Manifest, info: &KindInfo, out: &mut Vec<Finding>) {
-    let has_ns = m
-        .value
-        .get("metadata")
-        .and_then(|md| md.get("namespace"))
-        .is_some();
-    // Kinds whose metadata has no namespace field already got "unknown field".
-    let reported = out
-        .iter()
-        .any(|f| f.field.as_deref() == Some("metadata.namespace"));
-    if info.scope == Scope::Cluster && has_ns && !reported {
-        out.push(m.finding(
-            Finding::error(
-                "rule",
-                format!("{} is cluster-scoped: remove metadata.namespace", info.kind),
-            ),
-            "/metadata/namespace",
-        ));
     }
 }
 

@@ -1,0 +1,56 @@
+//! The committed `schemas/` must be what the types generate today.
+
+mod support;
+
+use support::mooring;
+
+#[test]
+fn committed_schemas_match_the_types() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas");
+    let mut stale = Vec::new();
+    for (rel, text) in mooring::kinds::schema::render_all() {
+        match std::fs::read_to_string(dir.join(&rel)) {
+            Ok(on_disk) if on_disk == text => {}
+            _ => stale.push(rel),
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "stale schemas (run `cargo run -- schemas` and commit): {stale:?}"
+    );
+    let check = mooring(&["schemas", "--check"], None);
+    assert_eq!(check.code, 0, "{}", check.stdout);
+}
+
+#[test]
+fn check_fails_on_a_stale_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    assert_eq!(mooring(&["schemas", "--out", out], None).code, 0);
+    assert_eq!(mooring(&["schemas", "--check", "--out", out], None).code, 0);
+    let vm = dir.path().join("ignite.weave.works/v1alpha1/VM.json");
+    std::fs::write(&vm, "{}\n").unwrap();
+    let check = mooring(&["schemas", "--check", "--out", out], None);
+    assert_eq!(check.code, 1);
+    assert!(check.stdout.contains("VM.json differs"), "{}", check.stdout);
+    assert!(
+        check
+            .stdout
+            .contains("schemas are stale: run `mooring schemas --out")
+    );
+}
+
+#[test]
+fn the_index_lists_every_kind() {
+    let index = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/index.json"),
+    )
+    .unwrap();
+    for k in mooring::kinds::all() {
+        assert!(
+            index.contains(&k.schema_file()),
+            "{} missing from index",
+            k.kind
+        );
+    }
+}
