@@ -43,7 +43,7 @@ import rego.v1
 _registry_prefixes := {_registry_normalize(p) | some p in data.mooring.allowed_registries}
 
 deny contains {
-	"msg": sprintf("%s is \"%s\" (read as %s), which is not from an allowed registry; allowed prefixes: %s", [img.field, img.ref, full, concat(", ", sort(_registry_prefixes))]),
+	"msg": sprintf("\"%s\" (read as %s) is not from an allowed registry; allowed prefixes: %s", [img.ref, full, concat(", ", sort(_registry_prefixes))]),
 	"policy": "allowed-registries",
 	"field": img.field,
 } if {
@@ -53,7 +53,7 @@ deny contains {
 }
 
 warn contains {
-	"msg": sprintf("%s is \"%s\", which has no tag or digest and so means :latest; pin a version so that changes go through Git", [img.field, img.ref]),
+	"msg": sprintf("\"%s\" has no tag or digest and so means :latest; pin a version so that changes go through Git", [img.ref]),
 	"policy": "image-tag",
 	"field": img.field,
 } if {
@@ -63,7 +63,7 @@ warn contains {
 }
 
 warn contains {
-	"msg": sprintf("%s is \"%s\": the tag \"latest\" moves without a commit; pin a version", [img.field, img.ref]),
+	"msg": sprintf("\"%s\": the tag \"latest\" moves without a commit; pin a version", [img.ref]),
 	"policy": "image-tag",
 	"field": img.field,
 } if {

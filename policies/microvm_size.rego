@@ -50,7 +50,7 @@ _is_ignite_vm if {
 # ---- Flintlock MicroVM ------------------------------------------------------
 
 deny contains {
-	"msg": sprintf("spec.vcpu is %v, above the limit of %v vCPUs for a MicroVM", [input.spec.vcpu, limit]),
+	"msg": sprintf("%v vCPUs is above the limit of %v vCPUs for a MicroVM", [input.spec.vcpu, limit]),
 	"policy": "microvm-size",
 	"field": "spec.vcpu",
 } if {
@@ -61,7 +61,7 @@ deny contains {
 }
 
 deny contains {
-	"msg": sprintf("spec.memoryInMb is %v, above the limit of %v MiB for a MicroVM", [input.spec.memoryInMb, limit]),
+	"msg": sprintf("%v MiB is above the limit of %v MiB for a MicroVM", [input.spec.memoryInMb, limit]),
 	"policy": "microvm-size",
 	"field": "spec.memoryInMb",
 } if {
@@ -74,7 +74,7 @@ deny contains {
 # ---- Ignite VM --------------------------------------------------------------
 
 deny contains {
-	"msg": sprintf("spec.cpus is %v, above the limit of %v CPUs for an Ignite VM", [input.spec.cpus, limit]),
+	"msg": sprintf("%v CPUs is above the limit of %v CPUs for an Ignite VM", [input.spec.cpus, limit]),
 	"policy": "microvm-size",
 	"field": "spec.cpus",
 } if {
@@ -85,7 +85,7 @@ deny contains {
 }
 
 deny contains {
-	"msg": sprintf("spec.memory is \"%s\" (%v MiB), above the limit of %v MiB for an Ignite VM", [input.spec.memory, mib, limit]),
+	"msg": sprintf("\"%s\" (%v MiB) is above the limit of %v MiB for an Ignite VM", [input.spec.memory, mib, limit]),
 	"policy": "microvm-size",
 	"field": "spec.memory",
 } if {
@@ -96,7 +96,7 @@ deny contains {
 }
 
 deny contains {
-	"msg": sprintf("spec.memory is \"%s\" (%v MiB), below the minimum of %v MiB (Flintlock refuses smaller VMs)", [input.spec.memory, mib, minimum]),
+	"msg": sprintf("\"%s\" (%v MiB) is below the minimum of %v MiB (Flintlock refuses smaller VMs)", [input.spec.memory, mib, minimum]),
 	"policy": "microvm-size",
 	"field": "spec.memory",
 } if {
@@ -107,7 +107,7 @@ deny contains {
 }
 
 deny contains {
-	"msg": sprintf("spec.memory is not set, so Ignite uses its default of 512MB, below the minimum of %v MiB; set spec.memory, e.g. \"1GB\"", [minimum]),
+	"msg": sprintf("not set, so Ignite uses its default of 512MB, below the minimum of %v MiB; set spec.memory, e.g. \"1GB\"", [minimum]),
 	"policy": "microvm-size",
 	"field": "spec",
 } if {

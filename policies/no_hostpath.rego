@@ -33,7 +33,7 @@ _hostpath_volumes contains [sprintf("%s.volumes[%d]", [prefix, i]), v] if {
 }
 
 deny contains {
-	"msg": sprintf("%s.hostPath mounts \"%s\" from the host into volume \"%v\"; hostPath volumes are not allowed on shared wasmCloud hosts, use ephemeral: {} instead", [path, _hostpath_path(vol.hostPath), object.get(vol, "name", "")]),
+	"msg": sprintf("mounts \"%s\" from the host into volume \"%v\"; hostPath volumes are not allowed on shared wasmCloud hosts, use ephemeral: {} instead", [_hostpath_path(vol.hostPath), object.get(vol, "name", "")]),
 	"policy": "no-hostpath",
 	"field": sprintf("%s.hostPath", [path]),
 } if {

@@ -45,7 +45,7 @@ _labels_field := "metadata.labels" if {
 } else := "metadata"
 
 deny contains {
-	"msg": sprintf("metadata.labels is missing the required label \"%s\" (every workload needs: %s)", [label, concat(", ", data.mooring.required_labels)]),
+	"msg": sprintf("missing the required label \"%s\" (every workload needs: %s)", [label, concat(", ", data.mooring.required_labels)]),
 	"policy": "required-labels",
 	"field": _labels_field,
 } if {

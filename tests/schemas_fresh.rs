@@ -54,3 +54,33 @@ fn the_index_lists_every_kind() {
         );
     }
 }
+
+/// Editors follow `# yaml-language-server: $schema=...` relative to the file.
+#[test]
+fn example_modelines_point_at_committed_schemas() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut stack = vec![root.join("examples/manifests")];
+    let mut checked = 0;
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            for line in text.lines() {
+                if let Some(rel) = line.strip_prefix("# yaml-language-server: $schema=") {
+                    let target = path.parent().unwrap().join(rel.trim());
+                    assert!(
+                        target.is_file(),
+                        "{}: {rel} does not resolve",
+                        path.display()
+                    );
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked >= 20, "only {checked} modelines found");
+}
