@@ -1,0 +1,93 @@
+//! Validation throughput: 10,000 generated manifests of mixed kinds, loaded
+//! from YAML text and validated (schema, typed rules, and once more with the
+//! shipped Rego policies). Prints manifests per second; asserts nothing about
+//! time. Run with `cargo bench --bench validate`.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use mooring::manifest::{Limits, SourceFile};
+use mooring::validate::{Options, Validator};
+
+const COUNT: usize = 10_000;
+const PER_FILE: usize = 50;
+
+const LABELS: &str =
+    "    app.kubernetes.io/name: app\n    app.kubernetes.io/part-of: bench\n    team: platform\n";
+
+fn manifest(i: usize) -> String {
+    match i % 6 {
+        0 => format!(
+            "apiVersion: flintlock.liquidmetal.dev/v1alpha1\nkind: MicroVM\nmetadata:\n  name: vm-{i}\n  namespace: ci\n  labels:\n{LABELS}spec:\n  vcpu: 2\n  memoryInMb: 2048\n  kernel:\n    image: ghcr.io/liquidmetal-dev/flintlock-kernel:5.10.77\n    filename: boot/vmlinux\n    cmdline: {{console: ttyS0}}\n  rootVolume:\n    id: root\n    source: {{containerSource: ghcr.io/tidewater/microvm/rootfs:1.0.0}}\n  interfaces:\n    - deviceId: eth1\n      type: MACVTAP\n      guestMac: \"02:00:0a:15:00:{:02x}\"\n      address: {{address: 10.21.0.{}/24, gateway: 10.21.0.1/24, nameservers: [10.21.0.53]}}\n",
+            i % 256,
+            i % 250 + 2
+        ),
+        1 => format!(
+            "apiVersion: runtime.wasmcloud.dev/v1alpha1\nkind: WorkloadDeployment\nmetadata:\n  name: wd-{i}\n  namespace: wasm-apps\n  labels:\n{LABELS}spec:\n  replicas: 3\n  deployPolicy: RollingUpdate\n  template:\n    labels: {{app: wd-{i}}}\n    spec:\n      hostSelector: {{region: eu}}\n      components:\n        - name: api\n          image: ghcr.io/tidewater/wasm/api:1.2.{i}\n          poolSize: 4\n          localResources:\n            config: {{LOG_LEVEL: info}}\n            allowedHosts: [api.example.com]\n      volumes:\n        - name: scratch\n          ephemeral: {{}}\n"
+        ),
+        2 => format!(
+            "apiVersion: llamastack.io/v1alpha1\nkind: LlamaStackDistribution\nmetadata:\n  name: llsd-{i}\n  namespace: ml-platform\n  labels:\n{LABELS}spec:\n  replicas: 1\n  server:\n    distribution: {{name: starter}}\n    containerSpec:\n      port: 8321\n      resources:\n        requests: {{cpu: 500m, memory: 1Gi}}\n        limits: {{memory: 4Gi}}\n      env:\n        - name: INFERENCE_MODEL\n          value: llama3.2:3b\n    storage: {{size: 20Gi, mountPath: /.llama}}\n    userConfig: {{configMapName: run-config}}\n"
+        ),
+        3 => format!(
+            "apiVersion: ignite.weave.works/v1alpha1\nkind: VM\nmetadata:\n  name: ignite-{i}\n  labels:\n{LABELS}spec:\n  image:\n    ociClaim: {{type: Docker, ref: weaveworks/ignite-ubuntu:20.04}}\n  kernel:\n    ociClaim: {{type: Docker, ref: weaveworks/ignite-kernel:5.10.51}}\n    cmdLine: console=ttyS0 reboot=k panic=1\n  cpus: 2\n  memory: 2GB\n  diskSize: 8GB\n  networkMode: cni\n  ports:\n    - {{hostPort: {}, vmPort: 22}}\n",
+            20000 + i % 10000
+        ),
+        4 => format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm-{i}\n  namespace: apps\ndata:\n  LOG_LEVEL: info\n  run.yaml: |\n    version: 2\n    apis: [inference, safety]\n"
+        ),
+        _ => format!(
+            "apiVersion: runtime.wasmcloud.dev/v1alpha1\nkind: Artifact\nmetadata:\n  name: art-{i}\n  namespace: wasm-apps\nspec:\n  image: ghcr.io/tidewater/wasm/art:{i}.0.0\n"
+        ),
+    }
+}
+
+fn files() -> Vec<SourceFile> {
+    (0..COUNT / PER_FILE)
+        .map(|f| {
+            let text: Vec<String> = (0..PER_FILE).map(|j| manifest(f * PER_FILE + j)).collect();
+            SourceFile {
+                path: format!("bench/{f:04}.yaml"),
+                rel: format!("{f:04}.yaml"),
+                bytes: text.join("---\n").into_bytes(),
+            }
+        })
+        .collect()
+}
+
+fn run(label: &str, validator: &Validator, files: &[SourceFile]) {
+    let limits = Limits::default();
+    // Warm-up, and a check that the generated set is valid.
+    let report = validator.check(files, &limits);
+    assert_eq!(report.manifests.len(), COUNT);
+    assert_eq!(report.errors(), 0, "{:?}", report.findings.first());
+    let rounds = 5;
+    let start = Instant::now();
+    for _ in 0..rounds {
+        let report = validator.check(files, &limits);
+        std::hint::black_box(report.findings.len());
+    }
+    let secs = start.elapsed().as_secs_f64() / f64::from(rounds);
+    println!(
+        "{label:<36} {COUNT} manifests in {:>7.1} ms  = {:>8.0} manifests/s",
+        secs * 1000.0,
+        COUNT as f64 / secs
+    );
+}
+
+fn main() {
+    let files = files();
+    println!(
+        "validate benchmark: {COUNT} mixed manifests (MicroVM, WorkloadDeployment, LLSD, Ignite VM, ConfigMap, Artifact) in {} files, {} threads",
+        files.len(),
+        rayon::current_num_threads()
+    );
+    let schema_only = Validator::new(Options::default()).expect("built-in schemas compile");
+    run("load + schema + rules", &schema_only, &files);
+    let policies = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("policies");
+    let with_policies = Validator::new(Options {
+        policies: Some(policies),
+        ..Options::default()
+    })
+    .expect("shipped policies load");
+    run("load + schema + rules + policies", &with_policies, &files);
+}
