@@ -87,14 +87,6 @@ enum PolicyCommand {
     },
 }
 
-/// Output format of `validate`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    Text,
-    Json,
-    Markdown,
-}
-
 /// Flags shared by every command that validates manifests.
 #[derive(Debug, Args)]
 pub struct CheckArgs {

@@ -3,14 +3,22 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use clap::Args;
+use clap::{Args, ValueEnum};
 use mooring::finding::Finding;
 use mooring::manifest::{self, Limits, SourceFile};
 use mooring::plan::{self, render};
 use mooring::source::git::{self, GitRepo};
 use mooring::validate::Validator;
 
-use super::{CheckArgs, Format, exit};
+use super::{CheckArgs, exit};
+
+/// Output format of `plan`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    Text,
+    Json,
+    Markdown,
+}
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
@@ -38,8 +46,8 @@ pub struct PlanArgs {
     #[arg(long, value_name = "DIR")]
     cache_dir: Option<PathBuf>,
     /// Output format; markdown is ready to paste into a pull-request comment.
-    #[arg(short, long, value_enum, default_value_t = Format::Text)]
-    output: Format,
+    #[arg(short, long, value_enum, default_value_t = PlanFormat::Text)]
+    output: PlanFormat,
     #[command(flatten)]
     check: CheckArgs,
 }
@@ -53,8 +61,14 @@ struct Side {
 fn git_side(repo: &GitRepo, rev: &str, subdir: &str, limits: &Limits) -> anyhow::Result<Side> {
     let commit = repo.resolve(rev)?;
     let (files, findings) = repo.read(commit, subdir, limits)?;
+    let short = git::short(commit);
+    let label = if commit.to_string().starts_with(rev) {
+        short
+    } else {
+        format!("{rev} ({short})")
+    };
     Ok(Side {
-        label: format!("{rev} ({})", git::short(commit)),
+        label,
         files,
         findings,
     })
@@ -130,20 +144,20 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<i32> {
     };
 
     // The desired side must be valid; nothing is planned from a broken render.
-    let report = validator.check(&desired.files, &limits);
-    let mut findings = desired.findings;
-    findings.extend(report.findings);
-    mooring::finding::sort(&mut findings);
-    if findings.iter().any(Finding::is_error) {
-        for f in &findings {
+    let mut report = validator.check(&desired.files, &limits);
+    report.findings.extend(desired.findings);
+    mooring::finding::sort(&mut report.findings);
+    if report.errors() > 0 {
+        for f in &report.findings {
             eprintln!("{f}");
         }
         eprintln!(
             "{}; no plan is made from invalid manifests",
-            summary_line(&findings, report.documents, report.files)
+            report.summary()
         );
         return Ok(exit::FAILED);
     }
+    let mut findings = report.findings;
 
     // The current side is what it is: objects that do not load are left out,
     // and that is said.
@@ -165,9 +179,9 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<i32> {
         to: desired.label,
     };
     let text = match args.output {
-        Format::Text => render::text(&plan, &sides, &findings),
-        Format::Json => render::json(&plan, &sides, &findings),
-        Format::Markdown => render::markdown(&plan, &sides, &findings),
+        PlanFormat::Text => render::text(&plan, &sides, &findings),
+        PlanFormat::Json => render::json(&plan, &sides, &findings),
+        PlanFormat::Markdown => render::markdown(&plan, &sides, &findings),
     };
     print!("{text}");
     Ok(if plan.has_changes() {
@@ -175,12 +189,4 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<i32> {
     } else {
         exit::OK
     })
-}
-
-fn summary_line(findings: &[Finding], documents: usize, files: usize) -> String {
-    let errors = findings.iter().filter(|f| f.is_error()).count();
-    format!(
-        "{documents} documents in {files} files: {errors} errors, {} warnings",
-        findings.len() - errors
-    )
 }

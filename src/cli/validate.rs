@@ -3,10 +3,17 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use clap::Args;
+use clap::{Args, ValueEnum};
 use mooring::validate::{Validator, policy};
 
-use super::{CheckArgs, Format, exit};
+use super::{CheckArgs, exit};
+
+/// Output format of `validate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ValidateFormat {
+    Text,
+    Json,
+}
 
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
@@ -14,8 +21,8 @@ pub struct ValidateArgs {
     #[arg(default_value = ".")]
     paths: Vec<PathBuf>,
     /// Output format.
-    #[arg(short, long, value_enum, default_value_t = Format::Text)]
-    output: Format,
+    #[arg(short, long, value_enum, default_value_t = ValidateFormat::Text)]
+    output: ValidateFormat,
     #[command(flatten)]
     check: CheckArgs,
 }
@@ -29,7 +36,7 @@ pub fn run(args: &ValidateArgs) -> anyhow::Result<i32> {
     report.findings = read_findings;
     mooring::finding::sort(&mut report.findings);
     match args.output {
-        Format::Json => {
+        ValidateFormat::Json => {
             let doc = serde_json::json!({
                 "valid": report.errors() == 0,
                 "summary": {
@@ -43,7 +50,7 @@ pub fn run(args: &ValidateArgs) -> anyhow::Result<i32> {
             });
             println!("{}", serde_json::to_string_pretty(&doc)?);
         }
-        Format::Text | Format::Markdown => {
+        ValidateFormat::Text => {
             for f in &report.findings {
                 println!("{f}");
             }
