@@ -274,16 +274,28 @@ fn render_all_is_deterministic_and_indexed() {
 }
 
 #[test]
-fn check_reports_deserialization_failure_at_root() {
+fn check_reports_deserialization_failure_at_the_field() {
     let kind = kinds::find("flintlock.liquidmetal.dev/v1alpha1", "MicroVM").unwrap();
     let violations = (kind.check)(&json!({"apiVersion": 1}));
     assert_eq!(violations.len(), 1);
-    assert_eq!(violations[0].pointer, "");
+    assert_eq!(violations[0].pointer, "/apiVersion");
     assert_eq!(violations[0].severity, Severity::Error);
+    assert!(violations[0].shape);
     assert!(
         violations[0].message.contains("invalid type"),
         "{violations:?}"
     );
+}
+
+#[test]
+fn whole_number_floats_read_as_integers() {
+    let kind = kinds::find("llamastack.io/v1alpha1", "LlamaStackDistribution").unwrap();
+    let doc = json!({
+        "apiVersion": "llamastack.io/v1alpha1", "kind": "LlamaStackDistribution",
+        "metadata": {"name": "a"},
+        "spec": {"replicas": 2.0, "server": {"distribution": {"name": "starter"}}}
+    });
+    assert!((kind.check)(&doc).is_empty());
 }
 
 // ---------------------------------------------------------------------------

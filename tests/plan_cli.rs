@@ -178,7 +178,7 @@ fn an_invalid_desired_side_is_not_planned() {
     assert!(out.stdout.is_empty(), "{}", out.stdout);
     assert!(
         out.stderr.contains(
-            "deploy/cfg.yaml:7: ConfigMap/apps/cfg: data.level: expected string, found a number 3"
+            "deploy/cfg.yaml:7: ConfigMap/apps/cfg: data.level: expected a string, found a number 3"
         ),
         "{}",
         out.stderr
@@ -244,10 +244,183 @@ fn a_url_is_cloned_into_the_cache_and_fetched_again() {
     let out = run();
     assert_eq!(out.code, 2, "{}{}", out.stdout, out.stderr);
     assert_eq!(std::fs::read_dir(cache.path()).unwrap().count(), 1);
-    // A second run reuses the clone (one folder still) and still plans.
+    assert!(
+        out.stdout.contains("1 to create, 2 to update, 1 to delete"),
+        "{}",
+        out.stdout
+    );
+    // A new commit upstream: the second run fetches into the same clone and
+    // sees it (a cache must never serve a stale branch).
+    let repo = git2::Repository::open(dir.path()).unwrap();
+    write(
+        dir.path(),
+        "deploy/later.yaml",
+        "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: later\n  namespace: apps\n",
+    );
+    commit_all(&repo, "third");
     let again = run();
     assert_eq!(again.code, 2, "{}", again.stderr);
+    assert!(
+        again
+            .stdout
+            .contains("2 to create, 2 to update, 1 to delete"),
+        "{}",
+        again.stdout
+    );
+    assert!(again.stdout.contains("+ create ServiceAccount/apps/later"));
     assert_eq!(std::fs::read_dir(cache.path()).unwrap().count(), 1);
+}
+
+#[test]
+fn a_folder_added_by_the_change_is_all_creates() {
+    let (dir, first, _) = two_commits();
+    let repo = git2::Repository::open(dir.path()).unwrap();
+    write(
+        dir.path(),
+        "newdir/ns.yaml",
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: fresh\n",
+    );
+    commit_all(&repo, "add a folder");
+    let out = mooring(
+        &[
+            "plan",
+            "--no-policies",
+            "--repo",
+            dir.path().to_str().unwrap(),
+            "--path",
+            "newdir",
+            "--against-ref",
+            &first.to_string(),
+        ],
+        None,
+    );
+    assert_eq!(out.code, 2, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains(&format!(
+            "warning: newdir does not exist at {}: read as empty",
+            &first.to_string()[..10]
+        )),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("1 to create, 0 to update, 0 to delete, 0 unchanged")
+    );
+}
+
+#[test]
+fn secrets_never_show_in_any_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = git2::Repository::init(dir.path()).unwrap();
+    write(
+        dir.path(),
+        "d/old.yaml",
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: old}\nstringData: {password: hunter2-old}\n",
+    );
+    let vm = |data: &str| {
+        format!(
+            "apiVersion: flintlock.liquidmetal.dev/v1alpha1\nkind: MicroVM\nmetadata: {{name: vm}}\nspec:\n  vcpu: 2\n  memoryInMb: 2048\n  kernel: {{image: ghcr.io/acme/k:1, filename: boot/vmlinux}}\n  rootVolume: {{id: root, source: {{containerSource: ghcr.io/acme/root:1}}}}\n  interfaces: [{{deviceId: eth0}}]\n  metadata: {{user-data: {data}}}\n"
+        )
+    };
+    write(dir.path(), "d/vm.yaml", &vm("b2xkLXVzZXJkYXRh"));
+    let first = commit_all(&repo, "one");
+    std::fs::remove_file(dir.path().join("d/old.yaml")).unwrap();
+    write(dir.path(), "d/vm.yaml", &vm("bmV3LXVzZXJkYXRh"));
+    // A typo'd field, let through by --strict=false: pruned, never shown.
+    write(
+        dir.path(),
+        "d/new.yaml",
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: new}\nstringdata: {password: hunter2-new}\ndata: {token: c2VjcmV0LXRva2Vu}\n",
+    );
+    commit_all(&repo, "two");
+    for format in ["text", "json", "markdown"] {
+        let out = mooring(
+            &[
+                "plan",
+                "--no-policies",
+                "--strict=false",
+                "--repo",
+                dir.path().to_str().unwrap(),
+                "--path",
+                "d",
+                "--against-ref",
+                &first.to_string(),
+                "-o",
+                format,
+            ],
+            None,
+        );
+        assert_eq!(out.code, 2, "{}{}", out.stdout, out.stderr);
+        for secret in [
+            "hunter2",
+            "b2xkLXVzZXJkYXRh",
+            "bmV3LXVzZXJkYXRh",
+            "c2VjcmV0LXRva2Vu",
+        ] {
+            assert!(
+                !out.stdout.contains(secret),
+                "{format} shows {secret}:\n{}",
+                out.stdout
+            );
+            assert!(
+                !out.stderr.contains(secret),
+                "{format} shows {secret}:\n{}",
+                out.stderr
+            );
+        }
+    }
+    let text = mooring(
+        &[
+            "plan",
+            "--no-policies",
+            "--strict=false",
+            "--repo",
+            dir.path().to_str().unwrap(),
+            "--path",
+            "d",
+            "--against-ref",
+            &first.to_string(),
+        ],
+        None,
+    );
+    assert!(
+        text.stdout
+            .contains("-    user-data: \"*** (before)\"\n+    user-data: \"*** (after)\""),
+        "{}",
+        text.stdout
+    );
+    assert!(text.stdout.contains("+  token: \"***\""), "{}", text.stdout);
+    assert!(
+        text.stdout.contains("-  password: \"***\""),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        !text.stdout.contains("+stringdata"),
+        "pruned field shown:\n{}",
+        text.stdout
+    );
+}
+
+#[test]
+fn json_output_reports_invalid_input_as_json() {
+    let (dir, first, _) = two_commits();
+    let repo = git2::Repository::open(dir.path()).unwrap();
+    write(
+        dir.path(),
+        "deploy/cfg.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\n  namespace: apps\ndata:\n  level: 3\n",
+    );
+    commit_all(&repo, "broken");
+    let out = plan(
+        dir.path(),
+        &["--against-ref", &first.to_string(), "-o", "json"],
+    );
+    assert_eq!(out.code, 1);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["valid"], false);
+    assert_eq!(v["findings"][0]["field"], "data.level");
 }
 
 #[test]

@@ -5,7 +5,8 @@ mod support;
 
 use support::{mooring, write};
 
-const LABELS: &str = "labels: {app.kubernetes.io/name: x, app.kubernetes.io/part-of: y, team: z}";
+const LABELS: &str =
+    "labels: {app.kubernetes.io/name: x, app.kubernetes.io/part-of: shop, team: z}";
 
 #[test]
 fn the_examples_are_valid() {
@@ -296,6 +297,55 @@ fn cluster_scoped_kinds_refuse_a_namespace() {
     assert_eq!(out.code, 1);
     assert!(
         out.stdout.contains("host.yaml:5: Host/h1: metadata.namespace: Host is cluster-scoped: remove metadata.namespace"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn schema_errors_in_secrets_do_not_quote_the_value() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "s.yaml",
+        "\u{feff}apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData: {password: 12345678}\ndata: {token: [supersecret]}\n",
+    );
+    let out = mooring(
+        &["validate", "--no-policies", dir.path().to_str().unwrap()],
+        None,
+    );
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(!out.stdout.contains("12345678"), "{}", out.stdout);
+    assert!(!out.stdout.contains("supersecret"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains(
+            "s.yaml:4: Secret/default/s: stringData.password: expected a string, found a number\n"
+        ),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn yaml_1_1_surprises_are_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\nimmutable: yes\n",
+    );
+    let out = mooring(
+        &["validate", "--no-policies", dir.path().to_str().unwrap()],
+        None,
+    );
+    assert!(
+        out.stdout.contains("cm.yaml:4: warning: yes is read as the string \"yes\"; YAML 1.1 tools (kubectl) read it as a boolean"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("immutable: expected a boolean, found a string \"yes\""),
         "{}",
         out.stdout
     );

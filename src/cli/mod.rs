@@ -92,7 +92,7 @@ enum PolicyCommand {
 pub struct CheckArgs {
     /// Reject unknown fields (kubectl's strict field validation);
     /// `--strict=false` reports them as warnings instead.
-    #[arg(long, default_value_t = true, num_args = 0..=1, default_missing_value = "true",
+    #[arg(long, default_value_t = true, num_args = 0..=1, default_missing_value = "true", require_equals = true,
           action = clap::ArgAction::Set, value_name = "BOOL")]
     strict: bool,
     /// Accept kinds mooring has no schema for (with a warning).

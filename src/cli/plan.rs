@@ -131,7 +131,11 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<i32> {
             format!("{rel}/")
         };
         for f in &mut files {
-            f.path = format!("{prefix}{}", f.rel);
+            f.path = if path.is_dir() {
+                format!("{prefix}{}", f.rel)
+            } else {
+                rel.clone()
+            };
         }
         (
             Side {
@@ -148,13 +152,20 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<i32> {
     report.findings.extend(desired.findings);
     mooring::finding::sort(&mut report.findings);
     if report.errors() > 0 {
-        for f in &report.findings {
-            eprintln!("{f}");
-        }
-        eprintln!(
+        let why = format!(
             "{}; no plan is made from invalid manifests",
             report.summary()
         );
+        if args.output == PlanFormat::Json {
+            let doc =
+                serde_json::json!({"valid": false, "error": why, "findings": report.findings});
+            println!("{}", serde_json::to_string_pretty(&doc)?);
+        } else {
+            for f in &report.findings {
+                eprintln!("{f}");
+            }
+            eprintln!("{why}");
+        }
         return Ok(exit::FAILED);
     }
     let mut findings = report.findings;
@@ -162,7 +173,13 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<i32> {
     // The current side is what it is: objects that do not load are left out,
     // and that is said.
     let old = manifest::load(&current.files, &limits);
-    let old_problems = current.findings.len() + old.findings.len();
+    let (notes, problems): (Vec<Finding>, Vec<Finding>) = current
+        .findings
+        .into_iter()
+        .chain(old.findings)
+        .partition(|f| !f.is_error());
+    findings.extend(notes);
+    let old_problems = problems.len();
     if old_problems > 0 {
         findings.push(Finding::warning(
             "load",

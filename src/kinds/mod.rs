@@ -36,6 +36,9 @@ pub struct Violation {
     pub pointer: String,
     pub message: String,
     pub severity: Severity,
+    /// The document could not be read as the kind's type at all (a shape
+    /// problem the schema normally reports first), rather than a rule failed.
+    pub shape: bool,
 }
 
 impl Violation {
@@ -44,6 +47,7 @@ impl Violation {
             pointer: pointer.into(),
             message: message.into(),
             severity: Severity::Error,
+            shape: false,
         }
     }
 
@@ -109,11 +113,68 @@ pub trait KindType: for<'de> Deserialize<'de> + schemars::JsonSchema + 'static {
 }
 
 /// Deserializes `value` as `T` and runs its rules. A document that does not
-/// deserialize gives one error at the document root with serde's message.
+/// deserialize gives one `shape` error at the field serde stopped at.
+/// Whole-number floats (`2.0`, `1e3`) are read as the integers they are, as
+/// JSON Schema's `integer` does.
 pub fn check_of<T: KindType>(value: &serde_json::Value) -> Vec<Violation> {
-    match T::deserialize(value) {
+    let integral;
+    let value = if has_whole_float(value) {
+        integral = whole_floats_to_ints(value);
+        &integral
+    } else {
+        value
+    };
+    match serde_path_to_error::deserialize::<_, T>(value) {
         Ok(typed) => typed.rules(),
-        Err(e) => vec![Violation::error("", e.to_string())],
+        Err(e) => {
+            let mut pointer = String::new();
+            for seg in e.path().iter() {
+                use serde_path_to_error::Segment;
+                match seg {
+                    Segment::Seq { index } => pointer.push_str(&format!("/{index}")),
+                    Segment::Map { key } | Segment::Enum { variant: key } => {
+                        pointer.push('/');
+                        pointer.push_str(&pointer_token(key));
+                    }
+                    Segment::Unknown => break,
+                }
+            }
+            vec![Violation {
+                shape: true,
+                ..Violation::error(pointer, e.into_inner().to_string())
+            }]
+        }
+    }
+}
+
+fn is_whole_float(n: &serde_json::Number) -> bool {
+    !n.is_i64()
+        && !n.is_u64()
+        && n.as_f64()
+            .is_some_and(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+}
+
+fn has_whole_float(v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::Number(n) => is_whole_float(n),
+        serde_json::Value::Array(a) => a.iter().any(has_whole_float),
+        serde_json::Value::Object(m) => m.values().any(has_whole_float),
+        _ => false,
+    }
+}
+
+fn whole_floats_to_ints(v: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        #[allow(clippy::cast_possible_truncation)] // is_whole_float bounds it
+        Value::Number(n) if is_whole_float(n) => Value::from(n.as_f64().map_or(0, |f| f as i64)),
+        Value::Array(a) => Value::Array(a.iter().map(whole_floats_to_ints).collect()),
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| (k.clone(), whole_floats_to_ints(v)))
+                .collect(),
+        ),
+        other => other.clone(),
     }
 }
 

@@ -152,8 +152,12 @@ pub fn load(files: &[SourceFile], limits: &Limits) -> Loaded {
         };
         let (docs, errors) = yaml::parse_stream(text, limits);
         for e in errors {
-            out.findings
-                .push(Finding::error("yaml", e.message).at(file.path.clone(), e.line));
+            let f = if e.warning {
+                Finding::warning("yaml", e.message)
+            } else {
+                Finding::error("yaml", e.message)
+            };
+            out.findings.push(f.at(file.path.clone(), e.line));
         }
         for doc in docs {
             out.documents += 1;
@@ -223,7 +227,7 @@ fn identify(source: &SourceFile, doc: yaml::Document) -> Result<Manifest, Box<Fi
             group,
             kind: kind_name,
             namespace: None,
-            name: source.rel.clone(),
+            name: source.path.clone(),
         }
     } else {
         let name = match map.get("metadata").and_then(|m| m.get("name")) {

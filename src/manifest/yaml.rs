@@ -20,6 +20,9 @@ pub struct Limits {
     /// Most nodes one document may hold, counting every node an alias
     /// expands to.
     pub max_nodes: usize,
+    /// Most scalar text (keys and values) one document may hold, counting
+    /// every copy an alias expands to: the bound on memory.
+    pub max_bytes: usize,
     /// Deepest nesting of mappings and sequences.
     pub max_depth: usize,
 }
@@ -29,6 +32,7 @@ impl Default for Limits {
         Limits {
             max_file_bytes: 4 * 1024 * 1024,
             max_nodes: 200_000,
+            max_bytes: 32 * 1024 * 1024,
             max_depth: 64,
         }
     }
@@ -75,6 +79,8 @@ pub struct Document {
 pub struct YamlError {
     pub line: usize,
     pub message: String,
+    /// A warning reads fine but may not mean what the author thinks.
+    pub warning: bool,
 }
 
 /// Parses a multi-document stream. Documents that are empty (only comments,
@@ -82,6 +88,7 @@ pub struct YamlError {
 /// returned; a syntax error ends the file, since nothing after it can be
 /// trusted.
 pub fn parse_stream(text: &str, limits: &Limits) -> (Vec<Document>, Vec<YamlError>) {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut builder = Builder::new(limits);
     let mut parser = Parser::new_from_str(text);
     while let Some(next) = parser.next_event() {
@@ -100,7 +107,11 @@ pub fn parse_stream(text: &str, limits: &Limits) -> (Vec<Document>, Vec<YamlErro
                 {
                     message.push_str(" (tabs are not allowed in YAML indentation; use spaces)");
                 }
-                builder.errors.push(YamlError { line, message });
+                builder.errors.push(YamlError {
+                    line,
+                    message,
+                    warning: false,
+                });
                 break;
             }
         }
@@ -130,9 +141,10 @@ struct Builder<'l> {
     documents: Vec<Document>,
     errors: Vec<YamlError>,
     stack: Vec<Frame>,
-    /// Anchored values of the current document and their node counts.
-    anchors: HashMap<usize, (Value, usize)>,
+    /// Anchored values of the current document, with their node and byte counts.
+    anchors: HashMap<usize, (Value, usize, usize)>,
     nodes: usize,
+    bytes: usize,
     lines: LineIndex,
     root: Option<Value>,
     doc_line: usize,
@@ -142,12 +154,62 @@ fn escape_pointer(key: &str) -> String {
     key.replace('~', "~0").replace('/', "~1")
 }
 
-fn count_nodes(v: &Value) -> usize {
+/// (nodes, bytes of scalar text) of a value.
+fn measure(v: &Value) -> (usize, usize) {
     match v {
-        Value::Array(a) => 1 + a.iter().map(count_nodes).sum::<usize>(),
-        Value::Object(m) => 1 + m.values().map(count_nodes).sum::<usize>(),
-        _ => 1,
+        Value::Array(a) => a
+            .iter()
+            .map(measure)
+            .fold((1, 0), |x, y| (x.0 + y.0, x.1 + y.1)),
+        Value::Object(m) => m
+            .iter()
+            .map(|(k, v)| {
+                let (n, b) = measure(v);
+                (n, b + k.len())
+            })
+            .fold((1, 0), |x, y| (x.0 + y.0, x.1 + y.1)),
+        Value::String(s) => (1, s.len()),
+        _ => (1, 8),
     }
+}
+
+/// Plain scalars that YAML 1.1 readers (kubectl, go-yaml) read differently
+/// from the YAML 1.2 core schema mooring uses.
+fn yaml11_surprise(text: &str) -> Option<String> {
+    let digits = text.strip_prefix(['-', '+']).unwrap_or(text);
+    if digits.len() > 1 && digits.starts_with('0') && digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(format!(
+            "{text} is read as the decimal number {}; YAML 1.1 tools (kubectl) read a leading 0 as octal: \
+             write 0o{} for octal, or quote it for a string",
+            digits.trim_start_matches('0').parse::<u64>().unwrap_or(0),
+            digits.trim_start_matches('0')
+        ));
+    }
+    if matches!(
+        text,
+        "yes"
+            | "Yes"
+            | "YES"
+            | "no"
+            | "No"
+            | "NO"
+            | "on"
+            | "On"
+            | "ON"
+            | "off"
+            | "Off"
+            | "OFF"
+            | "y"
+            | "Y"
+            | "n"
+            | "N"
+    ) {
+        return Some(format!(
+            "{text} is read as the string \"{text}\"; YAML 1.1 tools (kubectl) read it as a boolean: \
+             write true/false, or quote it to keep the string"
+        ));
+    }
+    None
 }
 
 impl<'l> Builder<'l> {
@@ -159,6 +221,7 @@ impl<'l> Builder<'l> {
             stack: Vec::new(),
             anchors: HashMap::new(),
             nodes: 0,
+            bytes: 0,
             lines: LineIndex::default(),
             root: None,
             doc_line: 1,
@@ -172,6 +235,7 @@ impl<'l> Builder<'l> {
             Event::DocumentStart(_) => {
                 self.anchors.clear();
                 self.nodes = 0;
+                self.bytes = 0;
                 self.lines = LineIndex::default();
                 self.root = None;
                 self.doc_line = line;
@@ -191,29 +255,51 @@ impl<'l> Builder<'l> {
                 if self.expecting_key() {
                     return self.on_key(text.as_ref(), style, line);
                 }
-                let value = resolve_scalar(&text, style, tag.as_deref())
-                    .map_err(|message| YamlError { line, message })?;
-                self.add_nodes(1, line)?;
+                let value = match resolve_scalar(&text, style, tag.as_deref()) {
+                    Ok(v) => v,
+                    // Reported, and read as null so the rest of the file is checked.
+                    Err(message) => {
+                        self.errors.push(YamlError {
+                            line,
+                            message,
+                            warning: false,
+                        });
+                        Value::Null
+                    }
+                };
+                if style == ScalarStyle::Plain && tag.is_none() {
+                    if let Some(message) = yaml11_surprise(&text) {
+                        self.errors.push(YamlError {
+                            line,
+                            message,
+                            warning: true,
+                        });
+                    }
+                }
+                self.add_nodes(1, text.len(), line)?;
                 if anchor > 0 {
-                    self.anchors.insert(anchor, (value.clone(), 1));
+                    self.anchors.insert(anchor, (value.clone(), 1, text.len()));
                 }
                 self.push_value(value, line);
             }
             Event::Alias(id) => {
-                let (value, size) = self.anchors.get(&id).cloned().ok_or_else(|| YamlError {
-                    line,
-                    message: "alias refers to an anchor that is not defined".to_string(),
-                })?;
+                let (value, size, bytes) =
+                    self.anchors.get(&id).cloned().ok_or_else(|| YamlError {
+                        line,
+                        message: "alias refers to an anchor that is not defined".to_string(),
+                        warning: false,
+                    })?;
                 if self.expecting_key() {
                     return match value {
                         Value::String(s) => self.on_key(&s, ScalarStyle::SingleQuoted, line),
                         _ => Err(YamlError {
                             line,
                             message: "an alias used as a mapping key must name a string".into(),
+                            warning: false,
                         }),
                     };
                 }
-                self.add_nodes(size, line)?;
+                self.add_nodes(size, bytes, line)?;
                 self.push_value(value, line);
             }
             Event::SequenceStart(anchor, _) => self.start_collection(false, anchor, line)?,
@@ -225,8 +311,8 @@ impl<'l> Builder<'l> {
                     None => return Ok(()),
                 };
                 if anchor > 0 {
-                    let size = count_nodes(&value);
-                    self.anchors.insert(anchor, (value.clone(), size));
+                    let (size, bytes) = measure(&value);
+                    self.anchors.insert(anchor, (value.clone(), size, bytes));
                 }
                 self.push_value(value, line);
             }
@@ -244,6 +330,7 @@ impl<'l> Builder<'l> {
             return Err(YamlError {
                 line,
                 message: "a mapping or sequence cannot be used as a mapping key".into(),
+                warning: false,
             });
         }
         if self.stack.len() >= self.limits.max_depth {
@@ -253,9 +340,10 @@ impl<'l> Builder<'l> {
                     "nesting deeper than {} levels is not accepted",
                     self.limits.max_depth
                 ),
+                warning: false,
             });
         }
-        self.add_nodes(1, line)?;
+        self.add_nodes(1, 0, line)?;
         if self.stack.is_empty() {
             self.doc_line = line;
         }
@@ -285,6 +373,7 @@ impl<'l> Builder<'l> {
 
     fn on_key(&mut self, text: &str, style: ScalarStyle, line: usize) -> Result<(), YamlError> {
         let merge = text == "<<" && style == ScalarStyle::Plain;
+        self.add_nodes(0, text.len(), line)?;
         if let Some(Frame::Map {
             map,
             key,
@@ -301,6 +390,7 @@ impl<'l> Builder<'l> {
                 self.errors.push(YamlError {
                     line,
                     message: format!("duplicate key \"{text}\" (first defined on line {first})"),
+                    warning: false,
                 });
             }
             *key = Some((text.to_string(), line, merge));
@@ -308,19 +398,24 @@ impl<'l> Builder<'l> {
         Ok(())
     }
 
-    fn add_nodes(&mut self, n: usize, line: usize) -> Result<(), YamlError> {
+    fn add_nodes(&mut self, n: usize, bytes: usize, line: usize) -> Result<(), YamlError> {
         self.nodes = self.nodes.saturating_add(n);
-        if self.nodes > self.limits.max_nodes {
-            return Err(YamlError {
-                line,
-                message: format!(
-                    "document expands to more than {} nodes (aliases included); \
-                     refusing to load it (is it an alias bomb?)",
-                    self.limits.max_nodes
-                ),
-            });
-        }
-        Ok(())
+        self.bytes = self.bytes.saturating_add(bytes);
+        let over = if self.nodes > self.limits.max_nodes {
+            format!("more than {} nodes", self.limits.max_nodes)
+        } else if self.bytes > self.limits.max_bytes {
+            format!("more than {} bytes of text", self.limits.max_bytes)
+        } else {
+            return Ok(());
+        };
+        Err(YamlError {
+            line,
+            message: format!(
+                "document expands to {over} (aliases included); \
+                 refusing to load it (is it an alias bomb?)"
+            ),
+            warning: false,
+        })
     }
 
     /// The pointer of the node about to be added to the top frame.
@@ -400,11 +495,16 @@ fn resolve_scalar(text: &str, style: ScalarStyle, tag: Option<&Tag>) -> Result<V
         return match core_tag(tag) {
             Some("str") | Some("binary") | Some("timestamp") => Ok(Value::String(text.into())),
             Some("null") => Ok(Value::Null),
-            Some("bool") => parse_bool(text).ok_or_else(|| format!("\"{text}\" is not a bool")),
-            Some("int") => parse_int(text).ok_or_else(|| format!("\"{text}\" is not an int")),
+            // Messages never echo the value: it may be a secret.
+            Some("bool") => {
+                parse_bool(text).ok_or_else(|| "value tagged !!bool is not a boolean".into())
+            }
+            Some("int") => {
+                parse_int(text).ok_or_else(|| "value tagged !!int is not an integer".into())
+            }
             Some("float") => parse_float(text)?
                 .or_else(|| parse_int(text))
-                .ok_or_else(|| format!("\"{text}\" is not a float")),
+                .ok_or_else(|| "value tagged !!float is not a number".into()),
             _ => Err(format!(
                 "unsupported YAML tag {}{} (mooring reads plain YAML only)",
                 tag.handle, tag.suffix
@@ -474,7 +574,8 @@ fn parse_float(text: &str) -> Result<Option<Value>, String> {
         ".inf" | "+.inf" | "-.inf" | ".nan" | "+.nan" | "-.nan"
     ) {
         return Err(format!(
-            "\"{text}\" is not representable in JSON; quote it if you meant a string"
+            "{} is not representable in JSON; quote it if you meant a string",
+            text.trim_start_matches(['-', '+'])
         ));
     }
     let body = text.strip_prefix(['-', '+']).unwrap_or(text);
@@ -531,7 +632,13 @@ mod tests {
 
     #[test]
     fn scalars_resolve_by_the_core_schema() {
-        let d = one("a: 1\nb: -2\nc: 1.5\nd: true\ne: ~\nf: '1'\ng: yes\nh: 0x1F\ni: 1e3\nj: 08\n");
+        let (docs, notes) = parse_stream(
+            "a: 1\nb: -2\nc: 1.5\nd: true\ne: ~\nf: '1'\ng: yes\nh: 0x1F\ni: 1e3\nj: 08\n",
+            &Limits::default(),
+        );
+        assert!(notes.iter().all(|n| n.warning), "{notes:?}");
+        assert_eq!(notes.len(), 2, "yes and 08 surprise YAML 1.1 readers");
+        let d = &docs[0];
         assert_eq!(
             d.value,
             serde_json::json!({"a": 1, "b": -2, "c": 1.5, "d": true, "e": null, "f": "1",
@@ -556,7 +663,8 @@ mod tests {
             errors,
             vec![YamlError {
                 line: 3,
-                message: "duplicate key \"a\" (first defined on line 1)".into()
+                message: "duplicate key \"a\" (first defined on line 1)".into(),
+                warning: false,
             }]
         );
     }
@@ -599,6 +707,42 @@ mod tests {
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert_eq!(errors[0].line, 2);
         assert!(errors[0].message.contains("tabs"), "{errors:?}");
+    }
+
+    #[test]
+    fn alias_bombs_of_long_strings_are_bounded_in_bytes() {
+        let big = "x".repeat(100_000);
+        let aliases = vec!["*a"; 400].join(", ");
+        let text = format!("a: &a \"{big}\"\nlist: [{aliases}]\n");
+        let (docs, errors) = parse_stream(&text, &Limits::default());
+        assert!(docs.is_empty());
+        assert_eq!(
+            errors[0].message,
+            "document expands to more than 33554432 bytes of text (aliases included); \
+             refusing to load it (is it an alias bomb?)"
+        );
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_ignored() {
+        let d = one("\u{feff}apiVersion: v1\n");
+        assert_eq!(d.value, serde_json::json!({"apiVersion": "v1"}));
+    }
+
+    #[test]
+    fn bad_scalars_are_reported_and_the_file_goes_on() {
+        let (docs, errors) =
+            parse_stream("a: !!int hunter2\nb: .inf\n---\nc: 1\n", &Limits::default());
+        assert_eq!(docs.len(), 2);
+        let messages: Vec<&str> = errors.iter().map(|e| e.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            vec![
+                "value tagged !!int is not an integer",
+                ".inf is not representable in JSON; quote it if you meant a string"
+            ]
+        );
+        assert!(!messages.concat().contains("hunter2"));
     }
 
     #[test]

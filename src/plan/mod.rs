@@ -115,6 +115,18 @@ pub fn normalize(value: &Value) -> Value {
     out
 }
 
+/// [`normalize`], with the namespace written out as the identity has it, so
+/// `namespace: default` and no namespace (or Flintlock's `""`) compare equal.
+fn normalize_object(id: &ObjectId, value: &Value) -> Value {
+    let mut out = normalize(value);
+    if let Some(ns) = &id.namespace
+        && let Some(Value::Object(meta)) = out.get_mut("metadata")
+    {
+        meta.insert("namespace".to_string(), Value::String(ns.clone()));
+    }
+    out
+}
+
 /// Plans `desired` over `current`.
 pub fn plan(desired: &[Manifest], current: &[Manifest]) -> Plan {
     let current_by_id: BTreeMap<&ObjectId, &Manifest> =
@@ -123,11 +135,11 @@ pub fn plan(desired: &[Manifest], current: &[Manifest]) -> Plan {
         desired.iter().map(|m| (&m.id, m)).collect();
     let mut changes = Vec::new();
     for (id, want) in &desired_by_id {
-        let new = normalize(&want.value);
+        let new = normalize_object(id, &want.value);
         let (action, old) = match current_by_id.get(id) {
             None => (Action::Create, None),
             Some(have) => {
-                let old = normalize(&have.value);
+                let old = normalize_object(id, &have.value);
                 if old == new {
                     (Action::Unchanged, Some(old))
                 } else {
@@ -153,7 +165,7 @@ pub fn plan(desired: &[Manifest], current: &[Manifest]) -> Plan {
         if desired_by_id.contains_key(id) {
             continue;
         }
-        let old = normalize(&have.value);
+        let old = normalize_object(id, &have.value);
         changes.push(Change {
             action: Action::Delete,
             id: (*id).clone(),
@@ -224,6 +236,14 @@ mod tests {
             }
         );
         assert!(!p.has_changes());
+    }
+
+    #[test]
+    fn an_explicit_default_namespace_is_no_change() {
+        let a = manifests("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n");
+        let b =
+            manifests("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: default}\n");
+        assert!(!plan(&b, &a).has_changes());
     }
 
     #[test]

@@ -13,19 +13,16 @@ use super::is_manifest_name;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
-    #[error("{context}: {source}")]
-    Git {
-        context: String,
-        #[source]
-        source: git2::Error,
-    },
+    /// libgit2's own message is kept, without its class/code noise.
+    #[error("{context}: {}", cause.message())]
+    Git { context: String, cause: git2::Error },
     #[error("{0}")]
     Other(String),
 }
 
 fn git(context: impl Into<String>) -> impl FnOnce(git2::Error) -> SourceError {
     let context = context.into();
-    move |source| SourceError::Git { context, source }
+    move |cause| SourceError::Git { context, cause }
 }
 
 /// Whether `repo` names a remote to clone rather than a local path.
@@ -72,6 +69,15 @@ pub fn default_cache_dir() -> PathBuf {
     std::env::temp_dir().join("mooring-git-cache")
 }
 
+/// Every fetch mirrors the remote's branches and tags onto the cached bare
+/// clone's own refs, so `main` always means the remote's `main` as of this
+/// run (`origin/main` too), never the branch as it was when first cloned.
+const MIRROR: &[&str] = &[
+    "+refs/heads/*:refs/heads/*",
+    "+refs/heads/*:refs/remotes/origin/*",
+    "+refs/tags/*:refs/tags/*",
+];
+
 /// A repository to read revisions from.
 pub struct GitRepo {
     repo: Repository,
@@ -100,14 +106,7 @@ impl GitRepo {
                     .find_remote("origin")
                     .map_err(git(format!("cached clone {} has no origin", dir.display())))?;
                 remote
-                    .fetch(
-                        &[
-                            "+refs/heads/*:refs/remotes/origin/*",
-                            "+refs/tags/*:refs/tags/*",
-                        ],
-                        None,
-                        None,
-                    )
+                    .fetch(MIRROR, None, None)
                     .map_err(git(format!("cannot fetch {repo}")))?;
             }
             r
@@ -127,7 +126,7 @@ impl GitRepo {
                     .find_remote("origin")
                     .map_err(git(format!("clone of {repo} has no origin")))?;
                 remote
-                    .fetch(&["+refs/heads/*:refs/remotes/origin/*"], None, None)
+                    .fetch(MIRROR, None, None)
                     .map_err(git(format!("cannot fetch {repo}")))?;
             }
             r
@@ -153,12 +152,12 @@ impl GitRepo {
                 .revparse_single(&format!("origin/{rev}"))
                 .map_err(|_| SourceError::Git {
                     context: format!("unknown revision {rev}"),
-                    source: e,
+                    cause: e,
                 })?,
             Err(e) => {
                 return Err(SourceError::Git {
                     context: format!("unknown revision {rev}"),
-                    source: e,
+                    cause: e,
                 });
             }
         };
@@ -184,19 +183,42 @@ impl GitRepo {
             .tree()
             .map_err(git(format!("cannot read the tree of {commit}")))?;
         let subdir = subdir.trim_matches('/');
-        let tree = if subdir.is_empty() || subdir == "." {
+        let subdir = if subdir == "." { "" } else { subdir };
+        let tree = if subdir.is_empty() {
             root
         } else {
-            let entry = root
-                .get_path(Path::new(subdir))
-                .map_err(git(format!("{subdir} does not exist at {}", short(commit))))?;
+            let Ok(entry) = root.get_path(Path::new(subdir)) else {
+                // A folder added or removed by this change: that side is empty.
+                let note = Finding::warning(
+                    "load",
+                    format!(
+                        "{subdir} does not exist at {}: read as empty",
+                        short(commit)
+                    ),
+                );
+                return Ok((Vec::new(), vec![note]));
+            };
+            if entry.kind() == Some(ObjectType::Blob) {
+                let name = subdir.rsplit('/').next().unwrap_or(subdir).to_string();
+                let prefix = subdir[..subdir.len() - name.len()].to_string();
+                let mut out = Reader {
+                    repo: &self.repo,
+                    root: &root,
+                    prefix: &prefix,
+                    limits,
+                    files: Vec::new(),
+                    findings: Vec::new(),
+                };
+                out.blob(&name, entry.id(), entry.filemode(), 0)?;
+                return Ok((out.files, out.findings));
+            }
             let obj = entry
                 .to_object(&self.repo)
                 .map_err(git(format!("cannot read {subdir}")))?;
             obj.peel_to_tree()
-                .map_err(git(format!("{subdir} is not a directory")))?
+                .map_err(git(format!("{subdir} is neither a file nor a directory")))?
         };
-        let prefix = if subdir.is_empty() || subdir == "." {
+        let prefix = if subdir.is_empty() {
             String::new()
         } else {
             format!("{subdir}/")

@@ -9,7 +9,7 @@ pub mod policy;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use jsonschema::error::ValidationErrorKind;
+use jsonschema::error::{TypeKind, ValidationErrorKind};
 use jsonschema::{ValidationError, Validator as Compiled};
 use rayon::prelude::*;
 use serde_json::Value;
@@ -115,20 +115,34 @@ impl Validator {
 
     /// Checks every manifest; findings come back sorted by file and line.
     pub fn validate(&self, manifests: &[Manifest]) -> Vec<Finding> {
-        let mut findings: Vec<Finding> = manifests
-            .par_iter()
-            .map_init(
-                || self.policies.clone(),
-                |policies, m| self.validate_one(m, policies.as_mut()),
-            )
-            .flatten()
+        let mut findings: Vec<Finding> = self
+            .validate_each(manifests)
+            .into_iter()
+            .flat_map(|(f, _)| f)
             .collect();
         finding::sort(&mut findings);
         findings
     }
 
-    fn validate_one(&self, m: &Manifest, policies: Option<&mut PolicySet>) -> Vec<Finding> {
+    /// Per manifest: its findings, and the value without the unknown fields
+    /// `--strict=false` let through (what an API server would keep).
+    fn validate_each(&self, manifests: &[Manifest]) -> Vec<(Vec<Finding>, Option<Value>)> {
+        manifests
+            .par_iter()
+            .map_init(
+                || self.policies.clone(),
+                |policies, m| self.validate_one(m, policies.as_mut()),
+            )
+            .collect()
+    }
+
+    fn validate_one(
+        &self,
+        m: &Manifest,
+        policies: Option<&mut PolicySet>,
+    ) -> (Vec<Finding>, Option<Value>) {
         let mut out = Vec::new();
+        let mut pruned_value = None;
         let key = (m.api_version.clone(), m.id.kind.clone());
         match self.schemas.get(&key) {
             None => {
@@ -160,8 +174,11 @@ impl Validator {
                 };
                 let mut schema_errors = 0;
                 let mut ignored = Vec::new();
+                let secret = |p: &str| crate::plan::mask::is_secret(&m.id.group, &m.id.kind, p);
                 for e in entry.compiled.iter_errors(value) {
-                    for (pointer, severity, mut message) in describe(&e, self.options.strict) {
+                    for (pointer, severity, mut message) in
+                        describe(&e, self.options.strict, &secret)
+                    {
                         if pointer == "/metadata/namespace"
                             && entry.info.is_some_and(|i| i.scope == Scope::Cluster)
                         {
@@ -177,22 +194,26 @@ impl Validator {
                         out.push(m.finding(finding_of(severity, "schema", message), &pointer));
                     }
                 }
+                // Unknown fields let through by --strict=false are pruned, as
+                // an API server would, before typed rules and for the plan.
+                if !ignored.is_empty() {
+                    pruned_value = Some(prune(&m.value, &ignored));
+                }
                 if let Some(info) = entry.info {
-                    if schema_errors == 0 {
-                        // Unknown fields let through by --strict=false are
-                        // pruned, as an API server would, before typed rules.
-                        let pruned;
-                        let value = if ignored.is_empty() {
-                            value
-                        } else {
-                            pruned = prune(value, &ignored);
-                            &pruned
-                        };
-                        for v in (info.check)(value) {
-                            out.push(
-                                m.finding(finding_of(v.severity, "rule", v.message), &v.pointer),
-                            );
+                    let pruned;
+                    let value = if ignored.is_empty() {
+                        value
+                    } else {
+                        pruned = prune(value, &ignored);
+                        &pruned
+                    };
+                    for v in (info.check)(value) {
+                        // A document the schema already rejected may not read
+                        // as its type; the schema's findings say why.
+                        if v.shape && schema_errors > 0 {
+                            continue;
                         }
+                        out.push(m.finding(finding_of(v.severity, "rule", v.message), &v.pointer));
                     }
                 }
             }
@@ -215,7 +236,7 @@ impl Validator {
                 Err(e) => out.push(m.finding(Finding::error("policy", e.to_string()), "")),
             }
         }
-        out
+        (out, pruned_value)
     }
 }
 
@@ -292,9 +313,22 @@ fn short(v: &Value) -> String {
 /// can act on: one per unknown field, the missing field's own path for
 /// `required`, the format's explanation instead of its name, and the one
 /// meaningful branch of an `anyOf` that only adds `null`.
-fn describe(e: &ValidationError<'_>, strict: bool) -> Vec<(String, Severity, String)> {
+fn describe(
+    e: &ValidationError<'_>,
+    strict: bool,
+    secret: &dyn Fn(&str) -> bool,
+) -> Vec<(String, Severity, String)> {
     let pointer = e.instance_path().as_str().to_string();
     let instance = e.instance();
+    // A secret's value never appears in a message.
+    let hidden = secret(&pointer);
+    let short = |v: &Value| {
+        if hidden {
+            "the value".to_string()
+        } else {
+            short(v)
+        }
+    };
     let error = |message: String| vec![(pointer.clone(), Severity::Error, message)];
     match e.kind() {
         ValidationErrorKind::AdditionalProperties { unexpected }
@@ -329,16 +363,30 @@ fn describe(e: &ValidationError<'_>, strict: bool) -> Vec<(String, Severity, Str
             )]
         }
         ValidationErrorKind::Type { kind } => {
-            let expected = format!("{kind:?}")
-                .trim_start_matches("Single(")
-                .trim_start_matches("Multiple(")
-                .trim_end_matches(')')
-                .to_lowercase();
-            error(format!(
-                "expected {expected}, found {} {}",
-                type_name(instance),
-                short(instance)
-            ))
+            let types: Vec<String> = match kind {
+                TypeKind::Single(t) => vec![t.to_string()],
+                TypeKind::Multiple(set) => set.into_iter().map(|t| t.to_string()).collect(),
+            };
+            // `null` is "absent" for optional fields: not worth suggesting.
+            let expected: Vec<&str> = types
+                .iter()
+                .filter(|t| t.as_str() != "null")
+                .map(|t| match t.as_str() {
+                    "object" => "a mapping",
+                    "array" => "a list",
+                    "string" => "a string",
+                    "integer" => "an integer",
+                    "number" => "a number",
+                    "boolean" => "a boolean",
+                    other => other,
+                })
+                .collect();
+            let found = if hidden {
+                type_name(instance).to_string()
+            } else {
+                format!("{} {}", type_name(instance), short(instance))
+            };
+            error(format!("expected {}, found {found}", expected.join(" or ")))
         }
         ValidationErrorKind::Format { format } => {
             let expected = formats::format_expected(format)
@@ -396,7 +444,10 @@ fn describe(e: &ValidationError<'_>, strict: bool) -> Vec<(String, Severity, Str
                 })
                 .collect();
             if meant.len() == 1 {
-                meant[0].iter().flat_map(|b| describe(b, strict)).collect()
+                meant[0]
+                    .iter()
+                    .flat_map(|b| describe(b, strict, secret))
+                    .collect()
             } else {
                 error(format!(
                     "{} does not match any allowed form",
@@ -404,6 +455,7 @@ fn describe(e: &ValidationError<'_>, strict: bool) -> Vec<(String, Severity, Str
                 ))
             }
         }
+        _ if hidden => error("the value is not valid here".to_string()),
         _ => error(e.to_string()),
     }
 }
@@ -525,9 +577,15 @@ impl Validator {
         files: &[crate::manifest::SourceFile],
         limits: &crate::manifest::Limits,
     ) -> Report {
-        let loaded = crate::manifest::load(files, limits);
+        let mut loaded = crate::manifest::load(files, limits);
         let mut findings = loaded.findings;
-        findings.extend(self.validate(&loaded.manifests));
+        let results = self.validate_each(&loaded.manifests);
+        for (m, (f, pruned)) in loaded.manifests.iter_mut().zip(results) {
+            findings.extend(f);
+            if let Some(v) = pruned {
+                m.value = v;
+            }
+        }
         finding::sort(&mut findings);
         Report {
             manifests: loaded.manifests,
