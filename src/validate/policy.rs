@@ -92,26 +92,27 @@ fn rego_files(dir: &Path, tests: bool) -> Result<Vec<PathBuf>, PolicyError> {
     Ok(out)
 }
 
-fn add_policy(engine: &mut Engine, path: &Path) -> Result<(), PolicyError> {
+/// Adds one policy file; returns its package (`data.main`).
+fn add_policy(engine: &mut Engine, path: &Path) -> Result<String, PolicyError> {
     let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Read {
         path: path.to_path_buf(),
         source,
     })?;
     let name = path.display().to_string();
     engine.set_rego_v0(false);
-    if let Err(v1_error) = engine.add_policy(name.clone(), text.clone()) {
-        // Not v1: accept it if it is valid v0 syntax (`deny[msg] { ... }`).
-        engine.set_rego_v0(true);
-        let v0 = engine.add_policy(name, text);
-        engine.set_rego_v0(false);
-        if v0.is_err() {
-            return Err(PolicyError::Parse {
+    match engine.add_policy(name.clone(), text.clone()) {
+        Ok(package) => Ok(package),
+        Err(v1_error) => {
+            // Not v1: accept it if it is valid v0 syntax (`deny[msg] { ... }`).
+            engine.set_rego_v0(true);
+            let v0 = engine.add_policy(name, text);
+            engine.set_rego_v0(false);
+            v0.map_err(|_| PolicyError::Parse {
                 path: path.to_path_buf(),
                 message: v1_error.to_string(),
-            });
+            })
         }
     }
-    Ok(())
 }
 
 fn add_data(engine: &mut Engine, dir: &Path) -> Result<(), PolicyError> {
@@ -147,35 +148,31 @@ fn add_data(engine: &mut Engine, dir: &Path) -> Result<(), PolicyError> {
     Ok(())
 }
 
-fn declared_packages(engine: &Engine) -> Vec<String> {
-    engine.get_packages().unwrap_or_default()
-}
-
 impl PolicySet {
     /// Loads every policy (tests excluded) and data file under `dir`.
     pub fn load(dir: &Path) -> Result<PolicySet, PolicyError> {
         let files = rego_files(dir, false)?;
         let mut engine = Engine::new();
+        let mut rules: Vec<(String, Severity)> = Vec::new();
         for f in &files {
-            add_policy(&mut engine, f)?;
-        }
-        add_data(&mut engine, dir)?;
-        let packages = declared_packages(&engine);
-        let mut rules = Vec::new();
-        engine.set_input(RegoValue::new_object());
-        for pkg in PACKAGES {
-            if !packages.iter().any(|p| p == &format!("data.{pkg}")) {
+            let package = add_policy(&mut engine, f)?;
+            if !PACKAGES.iter().any(|p| package == format!("data.{p}")) {
                 continue;
             }
+            // Which conventional rules this file declares, read from its rule
+            // heads (evaluating them could fail, or be undefined, on `{}`).
             for (rule, severity) in RULES {
-                let path = format!("data.{pkg}.{rule}");
-                // Evaluating an undeclared rule is an error: that is how we
-                // learn which of the conventional rules this set declares.
-                if engine.eval_rule(path.clone()).is_ok() {
+                let declared = engine
+                    .has_declared_rule_rooted_at(&f.display().to_string(), rule)
+                    .unwrap_or(false);
+                let path = format!("{package}.{rule}");
+                if declared && !rules.iter().any(|(r, _)| *r == path) {
                     rules.push((path, *severity));
                 }
             }
         }
+        add_data(&mut engine, dir)?;
+        rules.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(PolicySet {
             engine,
             rules,
