@@ -35,6 +35,15 @@ fn commit_all(repo: &git2::Repository, message: &str) -> git2::Oid {
         .unwrap()
 }
 
+/// Writes one file into the repository at `dir` and commits everything.
+fn commit_file(dir: &Path, rel: &str, text: &str, message: &str) -> git2::Oid {
+    write(dir, rel, text);
+    commit_all(&git2::Repository::open(dir).unwrap(), message)
+}
+
+/// A broken ConfigMap: `data` values must be strings.
+const CM_BROKEN: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\n  namespace: apps\ndata:\n  level: 3\n";
+
 /// A repository whose `deploy/` folder changes between two commits: one
 /// object created, two updated (one a Secret), one deleted, one unchanged.
 fn two_commits() -> (tempfile::TempDir, git2::Oid, git2::Oid) {
@@ -166,13 +175,7 @@ fn json_and_markdown_outputs() {
 #[test]
 fn an_invalid_desired_side_is_not_planned() {
     let (dir, first, _) = two_commits();
-    let repo = git2::Repository::open(dir.path()).unwrap();
-    write(
-        dir.path(),
-        "deploy/cfg.yaml",
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\n  namespace: apps\ndata:\n  level: 3\n",
-    );
-    commit_all(&repo, "broken");
+    commit_file(dir.path(), "deploy/cfg.yaml", CM_BROKEN, "broken");
     let out = plan(dir.path(), &["--against-ref", &first.to_string()]);
     assert_eq!(out.code, 1, "{}", out.stdout);
     assert!(out.stdout.is_empty(), "{}", out.stdout);
@@ -251,13 +254,12 @@ fn a_url_is_cloned_into_the_cache_and_fetched_again() {
     );
     // A new commit upstream: the second run fetches into the same clone and
     // sees it (a cache must never serve a stale branch).
-    let repo = git2::Repository::open(dir.path()).unwrap();
-    write(
+    commit_file(
         dir.path(),
         "deploy/later.yaml",
         "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: later\n  namespace: apps\n",
+        "third",
     );
-    commit_all(&repo, "third");
     let again = run();
     assert_eq!(again.code, 2, "{}", again.stderr);
     assert!(
@@ -274,13 +276,12 @@ fn a_url_is_cloned_into_the_cache_and_fetched_again() {
 #[test]
 fn a_folder_added_by_the_change_is_all_creates() {
     let (dir, first, _) = two_commits();
-    let repo = git2::Repository::open(dir.path()).unwrap();
-    write(
+    commit_file(
         dir.path(),
         "newdir/ns.yaml",
         "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: fresh\n",
+        "add a folder",
     );
-    commit_all(&repo, "add a folder");
     let out = mooring(
         &[
             "plan",
@@ -406,13 +407,7 @@ fn secrets_never_show_in_any_output() {
 #[test]
 fn json_output_reports_invalid_input_as_json() {
     let (dir, first, _) = two_commits();
-    let repo = git2::Repository::open(dir.path()).unwrap();
-    write(
-        dir.path(),
-        "deploy/cfg.yaml",
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\n  namespace: apps\ndata:\n  level: 3\n",
-    );
-    commit_all(&repo, "broken");
+    commit_file(dir.path(), "deploy/cfg.yaml", CM_BROKEN, "broken");
     let out = plan(
         dir.path(),
         &["--against-ref", &first.to_string(), "-o", "json"],

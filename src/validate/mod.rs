@@ -322,7 +322,7 @@ fn describe(
     let instance = e.instance();
     // A secret's value never appears in a message.
     let hidden = secret(&pointer);
-    let short = |v: &Value| {
+    let shown = |v: &Value| {
         if hidden {
             "the value".to_string()
         } else {
@@ -384,7 +384,7 @@ fn describe(
             let found = if hidden {
                 type_name(instance).to_string()
             } else {
-                format!("{} {}", type_name(instance), short(instance))
+                format!("{} {}", type_name(instance), shown(instance))
             };
             error(format!("expected {}, found {found}", expected.join(" or ")))
         }
@@ -392,31 +392,31 @@ fn describe(
             let expected = formats::format_expected(format)
                 .map(str::to_string)
                 .unwrap_or_else(|| format!("a valid {format}"));
-            error(format!("{} is not {expected}", short(instance)))
+            error(format!("{} is not {expected}", shown(instance)))
         }
         ValidationErrorKind::Pattern { pattern } => match formats::pattern_expected(pattern) {
-            Some(expected) => error(format!("{} is not {expected}", short(instance))),
-            None => error(format!("{} does not match {pattern}", short(instance))),
+            Some(expected) => error(format!("{} is not {expected}", shown(instance))),
+            None => error(format!("{} does not match {pattern}", shown(instance))),
         },
         ValidationErrorKind::Enum { options } => {
             let list = match options.as_ref() {
                 Value::Array(items) => items.iter().map(short).collect::<Vec<_>>().join(", "),
-                other => short(other),
+                other => shown(other),
             };
-            error(format!("{} is not one of {list}", short(instance)))
+            error(format!("{} is not one of {list}", shown(instance)))
         }
         ValidationErrorKind::Constant { expected_value } => error(format!(
             "must be {}, found {}",
-            short(expected_value),
-            short(instance)
+            shown(expected_value),
+            shown(instance)
         )),
         ValidationErrorKind::Minimum { limit } => error(format!(
             "{} is below the minimum of {limit}",
-            short(instance)
+            shown(instance)
         )),
         ValidationErrorKind::Maximum { limit } => error(format!(
             "{} is above the maximum of {limit}",
-            short(instance)
+            shown(instance)
         )),
         ValidationErrorKind::MinItems { limit } => {
             error(format!("must have at least {limit} item(s)"))
@@ -451,7 +451,7 @@ fn describe(
             } else {
                 error(format!(
                     "{} does not match any allowed form",
-                    short(instance)
+                    shown(instance)
                 ))
             }
         }
