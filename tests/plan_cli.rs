@@ -335,6 +335,7 @@ fn secrets_never_show_in_any_output() {
         "apiVersion: v1\nkind: Secret\nmetadata: {name: new}\nstringdata: {password: hunter2-new}\ndata: {token: c2VjcmV0LXRva2Vu}\n",
     );
     commit_all(&repo, "two");
+    let mut text = None;
     for format in ["text", "json", "markdown"] {
         let out = mooring(
             &[
@@ -370,21 +371,11 @@ fn secrets_never_show_in_any_output() {
                 out.stderr
             );
         }
+        if format == "text" {
+            text = Some(out);
+        }
     }
-    let text = mooring(
-        &[
-            "plan",
-            "--no-policies",
-            "--strict=false",
-            "--repo",
-            dir.path().to_str().unwrap(),
-            "--path",
-            "d",
-            "--against-ref",
-            &first.to_string(),
-        ],
-        None,
-    );
+    let text = text.expect("the text format ran");
     assert!(
         text.stdout
             .contains("-    user-data: \"*** (before)\"\n+    user-data: \"*** (after)\""),

@@ -196,17 +196,12 @@ impl Validator {
                 }
                 // Unknown fields let through by --strict=false are pruned, as
                 // an API server would, before typed rules and for the plan.
+                // (`status` is gone from it too; the plan never compares it.)
                 if !ignored.is_empty() {
-                    pruned_value = Some(prune(&m.value, &ignored));
+                    pruned_value = Some(prune(value, &ignored));
                 }
                 if let Some(info) = entry.info {
-                    let pruned;
-                    let value = if ignored.is_empty() {
-                        value
-                    } else {
-                        pruned = prune(value, &ignored);
-                        &pruned
-                    };
+                    let value = pruned_value.as_ref().unwrap_or(value);
                     for v in (info.check)(value) {
                         // A document the schema already rejected may not read
                         // as its type; the schema's findings say why.
