@@ -15,6 +15,7 @@
 //! [`finding`] the one shape every reported problem takes.
 
 pub mod backend;
+pub mod config;
 pub mod finding;
 pub mod kinds;
 pub mod manifest;

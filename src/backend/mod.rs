@@ -3,14 +3,33 @@
 //! *observes* live state as manifests, [`crate::plan::plan`] compares, and
 //! the backend *applies* the resulting changes.
 //!
-//! Today the only backend is [`Snapshot`], a fixed set of manifests (another
-//! Git revision): the offline plan is a plan against a snapshot. The
-//! Kubernetes and Flintlock adapters arrive with the backends issue.
+//! [`Snapshot`] is a fixed set of manifests (another Git revision): the
+//! offline plan is a plan against a snapshot. [`kubernetes`] and
+//! [`flintlock`] talk to real targets.
+
+pub mod flintlock;
+pub mod kubernetes;
+pub mod order;
 
 use std::future::Future;
 
-use crate::manifest::Manifest;
+use serde_json::Value;
+
+use crate::manifest::{Manifest, ObjectId};
 use crate::plan::Change;
+
+/// Label that marks an object as applied by mooring.
+pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
+/// Value of [`MANAGED_BY_LABEL`].
+pub const MANAGED_BY_VALUE: &str = "mooring";
+/// Label naming the source (the `source.name` of `mooring.yaml`) that
+/// declared the object. Only objects with both labels, this one matching
+/// the running source, are ever deleted.
+pub const SOURCE_LABEL: &str = "mooring.dev/source";
+/// Annotation choosing the Flintlock host of a MicroVM or Ignite VM.
+pub const HOST_ANNOTATION: &str = "mooring.dev/host";
+/// Annotation refusing replacement (`never`) of a MicroVM whose spec changed.
+pub const REPLACE_ANNOTATION: &str = "mooring.dev/replace";
 
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
@@ -19,6 +38,38 @@ pub enum BackendError {
         backend: &'static str,
         operation: &'static str,
     },
+    /// The target could not be reached or did not answer in time (after
+    /// retries). Nothing about live state is known: never prune on this.
+    #[error("{backend}: {endpoint} is unreachable: {message}")]
+    Unreachable {
+        backend: &'static str,
+        endpoint: String,
+        message: String,
+    },
+    /// The target refused the credentials.
+    #[error("{backend}: {endpoint} refused the credentials: {message}")]
+    Unauthorized {
+        backend: &'static str,
+        endpoint: String,
+        message: String,
+    },
+    /// Another field manager owns fields this apply sets (Kubernetes
+    /// server-side apply without force).
+    #[error("{backend}: {object}: conflict with field manager {manager}: {message}")]
+    Conflict {
+        backend: &'static str,
+        object: String,
+        manager: String,
+        message: String,
+    },
+    /// The desired object cannot be applied as written (e.g. no host for a
+    /// MicroVM, a kind the cluster does not serve).
+    #[error("{backend}: {object}: {message}")]
+    Invalid {
+        backend: &'static str,
+        object: String,
+        message: String,
+    },
     #[error("{backend}: {message}")]
     Failed {
         backend: &'static str,
@@ -26,7 +77,65 @@ pub enum BackendError {
     },
 }
 
+/// How a backend carries out a difference between desired and live.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum UpdateStrategy {
+    /// Changed in place (Kubernetes server-side apply).
+    #[default]
+    InPlace,
+    /// Deleted and created again (Flintlock has no update RPC).
+    Replace,
+    /// A replace that the object refuses (`mooring.dev/replace: never`):
+    /// the difference is reported as drift and left alone. The string says
+    /// why.
+    Refused(String),
+}
+
+/// One object as a backend sees it, ready for [`crate::plan::plan_observed`].
+///
+/// `desired` and `live` are in the form the plan compares: what the target
+/// would hold after applying (for Kubernetes, a server-side dry run) and
+/// what it holds now, both without server-owned fields (uid, timestamps,
+/// managedFields, status).
+#[derive(Debug, Clone, Default)]
+pub struct Observed {
+    pub id: ObjectId,
+    pub api_version: String,
+    /// Where the object is declared, or for a live-only object, where it
+    /// lives (e.g. `flintlock host edge-1`).
+    pub file: String,
+    pub line: usize,
+    /// `None`: not in Git (a prune candidate).
+    pub desired: Option<Value>,
+    /// `None`: absent from the target.
+    pub live: Option<Value>,
+    /// The live object carries mooring's ownership labels for this source.
+    pub owned: bool,
+    pub update: UpdateStrategy,
+    /// Backend-private reference to the live object (e.g. `host/uid`),
+    /// carried into the [`Change`] for `apply`.
+    pub handle: Option<String>,
+    /// Health or other facts worth showing next to the object, e.g.
+    /// `FAILED (retried 3 times)`.
+    pub notes: Vec<String>,
+}
+
+/// What `apply` did to one object.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// Past tense, e.g. `created`, `replaced (deleted uid 1f2e…, created uid 9a8b…)`.
+    pub summary: String,
+    /// The object was applied but is not healthy (e.g. Flintlock `FAILED`).
+    pub unhealthy: Option<String>,
+}
+
 /// A target mooring reconciles.
+///
+/// Contract: `observe` lists live state with O(kinds × namespaces) list
+/// calls, never one read per object; it returns every desired object it
+/// handles plus every live object carrying this source's ownership labels.
+/// It fails as a whole ([`BackendError`]) when live state cannot be fully
+/// read, so that nothing is ever pruned from a partial view.
 pub trait Backend: Send + Sync {
     /// Short name used in plans, logs and metrics (`kubernetes`, `flintlock`).
     fn name(&self) -> &'static str;
@@ -34,20 +143,21 @@ pub trait Backend: Send + Sync {
     /// Whether objects of this manifest's kind are this backend's to manage.
     fn handles(&self, manifest: &Manifest) -> bool;
 
-    /// Live state for `desired`: their live counterparts, plus every object
-    /// this backend holds that carries mooring's ownership labels (so that
-    /// deletions are seen).
+    /// Live state for `desired` (only manifests this backend handles are
+    /// passed), plus every object this backend holds that carries
+    /// mooring's ownership labels for this source.
     fn observe(
         &self,
         desired: &[Manifest],
-    ) -> impl Future<Output = Result<Vec<Manifest>, BackendError>> + Send;
+    ) -> impl Future<Output = Result<Vec<Observed>, BackendError>> + Send;
 
-    /// Carries out one planned change.
+    /// Carries out one planned change. `desired` is the manifest for
+    /// create, update and replace, `None` for delete.
     fn apply(
         &self,
         change: &Change,
         desired: Option<&Manifest>,
-    ) -> impl Future<Output = Result<(), BackendError>> + Send;
+    ) -> impl Future<Output = Result<Applied, BackendError>> + Send;
 }
 
 /// A read-only backend whose live state is a fixed set of manifests.
@@ -70,11 +180,11 @@ impl Backend for Snapshot {
         true
     }
 
-    async fn observe(&self, _desired: &[Manifest]) -> Result<Vec<Manifest>, BackendError> {
-        Ok(self.manifests.clone())
+    async fn observe(&self, desired: &[Manifest]) -> Result<Vec<Observed>, BackendError> {
+        Ok(crate::plan::pair(desired, &self.manifests))
     }
 
-    async fn apply(&self, _: &Change, _: Option<&Manifest>) -> Result<(), BackendError> {
+    async fn apply(&self, _: &Change, _: Option<&Manifest>) -> Result<Applied, BackendError> {
         Err(BackendError::Unsupported {
             backend: "snapshot",
             operation: "apply",
@@ -110,7 +220,7 @@ mod tests {
         .manifests;
         let backend = Snapshot::new(live);
         let observed = backend.observe(&desired).await.unwrap();
-        let plan = crate::plan::plan(&desired, &observed);
+        let plan = crate::plan::plan_observed("snapshot", observed);
         assert_eq!((plan.summary.create, plan.summary.delete), (1, 1));
         let err = backend.apply(&plan.changes[0], None).await.unwrap_err();
         assert_eq!(

@@ -31,7 +31,7 @@ pub struct SourceFile {
 }
 
 /// What makes two manifests the same object: group, kind, namespace, name.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Default)]
 pub struct ObjectId {
     pub group: String,
     pub kind: String,

@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use crate::backend::{Observed, UpdateStrategy};
 use crate::manifest::{Manifest, ObjectId};
 
 /// What happens to one object.
@@ -22,8 +23,13 @@ use crate::manifest::{Manifest, ObjectId};
 pub enum Action {
     Create,
     Update,
+    /// Delete, then create (a target with no update, like Flintlock).
+    Replace,
     Delete,
     Unchanged,
+    /// Declared in Git for other objects to refer to, nothing to apply
+    /// (Ignite Kernel, Image and Pool).
+    Declared,
 }
 
 impl Action {
@@ -31,8 +37,10 @@ impl Action {
         match self {
             Action::Create => "create",
             Action::Update => "update",
+            Action::Replace => "replace",
             Action::Delete => "delete",
             Action::Unchanged => "unchanged",
+            Action::Declared => "declared",
         }
     }
 
@@ -40,9 +48,19 @@ impl Action {
         match self {
             Action::Create => '+',
             Action::Update => '~',
+            Action::Replace => '±',
             Action::Delete => '-',
             Action::Unchanged => '=',
+            Action::Declared => '·',
         }
+    }
+
+    /// Whether this action changes the target.
+    pub fn is_change(self) -> bool {
+        matches!(
+            self,
+            Action::Create | Action::Update | Action::Replace | Action::Delete
+        )
     }
 }
 
@@ -60,6 +78,26 @@ pub struct Change {
     /// Unified diff of the normalized, masked YAML; empty when unchanged.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub diff: String,
+    /// The backend that owns the object; empty in a Git-to-Git plan.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub backend: String,
+    /// Why this change will not be carried out (e.g. a replace refused by
+    /// `mooring.dev/replace: never`): it is drift to report, not to fix.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blocked: Option<String>,
+    /// Facts worth showing with the object (health, lossy translation).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    /// Backend-private reference to the live object, for `apply`.
+    #[serde(skip)]
+    pub handle: Option<String>,
+}
+
+impl Change {
+    /// Whether `apply` should carry this change out.
+    pub fn is_actionable(&self) -> bool {
+        self.action.is_change() && self.blocked.is_none()
+    }
 }
 
 /// Counts of a plan, by action.
@@ -67,13 +105,38 @@ pub struct Change {
 pub struct Summary {
     pub create: usize,
     pub update: usize,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub replace: usize,
     pub delete: usize,
     pub unchanged: usize,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub declared: usize,
+    /// Changes that will not be carried out (refused replaces).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub blocked: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl Summary {
     pub fn changes(&self) -> usize {
-        self.create + self.update + self.delete
+        self.create + self.update + self.replace + self.delete
+    }
+
+    fn count(&mut self, change: &Change) {
+        match change.action {
+            Action::Create => self.create += 1,
+            Action::Update => self.update += 1,
+            Action::Replace => self.replace += 1,
+            Action::Delete => self.delete += 1,
+            Action::Unchanged => self.unchanged += 1,
+            Action::Declared => self.declared += 1,
+        }
+        if change.blocked.is_some() {
+            self.blocked += 1;
+        }
     }
 }
 
@@ -87,6 +150,23 @@ pub struct Plan {
 impl Plan {
     pub fn has_changes(&self) -> bool {
         self.summary.changes() > 0
+    }
+
+    /// A plan of these changes, sorted, with its summary.
+    pub fn from_changes(mut changes: Vec<Change>) -> Plan {
+        changes.sort_by(|a, b| a.id.cmp(&b.id).then_with(|| a.backend.cmp(&b.backend)));
+        let mut summary = Summary::default();
+        for c in &changes {
+            summary.count(c);
+        }
+        Plan { summary, changes }
+    }
+
+    /// Both plans as one (e.g. one per backend).
+    pub fn merge(self, other: Plan) -> Plan {
+        let mut changes = self.changes;
+        changes.extend(other.changes);
+        Plan::from_changes(changes)
     }
 }
 
@@ -127,68 +207,83 @@ fn normalize_object(id: &ObjectId, value: &Value) -> Value {
     out
 }
 
-/// Plans `desired` over `current`.
+/// Plans `desired` over `current` (two Git revisions).
 pub fn plan(desired: &[Manifest], current: &[Manifest]) -> Plan {
-    let current_by_id: BTreeMap<&ObjectId, &Manifest> =
-        current.iter().map(|m| (&m.id, m)).collect();
-    let desired_by_id: BTreeMap<&ObjectId, &Manifest> =
-        desired.iter().map(|m| (&m.id, m)).collect();
-    let mut changes = Vec::new();
-    for (id, want) in &desired_by_id {
-        let new = normalize_object(id, &want.value);
-        let (action, old) = match current_by_id.get(id) {
-            None => (Action::Create, None),
-            Some(have) => {
-                let old = normalize_object(id, &have.value);
-                if old == new {
-                    (Action::Unchanged, Some(old))
-                } else {
-                    (Action::Update, Some(old))
-                }
-            }
+    plan_observed("", pair(desired, current))
+}
+
+/// Pairs desired and current manifests by identity, as a backend would
+/// observe them; every current object counts as owned.
+pub fn pair(desired: &[Manifest], current: &[Manifest]) -> Vec<Observed> {
+    let mut by_id: BTreeMap<&ObjectId, Observed> = BTreeMap::new();
+    for m in desired {
+        by_id.insert(
+            &m.id,
+            Observed {
+                id: m.id.clone(),
+                api_version: m.api_version.clone(),
+                file: m.file.clone(),
+                line: m.line,
+                desired: Some(m.value.clone()),
+                ..Observed::default()
+            },
+        );
+    }
+    for m in current {
+        let entry = by_id.entry(&m.id).or_insert_with(|| Observed {
+            id: m.id.clone(),
+            api_version: m.api_version.clone(),
+            file: m.file.clone(),
+            line: m.line,
+            ..Observed::default()
+        });
+        entry.live = Some(m.value.clone());
+        entry.owned = true;
+    }
+    by_id.into_values().collect()
+}
+
+/// Plans what one backend observed: create what is only desired, delete
+/// what is only live and owned, and update (or replace, as the backend
+/// says) what differs.
+pub fn plan_observed(backend: &str, observed: Vec<Observed>) -> Plan {
+    let mut changes = Vec::with_capacity(observed.len());
+    for o in observed {
+        let want = o.desired.as_ref().map(|v| normalize_object(&o.id, v));
+        let have = o.live.as_ref().map(|v| normalize_object(&o.id, v));
+        let (action, blocked) = match (&want, &have) {
+            (Some(_), None) => (Action::Create, None),
+            (None, Some(_)) if o.owned => (Action::Delete, None),
+            (None, _) => continue,
+            (Some(w), Some(h)) if w == h => (Action::Unchanged, None),
+            (Some(_), Some(_)) => match &o.update {
+                UpdateStrategy::InPlace => (Action::Update, None),
+                UpdateStrategy::Replace => (Action::Replace, None),
+                UpdateStrategy::Refused(why) => (Action::Replace, Some(why.clone())),
+            },
         };
         let diff = if action == Action::Unchanged {
             String::new()
         } else {
-            diff(id, &want.id, old.as_ref(), Some(&new))
+            diff(&o.id, have.as_ref(), want.as_ref())
         };
         changes.push(Change {
             action,
-            id: (*id).clone(),
-            api_version: want.api_version.clone(),
-            file: want.file.clone(),
-            line: want.line,
+            id: o.id,
+            api_version: o.api_version,
+            file: o.file,
+            line: o.line,
             diff,
+            backend: backend.to_string(),
+            blocked,
+            notes: o.notes,
+            handle: o.handle,
         });
     }
-    for (id, have) in &current_by_id {
-        if desired_by_id.contains_key(id) {
-            continue;
-        }
-        let old = normalize_object(id, &have.value);
-        changes.push(Change {
-            action: Action::Delete,
-            id: (*id).clone(),
-            api_version: have.api_version.clone(),
-            file: have.file.clone(),
-            line: have.line,
-            diff: diff(id, id, Some(&old), None),
-        });
-    }
-    changes.sort_by(|a, b| a.id.cmp(&b.id));
-    let mut summary = Summary::default();
-    for c in &changes {
-        match c.action {
-            Action::Create => summary.create += 1,
-            Action::Update => summary.update += 1,
-            Action::Delete => summary.delete += 1,
-            Action::Unchanged => summary.unchanged += 1,
-        }
-    }
-    Plan { summary, changes }
+    Plan::from_changes(changes)
 }
 
-fn diff(id: &ObjectId, new_id: &ObjectId, old: Option<&Value>, new: Option<&Value>) -> String {
+fn diff(id: &ObjectId, old: Option<&Value>, new: Option<&Value>) -> String {
     let empty = Value::Object(Map::new());
     let (old_masked, new_masked) =
         mask::mask_pair(id, old.unwrap_or(&empty), new.unwrap_or(&empty));
@@ -197,7 +292,7 @@ fn diff(id: &ObjectId, new_id: &ObjectId, old: Option<&Value>, new: Option<&Valu
     similar::TextDiff::from_lines(&old_text, &new_text)
         .unified_diff()
         .context_radius(3)
-        .header(&format!("a/{id}"), &format!("b/{new_id}"))
+        .header(&format!("a/{id}"), &format!("b/{id}"))
         .to_string()
 }
 
@@ -261,7 +356,7 @@ mod tests {
                 create: 1,
                 update: 1,
                 delete: 1,
-                unchanged: 0
+                ..Summary::default()
             }
         );
         let update = p

@@ -19,14 +19,45 @@ pub struct Sides {
 
 fn headline(plan: &Plan) -> String {
     let s = &plan.summary;
+    let mut extra = String::new();
+    if s.declared > 0 {
+        let _ = write!(extra, ", {} declared", s.declared);
+    }
+    if s.blocked > 0 {
+        let _ = write!(extra, ", {} refused (drift left alone)", s.blocked);
+    }
     if plan.has_changes() {
+        let replace = if s.replace > 0 {
+            format!("{} to replace, ", s.replace)
+        } else {
+            String::new()
+        };
         format!(
-            "{} to create, {} to update, {} to delete, {} unchanged",
+            "{} to create, {} to update, {replace}{} to delete, {} unchanged{extra}",
             s.create, s.update, s.delete, s.unchanged
         )
     } else {
-        format!("no changes ({} unchanged)", s.unchanged)
+        format!("no changes ({} unchanged{extra})", s.unchanged)
     }
+}
+
+/// `Kind/ns/name`, with the backend when there is one.
+fn object(c: &super::Change) -> String {
+    if c.backend.is_empty() {
+        c.id.to_string()
+    } else {
+        format!("{} [{}]", c.id, c.backend)
+    }
+}
+
+/// Lines shown under an object's heading: why it is blocked, its notes.
+fn remarks(c: &super::Change) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(why) = &c.blocked {
+        out.push(format!("not applied: {why}"));
+    }
+    out.extend(c.notes.iter().cloned());
+    out
 }
 
 pub fn text(plan: &Plan, sides: &Sides, findings: &[Finding]) -> String {
@@ -41,20 +72,19 @@ pub fn text(plan: &Plan, sides: &Sides, findings: &[Finding]) -> String {
         sides.to,
         headline(plan)
     );
-    for c in plan
-        .changes
-        .iter()
-        .filter(|c| c.action != Action::Unchanged)
-    {
+    for c in plan.changes.iter().filter(|c| shown(c)) {
         let _ = writeln!(
             out,
             "\n{} {} {}  ({}:{})",
             c.action.symbol(),
             c.action.verb(),
-            c.id,
+            object(c),
             c.file,
             c.line
         );
+        for r in remarks(c) {
+            let _ = writeln!(out, "  {r}");
+        }
         out.push_str(&c.diff);
     }
     out
@@ -80,6 +110,12 @@ pub fn json(plan: &Plan, sides: &Sides, findings: &[Finding]) -> String {
         serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
     s.push('\n');
     s
+}
+
+/// Whether an object gets its own section: changes, refused changes and
+/// declarations; unchanged objects only when something is noted about them.
+fn shown(c: &super::Change) -> bool {
+    c.action != Action::Unchanged || !c.notes.is_empty()
 }
 
 fn html_escape(s: &str) -> String {
@@ -122,11 +158,7 @@ pub fn markdown(plan: &Plan, sides: &Sides, findings: &[Finding]) -> String {
         }
         let _ = writeln!(out, "\n</details>\n");
     }
-    let changed: Vec<_> = plan
-        .changes
-        .iter()
-        .filter(|c| c.action != Action::Unchanged)
-        .collect();
+    let changed: Vec<_> = plan.changes.iter().filter(|c| shown(c)).collect();
     if changed.is_empty() {
         return out;
     }
@@ -138,22 +170,25 @@ pub fn markdown(plan: &Plan, sides: &Sides, findings: &[Finding]) -> String {
             "| {} {} | `{}` | `{}:{}` |",
             c.action.symbol(),
             c.action.verb(),
-            c.id,
+            object(c),
             c.file,
             c.line
         );
     }
     out.push('\n');
-    for c in &changed {
+    for c in changed.iter().filter(|c| !c.diff.is_empty()) {
         let f = fence(&c.diff);
         let _ = writeln!(
             out,
             "<details><summary>{} {} <code>{}</code></summary>\n\n{f}diff\n{}{f}\n\n</details>\n",
             c.action.symbol(),
             c.action.verb(),
-            html_escape(&c.id.to_string()),
+            html_escape(&object(c)),
             c.diff
         );
+        for r in remarks(c) {
+            let _ = writeln!(out, "> {}\n", html_escape(&r));
+        }
     }
     out
 }

@@ -1,0 +1,1 @@
+//! The Flintlock backend: microVMs over flintlockd's gRPC API.

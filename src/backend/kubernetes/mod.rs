@@ -1,0 +1,1 @@
+//! The Kubernetes backend: discovery, server-side apply, dry-run diff.
