@@ -160,6 +160,38 @@ pub trait Backend: Send + Sync {
     ) -> impl Future<Output = Result<Applied, BackendError>> + Send;
 }
 
+/// `manifest` with mooring's ownership labels for `source` set, as every
+/// object is applied.
+pub fn with_ownership(manifest: &Manifest, source: &str) -> Manifest {
+    let mut out = manifest.clone();
+    if let Some(obj) = out.value.as_object_mut() {
+        let meta = obj
+            .entry("metadata")
+            .or_insert_with(|| Value::Object(Default::default()));
+        if let Some(meta) = meta.as_object_mut() {
+            let labels = meta
+                .entry("labels")
+                .or_insert_with(|| Value::Object(Default::default()));
+            if !labels.is_object() {
+                *labels = Value::Object(Default::default());
+            }
+            if let Some(labels) = labels.as_object_mut() {
+                labels.insert(MANAGED_BY_LABEL.into(), MANAGED_BY_VALUE.into());
+                labels.insert(SOURCE_LABEL.into(), source.into());
+            }
+        }
+    }
+    out
+}
+
+/// Whether a live object's labels mark it as this source's.
+pub fn is_owned(labels: Option<&serde_json::Map<String, Value>>, source: &str) -> bool {
+    labels.is_some_and(|l| {
+        l.get(MANAGED_BY_LABEL).and_then(Value::as_str) == Some(MANAGED_BY_VALUE)
+            && l.get(SOURCE_LABEL).and_then(Value::as_str) == Some(source)
+    })
+}
+
 /// A read-only backend whose live state is a fixed set of manifests.
 pub struct Snapshot {
     manifests: Vec<Manifest>,
