@@ -14,6 +14,7 @@
 //! [`kinds`] holds the Rust types every schema is generated from, and
 //! [`finding`] the one shape every reported problem takes.
 
+pub mod apply;
 pub mod backend;
 pub mod config;
 pub mod finding;

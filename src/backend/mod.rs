@@ -160,6 +160,47 @@ pub trait Backend: Send + Sync {
     ) -> impl Future<Output = Result<Applied, BackendError>> + Send;
 }
 
+/// The object-safe face of [`Backend`], so that the engine can hold a list
+/// of different backends. Every `Backend` is a `DynBackend`.
+pub trait DynBackend: Send + Sync {
+    fn name(&self) -> &'static str;
+    fn handles(&self, manifest: &Manifest) -> bool;
+    fn observe_boxed<'a>(
+        &'a self,
+        desired: &'a [Manifest],
+    ) -> futures::future::BoxFuture<'a, Result<Vec<Observed>, BackendError>>;
+    fn apply_boxed<'a>(
+        &'a self,
+        change: &'a Change,
+        desired: Option<&'a Manifest>,
+    ) -> futures::future::BoxFuture<'a, Result<Applied, BackendError>>;
+}
+
+impl<B: Backend> DynBackend for B {
+    fn name(&self) -> &'static str {
+        Backend::name(self)
+    }
+
+    fn handles(&self, manifest: &Manifest) -> bool {
+        Backend::handles(self, manifest)
+    }
+
+    fn observe_boxed<'a>(
+        &'a self,
+        desired: &'a [Manifest],
+    ) -> futures::future::BoxFuture<'a, Result<Vec<Observed>, BackendError>> {
+        Box::pin(self.observe(desired))
+    }
+
+    fn apply_boxed<'a>(
+        &'a self,
+        change: &'a Change,
+        desired: Option<&'a Manifest>,
+    ) -> futures::future::BoxFuture<'a, Result<Applied, BackendError>> {
+        Box::pin(self.apply(change, desired))
+    }
+}
+
 /// `manifest` with mooring's ownership labels for `source` set, as every
 /// object is applied.
 pub fn with_ownership(manifest: &Manifest, source: &str) -> Manifest {

@@ -1,0 +1,403 @@
+//! Apply: plan validated manifests against live targets, decide what may be
+//! done safely, and carry it out in dependency order.
+//!
+//! The engine never talks to a target itself: each [`DynBackend`] observes
+//! and applies its own objects. What lives here is what must be the same
+//! for every target:
+//!
+//! - **ownership**: every desired object gets mooring's labels before it is
+//!   observed, so adoption of an unlabelled object shows as an update;
+//! - **safety**: deletions only of owned objects, never from an empty render
+//!   (unless allowed), never beyond the deletion cap (unless forced), never
+//!   when prune is off (then they are shown, marked as not applied);
+//! - **order**: [`order::tier`] ascending for creates and updates, then
+//!   deletions tier by tier in reverse; objects in a namespace whose
+//!   creation failed are skipped, not attempted;
+//! - **bounds**: at most `concurrency` requests per backend at a time.
+//!
+//! A backend that cannot be observed fails alone: its objects are neither
+//! applied nor deleted, the others go ahead, and the run reports failure.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use futures::StreamExt;
+use serde::Serialize;
+
+use crate::backend::{self, BackendError, DynBackend, order};
+use crate::config::DeletionCap;
+use crate::finding::Finding;
+use crate::manifest::{Manifest, ObjectId};
+use crate::plan::{Action, Change, Plan};
+
+/// Kinds that are declared in Git for other objects to refer to and have
+/// nothing to apply: Ignite's Kernel, Image and Pool.
+pub fn is_declaration_only(m: &Manifest) -> bool {
+    m.id.group == "ignite.weave.works" && matches!(m.id.kind.as_str(), "Kernel" | "Image" | "Pool")
+}
+
+/// What is applied and how carefully.
+#[derive(Debug, Clone)]
+pub struct Safety {
+    /// Carry out deletions (`prune: true` or `--prune`).
+    pub prune: bool,
+    /// Allow deletions when the rendered set is empty.
+    pub allow_empty: bool,
+    /// The most deletions per run.
+    pub max_deletions: DeletionCap,
+    /// Ignore the deletion cap.
+    pub force_prune: bool,
+}
+
+impl Default for Safety {
+    fn default() -> Self {
+        Safety {
+            prune: false,
+            allow_empty: false,
+            max_deletions: DeletionCap::default(),
+            force_prune: false,
+        }
+    }
+}
+
+/// A plan against live targets.
+#[derive(Debug, Default)]
+pub struct TargetPlan {
+    pub plan: Plan,
+    /// Backends that could not be observed, with why. Nothing of theirs is
+    /// applied.
+    pub unreachable: Vec<(String, String)>,
+    /// Problems that are not any one backend's: objects no target handles,
+    /// the same object declared twice for one target.
+    pub findings: Vec<Finding>,
+    /// The desired manifests (with ownership labels), by backend and id,
+    /// for `apply`.
+    desired: BTreeMap<(String, ObjectId), Manifest>,
+}
+
+impl TargetPlan {
+    /// Whether the plan cannot be applied as a whole.
+    pub fn failed(&self) -> bool {
+        !self.unreachable.is_empty() || self.findings.iter().any(Finding::is_error)
+    }
+}
+
+/// What happened to one change.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "result", rename_all = "lowercase")]
+pub enum Outcome {
+    Done {
+        summary: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        unhealthy: Option<String>,
+    },
+    Failed {
+        error: String,
+    },
+    Skipped {
+        reason: String,
+    },
+}
+
+/// One change and what became of it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Applied {
+    pub action: Action,
+    pub backend: String,
+    pub object: String,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+}
+
+/// The result of an apply run.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Report {
+    pub results: Vec<Applied>,
+    pub done: usize,
+    pub failed: usize,
+    pub skipped: usize,
+}
+
+impl Report {
+    pub fn succeeded(&self) -> bool {
+        self.failed == 0
+    }
+}
+
+/// Plans and applies against a set of backends.
+pub struct Engine {
+    backends: Vec<Box<dyn DynBackend>>,
+    source: String,
+    concurrency: usize,
+}
+
+impl Engine {
+    /// `source` is the name written into ownership labels; `concurrency`
+    /// bounds the requests in flight per backend.
+    pub fn new(backends: Vec<Box<dyn DynBackend>>, source: &str, concurrency: usize) -> Engine {
+        Engine {
+            backends,
+            source: source.to_string(),
+            concurrency: concurrency.max(1),
+        }
+    }
+
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Plans `desired` (validated, Ignite VMs already translated) against
+    /// every backend. Declaration-only kinds are listed as declared.
+    pub async fn plan(&self, desired: &[Manifest]) -> TargetPlan {
+        let mut out = TargetPlan::default();
+        let mut per_backend: Vec<Vec<Manifest>> = vec![Vec::new(); self.backends.len()];
+        let mut declared = Vec::new();
+        let mut seen: BTreeMap<(usize, &ObjectId), &Manifest> = BTreeMap::new();
+        for m in desired {
+            if is_declaration_only(m) {
+                declared.push(Change {
+                    action: Action::Declared,
+                    id: m.id.clone(),
+                    api_version: m.api_version.clone(),
+                    file: m.file.clone(),
+                    line: m.line,
+                    diff: String::new(),
+                    backend: String::new(),
+                    blocked: None,
+                    notes: vec!["declared, nothing to apply".to_string()],
+                    handle: None,
+                });
+                continue;
+            }
+            let Some(i) = self.backends.iter().position(|b| b.handles(m)) else {
+                out.findings.push(
+                    Finding::error(
+                        "apply",
+                        format!(
+                            "no target is configured for {} objects: add one under `targets` in mooring.yaml",
+                            m.api_version
+                        ),
+                    )
+                    .at(m.file.clone(), m.line)
+                    .object(m.id.to_string()),
+                );
+                continue;
+            };
+            if let Some(first) = seen.insert((i, &m.id), m) {
+                out.findings.push(
+                    Finding::error(
+                        "apply",
+                        format!(
+                            "declared twice for {}: also at {}:{}",
+                            self.backends[i].name(),
+                            first.file,
+                            first.line
+                        ),
+                    )
+                    .at(m.file.clone(), m.line)
+                    .object(m.id.to_string()),
+                );
+                continue;
+            }
+            per_backend[i].push(backend::with_ownership(m, &self.source));
+        }
+
+        let observed = futures::future::join_all(
+            self.backends
+                .iter()
+                .zip(&per_backend)
+                .map(|(b, ms)| b.observe_boxed(ms)),
+        )
+        .await;
+        let mut plan = Plan::from_changes(declared);
+        for ((b, ms), result) in self.backends.iter().zip(per_backend).zip(observed) {
+            match result {
+                Ok(observed) => {
+                    plan = plan.merge(crate::plan::plan_observed(b.name(), observed));
+                    for m in ms {
+                        out.desired.insert((b.name().to_string(), m.id.clone()), m);
+                    }
+                }
+                Err(e) => out.unreachable.push((b.name().to_string(), e.to_string())),
+            }
+        }
+        out.plan = plan;
+        out
+    }
+
+    /// Marks the deletions that must not happen, with why. Returns the
+    /// reason deletions were held back as a whole, if they were.
+    pub fn guard(&self, plan: &mut TargetPlan, safety: &Safety) -> Option<String> {
+        let deletions = plan
+            .plan
+            .changes
+            .iter()
+            .filter(|c| c.action == Action::Delete)
+            .count();
+        if deletions == 0 {
+            return None;
+        }
+        let managed = plan
+            .plan
+            .changes
+            .iter()
+            .filter(|c| c.action != Action::Declared)
+            .count();
+        let rendered = plan.desired.len()
+            + plan
+                .plan
+                .changes
+                .iter()
+                .filter(|c| c.action == Action::Declared)
+                .count();
+        let reason = if !safety.prune {
+            Some("prune is off (set `prune: true` or pass --prune)".to_string())
+        } else if rendered == 0 && !safety.allow_empty {
+            Some(format!(
+                "the rendered set is empty; refusing to delete {deletions} object(s) (pass --allow-empty if that is intended)"
+            ))
+        } else if !safety.force_prune && deletions > safety.max_deletions.limit(managed) {
+            Some(format!(
+                "{deletions} deletions exceed the cap of {} ({} of {managed} managed objects); pass --force-prune to delete them",
+                safety.max_deletions.limit(managed),
+                safety.max_deletions
+            ))
+        } else {
+            None
+        };
+        if let Some(why) = &reason {
+            for c in plan
+                .plan
+                .changes
+                .iter_mut()
+                .filter(|c| c.action == Action::Delete)
+            {
+                c.blocked = Some(why.clone());
+            }
+            plan.plan = Plan::from_changes(std::mem::take(&mut plan.plan.changes));
+        }
+        reason
+    }
+
+    /// Carries out every actionable change of `plan` (after [`Engine::guard`]).
+    pub async fn apply(&self, plan: &TargetPlan) -> Report {
+        let mut report = Report::default();
+        let mut failed_namespaces: BTreeSet<(String, String)> = BTreeSet::new();
+        let actionable: Vec<&Change> = plan
+            .plan
+            .changes
+            .iter()
+            .filter(|c| c.is_actionable())
+            .collect();
+        // Creates, updates and replaces by ascending tier, then deletions by
+        // descending tier.
+        let mut stages: Vec<Vec<&Change>> = Vec::new();
+        for tier in 0..order::TIERS {
+            stages.push(
+                actionable
+                    .iter()
+                    .copied()
+                    .filter(|c| c.action != Action::Delete && order::tier(&c.id) == tier)
+                    .collect(),
+            );
+        }
+        for tier in (0..order::TIERS).rev() {
+            stages.push(
+                actionable
+                    .iter()
+                    .copied()
+                    .filter(|c| c.action == Action::Delete && order::tier(&c.id) == tier)
+                    .collect(),
+            );
+        }
+        for stage in stages {
+            if stage.is_empty() {
+                continue;
+            }
+            let mut runnable = Vec::new();
+            for c in stage {
+                let blocked_ns =
+                    c.id.namespace.as_ref().filter(|ns| {
+                        failed_namespaces.contains(&(c.backend.clone(), (*ns).clone()))
+                    });
+                if c.action != Action::Delete
+                    && let Some(ns) = blocked_ns
+                {
+                    report.push(
+                        c,
+                        Outcome::Skipped {
+                            reason: format!("Namespace/{ns} could not be applied"),
+                        },
+                    );
+                } else {
+                    runnable.push(c);
+                }
+            }
+            let results = futures::stream::iter(self.backends.iter().map(|b| {
+                let mine: Vec<&Change> = runnable
+                    .iter()
+                    .copied()
+                    .filter(|c| c.backend == b.name())
+                    .collect();
+                let desired = &plan.desired;
+                async move {
+                    futures::stream::iter(mine.into_iter().map(|c| async move {
+                        let want = desired.get(&(c.backend.clone(), c.id.clone()));
+                        let result = b.apply_boxed(c, want).await;
+                        (c, result)
+                    }))
+                    .buffer_unordered(self.concurrency)
+                    .collect::<Vec<_>>()
+                    .await
+                }
+            }))
+            .buffer_unordered(self.backends.len().max(1))
+            .collect::<Vec<_>>()
+            .await;
+            let mut results: Vec<(&Change, Result<backend::Applied, BackendError>)> =
+                results.into_iter().flatten().collect();
+            results.sort_by(|a, b| a.0.id.cmp(&b.0.id));
+            for (c, result) in results {
+                match result {
+                    Ok(done) => report.push(
+                        c,
+                        Outcome::Done {
+                            summary: done.summary,
+                            unhealthy: done.unhealthy,
+                        },
+                    ),
+                    Err(e) => {
+                        if c.id.group.is_empty() && c.id.kind == "Namespace" {
+                            failed_namespaces.insert((c.backend.clone(), c.id.name.clone()));
+                        }
+                        report.push(
+                            c,
+                            Outcome::Failed {
+                                error: e.to_string(),
+                            },
+                        );
+                    }
+                }
+            }
+        }
+        report
+    }
+}
+
+impl Report {
+    fn push(&mut self, change: &Change, outcome: Outcome) {
+        match &outcome {
+            Outcome::Done { .. } => self.done += 1,
+            Outcome::Failed { .. } => self.failed += 1,
+            Outcome::Skipped { .. } => self.skipped += 1,
+        }
+        self.results.push(Applied {
+            action: change.action,
+            backend: change.backend.clone(),
+            object: change.id.to_string(),
+            outcome,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,278 @@
+//! Engine tests against an in-memory backend: ordering, safety, partial
+//! failure. The real backends are tested through their emulators in
+//! `tests/`.
+
+use std::sync::Mutex;
+
+use serde_json::Value;
+
+use super::*;
+use crate::backend::{Backend, Observed, is_owned};
+use crate::manifest::{Limits, SourceFile, load};
+
+/// A target held in memory. Objects whose name starts with `fail-` fail to
+/// apply.
+#[derive(Default)]
+struct Memory {
+    live: Mutex<BTreeMap<ObjectId, Value>>,
+    log: Mutex<Vec<String>>,
+    down: bool,
+}
+
+impl Backend for Memory {
+    fn name(&self) -> &'static str {
+        "memory"
+    }
+
+    fn handles(&self, m: &Manifest) -> bool {
+        m.id.group.is_empty()
+    }
+
+    async fn observe(&self, desired: &[Manifest]) -> Result<Vec<Observed>, BackendError> {
+        if self.down {
+            return Err(BackendError::Unreachable {
+                backend: "memory",
+                endpoint: "mem://".into(),
+                message: "connection refused".into(),
+            });
+        }
+        let live = self.live.lock().unwrap().clone();
+        let mut out = Vec::new();
+        for m in desired {
+            out.push(Observed {
+                id: m.id.clone(),
+                api_version: m.api_version.clone(),
+                file: m.file.clone(),
+                line: m.line,
+                desired: Some(m.value.clone()),
+                live: live.get(&m.id).cloned(),
+                owned: true,
+                ..Observed::default()
+            });
+        }
+        for (id, v) in &live {
+            let labels = v.pointer("/metadata/labels").and_then(Value::as_object);
+            if desired.iter().all(|m| &m.id != id) && is_owned(labels, "test") {
+                out.push(Observed {
+                    id: id.clone(),
+                    api_version: "v1".into(),
+                    file: "live".into(),
+                    live: Some(v.clone()),
+                    owned: true,
+                    ..Observed::default()
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    async fn apply(
+        &self,
+        change: &Change,
+        desired: Option<&Manifest>,
+    ) -> Result<backend::Applied, BackendError> {
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("{} {}", change.action.verb(), change.id));
+        if change.id.name.starts_with("fail-") {
+            return Err(BackendError::Failed {
+                backend: "memory",
+                message: format!("{} refused", change.id),
+            });
+        }
+        let mut live = self.live.lock().unwrap();
+        match desired {
+            Some(m) => {
+                live.insert(change.id.clone(), m.value.clone());
+            }
+            None => {
+                live.remove(&change.id);
+            }
+        }
+        Ok(backend::Applied {
+            summary: change.action.verb().to_string(),
+            unhealthy: None,
+        })
+    }
+}
+
+fn manifests(text: &str) -> Vec<Manifest> {
+    let loaded = load(
+        &[SourceFile {
+            path: "m.yaml".into(),
+            rel: "m.yaml".into(),
+            bytes: text.as_bytes().to_vec(),
+        }],
+        &Limits::default(),
+    );
+    assert!(loaded.findings.is_empty(), "{:?}", loaded.findings);
+    loaded.manifests
+}
+
+fn prune() -> Safety {
+    Safety {
+        prune: true,
+        ..Safety::default()
+    }
+}
+
+const SET: &str = "\
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: app, namespace: shop}
+data: {x: '1'}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: shop}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: key, namespace: shop}
+stringData: {k: v}
+";
+
+#[tokio::test]
+async fn namespaces_come_first_and_a_second_run_changes_nothing() {
+    let engine = Engine::new(vec![Box::new(Memory::default())], "test", 4);
+    let desired = manifests(SET);
+    let mut plan = engine.plan(&desired).await;
+    assert_eq!(plan.plan.summary.create, 3);
+    assert!(engine.guard(&mut plan, &prune()).is_none());
+    let report = engine.apply(&plan).await;
+    assert_eq!((report.done, report.failed), (3, 0));
+    // The Namespace was applied before anything in it.
+    assert_eq!(report.results[0].object, "Namespace/shop");
+
+    let again = engine.plan(&desired).await;
+    assert!(!again.plan.has_changes(), "{:?}", again.plan.summary);
+}
+
+#[tokio::test]
+async fn applied_objects_carry_the_ownership_labels() {
+    let memory = Memory::default();
+    let engine = Engine::new(vec![Box::new(memory)], "test", 4);
+    let plan = engine.plan(&manifests(SET)).await;
+    let m = plan.desired.values().next().unwrap();
+    let labels = m
+        .value
+        .pointer("/metadata/labels")
+        .and_then(Value::as_object);
+    assert!(is_owned(labels, "test"));
+}
+
+#[tokio::test]
+async fn deletions_wait_for_prune_and_respect_the_cap() {
+    let engine = Engine::new(vec![Box::new(Memory::default())], "test", 4);
+    let all = manifests(SET);
+    let mut plan = engine.plan(&all).await;
+    engine.apply(&plan).await;
+    engine.guard(&mut plan, &prune());
+
+    // Git now holds only the Namespace: 2 of 3 would go.
+    let only_ns: Vec<Manifest> = all
+        .iter()
+        .filter(|m| m.id.kind == "Namespace")
+        .cloned()
+        .collect();
+    let mut plan = engine.plan(&only_ns).await;
+    assert_eq!(plan.plan.summary.delete, 2);
+
+    let why = engine.guard(&mut plan, &Safety::default()).unwrap();
+    assert!(why.contains("prune is off"), "{why}");
+    assert!(
+        plan.plan
+            .changes
+            .iter()
+            .all(|c| !c.is_actionable() || c.action != Action::Delete)
+    );
+
+    let mut plan = engine.plan(&only_ns).await;
+    let why = engine.guard(&mut plan, &prune()).unwrap();
+    assert!(why.contains("exceed the cap of 1"), "{why}");
+    let report = engine.apply(&plan).await;
+    assert_eq!(report.results.len(), 0, "nothing is deleted beyond the cap");
+
+    let mut plan = engine.plan(&only_ns).await;
+    let forced = Safety {
+        force_prune: true,
+        ..prune()
+    };
+    assert!(engine.guard(&mut plan, &forced).is_none());
+    let report = engine.apply(&plan).await;
+    assert_eq!(report.done, 2);
+    // Secrets and ConfigMaps go before... nothing else: both are tier 1.
+    assert!(report.results.iter().all(|r| r.action == Action::Delete));
+}
+
+#[tokio::test]
+async fn an_empty_render_deletes_nothing_unless_allowed() {
+    let engine = Engine::new(vec![Box::new(Memory::default())], "test", 4);
+    let plan = engine.plan(&manifests(SET)).await;
+    engine.apply(&plan).await;
+    let mut plan = engine.plan(&[]).await;
+    let lenient = Safety {
+        force_prune: true,
+        ..prune()
+    };
+    let why = engine.guard(&mut plan, &lenient).unwrap();
+    assert!(why.contains("rendered set is empty"), "{why}");
+    let mut plan = engine.plan(&[]).await;
+    let allowed = Safety {
+        allow_empty: true,
+        ..lenient
+    };
+    assert!(engine.guard(&mut plan, &allowed).is_none());
+    assert_eq!(engine.apply(&plan).await.done, 3);
+}
+
+#[tokio::test]
+async fn a_failure_skips_dependents_and_continues_with_the_rest() {
+    let engine = Engine::new(vec![Box::new(Memory::default())], "test", 4);
+    let desired = manifests(
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: fail-ns}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: fail-ns}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: b, namespace: ok}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: fail-c, namespace: ok}\n",
+    );
+    let plan = engine.plan(&desired).await;
+    let report = engine.apply(&plan).await;
+    assert_eq!((report.done, report.failed, report.skipped), (1, 2, 1));
+    let skipped = report
+        .results
+        .iter()
+        .find(|r| matches!(r.outcome, Outcome::Skipped { .. }))
+        .unwrap();
+    assert_eq!(skipped.object, "ConfigMap/fail-ns/a");
+    assert!(!report.succeeded());
+}
+
+#[tokio::test]
+async fn an_unreachable_backend_fails_alone_and_objects_without_target_are_errors() {
+    let down = Memory {
+        down: true,
+        ..Memory::default()
+    };
+    let engine = Engine::new(vec![Box::new(down)], "test", 4);
+    let desired = manifests(
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\napiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n",
+    );
+    let plan = engine.plan(&desired).await;
+    assert!(plan.failed());
+    assert_eq!(plan.unreachable.len(), 1);
+    assert!(plan.unreachable[0].1.contains("unreachable"));
+    assert_eq!(plan.findings.len(), 1);
+    assert!(plan.findings[0].message.contains("no target is configured"));
+    assert!(plan.plan.changes.is_empty());
+}
+
+#[tokio::test]
+async fn ignite_declarations_are_listed_not_applied() {
+    let engine = Engine::new(vec![Box::new(Memory::default())], "test", 4);
+    let desired = manifests(
+        "apiVersion: ignite.weave.works/v1alpha1\nkind: Kernel\nmetadata: {name: 'weaveworks/ignite-kernel:4.19.47'}\nspec: {ociClaim: {ref: 'weaveworks/ignite-kernel:4.19.47'}}\n",
+    );
+    let plan = engine.plan(&desired).await;
+    assert!(!plan.failed());
+    assert_eq!(plan.plan.summary.declared, 1);
+    assert!(!plan.plan.has_changes());
+    assert_eq!(engine.apply(&plan).await.results.len(), 0);
+}
