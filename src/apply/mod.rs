@@ -36,7 +36,7 @@ pub fn is_declaration_only(m: &Manifest) -> bool {
 }
 
 /// What is applied and how carefully.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Safety {
     /// Carry out deletions (`prune: true` or `--prune`).
     pub prune: bool,
@@ -48,16 +48,6 @@ pub struct Safety {
     pub force_prune: bool,
 }
 
-impl Default for Safety {
-    fn default() -> Self {
-        Safety {
-            prune: false,
-            allow_empty: false,
-            max_deletions: DeletionCap::default(),
-            force_prune: false,
-        }
-    }
-}
 
 /// A plan against live targets.
 #[derive(Debug, Default)]
