@@ -48,7 +48,6 @@ pub struct Safety {
     pub force_prune: bool,
 }
 
-
 /// A plan against live targets.
 #[derive(Debug, Default)]
 pub struct TargetPlan {

@@ -9,6 +9,7 @@ use git2::{ObjectType, Oid, Repository, Tree};
 use crate::finding::Finding;
 use crate::manifest::{Limits, SourceFile};
 
+use super::auth::Credentials;
 use super::is_manifest_name;
 
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +90,23 @@ impl GitRepo {
     /// Opens a local repository (any path inside it), or clones/fetches a URL
     /// into `cache_dir` (a bare clone, fetched again on every call).
     pub fn open(repo: &str, cache_dir: &Path) -> Result<GitRepo, SourceError> {
+        GitRepo::open_with(repo, cache_dir, None)
+    }
+
+    /// [`GitRepo::open`], authenticating with `credentials` when the remote
+    /// asks and verifying ssh host keys against its known_hosts.
+    pub fn open_with(
+        repo: &str,
+        cache_dir: &Path,
+        credentials: Option<&Credentials>,
+    ) -> Result<GitRepo, SourceError> {
+        let fetch_options = || {
+            let mut fo = git2::FetchOptions::new();
+            if let Some(c) = credentials {
+                fo.remote_callbacks(c.callbacks());
+            }
+            fo
+        };
         if !is_url(repo) {
             let r = Repository::discover(repo)
                 .map_err(git(format!("{repo} is not inside a Git repository")))?;
@@ -106,7 +124,7 @@ impl GitRepo {
                     .find_remote("origin")
                     .map_err(git(format!("cached clone {} has no origin", dir.display())))?;
                 remote
-                    .fetch(MIRROR, None, None)
+                    .fetch(MIRROR, Some(&mut fetch_options()), None)
                     .map_err(git(format!("cannot fetch {repo}")))?;
             }
             r
@@ -119,6 +137,7 @@ impl GitRepo {
             })?;
             let r = git2::build::RepoBuilder::new()
                 .bare(true)
+                .fetch_options(fetch_options())
                 .clone(repo, &dir)
                 .map_err(git(format!("cannot clone {repo}")))?;
             {
@@ -126,7 +145,7 @@ impl GitRepo {
                     .find_remote("origin")
                     .map_err(git(format!("clone of {repo} has no origin")))?;
                 remote
-                    .fetch(MIRROR, None, None)
+                    .fetch(MIRROR, Some(&mut fetch_options()), None)
                     .map_err(git(format!("cannot fetch {repo}")))?;
             }
             r

@@ -3,6 +3,7 @@
 //! [`SourceFile`](crate::manifest::SourceFile)s, and nothing after this
 //! module knows which it was.
 
+pub mod auth;
 pub mod fs;
 pub mod git;
 
