@@ -22,4 +22,5 @@ pub mod kinds;
 pub mod manifest;
 pub mod plan;
 pub mod source;
+pub mod translate;
 pub mod validate;

@@ -1,6 +1,8 @@
 //! Command-line interface: argument definitions and the mapping of outcomes
 //! to exit codes. Each command is a thin shell over a library piece.
 
+mod apply;
+mod live;
 mod plan;
 mod schemas;
 mod validate;
@@ -23,12 +25,16 @@ const AFTER_HELP: &str = "\
 Exit codes (every command):
   0  success (for plan: no changes)
   1  invalid input, usage error, or any other failure
-  2  plan only: changes are pending
+  2  plan (and apply --dry-run): changes are pending
 
 Examples:
   mooring validate examples/manifests
   mooring plan --repo . --against-ref origin/main --path examples/manifests -o markdown
   mooring plan examples/manifests --against-ref HEAD~1
+  mooring plan --config mooring.yaml
+  mooring apply --config mooring.yaml --prune --yes
+  mooring apply examples/manifests --context kind-dev --dry-run
+  mooring translate ignite/vms.yaml > flintlock/vms.yaml
   mooring schemas --check";
 
 /// mooring holds live infrastructure to what a Git repository declares.
@@ -62,14 +68,31 @@ enum Command {
     /// directory), reports every problem as `file:line: Kind/ns/name:
     /// field: message` and exits 1 if any is an error.
     Validate(validate::ValidateArgs),
-    /// Show what would change between two Git revisions (a CI dry-run diff).
+    /// Show what would change: between two Git revisions, or between Git
+    /// and live targets.
     ///
-    /// Loads the manifests at both revisions straight from Git objects (no
-    /// checkout), validates the new side, and prints create / update /
-    /// delete / unchanged with a unified diff per changed object. Secret
-    /// values are masked. Exits 0 with no changes, 2 with changes, 1 on
-    /// invalid manifests or any error.
+    /// With --against-ref, loads the manifests at both revisions straight
+    /// from Git objects (no checkout): a CI dry-run diff. With targets
+    /// (--config, --kubeconfig/--context, --flintlock), reads live state
+    /// from Kubernetes (a server-side dry-run apply, as `kubectl diff
+    /// --server-side`) and Flintlock. Either way it validates the desired
+    /// side first, and prints create / update / replace / delete /
+    /// unchanged with a unified diff per changed object. Secret values are
+    /// masked. Exits 0 with no changes, 2 with changes, 1 on invalid
+    /// manifests, unreachable targets or any error.
     Plan(plan::PlanArgs),
+    /// Make live targets match Git: the plan, then its changes.
+    ///
+    /// Creates and updates in dependency order (Namespaces and CRDs, then
+    /// ConfigMaps/Secrets/ServiceAccounts, then the rest), replaces
+    /// Flintlock microVMs whose spec changed (delete, then create), and with
+    /// --prune deletes what mooring applied earlier and Git no longer
+    /// declares. Deletions never happen from invalid or empty manifests,
+    /// never to objects without mooring's labels, and never beyond the
+    /// deletion cap without --force-prune. A failed object does not stop
+    /// the others; re-running converges. Exits 0 when everything applied,
+    /// 1 otherwise.
+    Apply(apply::ApplyArgs),
     /// Write or check the JSON Schemas generated from mooring's types.
     Schemas(schemas::SchemasArgs),
     /// Work with Rego policies.
@@ -170,6 +193,7 @@ pub fn main() -> i32 {
     let result = match cli.command {
         Command::Validate(args) => validate::run(&args),
         Command::Plan(args) => plan::run(&args),
+        Command::Apply(args) => apply::run(&args),
         Command::Schemas(args) => schemas::run(&args),
         Command::Policy(PolicyCommand::Test { dir }) => validate::run_policy_tests(&dir),
     };

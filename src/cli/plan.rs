@@ -1,6 +1,7 @@
-//! `mooring plan`: the object-level diff between two revisions.
+//! `mooring plan`: the object-level diff between two revisions, or (with
+//! targets) between Git and live state.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
@@ -10,6 +11,7 @@ use mooring::plan::{self, render};
 use mooring::source::git::{self, GitRepo};
 use mooring::validate::Validator;
 
+use super::live::{SourceArgs, TargetArgs};
 use super::{CheckArgs, exit};
 
 /// Output format of `plan`.
@@ -22,29 +24,14 @@ pub enum PlanFormat {
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
-    /// Work-tree files or directories to plan (the desired side), instead of
-    /// --repo/--ref. They must be inside a Git work tree; the current side is
-    /// the same folder at --against-ref.
-    #[arg(conflicts_with_all = ["repo", "git_ref", "path"])]
-    paths: Vec<PathBuf>,
-    /// Repository: a local path, or a URL (https, ssh, file) cloned into the
-    /// cache directory and fetched on every run.
-    #[arg(long, value_name = "PATH|URL")]
-    repo: Option<String>,
-    /// The desired revision.
-    #[arg(long = "ref", value_name = "REV", default_value = "HEAD")]
-    git_ref: String,
-    /// The current revision to compare with (e.g. the target branch of a
-    /// pull request).
-    #[arg(long, value_name = "REV")]
-    against_ref: String,
-    /// Sub-folder of the repository holding the manifests.
-    #[arg(long, value_name = "SUBDIR", default_value = "")]
-    path: String,
-    /// Where clones of remote repositories are kept
-    /// [default: $XDG_CACHE_HOME/mooring/git].
-    #[arg(long, value_name = "DIR")]
-    cache_dir: Option<PathBuf>,
+    #[command(flatten)]
+    source: SourceArgs,
+    /// Compare with this Git revision instead of live targets (e.g. the
+    /// target branch of a pull request): a Git-to-Git plan.
+    #[arg(long, value_name = "REV", conflicts_with_all = ["config", "kubeconfig", "context", "flintlock"])]
+    against_ref: Option<String>,
+    #[command(flatten)]
+    targets: TargetArgs,
     /// Output format; markdown is ready to paste into a pull-request comment.
     #[arg(short, long, value_enum, default_value_t = PlanFormat::Text)]
     output: PlanFormat,
@@ -93,27 +80,43 @@ fn relative_to_workdir(path: &Path, workdir: &Path) -> anyhow::Result<String> {
 }
 
 pub fn run(args: &PlanArgs) -> anyhow::Result<i32> {
+    match &args.against_ref {
+        Some(against) => run_git(args, against),
+        None if args.targets.any() => {
+            super::apply::run_plan(&args.source, &args.targets, &args.check, args.output)
+        }
+        None => bail!(
+            "nothing to plan against: give --against-ref REV for a Git-to-Git plan, or targets (--config mooring.yaml, --kubeconfig/--context, --flintlock NAME=URL)"
+        ),
+    }
+}
+
+/// A plan between two Git revisions.
+fn run_git(args: &PlanArgs, against_ref: &str) -> anyhow::Result<i32> {
+    let source = &args.source;
+    let git_ref = source.git_ref.as_deref().unwrap_or("HEAD");
+    let subdir = source.path.as_deref().unwrap_or("");
     let limits = args.check.limits();
     let validator = Validator::new(args.check.options()).context("cannot start validation")?;
-    let cache = args
+    let cache = source
         .cache_dir
         .clone()
         .unwrap_or_else(git::default_cache_dir);
 
-    let (desired, current) = if args.paths.is_empty() {
-        let Some(repo_arg) = &args.repo else {
+    let (desired, current) = if source.paths.is_empty() {
+        let Some(repo_arg) = &source.repo else {
             bail!("say what to plan: --repo <path or URL> (with --ref), or work-tree PATHs");
         };
         let repo = GitRepo::open(repo_arg, &cache)?;
         (
-            git_side(&repo, &args.git_ref, &args.path, &limits)?,
-            git_side(&repo, &args.against_ref, &args.path, &limits)?,
+            git_side(&repo, git_ref, subdir, &limits)?,
+            git_side(&repo, against_ref, subdir, &limits)?,
         )
     } else {
-        if args.paths.len() > 1 {
+        if source.paths.len() > 1 {
             bail!("plan compares one folder with its past: give one PATH");
         }
-        let path = &args.paths[0];
+        let path = &source.paths[0];
         let repo = GitRepo::open(&path.display().to_string(), &cache)?;
         let Some(workdir) = repo.workdir() else {
             bail!(
@@ -143,7 +146,7 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<i32> {
                 files,
                 findings,
             },
-            git_side(&repo, &args.against_ref, &rel, &limits)?,
+            git_side(&repo, against_ref, &rel, &limits)?,
         )
     };
 

@@ -1,0 +1,249 @@
+//! `mooring apply`, and `mooring plan` against live targets: both make the
+//! same plan, so what `plan` shows is what `apply` does.
+
+use std::fmt::Write as _;
+
+use clap::Args;
+use mooring::apply::{Outcome, Report, Safety, TargetPlan};
+use mooring::config::DeletionCap;
+use mooring::finding::Finding;
+use mooring::plan::render;
+
+use super::live::{self, SourceArgs, TargetArgs};
+use super::plan::PlanFormat;
+use super::{CheckArgs, exit};
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+    #[command(flatten)]
+    targets: TargetArgs,
+    /// Show the plan and stop: nothing is changed (exit 2 when changes are
+    /// pending, as `plan`).
+    #[arg(long)]
+    dry_run: bool,
+    /// Delete objects mooring applied before and Git no longer declares
+    /// [default: prune in mooring.yaml].
+    #[arg(long)]
+    prune: bool,
+    /// Allow deletions when the manifests render to nothing (an emptied
+    /// folder otherwise protects everything).
+    #[arg(long)]
+    allow_empty: bool,
+    /// The most deletions in this run, a count or a percentage of managed
+    /// objects [default: maxDeletions in mooring.yaml, else 30%].
+    #[arg(long, value_name = "N|N%")]
+    max_deletions: Option<DeletionCap>,
+    /// Delete beyond the deletion cap.
+    #[arg(long)]
+    force_prune: bool,
+    /// Apply without asking (required when stdin is not a terminal).
+    #[arg(short, long)]
+    yes: bool,
+    /// Output format of the plan and the results.
+    #[arg(short, long, value_enum, default_value_t = PlanFormat::Text)]
+    output: PlanFormat,
+    #[command(flatten)]
+    check: CheckArgs,
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// Findings for the plan's header: its own, and one per unreachable target.
+fn plan_findings(desired: Vec<Finding>, plan: &TargetPlan) -> Vec<Finding> {
+    let mut findings = desired;
+    findings.extend(plan.findings.iter().cloned());
+    for (backend, why) in &plan.unreachable {
+        findings.push(Finding::error(
+            backend.clone(),
+            format!("{why}; nothing of this target is planned or applied"),
+        ));
+    }
+    findings
+}
+
+fn render(
+    format: PlanFormat,
+    plan: &TargetPlan,
+    sides: &render::Sides,
+    findings: &[Finding],
+) -> String {
+    match format {
+        PlanFormat::Text => render::text(&plan.plan, sides, findings),
+        PlanFormat::Json => render::json(&plan.plan, sides, findings),
+        PlanFormat::Markdown => render::markdown(&plan.plan, sides, findings),
+    }
+}
+
+/// `mooring plan` with targets.
+pub fn run_plan(
+    source: &SourceArgs,
+    targets: &TargetArgs,
+    check: &CheckArgs,
+    output: PlanFormat,
+) -> anyhow::Result<i32> {
+    let config = targets.config()?;
+    let Ok(desired) = live::desired(source, &config, check)? else {
+        return Ok(exit::FAILED);
+    };
+    let rt = runtime()?;
+    let (plan, _) = rt.block_on(async {
+        let engine = live::engine(&config).await?;
+        let mut plan = engine.plan(&desired.manifests).await;
+        let safety = Safety {
+            prune: config.prune,
+            max_deletions: config.max_deletions,
+            ..Safety::default()
+        };
+        let held = engine.guard(&mut plan, &safety);
+        anyhow::Ok((plan, held))
+    })?;
+    let findings = plan_findings(desired.findings, &plan);
+    let sides = render::Sides {
+        from: live::targets_label(&config),
+        to: desired.label,
+    };
+    print!("{}", render(output, &plan, &sides, &findings));
+    Ok(if plan.failed() {
+        exit::FAILED
+    } else if plan.plan.has_changes() {
+        exit::CHANGES
+    } else {
+        exit::OK
+    })
+}
+
+pub fn run(args: &ApplyArgs) -> anyhow::Result<i32> {
+    let config = args.targets.config()?;
+    let Ok(desired) = live::desired(&args.source, &config, &args.check)? else {
+        return Ok(exit::FAILED);
+    };
+    let safety = Safety {
+        prune: args.prune || config.prune,
+        allow_empty: args.allow_empty,
+        max_deletions: args.max_deletions.unwrap_or(config.max_deletions),
+        force_prune: args.force_prune,
+    };
+    let rt = runtime()?;
+    rt.block_on(async {
+        let engine = live::engine(&config).await?;
+        let mut plan = engine.plan(&desired.manifests).await;
+        let held = engine.guard(&mut plan, &safety);
+        let findings = plan_findings(desired.findings, &plan);
+        let sides = render::Sides {
+            from: live::targets_label(&config),
+            to: desired.label,
+        };
+        let json = args.output == PlanFormat::Json;
+        if !json {
+            print!("{}", render(args.output, &plan, &sides, &findings));
+        }
+        if plan.findings.iter().any(Finding::is_error) {
+            eprintln!("nothing applied: fix the errors above first");
+            return Ok(exit::FAILED);
+        }
+        let actionable = plan
+            .plan
+            .changes
+            .iter()
+            .filter(|c| c.is_actionable())
+            .count();
+        if let Some(why) = &held {
+            eprintln!("deletions held back: {why}");
+        }
+        if args.dry_run || actionable == 0 {
+            if json {
+                print!("{}", render(args.output, &plan, &sides, &findings));
+            } else if actionable == 0 {
+                println!("\nNothing to apply.");
+            } else {
+                println!("\nDry run: nothing was changed.");
+            }
+            return Ok(if plan.failed() {
+                exit::FAILED
+            } else if args.dry_run && plan.plan.has_changes() {
+                exit::CHANGES
+            } else {
+                exit::OK
+            });
+        }
+        if !args.yes && !live::confirm(&format!("Apply {actionable} change(s)?"))? {
+            eprintln!("Apply cancelled: nothing was changed.");
+            return Ok(exit::FAILED);
+        }
+        let report = engine.apply(&plan).await;
+        if json {
+            let doc = serde_json::json!({
+                "from": sides.from,
+                "to": sides.to,
+                "summary": plan.plan.summary,
+                "changes": plan.plan.changes,
+                "findings": findings,
+                "applied": report,
+            });
+            println!("{}", serde_json::to_string_pretty(&doc)?);
+        } else {
+            print!("{}", text_report(&report));
+        }
+        Ok(if report.succeeded() && !plan.failed() {
+            exit::OK
+        } else {
+            exit::FAILED
+        })
+    })
+}
+
+/// One line per change, then the summary.
+pub fn text_report(report: &Report) -> String {
+    let mut out = String::from("\n");
+    for r in &report.results {
+        let target = if r.backend.is_empty() {
+            String::new()
+        } else {
+            format!(" [{}]", r.backend)
+        };
+        let _ = match &r.outcome {
+            Outcome::Done { summary, unhealthy } => {
+                let _ = writeln!(
+                    out,
+                    "  ✓ {} {}{target}: {summary}",
+                    r.action.verb(),
+                    r.object
+                );
+                match unhealthy {
+                    Some(why) => writeln!(out, "    unhealthy: {why}"),
+                    None => Ok(()),
+                }
+            }
+            Outcome::Failed { error } => {
+                writeln!(out, "  ✗ {} {}{target}: {error}", r.action.verb(), r.object)
+            }
+            Outcome::Skipped { reason } => {
+                writeln!(
+                    out,
+                    "  - {} {}{target}: skipped: {reason}",
+                    r.action.verb(),
+                    r.object
+                )
+            }
+        };
+    }
+    let _ = writeln!(
+        out,
+        "\nApplied: {} done, {} failed, {} skipped.{}",
+        report.done,
+        report.failed,
+        report.skipped,
+        if report.failed > 0 {
+            " Run apply again once the failures are fixed: it only does what is left."
+        } else {
+            ""
+        }
+    );
+    out
+}

@@ -1,0 +1,254 @@
+//! What every command that talks to targets shares: reading `mooring.yaml`
+//! and the flags that stand in for it, loading and validating the desired
+//! manifests, translating Ignite VMs, and connecting the backends.
+
+use std::io::IsTerminal as _;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use mooring::apply::Engine;
+use mooring::backend::DynBackend;
+use mooring::backend::flintlock::Flintlock;
+use mooring::backend::kubernetes::Kubernetes;
+use mooring::config::{Config, FlintlockHost, KubernetesTarget};
+use mooring::finding::Finding;
+use mooring::manifest::Manifest;
+use mooring::source::auth::Credentials;
+use mooring::source::git::{self, GitRepo};
+use mooring::validate::Validator;
+
+use super::CheckArgs;
+
+/// Where the manifests come from, and where they go. Every flag overrides
+/// the same setting of `--config`; without a config file the flags alone
+/// are enough for the simple case.
+#[derive(Debug, Args)]
+pub struct TargetArgs {
+    /// mooring.yaml: source, targets, prune and safety settings (see
+    /// examples/mooring.yaml).
+    #[arg(long, value_name = "FILE", env = "MOORING_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Kubernetes: kubeconfig file [default: $KUBECONFIG, then
+    /// ~/.kube/config]. Setting it (or --context) adds a Kubernetes target.
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubernetes: kubeconfig context [default: its current-context].
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+    /// Flintlock: a flintlockd as NAME=URL (e.g. edge-1=http://10.0.0.7:9090);
+    /// repeat for more hosts.
+    #[arg(long, value_name = "NAME=URL")]
+    pub flintlock: Vec<String>,
+    /// Name of this source, written into the `mooring.dev/source` label of
+    /// every object applied [default: source.name, else "default"].
+    #[arg(long, value_name = "NAME")]
+    pub source_name: Option<String>,
+}
+
+/// The desired side: files or a Git revision.
+#[derive(Debug, Args)]
+pub struct SourceArgs {
+    /// Manifest files or directories (the desired side), instead of a Git
+    /// source.
+    #[arg(conflicts_with_all = ["repo", "git_ref", "path"])]
+    pub paths: Vec<PathBuf>,
+    /// Repository: a local path, or a URL (https, ssh, file) cloned into the
+    /// cache directory and fetched on every run [default: source.url].
+    #[arg(long, value_name = "PATH|URL")]
+    pub repo: Option<String>,
+    /// The desired revision [default: source.ref, else HEAD].
+    #[arg(long = "ref", value_name = "REV")]
+    pub git_ref: Option<String>,
+    /// Sub-folder of the repository holding the manifests [default:
+    /// source.path].
+    #[arg(long, value_name = "SUBDIR")]
+    pub path: Option<String>,
+    /// Where clones of remote repositories are kept
+    /// [default: $XDG_CACHE_HOME/mooring/git].
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl TargetArgs {
+    /// Whether any target is named on the command line or by a config file.
+    pub fn any(&self) -> bool {
+        self.config.is_some()
+            || self.kubeconfig.is_some()
+            || self.context.is_some()
+            || !self.flintlock.is_empty()
+    }
+
+    /// The configuration: the file, then the flags over it.
+    pub fn config(&self) -> anyhow::Result<Config> {
+        let mut config = match &self.config {
+            Some(path) => Config::load(path)?,
+            None => Config::default(),
+        };
+        if self.kubeconfig.is_some() || self.context.is_some() {
+            let k = config
+                .targets
+                .kubernetes
+                .get_or_insert_with(KubernetesTarget::default);
+            if let Some(p) = &self.kubeconfig {
+                k.kubeconfig = Some(p.clone());
+                k.in_cluster = false;
+            }
+            if let Some(c) = &self.context {
+                k.context = Some(c.clone());
+            }
+        }
+        for spec in &self.flintlock {
+            let Some((name, endpoint)) = spec.split_once('=') else {
+                bail!("--flintlock {spec}: expected NAME=URL, e.g. edge-1=http://10.0.0.7:9090");
+            };
+            if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+                bail!("--flintlock {spec}: the URL needs a scheme, http:// or https://");
+            }
+            config.targets.flintlock.retain(|h| h.name != name);
+            config.targets.flintlock.push(FlintlockHost {
+                name: name.to_string(),
+                endpoint: endpoint.to_string(),
+                tls: None,
+                token_file: None,
+            });
+        }
+        if let Some(n) = &self.source_name {
+            config.source.name = n.clone();
+        }
+        Ok(config)
+    }
+}
+
+/// Validated desired manifests, ready for the engine.
+pub struct Desired {
+    /// e.g. `main (1a2b3c4d5e)` or `examples/manifests`.
+    pub label: String,
+    pub manifests: Vec<Manifest>,
+    /// Warnings (errors stop before this is made).
+    pub findings: Vec<Finding>,
+}
+
+/// Reads and validates the desired side. `Err` carries the findings that
+/// made it invalid, already printed.
+pub fn desired(
+    source: &SourceArgs,
+    config: &Config,
+    check: &CheckArgs,
+) -> anyhow::Result<Result<Desired, ()>> {
+    let limits = check.limits();
+    let validator = Validator::new(check.options()).context("cannot start validation")?;
+    let (label, files, mut findings) = if !source.paths.is_empty() {
+        let (files, findings) = mooring::source::fs::read_paths(&source.paths, &limits);
+        let label = source
+            .paths
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        (label, files, findings)
+    } else {
+        let Some(url) = source.repo.as_ref().or(config.source.url.as_ref()) else {
+            bail!(
+                "say where the manifests are: PATHs, --repo <path or URL>, or source.url in mooring.yaml"
+            );
+        };
+        let rev = source
+            .git_ref
+            .clone()
+            .unwrap_or_else(|| config.source.git_ref.clone());
+        let subdir = source
+            .path
+            .clone()
+            .unwrap_or_else(|| config.source.path.clone());
+        let cache = source
+            .cache_dir
+            .clone()
+            .unwrap_or_else(git::default_cache_dir);
+        let credentials = match &config.source.auth {
+            Some(auth) => Some(Credentials::resolve(auth)?),
+            None => None,
+        };
+        let repo = GitRepo::open_with(url, &cache, credentials.as_ref())?;
+        let commit = repo.resolve(&rev)?;
+        let (files, findings) = repo.read(commit, &subdir, &limits)?;
+        (format!("{rev} ({})", git::short(commit)), files, findings)
+    };
+    let mut report = validator.check(&files, &limits);
+    findings.append(&mut report.findings);
+    // Ignite VMs become Flintlock microVMs; their findings count as the
+    // manifests' own.
+    let (manifests, translated) = mooring::translate::translate_set(&report.manifests);
+    findings.extend(translated);
+    mooring::finding::sort(&mut findings);
+    if findings.iter().any(Finding::is_error) {
+        for f in &findings {
+            eprintln!("{f}");
+        }
+        let errors = findings.iter().filter(|f| f.is_error()).count();
+        eprintln!(
+            "{errors} error(s) in {label}: nothing is planned or applied from invalid manifests"
+        );
+        return Ok(Err(()));
+    }
+    Ok(Ok(Desired {
+        label,
+        manifests,
+        findings,
+    }))
+}
+
+/// Connects the configured backends.
+pub async fn engine(config: &Config) -> anyhow::Result<Engine> {
+    let mut backends: Vec<Box<dyn DynBackend>> = Vec::new();
+    if let Some(k) = &config.targets.kubernetes {
+        let kube =
+            Kubernetes::connect(k, &config.source.name, config.concurrency, config.timeout).await?;
+        backends.push(Box::new(kube));
+    }
+    if !config.targets.flintlock.is_empty() {
+        let fl = Flintlock::new(
+            &config.targets.flintlock,
+            &config.source.name,
+            config.concurrency,
+            config.timeout,
+        )?;
+        backends.push(Box::new(fl));
+    }
+    if backends.is_empty() {
+        bail!(
+            "no target is configured: use --config mooring.yaml, --kubeconfig/--context, or --flintlock NAME=URL"
+        );
+    }
+    Ok(Engine::new(
+        backends,
+        &config.source.name,
+        config.concurrency,
+    ))
+}
+
+/// A human label for the targets, e.g. `live (kubernetes, flintlock)`.
+pub fn targets_label(config: &Config) -> String {
+    let mut names = Vec::new();
+    if let Some(k) = &config.targets.kubernetes {
+        names.push(match &k.context {
+            Some(c) => format!("kubernetes:{c}"),
+            None => "kubernetes".to_string(),
+        });
+    }
+    for h in &config.targets.flintlock {
+        names.push(format!("flintlock:{}", h.name));
+    }
+    format!("live ({})", names.join(", "))
+}
+
+/// Asks on the terminal; refuses when there is none.
+pub fn confirm(question: &str) -> anyhow::Result<bool> {
+    if !std::io::stdin().is_terminal() {
+        bail!("refusing to apply without confirmation: pass --yes (stdin is not a terminal)");
+    }
+    eprint!("{question} [y/N] ");
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
+}
