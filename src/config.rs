@@ -390,7 +390,42 @@ impl Config {
             let line = doc.lines.line_of(&pointer).unwrap_or(doc.line);
             invalid(line, message)
         })?;
+        let mut config = config;
+        config.expand_home();
         Ok(config)
+    }
+
+    /// `~/x` in file settings means `$HOME/x`, as in a shell.
+    fn expand_home(&mut self) {
+        let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) else {
+            return;
+        };
+        let expand = |p: &mut PathBuf| {
+            if let Ok(rest) = p.strip_prefix("~") {
+                *p = PathBuf::from(&home).join(rest);
+            }
+        };
+        let opt = |p: &mut Option<PathBuf>| {
+            if let Some(p) = p {
+                expand(p);
+            }
+        };
+        if let Some(a) = &mut self.source.auth {
+            opt(&mut a.ssh_key_file);
+            opt(&mut a.known_hosts_file);
+            opt(&mut a.token_file);
+        }
+        if let Some(k) = &mut self.targets.kubernetes {
+            opt(&mut k.kubeconfig);
+        }
+        for h in &mut self.targets.flintlock {
+            opt(&mut h.token_file);
+            if let Some(t) = &mut h.tls {
+                opt(&mut t.ca);
+                opt(&mut t.cert);
+                opt(&mut t.key);
+            }
+        }
     }
 
     /// Rules serde cannot say. Errors carry a JSON pointer for the line.
@@ -541,6 +576,20 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("needs a scheme"), "{err}");
+    }
+
+    #[test]
+    fn the_commented_example_reads() {
+        let c = Config::parse(
+            include_str!("../examples/mooring.yaml"),
+            "examples/mooring.yaml",
+        )
+        .unwrap();
+        assert_eq!(c.source.name, "tidewater-platform");
+        assert_eq!(c.targets.flintlock.len(), 2);
+        assert!(c.prune);
+        let kubeconfig = c.targets.kubernetes.unwrap().kubeconfig.unwrap();
+        assert!(!kubeconfig.starts_with("~"), "{}", kubeconfig.display());
     }
 
     #[test]
