@@ -12,7 +12,8 @@
 //! ```
 //!
 //! [`kinds`] holds the Rust types every schema is generated from, and
-//! [`finding`] the one shape every reported problem takes.
+//! [`finding`] the one shape every reported problem takes. [`translate`]
+//! turns Ignite VMs into the Flintlock microVMs they run as.
 
 pub mod backend;
 pub mod config;
@@ -21,4 +22,5 @@ pub mod kinds;
 pub mod manifest;
 pub mod plan;
 pub mod source;
+pub mod translate;
 pub mod validate;

@@ -3,6 +3,7 @@
 
 mod plan;
 mod schemas;
+mod translate;
 mod validate;
 
 use std::path::PathBuf;
@@ -29,6 +30,7 @@ Examples:
   mooring validate examples/manifests
   mooring plan --repo . --against-ref origin/main --path examples/manifests -o markdown
   mooring plan examples/manifests --against-ref HEAD~1
+  mooring translate examples/ignite-migration --host edge-1 > microvms.yaml
   mooring schemas --check";
 
 /// mooring holds live infrastructure to what a Git repository declares.
@@ -70,6 +72,17 @@ enum Command {
     /// values are masked. Exits 0 with no changes, 2 with changes, 1 on
     /// invalid manifests or any error.
     Plan(plan::PlanArgs),
+    /// Print the Flintlock MicroVM manifests that Ignite VMs become.
+    ///
+    /// Validates the Ignite files like `validate` does, including the
+    /// translation itself (Flintlock's limits, such as its 1024 MB minimum
+    /// memory; fields Flintlock has no equivalent for, such as ports and
+    /// copyFiles; kernels and images no Kernel or Image object declares).
+    /// Findings go to stderr as `file:line: ...`; the MicroVMs go to stdout,
+    /// for review and commit when moving from Ignite to Flintlock. Exits 1,
+    /// printing nothing, if any finding is an error. The mapping is in
+    /// docs/ignite.md.
+    Translate(translate::TranslateArgs),
     /// Write or check the JSON Schemas generated from mooring's types.
     Schemas(schemas::SchemasArgs),
     /// Work with Rego policies.
@@ -170,6 +183,7 @@ pub fn main() -> i32 {
     let result = match cli.command {
         Command::Validate(args) => validate::run(&args),
         Command::Plan(args) => plan::run(&args),
+        Command::Translate(args) => translate::run(&args),
         Command::Schemas(args) => schemas::run(&args),
         Command::Policy(PolicyCommand::Test { dir }) => validate::run_policy_tests(&dir),
     };

@@ -68,7 +68,8 @@ pub struct Validator {
     options: Options,
 }
 
-fn compile(schema: &Value) -> Result<Compiled, String> {
+/// Compiles a kind schema with mooring's formats (draft 2020-12).
+pub(crate) fn compile(schema: &Value) -> Result<Compiled, String> {
     let mut opts = jsonschema::options()
         .with_draft(jsonschema::Draft::Draft202012)
         .should_validate_formats(true);
@@ -115,11 +116,10 @@ impl Validator {
 
     /// Checks every manifest; findings come back sorted by file and line.
     pub fn validate(&self, manifests: &[Manifest]) -> Vec<Finding> {
-        let mut findings: Vec<Finding> = self
-            .validate_each(manifests)
-            .into_iter()
-            .flat_map(|(f, _)| f)
-            .collect();
+        let each = self.validate_each(manifests);
+        let invalid: Vec<bool> = each.iter().map(|(f, _)| own_errors(f)).collect();
+        let mut findings: Vec<Finding> = each.into_iter().flat_map(|(f, _)| f).collect();
+        findings.extend(translation_findings(manifests, &invalid));
         finding::sort(&mut findings);
         findings
     }
@@ -235,6 +235,28 @@ impl Validator {
     }
 }
 
+/// Whether a document has errors of its own (not a policy's): it may not
+/// even read as its type.
+fn own_errors(findings: &[Finding]) -> bool {
+    findings
+        .iter()
+        .any(|f| f.is_error() && !f.source.starts_with("policy"))
+}
+
+/// Ignite VMs run as Flintlock microVMs, so what their translation finds
+/// (Flintlock's limits, fields it drops, undeclared kernels and images) is
+/// part of validating them. VMs with errors of their own are left out:
+/// their findings already say what to fix.
+fn translation_findings(manifests: &[Manifest], invalid: &[bool]) -> Vec<Finding> {
+    let usable: Vec<&Manifest> = manifests
+        .iter()
+        .zip(invalid)
+        .filter(|(m, bad)| !(**bad && crate::translate::is_ignite_vm(m)))
+        .map(|(m, _)| m)
+        .collect();
+    crate::translate::translate_refs(&usable).1
+}
+
 /// A copy of `value` without the fields at `pointers`.
 fn prune(value: &Value, pointers: &[String]) -> Value {
     let mut out = value.clone();
@@ -308,7 +330,7 @@ fn short(v: &Value) -> String {
 /// can act on: one per unknown field, the missing field's own path for
 /// `required`, the format's explanation instead of its name, and the one
 /// meaningful branch of an `anyOf` that only adds `null`.
-fn describe(
+pub(crate) fn describe(
     e: &ValidationError<'_>,
     strict: bool,
     secret: &dyn Fn(&str) -> bool,
@@ -575,12 +597,15 @@ impl Validator {
         let mut loaded = crate::manifest::load(files, limits);
         let mut findings = loaded.findings;
         let results = self.validate_each(&loaded.manifests);
+        let mut invalid = Vec::with_capacity(results.len());
         for (m, (f, pruned)) in loaded.manifests.iter_mut().zip(results) {
+            invalid.push(own_errors(&f));
             findings.extend(f);
             if let Some(v) = pruned {
                 m.value = v;
             }
         }
+        findings.extend(translation_findings(&loaded.manifests, &invalid));
         finding::sort(&mut findings);
         Report {
             manifests: loaded.manifests,
