@@ -30,7 +30,7 @@ Examples:
   mooring validate examples/manifests
   mooring plan --repo . --against-ref origin/main --path examples/manifests -o markdown
   mooring plan examples/manifests --against-ref HEAD~1
-  mooring translate examples/ignite-migration --host edge-1 > microvms.yaml
+  mooring translate examples/manifests/ignite --host edge-1 > microvms.yaml
   mooring schemas --check";
 
 /// mooring holds live infrastructure to what a Git repository declares.
