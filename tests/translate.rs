@@ -612,3 +612,67 @@ spec:
         out.stdout
     );
 }
+
+#[test]
+fn unknown_fields_let_through_do_not_break_translation() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "vm.yaml",
+        "apiVersion: ignite.weave.works/v1alpha1
+kind: VM
+metadata: {name: loose}
+spec:
+  image: {ociClaim: {ref: weaveworks/ignite-ubuntu:20.04}}
+  memory: 1GB
+  network: {mode: cni}
+",
+    );
+    let p = dir.path().join("vm.yaml");
+    let p = p.to_str().unwrap();
+    let out = mooring(&["translate", "--no-policies", "--strict=false", p], None);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "{p}:7: warning: VM/loose: spec.network: unknown field (ignored)"
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stdout.contains("memoryInMb: 1024\n"), "{}", out.stdout);
+    assert!(!out.stdout.contains("network:"), "{}", out.stdout);
+}
+
+#[test]
+fn validator_validate_includes_translation_findings() {
+    use mooring::validate::{Options, Validator};
+    let ms = manifests(
+        "apiVersion: ignite.weave.works/v1alpha1
+kind: VM
+metadata: {name: v}
+spec:
+  image: {ociClaim: {ref: weaveworks/ignite-ubuntu:20.04}}
+  extra: 1
+",
+    );
+    let validator = Validator::new(Options {
+        strict: false,
+        ..Options::default()
+    })
+    .unwrap();
+    let found = lines(&validator.validate(&ms));
+    assert!(
+        found.contains(
+            &"vms.yaml:6: warning: VM/v: spec.extra: unknown field (ignored)".to_string()
+        ),
+        "{found:#?}"
+    );
+    assert!(
+        found.contains(&"vms.yaml:4: VM/v: spec.memory: 512MB (Ignite's default when omitted) is below Flintlock's 1024 MB minimum; set at least 1GB".to_string()),
+        "{found:#?}"
+    );
+    assert!(
+        !found.iter().any(|f| f.contains("cannot be read")),
+        "{found:#?}"
+    );
+}

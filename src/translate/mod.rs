@@ -24,6 +24,7 @@ pub mod ignite;
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
+use rayon::prelude::*;
 use serde_json::Value;
 
 use crate::finding::{self, Finding};
@@ -79,10 +80,16 @@ pub fn translate_refs(manifests: &[&Manifest]) -> (Vec<Manifest>, Vec<Finding>) 
         .filter(|m| is_kind::<kinds::flintlock::MicroVm>(m))
         .map(|m| (&m.id, *m))
         .collect();
+    let vms: Vec<&Manifest> = manifests
+        .iter()
+        .copied()
+        .filter(|m| is_ignite_vm(m))
+        .collect();
+    let translations: Vec<Translation> =
+        vms.par_iter().map(|vm| ignite_vm(vm, &declared)).collect();
     let mut microvms = Vec::new();
     let mut findings = Vec::new();
-    for vm in manifests.iter().filter(|m| is_ignite_vm(m)) {
-        let mut t = ignite_vm(vm, &declared);
+    for (vm, mut t) in vms.into_iter().zip(translations) {
         if let Some(mvm) = &t.microvm
             && let Some(other) = native.get(&mvm.id)
         {

@@ -117,9 +117,9 @@ impl Validator {
     /// Checks every manifest; findings come back sorted by file and line.
     pub fn validate(&self, manifests: &[Manifest]) -> Vec<Finding> {
         let each = self.validate_each(manifests);
-        let invalid: Vec<bool> = each.iter().map(|(f, _)| own_errors(f)).collect();
+        let translated = translation_findings(manifests, &each);
         let mut findings: Vec<Finding> = each.into_iter().flat_map(|(f, _)| f).collect();
-        findings.extend(translation_findings(manifests, &invalid));
+        findings.extend(translated);
         finding::sort(&mut findings);
         findings
     }
@@ -245,16 +245,34 @@ fn own_errors(findings: &[Finding]) -> bool {
 
 /// Ignite VMs run as Flintlock microVMs, so what their translation finds
 /// (Flintlock's limits, fields it drops, undeclared kernels and images) is
-/// part of validating them. VMs with errors of their own are left out:
-/// their findings already say what to fix.
-fn translation_findings(manifests: &[Manifest], invalid: &[bool]) -> Vec<Finding> {
+/// part of validating them. VMs with errors of their own are left out
+/// (their findings already say what to fix), and a VM is translated as the
+/// API server would keep it: without the unknown fields `--strict=false`
+/// let through.
+fn translation_findings(
+    manifests: &[Manifest],
+    each: &[(Vec<Finding>, Option<Value>)],
+) -> Vec<Finding> {
+    use crate::translate::{is_ignite_vm, translate_refs};
+    let pruned: Vec<Option<Manifest>> = manifests
+        .iter()
+        .zip(each)
+        .map(|(m, (_, pruned))| {
+            let value = pruned.as_ref().filter(|_| is_ignite_vm(m))?;
+            Some(Manifest {
+                value: value.clone(),
+                ..m.clone()
+            })
+        })
+        .collect();
     let usable: Vec<&Manifest> = manifests
         .iter()
-        .zip(invalid)
-        .filter(|(m, bad)| !(**bad && crate::translate::is_ignite_vm(m)))
-        .map(|(m, _)| m)
+        .zip(each)
+        .zip(&pruned)
+        .filter(|((m, (f, _)), _)| !(is_ignite_vm(m) && own_errors(f)))
+        .map(|((m, _), p)| p.as_ref().unwrap_or(m))
         .collect();
-    crate::translate::translate_refs(&usable).1
+    translate_refs(&usable).1
 }
 
 /// A copy of `value` without the fields at `pointers`.
@@ -597,15 +615,13 @@ impl Validator {
         let mut loaded = crate::manifest::load(files, limits);
         let mut findings = loaded.findings;
         let results = self.validate_each(&loaded.manifests);
-        let mut invalid = Vec::with_capacity(results.len());
+        findings.extend(translation_findings(&loaded.manifests, &results));
         for (m, (f, pruned)) in loaded.manifests.iter_mut().zip(results) {
-            invalid.push(own_errors(&f));
             findings.extend(f);
             if let Some(v) = pruned {
                 m.value = v;
             }
         }
-        findings.extend(translation_findings(&loaded.manifests, &invalid));
         finding::sort(&mut findings);
         Report {
             manifests: loaded.manifests,
