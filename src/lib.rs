@@ -12,7 +12,8 @@
 //! ```
 //!
 //! [`kinds`] holds the Rust types every schema is generated from, and
-//! [`finding`] the one shape every reported problem takes.
+//! [`finding`] the one shape every reported problem takes. [`translate`]
+//! turns Ignite VMs into the Flintlock microVMs they run as.
 
 pub mod apply;
 pub mod backend;

@@ -5,6 +5,7 @@ mod apply;
 mod live;
 mod plan;
 mod schemas;
+mod translate;
 mod validate;
 
 use std::path::PathBuf;
@@ -34,7 +35,7 @@ Examples:
   mooring plan --config mooring.yaml
   mooring apply --config mooring.yaml --prune --yes
   mooring apply examples/manifests --context kind-dev --dry-run
-  mooring translate ignite/vms.yaml > flintlock/vms.yaml
+  mooring translate examples/manifests/ignite --host edge-1 > microvms.yaml
   mooring schemas --check";
 
 /// mooring holds live infrastructure to what a Git repository declares.
@@ -93,6 +94,17 @@ enum Command {
     /// the others; re-running converges. Exits 0 when everything applied,
     /// 1 otherwise.
     Apply(apply::ApplyArgs),
+    /// Print the Flintlock MicroVM manifests that Ignite VMs become.
+    ///
+    /// Validates the Ignite files like `validate` does, including the
+    /// translation itself (Flintlock's limits, such as its 1024 MB minimum
+    /// memory; fields Flintlock has no equivalent for, such as ports and
+    /// copyFiles; kernels and images no Kernel or Image object declares).
+    /// Findings go to stderr as `file:line: ...`; the MicroVMs go to stdout,
+    /// for review and commit when moving from Ignite to Flintlock. Exits 1,
+    /// printing nothing, if any finding is an error. The mapping is in
+    /// docs/ignite.md.
+    Translate(translate::TranslateArgs),
     /// Write or check the JSON Schemas generated from mooring's types.
     Schemas(schemas::SchemasArgs),
     /// Work with Rego policies.
@@ -194,6 +206,7 @@ pub fn main() -> i32 {
         Command::Validate(args) => validate::run(&args),
         Command::Plan(args) => plan::run(&args),
         Command::Apply(args) => apply::run(&args),
+        Command::Translate(args) => translate::run(&args),
         Command::Schemas(args) => schemas::run(&args),
         Command::Policy(PolicyCommand::Test { dir }) => validate::run_policy_tests(&dir),
     };

@@ -154,7 +154,8 @@ fn is_whole_float(n: &serde_json::Number) -> bool {
             .is_some_and(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
 }
 
-fn has_whole_float(v: &serde_json::Value) -> bool {
+/// Whether `v` holds a float with no fractional part anywhere.
+pub(crate) fn has_whole_float(v: &serde_json::Value) -> bool {
     match v {
         serde_json::Value::Number(n) => is_whole_float(n),
         serde_json::Value::Array(a) => a.iter().any(has_whole_float),
@@ -163,7 +164,8 @@ fn has_whole_float(v: &serde_json::Value) -> bool {
     }
 }
 
-fn whole_floats_to_ints(v: &serde_json::Value) -> serde_json::Value {
+/// `v` with whole-number floats (`2.0`) turned into the integers they are.
+pub(crate) fn whole_floats_to_ints(v: &serde_json::Value) -> serde_json::Value {
     use serde_json::Value;
     match v {
         #[allow(clippy::cast_possible_truncation)] // is_whole_float bounds it

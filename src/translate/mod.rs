@@ -1,9 +1,171 @@
-//! Translation of Ignite VMs into Flintlock microVMs. (Placeholder until
-//! the translation lands.)
+//! Translation: manifests of a kind mooring does not apply as written,
+//! turned into a kind it does. Today that is Weave Ignite's `VM`, which
+//! becomes a Flintlock `MicroVM` ([`ignite`]); Ignite `Kernel` and `Image`
+//! objects only declare what VMs may use, and `Pool` is host-local.
+//!
+//! Start at [`translate_set`] for a whole set of manifests (what `apply`
+//! and `validate` use) or [`ignite_vm`] for one VM.
+//!
+//! Invariants:
+//! - Translation is pure: no I/O, and the same input always gives the same
+//!   output (maps are sorted, nothing depends on time or on the machine).
+//! - Every finding points at the *Ignite* field it is about, in Ignite
+//!   terms, with the Ignite file and line; the Flintlock field it became is
+//!   named in the message only when that helps.
+//! - A translation with an error yields no `MicroVM`: nothing half-translated
+//!   is ever applied. Warnings (fields Flintlock has no equivalent for) do
+//!   not stop it.
+//! - The `MicroVM` produced passes the same schema and typed rules as a
+//!   hand-written one, so Flintlock's own limits (1024 MB minimum memory,
+//!   at most 64 vCPUs, ...) fail here, before any call to a host.
 
-use crate::finding::Finding;
-use crate::manifest::Manifest;
+pub mod ignite;
 
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use rayon::prelude::*;
+use serde_json::Value;
+
+use crate::finding::{self, Finding};
+use crate::kinds::{self, KindInfo, KindType};
+use crate::manifest::{Manifest, ObjectId};
+
+pub use ignite::{Declared, ignite_vm};
+
+/// Annotation naming what a translated object was made from, e.g.
+/// `ignite.weave.works/v1alpha1 VM/dev-sandbox`.
+pub const TRANSLATED_FROM_ANNOTATION: &str = "mooring.dev/translated-from";
+
+/// What one source object became.
+#[derive(Debug, Clone, Default)]
+pub struct Translation {
+    /// The Flintlock `MicroVM`; `None` when any finding is an error.
+    pub microvm: Option<Manifest>,
+    /// Errors and warnings, located in the source manifest.
+    pub findings: Vec<Finding>,
+}
+
+impl Translation {
+    pub fn has_errors(&self) -> bool {
+        self.findings.iter().any(Finding::is_error)
+    }
+}
+
+/// Whether `m` is an Ignite `VM` of the version mooring knows.
+pub fn is_ignite_vm(m: &Manifest) -> bool {
+    is_kind::<kinds::ignite::Vm>(m)
+}
+
+pub(crate) fn is_kind<T: KindType>(m: &Manifest) -> bool {
+    m.kind
+        .is_some_and(|k| k.group == T::GROUP && k.kind == T::KIND && k.version == T::VERSION)
+}
+
+/// Translates every Ignite `VM` in `manifests` into a Flintlock `MicroVM`,
+/// cross-checking their kernels and images against the Ignite `Kernel` and
+/// `Image` objects of the same set. Returns the microVMs that translated
+/// without error (in input order) and every finding, sorted.
 pub fn translate_set(manifests: &[Manifest]) -> (Vec<Manifest>, Vec<Finding>) {
-    (manifests.to_vec(), Vec::new())
+    let refs: Vec<&Manifest> = manifests.iter().collect();
+    translate_refs(&refs)
+}
+
+/// [`translate_set`] over borrowed manifests, so a caller can leave some out
+/// (validation leaves out VMs it already found invalid).
+pub fn translate_refs(manifests: &[&Manifest]) -> (Vec<Manifest>, Vec<Finding>) {
+    let declared = Declared::collect(manifests.iter().copied());
+    let native: BTreeMap<&ObjectId, &Manifest> = manifests
+        .iter()
+        .filter(|m| is_kind::<kinds::flintlock::MicroVm>(m))
+        .map(|m| (&m.id, *m))
+        .collect();
+    let vms: Vec<&Manifest> = manifests
+        .iter()
+        .copied()
+        .filter(|m| is_ignite_vm(m))
+        .collect();
+    let translations: Vec<Translation> =
+        vms.par_iter().map(|vm| ignite_vm(vm, &declared)).collect();
+    let mut microvms = Vec::new();
+    let mut findings = Vec::new();
+    for (vm, mut t) in vms.into_iter().zip(translations) {
+        if let Some(mvm) = &t.microvm
+            && let Some(other) = native.get(&mvm.id)
+        {
+            t.findings.push(vm.finding(
+                Finding::error(
+                    SOURCE,
+                    format!(
+                        "becomes {}, which is also declared at {}:{}; rename one of them",
+                        mvm.id, other.file, other.line
+                    ),
+                ),
+                "/metadata/name",
+            ));
+            t.microvm = None;
+        }
+        findings.append(&mut t.findings);
+        microvms.extend(t.microvm);
+    }
+    finding::sort(&mut findings);
+    (microvms, findings)
+}
+
+/// The `source` of every finding this module makes.
+pub(crate) const SOURCE: &str = "translate";
+
+/// The registered `MicroVM` kind.
+pub(crate) fn microvm_kind() -> Option<&'static KindInfo> {
+    use kinds::flintlock::MicroVm;
+    kinds::all().iter().find(|k| {
+        k.group == MicroVm::GROUP && k.kind == MicroVm::KIND && k.version == MicroVm::VERSION
+    })
+}
+
+/// The `MicroVM` schema, compiled once.
+static MICROVM_SCHEMA: LazyLock<Option<jsonschema::Validator>> =
+    LazyLock::new(|| microvm_kind().and_then(|k| crate::validate::compile(&(k.schema)()).ok()));
+
+/// A problem with a translated `MicroVM`, as Flintlock's rules see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FlintlockProblem {
+    /// Pointer into the `MicroVM` document.
+    pub pointer: String,
+    pub message: String,
+}
+
+/// Checks a `MicroVM` document against its schema and typed rules, exactly
+/// as `validate` checks a hand-written one.
+pub(crate) fn check_microvm(value: &Value) -> Vec<FlintlockProblem> {
+    let mut out = Vec::new();
+    let secret = |p: &str| {
+        crate::plan::mask::is_secret(
+            kinds::flintlock::MicroVm::GROUP,
+            kinds::flintlock::MicroVm::KIND,
+            p,
+        )
+    };
+    if let Some(schema) = MICROVM_SCHEMA.as_ref() {
+        for e in schema.iter_errors(value) {
+            for (pointer, severity, message) in crate::validate::describe(&e, true, &secret) {
+                if severity == finding::Severity::Error {
+                    out.push(FlintlockProblem { pointer, message });
+                }
+            }
+        }
+    }
+    if out.is_empty()
+        && let Some(kind) = microvm_kind()
+    {
+        for v in (kind.check)(value) {
+            if v.severity == finding::Severity::Error {
+                out.push(FlintlockProblem {
+                    pointer: v.pointer,
+                    message: v.message,
+                });
+            }
+        }
+    }
+    out
 }

@@ -68,7 +68,8 @@ pub struct Validator {
     options: Options,
 }
 
-fn compile(schema: &Value) -> Result<Compiled, String> {
+/// Compiles a kind schema with mooring's formats (draft 2020-12).
+pub(crate) fn compile(schema: &Value) -> Result<Compiled, String> {
     let mut opts = jsonschema::options()
         .with_draft(jsonschema::Draft::Draft202012)
         .should_validate_formats(true);
@@ -115,11 +116,10 @@ impl Validator {
 
     /// Checks every manifest; findings come back sorted by file and line.
     pub fn validate(&self, manifests: &[Manifest]) -> Vec<Finding> {
-        let mut findings: Vec<Finding> = self
-            .validate_each(manifests)
-            .into_iter()
-            .flat_map(|(f, _)| f)
-            .collect();
+        let each = self.validate_each(manifests);
+        let translated = translation_findings(manifests, &each);
+        let mut findings: Vec<Finding> = each.into_iter().flat_map(|(f, _)| f).collect();
+        findings.extend(translated);
         finding::sort(&mut findings);
         findings
     }
@@ -235,6 +235,46 @@ impl Validator {
     }
 }
 
+/// Whether a document has errors of its own (not a policy's): it may not
+/// even read as its type.
+fn own_errors(findings: &[Finding]) -> bool {
+    findings
+        .iter()
+        .any(|f| f.is_error() && !f.source.starts_with("policy"))
+}
+
+/// Ignite VMs run as Flintlock microVMs, so what their translation finds
+/// (Flintlock's limits, fields it drops, undeclared kernels and images) is
+/// part of validating them. VMs with errors of their own are left out
+/// (their findings already say what to fix), and a VM is translated as the
+/// API server would keep it: without the unknown fields `--strict=false`
+/// let through.
+fn translation_findings(
+    manifests: &[Manifest],
+    each: &[(Vec<Finding>, Option<Value>)],
+) -> Vec<Finding> {
+    use crate::translate::{is_ignite_vm, translate_refs};
+    let pruned: Vec<Option<Manifest>> = manifests
+        .iter()
+        .zip(each)
+        .map(|(m, (_, pruned))| {
+            let value = pruned.as_ref().filter(|_| is_ignite_vm(m))?;
+            Some(Manifest {
+                value: value.clone(),
+                ..m.clone()
+            })
+        })
+        .collect();
+    let usable: Vec<&Manifest> = manifests
+        .iter()
+        .zip(each)
+        .zip(&pruned)
+        .filter(|((m, (f, _)), _)| !(is_ignite_vm(m) && own_errors(f)))
+        .map(|((m, _), p)| p.as_ref().unwrap_or(m))
+        .collect();
+    translate_refs(&usable).1
+}
+
 /// A copy of `value` without the fields at `pointers`.
 fn prune(value: &Value, pointers: &[String]) -> Value {
     let mut out = value.clone();
@@ -308,7 +348,7 @@ fn short(v: &Value) -> String {
 /// can act on: one per unknown field, the missing field's own path for
 /// `required`, the format's explanation instead of its name, and the one
 /// meaningful branch of an `anyOf` that only adds `null`.
-fn describe(
+pub(crate) fn describe(
     e: &ValidationError<'_>,
     strict: bool,
     secret: &dyn Fn(&str) -> bool,
@@ -575,6 +615,7 @@ impl Validator {
         let mut loaded = crate::manifest::load(files, limits);
         let mut findings = loaded.findings;
         let results = self.validate_each(&loaded.manifests);
+        findings.extend(translation_findings(&loaded.manifests, &results));
         for (m, (f, pruned)) in loaded.manifests.iter_mut().zip(results) {
             findings.extend(f);
             if let Some(v) = pruned {

@@ -1,0 +1,133 @@
+//! `mooring translate`: the Flintlock `MicroVM` manifests that Ignite VMs
+//! become, for people moving from Ignite to review and commit.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use mooring::backend::HOST_ANNOTATION;
+use mooring::kinds::ignite::{Image, Kernel, Pool};
+use mooring::kinds::{KindInfo, KindType};
+use mooring::manifest::Manifest;
+use mooring::plan::yaml::to_yaml;
+use mooring::translate::{self, is_ignite_vm};
+use mooring::validate::Validator;
+use serde_json::Value;
+
+use super::{CheckArgs, exit};
+
+/// Output format of `translate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TranslateFormat {
+    /// A YAML stream, one MicroVM per document, ready to commit.
+    Yaml,
+    /// A JSON array of the MicroVMs.
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct TranslateArgs {
+    /// Ignite manifest files or directories (every .yaml/.yml file under them).
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = TranslateFormat::Yaml)]
+    output: TranslateFormat,
+    /// Flintlock host for every microVM: sets the `mooring.dev/host`
+    /// annotation (a VM's own annotation is kept when this is not given).
+    #[arg(long, value_name = "NAME", value_parser = clap::builder::NonEmptyStringValueParser::new())]
+    host: Option<String>,
+    #[command(flatten)]
+    check: CheckArgs,
+}
+
+fn is<T: KindType>(kind: Option<&KindInfo>) -> bool {
+    kind.is_some_and(|k| k.group == T::GROUP && k.kind == T::KIND && k.version == T::VERSION)
+}
+
+/// Why a manifest that is not an Ignite VM yields nothing.
+fn passed_over(m: &Manifest) -> &'static str {
+    if is::<Kernel>(m.kind) || is::<Image>(m.kind) {
+        "declared, nothing to translate"
+    } else if is::<Pool>(m.kind) {
+        "host-local storage of an Ignite host, nothing to translate"
+    } else {
+        "not an Ignite VM, passed over"
+    }
+}
+
+pub fn run(args: &TranslateArgs) -> anyhow::Result<i32> {
+    let validator = Validator::new(args.check.options()).context("cannot start validation")?;
+    let limits = args.check.limits();
+    let (files, mut findings) = mooring::source::fs::read_paths(&args.paths, &limits);
+    // Validation includes each VM's translation findings.
+    let report = validator.check(&files, &limits);
+    findings.extend(report.findings.iter().cloned());
+    mooring::finding::sort(&mut findings);
+    for f in &findings {
+        eprintln!("{f}");
+    }
+    let errors = findings.iter().filter(|f| f.is_error()).count();
+    let plural = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
+    let counts = format!(
+        "{} in {}: {}, {}",
+        plural(report.documents, "document"),
+        plural(report.files, "file"),
+        plural(errors, "error"),
+        plural(findings.len() - errors, "warning"),
+    );
+    if errors > 0 {
+        eprintln!("{counts}; nothing translated");
+        return Ok(exit::FAILED);
+    }
+    for m in report.manifests.iter().filter(|m| !is_ignite_vm(m)) {
+        eprintln!("{}:{}: {}: {}", m.file, m.line, m.id, passed_over(m));
+    }
+
+    let (mut microvms, _) = translate::translate_set(&report.manifests);
+    if let Some(host) = &args.host {
+        for m in &mut microvms {
+            set_annotation(&mut m.value, HOST_ANNOTATION, host);
+        }
+    }
+    match args.output {
+        TranslateFormat::Yaml => {
+            let mut out = String::new();
+            for (i, m) in microvms.iter().enumerate() {
+                if i > 0 {
+                    out.push_str("---\n");
+                }
+                out.push_str(&format!(
+                    "# Translated by mooring from Ignite VM {} ({}:{})\n",
+                    m.id.name, m.file, m.line
+                ));
+                out.push_str(&to_yaml(&m.value));
+            }
+            print!("{out}");
+        }
+        TranslateFormat::Json => {
+            let values: Vec<&Value> = microvms.iter().map(|m| &m.value).collect();
+            println!("{}", serde_json::to_string_pretty(&values)?);
+        }
+    }
+    if microvms.is_empty() {
+        eprintln!("no Ignite VM found in the given paths");
+    }
+    eprintln!(
+        "{counts}; {} translated",
+        plural(microvms.len(), "Ignite VM")
+    );
+    Ok(exit::OK)
+}
+
+fn set_annotation(value: &mut Value, key: &str, val: &str) {
+    let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let annotations = meta
+        .entry("annotations")
+        .or_insert_with(|| Value::Object(Default::default()));
+    if let Some(map) = annotations.as_object_mut() {
+        map.insert(key.to_string(), Value::String(val.to_string()));
+    }
+}

@@ -1,0 +1,678 @@
+//! Ignite VM → Flintlock MicroVM: the mapping field by field, Ignite's
+//! defaults, Flintlock's limits reported at the Ignite field's line, what is
+//! dropped, the kernel/image cross-check, and `mooring translate` end to end.
+
+mod support;
+
+use base64::Engine;
+use mooring::finding::{Finding, Severity};
+use mooring::manifest::{Limits, Manifest, SourceFile, load};
+use mooring::translate::{self, Declared, ignite_vm, translate_set};
+use serde_json::{Value, json};
+use support::{mooring, write};
+
+fn manifests(text: &str) -> Vec<Manifest> {
+    let loaded = load(
+        &[SourceFile {
+            path: "vms.yaml".into(),
+            rel: "vms.yaml".into(),
+            bytes: text.as_bytes().to_vec(),
+        }],
+        &Limits::default(),
+    );
+    assert!(loaded.findings.is_empty(), "{:?}", loaded.findings);
+    loaded.manifests
+}
+
+/// Translates the first manifest of `text` (a VM) with the rest as context.
+fn translate_first(text: &str) -> translate::Translation {
+    let ms = manifests(text);
+    ignite_vm(&ms[0], &Declared::from_manifests(&ms))
+}
+
+fn lines(findings: &[Finding]) -> Vec<String> {
+    findings.iter().map(ToString::to_string).collect()
+}
+
+fn decode(b64: &Value) -> String {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64.as_str().expect("a string"))
+        .expect("base64");
+    String::from_utf8(bytes).expect("utf-8")
+}
+
+const KERNEL: &str = "---
+apiVersion: ignite.weave.works/v1alpha1
+kind: Kernel
+metadata:
+  name: weaveworks/ignite-kernel:5.10.51
+spec:
+  ociClaim: {type: Docker, ref: weaveworks/ignite-kernel:5.10.51}
+";
+
+const IMAGE: &str = "---
+apiVersion: ignite.weave.works/v1alpha1
+kind: Image
+metadata:
+  name: ubuntu-base
+spec:
+  ociClaim: {type: Docker, ref: weaveworks/ignite-ubuntu:20.04}
+";
+
+const KEY: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForTests0123456789abcdefghij me@laptop";
+
+fn full_vm() -> String {
+    format!(
+        "apiVersion: ignite.weave.works/v1alpha1
+kind: VM
+metadata:
+  name: sandbox
+  labels:
+    team: platform
+  annotations:
+    mooring.dev/host: edge-1
+    note: kept
+spec:
+  image:
+    ociClaim:
+      type: Docker
+      ref: weaveworks/ignite-ubuntu:20.04
+  kernel:
+    ociClaim:
+      ref: weaveworks/ignite-kernel:5.10.51
+    cmdLine: console=ttyS0 reboot=k panic=1 ro
+  cpus: 3
+  memory: 2GB
+  diskSize: 10GB
+  networkMode: cni
+  ssh:
+    publicKey: {KEY}
+{KERNEL}{IMAGE}"
+    )
+}
+
+#[test]
+fn every_field_maps_to_its_flintlock_field() {
+    let t = translate_first(&full_vm());
+    assert!(t.findings.is_empty(), "{:#?}", lines(&t.findings));
+    let mvm = t.microvm.expect("translated");
+    assert_eq!(mvm.id.to_string(), "MicroVM/default/sandbox");
+    assert_eq!(mvm.api_version, "flintlock.liquidmetal.dev/v1alpha1");
+    assert_eq!(mvm.kind.map(|k| k.kind), Some("MicroVM"));
+    assert_eq!((mvm.file.as_str(), mvm.line), ("vms.yaml", 1));
+    let mut value = mvm.value.clone();
+    let metadata = value["spec"]
+        .as_object_mut()
+        .unwrap()
+        .remove("metadata")
+        .unwrap();
+    assert_eq!(
+        value,
+        json!({
+            "apiVersion": "flintlock.liquidmetal.dev/v1alpha1",
+            "kind": "MicroVM",
+            "metadata": {
+                "name": "sandbox",
+                "namespace": "default",
+                "labels": {"team": "platform"},
+                "annotations": {
+                    "mooring.dev/host": "edge-1",
+                    "note": "kept",
+                    "mooring.dev/translated-from": "ignite.weave.works/v1alpha1 VM/sandbox",
+                },
+            },
+            "spec": {
+                "vcpu": 3,
+                "memoryInMb": 2048,
+                "kernel": {
+                    "image": "docker.io/weaveworks/ignite-kernel:5.10.51",
+                    "filename": "boot/vmlinux",
+                    "addNetworkConfig": true,
+                    "cmdline": {"console": "ttyS0", "reboot": "k", "panic": "1", "ro": ""},
+                },
+                "rootVolume": {
+                    "id": "root",
+                    "isReadOnly": false,
+                    "sizeInMb": 10240,
+                    "source": {"containerSource": "docker.io/weaveworks/ignite-ubuntu:20.04"},
+                },
+                "interfaces": [{"deviceId": "eth1", "type": "MACVTAP"}],
+                "provider": "firecracker",
+            },
+        })
+    );
+    let user_data = decode(&metadata["user-data"]);
+    assert_eq!(
+        user_data,
+        format!("#cloud-config\ndisable_root: false\nssh_authorized_keys:\n  - \"{KEY}\"\n")
+    );
+    assert_eq!(
+        decode(&metadata["meta-data"]),
+        "instance-id: \"sandbox\"\ninstance_id: \"sandbox\"\nlocal-hostname: \"sandbox\"\n"
+    );
+    assert_eq!(metadata.as_object().unwrap().len(), 2);
+}
+
+#[test]
+fn ignite_defaults_fill_what_is_omitted() {
+    let t = translate_first(
+        "apiVersion: ignite.weave.works/v1alpha1
+kind: VM
+metadata: {name: small}
+spec:
+  image:
+    ociClaim: {ref: weaveworks/ignite-ubuntu:20.04}
+  memory: 1GB
+  cpus: 0
+  diskSize: \"0\"
+",
+    );
+    let mvm = t.microvm.expect("translated");
+    let spec = &mvm.value["spec"];
+    assert_eq!(spec["vcpu"], 1);
+    assert_eq!(spec["memoryInMb"], 1024);
+    assert_eq!(spec["rootVolume"]["sizeInMb"], 4096);
+    assert_eq!(
+        spec["kernel"]["image"],
+        "docker.io/weaveworks/ignite-kernel:4.19.47"
+    );
+    assert_eq!(
+        spec["kernel"]["cmdline"],
+        json!({"console": "ttyS0", "reboot": "k", "panic": "1", "pci": "off", "ip": "dhcp"})
+    );
+    assert!(spec["metadata"].get("user-data").is_none());
+    // Nothing declares the image or Ignite's default kernel here.
+    assert_eq!(
+        lines(&t.findings),
+        vec![
+            "vms.yaml:6: warning: VM/small: spec.image.ociClaim.ref: weaveworks/ignite-ubuntu:20.04 is not declared by any Ignite Image object",
+            "vms.yaml:4: warning: VM/small: spec.kernel.ociClaim.ref: weaveworks/ignite-kernel:4.19.47 (Ignite's default kernel when omitted) is not declared by any Ignite Kernel object",
+        ]
+    );
+}
+
+#[test]
+fn ignite_default_memory_is_below_flintlock_minimum() {
+    let t = translate_first(
+        "apiVersion: ignite.weave.works/v1alpha1
+kind: VM
+metadata: {name: tiny}
+spec:
+  image:
+    ociClaim: {ref: weaveworks/ignite-ubuntu:20.04}
+  cpus: 2
+",
+    );
+    assert!(t.microvm.is_none());
+    let errors: Vec<String> = t
+        .findings
+        .iter()
+        .filter(|f| f.is_error())
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        errors,
+        vec![
+            "vms.yaml:4: VM/tiny: spec.memory: 512MB (Ignite's default when omitted) is below Flintlock's 1024 MB minimum; set at least 1GB"
+        ]
+    );
+}
+
+#[test]
+fn flintlock_limits_are_errors_at_the_ignite_line() {
+    let t = translate_first(
+        "apiVersion: ignite.weave.works/v1alpha1
+kind: VM
+metadata: {name: odd}
+spec:
+  image:
+    ociClaim: {ref: weaveworks/ignite-ubuntu:20.04}
+  cpus: 65
+  memory: 768MB
+  diskSize: 3000000GB
+",
+    );
+    assert!(t.microvm.is_none());
+    let errors: Vec<String> = t
+        .findings
+        .iter()
+        .filter(|f| f.is_error())
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        errors,
+        vec![
+            "vms.yaml:7: VM/odd: spec.cpus: 65 is above Flintlock's maximum of 64 vCPUs",
+            "vms.yaml:8: VM/odd: spec.memory: 768MB is below Flintlock's 1024 MB minimum; set at least 1GB",
+            "vms.yaml:9: VM/odd: spec.diskSize: 3000000GB is too large: Flintlock sizes volumes in MiB as a 32-bit number (at most 2147483647 MiB)",
+        ]
+    );
+    let big = translate_first(
+        "apiVersion: ignite.weave.works/v1alpha1
+kind: VM
+metadata: {name: big}
+spec:
+  image: {ociClaim: {ref: weaveworks/ignite-ubuntu:20.04}}
+  memory: 33GB
+",
+    );
+    assert!(lines(&big.findings).contains(&"vms.yaml:6: VM/big: spec.memory: 33GB is above Flintlock's 32768 MB maximum; set at most 32GB".to_string()));
+}
+
+#[test]
+fn sizes_are_binary_and_round_up_to_whole_mib() {
+    let t = translate_first(
+        "apiVersion: ignite.weave.works/v1alpha1
+kind: VM
+metadata: {name: v}
+spec:
+  image: {ociClaim: {ref: weaveworks/ignite-ubuntu:20.04}}
+  memory: 1572864KB
+  diskSize: 1500000KiB
+",
+    );
+    let mvm = t.microvm.as_ref().expect("warnings only");
+    assert_eq!(mvm.value["spec"]["memoryInMb"], 1536);
+    // 1500000 KiB = 1464.84 MiB
+    assert_eq!(mvm.value["spec"]["rootVolume"]["sizeInMb"], 1465);
+    assert!(lines(&t.findings).contains(
+        &"vms.yaml:7: warning: VM/v: spec.diskSize: 1500000KiB is not a whole number of MiB, and Flintlock counts in MiB; rounded up to 1465 MiB".to_string()
+    ));
+}
+
+#[test]
+fn ports_and_copy_files_are_dropped_with_a_warning_at_their_line() {
+    let t = translate_first(&format!(
+        "apiVersion: ignite.weave.works/v1alpha1
+kind: VM
+metadata: {{name: web}}
+spec:
+  image: {{ociClaim: {{ref: weaveworks/ignite-ubuntu:20.04}}}}
+  kernel: {{ociClaim: {{ref: weaveworks/ignite-kernel:5.10.51}}}}
+  memory: 1GB
+  ports:
+    - {{hostPort: 8080, vmPort: 80}}
+    - {{hostPort: 2222, vmPort: 22}}
+  copyFiles:
+    - {{hostPath: /etc/resolv.conf, vmPath: /etc/resolv.conf}}
+{KERNEL}{IMAGE}"
+    ));
+    assert!(t.microvm.is_some(), "warnings do not stop translation");
+    assert_eq!(
+        lines(&t.findings),
+        vec![
+            "vms.yaml:8: warning: VM/web: spec.ports: Flintlock has no port forwarding; dropped (8080:80, 2222:22). The microVM gets its own address on the host's network: connect to the VM port at that address",
+            "vms.yaml:11: warning: VM/web: spec.copyFiles: Flintlock has no way to copy files into a microVM; dropped. Use cloud-init user-data instead",
+        ]
+    );
+    let spec = t.microvm.unwrap().value["spec"].clone();
+    assert!(spec.get("ports").is_none() && spec.get("copyFiles").is_none());
+}
+
+#[test]
+fn cmdline_tokens_become_map_entries() {
+    let t = translate_first(&format!(
+        "apiVersion: ignite.weave.works/v1alpha1
+kind: VM
+metadata: {{name: k}}
+spec:
+  image: {{ociClaim: {{ref: weaveworks/ignite-ubuntu:20.04}}}}
+  kernel:
+    ociClaim: {{ref: weaveworks/ignite-kernel:5.10.51}}
+    cmdLine: 'console=ttyS0 console=tty0 quiet init.opt=\"a b\" -- single'
+  memory: 1GB
+{KERNEL}{IMAGE}"
+    ));
+    let mvm = t.microvm.as_ref().expect("warnings only");
+    assert_eq!(
+        mvm.value["spec"]["kernel"]["cmdline"],
+        json!({"console": "tty0", "quiet": "", "init.opt": "a b"})
+    );
+    assert_eq!(
+        lines(&t.findings),
+        vec![
+            "vms.yaml:8: warning: VM/k: spec.kernel.cmdLine: console is given 2 times (ttyS0, tty0); Flintlock's cmdline is a map and keeps only the last (console=tty0)",
+            "vms.yaml:8: warning: VM/k: spec.kernel.cmdLine: the arguments after `--` (single) are for init and need their order, which Flintlock's cmdline map cannot keep; dropped",
+        ]
+    );
+}
+
+#[test]
+fn ssh_keys_reach_cloud_init_and_paths_warn() {
+    let vm = |ssh: &str| {
+        format!(
+            "apiVersion: ignite.weave.works/v1alpha1
+kind: VM
+metadata: {{name: s}}
+spec:
+  image: {{ociClaim: {{ref: weaveworks/ignite-ubuntu:20.04}}}}
+  kernel: {{ociClaim: {{ref: weaveworks/ignite-kernel:5.10.51}}}}
+  memory: 1GB
+  ssh: {ssh}
+{KERNEL}{IMAGE}"
+        )
+    };
+    // Two keys, one per line.
+    let two = translate_first(&vm(&format!(
+        "{{publicKey: \"{KEY}\\necdsa-sha2-nistp256 AAAAE2VjZHNh other@host\"}}"
+    )));
+    assert!(two.findings.is_empty(), "{:?}", lines(&two.findings));
+    let user_data = decode(&two.microvm.unwrap().value["spec"]["metadata"]["user-data"]);
+    assert!(user_data.starts_with("#cloud-config\n"), "{user_data}");
+    assert!(
+        user_data.contains(&format!("  - \"{KEY}\"\n")),
+        "{user_data}"
+    );
+    assert!(user_data.contains("  - \"ecdsa-sha2-nistp256 AAAAE2VjZHNh other@host\"\n"));
+
+    let path = translate_first(&vm("{publicKey: /home/me/.ssh/id.pub}"));
+    assert_eq!(
+        lines(&path.findings),
+        vec![
+            "vms.yaml:8: warning: VM/s: spec.ssh.publicKey: \"/home/me/.ssh/id.pub\" is a path on the Ignite host (Ignite copies that file into the VM), which mooring cannot read; no SSH key is installed. Write the public key itself here (ssh-ed25519 AAAA… user@host) and mooring passes it to cloud-init"
+        ]
+    );
+    let spec = &path.microvm.unwrap().value["spec"];
+    assert!(spec["metadata"].get("user-data").is_none());
+    assert!(spec["metadata"].get("meta-data").is_some());
+
+    let generate = translate_first(&vm("{}"));
+    assert_eq!(generate.findings.len(), 1);
+    assert_eq!(generate.findings[0].field.as_deref(), Some("spec.ssh"));
+    assert!(
+        generate.findings[0]
+            .message
+            .starts_with("Ignite generates a key pair on its host for `ssh: {}`")
+    );
+}
+
+#[test]
+fn kernels_and_images_are_cross_checked_in_full_form() {
+    // Declared with the registry spelled out; the VM uses the short form.
+    let declared = "---
+apiVersion: ignite.weave.works/v1alpha1
+kind: Kernel
+metadata: {name: my-kernel}
+spec:
+  ociClaim: {ref: docker.io/weaveworks/ignite-kernel:4.19.47}
+";
+    let t = translate_first(&format!(
+        "apiVersion: ignite.weave.works/v1alpha1
+kind: VM
+metadata: {{name: d}}
+spec:
+  image: {{ociClaim: {{ref: ghcr.io/acme/root:1}}}}
+  memory: 1GB
+{declared}"
+    ));
+    assert_eq!(
+        lines(&t.findings),
+        vec![
+            "vms.yaml:5: warning: VM/d: spec.image.ociClaim.ref: ghcr.io/acme/root:1 is not declared by any Ignite Image object"
+        ]
+    );
+    let ms = manifests(&full_vm());
+    let d = Declared::from_manifests(&ms);
+    assert!(d.declares_kernel("docker.io/weaveworks/ignite-kernel:5.10.51"));
+    assert!(d.declares_image("weaveworks/ignite-ubuntu:20.04"));
+    assert!(d.declares_image("ubuntu-base"), "names count too");
+    assert!(!d.declares_kernel("weaveworks/ignite-ubuntu:20.04"));
+}
+
+#[test]
+fn a_set_translates_its_valid_vms_and_reports_collisions() {
+    let text = format!(
+        "{}---
+apiVersion: ignite.weave.works/v1alpha1
+kind: VM
+metadata: {{name: broken}}
+spec:
+  image: {{ociClaim: {{ref: weaveworks/ignite-ubuntu:20.04}}}}
+  kernel: {{ociClaim: {{ref: weaveworks/ignite-kernel:5.10.51}}}}
+---
+apiVersion: ignite.weave.works/v1alpha1
+kind: VM
+metadata: {{name: twin}}
+spec:
+  image: {{ociClaim: {{ref: weaveworks/ignite-ubuntu:20.04}}}}
+  kernel: {{ociClaim: {{ref: weaveworks/ignite-kernel:5.10.51}}}}
+  memory: 1GB
+---
+apiVersion: flintlock.liquidmetal.dev/v1alpha1
+kind: MicroVM
+metadata: {{name: twin}}
+spec:
+  vcpu: 1
+  memoryInMb: 1024
+  kernel: {{image: ghcr.io/k/k:1, filename: vmlinux}}
+  rootVolume: {{id: root, source: {{containerSource: ghcr.io/r/r:1}}}}
+  interfaces: [{{deviceId: eth1}}]
+",
+        full_vm()
+    );
+    let ms = manifests(&text);
+    let (microvms, findings) = translate_set(&ms);
+    let names: Vec<String> = microvms.iter().map(|m| m.id.to_string()).collect();
+    assert_eq!(names, vec!["MicroVM/default/sandbox"]);
+    let errors: Vec<String> = findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        errors,
+        vec![
+            "vms.yaml:43: VM/broken: spec.memory: 512MB (Ignite's default when omitted) is below Flintlock's 1024 MB minimum; set at least 1GB",
+            "vms.yaml:49: VM/twin: metadata.name: becomes MicroVM/default/twin, which is also declared at vms.yaml:55; rename one of them",
+        ]
+    );
+}
+
+// ---------------------------------------------------------------------------
+// CLI
+
+#[test]
+fn translated_examples_validate_clean() {
+    let out = mooring(&["translate", "examples/manifests/ignite"], None);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout.matches("\nkind: MicroVM\n").count(), 2);
+    assert!(out.stdout.starts_with(
+        "# Translated by mooring from Ignite VM dev-sandbox (examples/manifests/ignite/vms/dev-sandbox.yaml:8)\n"
+    ));
+    assert!(
+        out.stdout
+            .contains("\n---\n# Translated by mooring from Ignite VM load-tester")
+    );
+    assert!(out.stderr.contains(
+        "examples/manifests/ignite/kernels/ignite-kernel-5.4.108.yaml:5: Kernel/weaveworks/ignite-kernel:5.4.108: declared, nothing to translate"
+    ));
+    assert!(out.stderr.contains("Pool/"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .ends_with("8 documents in 8 files: 0 errors, 0 warnings; 2 Ignite VMs translated\n"),
+        "{}",
+        out.stderr
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "microvms.yaml", &out.stdout);
+    let file = dir.path().join("microvms.yaml");
+    let check = mooring(&["validate", file.to_str().unwrap()], None);
+    assert_eq!(check.code, 0, "{}", check.stdout);
+    assert!(
+        check
+            .stdout
+            .ends_with("2 documents in 1 file: 0 errors, 0 warnings\n"),
+        "{}",
+        check.stdout
+    );
+}
+
+#[test]
+fn translate_fails_on_errors_and_prints_nothing() {
+    let out = mooring(
+        &["translate", "--no-policies", "examples/ignite-migration"],
+        None,
+    );
+    assert_eq!(out.code, 1);
+    assert_eq!(out.stdout, "");
+    let expected = [
+        "examples/ignite-migration/build-agent.yaml:15: VM/build-agent: spec.memory: 512MB (Ignite's default when omitted) is below Flintlock's 1024 MB minimum; set at least 1GB",
+        "examples/ignite-migration/build-agent.yaml:26: warning: VM/build-agent: spec.copyFiles: Flintlock has no way to copy files into a microVM; dropped. Use cloud-init user-data instead",
+        "examples/ignite-migration/build-agent.yaml:23: warning: VM/build-agent: spec.ports: Flintlock has no port forwarding; dropped (2222:22).",
+    ];
+    for e in expected {
+        assert!(
+            out.stderr.lines().any(|l| l.starts_with(e)),
+            "missing {e}\n--- got:\n{}",
+            out.stderr
+        );
+    }
+    assert!(
+        out.stderr
+            .ends_with("1 error, 4 warnings; nothing translated\n"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn host_and_json_output() {
+    let out = mooring(
+        &[
+            "translate",
+            "-o",
+            "json",
+            "--host",
+            "edge-9",
+            "examples/manifests/ignite/vms/dev-sandbox.yaml",
+        ],
+        None,
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let doc: Value = serde_json::from_str(&out.stdout).expect("a JSON array");
+    let items = doc.as_array().unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(
+        items[0]["metadata"]["annotations"]["mooring.dev/host"],
+        "edge-9"
+    );
+    assert_eq!(items[0]["spec"]["memoryInMb"], 2048);
+    // Alone, the VM's kernel and image are not declared: warnings, exit 0.
+    assert!(
+        out.stderr
+            .contains("is not declared by any Ignite Kernel object")
+    );
+
+    let empty = mooring(&["translate", "--host", "", "examples"], None);
+    assert_eq!(empty.code, 1);
+    let missing = mooring(&["translate"], None);
+    assert_eq!(missing.code, 1);
+}
+
+#[test]
+fn validate_reports_translation_findings() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "vm.yaml",
+        "apiVersion: ignite.weave.works/v1alpha1
+kind: VM
+metadata: {name: legacy}
+spec:
+  image: {ociClaim: {ref: weaveworks/ignite-ubuntu:20.04}}
+  copyFiles:
+    - {hostPath: /a, vmPath: /b}
+",
+    );
+    let p = dir.path().join("vm.yaml");
+    let p = p.to_str().unwrap();
+    let out = mooring(&["validate", "--no-policies", p], None);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(out.stdout.contains(&format!(
+        "{p}:4: VM/legacy: spec.memory: 512MB (Ignite's default when omitted) is below Flintlock's 1024 MB minimum; set at least 1GB"
+    )), "{}", out.stdout);
+    assert!(out.stdout.contains(&format!(
+        "{p}:6: warning: VM/legacy: spec.copyFiles: Flintlock has no way to copy files into a microVM; dropped."
+    )), "{}", out.stdout);
+
+    // A VM the schema rejects is not translated on top: one error, its own.
+    write(
+        dir.path(),
+        "vm.yaml",
+        "apiVersion: ignite.weave.works/v1alpha1\nkind: VM\nmetadata: {name: bad}\nspec:\n  memory: 1GB\n",
+    );
+    let out = mooring(&["validate", "--no-policies", p], None);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stdout
+            .ends_with("1 document in 1 file: 1 error, 0 warnings\n"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn unknown_fields_let_through_do_not_break_translation() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "vm.yaml",
+        "apiVersion: ignite.weave.works/v1alpha1
+kind: VM
+metadata: {name: loose}
+spec:
+  image: {ociClaim: {ref: weaveworks/ignite-ubuntu:20.04}}
+  memory: 1GB
+  network: {mode: cni}
+",
+    );
+    let p = dir.path().join("vm.yaml");
+    let p = p.to_str().unwrap();
+    let out = mooring(&["translate", "--no-policies", "--strict=false", p], None);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "{p}:7: warning: VM/loose: spec.network: unknown field (ignored)"
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stdout.contains("memoryInMb: 1024\n"), "{}", out.stdout);
+    assert!(!out.stdout.contains("network:"), "{}", out.stdout);
+}
+
+#[test]
+fn validator_validate_includes_translation_findings() {
+    use mooring::validate::{Options, Validator};
+    let ms = manifests(
+        "apiVersion: ignite.weave.works/v1alpha1
+kind: VM
+metadata: {name: v}
+spec:
+  image: {ociClaim: {ref: weaveworks/ignite-ubuntu:20.04}}
+  extra: 1
+",
+    );
+    let validator = Validator::new(Options {
+        strict: false,
+        ..Options::default()
+    })
+    .unwrap();
+    let found = lines(&validator.validate(&ms));
+    assert!(
+        found.contains(
+            &"vms.yaml:6: warning: VM/v: spec.extra: unknown field (ignored)".to_string()
+        ),
+        "{found:#?}"
+    );
+    assert!(
+        found.contains(&"vms.yaml:4: VM/v: spec.memory: 512MB (Ignite's default when omitted) is below Flintlock's 1024 MB minimum; set at least 1GB".to_string()),
+        "{found:#?}"
+    );
+    assert!(
+        !found.iter().any(|f| f.contains("cannot be read")),
+        "{found:#?}"
+    );
+}
