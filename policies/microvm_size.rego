@@ -10,9 +10,10 @@
 # Why
 #   Flintlock itself accepts 1-64 vCPUs and 1024-32768 MiB, and Ignite checks
 #   nothing at all. Our hosts are small, so one oversized VM can starve the
-#   rest of a host. The Ignite minimum exists because mooring translates Ignite
-#   VMs to Flintlock, which refuses less than 1024 MiB; Ignite's own default
-#   (512MB when spec.memory is left out) is below that minimum.
+#   rest of a host. An Ignite minimum can be set too, but the shipped data
+#   leaves it out: mooring's translation to Flintlock already refuses less
+#   than Flintlock's 1024 MiB (Ignite's default is 512MB), so a policy would
+#   only repeat that error.
 #
 # Ignite sizes are strings such as "2GB" or "512MiB". Every unit is a binary
 # multiple (1GB = 1024^3 bytes) and units are case-insensitive, except that
