@@ -168,6 +168,7 @@ struct State {
     vms: BTreeMap<String, Vm>,
     calls: BTreeMap<String, u64>,
     unavailable: u64,
+    lost_creates: u64,
     fail_creates: u64,
     latency: Duration,
     uid_seed: u64,
@@ -669,6 +670,12 @@ impl MicroVmService for Service {
         }
         let mut s = lock(&self.state);
         let uid = s.store(spec, Phase::Pending);
+        if s.lost_creates > 0 {
+            s.lost_creates -= 1;
+            return Err(Status::unavailable(
+                "the connection broke before the answer (injected; the microVM was created)",
+            ));
+        }
         let vm = echo(&s.vms[&uid]);
         Ok(Response::new(api::CreateMicroVmResponse {
             microvm: Some(vm),
@@ -800,6 +807,7 @@ impl FlintlockEmulator {
             vms: BTreeMap::new(),
             calls: BTreeMap::new(),
             unavailable: 0,
+            lost_creates: 0,
             fail_creates: 0,
             latency: Duration::ZERO,
             uid_seed: seed.finish(),
@@ -867,6 +875,12 @@ impl FlintlockEmulator {
     /// The next `n` calls answer UNAVAILABLE.
     pub fn inject_unavailable(&self, n: u64) {
         lock(&self.state).unavailable = n;
+    }
+
+    /// The next `n` creates are carried out, then answered UNAVAILABLE, as
+    /// when a connection breaks before the answer arrives.
+    pub fn lose_create_answers(&self, n: u64) {
+        lock(&self.state).lost_creates = n;
     }
 
     /// Every call waits this long before answering.
@@ -998,6 +1012,7 @@ mod tests {
             vms: BTreeMap::new(),
             calls: BTreeMap::new(),
             unavailable: 0,
+            lost_creates: 0,
             fail_creates: 0,
             latency: Duration::ZERO,
             uid_seed: 7,

@@ -488,6 +488,19 @@ impl Backend for Flintlock {
                 }
                 None => (None, false, None),
             };
+            if !owned {
+                // A microVM that is not mooring's holds the name here:
+                // mooring's own same-named microVMs elsewhere are kept
+                // (not pruned) until that is sorted out.
+                for &i in same {
+                    if live[i].owned && used.insert(i) {
+                        notes.push(format!(
+                            "uid {} on host {} is mooring's and is left alone",
+                            live[i].uid, self.hosts[live[i].host].name
+                        ));
+                    }
+                }
+            }
             out.push(Observed {
                 id: d.manifest.id.clone(),
                 api_version: d.manifest.api_version.clone(),
