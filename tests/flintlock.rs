@@ -7,12 +7,15 @@ use std::time::Duration;
 
 use mooring::backend::flintlock::Flintlock;
 use mooring::backend::{Applied, Backend, BackendError, with_ownership};
-use mooring::config::FlintlockHost;
+use mooring::config::{FlintlockHost, Tls};
 use mooring::manifest::{Limits, Manifest, ObjectId, SourceFile, load};
 use mooring::plan::{Action, Plan, plan_observed};
 use mooring_emulators::flintlock::{
     FlintlockEmulator, FlintlockOptions, Kernel, MicroVm, MicroVmSpec, MicroVmState,
-    NetworkInterface, Volume, VolumeSource,
+    NetworkInterface, ServerTls, Volume, VolumeSource,
+};
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, ExtendedKeyUsagePurpose, IsCa, KeyPair,
 };
 
 const SOURCE: &str = "test";
@@ -405,7 +408,7 @@ async fn a_host_that_is_down_is_unreachable_and_nothing_is_observed() {
     let b = backend(&[host("edge-1", &emu)]);
     let desired = manifests(&[vm("web", 2048, "")]);
     converge(&b, &desired).await;
-    emu.shutdown().await;
+    drop(emu);
 
     let err = b.observe(&desired).await.unwrap_err();
     match &err {
@@ -623,4 +626,112 @@ async fn a_foreign_microvm_in_the_way_of_a_move_keeps_moorings_own() {
     );
     apply(&b, &p, &desired).await;
     assert_eq!(uid(&live(&two, "x")[0]), ours);
+}
+
+/// PEM files of a throwaway CA, a server certificate for 127.0.0.1 and a
+/// client certificate, both signed by the CA.
+struct Pki {
+    ca: String,
+    server: (String, String),
+    client: (String, String),
+}
+
+fn make_pki() -> Pki {
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let leaf = |names: &[&str], usage: ExtendedKeyUsagePurpose| {
+        let key = KeyPair::generate().unwrap();
+        let mut params =
+            CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+                .unwrap();
+        params.extended_key_usages = vec![usage];
+        let cert = params.signed_by(&key, &ca).unwrap();
+        (cert.pem(), key.serialize_pem())
+    };
+    Pki {
+        ca: ca.pem(),
+        server: leaf(
+            &["127.0.0.1", "localhost"],
+            ExtendedKeyUsagePurpose::ServerAuth,
+        ),
+        client: leaf(&["mooring"], ExtendedKeyUsagePurpose::ClientAuth),
+    }
+}
+
+#[tokio::test]
+async fn mutual_tls_works_and_a_missing_client_certificate_is_refused() {
+    let pki = make_pki();
+    let emu = FlintlockEmulator::start(FlintlockOptions {
+        tls: Some(ServerTls {
+            cert_pem: pki.server.0.clone().into_bytes(),
+            key_pem: pki.server.1.clone().into_bytes(),
+            client_ca_pem: Some(pki.ca.clone().into_bytes()),
+        }),
+        ..FlintlockOptions::default()
+    })
+    .await
+    .unwrap();
+    assert!(emu.endpoint().starts_with("https://127.0.0.1:"));
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let tls = Tls {
+        ca: Some(file("ca.pem", &pki.ca)),
+        cert: Some(file("client.pem", &pki.client.0)),
+        key: Some(file("client.key", &pki.client.1)),
+    };
+    let mut config = host("edge-1", &emu);
+    config.tls = Some(tls.clone());
+    let desired = manifests(&[vm("web", 2048, "")]);
+    let b = backend(&[config.clone()]);
+    converge(&b, &desired).await;
+    assert_eq!(live(&emu, "web").len(), 1);
+    assert!(!plan(&b, &desired).await.has_changes());
+
+    // Server verified, but no client certificate: the handshake fails.
+    let mut anonymous = config.clone();
+    anonymous.tls = Some(Tls {
+        cert: None,
+        key: None,
+        ..tls.clone()
+    });
+    let err = backend(&[anonymous]).observe(&desired).await.unwrap_err();
+    assert!(matches!(err, BackendError::Unauthorized { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains("the client certificate was refused"),
+        "{err}"
+    );
+
+    // A server signed by another CA is not trusted.
+    let other = make_pki();
+    let mut untrusting = config.clone();
+    untrusting.tls = Some(Tls {
+        ca: Some(file("other-ca.pem", &other.ca)),
+        ..tls.clone()
+    });
+    let err = backend(&[untrusting]).observe(&desired).await.unwrap_err();
+    assert!(matches!(err, BackendError::Unreachable { .. }), "{err:?}");
+    assert!(err.to_string().contains("certificate"), "{err}");
+
+    // A certificate without its key, and TLS on a plain endpoint, are
+    // configuration errors.
+    let mut half = config.clone();
+    half.tls = Some(Tls {
+        key: None,
+        ..tls.clone()
+    });
+    let err = Flintlock::new(&[half], SOURCE, 8, Duration::from_secs(5)).unwrap_err();
+    assert!(
+        err.to_string().contains("tls.cert and tls.key go together"),
+        "{err}"
+    );
+    let mut plain = config;
+    plain.endpoint = plain.endpoint.replace("https://", "http://");
+    let err = Flintlock::new(&[plain], SOURCE, 8, Duration::from_secs(5)).unwrap_err();
+    assert!(err.to_string().contains("use https://"), "{err}");
 }

@@ -48,18 +48,23 @@
 
 use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use tokio::sync::oneshot;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tokio_stream::Stream;
+use tokio_stream::{Stream, StreamExt};
 use tonic::service::interceptor::InterceptedService;
+use tonic::transport::server::{Connected, TcpConnectInfo};
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 use tonic::{Request, Response, Status};
 
@@ -786,12 +791,93 @@ impl tonic::service::Interceptor for Auth {
     }
 }
 
-/// A running emulator; stops when dropped.
+/// An accepted connection that breaks as soon as the emulator stops, so
+/// that a stopped emulator is down for clients already connected too
+/// (tonic serves each connection on a task of its own).
+struct Conn {
+    io: TcpStream,
+    stopped: Pin<Box<dyn Future<Output = ()> + Send>>,
+    dead: bool,
+}
+
+impl Conn {
+    fn new(io: TcpStream, mut stop: watch::Receiver<bool>) -> Conn {
+        Conn {
+            io,
+            // Resolves when the emulator says stop or is dropped.
+            stopped: Box::pin(async move {
+                let _ = stop.wait_for(|s| *s).await;
+            }),
+            dead: false,
+        }
+    }
+
+    fn check(&mut self, cx: &mut Context<'_>) -> std::io::Result<()> {
+        if !self.dead && self.stopped.as_mut().poll(cx).is_ready() {
+            self.dead = true;
+        }
+        if self.dead {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "the emulator stopped",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl AsyncRead for Conn {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        if let Err(e) = self.check(cx) {
+            return Poll::Ready(Err(e));
+        }
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Conn {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        if let Err(e) = self.check(cx) {
+            return Poll::Ready(Err(e));
+        }
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        if let Err(e) = self.check(cx) {
+            return Poll::Ready(Err(e));
+        }
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+impl Connected for Conn {
+    type ConnectInfo = TcpConnectInfo;
+
+    fn connect_info(&self) -> TcpConnectInfo {
+        self.io.connect_info()
+    }
+}
+
+/// A running emulator; stops when dropped: the listener closes and open
+/// connections break.
 pub struct FlintlockEmulator {
     addr: SocketAddr,
     tls: bool,
     state: Arc<Mutex<State>>,
-    shutdown: Option<oneshot::Sender<()>>,
+    stop: Option<watch::Sender<bool>>,
     task: Option<JoinHandle<()>>,
 }
 
@@ -833,21 +919,18 @@ impl FlintlockEmulator {
                 .tls_config(config)
                 .map_err(|e| std::io::Error::other(e.to_string()))?;
         }
-        let (tx, rx) = oneshot::channel::<()>();
-        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        let (stop, stopped) = watch::channel(false);
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener)
+            .map(move |io| io.map(|io| Conn::new(io, stopped.clone())));
         let router = builder.add_service(service);
         let task = tokio::spawn(async move {
-            let _ = router
-                .serve_with_incoming_shutdown(incoming, async {
-                    let _ = rx.await;
-                })
-                .await;
+            let _ = router.serve_with_incoming(incoming).await;
         });
         Ok(FlintlockEmulator {
             addr,
             tls: options.tls.is_some(),
             state,
-            shutdown: Some(tx),
+            stop: Some(stop),
             task: Some(task),
         })
     }
@@ -862,12 +945,12 @@ impl FlintlockEmulator {
         self.addr
     }
 
-    /// Stops serving and waits until the listener is closed.
+    /// Stops serving (as dropping does) and waits until the listener is
+    /// closed.
     pub async fn shutdown(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
+        self.stop.take();
         if let Some(task) = self.task.take() {
+            task.abort();
             let _ = task.await;
         }
     }
@@ -950,9 +1033,8 @@ impl FlintlockEmulator {
 
 impl Drop for FlintlockEmulator {
     fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
+        // Dropping the sender breaks every open connection.
+        self.stop.take();
         if let Some(task) = self.task.take() {
             task.abort();
         }

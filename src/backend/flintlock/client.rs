@@ -2,7 +2,8 @@
 //! mTLS), the token interceptor, a semaphore bounding calls in flight, a
 //! timeout on every call and retries with exponential backoff.
 //!
-//! Only reads and deletes are retried on `UNAVAILABLE` (deleting twice is
+//! Only reads and deletes are retried on `UNAVAILABLE` or a broken
+//! connection (deleting twice is
 //! harmless; a delete of a uid that is gone counts as done). A create is
 //! not idempotent (flintlockd makes a second microVM with the same name),
 //! so after an `UNAVAILABLE` create the host is listed by namespace and
@@ -228,12 +229,12 @@ impl Host {
         let mut attempt = 0;
         loop {
             match self.once(&mut call).await {
-                Err(s) if s.code() == Code::Unavailable && attempt + 1 < self.retry.attempts => {
+                Err(s) if is_transient(&s) && attempt + 1 < self.retry.attempts => {
                     tracing::debug!(host = %self.name, attempt, "flintlockd unavailable, retrying");
                     tokio::time::sleep(self.retry.delay(attempt)).await;
                     attempt += 1;
                 }
-                Err(s) if s.code() == Code::Unavailable => {
+                Err(s) if is_transient(&s) => {
                     let message =
                         format!("{} (after {} attempts)", describe(&s), self.retry.attempts);
                     return Err(Status::unavailable(message));
@@ -312,7 +313,7 @@ impl Host {
                         .microvm
                         .ok_or_else(|| Status::internal("the create answer holds no microVM"));
                 }
-                Err(s) if s.code() == Code::Unavailable && attempt + 1 < self.retry.attempts => {
+                Err(s) if is_transient(&s) && attempt + 1 < self.retry.attempts => {
                     tokio::time::sleep(self.retry.delay(attempt)).await;
                     attempt += 1;
                     // The lost request may have been carried out.
@@ -324,7 +325,7 @@ impl Host {
                         return Ok(vm);
                     }
                 }
-                Err(s) if s.code() == Code::Unavailable => {
+                Err(s) if is_transient(&s) => {
                     let message =
                         format!("{} (after {} attempts)", describe(&s), self.retry.attempts);
                     return Err(Status::unavailable(message));
@@ -343,6 +344,20 @@ impl Host {
     /// was about, for `Invalid`.
     pub fn error(&self, status: &Status, object: &str) -> BackendError {
         let message = describe(status);
+        if certificate_refused(status) {
+            return BackendError::Unauthorized {
+                backend: BACKEND,
+                endpoint: self.label(),
+                message: format!("the client certificate was refused: {message}"),
+            };
+        }
+        if is_transient(status) {
+            return BackendError::Unreachable {
+                backend: BACKEND,
+                endpoint: self.label(),
+                message,
+            };
+        }
         match status.code() {
             Code::Unauthenticated | Code::PermissionDenied => BackendError::Unauthorized {
                 backend: BACKEND,
@@ -375,6 +390,25 @@ pub fn state(vm: &MicroVm) -> MicroVmState {
         .as_ref()
         .and_then(|s| MicroVmState::try_from(s.state).ok())
         .unwrap_or(MicroVmState::Pending)
+}
+
+/// A connection that breaks after the handshake reaches the caller as
+/// `Unknown` with the transport error behind it.
+fn is_transport_error(status: &Status) -> bool {
+    status.code() == Code::Unknown && describe(status).contains("transport error")
+}
+
+/// The server ended the TLS session over the client certificate.
+fn certificate_refused(status: &Status) -> bool {
+    let text = describe(status);
+    is_transport_error(status) && text.contains("fatal alert") && text.contains("Certificate")
+}
+
+/// Worth another try: the server was unavailable or the connection broke
+/// (but not over credentials).
+fn is_transient(status: &Status) -> bool {
+    status.code() == Code::Unavailable
+        || (is_transport_error(status) && !certificate_refused(status))
 }
 
 /// flintlockd answers an unknown uid with `NotFound`, or (upstream today)
@@ -428,5 +462,19 @@ mod tests {
             "getting microvm: microvm spec 01X not found"
         )));
         assert!(!is_not_found(&Status::unknown("disk full")));
+    }
+
+    #[test]
+    fn broken_connections_are_transient_but_refused_certificates_are_not() {
+        assert!(is_transient(&Status::unavailable("down")));
+        assert!(is_transient(&Status::unknown(
+            "transport error: connection error: stream closed because of a broken pipe"
+        )));
+        let refused = Status::unknown(
+            "transport error: connection error: received fatal alert: CertificateRequired",
+        );
+        assert!(certificate_refused(&refused));
+        assert!(!is_transient(&refused));
+        assert!(!is_transient(&Status::unknown("microvm spec x not found")));
     }
 }
