@@ -513,7 +513,7 @@ async fn drift_behind_moorings_back_is_planned() {
     let desired = manifests(&[vm("web", 2048, ""), vm("api", 2048, "")]);
     converge(&b, &desired).await;
 
-    assert_eq!(emu.edit("default", "web", |s| s.vcpu = 8), 1);
+    assert!(emu.edit("default", "web", |s| s.vcpu = 8));
     assert_eq!(emu.remove("default", "api"), 1);
     let p = plan(&b, &desired).await;
     let actions: Vec<(&str, Action)> = p
@@ -734,4 +734,52 @@ async fn mutual_tls_works_and_a_missing_client_certificate_is_refused() {
     plain.endpoint = plain.endpoint.replace("https://", "http://");
     let err = Flintlock::new(&[plain], SOURCE, 8, Duration::from_secs(5)).unwrap_err();
     assert!(err.to_string().contains("use https://"), "{err}");
+}
+
+#[tokio::test]
+async fn a_slow_create_is_waited_for_within_the_limit_and_shown_pending() {
+    let emu = FlintlockEmulator::start(FlintlockOptions {
+        create_delay: Duration::from_secs(3600),
+        ..FlintlockOptions::default()
+    })
+    .await
+    .unwrap();
+    let b = backend(&[host("edge-1", &emu)]).with_wait_limit(Duration::from_millis(200));
+    let desired = manifests(&[vm("slow", 2048, "")]);
+    let p = plan(&b, &desired).await;
+    let err = apply(&b, &p, &desired)
+        .await
+        .into_iter()
+        .next()
+        .unwrap()
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("but still PENDING after 200ms"), "{text}");
+    let again = plan(&b, &desired).await;
+    assert_eq!(again.summary.unchanged, 1, "created once, not again");
+    assert_eq!(
+        again.changes[0].notes,
+        ["pending: the host has not finished creating it"]
+    );
+}
+
+#[tokio::test]
+async fn a_manifest_that_does_not_convert_names_the_field() {
+    let emu = FlintlockEmulator::start(FlintlockOptions::default())
+        .await
+        .unwrap();
+    let b = backend(&[host("edge-1", &emu)]);
+    let desired = manifests(&[vm("web", 2048, "").replace("vcpu: 2", "vcpu: two")]);
+    let err = b.observe(&desired).await.unwrap_err();
+    assert!(matches!(err, BackendError::Invalid { .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "flintlock: vms.yaml:1: MicroVM/default/web: spec.vcpu: invalid type: string \"two\", \
+         expected i32"
+    );
+    assert_eq!(
+        emu.call_count("ListMicroVMs"),
+        0,
+        "nothing is read from bad input"
+    );
 }

@@ -1009,19 +1009,23 @@ impl FlintlockEmulator {
         before - s.vms.len()
     }
 
-    /// Changes the stored spec of the microVMs named so (something no
-    /// client can do: flintlock has no update). Returns how many changed.
-    pub fn edit(&self, namespace: &str, name: &str, mut f: impl FnMut(&mut MicroVmSpec)) -> usize {
+    /// Changes the stored spec of the microVM named so (something no
+    /// client can do: flintlock has no update). With same-named
+    /// duplicates, the oldest is changed. Returns whether one was found.
+    pub fn edit(&self, namespace: &str, name: &str, f: impl FnOnce(&mut MicroVmSpec)) -> bool {
         let mut s = lock(&self.state);
-        let mut n = 0;
-        for vm in s.vms.values_mut() {
-            if vm.spec.namespace == namespace && vm.spec.id == name {
+        let found = s
+            .vms
+            .values_mut()
+            .find(|vm| vm.spec.namespace == namespace && vm.spec.id == name);
+        match found {
+            Some(vm) => {
                 f(&mut vm.spec);
                 vm.version += 1;
-                n += 1;
+                true
             }
+            None => false,
         }
-        n
     }
 
     /// Adds a `CREATED` microVM without validation, as if another client

@@ -116,6 +116,12 @@ impl Flintlock {
         concurrency: usize,
         timeout: Duration,
     ) -> Result<Flintlock, BackendError> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(BackendError::Failed {
+                backend: BACKEND,
+                message: "Flintlock::new must be called inside a tokio runtime".into(),
+            });
+        }
         let hosts = hosts
             .iter()
             .map(|h| Host::new(h, concurrency, timeout))
