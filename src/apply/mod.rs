@@ -330,7 +330,11 @@ impl Engine {
                 let desired = &plan.desired;
                 async move {
                     futures::stream::iter(mine.into_iter().map(|c| async move {
-                        let want = desired.get(&(c.backend.clone(), c.id.clone()));
+                        let want = if c.action == Action::Delete {
+                            None
+                        } else {
+                            desired.get(&(c.backend.clone(), c.id.clone()))
+                        };
                         let result = b.apply_boxed(c, want).await;
                         (c, result)
                     }))

@@ -1,43 +1,613 @@
-//! The Flintlock backend: microVMs over flintlockd's gRPC API.
-//! (Placeholder until the backend lands.)
+//! The Flintlock backend: microVMs on flintlockd hosts over gRPC.
+//!
+//! A `flintlock.liquidmetal.dev/v1alpha1` `MicroVM` goes to the host its
+//! `mooring.dev/host` annotation names (optional with one host). Flintlock
+//! has no update: a changed microVM is *replaced* (delete, wait until
+//! gone, create, wait until `CREATED`), unless it says
+//! `mooring.dev/replace: never`, which turns the replace into reported
+//! drift.
+//!
+//! **Reads** are one `ListMicroVMs` per host with an empty namespace,
+//! which flintlockd answers with every namespace (its containerd
+//! repository skips empty filters); that one call sees both the
+//! namespaces Git mentions and those holding microVMs labelled as
+//! mooring's. A flintlockd too old for that (it answers
+//! `InvalidArgument`) is listed per namespace Git mentions for that host
+//! plus `default`; owned microVMs in other namespaces are then not seen
+//! (and not pruned), which is logged. Either way the calls are
+//! O(hosts × namespaces), never one per object.
+//!
+//! **Ownership**: only microVMs carrying mooring's labels for this source
+//! are deleted or replaced; one with the same name that is not mooring's
+//! is reported and left alone. Because upstream flintlockd does not store
+//! labels, they are also kept in mooring's applied record (see
+//! [`convert`]).
+//!
+//! **Invariants**: observe fails as a whole when any host cannot be read,
+//! so nothing is pruned from a partial view; every call has the timeout;
+//! at most `concurrency` calls are in flight per host.
 
+mod client;
+mod convert;
+pub mod proto;
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::Duration;
 
-use crate::backend::{Applied, Backend, BackendError, Observed};
-use crate::config::FlintlockHost;
-use crate::manifest::Manifest;
-use crate::plan::Change;
+use futures::future::try_join_all;
+use serde_json::Value;
+use tokio::time::Instant;
+use tonic::Code;
 
-pub struct Flintlock;
+pub use client::Retry;
+use client::{Host, state};
+pub use convert::RECORD_KEY;
+use convert::{API_VERSION, KIND, Wanted};
+use proto::{MicroVm, MicroVmSpec, MicroVmState};
+
+use super::{Applied, Backend, BackendError, Observed, UpdateStrategy, is_owned};
+use crate::config::FlintlockHost;
+use crate::manifest::{Manifest, ObjectId};
+use crate::plan::{Action, Change};
+
+const BACKEND: &str = "flintlock";
+const GROUP: &str = "flintlock.liquidmetal.dev";
+
+/// flintlockd hosts as one [`Backend`].
+#[derive(Debug)]
+pub struct Flintlock {
+    hosts: Vec<Host>,
+    source: String,
+    wait_limit: Duration,
+    poll: Retry,
+}
+
+/// A desired microVM with its host.
+struct Desired<'a> {
+    manifest: &'a Manifest,
+    wanted: Wanted,
+    host: usize,
+    comparable: Value,
+}
+
+/// A live microVM as read from a host.
+struct Live {
+    host: usize,
+    uid: String,
+    vm: MicroVm,
+    comparable: Value,
+    owned: bool,
+}
+
+impl Live {
+    fn namespace(&self) -> &str {
+        self.vm.spec.as_ref().map_or("", |s| s.namespace.as_str())
+    }
+    fn name(&self) -> &str {
+        self.vm.spec.as_ref().map_or("", |s| s.id.as_str())
+    }
+}
+
+/// `file:line: MicroVM/ns/name`, as errors name a desired object.
+fn object_label(file: &str, line: usize, id: &ObjectId) -> String {
+    format!("{file}:{line}: {id}")
+}
+
+fn health_note(vm: &MicroVm) -> Option<String> {
+    let retry = vm.status.as_ref().map_or(0, |s| s.retry);
+    match state(vm) {
+        MicroVmState::Failed => Some(format!(
+            "unhealthy: FAILED (the server retried {retry} times)"
+        )),
+        MicroVmState::Pending => Some("pending: the host has not finished creating it".into()),
+        _ => None,
+    }
+}
 
 impl Flintlock {
+    /// Prepares a client per host (connecting lazily, on first use); reads
+    /// token and TLS files now so that a bad path is reported before any
+    /// plan. `source` is the name in the ownership labels; `concurrency`
+    /// bounds calls in flight per host; every call is bounded by `timeout`.
+    /// Must be called inside a tokio runtime.
     pub fn new(
-        _hosts: &[FlintlockHost],
-        _source: &str,
-        _concurrency: usize,
-        _timeout: Duration,
+        hosts: &[FlintlockHost],
+        source: &str,
+        concurrency: usize,
+        timeout: Duration,
     ) -> Result<Flintlock, BackendError> {
-        Ok(Flintlock)
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(BackendError::Failed {
+                backend: BACKEND,
+                message: "Flintlock::new must be called inside a tokio runtime".into(),
+            });
+        }
+        let hosts = hosts
+            .iter()
+            .map(|h| Host::new(h, concurrency, timeout))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Flintlock {
+            hosts,
+            source: source.to_string(),
+            wait_limit: Duration::from_secs(300),
+            poll: Retry {
+                attempts: u32::MAX,
+                base: Duration::from_millis(50),
+                max: Duration::from_secs(2),
+            },
+        })
+    }
+
+    /// How long apply waits for a microVM to be `CREATED` or gone
+    /// (default 5 minutes).
+    pub fn with_wait_limit(mut self, limit: Duration) -> Self {
+        self.wait_limit = limit;
+        self
+    }
+
+    /// Retries on `UNAVAILABLE`: `attempts` tries in all, backing off from
+    /// `base` (default 5 tries from 200 ms).
+    pub fn with_retries(mut self, attempts: u32, base: Duration) -> Self {
+        for h in &mut self.hosts {
+            h.retry = Retry {
+                attempts: attempts.max(1),
+                base,
+                max: Retry::default().max.max(base),
+            };
+        }
+        self
+    }
+
+    /// The configured host names, in order.
+    pub fn host_names(&self) -> Vec<&str> {
+        self.hosts.iter().map(|h| h.name.as_str()).collect()
+    }
+
+    fn known_hosts(&self) -> String {
+        if self.hosts.is_empty() {
+            "none (add targets.flintlock to mooring.yaml)".to_string()
+        } else {
+            self.host_names().join(", ")
+        }
+    }
+
+    /// Reads a desired manifest and picks its host.
+    fn desired<'a>(&self, manifest: &'a Manifest) -> Result<Desired<'a>, BackendError> {
+        let object = object_label(&manifest.file, manifest.line, &manifest.id);
+        let invalid = |message: String| BackendError::Invalid {
+            backend: BACKEND,
+            object: object.clone(),
+            message,
+        };
+        let wanted = convert::to_spec(manifest, &self.source).map_err(invalid)?;
+        let host = match &wanted.host {
+            Some(name) => self
+                .hosts
+                .iter()
+                .position(|h| &h.name == name)
+                .ok_or_else(|| {
+                    invalid(format!(
+                        "annotation {} names `{name}`; configured hosts: {}",
+                        super::HOST_ANNOTATION,
+                        self.known_hosts()
+                    ))
+                })?,
+            None if self.hosts.len() == 1 => 0,
+            None => {
+                return Err(invalid(format!(
+                    "annotation {} is required to choose a host; configured hosts: {}",
+                    super::HOST_ANNOTATION,
+                    self.known_hosts()
+                )));
+            }
+        };
+        let comparable = convert::comparable(&wanted.spec, &self.hosts[host].name);
+        Ok(Desired {
+            manifest,
+            wanted,
+            host,
+            comparable,
+        })
+    }
+
+    /// Every microVM on one host that is not being deleted.
+    async fn list_host(
+        &self,
+        index: usize,
+        namespaces: &BTreeSet<String>,
+    ) -> Result<Vec<Live>, BackendError> {
+        let host = &self.hosts[index];
+        let object = format!("flintlock host {}", host.name);
+        let vms = match host.list("", None).await {
+            Ok(vms) => vms,
+            Err(s) if s.code() == Code::InvalidArgument => {
+                tracing::warn!(
+                    host = %host.name,
+                    "flintlockd cannot list all namespaces at once; listing the namespaces Git \
+                     mentions and `default`: owned microVMs in other namespaces are not seen"
+                );
+                let mut all = BTreeSet::from(["default".to_string()]);
+                all.extend(namespaces.iter().cloned());
+                let lists = try_join_all(all.iter().map(|ns| host.list(ns, None)))
+                    .await
+                    .map_err(|s| host.error(&s, &object))?;
+                lists.into_iter().flatten().collect()
+            }
+            Err(s) => return Err(host.error(&s, &object)),
+        };
+        let mut out = Vec::with_capacity(vms.len());
+        for vm in vms {
+            if state(&vm) == MicroVmState::Deleting {
+                continue;
+            }
+            let Some(spec) = vm.spec.as_ref() else {
+                continue;
+            };
+            let uid = spec.uid.clone().unwrap_or_default();
+            let owned = is_owned(Some(&convert::labels(spec)), &self.source);
+            let comparable = convert::comparable(spec, &host.name);
+            out.push(Live {
+                host: index,
+                uid,
+                vm,
+                comparable,
+                owned,
+            });
+        }
+        // Deterministic choice among same-named microVMs: mooring's first.
+        out.sort_by(|a, b| {
+            (a.namespace(), a.name(), !a.owned, &a.uid).cmp(&(
+                b.namespace(),
+                b.name(),
+                !b.owned,
+                &b.uid,
+            ))
+        });
+        Ok(out)
+    }
+
+    fn handle(&self, live: &Live) -> String {
+        format!("{}/{}", self.hosts[live.host].name, live.uid)
+    }
+
+    /// `host/uid` of a change back to the host and the uid.
+    fn parse_handle(&self, change: &Change) -> Result<(&Host, String), BackendError> {
+        let failed = |message: String| BackendError::Failed {
+            backend: BACKEND,
+            message: format!("{}: {message}", change.id),
+        };
+        let handle = change
+            .handle
+            .as_deref()
+            .ok_or_else(|| failed("no live microVM was observed for this change".into()))?;
+        let (name, uid) = handle
+            .rsplit_once('/')
+            .ok_or_else(|| failed(format!("`{handle}` is not a host/uid handle")))?;
+        let host = self
+            .hosts
+            .iter()
+            .find(|h| h.name == name)
+            .ok_or_else(|| failed(format!("host `{name}` is not configured")))?;
+        Ok((host, uid.to_string()))
+    }
+
+    /// Creates the microVM and waits until it is `CREATED` or `FAILED`.
+    /// Returns its uid and, when `FAILED`, why it is unhealthy.
+    async fn create(
+        &self,
+        desired: &Desired<'_>,
+        object: &str,
+    ) -> Result<(String, Option<String>), BackendError> {
+        let host = &self.hosts[desired.host];
+        let spec: MicroVmSpec = convert::with_record(&desired.wanted.spec);
+        let vm = host
+            .create(&spec)
+            .await
+            .map_err(|s| host.error(&s, object))?;
+        let uid = vm
+            .spec
+            .as_ref()
+            .and_then(|s| s.uid.clone())
+            .ok_or_else(|| BackendError::Failed {
+                backend: BACKEND,
+                message: format!(
+                    "{object}: {} answered the create without a uid",
+                    host.label()
+                ),
+            })?;
+        let deadline = Instant::now() + self.wait_limit;
+        let mut attempt = 0;
+        loop {
+            let vm = host
+                .get(&uid)
+                .await
+                .map_err(|s| host.error(&s, object))?
+                .ok_or_else(|| BackendError::Failed {
+                    backend: BACKEND,
+                    message: format!(
+                        "{object}: uid {uid} disappeared from {} while it was being created",
+                        host.name
+                    ),
+                })?;
+            match state(&vm) {
+                MicroVmState::Created => return Ok((uid, None)),
+                MicroVmState::Failed => {
+                    let retry = vm.status.as_ref().map_or(0, |s| s.retry);
+                    return Ok((
+                        uid,
+                        Some(format!("FAILED (the server retried {retry} times)")),
+                    ));
+                }
+                MicroVmState::Deleting => {
+                    return Err(BackendError::Failed {
+                        backend: BACKEND,
+                        message: format!(
+                            "{object}: uid {uid} on {} is being deleted by someone else",
+                            host.name
+                        ),
+                    });
+                }
+                MicroVmState::Pending => {}
+            }
+            let delay = self.poll.delay(attempt);
+            if Instant::now() + delay > deadline {
+                return Err(BackendError::Failed {
+                    backend: BACKEND,
+                    message: format!(
+                        "{object}: created on {} (uid {uid}) but still PENDING after {:?}",
+                        host.name, self.wait_limit
+                    ),
+                });
+            }
+            tokio::time::sleep(delay).await;
+            attempt += 1;
+        }
+    }
+
+    /// Deletes a microVM and waits until its host no longer lists it.
+    async fn delete(
+        &self,
+        host: &Host,
+        uid: &str,
+        id: &ObjectId,
+        object: &str,
+    ) -> Result<(), BackendError> {
+        host.delete(uid).await.map_err(|s| host.error(&s, object))?;
+        let namespace = id.namespace.as_deref().unwrap_or("default");
+        let deadline = Instant::now() + self.wait_limit;
+        let mut attempt = 0;
+        loop {
+            let left = host
+                .list(namespace, Some(&id.name))
+                .await
+                .map_err(|s| host.error(&s, object))?;
+            let present = left
+                .iter()
+                .any(|vm| vm.spec.as_ref().and_then(|s| s.uid.as_deref()) == Some(uid));
+            if !present {
+                return Ok(());
+            }
+            let delay = self.poll.delay(attempt);
+            if Instant::now() + delay > deadline {
+                return Err(BackendError::Failed {
+                    backend: BACKEND,
+                    message: format!(
+                        "{object}: deleted on {} (uid {uid}) but still listed after {:?}",
+                        host.name, self.wait_limit
+                    ),
+                });
+            }
+            tokio::time::sleep(delay).await;
+            attempt += 1;
+        }
+    }
+
+    fn desired_for_apply<'a>(
+        &self,
+        change: &Change,
+        desired: Option<&'a Manifest>,
+    ) -> Result<Desired<'a>, BackendError> {
+        let manifest = desired.ok_or_else(|| BackendError::Failed {
+            backend: BACKEND,
+            message: format!(
+                "{}: {} needs the desired manifest",
+                change.id,
+                change.action.verb()
+            ),
+        })?;
+        self.desired(manifest)
     }
 }
 
 impl Backend for Flintlock {
     fn name(&self) -> &'static str {
-        "flintlock"
+        BACKEND
     }
-    fn handles(&self, m: &Manifest) -> bool {
-        m.id.group == "flintlock.liquidmetal.dev"
+
+    fn handles(&self, manifest: &Manifest) -> bool {
+        manifest.id.group == GROUP && manifest.id.kind == KIND
     }
-    async fn observe(&self, _: &[Manifest]) -> Result<Vec<Observed>, BackendError> {
-        Err(BackendError::Unsupported {
-            backend: "flintlock",
-            operation: "observe",
-        })
+
+    async fn observe(&self, desired: &[Manifest]) -> Result<Vec<Observed>, BackendError> {
+        let mut wanted = Vec::new();
+        for m in desired.iter().filter(|m| self.handles(m)) {
+            wanted.push(self.desired(m)?);
+        }
+        let mut namespaces: Vec<BTreeSet<String>> = vec![BTreeSet::new(); self.hosts.len()];
+        for d in &wanted {
+            namespaces[d.host].insert(d.wanted.spec.namespace.clone());
+        }
+        let lists =
+            try_join_all((0..self.hosts.len()).map(|i| self.list_host(i, &namespaces[i]))).await?;
+        let live: Vec<Live> = lists.into_iter().flatten().collect();
+        // (namespace, name) → indexes into `live`, mooring's first per host.
+        let mut by_name: BTreeMap<(&str, &str), Vec<usize>> = BTreeMap::new();
+        for (i, l) in live.iter().enumerate() {
+            by_name
+                .entry((l.namespace(), l.name()))
+                .or_default()
+                .push(i);
+        }
+        let mut used: HashSet<usize> = HashSet::new();
+        let mut out = Vec::new();
+        for d in &wanted {
+            let spec = &d.wanted.spec;
+            let same = by_name
+                .get(&(spec.namespace.as_str(), spec.id.as_str()))
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            let here = same.iter().copied().find(|&i| live[i].host == d.host);
+            let moved = same
+                .iter()
+                .copied()
+                .find(|&i| live[i].host != d.host && live[i].owned);
+            let mut notes = Vec::new();
+            let matched = match (here, moved) {
+                (Some(i), _) => Some(i),
+                (None, Some(i)) => {
+                    notes.push(format!(
+                        "moves from host {} to {}",
+                        self.hosts[live[i].host].name, self.hosts[d.host].name
+                    ));
+                    Some(i)
+                }
+                (None, None) => None,
+            };
+            let mut update = if d.wanted.replace_never {
+                UpdateStrategy::Refused(format!("{}: never", super::REPLACE_ANNOTATION))
+            } else {
+                UpdateStrategy::Replace
+            };
+            let (live_value, owned, handle) = match matched {
+                Some(i) => {
+                    used.insert(i);
+                    let l = &live[i];
+                    notes.extend(health_note(&l.vm));
+                    if !l.owned {
+                        update = UpdateStrategy::Refused(format!(
+                            "the microVM on {} (uid {}) does not carry mooring's ownership \
+                             labels for source `{}`; mooring never deletes it",
+                            self.hosts[l.host].name, l.uid, self.source
+                        ));
+                    }
+                    (Some(l.comparable.clone()), l.owned, Some(self.handle(l)))
+                }
+                None => (None, false, None),
+            };
+            if !owned {
+                // A microVM that is not mooring's holds the name here:
+                // mooring's own same-named microVMs elsewhere are kept
+                // (not pruned) until that is sorted out.
+                for &i in same {
+                    if live[i].owned && used.insert(i) {
+                        notes.push(format!(
+                            "uid {} on host {} is mooring's and is left alone",
+                            live[i].uid, self.hosts[live[i].host].name
+                        ));
+                    }
+                }
+            }
+            out.push(Observed {
+                id: d.manifest.id.clone(),
+                api_version: d.manifest.api_version.clone(),
+                file: d.manifest.file.clone(),
+                line: d.manifest.line,
+                desired: Some(d.comparable.clone()),
+                live: live_value,
+                owned,
+                update,
+                handle,
+                notes,
+            });
+        }
+        for (i, l) in live.iter().enumerate() {
+            if used.contains(&i) || !l.owned {
+                continue;
+            }
+            let mut notes: Vec<String> = health_note(&l.vm).into_iter().collect();
+            let desired_elsewhere = wanted
+                .iter()
+                .any(|d| d.wanted.spec.namespace == l.namespace() && d.wanted.spec.id == l.name());
+            if desired_elsewhere {
+                notes.push(format!(
+                    "another microVM with this name is the one kept; uid {} is a duplicate",
+                    l.uid
+                ));
+            }
+            out.push(Observed {
+                id: ObjectId {
+                    group: GROUP.to_string(),
+                    kind: KIND.to_string(),
+                    namespace: Some(l.namespace().to_string()),
+                    name: l.name().to_string(),
+                },
+                api_version: API_VERSION.to_string(),
+                file: format!("flintlock host {}", self.hosts[l.host].name),
+                line: 0,
+                desired: None,
+                live: Some(l.comparable.clone()),
+                owned: true,
+                update: UpdateStrategy::Replace,
+                handle: Some(self.handle(l)),
+                notes,
+            });
+        }
+        Ok(out)
     }
-    async fn apply(&self, _: &Change, _: Option<&Manifest>) -> Result<Applied, BackendError> {
-        Err(BackendError::Unsupported {
-            backend: "flintlock",
-            operation: "apply",
-        })
+
+    async fn apply(
+        &self,
+        change: &Change,
+        desired: Option<&Manifest>,
+    ) -> Result<Applied, BackendError> {
+        if let Some(why) = &change.blocked {
+            return Ok(Applied {
+                summary: format!("left alone: {why}"),
+                unhealthy: None,
+            });
+        }
+        let object = object_label(&change.file, change.line, &change.id);
+        match change.action {
+            Action::Create => {
+                let d = self.desired_for_apply(change, desired)?;
+                let (uid, unhealthy) = self.create(&d, &object).await?;
+                Ok(Applied {
+                    summary: format!("created on {} (uid {uid})", self.hosts[d.host].name),
+                    unhealthy,
+                })
+            }
+            Action::Delete => {
+                let (host, uid) = self.parse_handle(change)?;
+                self.delete(host, &uid, &change.id, &object).await?;
+                Ok(Applied {
+                    summary: format!("deleted from {} (uid {uid})", host.name),
+                    unhealthy: None,
+                })
+            }
+            Action::Replace => {
+                let d = self.desired_for_apply(change, desired)?;
+                let (old_host, old_uid) = self.parse_handle(change)?;
+                self.delete(old_host, &old_uid, &change.id, &object).await?;
+                let (uid, unhealthy) = self.create(&d, &object).await?;
+                let new_host = &self.hosts[d.host].name;
+                let summary = if *new_host == old_host.name {
+                    format!("replaced on {new_host} (deleted uid {old_uid}, created uid {uid})")
+                } else {
+                    format!(
+                        "replaced (deleted uid {old_uid} on {}, created uid {uid} on {new_host})",
+                        old_host.name
+                    )
+                };
+                Ok(Applied { summary, unhealthy })
+            }
+            Action::Update => Err(BackendError::Unsupported {
+                backend: BACKEND,
+                operation: "update (flintlock has no update; a changed microVM is replaced)",
+            }),
+            Action::Unchanged | Action::Declared => Ok(Applied {
+                summary: "unchanged".into(),
+                unhealthy: None,
+            }),
+        }
     }
 }
