@@ -1083,6 +1083,12 @@ impl State {
             )));
         }
         let meta = value.get("metadata");
+        if meta
+            .and_then(|m| m.get("name"))
+            .is_some_and(|n| !n.is_string())
+        {
+            return Err(ApiError::bad_request("metadata.name must be a string"));
+        }
         let body_name = meta.and_then(|m| m.get("name")).and_then(Value::as_str);
         if let Some(url_name) = name
             && body_name.is_some_and(|n| n != url_name)
@@ -1909,5 +1915,27 @@ mod tests {
             st.get(&def, Some("default"), "s").is_err(),
             "a dry run stores nothing"
         );
+    }
+
+    #[test]
+    fn an_apply_body_may_be_yaml_and_needs_a_namespace_that_exists() {
+        let (mut st, def) = state();
+        let yaml = b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\ndata:\n  k: v\n";
+        let (_, v) = st
+            .apply(&def, Some("default"), "cfg", yaml, "m", false, false)
+            .unwrap();
+        assert_eq!(v["data"]["k"], "v");
+        assert_eq!(v["metadata"]["namespace"], "default");
+        let err = st
+            .apply(&def, Some("nowhere"), "cfg", yaml, "m", false, false)
+            .unwrap_err();
+        assert_eq!(
+            (err.code, err.message.as_str()),
+            (404, "namespaces \"nowhere\" not found")
+        );
+        let err = st
+            .apply(&def, Some("default"), "other", yaml, "m", false, false)
+            .unwrap_err();
+        assert_eq!(err.code, 400);
     }
 }
