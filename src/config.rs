@@ -269,9 +269,9 @@ impl std::str::FromStr for DeletionCap {
             }
             Ok(DeletionCap::Percent(p))
         } else {
-            s.parse().map(DeletionCap::Count).map_err(|_| {
-                format!("`{s}` is neither a count like `5` nor a percentage like `30%`")
-            })
+            s.parse()
+                .map(DeletionCap::Count)
+                .map_err(|_| format!("`{s}` is neither a count like `5` nor a percentage like `30%`"))
         }
     }
 }
@@ -283,9 +283,7 @@ impl<'de> Deserialize<'de> for DeletionCap {
             Value::Number(n) => n
                 .as_u64()
                 .map(|n| DeletionCap::Count(n as usize))
-                .ok_or_else(|| {
-                    serde::de::Error::custom("a deletion cap is a whole number or `N%`")
-                }),
+                .ok_or_else(|| serde::de::Error::custom("a deletion cap is a whole number or `N%`")),
             Value::String(s) => s.parse().map_err(serde::de::Error::custom),
             _ => Err(serde::de::Error::custom(
                 "a deletion cap is a whole number or `N%`",
@@ -313,7 +311,10 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             .parse()
             .map_err(|_| format!("`{text}` is too large"))?;
         rest = &rest[digits..];
-        let unit_len = rest.chars().take_while(|c| c.is_ascii_alphabetic()).count();
+        let unit_len = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphabetic())
+            .count();
         let unit = &rest[..unit_len];
         rest = &rest[unit_len..];
         let d = match unit {
@@ -396,10 +397,7 @@ impl Config {
     /// Rules serde cannot say. Errors carry a JSON pointer for the line.
     fn check(&self) -> Result<(), (String, String)> {
         if self.concurrency == 0 {
-            return Err((
-                "/concurrency".into(),
-                "concurrency: must be at least 1".into(),
-            ));
+            return Err(("/concurrency".into(), "concurrency: must be at least 1".into()));
         }
         if self.timeout.is_zero() {
             return Err(("/timeout".into(), "timeout: must be above zero".into()));
@@ -505,7 +503,10 @@ mod tests {
         assert_eq!(c.targets.flintlock[0].name, "edge-1");
         assert_eq!(c.max_deletions, DeletionCap::Count(5));
         assert_eq!(c.timeout, Duration::from_secs(90));
-        assert_eq!(c.targets.kubernetes.unwrap().field_manager, "mooring-prod");
+        assert_eq!(
+            c.targets.kubernetes.unwrap().field_manager,
+            "mooring-prod"
+        );
     }
 
     #[test]

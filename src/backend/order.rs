@@ -37,10 +37,7 @@ mod tests {
     #[test]
     fn namespaces_and_crds_come_first_then_config_then_the_rest() {
         assert_eq!(tier(&id("", "Namespace")), 0);
-        assert_eq!(
-            tier(&id("apiextensions.k8s.io", "CustomResourceDefinition")),
-            0
-        );
+        assert_eq!(tier(&id("apiextensions.k8s.io", "CustomResourceDefinition")), 0);
         assert_eq!(tier(&id("", "Secret")), 1);
         assert_eq!(tier(&id("llamastack.io", "LlamaStackDistribution")), 2);
         assert_eq!(tier(&id("flintlock.liquidmetal.dev", "MicroVM")), 2);
