@@ -408,6 +408,10 @@ async fn only_this_sources_objects_are_pruned() {
         change(&p, "ConfigMap/default/keep").action,
         Action::Unchanged
     );
+    assert_eq!(
+        change(&p, "Namespace/elsewhere").notes,
+        vec!["deleting a Namespace deletes every object in it, mooring's or not"]
+    );
 
     let results = apply(&k, &p, &one).await;
     let summaries: Vec<&str> = results
@@ -540,7 +544,10 @@ async fn passing_faults_are_retried_and_lasting_ones_stop_the_plan() {
     env.emu.inject(Some("LIST"), "secrets", 503, 100);
     match k.observe(&[]).await {
         Err(BackendError::Unreachable { message, .. }) => {
-            assert!(message.contains("503"), "{message}");
+            assert!(
+                message.starts_with("LIST /api/v1/secrets: answered 503"),
+                "{message}"
+            );
         }
         other => panic!("expected Unreachable, got {other:?}"),
     }

@@ -571,17 +571,21 @@ impl Backend for Kubernetes {
             .map(|(g, v, _)| (g.clone(), v.clone()))
             .collect();
         stream::iter(unfetched)
-            .map(|(g, v)| async move { self.fetch_group_version(&g, &v).await })
+            .map(|(g, v)| async move {
+                self.fetch_group_version(&g, &v).await.map_err(|e| {
+                    let path = discovery::group_version_path(&g, &v);
+                    self.error(e, &format!("discovery ({path})"))
+                })
+            })
             .buffer_unordered(self.concurrency)
             .try_collect::<Vec<()>>()
-            .await
-            .map_err(|e| self.error(e, "discovery"))?;
+            .await?;
         let mut resolved: BTreeMap<(String, String, String), Option<Resource>> = BTreeMap::new();
         for (g, v, k) in &kinds {
             let r = self
                 .resolve(g, v, k)
                 .await
-                .map_err(|e| self.error(e, "discovery"))?;
+                .map_err(|e| self.error(e, &format!("discovery of {k} ({g}/{v})")))?;
             resolved.insert((g.clone(), v.clone(), k.clone()), r);
         }
 
@@ -644,16 +648,19 @@ impl Backend for Kubernetes {
             .map(|job| {
                 let selector = job.owned_only.then_some(selector.as_str());
                 async move {
-                    let items = self
-                        .list(&job.resource, job.namespace.as_deref(), selector)
-                        .await?;
-                    Ok::<_, CallError>((job, items))
+                    let namespace = job.namespace.as_deref();
+                    match self.list(&job.resource, namespace, selector).await {
+                        Ok(items) => Ok((job, items)),
+                        Err(e) => {
+                            let path = job.resource.collection_path(namespace);
+                            Err(self.error(e, &format!("LIST {path}")))
+                        }
+                    }
                 }
             })
             .buffer_unordered(self.concurrency)
             .try_collect()
-            .await
-            .map_err(|e| self.error(e, "list"))?;
+            .await?;
         lists.sort_by(|a, b| a.0.cmp(&b.0));
 
         let mut live: BTreeMap<LiveKey, (Resource, Value)> = BTreeMap::new();
@@ -733,6 +740,13 @@ impl Backend for Kubernetes {
             if !is_owned(labels(&object), &self.source) {
                 continue;
             }
+            let notes = if group.is_empty() && kind == "Namespace" {
+                vec![
+                    "deleting a Namespace deletes every object in it, mooring's or not".to_string(),
+                ]
+            } else {
+                Vec::new()
+            };
             out.push(Observed {
                 id: ObjectId {
                     group,
@@ -748,7 +762,7 @@ impl Backend for Kubernetes {
                 owned: true,
                 update: UpdateStrategy::InPlace,
                 handle: handle(&resource, &object),
-                notes: Vec::new(),
+                notes,
             });
         }
         Ok(out)
