@@ -798,3 +798,19 @@ async fn the_emulator_serves_typed_clients_with_optimistic_concurrency() {
     assert_eq!(calls.get("PUT leases"), Some(&2), "{calls:?}");
     assert_eq!(calls.get("POST leases"), Some(&2), "{calls:?}");
 }
+
+#[tokio::test]
+async fn long_lists_are_read_page_by_page() {
+    let env = env(KubeOptions::default()).await;
+    for i in 0..1100 {
+        let object = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {
+            "name": format!("cm-{i}"),
+            "labels": {"app.kubernetes.io/managed-by": "mooring", "mooring.dev/source": SOURCE}}});
+        env.emu.apply_as("mooring", &object, false).unwrap();
+    }
+    let k = connect(&target(&env)).await;
+    let p = plan(&k, &[]).await;
+    assert_eq!(p.summary.delete, 1100);
+    let calls = env.emu.calls();
+    assert_eq!(calls.get("LIST configmaps"), Some(&3), "{calls:?}");
+}

@@ -421,7 +421,7 @@ impl Kubernetes {
         let summary = match self.caller.json(request).await {
             Ok(_) => "deleted",
             Err(e) if e.code() == Some(404) => "already gone",
-            Err(CallError::Status(s)) if s.code == 409 => {
+            Err(CallError::Status(s)) if s.code == 409 && uid.is_some() => {
                 return Err(failed(format!(
                     "{object}: not deleted: it was replaced after it was observed (uid {} no longer matches): {}",
                     uid.unwrap_or_default(),
