@@ -1,0 +1,103 @@
+//! Where the Kubernetes client's configuration comes from, as kubectl
+//! finds it: in-cluster, or a kubeconfig file (`targets.kubernetes.kubeconfig`,
+//! else every file in `$KUBECONFIG`, else `~/.kube/config`) and a context
+//! (`targets.kubernetes.context`, else the file's current-context). Every
+//! error names the file and the context.
+
+use std::path::{Path, PathBuf};
+
+use kube::config::{KubeConfigOptions, Kubeconfig};
+
+use super::failed;
+use crate::backend::BackendError;
+use crate::config::KubernetesTarget;
+
+/// The client configuration `target` asks for.
+pub async fn config_for(target: &KubernetesTarget) -> Result<kube::Config, BackendError> {
+    if target.in_cluster {
+        return kube::Config::incluster()
+            .map_err(|e| failed(format!("in-cluster configuration: {e}")));
+    }
+    let (kubeconfig, shown) = load_kubeconfig(target.kubeconfig.as_deref())?;
+    let context = target
+        .context
+        .clone()
+        .or_else(|| kubeconfig.current_context.clone())
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| {
+            failed(format!(
+                "kubeconfig {shown} has no current-context: set targets.kubernetes.context"
+            ))
+        })?;
+    if !kubeconfig.contexts.iter().any(|c| c.name == context) {
+        let names: Vec<&str> = kubeconfig
+            .contexts
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        let names = if names.is_empty() {
+            "none".to_string()
+        } else {
+            names.join(", ")
+        };
+        return Err(failed(format!(
+            "kubeconfig {shown} has no context `{context}` (it has: {names})"
+        )));
+    }
+    let options = KubeConfigOptions {
+        context: Some(context.clone()),
+        ..KubeConfigOptions::default()
+    };
+    kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+        .await
+        .map_err(|e| failed(format!("kubeconfig {shown}, context `{context}`: {e}")))
+}
+
+/// Reads the kubeconfig kubectl would: `explicit`, else every file in
+/// `$KUBECONFIG` (merged, missing ones skipped), else `~/.kube/config`.
+/// Returns it with how to name it in messages.
+fn load_kubeconfig(explicit: Option<&Path>) -> Result<(Kubeconfig, String), BackendError> {
+    let read = |p: &Path| {
+        Kubeconfig::read_from(p)
+            .map_err(|e| failed(format!("cannot read kubeconfig {}: {e}", p.display())))
+    };
+    if let Some(p) = explicit {
+        return Ok((read(p)?, p.display().to_string()));
+    }
+    if let Some(env) = std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()) {
+        let shown = format!("$KUBECONFIG ({})", env.to_string_lossy());
+        let mut merged: Option<Kubeconfig> = None;
+        for p in std::env::split_paths(&env) {
+            if p.as_os_str().is_empty() || !p.exists() {
+                continue;
+            }
+            let next = read(&p)?;
+            merged = Some(match merged {
+                None => next,
+                Some(m) => m
+                    .merge(next)
+                    .map_err(|e| failed(format!("cannot merge {shown}: {e}")))?,
+            });
+        }
+        return merged
+            .map(|k| (k, shown.clone()))
+            .ok_or_else(|| failed(format!("none of the files in {shown} exists")));
+    }
+    let home = std::env::var_os("HOME")
+        .or_else(|| std::env::var_os("USERPROFILE"))
+        .map(PathBuf::from)
+        .ok_or_else(|| {
+            failed(
+                "no kubeconfig: set targets.kubernetes.kubeconfig or KUBECONFIG (no home directory to find ~/.kube/config)"
+                    .to_string(),
+            )
+        })?;
+    let path = home.join(".kube").join("config");
+    if !path.exists() {
+        return Err(failed(format!(
+            "no kubeconfig: {} does not exist; set targets.kubernetes.kubeconfig or KUBECONFIG, or inCluster: true",
+            path.display()
+        )));
+    }
+    Ok((read(&path)?, path.display().to_string()))
+}

@@ -1,0 +1,816 @@
+//! The Kubernetes backend against the API emulator: the real kube-rs
+//! client, discovery, observe, plan and apply, over HTTP on loopback.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use futures::{StreamExt, stream};
+use mooring::backend::kubernetes::{Kubernetes, Retry};
+use mooring::backend::{Applied, Backend, BackendError, Observed, order, with_ownership};
+use mooring::config::KubernetesTarget;
+use mooring::finding::Severity;
+use mooring::manifest::{Limits, Manifest, SourceFile, load};
+use mooring::plan::{Action, Change, Plan, plan_observed};
+use mooring_emulators::kubernetes::{KubeEmulator, KubeOptions};
+use serde_json::json;
+
+const SOURCE: &str = "test";
+
+/// Manifests from YAML, labelled as this source's, as apply sends them.
+fn manifests(text: &str) -> Vec<Manifest> {
+    let loaded = load(
+        &[SourceFile {
+            path: "k8s.yaml".into(),
+            rel: "k8s.yaml".into(),
+            bytes: text.as_bytes().to_vec(),
+        }],
+        &Limits::default(),
+    );
+    let errors: Vec<_> = loaded
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    loaded
+        .manifests
+        .iter()
+        .map(|m| with_ownership(m, SOURCE))
+        .collect()
+}
+
+struct Env {
+    emu: KubeEmulator,
+    _dir: tempfile::TempDir,
+    kubeconfig: PathBuf,
+}
+
+async fn env(options: KubeOptions) -> Env {
+    let emu = KubeEmulator::start(options).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    emu.write_kubeconfig(&kubeconfig, "emulator").unwrap();
+    Env {
+        emu,
+        _dir: dir,
+        kubeconfig,
+    }
+}
+
+fn target(env: &Env) -> KubernetesTarget {
+    KubernetesTarget {
+        kubeconfig: Some(env.kubeconfig.clone()),
+        context: Some("emulator".into()),
+        ..KubernetesTarget::default()
+    }
+}
+
+const QUICK: Retry = Retry {
+    attempts: 4,
+    base: Duration::from_millis(5),
+    cap: Duration::from_millis(20),
+};
+
+async fn connect(target: &KubernetesTarget) -> Kubernetes {
+    Kubernetes::connect(target, SOURCE, 8, Duration::from_secs(10))
+        .await
+        .unwrap()
+        .with_retry(QUICK)
+}
+
+async fn plan(k: &Kubernetes, desired: &[Manifest]) -> Plan {
+    plan_observed("kubernetes", k.observe(desired).await.unwrap())
+}
+
+/// Applies every actionable change, tier by tier (deletions in reverse),
+/// up to 8 at a time within a tier.
+async fn apply(
+    k: &Kubernetes,
+    plan: &Plan,
+    desired: &[Manifest],
+) -> Vec<(Change, Result<Applied, BackendError>)> {
+    let manifest = |c: &Change| desired.iter().find(|m| m.id == c.id);
+    let mut changes: Vec<&Change> = plan.changes.iter().filter(|c| c.is_actionable()).collect();
+    changes.sort_by_key(|c| {
+        let t = order::tier(&c.id);
+        if c.action == Action::Delete {
+            order::TIERS + (order::TIERS - t)
+        } else {
+            t
+        }
+    });
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < changes.len() {
+        let tier_of = |c: &Change| (c.action == Action::Delete, order::tier(&c.id));
+        let tier = tier_of(changes[i]);
+        let batch: Vec<&Change> = changes[i..]
+            .iter()
+            .take_while(|c| tier_of(c) == tier)
+            .copied()
+            .collect();
+        i += batch.len();
+        let results: Vec<(Change, Result<Applied, BackendError>)> = stream::iter(batch)
+            .map(|c| async move { (c.clone(), k.apply(c, manifest(c)).await) })
+            .buffer_unordered(8)
+            .collect()
+            .await;
+        out.extend(results);
+    }
+    out
+}
+
+async fn apply_ok(k: &Kubernetes, plan: &Plan, desired: &[Manifest]) {
+    for (change, result) in apply(k, plan, desired).await {
+        if let Err(e) = result {
+            panic!("{}: {e}", change.id);
+        }
+    }
+}
+
+fn change<'a>(plan: &'a Plan, id: &str) -> &'a Change {
+    plan.changes
+        .iter()
+        .find(|c| c.id.to_string() == id)
+        .unwrap_or_else(|| panic!("{id} is not in the plan: {plan:#?}"))
+}
+
+const BASE: &str = "\
+apiVersion: v1
+kind: Namespace
+metadata: {name: apps}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: settings, namespace: apps}
+data: {mode: fast, level: '3'}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: creds, namespace: apps}
+data: {token: c2VjcmV0}
+---
+apiVersion: llamastack.io/v1alpha1
+kind: LlamaStackDistribution
+metadata: {name: llama, namespace: apps}
+spec:
+  server:
+    distribution: {name: ollama}
+";
+
+#[tokio::test]
+async fn creates_then_plans_unchanged_despite_defaulted_fields() {
+    let env = env(KubeOptions::default()).await;
+    let k = connect(&target(&env)).await;
+    let desired = manifests(BASE);
+
+    let first = plan(&k, &desired).await;
+    assert_eq!(first.summary.create, 4, "{first:#?}");
+    assert!(first.changes.iter().all(|c| c.backend == "kubernetes"));
+    let results = apply(&k, &first, &desired).await;
+    for (c, r) in &results {
+        assert_eq!(r.as_ref().unwrap().summary, "created", "{}", c.id);
+    }
+
+    // The server defaulted fields Git does not set.
+    let llsd = env
+        .emu
+        .get(
+            "llamastack.io",
+            "LlamaStackDistribution",
+            Some("apps"),
+            "llama",
+        )
+        .unwrap();
+    assert_eq!(llsd["spec"]["replicas"], 1);
+    let secret = env.emu.get("", "secrets", Some("apps"), "creds").unwrap();
+    assert_eq!(secret["type"], "Opaque");
+    assert_eq!(secret["metadata"]["labels"]["mooring.dev/source"], SOURCE);
+
+    env.emu.reset_calls();
+    let again = plan(&k, &desired).await;
+    assert!(!again.has_changes(), "{again:#?}");
+    assert_eq!(again.summary.unchanged, 4);
+    let calls = env.emu.calls();
+    assert!(
+        !calls
+            .keys()
+            .any(|k| k.starts_with("PATCH") || k.starts_with("GET ")),
+        "an unchanged plan needs no dry-run and no GET: {calls:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_secret_written_as_string_data_is_unchanged_through_a_dry_run() {
+    let env = env(KubeOptions::default()).await;
+    let k = connect(&target(&env)).await;
+    let desired = manifests(
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData: {password: hunter2}\n",
+    );
+    apply_ok(&k, &plan(&k, &desired).await, &desired).await;
+    let live = env.emu.get("", "secrets", Some("default"), "s").unwrap();
+    assert_eq!(live["data"]["password"], "aHVudGVyMg==");
+    env.emu.reset_calls();
+    let again = plan(&k, &desired).await;
+    assert!(!again.has_changes(), "{again:#?}");
+    assert_eq!(
+        env.emu.calls().get("PATCH secrets"),
+        Some(&1),
+        "one dry-run"
+    );
+}
+
+#[tokio::test]
+async fn a_changed_field_is_an_update_with_a_diff() {
+    let env = env(KubeOptions::default()).await;
+    let k = connect(&target(&env)).await;
+    let desired = manifests(BASE);
+    apply_ok(&k, &plan(&k, &desired).await, &desired).await;
+
+    let changed = manifests(&BASE.replace("mode: fast", "mode: careful"));
+    let p = plan(&k, &changed).await;
+    assert_eq!(p.summary.update, 1, "{p:#?}");
+    let c = change(&p, "ConfigMap/apps/settings");
+    assert_eq!(c.action, Action::Update);
+    assert!(
+        c.diff.contains("-  mode: fast\n+  mode: careful\n"),
+        "{}",
+        c.diff
+    );
+    assert!(!c.diff.contains("managedFields") && !c.diff.contains("resourceVersion"));
+
+    let results = apply(&k, &p, &changed).await;
+    assert_eq!(results.len(), 1);
+    assert_eq!(results[0].1.as_ref().unwrap().summary, "updated");
+    let live = env
+        .emu
+        .get("", "configmaps", Some("apps"), "settings")
+        .unwrap();
+    assert_eq!(live["data"]["mode"], "careful");
+    assert!(!plan(&k, &changed).await.has_changes());
+}
+
+#[tokio::test]
+async fn a_field_removed_from_git_is_removed_live() {
+    let env = env(KubeOptions::default()).await;
+    let k = connect(&target(&env)).await;
+    let desired = manifests(BASE);
+    apply_ok(&k, &plan(&k, &desired).await, &desired).await;
+
+    let fewer = manifests(&BASE.replace("data: {mode: fast, level: '3'}", "data: {mode: fast}"));
+    let p = plan(&k, &fewer).await;
+    let c = change(&p, "ConfigMap/apps/settings");
+    assert_eq!(c.action, Action::Update, "{p:#?}");
+    assert!(c.diff.contains("-  level: \"3\"\n"), "{}", c.diff);
+    apply_ok(&k, &p, &fewer).await;
+    let live = env
+        .emu
+        .get("", "configmaps", Some("apps"), "settings")
+        .unwrap();
+    assert_eq!(live["data"], json!({"mode": "fast"}));
+    assert!(!plan(&k, &fewer).await.has_changes());
+}
+
+#[tokio::test]
+async fn a_live_edit_is_drift_and_a_conflict_until_forced() {
+    let env = env(KubeOptions::default()).await;
+    let k = connect(&target(&env)).await;
+    let desired = manifests(BASE);
+    apply_ok(&k, &plan(&k, &desired).await, &desired).await;
+
+    // Someone adds a field mooring does not set: not drift.
+    env.emu
+        .edit_as(
+            "kubectl-annotate",
+            "",
+            "configmaps",
+            Some("apps"),
+            "settings",
+            &json!({"metadata": {"annotations": {"note": "hi"}}}),
+        )
+        .unwrap();
+    assert!(!plan(&k, &desired).await.has_changes());
+
+    // Someone changes a field mooring set: drift, owned by them now.
+    env.emu
+        .edit_as(
+            "kubectl-edit",
+            "",
+            "configmaps",
+            Some("apps"),
+            "settings",
+            &json!({"data": {"mode": "slow"}}),
+        )
+        .unwrap();
+    let p = plan(&k, &desired).await;
+    let c = change(&p, "ConfigMap/apps/settings");
+    assert_eq!(c.action, Action::Update);
+    assert!(
+        c.diff.contains("-  mode: slow\n+  mode: fast\n"),
+        "{}",
+        c.diff
+    );
+    assert!(
+        !c.diff.contains("note"),
+        "the other manager's annotation stays: {}",
+        c.diff
+    );
+    assert_eq!(
+        c.notes,
+        vec!["conflict: kubectl-edit owns .data.mode; apply will fail unless forceConflicts"]
+    );
+
+    let results = apply(&k, &p, &desired).await;
+    match &results[0].1 {
+        Err(BackendError::Conflict {
+            manager, object, ..
+        }) => {
+            assert_eq!(manager, "kubectl-edit");
+            assert!(object.starts_with("k8s.yaml:"), "{object}");
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    let live = env
+        .emu
+        .get("", "configmaps", Some("apps"), "settings")
+        .unwrap();
+    assert_eq!(
+        live["data"]["mode"], "slow",
+        "a refused apply changes nothing"
+    );
+
+    let forced = connect(&KubernetesTarget {
+        force_conflicts: true,
+        ..target(&env)
+    })
+    .await;
+    let p = plan(&forced, &desired).await;
+    assert!(change(&p, "ConfigMap/apps/settings").notes.is_empty());
+    apply_ok(&forced, &p, &desired).await;
+    let live = env
+        .emu
+        .get("", "configmaps", Some("apps"), "settings")
+        .unwrap();
+    assert_eq!(live["data"]["mode"], "fast");
+    assert_eq!(live["metadata"]["annotations"]["note"], "hi");
+    assert!(!plan(&k, &desired).await.has_changes());
+}
+
+#[tokio::test]
+async fn only_this_sources_objects_are_pruned() {
+    let env = env(KubeOptions::default()).await;
+    let k = connect(&target(&env)).await;
+    let two = manifests(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: keep}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: old}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: elsewhere}\n---\napiVersion: v1\nkind: ServiceAccount\nmetadata: {name: bot, namespace: elsewhere}\n",
+    );
+    apply_ok(&k, &plan(&k, &two).await, &two).await;
+    // Not mooring's, and mooring's for another source.
+    env.emu
+        .apply_as(
+            "kubectl",
+            &json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "theirs"}}),
+            false,
+        )
+        .unwrap();
+    env.emu
+        .apply_as(
+            "mooring",
+            &json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "other-source",
+                "labels": {"app.kubernetes.io/managed-by": "mooring", "mooring.dev/source": "other"}}}),
+            false,
+        )
+        .unwrap();
+
+    let one = manifests("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: keep}\n");
+    let observed: Vec<Observed> = k.observe(&one).await.unwrap();
+    let ids: Vec<String> = observed.iter().map(|o| o.id.to_string()).collect();
+    assert!(
+        !ids.iter()
+            .any(|i| i.contains("theirs") || i.contains("other-source")),
+        "{ids:?}"
+    );
+    let p = plan_observed("kubernetes", observed);
+    let deletes: Vec<String> = p
+        .changes
+        .iter()
+        .filter(|c| c.action == Action::Delete)
+        .map(|c| c.id.to_string())
+        .collect();
+    assert_eq!(
+        deletes,
+        vec![
+            "ConfigMap/default/old",
+            "Namespace/elsewhere",
+            "ServiceAccount/elsewhere/bot"
+        ]
+    );
+    assert_eq!(
+        change(&p, "ConfigMap/default/keep").action,
+        Action::Unchanged
+    );
+    assert_eq!(
+        change(&p, "Namespace/elsewhere").notes,
+        vec!["deleting a Namespace deletes every object in it, mooring's or not"]
+    );
+
+    let results = apply(&k, &p, &one).await;
+    let summaries: Vec<&str> = results
+        .iter()
+        .map(|(_, r)| r.as_ref().unwrap().summary.as_str())
+        .collect();
+    assert_eq!(summaries.len(), 3);
+    assert!(
+        summaries
+            .iter()
+            .all(|s| *s == "deleted" || *s == "already gone"),
+        "{summaries:?}"
+    );
+    assert!(
+        env.emu
+            .get("", "configmaps", Some("default"), "old")
+            .is_none()
+    );
+    assert!(
+        env.emu
+            .get("", "configmaps", Some("default"), "theirs")
+            .is_some()
+    );
+    assert!(
+        env.emu
+            .get("", "configmaps", Some("default"), "other-source")
+            .is_some()
+    );
+    assert!(!plan(&k, &one).await.has_changes());
+}
+
+#[tokio::test]
+async fn a_delete_spares_an_object_recreated_since_it_was_observed() {
+    let env = env(KubeOptions::default()).await;
+    let k = connect(&target(&env)).await;
+    let one = manifests("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: old}\n");
+    apply_ok(&k, &plan(&k, &one).await, &one).await;
+    let p = plan(&k, &[]).await;
+    let c = change(&p, "ConfigMap/default/old");
+    assert_eq!(c.action, Action::Delete);
+    // Replaced behind mooring's back between plan and apply.
+    assert!(
+        env.emu
+            .delete_direct("", "ConfigMap", Some("default"), "old")
+    );
+    env.emu.apply_as("mooring", &one[0].value, false).unwrap();
+    let err = k.apply(c, None).await.unwrap_err();
+    assert!(
+        err.to_string().contains("replaced after it was observed"),
+        "{err}"
+    );
+    assert!(
+        env.emu
+            .get("", "configmaps", Some("default"), "old")
+            .is_some()
+    );
+}
+
+#[tokio::test]
+async fn a_refused_token_is_unauthorized() {
+    let env = env(KubeOptions {
+        token: Some("s3cret".into()),
+        ..KubeOptions::default()
+    })
+    .await;
+    // The kubeconfig the emulator writes carries the token.
+    let k = connect(&target(&env)).await;
+    assert!(k.observe(&manifests(BASE)).await.is_ok());
+
+    let anonymous = env._dir.path().join("anonymous");
+    std::fs::write(
+        &anonymous,
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: anon\nclusters: [{{name: c, cluster: {{server: '{}'}}}}]\ncontexts: [{{name: anon, context: {{cluster: c, user: u}}}}]\nusers: [{{name: u, user: {{token: wrong}}}}]\n",
+            env.emu.url()
+        ),
+    )
+    .unwrap();
+    let k = connect(&KubernetesTarget {
+        kubeconfig: Some(anonymous),
+        ..KubernetesTarget::default()
+    })
+    .await;
+    match k.observe(&manifests(BASE)).await {
+        Err(BackendError::Unauthorized {
+            endpoint, message, ..
+        }) => {
+            assert_eq!(endpoint, env.emu.url());
+            assert!(message.contains("401"), "{message}");
+        }
+        other => panic!("expected Unauthorized, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_server_that_is_down_is_unreachable() {
+    let env = env(KubeOptions::default()).await;
+    let url = env.emu.url();
+    let t = target(&env);
+    drop(env.emu);
+    let k = connect(&t).await;
+    match k.observe(&manifests(BASE)).await {
+        Err(BackendError::Unreachable {
+            endpoint, message, ..
+        }) => {
+            assert_eq!(endpoint, url);
+            assert!(message.contains("4 attempts"), "{message}");
+        }
+        other => panic!("expected Unreachable, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn passing_faults_are_retried_and_lasting_ones_stop_the_plan() {
+    let env = env(KubeOptions::default()).await;
+    let k = connect(&target(&env)).await;
+    let desired = manifests(BASE);
+    env.emu.inject(Some("LIST"), "configmaps", 500, 1);
+    env.emu
+        .inject(Some("PATCH"), "/configmaps/settings", 429, 1);
+    let p = plan(&k, &desired).await;
+    assert_eq!(p.summary.create, 4);
+    apply_ok(&k, &p, &desired).await;
+    let calls = env.emu.calls();
+    assert_eq!(calls.get("PATCH configmaps"), Some(&2), "{calls:?}");
+    assert!(!plan(&k, &desired).await.has_changes());
+
+    // A server that keeps failing: the plan stops; nothing is pruned from
+    // a partial view.
+    env.emu.inject(Some("LIST"), "secrets", 503, 100);
+    match k.observe(&[]).await {
+        Err(BackendError::Unreachable { message, .. }) => {
+            assert!(
+                message.starts_with("LIST /api/v1/secrets: answered 503"),
+                "{message}"
+            );
+        }
+        other => panic!("expected Unreachable, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_kind_the_server_does_not_serve_is_invalid() {
+    let env = env(KubeOptions::default()).await;
+    let k = connect(&target(&env)).await;
+    let desired = manifests(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\napiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n",
+    );
+    let err = k.observe(&desired).await.unwrap_err();
+    assert!(matches!(err, BackendError::Invalid { .. }), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "kubernetes: k8s.yaml:5: Widget/default/w: kind Widget (example.com/v1) is not served by the cluster: is its CustomResourceDefinition installed?"
+    );
+}
+
+#[tokio::test]
+async fn a_crd_and_its_objects_apply_in_one_run() {
+    let env = env(KubeOptions::default()).await;
+    let k = connect(&target(&env)).await;
+    let desired = manifests(
+        "apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: widgets.example.com}
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {kind: Widget, plural: widgets, singular: widget, listKind: WidgetList}
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
+---
+apiVersion: example.com/v1
+kind: Widget
+metadata: {name: w, namespace: default}
+spec: {size: 3}
+",
+    );
+    let p = plan(&k, &desired).await;
+    assert_eq!(p.summary.create, 2, "{p:#?}");
+    apply_ok(&k, &p, &desired).await;
+    let w = env
+        .emu
+        .get("example.com", "widgets", Some("default"), "w")
+        .unwrap();
+    assert_eq!(w["spec"]["size"], 3);
+    let again = plan(&k, &desired).await;
+    assert!(!again.has_changes(), "{again:#?}");
+
+    // A kind neither in Git nor known to mooring is never listed, so its
+    // objects are never pruned.
+    let crd_only = vec![desired[0].clone()];
+    let fresh = connect(&target(&env)).await;
+    let p = plan(&fresh, &crd_only).await;
+    assert_eq!(p.summary.delete, 0, "{p:#?}");
+}
+
+#[tokio::test]
+async fn reads_are_lists_per_kind_and_namespace_and_an_unchanged_replan_makes_no_dry_run() {
+    let env = env(KubeOptions::default()).await;
+    let k = connect(&target(&env)).await;
+    let mut text = String::from(
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: b}\n",
+    );
+    for i in 0..500 {
+        let ns = if i % 2 == 0 { "a" } else { "b" };
+        if i % 4 < 2 {
+            text.push_str(&format!(
+                "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: cm-{i}, namespace: {ns}}}\ndata: {{i: '{i}'}}\n"
+            ));
+        } else {
+            text.push_str(&format!(
+                "---\napiVersion: v1\nkind: Secret\nmetadata: {{name: s-{i}, namespace: {ns}}}\ndata: {{i: MQ==}}\n"
+            ));
+        }
+    }
+    let desired = manifests(&text);
+    assert_eq!(desired.len(), 502);
+
+    let p = plan(&k, &desired).await;
+    assert_eq!(p.summary.create, 502);
+    let calls = env.emu.calls();
+    // Per kind: one LIST per namespace in Git plus one labelled LIST.
+    assert_eq!(calls.get("LIST configmaps"), Some(&3), "{calls:?}");
+    assert_eq!(calls.get("LIST secrets"), Some(&3), "{calls:?}");
+    assert_eq!(calls.get("LIST namespaces"), Some(&1), "{calls:?}");
+    let lists: u64 = calls
+        .iter()
+        .filter(|(k, _)| k.starts_with("LIST "))
+        .map(|(_, n)| n)
+        .sum();
+    assert!(lists <= 16, "{calls:?}");
+    assert!(!calls.keys().any(|k| k.starts_with("GET ")), "{calls:?}");
+    assert!(
+        !calls.keys().any(|k| k.starts_with("PATCH")),
+        "creates need no dry-run: {calls:?}"
+    );
+
+    apply_ok(&k, &p, &desired).await;
+    env.emu.reset_calls();
+    let again = plan(&k, &desired).await;
+    assert_eq!(again.summary.unchanged, 502);
+    let calls = env.emu.calls();
+    assert!(!calls.keys().any(|k| k.starts_with("PATCH")), "{calls:?}");
+    assert!(!calls.keys().any(|k| k.starts_with("GET ")), "{calls:?}");
+    assert!(
+        !calls.keys().any(|k| k.starts_with("DISCOVERY")),
+        "discovery is cached: {calls:?}"
+    );
+    assert_eq!(calls.get("LIST configmaps"), Some(&3), "{calls:?}");
+
+    // One changed object costs one dry-run.
+    let mut changed = desired.clone();
+    changed[2].value["data"]["i"] = json!("changed");
+    env.emu.reset_calls();
+    let p = plan(&k, &changed).await;
+    assert_eq!(p.summary.update, 1);
+    let patches: u64 = env
+        .emu
+        .calls()
+        .iter()
+        .filter(|(k, _)| k.starts_with("PATCH"))
+        .map(|(_, n)| n)
+        .sum();
+    assert_eq!(patches, 1);
+}
+
+#[tokio::test]
+async fn kubeconfig_problems_name_the_file_and_context() {
+    let env = env(KubeOptions::default()).await;
+    let missing = env._dir.path().join("nope");
+    let err = Kubernetes::connect(
+        &KubernetesTarget {
+            kubeconfig: Some(missing.clone()),
+            ..KubernetesTarget::default()
+        },
+        SOURCE,
+        8,
+        Duration::from_secs(5),
+    )
+    .await
+    .err()
+    .unwrap();
+    assert!(
+        err.to_string().contains(&missing.display().to_string()),
+        "{err}"
+    );
+
+    let err = Kubernetes::connect(
+        &KubernetesTarget {
+            context: Some("prod".into()),
+            ..target(&env)
+        },
+        SOURCE,
+        8,
+        Duration::from_secs(5),
+    )
+    .await
+    .err()
+    .unwrap();
+    let text = err.to_string();
+    assert!(text.contains("no context `prod`"), "{text}");
+    assert!(
+        text.contains("emulator"),
+        "lists the contexts it has: {text}"
+    );
+
+    // Without a context the current-context is used.
+    let k = connect(&KubernetesTarget {
+        context: None,
+        ..target(&env)
+    })
+    .await;
+    assert_eq!(k.endpoint(), env.emu.url());
+}
+
+#[tokio::test]
+async fn kinds_of_other_backends_are_not_handled() {
+    let env = env(KubeOptions::default()).await;
+    let k = connect(&target(&env)).await;
+    let ms = manifests(
+        "apiVersion: flintlock.liquidmetal.dev/v1alpha1\nkind: MicroVM\nmetadata: {name: vm}\n---\napiVersion: ignite.weave.works/v1alpha1\nkind: VM\nmetadata: {name: vm}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n",
+    );
+    let handled: Vec<bool> = ms.iter().map(|m| k.handles(m)).collect();
+    assert_eq!(handled, vec![false, false, true]);
+    assert_eq!(k.name(), "kubernetes");
+}
+
+#[tokio::test]
+async fn the_emulator_serves_typed_clients_with_optimistic_concurrency() {
+    use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
+    use kube::api::{Api, ListParams, ObjectMeta, PostParams};
+
+    let env = env(KubeOptions::default()).await;
+    let kubeconfig = kube::config::Kubeconfig::read_from(&env.kubeconfig).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .unwrap();
+    let leases: Api<Lease> = Api::namespaced(kube::Client::try_from(config).unwrap(), "default");
+    let lease = Lease {
+        metadata: ObjectMeta {
+            name: Some("leader".into()),
+            ..ObjectMeta::default()
+        },
+        spec: Some(LeaseSpec {
+            holder_identity: Some("a".into()),
+            ..LeaseSpec::default()
+        }),
+    };
+    let created = leases.create(&PostParams::default(), &lease).await.unwrap();
+    let holder = |l: &Lease| l.spec.as_ref().and_then(|s| s.holder_identity.clone());
+
+    let mut next = created.clone();
+    next.spec.as_mut().unwrap().holder_identity = Some("b".into());
+    let replaced = leases
+        .replace("leader", &PostParams::default(), &next)
+        .await
+        .unwrap();
+    assert_ne!(
+        replaced.metadata.resource_version,
+        created.metadata.resource_version
+    );
+
+    // A writer holding the old resourceVersion loses.
+    let mut stale = created;
+    stale.spec.as_mut().unwrap().holder_identity = Some("c".into());
+    match leases
+        .replace("leader", &PostParams::default(), &stale)
+        .await
+    {
+        Err(kube::Error::Api(s)) => assert_eq!(s.code, 409),
+        other => panic!("expected a 409, got {other:?}"),
+    }
+    assert_eq!(
+        holder(&leases.get("leader").await.unwrap()).as_deref(),
+        Some("b")
+    );
+    let all = leases.list(&ListParams::default()).await.unwrap();
+    assert_eq!(all.items.len(), 1);
+    assert!(leases.create(&PostParams::default(), &lease).await.is_err());
+    let calls = env.emu.calls();
+    assert_eq!(calls.get("PUT leases"), Some(&2), "{calls:?}");
+    assert_eq!(calls.get("POST leases"), Some(&2), "{calls:?}");
+}
+
+#[tokio::test]
+async fn long_lists_are_read_page_by_page() {
+    let env = env(KubeOptions::default()).await;
+    for i in 0..1100 {
+        let object = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {
+            "name": format!("cm-{i}"),
+            "labels": {"app.kubernetes.io/managed-by": "mooring", "mooring.dev/source": SOURCE}}});
+        env.emu.apply_as("mooring", &object, false).unwrap();
+    }
+    let k = connect(&target(&env)).await;
+    let p = plan(&k, &[]).await;
+    assert_eq!(p.summary.delete, 1100);
+    let calls = env.emu.calls();
+    assert_eq!(calls.get("LIST configmaps"), Some(&3), "{calls:?}");
+}
