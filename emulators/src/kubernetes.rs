@@ -155,6 +155,11 @@ impl KubeEmulator {
         });
     }
 
+    /// Removes every injected fault that has not fired yet.
+    pub fn clear_faults(&self) {
+        self.lock().faults.clear();
+    }
+
     /// Requests received, by `VERB resource` (`LIST configmaps`,
     /// `PATCH secrets`, `GET namespaces`, `DELETE configmaps`, `PUT leases`,
     /// `POST configmaps`) or `DISCOVERY /apis/...`.

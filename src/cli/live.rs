@@ -176,10 +176,15 @@ pub fn desired(
     };
     let mut report = validator.check(&files, &limits);
     findings.append(&mut report.findings);
-    // Ignite VMs become Flintlock microVMs; their findings count as the
-    // manifests' own.
-    let (manifests, translated) = mooring::translate::translate_set(&report.manifests);
-    findings.extend(translated);
+    // Ignite VMs become Flintlock microVMs. The validator already reported
+    // what translating them finds, so only the microVMs are taken here.
+    let (microvms, _reported) = mooring::translate::translate_set(&report.manifests);
+    let mut manifests: Vec<Manifest> = report
+        .manifests
+        .into_iter()
+        .filter(|m| !mooring::translate::is_ignite_vm(m))
+        .collect();
+    manifests.extend(microvms);
     mooring::finding::sort(&mut findings);
     if findings.iter().any(Finding::is_error) {
         for f in &findings {

@@ -1,0 +1,230 @@
+//! The local sandbox: the whole mooring loop on this machine, against
+//! emulators, printing every step.
+//!
+//! Run it with `scripts/sandbox` (it builds the release `mooring` binary and
+//! this example, then runs it). The targets are the emulators from
+//! `emulators/` on 127.0.0.1: a Kubernetes API server over HTTP and a
+//! flintlockd over gRPC. Nothing leaves this machine.
+//!
+//! Steps: make a Git repository from `examples/manifests`; plan; apply;
+//! plan again (no changes); change live state behind mooring's back; show
+//! the drift; apply to heal it; commit a removal; show and apply the prune.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use mooring_emulators::flintlock::{FlintlockEmulator, FlintlockOptions};
+use mooring_emulators::kubernetes::{KubeEmulator, KubeOptions};
+use serde_json::json;
+
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+fn step(title: &str) {
+    println!("\n\x1b[1m== {title}\x1b[0m");
+}
+
+/// The `mooring` binary next to this example's build output.
+fn mooring_binary() -> Result<PathBuf> {
+    if let Some(p) = std::env::args().nth(1) {
+        return Ok(PathBuf::from(p));
+    }
+    let exe = std::env::current_exe()?;
+    // target/<profile>/examples/sandbox → target/<profile>/mooring
+    let bin = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|d| d.join("mooring"))
+        .ok_or("cannot find the target directory")?;
+    if !bin.is_file() {
+        return Err(format!(
+            "{} is missing: run scripts/sandbox, or cargo build --release first",
+            bin.display()
+        )
+        .into());
+    }
+    Ok(bin)
+}
+
+/// Runs `mooring` with `args`, printing the command line and its output.
+/// Returns the exit code.
+async fn mooring(bin: &Path, cwd: &Path, args: &[&str]) -> Result<i32> {
+    println!("$ mooring {}", args.join(" "));
+    let bin = bin.to_path_buf();
+    let cwd = cwd.to_path_buf();
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    // The emulators run on this process's runtime: wait for the child on a
+    // blocking thread so that they keep answering.
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(bin)
+            .args(&args)
+            .current_dir(cwd)
+            .env_remove("KUBECONFIG")
+            .output()
+    })
+    .await??;
+    print!("{}", String::from_utf8_lossy(&out.stdout));
+    eprint!("{}", String::from_utf8_lossy(&out.stderr));
+    let code = out.status.code().unwrap_or(-1);
+    println!("(exit code {code})");
+    Ok(code)
+}
+
+fn git(dir: &Path, args: &[&str]) -> Result<()> {
+    let status = Command::new("git")
+        .args([
+            "-c",
+            "user.name=sandbox",
+            "-c",
+            "user.email=sandbox@example.com",
+        ])
+        .args(args)
+        .current_dir(dir)
+        .status()?;
+    if !status.success() {
+        return Err(format!("git {} failed", args.join(" ")).into());
+    }
+    Ok(())
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), target)?;
+        }
+    }
+    Ok(())
+}
+
+fn expect(what: &str, code: i32, want: i32) -> Result<()> {
+    if code != want {
+        return Err(format!("{what}: exit code {code}, expected {want}").into());
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let bin = mooring_binary()?;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+
+    step("Starting the emulators (local stand-ins, not real targets)");
+    let kube = KubeEmulator::start(KubeOptions::default()).await?;
+    let flintlock = FlintlockEmulator::start(FlintlockOptions::default()).await?;
+    println!(
+        "Kubernetes API emulator: {}   flintlockd emulator (edge-1): {}",
+        kube.url(),
+        flintlock.endpoint()
+    );
+    println!("Every target below is one of these two emulators on loopback.");
+
+    let work = tempfile::tempdir()?;
+    let repo = work.path().join("platform");
+    copy_dir(&root.join("examples/manifests"), &repo.join("manifests"))?;
+    git(&repo, &["init", "-q", "-b", "main"])?;
+    git(&repo, &["add", "-A"])?;
+    git(&repo, &["commit", "-qm", "platform: initial"])?;
+    let kubeconfig = work.path().join("kubeconfig");
+    kube.write_kubeconfig(&kubeconfig, "sandbox")?;
+    let config = work.path().join("mooring.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "# The sandbox's configuration: a Git repository made from examples/manifests,\n\
+             # and the two emulators as targets.\n\
+             source:\n  name: sandbox\n  url: {repo}\n  ref: main\n  path: manifests\n\
+             targets:\n  kubernetes:\n    kubeconfig: {kubeconfig}\n    context: sandbox\n\
+             \x20 flintlock:\n    - name: edge-1\n      endpoint: {endpoint}\n\
+             prune: true\ntimeout: 10s\n",
+            repo = repo.display(),
+            kubeconfig = kubeconfig.display(),
+            endpoint = flintlock.endpoint(),
+        ),
+    )?;
+    println!("Git repository: {}", repo.display());
+    println!(
+        "--- {} ---\n{}",
+        config.display(),
+        std::fs::read_to_string(&config)?
+    );
+    let cfg = config.display().to_string();
+    let policies = root.join("policies").display().to_string();
+    let base = ["--config", cfg.as_str(), "--policies", policies.as_str()];
+    let with = |cmd: &str, extra: &[&'static str]| -> Vec<String> {
+        let mut v = vec![cmd.to_string()];
+        v.extend(base.iter().map(|s| s.to_string()));
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    let run = |args: Vec<String>| {
+        let bin = bin.clone();
+        let cwd = work.path().to_path_buf();
+        async move {
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            mooring(&bin, &cwd, &refs).await
+        }
+    };
+
+    step("1. Plan: everything is new");
+    expect("plan", run(with("plan", &[])).await?, 2)?;
+
+    step("2. Apply");
+    expect("apply", run(with("apply", &["--yes"])).await?, 0)?;
+    println!(
+        "The Kubernetes emulator now holds {} objects; flintlockd holds {} microVMs.",
+        kube.objects().len(),
+        flintlock.vms().len()
+    );
+
+    step("3. Plan again: nothing to do (apply is idempotent)");
+    expect("plan after apply", run(with("plan", &[])).await?, 0)?;
+
+    step("4. Someone changes live state behind mooring's back");
+    println!("kubectl edit: ConfigMap ml-platform/support-assistant-run-config gets a new key");
+    kube.edit_as(
+        "kubectl-edit",
+        "",
+        "ConfigMap",
+        Some("ml-platform"),
+        "support-assistant-run-config",
+        &json!({"data": {"debug": "true"}}),
+    )?;
+    println!("on edge-1: microVM ci/build-cache is given 8 vCPUs");
+    flintlock.edit("ci", "build-cache", |spec| spec.vcpu = 8);
+
+    step("5. Plan shows the drift");
+    expect("drift plan", run(with("plan", &[])).await?, 2)?;
+
+    step("6. Apply heals it (the microVM is replaced: Flintlock has no update)");
+    expect("heal", run(with("apply", &["--yes"])).await?, 0)?;
+    expect("plan after heal", run(with("plan", &[])).await?, 0)?;
+
+    step("7. A commit removes the metrics-relay Workload and ci-runner-02");
+    git(
+        &repo,
+        &[
+            "rm",
+            "-q",
+            "manifests/wasmcloud/workloads/workload-metrics-relay.yaml",
+            "manifests/microvms/ci-runner-02.yaml",
+        ],
+    )?;
+    git(
+        &repo,
+        &["commit", "-qm", "retire metrics-relay and a CI runner"],
+    )?;
+    expect("prune plan", run(with("plan", &[])).await?, 2)?;
+
+    step("8. Apply prunes them (they carry mooring's labels for this source)");
+    expect("prune", run(with("apply", &["--yes"])).await?, 0)?;
+    expect("final plan", run(with("plan", &[])).await?, 0)?;
+
+    println!(
+        "\nDone. The targets were local emulators; point mooring.yaml at a real cluster and flintlockd to do this for real (see README)."
+    );
+    Ok(())
+}
