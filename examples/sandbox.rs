@@ -26,7 +26,9 @@ fn step(title: &str) {
 /// The `mooring` binary next to this example's build output.
 fn mooring_binary() -> Result<PathBuf> {
     if let Some(p) = std::env::args().nth(1) {
-        return Ok(PathBuf::from(p));
+        // Commands run in a temporary directory: make the path absolute.
+        return Ok(std::fs::canonicalize(&p)
+            .map_err(|e| format!("cannot find the mooring binary {p}: {e}"))?);
     }
     let exe = std::env::current_exe()?;
     // target/<profile>/examples/sandbox → target/<profile>/mooring
@@ -45,8 +47,11 @@ fn mooring_binary() -> Result<PathBuf> {
     Ok(bin)
 }
 
-/// Runs `mooring` with `args`, printing the command line and its output.
-/// Returns the exit code.
+/// Lines of a command's output shown; the first plan diffs every object.
+const MAX_LINES: usize = 60;
+
+/// Runs `mooring` with `args`, printing the command line and its output
+/// (at most [`MAX_LINES`] lines of it). Returns the exit code.
 async fn mooring(bin: &Path, cwd: &Path, args: &[&str]) -> Result<i32> {
     println!("$ mooring {}", args.join(" "));
     let bin = bin.to_path_buf();
@@ -62,7 +67,19 @@ async fn mooring(bin: &Path, cwd: &Path, args: &[&str]) -> Result<i32> {
             .output()
     })
     .await??;
-    print!("{}", String::from_utf8_lossy(&out.stdout));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    if lines.len() <= MAX_LINES {
+        lines.iter().for_each(|l| println!("{l}"));
+    } else {
+        // The head (the plan's summary) and the tail (what apply did).
+        let (head, tail) = (MAX_LINES * 2 / 3, MAX_LINES / 3);
+        lines[..head].iter().for_each(|l| println!("{l}"));
+        println!("[... {} lines not shown ...]", lines.len() - head - tail);
+        lines[lines.len() - tail..]
+            .iter()
+            .for_each(|l| println!("{l}"));
+    }
     eprint!("{}", String::from_utf8_lossy(&out.stderr));
     let code = out.status.code().unwrap_or(-1);
     println!("(exit code {code})");
@@ -138,6 +155,8 @@ async fn main() -> Result<()> {
              # and the two emulators as targets.\n\
              source:\n  name: sandbox\n  url: {repo}\n  ref: main\n  path: manifests\n\
              targets:\n  kubernetes:\n    kubeconfig: {kubeconfig}\n    context: sandbox\n\
+             \x20   # Take fields back from kubectl edits and scales (drift healing).\n\
+             \x20   forceConflicts: true\n\
              \x20 flintlock:\n    - name: edge-1\n      endpoint: {endpoint}\n\
              prune: true\ntimeout: 10s\n",
             repo = repo.display(),
@@ -184,14 +203,16 @@ async fn main() -> Result<()> {
     expect("plan after apply", run(with("plan", &[])).await?, 0)?;
 
     step("4. Someone changes live state behind mooring's back");
-    println!("kubectl edit: ConfigMap ml-platform/support-assistant-run-config gets a new key");
+    println!(
+        "kubectl scale: LlamaStackDistribution ml-platform/support-assistant goes from 2 to 5 replicas"
+    );
     kube.edit_as(
-        "kubectl-edit",
-        "",
-        "ConfigMap",
+        "kubectl-scale",
+        "llamastack.io",
+        "LlamaStackDistribution",
         Some("ml-platform"),
-        "support-assistant-run-config",
-        &json!({"data": {"debug": "true"}}),
+        "support-assistant",
+        &json!({"spec": {"replicas": 5}}),
     )?;
     println!("on edge-1: microVM ci/build-cache is given 8 vCPUs");
     flintlock.edit("ci", "build-cache", |spec| spec.vcpu = 8);
@@ -199,7 +220,9 @@ async fn main() -> Result<()> {
     step("5. Plan shows the drift");
     expect("drift plan", run(with("plan", &[])).await?, 2)?;
 
-    step("6. Apply heals it (the microVM is replaced: Flintlock has no update)");
+    step(
+        "6. Apply heals it (server-side apply takes replicas back; the microVM is replaced: Flintlock has no update)",
+    );
     expect("heal", run(with("apply", &["--yes"])).await?, 0)?;
     expect("plan after heal", run(with("plan", &[])).await?, 0)?;
 

@@ -50,6 +50,15 @@ fn object(c: &super::Change) -> String {
     }
 }
 
+/// `file:line`, or just where a live-only object lives.
+fn place(c: &super::Change) -> String {
+    if c.line == 0 {
+        c.file.clone()
+    } else {
+        format!("{}:{}", c.file, c.line)
+    }
+}
+
 /// Lines shown under an object's heading: why it is blocked, its notes.
 fn remarks(c: &super::Change) -> Vec<String> {
     let mut out = Vec::new();
@@ -72,15 +81,29 @@ pub fn text(plan: &Plan, sides: &Sides, findings: &[Finding]) -> String {
         sides.to,
         headline(plan)
     );
-    for c in plan.changes.iter().filter(|c| shown(c)) {
+    let declared: Vec<_> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action == Action::Declared)
+        .collect();
+    if !declared.is_empty() {
+        let _ = writeln!(out, "\nDeclared, nothing to apply:");
+        for c in declared {
+            let _ = writeln!(out, "  {} {}  ({})", c.action.symbol(), object(c), place(c));
+        }
+    }
+    for c in plan
+        .changes
+        .iter()
+        .filter(|c| shown(c) && c.action != Action::Declared)
+    {
         let _ = writeln!(
             out,
-            "\n{} {} {}  ({}:{})",
+            "\n{} {} {}  ({})",
             c.action.symbol(),
             c.action.verb(),
             object(c),
-            c.file,
-            c.line
+            place(c)
         );
         for r in remarks(c) {
             let _ = writeln!(out, "  {r}");
@@ -167,12 +190,11 @@ pub fn markdown(plan: &Plan, sides: &Sides, findings: &[Finding]) -> String {
     for c in &changed {
         let _ = writeln!(
             out,
-            "| {} {} | `{}` | `{}:{}` |",
+            "| {} {} | `{}` | `{}` |",
             c.action.symbol(),
             c.action.verb(),
             object(c),
-            c.file,
-            c.line
+            place(c)
         );
     }
     out.push('\n');
