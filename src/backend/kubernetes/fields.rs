@@ -130,13 +130,48 @@ fn element_of<'a>(element: &str, value: &'a Value) -> Option<&'a Value> {
 /// Whether a server-side apply of `desired` by `manager` over `live` can
 /// change nothing, so the dry-run can be skipped.
 pub fn unchanged(desired: &Value, live: &Value, manager: &str) -> bool {
-    if !desired_fields_live(desired, live) {
+    let folded = fold_string_data(desired);
+    let compared = folded.as_ref().unwrap_or(desired);
+    if !desired_fields_live(compared, live) {
         return false;
     }
     match applied_field_sets(live, manager) {
-        Some(sets) => sets.iter().all(|f| fields_present(f, desired)),
+        Some(sets) => sets
+            .iter()
+            .all(|f| fields_present(f, desired) || fields_present(f, compared)),
         None => false,
     }
+}
+
+/// A core Secret as the API server stores it: `stringData` entries written
+/// into `data` as base64 (they win over `data`), and `stringData` gone (it
+/// is write-only). `None` when `desired` is not a Secret with `stringData`.
+fn fold_string_data(desired: &Value) -> Option<Value> {
+    use base64::Engine as _;
+    let is_secret = desired.get("apiVersion").and_then(Value::as_str) == Some("v1")
+        && desired.get("kind").and_then(Value::as_str) == Some("Secret");
+    let string_data = desired.get("stringData")?.as_object()?;
+    if !is_secret {
+        return None;
+    }
+    let mut out = desired.clone();
+    let obj = out.as_object_mut()?;
+    obj.remove("stringData");
+    let data = obj
+        .entry("data")
+        .or_insert_with(|| Value::Object(Map::new()));
+    if !data.is_object() {
+        *data = Value::Object(Map::new());
+    }
+    let data = data.as_object_mut()?;
+    for (k, v) in string_data {
+        let text = v.as_str()?;
+        data.insert(
+            k.clone(),
+            Value::String(base64::engine::general_purpose::STANDARD.encode(text)),
+        );
+    }
+    Some(out)
 }
 
 /// Map-field paths (`f:` elements only) `manager` applied that `desired`
@@ -246,6 +281,26 @@ mod tests {
             "data": {"k": "1", "other": "2"},
             "status": {"x": 1}
         })
+    }
+
+    #[test]
+    fn secret_string_data_compares_as_the_stored_base64_data() {
+        let live = json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "s", "namespace": "default", "managedFields": [
+                {"manager": "mooring", "operation": "Apply", "fieldsType": "FieldsV1",
+                 "fieldsV1": {"f:stringData": {"f:token": {}}, "f:type": {}}}]},
+            "data": {"token": "dC0x"}, "type": "Opaque"
+        });
+        let same = json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "s"}, "stringData": {"token": "t-1"}, "type": "Opaque"});
+        assert!(unchanged(&same, &live, "mooring"));
+        let rotated = json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "s"}, "stringData": {"token": "t-2"}, "type": "Opaque"});
+        assert!(!unchanged(&rotated, &live, "mooring"));
+        // Not a Secret: stringData is just a field.
+        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "stringData": {"a": "b"}});
+        assert!(fold_string_data(&cm).is_none());
     }
 
     #[test]
