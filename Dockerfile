@@ -4,9 +4,13 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends pkg-config libssl-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-COPY Cargo.toml Cargo.lock ./
+COPY Cargo.toml Cargo.lock build.rs ./
+COPY proto ./proto
 COPY src ./src
 COPY benches ./benches
+# A workspace member (the test emulators): cargo reads its manifest even when
+# only the mooring binary is built.
+COPY emulators ./emulators
 RUN cargo build --release --locked --bin mooring
 
 # Runtime stage: slim, non-root, CA certificates for https Git remotes.
