@@ -237,10 +237,11 @@ impl Default for DeletionCap {
 
 impl DeletionCap {
     /// The most deletions allowed when `managed` objects are managed. A
-    /// percentage always allows at least one deletion.
+    /// percentage above zero always allows at least one deletion.
     pub fn limit(&self, managed: usize) -> usize {
         match *self {
             DeletionCap::Count(n) => n,
+            DeletionCap::Percent(p) if p <= 0.0 => 0,
             DeletionCap::Percent(p) => (((managed as f64) * p / 100.0).floor() as usize).max(1),
         }
     }
@@ -294,6 +295,19 @@ impl<'de> Deserialize<'de> for DeletionCap {
     }
 }
 
+/// Whether `name` can be a Kubernetes label value, as `source.name` must:
+/// 1 to 63 letters, digits, `-`, `_`, `.`, starting and ending with a
+/// letter or digit.
+pub fn is_label_value(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric())
+}
+
 /// Parses `90s`, `5m`, `1h`, `1h30m`, `250ms`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let s = text.trim();
@@ -316,18 +330,19 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         let unit_len = rest.chars().take_while(|c| c.is_ascii_alphabetic()).count();
         let unit = &rest[..unit_len];
         rest = &rest[unit_len..];
+        let too_large = || format!("`{text}` is too large");
         let d = match unit {
             "ms" => Duration::from_millis(n),
             "s" => Duration::from_secs(n),
-            "m" => Duration::from_secs(n * 60),
-            "h" => Duration::from_secs(n * 3600),
+            "m" => Duration::from_secs(n.checked_mul(60).ok_or_else(too_large)?),
+            "h" => Duration::from_secs(n.checked_mul(3600).ok_or_else(too_large)?),
             _ => {
                 return Err(format!(
                     "`{text}`: unknown unit `{unit}` (use ms, s, m or h)"
                 ));
             }
         };
-        total += d;
+        total = total.checked_add(d).ok_or_else(too_large)?;
     }
     Ok(total)
 }
@@ -439,14 +454,7 @@ impl Config {
         if self.timeout.is_zero() {
             return Err(("/timeout".into(), "timeout: must be above zero".into()));
         }
-        let name_ok = !self.source.name.is_empty()
-            && self.source.name.len() <= 63
-            && self
-                .source
-                .name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-        if !name_ok {
+        if !is_label_value(&self.source.name) {
             return Err((
                 "/source/name".into(),
                 format!(
@@ -598,6 +606,11 @@ mod tests {
         assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
         assert!(parse_duration("5 minutes").is_err());
         assert!(parse_duration("10").is_err());
+        assert!(parse_duration("18446744073709551615h").is_err());
+        assert!(parse_duration("18446744073709551615s1s").is_err());
+        assert_eq!("0%".parse::<DeletionCap>().unwrap().limit(100), 0);
+        assert!(is_label_value("tidewater-platform"));
+        assert!(!is_label_value("-x") && !is_label_value("a,b") && !is_label_value(""));
         assert_eq!("30%".parse::<DeletionCap>().unwrap().limit(10), 3);
         assert_eq!("30%".parse::<DeletionCap>().unwrap().limit(2), 1);
         assert_eq!("4".parse::<DeletionCap>().unwrap().limit(100), 4);

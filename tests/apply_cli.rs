@@ -294,6 +294,7 @@ async fn a_down_endpoint_fails_clearly_and_deletes_nothing() {
                     "--no-policies",
                     "--yes",
                     "--allow-empty",
+                    "--force-prune",
                 ],
                 Some(&d),
             )
@@ -303,8 +304,9 @@ async fn a_down_endpoint_fails_clearly_and_deletes_nothing() {
     .unwrap();
     assert_code(&out, 1);
     assert!(out.stdout.contains("unreachable"), "{}", out.stdout);
-    // The Kubernetes side went ahead: its Namespace was pruned as asked, and
-    // nothing of the unreachable Flintlock host was touched.
+    // The Kubernetes side went ahead: its Namespace was pruned as asked (a
+    // Namespace needs --force-prune), and nothing of the unreachable
+    // Flintlock host was touched.
     assert!(kube.get("", "Namespace", None, "shop").is_none());
 }
 
@@ -440,4 +442,38 @@ async fn apply_from_git_with_flags_only() {
     .unwrap();
     assert_code(&out, 0);
     assert!(env.kube.get("", "Namespace", None, "shop").is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_source_never_takes_over_the_firsts_objects() {
+    let env = Env::start().await;
+    write(&env.path("repo"), "ns.yaml", NS);
+    write(&env.path("repo"), "cm.yaml", CM);
+    assert_code(&env.run(&["apply", "--yes"]).await, 0);
+    let other = env
+        .run(&["apply", "--yes", "--source-name", "other-team"])
+        .await;
+    assert_code(&other, 0);
+    assert!(
+        other.stdout.contains("belongs to mooring source `test`"),
+        "{}",
+        other.stdout
+    );
+    let cm = env.kube.get("", "ConfigMap", Some("shop"), "app").unwrap();
+    assert_eq!(cm["metadata"]["labels"]["mooring.dev/source"], "test");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_manifests_in_json_mode_give_a_json_document() {
+    let env = Env::start().await;
+    write(
+        &env.path("repo"),
+        "cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app}\ndata: {level: 3}\n",
+    );
+    let out = env.run(&["plan", "-o", "json"]).await;
+    assert_code(&out, 1);
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(doc["valid"], false);
+    assert_eq!(doc["findings"][0]["line"], 4);
 }

@@ -201,7 +201,7 @@ async fn creates_then_plans_unchanged_despite_defaulted_fields() {
 }
 
 #[tokio::test]
-async fn a_secret_written_as_string_data_is_unchanged_through_a_dry_run() {
+async fn a_secret_written_as_string_data_is_unchanged_without_a_dry_run() {
     let env = env(KubeOptions::default()).await;
     let k = connect(&target(&env)).await;
     let desired = manifests(
@@ -213,6 +213,16 @@ async fn a_secret_written_as_string_data_is_unchanged_through_a_dry_run() {
     env.emu.reset_calls();
     let again = plan(&k, &desired).await;
     assert!(!again.has_changes(), "{again:#?}");
+    assert_eq!(
+        env.emu.calls().get("PATCH secrets"),
+        None,
+        "stringData compares as the stored data: no dry-run"
+    );
+    let rotated = manifests(
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData: {password: hunter3}\n",
+    );
+    let changed = plan(&k, &rotated).await;
+    assert_eq!(changed.summary.update, 1, "{changed:#?}");
     assert_eq!(
         env.emu.calls().get("PATCH secrets"),
         Some(&1),

@@ -35,6 +35,15 @@ pub fn is_declaration_only(m: &Manifest) -> bool {
     m.id.group == "ignite.weave.works" && matches!(m.id.kind.as_str(), "Kernel" | "Image" | "Pool")
 }
 
+/// Kinds whose deletion takes other objects with it (mooring's or not):
+/// a Namespace its contents, a CustomResourceDefinition every instance.
+fn deletes_contents(id: &ObjectId) -> bool {
+    matches!(
+        (id.group.as_str(), id.kind.as_str()),
+        ("", "Namespace") | ("apiextensions.k8s.io", "CustomResourceDefinition")
+    )
+}
+
 /// What is applied and how carefully.
 #[derive(Debug, Clone, Default)]
 pub struct Safety {
@@ -225,19 +234,21 @@ impl Engine {
         if deletions == 0 {
             return None;
         }
+        // Managed: what is live and mooring's now. Creates do not count, so a
+        // render pointed at the wrong folder cannot raise the cap.
         let managed = plan
             .plan
             .changes
             .iter()
-            .filter(|c| c.action != Action::Declared)
+            .filter(|c| {
+                matches!(
+                    c.action,
+                    Action::Update | Action::Replace | Action::Delete | Action::Unchanged
+                )
+            })
             .count();
-        let rendered = plan.desired.len()
-            + plan
-                .plan
-                .changes
-                .iter()
-                .filter(|c| c.action == Action::Declared)
-                .count();
+        // Rendered: objects to apply; declarations alone do not count.
+        let rendered = plan.desired.len();
         let reason = if !safety.prune {
             Some("prune is off (set `prune: true` or pass --prune)".to_string())
         } else if rendered == 0 && !safety.allow_empty {
@@ -253,17 +264,22 @@ impl Engine {
         } else {
             None
         };
-        if let Some(why) = &reason {
-            for c in plan
-                .plan
-                .changes
-                .iter_mut()
-                .filter(|c| c.action == Action::Delete)
-            {
+        for c in plan
+            .plan
+            .changes
+            .iter_mut()
+            .filter(|c| c.action == Action::Delete)
+        {
+            if let Some(why) = &reason {
                 c.blocked = Some(why.clone());
+            } else if !safety.force_prune && deletes_contents(&c.id) {
+                c.blocked = Some(format!(
+                    "deleting a {} deletes everything in it, mooring's or not: pass --force-prune to delete it",
+                    c.id.kind
+                ));
             }
-            plan.plan = Plan::from_changes(std::mem::take(&mut plan.plan.changes));
         }
+        plan.plan = Plan::from_changes(std::mem::take(&mut plan.plan.changes));
         reason
     }
 
@@ -359,7 +375,12 @@ impl Engine {
                         },
                     ),
                     Err(e) => {
-                        if c.id.group.is_empty() && c.id.kind == "Namespace" {
+                        // Only a Namespace that could not be created is
+                        // missing; a failed update leaves it in place.
+                        if c.action == Action::Create
+                            && c.id.group.is_empty()
+                            && c.id.kind == "Namespace"
+                        {
                             failed_namespaces.insert((c.backend.clone(), c.id.name.clone()));
                         }
                         report.push(

@@ -276,3 +276,59 @@ async fn ignite_declarations_are_listed_not_applied() {
     assert!(!plan.plan.has_changes());
     assert_eq!(engine.apply(&plan).await.results.len(), 0);
 }
+
+#[tokio::test]
+async fn creates_do_not_raise_the_deletion_cap() {
+    let engine = Engine::new(vec![Box::new(Memory::default())], "test", 4);
+    let first = manifests(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: mine}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: b, namespace: mine}\n",
+    );
+    engine.apply(&engine.plan(&first).await).await;
+    // A render of some other folder: ten new objects, both old ones gone.
+    let other: String = (0..10)
+        .map(|i| format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: other-{i}, namespace: other}}\n---\n"))
+        .collect();
+    let mut plan = engine.plan(&manifests(&other)).await;
+    assert_eq!(
+        (plan.plan.summary.create, plan.plan.summary.delete),
+        (10, 2)
+    );
+    let why = engine.guard(&mut plan, &prune()).unwrap();
+    assert!(why.contains("of 2 managed objects"), "{why}");
+}
+
+#[tokio::test]
+async fn namespaces_are_only_pruned_with_force() {
+    let engine = Engine::new(vec![Box::new(Memory::default())], "test", 4);
+    let desired = manifests(SET);
+    engine.apply(&engine.plan(&desired).await).await;
+    let without_ns: Vec<Manifest> = desired
+        .iter()
+        .filter(|m| m.id.kind != "Namespace")
+        .cloned()
+        .collect();
+    let mut plan = engine.plan(&without_ns).await;
+    assert!(engine.guard(&mut plan, &prune()).is_none());
+    let ns = plan
+        .plan
+        .changes
+        .iter()
+        .find(|c| c.id.kind == "Namespace")
+        .unwrap();
+    assert!(
+        ns.blocked
+            .as_deref()
+            .unwrap()
+            .contains("deletes everything in it"),
+        "{ns:?}"
+    );
+    assert_eq!(engine.apply(&plan).await.results.len(), 0);
+
+    let mut plan = engine.plan(&without_ns).await;
+    let forced = Safety {
+        force_prune: true,
+        ..prune()
+    };
+    engine.guard(&mut plan, &forced);
+    assert_eq!(engine.apply(&plan).await.done, 1);
+}

@@ -89,6 +89,9 @@ pub enum UpdateStrategy {
     /// the difference is reported as drift and left alone. The string says
     /// why.
     Refused(String),
+    /// An in-place update that must not be made (e.g. the live object
+    /// belongs to another mooring source): reported, left alone.
+    Held(String),
 }
 
 /// One object as a backend sees it, ready for [`crate::plan::plan_observed`].
@@ -231,6 +234,23 @@ pub fn is_owned(labels: Option<&serde_json::Map<String, Value>>, source: &str) -
         l.get(MANAGED_BY_LABEL).and_then(Value::as_str) == Some(MANAGED_BY_VALUE)
             && l.get(SOURCE_LABEL).and_then(Value::as_str) == Some(source)
     })
+}
+
+/// The other mooring source a live object's labels name, if they name one
+/// that is not `source`.
+pub fn other_source(
+    labels: Option<&serde_json::Map<String, Value>>,
+    source: &str,
+) -> Option<String> {
+    let labels = labels?;
+    if labels.get(MANAGED_BY_LABEL).and_then(Value::as_str) != Some(MANAGED_BY_VALUE) {
+        return None;
+    }
+    labels
+        .get(SOURCE_LABEL)
+        .and_then(Value::as_str)
+        .filter(|s| *s != source)
+        .map(str::to_string)
 }
 
 /// A read-only backend whose live state is a fixed set of manifests.

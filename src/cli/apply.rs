@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use clap::Args;
 use mooring::apply::{Outcome, Report, Safety, TargetPlan};
-use mooring::config::DeletionCap;
+use mooring::config::{Config, DeletionCap};
 use mooring::finding::Finding;
 use mooring::plan::render;
 
@@ -13,16 +13,10 @@ use super::live::{self, SourceArgs, TargetArgs};
 use super::plan::PlanFormat;
 use super::{CheckArgs, exit};
 
+/// What may be deleted. `plan` takes the same flags, so that it shows what
+/// `apply` with them would do.
 #[derive(Debug, Args)]
-pub struct ApplyArgs {
-    #[command(flatten)]
-    source: SourceArgs,
-    #[command(flatten)]
-    targets: TargetArgs,
-    /// Show the plan and stop: nothing is changed (exit 2 when changes are
-    /// pending, as `plan`).
-    #[arg(long)]
-    dry_run: bool,
+pub struct SafetyArgs {
     /// Delete objects mooring applied before and Git no longer declares
     /// [default: prune in mooring.yaml].
     #[arg(long)]
@@ -35,9 +29,35 @@ pub struct ApplyArgs {
     /// objects [default: maxDeletions in mooring.yaml, else 30%].
     #[arg(long, value_name = "N|N%")]
     max_deletions: Option<DeletionCap>,
-    /// Delete beyond the deletion cap.
+    /// Delete beyond the deletion cap, and delete Namespaces and
+    /// CustomResourceDefinitions (which take everything in them along).
     #[arg(long)]
     force_prune: bool,
+}
+
+impl SafetyArgs {
+    fn safety(&self, config: &Config) -> Safety {
+        Safety {
+            prune: self.prune || config.prune,
+            allow_empty: self.allow_empty,
+            max_deletions: self.max_deletions.unwrap_or(config.max_deletions),
+            force_prune: self.force_prune,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+    #[command(flatten)]
+    targets: TargetArgs,
+    /// Show the plan and stop: nothing is changed (exit 2 when changes are
+    /// pending, as `plan`).
+    #[arg(long)]
+    dry_run: bool,
+    #[command(flatten)]
+    safety: SafetyArgs,
     /// Apply without asking (required when stdin is not a terminal).
     #[arg(short, long)]
     yes: bool,
@@ -84,23 +104,19 @@ fn render(
 pub fn run_plan(
     source: &SourceArgs,
     targets: &TargetArgs,
+    safety: &SafetyArgs,
     check: &CheckArgs,
     output: PlanFormat,
 ) -> anyhow::Result<i32> {
     let config = targets.config()?;
-    let Ok(desired) = live::desired(source, &config, check)? else {
+    let Ok(desired) = live::desired(source, &config, check, output == PlanFormat::Json)? else {
         return Ok(exit::FAILED);
     };
     let rt = runtime()?;
     let (plan, _) = rt.block_on(async {
         let engine = live::engine(&config).await?;
         let mut plan = engine.plan(&desired.manifests).await;
-        let safety = Safety {
-            prune: config.prune,
-            max_deletions: config.max_deletions,
-            ..Safety::default()
-        };
-        let held = engine.guard(&mut plan, &safety);
+        let held = engine.guard(&mut plan, &safety.safety(&config));
         anyhow::Ok((plan, held))
     })?;
     let findings = plan_findings(desired.findings, &plan);
@@ -120,15 +136,16 @@ pub fn run_plan(
 
 pub fn run(args: &ApplyArgs) -> anyhow::Result<i32> {
     let config = args.targets.config()?;
-    let Ok(desired) = live::desired(&args.source, &config, &args.check)? else {
+    let Ok(desired) = live::desired(
+        &args.source,
+        &config,
+        &args.check,
+        args.output == PlanFormat::Json,
+    )?
+    else {
         return Ok(exit::FAILED);
     };
-    let safety = Safety {
-        prune: args.prune || config.prune,
-        allow_empty: args.allow_empty,
-        max_deletions: args.max_deletions.unwrap_or(config.max_deletions),
-        force_prune: args.force_prune,
-    };
+    let safety = args.safety.safety(&config);
     let rt = runtime()?;
     rt.block_on(async {
         let engine = live::engine(&config).await?;

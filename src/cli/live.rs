@@ -96,6 +96,7 @@ impl TargetArgs {
             }
             if let Some(c) = &self.context {
                 k.context = Some(c.clone());
+                k.in_cluster = false;
             }
         }
         for spec in &self.flintlock {
@@ -114,6 +115,11 @@ impl TargetArgs {
             });
         }
         if let Some(n) = &self.source_name {
+            if !mooring::config::is_label_value(n) {
+                bail!(
+                    "--source-name {n:?}: must be a valid label value (letters, digits, `-`, `_`, `.`; at most 63)"
+                );
+            }
             config.source.name = n.clone();
         }
         Ok(config)
@@ -135,6 +141,7 @@ pub fn desired(
     source: &SourceArgs,
     config: &Config,
     check: &CheckArgs,
+    json: bool,
 ) -> anyhow::Result<Result<Desired, ()>> {
     let limits = check.limits();
     let validator = Validator::new(check.options()).context("cannot start validation")?;
@@ -169,8 +176,18 @@ pub fn desired(
             Some(auth) => Some(Credentials::resolve(auth)?),
             None => None,
         };
+        // Before any Git traffic, and before the runtime's threads exist.
+        git::set_network_timeout(config.timeout)?;
         let repo = GitRepo::open_with(url, &cache, credentials.as_ref())?;
         let commit = repo.resolve(&rev)?;
+        // Against live targets an absent folder is a mistake, not an empty
+        // render: refuse it rather than plan every deletion.
+        if !repo.has_path(commit, &subdir)? {
+            bail!(
+                "path {subdir:?} does not exist in {url} at {rev} ({}): check source.path / --path",
+                git::short(commit)
+            );
+        }
         let (files, findings) = repo.read(commit, &subdir, &limits)?;
         (format!("{rev} ({})", git::short(commit)), files, findings)
     };
@@ -187,13 +204,19 @@ pub fn desired(
     manifests.extend(microvms);
     mooring::finding::sort(&mut findings);
     if findings.iter().any(Finding::is_error) {
-        for f in &findings {
-            eprintln!("{f}");
-        }
         let errors = findings.iter().filter(|f| f.is_error()).count();
-        eprintln!(
+        let why = format!(
             "{errors} error(s) in {label}: nothing is planned or applied from invalid manifests"
         );
+        if json {
+            let doc = serde_json::json!({"valid": false, "error": why, "findings": findings});
+            println!("{}", serde_json::to_string_pretty(&doc)?);
+        } else {
+            for f in &findings {
+                eprintln!("{f}");
+            }
+            eprintln!("{why}");
+        }
         return Ok(Err(()));
     }
     Ok(Ok(Desired {

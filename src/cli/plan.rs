@@ -28,10 +28,12 @@ pub struct PlanArgs {
     source: SourceArgs,
     /// Compare with this Git revision instead of live targets (e.g. the
     /// target branch of a pull request): a Git-to-Git plan.
-    #[arg(long, value_name = "REV", conflicts_with_all = ["config", "kubeconfig", "context", "flintlock"])]
+    #[arg(long, value_name = "REV", conflicts_with_all = ["config", "kubeconfig", "context", "flintlock", "prune", "allow_empty", "max_deletions", "force_prune"])]
     against_ref: Option<String>,
     #[command(flatten)]
     targets: TargetArgs,
+    #[command(flatten)]
+    safety: super::apply::SafetyArgs,
     /// Output format; markdown is ready to paste into a pull-request comment.
     #[arg(short, long, value_enum, default_value_t = PlanFormat::Text)]
     output: PlanFormat,
@@ -82,9 +84,13 @@ fn relative_to_workdir(path: &Path, workdir: &Path) -> anyhow::Result<String> {
 pub fn run(args: &PlanArgs) -> anyhow::Result<i32> {
     match &args.against_ref {
         Some(against) => run_git(args, against),
-        None if args.targets.any() => {
-            super::apply::run_plan(&args.source, &args.targets, &args.check, args.output)
-        }
+        None if args.targets.any() => super::apply::run_plan(
+            &args.source,
+            &args.targets,
+            &args.safety,
+            &args.check,
+            args.output,
+        ),
         None => bail!(
             "nothing to plan against: give --against-ref REV for a Git-to-Git plan, or targets (--config mooring.yaml, --kubeconfig/--context, --flintlock NAME=URL)"
         ),

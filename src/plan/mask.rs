@@ -24,6 +24,11 @@ fn is_secret_kind(group: &str, kind: &str) -> bool {
     group.is_empty() && kind == "Secret"
 }
 
+/// Secret-bearing parts of a Secret's public `metadata`: `kubectl apply`
+/// keeps the whole object, data included, in this annotation.
+const SECRET_METADATA: &[&str] =
+    &["/metadata/annotations/kubectl.kubernetes.io~1last-applied-configuration"];
+
 /// The pointers of the secret subtrees present in either value.
 fn secret_roots(group: &str, kind: &str, values: &[&Value]) -> Vec<String> {
     let mut roots: Vec<String> = Vec::new();
@@ -38,6 +43,7 @@ fn secret_roots(group: &str, kind: &str, values: &[&Value]) -> Vec<String> {
                 }
             }
         }
+        roots.extend(SECRET_METADATA.iter().map(|p| p.to_string()));
     }
     for (g, k, p) in SECRET_SUBTREES {
         if *g == group && *k == kind {
@@ -51,7 +57,10 @@ fn secret_roots(group: &str, kind: &str, values: &[&Value]) -> Vec<String> {
 pub fn is_secret(group: &str, kind: &str, pointer: &str) -> bool {
     if is_secret_kind(group, kind) {
         let top = pointer.split('/').nth(1).unwrap_or("");
-        return !top.is_empty() && !SECRET_PUBLIC_FIELDS.contains(&top);
+        return (!top.is_empty() && !SECRET_PUBLIC_FIELDS.contains(&top))
+            || SECRET_METADATA
+                .iter()
+                .any(|p| pointer == *p || pointer.starts_with(&format!("{p}/")));
     }
     SECRET_SUBTREES.iter().any(|(g, k, p)| {
         *g == group && *k == kind && (pointer == *p || pointer.starts_with(&format!("{p}/")))
@@ -140,6 +149,26 @@ mod tests {
             new,
             json!({"kind": "Secret", "stringdata": {"password": "***"}, "type": "Opaque"})
         );
+    }
+
+    #[test]
+    fn kubectls_last_applied_copy_of_a_secret_is_masked() {
+        let key = "kubectl.kubernetes.io/last-applied-configuration";
+        let live = json!({"kind": "Secret", "metadata": {"name": "s", "annotations": {
+            key: "{\"data\":{\"token\":\"aHVudGVyMg==\"}}", "team": "a"}}});
+        let (old, _) = mask_pair(
+            &secret(),
+            &live,
+            &json!({"kind": "Secret", "metadata": {"name": "s"}}),
+        );
+        assert_eq!(old["metadata"]["annotations"][key], "***");
+        assert_eq!(old["metadata"]["annotations"]["team"], "a");
+        assert_eq!(old["metadata"]["name"], "s");
+        assert!(is_secret(
+            "",
+            "Secret",
+            "/metadata/annotations/kubectl.kubernetes.io~1last-applied-configuration"
+        ));
     }
 
     #[test]

@@ -260,6 +260,7 @@ pub fn plan_observed(backend: &str, observed: Vec<Observed>) -> Plan {
                 UpdateStrategy::InPlace => (Action::Update, None),
                 UpdateStrategy::Replace => (Action::Replace, None),
                 UpdateStrategy::Refused(why) => (Action::Replace, Some(why.clone())),
+                UpdateStrategy::Held(why) => (Action::Update, Some(why.clone())),
             },
         };
         let diff = if action == Action::Unchanged {

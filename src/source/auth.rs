@@ -81,12 +81,15 @@ impl Credentials {
     /// host keys.
     pub fn callbacks(&self) -> RemoteCallbacks<'_> {
         let mut callbacks = RemoteCallbacks::new();
-        let mut attempts = 0;
+        let mut tried = std::collections::HashSet::new();
         callbacks.credentials(move |_url, user_from_url, allowed| {
-            // libgit2 asks again after a rejection; asking twice with the
-            // same answer only loops.
-            attempts += 1;
-            if attempts > 1 {
+            // An ssh URL without a user: libgit2 first asks for the name.
+            if allowed.contains(CredentialType::USERNAME) {
+                return Cred::username(user_from_url.unwrap_or("git"));
+            }
+            // libgit2 asks again after a rejection; giving the same answer
+            // twice only loops.
+            if !tried.insert(allowed.bits()) {
                 return Err(git2::Error::from_str(
                     "the server rejected the configured credentials",
                 ));

@@ -79,6 +79,25 @@ const MIRROR: &[&str] = &[
     "+refs/tags/*:refs/tags/*",
 ];
 
+/// Bounds every Git network operation (connect, and each read from the
+/// server) to `timeout`, for the rest of the process.
+///
+/// libgit2 keeps these in process-global state without synchronization:
+/// call this before any thread may be talking to a Git server (the CLI
+/// calls it before it opens the source).
+pub fn set_network_timeout(timeout: std::time::Duration) -> Result<(), SourceError> {
+    let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+    // SAFETY: see above; both setters only store an integer in libgit2's
+    // global options, and no Git operation is in flight when this runs.
+    unsafe {
+        git2::opts::set_server_connect_timeout_in_milliseconds(ms)
+            .map_err(git("cannot set the Git connect timeout"))?;
+        git2::opts::set_server_timeout_in_milliseconds(ms)
+            .map_err(git("cannot set the Git server timeout"))?;
+    }
+    Ok(())
+}
+
 /// A repository to read revisions from.
 pub struct GitRepo {
     repo: Repository,
@@ -184,6 +203,21 @@ impl GitRepo {
             .peel_to_commit()
             .map_err(git(format!("{rev} does not name a commit")))?;
         Ok(commit.id())
+    }
+
+    /// Whether `path` (repository-relative; empty for the root) exists at
+    /// `commit`.
+    pub fn has_path(&self, commit: Oid, path: &str) -> Result<bool, SourceError> {
+        let path = path.trim_matches('/');
+        if path.is_empty() || path == "." {
+            return Ok(true);
+        }
+        let tree = self
+            .repo
+            .find_commit(commit)
+            .and_then(|c| c.tree())
+            .map_err(git(format!("cannot read the tree of {commit}")))?;
+        Ok(tree.get_path(Path::new(path)).is_ok())
     }
 
     /// Reads the manifests under `subdir` (repository-relative; empty for

@@ -318,10 +318,18 @@ impl Host {
                     attempt += 1;
                     // The lost request may have been carried out.
                     let found = self.list(&spec.namespace, Some(&spec.id)).await?;
-                    if let Some(vm) = found
-                        .into_iter()
-                        .find(|vm| state(vm) != MicroVmState::Deleting)
-                    {
+                    // Only a microVM carrying the record this request sent
+                    // is ours; a namesake made by someone else is not.
+                    let record = spec.metadata.get(super::convert::RECORD_KEY);
+                    if let Some(vm) = found.into_iter().find(|vm| {
+                        state(vm) != MicroVmState::Deleting
+                            && record.is_some()
+                            && vm
+                                .spec
+                                .as_ref()
+                                .and_then(|s| s.metadata.get(super::convert::RECORD_KEY))
+                                == record
+                    }) {
                         return Ok(vm);
                     }
                 }

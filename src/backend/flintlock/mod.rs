@@ -80,8 +80,13 @@ struct Live {
 }
 
 impl Live {
+    /// The namespace, `default` when the server reports none (as it
+    /// defaults an empty one on create).
     fn namespace(&self) -> &str {
-        self.vm.spec.as_ref().map_or("", |s| s.namespace.as_str())
+        match self.vm.spec.as_ref().map_or("", |s| s.namespace.as_str()) {
+            "" => "default",
+            ns => ns,
+        }
     }
     fn name(&self) -> &str {
         self.vm.spec.as_ref().map_or("", |s| s.id.as_str())

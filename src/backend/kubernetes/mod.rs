@@ -37,7 +37,7 @@ use serde_json::{Map, Value};
 
 use crate::backend::{
     Applied, Backend, BackendError, MANAGED_BY_LABEL, MANAGED_BY_VALUE, Observed, SOURCE_LABEL,
-    UpdateStrategy, is_owned,
+    UpdateStrategy, is_owned, other_source,
 };
 use crate::config::KubernetesTarget;
 use crate::manifest::{Manifest, ObjectId};
@@ -676,6 +676,13 @@ impl Backend for Kubernetes {
             if let Some((live_resource, object)) = live.remove(&key) {
                 o.owned = is_owned(labels(&object), &self.source);
                 o.handle = handle(&live_resource, &object);
+                if let Some(other) = other_source(labels(&object), &self.source) {
+                    // Two sources declaring one object would take it from
+                    // each other on every run: leave it to its first owner.
+                    o.update = UpdateStrategy::Held(format!(
+                        "the live object belongs to mooring source `{other}`; two sources must not declare the same object"
+                    ));
+                }
                 let stripped = fields::strip_server_fields(&object);
                 if fields::unchanged(&apply_body(m, r), &object, &self.field_manager) {
                     o.desired = Some(stripped.clone());
