@@ -68,7 +68,7 @@ fn target(env: &Env) -> KubernetesTarget {
 const QUICK: Retry = Retry {
     attempts: 4,
     base: Duration::from_millis(5),
-    cap: Duration::from_millis(20),
+    max: Duration::from_millis(20),
 };
 
 async fn connect(target: &KubernetesTarget) -> Kubernetes {

@@ -34,32 +34,14 @@ use crate::config::FlintlockHost;
 
 const BACKEND: &str = "flintlock";
 
-/// Retries on `UNAVAILABLE`: `attempts` tries in all, waiting `base`,
-/// `2 × base`, … (at most `max`) in between.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Retry {
-    pub attempts: u32,
-    pub base: Duration,
-    pub max: Duration,
-}
+pub use crate::backend::retry::Retry;
 
-impl Default for Retry {
-    fn default() -> Self {
-        Retry {
-            attempts: 5,
-            base: Duration::from_millis(200),
-            max: Duration::from_secs(5),
-        }
-    }
-}
-
-impl Retry {
-    /// The wait after failed try number `attempt` (0-based).
-    pub fn delay(&self, attempt: u32) -> Duration {
-        let factor = 1u32.checked_shl(attempt.min(20)).unwrap_or(u32::MAX);
-        self.base.saturating_mul(factor).min(self.max)
-    }
-}
+/// Retries on `UNAVAILABLE`: 5 tries from 200 ms, at most 5 s apart.
+pub const DEFAULT_RETRY: Retry = Retry {
+    attempts: 5,
+    base: Duration::from_millis(200),
+    max: Duration::from_secs(5),
+};
 
 /// Adds the token to every call.
 #[derive(Clone)]
@@ -196,7 +178,7 @@ impl Host {
             client: MicroVmClient::with_interceptor(channel, Auth { header }),
             permits: Arc::new(Semaphore::new(permits.max(1))),
             timeout,
-            retry: Retry::default(),
+            retry: DEFAULT_RETRY,
         })
     }
 
@@ -450,18 +432,6 @@ fn describe(status: &Status) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_doubles_up_to_the_cap() {
-        let r = Retry {
-            attempts: 10,
-            base: Duration::from_millis(100),
-            max: Duration::from_millis(500),
-        };
-        let delays: Vec<u128> = (0..5).map(|a| r.delay(a).as_millis()).collect();
-        assert_eq!(delays, [100, 200, 400, 500, 500]);
-        assert_eq!(r.delay(u32::MAX), Duration::from_millis(500));
-    }
 
     #[test]
     fn not_found_is_read_from_either_code() {

@@ -157,7 +157,7 @@ impl Flintlock {
             h.retry = Retry {
                 attempts: attempts.max(1),
                 base,
-                max: Retry::default().max.max(base),
+                max: client::DEFAULT_RETRY.max.max(base),
             };
         }
         self

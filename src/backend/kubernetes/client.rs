@@ -39,33 +39,14 @@ impl CallError {
     }
 }
 
-/// How often and how patiently a request is retried.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Retry {
-    /// Attempts in all, the first included.
-    pub attempts: u32,
-    /// Wait before the first retry; doubled each time up to `cap`.
-    pub base: Duration,
-    pub cap: Duration,
-}
+pub use crate::backend::retry::Retry;
 
-impl Default for Retry {
-    fn default() -> Self {
-        Retry {
-            attempts: 4,
-            base: Duration::from_millis(100),
-            cap: Duration::from_secs(2),
-        }
-    }
-}
-
-impl Retry {
-    fn delay(&self, retry: u32) -> Duration {
-        self.base
-            .saturating_mul(2u32.saturating_pow(retry))
-            .min(self.cap)
-    }
-}
+/// 4 tries from 100 ms, at most 2 s apart.
+pub const DEFAULT_RETRY: Retry = Retry {
+    attempts: 4,
+    base: Duration::from_millis(100),
+    max: Duration::from_secs(2),
+};
 
 #[derive(Clone)]
 pub struct Caller {
@@ -81,7 +62,7 @@ impl Caller {
             client,
             permits: Arc::new(Semaphore::new(concurrency.max(1))),
             timeout,
-            retry: Retry::default(),
+            retry: DEFAULT_RETRY,
         }
     }
 
@@ -173,20 +154,6 @@ fn classify(err: kube::Error) -> CallError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_doubles_up_to_the_cap() {
-        let r = Retry {
-            attempts: 10,
-            base: Duration::from_millis(100),
-            cap: Duration::from_millis(500),
-        };
-        assert_eq!(r.delay(0), Duration::from_millis(100));
-        assert_eq!(r.delay(1), Duration::from_millis(200));
-        assert_eq!(r.delay(2), Duration::from_millis(400));
-        assert_eq!(r.delay(3), Duration::from_millis(500));
-        assert_eq!(r.delay(40), Duration::from_millis(500));
-    }
 
     #[test]
     fn only_throttling_server_errors_and_transport_failures_are_retried() {
