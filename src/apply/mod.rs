@@ -113,11 +113,14 @@ pub struct Report {
     pub done: usize,
     pub failed: usize,
     pub skipped: usize,
+    /// Done, but not healthy (e.g. a microVM that ended `FAILED`).
+    pub unhealthy: usize,
 }
 
 impl Report {
+    /// Every change was made and everything made is healthy.
     pub fn succeeded(&self) -> bool {
-        self.failed == 0
+        self.failed == 0 && self.skipped == 0 && self.unhealthy == 0
     }
 }
 
@@ -400,7 +403,10 @@ impl Engine {
 impl Report {
     fn push(&mut self, change: &Change, outcome: Outcome) {
         match &outcome {
-            Outcome::Done { .. } => self.done += 1,
+            Outcome::Done { unhealthy, .. } => {
+                self.done += 1;
+                self.unhealthy += usize::from(unhealthy.is_some());
+            }
             Outcome::Failed { .. } => self.failed += 1,
             Outcome::Skipped { .. } => self.skipped += 1,
         }

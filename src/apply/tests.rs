@@ -332,3 +332,41 @@ async fn namespaces_are_only_pruned_with_force() {
     engine.guard(&mut plan, &forced);
     assert_eq!(engine.apply(&plan).await.done, 1);
 }
+
+#[test]
+fn an_unhealthy_result_is_not_a_success() {
+    let change = Change {
+        action: Action::Create,
+        id: ObjectId {
+            kind: "MicroVM".into(),
+            name: "vm".into(),
+            ..ObjectId::default()
+        },
+        api_version: "flintlock.liquidmetal.dev/v1alpha1".into(),
+        file: "vm.yaml".into(),
+        line: 1,
+        diff: String::new(),
+        backend: "flintlock".into(),
+        blocked: None,
+        notes: Vec::new(),
+        handle: None,
+    };
+    let mut report = Report::default();
+    report.push(
+        &change,
+        Outcome::Done {
+            summary: "created".into(),
+            unhealthy: None,
+        },
+    );
+    assert!(report.succeeded());
+    report.push(
+        &change,
+        Outcome::Done {
+            summary: "created".into(),
+            unhealthy: Some("FAILED (the server retried 3 times)".into()),
+        },
+    );
+    assert_eq!((report.done, report.unhealthy), (2, 1));
+    assert!(!report.succeeded());
+}

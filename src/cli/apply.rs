@@ -161,6 +161,9 @@ pub fn run(args: &ApplyArgs) -> anyhow::Result<i32> {
             print!("{}", render(args.output, &plan, &sides, &findings));
         }
         if plan.findings.iter().any(Finding::is_error) {
+            if json {
+                print!("{}", render(args.output, &plan, &sides, &findings));
+            }
             eprintln!("nothing applied: fix the errors above first");
             return Ok(exit::FAILED);
         }
@@ -252,8 +255,13 @@ pub fn text_report(report: &Report) -> String {
     }
     let _ = writeln!(
         out,
-        "\nApplied: {} done, {} failed, {} skipped.{}",
+        "\nApplied: {} done{}, {} failed, {} skipped.{}",
         report.done,
+        if report.unhealthy > 0 {
+            format!(" ({} unhealthy)", report.unhealthy)
+        } else {
+            String::new()
+        },
         report.failed,
         report.skipped,
         if report.failed > 0 {
