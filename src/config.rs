@@ -34,6 +34,9 @@ pub enum ConfigError {
 pub struct Config {
     #[serde(default)]
     pub source: Source,
+    /// More than one source (for `mooring run`); then `source` is not used.
+    #[serde(default)]
+    pub sources: Vec<Source>,
     #[serde(default)]
     pub targets: Targets,
     /// Delete objects that mooring applied earlier and Git no longer
@@ -60,6 +63,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             source: Source::default(),
+            sources: Vec::new(),
             targets: Targets::default(),
             prune: false,
             self_heal: false,
@@ -97,6 +101,18 @@ pub struct Source {
     pub path: String,
     #[serde(default)]
     pub auth: Option<GitAuth>,
+    /// `mooring run`: fetch and sync this often, e.g. `1m` (the default
+    /// when no `schedule` is given).
+    #[serde(default, with = "duration_opt")]
+    pub interval: Option<Duration>,
+    /// `mooring run`: sync on this cron schedule instead of an interval
+    /// (seconds minutes hours day-of-month month day-of-week, e.g.
+    /// `0 */5 * * * *` for every five minutes).
+    #[serde(default)]
+    pub schedule: Option<String>,
+    /// `mooring run`: re-read live state and look for drift this often.
+    #[serde(default = "default_drift_interval", with = "duration")]
+    pub drift_interval: Duration,
 }
 
 impl Default for Source {
@@ -107,7 +123,21 @@ impl Default for Source {
             git_ref: default_ref(),
             path: String::new(),
             auth: None,
+            interval: None,
+            schedule: None,
+            drift_interval: default_drift_interval(),
         }
+    }
+}
+
+fn default_drift_interval() -> Duration {
+    Duration::from_secs(60)
+}
+
+impl Source {
+    /// How often `mooring run` syncs when no schedule is set.
+    pub fn sync_interval(&self) -> Duration {
+        self.interval.unwrap_or(Duration::from_secs(60))
     }
 }
 
@@ -347,6 +377,18 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(total)
 }
 
+mod duration_opt {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        let s = Option::<String>::deserialize(d)?;
+        s.map(|s| super::parse_duration(&s).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
 mod duration {
     use std::time::Duration;
 
@@ -443,8 +485,61 @@ impl Config {
         }
     }
 
+    /// Every source: `sources`, or the one `source`.
+    pub fn all_sources(&self) -> Vec<&Source> {
+        if self.sources.is_empty() {
+            vec![&self.source]
+        } else {
+            self.sources.iter().collect()
+        }
+    }
+
     /// Rules serde cannot say. Errors carry a JSON pointer for the line.
     fn check(&self) -> Result<(), (String, String)> {
+        if !self.sources.is_empty() && self.source != Source::default() {
+            return Err((
+                "/sources".into(),
+                "sources: give either `source` or `sources`, not both".into(),
+            ));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, src) in self.sources.iter().enumerate() {
+            if !seen.insert(src.name.as_str()) {
+                return Err((
+                    format!("/sources/{i}/name"),
+                    format!(
+                        "sources[{i}].name: `{}` is used twice; each source prunes by its name",
+                        src.name
+                    ),
+                ));
+            }
+        }
+        for (i, src) in self.all_sources().into_iter().enumerate() {
+            let at = if self.sources.is_empty() {
+                "/source".to_string()
+            } else {
+                format!("/sources/{i}")
+            };
+            if let Some(cron) = &src.schedule {
+                if src.interval.is_some() {
+                    return Err((
+                        format!("{at}/schedule"),
+                        "schedule: give `interval` or `schedule`, not both".into(),
+                    ));
+                }
+                if let Err(e) = cron.parse::<cron::Schedule>() {
+                    return Err((
+                        format!("{at}/schedule"),
+                        format!(
+                            "schedule: `{cron}` is not a cron schedule ({e}); six fields: sec min hour day-of-month month day-of-week, e.g. `0 */5 * * * *`"
+                        ),
+                    ));
+                }
+            }
+            if src.interval.is_some_and(|d| d.is_zero()) || src.drift_interval.is_zero() {
+                return Err((at, "interval and driftInterval must be above zero".into()));
+            }
+        }
         if self.concurrency == 0 {
             return Err((
                 "/concurrency".into(),
@@ -453,6 +548,19 @@ impl Config {
         }
         if self.timeout.is_zero() {
             return Err(("/timeout".into(), "timeout: must be above zero".into()));
+        }
+        if let Some(bad) = self
+            .all_sources()
+            .into_iter()
+            .find(|s| !is_label_value(&s.name))
+        {
+            return Err((
+                "/source/name".into(),
+                format!(
+                    "source.name: `{}` must be a valid label value (letters, digits, `-`, `_`, `.`; at most 63)",
+                    bad.name
+                ),
+            ));
         }
         if !is_label_value(&self.source.name) {
             return Err((
@@ -598,6 +706,25 @@ mod tests {
         assert!(c.prune);
         let kubeconfig = c.targets.kubernetes.unwrap().kubeconfig.unwrap();
         assert!(!kubeconfig.starts_with("~"), "{}", kubeconfig.display());
+    }
+
+    #[test]
+    fn sources_schedules_and_intervals() {
+        let c = Config::parse(
+            "sources:\n  - {name: a, url: /r, interval: 30s}\n  - {name: b, url: /s, schedule: '0 */5 * * * *', driftInterval: 10s}\n",
+            "m.yaml",
+        )
+        .unwrap();
+        let names: Vec<&str> = c.all_sources().iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["a", "b"]);
+        assert_eq!(c.sources[0].sync_interval(), Duration::from_secs(30));
+        assert_eq!(c.sources[1].drift_interval, Duration::from_secs(10));
+        let err =
+            Config::parse("source: {name: x, schedule: 'every minute'}\n", "m.yaml").unwrap_err();
+        assert!(err.to_string().contains("not a cron schedule"), "{err}");
+        let err = Config::parse("sources:\n  - {name: a}\n  - {name: a}\n", "m.yaml").unwrap_err();
+        assert!(err.to_string().contains("used twice"), "{err}");
+        assert_eq!(Config::default().all_sources().len(), 1);
     }
 
     #[test]

@@ -193,15 +193,7 @@ pub fn desired(
     };
     let mut report = validator.check(&files, &limits);
     findings.append(&mut report.findings);
-    // Ignite VMs become Flintlock microVMs. The validator already reported
-    // what translating them finds, so only the microVMs are taken here.
-    let (microvms, _reported) = mooring::translate::translate_set(&report.manifests);
-    let mut manifests: Vec<Manifest> = report
-        .manifests
-        .into_iter()
-        .filter(|m| !mooring::translate::is_ignite_vm(m))
-        .collect();
-    manifests.extend(microvms);
+    let manifests = mooring::translate::for_targets(report.manifests);
     mooring::finding::sort(&mut findings);
     if findings.iter().any(Finding::is_error) {
         let errors = findings.iter().filter(|f| f.is_error()).count();

@@ -71,6 +71,16 @@ pub fn translate_set(manifests: &[Manifest]) -> (Vec<Manifest>, Vec<Finding>) {
     translate_refs(&refs)
 }
 
+/// The set a target sees: `manifests` (validated, so their translation
+/// findings were already reported) with every Ignite `VM` replaced by the
+/// Flintlock `MicroVM` it becomes.
+pub fn for_targets(manifests: Vec<Manifest>) -> Vec<Manifest> {
+    let (microvms, _reported_by_validation) = translate_set(&manifests);
+    let mut out: Vec<Manifest> = manifests.into_iter().filter(|m| !is_ignite_vm(m)).collect();
+    out.extend(microvms);
+    out
+}
+
 /// [`translate_set`] over borrowed manifests, so a caller can leave some out
 /// (validation leaves out VMs it already found invalid).
 pub fn translate_refs(manifests: &[&Manifest]) -> (Vec<Manifest>, Vec<Finding>) {
