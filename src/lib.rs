@@ -22,6 +22,7 @@ pub mod finding;
 pub mod kinds;
 pub mod manifest;
 pub mod plan;
+pub mod run;
 pub mod source;
 pub mod translate;
 pub mod validate;

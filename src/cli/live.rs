@@ -220,16 +220,20 @@ pub fn desired(
 
 /// Connects the configured backends.
 pub async fn engine(config: &Config) -> anyhow::Result<Engine> {
+    engine_for(config, &config.source.name).await
+}
+
+/// Connects the configured backends for the source named `source`.
+pub async fn engine_for(config: &Config, source: &str) -> anyhow::Result<Engine> {
     let mut backends: Vec<Box<dyn DynBackend>> = Vec::new();
     if let Some(k) = &config.targets.kubernetes {
-        let kube =
-            Kubernetes::connect(k, &config.source.name, config.concurrency, config.timeout).await?;
+        let kube = Kubernetes::connect(k, source, config.concurrency, config.timeout).await?;
         backends.push(Box::new(kube));
     }
     if !config.targets.flintlock.is_empty() {
         let fl = Flintlock::new(
             &config.targets.flintlock,
-            &config.source.name,
+            source,
             config.concurrency,
             config.timeout,
         )?;
@@ -240,11 +244,7 @@ pub async fn engine(config: &Config) -> anyhow::Result<Engine> {
             "no target is configured: use --config mooring.yaml, --kubeconfig/--context, or --flintlock NAME=URL"
         );
     }
-    Ok(Engine::new(
-        backends,
-        &config.source.name,
-        config.concurrency,
-    ))
+    Ok(Engine::new(backends, source, config.concurrency))
 }
 
 /// A human label for the targets, e.g. `live (kubernetes, flintlock)`.

@@ -4,6 +4,7 @@
 mod apply;
 mod live;
 mod plan;
+mod run;
 mod schemas;
 mod translate;
 mod validate;
@@ -105,6 +106,16 @@ enum Command {
     /// printing nothing, if any finding is an error. The mapping is in
     /// docs/ignite.md.
     Translate(translate::TranslateArgs),
+    /// Keep live targets in sync with Git: the reconciler daemon.
+    ///
+    /// Per source in --config: fetch on its `interval` (default 1m) or cron
+    /// `schedule`, and when the revision is new, validate, plan and apply
+    /// (invalid revisions are never applied: the last good one stays).
+    /// Every `driftInterval` (default 1m) live state is compared with the
+    /// last applied revision; `selfHeal: true` re-applies drifted objects.
+    /// SIGTERM/SIGINT finish the syncs in flight and exit 0. With --once,
+    /// sync each source once and exit 0 (all succeeded) or 1.
+    Run(run::RunArgs),
     /// Write or check the JSON Schemas generated from mooring's types.
     Schemas(schemas::SchemasArgs),
     /// Work with Rego policies.
@@ -174,13 +185,15 @@ impl CheckArgs {
     }
 }
 
-fn init_logging(format: LogFormat) {
+fn init_logging(format: LogFormat, level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         // kube-rs logs every failed request at error level; mooring reports
         // each failure itself, with the object it concerns.
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,kube_client=off"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{level},kube_client=off")));
+    // Colours only for a person at a terminal, never into a log file.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
@@ -203,11 +216,19 @@ pub fn main() -> i32 {
             return code;
         }
     };
-    init_logging(cli.log_format);
+    // The daemon reports each sync at info; one-shot commands print their
+    // own results and keep the log for warnings.
+    let level = if matches!(cli.command, Command::Run(_)) {
+        "info"
+    } else {
+        "warn"
+    };
+    init_logging(cli.log_format, level);
     let result = match cli.command {
         Command::Validate(args) => validate::run(&args),
         Command::Plan(args) => plan::run(&args),
         Command::Apply(args) => apply::run(&args),
+        Command::Run(args) => run::run(&args),
         Command::Translate(args) => translate::run(&args),
         Command::Schemas(args) => schemas::run(&args),
         Command::Policy(PolicyCommand::Test { dir }) => validate::run_policy_tests(&dir),

@@ -1,0 +1,145 @@
+//! `mooring run`: the reconciler daemon, or one sync with `--once`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use mooring::config::Config;
+use mooring::run::{LogObserver, Observer, SourceRunner, SyncOutcome, SyncResult};
+use mooring::source::git;
+use mooring::validate::Validator;
+
+use super::{CheckArgs, exit, live};
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// mooring.yaml: the sources, targets and safety settings (see
+    /// examples/mooring.yaml). Required: the daemon reads everything from it.
+    #[arg(long, value_name = "FILE", env = "MOORING_CONFIG")]
+    config: PathBuf,
+    /// Sync every source once, print what happened, and exit: 0 when every
+    /// sync succeeded, 1 otherwise (for CI and debugging).
+    #[arg(long)]
+    once: bool,
+    /// Where clones of the sources are kept and fetched incrementally
+    /// [default: $XDG_CACHE_HOME/mooring/git].
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    #[command(flatten)]
+    check: CheckArgs,
+}
+
+/// One line per outcome on stdout (with `--once`).
+struct PrintObserver;
+
+impl Observer for PrintObserver {
+    fn observe(&self, o: &SyncOutcome) {
+        let revision = o
+            .revision
+            .as_deref()
+            .map_or("-".to_string(), |r| r.chars().take(10).collect());
+        let counts = o.plan.as_ref().map_or(String::new(), |p| {
+            let s = p.summary;
+            format!(
+                ": {} create, {} update, {} replace, {} delete, {} unchanged",
+                s.create, s.update, s.replace, s.delete, s.unchanged
+            )
+        });
+        let applied = o.report.as_ref().map_or(String::new(), |r| {
+            format!("; applied {} ({} failed)", r.done, r.failed)
+        });
+        println!(
+            "{}: {} at {revision}{counts}{applied}",
+            o.source,
+            o.result.label()
+        );
+        for f in &o.findings {
+            println!("  {f}");
+        }
+        if let Some(e) = &o.error {
+            println!("  {e}");
+        }
+    }
+}
+
+pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
+    let config = Config::load(&args.config)?;
+    let cache = args
+        .cache_dir
+        .clone()
+        .unwrap_or_else(git::default_cache_dir);
+    // Before any Git traffic and before the runtime's threads exist.
+    git::set_network_timeout(config.timeout)?;
+    let validator =
+        Arc::new(Validator::new(args.check.options()).context("cannot start validation")?);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let mut runners = Vec::new();
+        for source in config.all_sources() {
+            if source.url.is_none() {
+                bail!(
+                    "source {}: set its url in {}",
+                    source.name,
+                    args.config.display()
+                );
+            }
+            let engine = live::engine_for(&config, &source.name).await?;
+            runners.push(SourceRunner::new(
+                &config,
+                source,
+                engine,
+                validator.clone(),
+                cache.clone(),
+            )?);
+        }
+        if args.once {
+            let mut ok = true;
+            for runner in &mut runners {
+                let outcome = runner.sync().await;
+                LogObserver.observe(&outcome);
+                PrintObserver.observe(&outcome);
+                ok &= outcome.result == SyncResult::Success;
+            }
+            return Ok(if ok { exit::OK } else { exit::FAILED });
+        }
+
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("shutting down: finishing the syncs in flight");
+            let _ = stop_tx.send(true);
+        });
+        let (_trigger_tx, trigger_rx) = tokio::sync::mpsc::channel(64);
+        let ready = Arc::new(AtomicBool::new(false));
+        let observer: Arc<dyn Observer> = Arc::new(LogObserver);
+        mooring::run::run(runners, trigger_rx, stop_rx, observer, ready).await;
+        Ok(exit::OK)
+    })
+}
+
+/// SIGTERM or SIGINT (Ctrl-C).
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,483 @@
+//! The reconciler daemon behind `mooring run`: per source, fetch on an
+//! interval or a cron schedule (or when a webhook asks), validate, plan and
+//! apply; between syncs, look for drift.
+//!
+//! Invariants:
+//! - An unchanged remote revision costs one fetch and no backend write
+//!   (only the drift check, on its own interval, reads live state).
+//! - Invalid manifests are never applied: the last good revision stays
+//!   applied and the failure is reported (result `invalid`).
+//! - When Git is unreachable the last applied revision keeps being served
+//!   (drift checks go on) and fetches back off exponentially, capped.
+//! - Drift is healed only with `selfHeal: true`; otherwise it is reported.
+//!
+//! What happens is reported to an [`Observer`] (metrics, status, logs), so
+//! this module knows nothing about HTTP or Prometheus.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::apply::{Engine, Report, Safety};
+use crate::config::{Config, Source};
+use crate::finding::Finding;
+use crate::manifest::{Limits, Manifest};
+use crate::plan::Plan;
+use crate::source::auth::Credentials;
+use crate::source::git::{self, GitRepo};
+use crate::validate::Validator;
+
+/// How a sync ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncResult {
+    /// Applied (or nothing to apply) without failure.
+    Success,
+    /// Git, a target or an apply failed.
+    Failed,
+    /// The manifests are invalid; nothing was applied.
+    Invalid,
+}
+
+impl SyncResult {
+    pub fn label(self) -> &'static str {
+        match self {
+            SyncResult::Success => "success",
+            SyncResult::Failed => "failed",
+            SyncResult::Invalid => "invalid",
+        }
+    }
+}
+
+/// What one sync (or drift check) did.
+#[derive(Debug, Clone)]
+pub struct SyncOutcome {
+    pub source: String,
+    pub url: String,
+    /// The revision now live (the last applied one when this sync failed).
+    pub revision: Option<String>,
+    pub result: SyncResult,
+    /// Why it failed, when it did.
+    pub error: Option<String>,
+    /// Whether Git answered (None when no fetch was made).
+    pub fetched: Option<bool>,
+    pub findings: Vec<Finding>,
+    pub plan: Option<Plan>,
+    pub report: Option<Report>,
+    pub started: SystemTime,
+    pub duration: Duration,
+    /// A drift check rather than a sync of a new revision.
+    pub drift_check: bool,
+}
+
+/// Receives every outcome: metrics, the status endpoint, logs.
+pub trait Observer: Send + Sync {
+    fn observe(&self, outcome: &SyncOutcome);
+}
+
+/// Logs each outcome once, with tracing.
+pub struct LogObserver;
+
+impl Observer for LogObserver {
+    fn observe(&self, o: &SyncOutcome) {
+        let summary = o.plan.as_ref().map(|p| p.summary).unwrap_or_default();
+        let applied = o.report.as_ref().map(|r| r.done).unwrap_or(0);
+        tracing::info!(
+            source = %o.source,
+            revision = o.revision.as_deref().unwrap_or("-"),
+            result = o.result.label(),
+            drift_check = o.drift_check,
+            create = summary.create,
+            update = summary.update,
+            replace = summary.replace,
+            delete = summary.delete,
+            unchanged = summary.unchanged,
+            applied,
+            findings = o.findings.len(),
+            duration_ms = o.duration.as_millis() as u64,
+            error = o.error.as_deref().unwrap_or(""),
+            "sync"
+        );
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("source {name}: no url (set source.url or sources[].url)")]
+    NoUrl { name: String },
+    #[error("source {name}: {message}")]
+    Setup { name: String, message: String },
+}
+
+/// The last revision that was applied, and what it rendered to.
+struct Applied {
+    revision: git2::Oid,
+    manifests: Arc<Vec<Manifest>>,
+}
+
+/// One source's reconciler.
+pub struct SourceRunner {
+    source: Source,
+    url: String,
+    engine: Engine,
+    validator: Arc<Validator>,
+    limits: Limits,
+    safety: Safety,
+    self_heal: bool,
+    cache_dir: PathBuf,
+    credentials: Option<Credentials>,
+    applied: Option<Applied>,
+    /// Consecutive failed fetches, for the backoff.
+    fetch_failures: u32,
+}
+
+/// The longest wait between fetches while Git is failing.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+impl SourceRunner {
+    pub fn new(
+        config: &Config,
+        source: &Source,
+        engine: Engine,
+        validator: Arc<Validator>,
+        cache_dir: PathBuf,
+    ) -> Result<SourceRunner, RunError> {
+        let url = source.url.clone().ok_or_else(|| RunError::NoUrl {
+            name: source.name.clone(),
+        })?;
+        let credentials = match &source.auth {
+            Some(auth) => Some(Credentials::resolve(auth).map_err(|e| RunError::Setup {
+                name: source.name.clone(),
+                message: e.to_string(),
+            })?),
+            None => None,
+        };
+        Ok(SourceRunner {
+            source: source.clone(),
+            url,
+            engine,
+            validator,
+            limits: Limits::default(),
+            safety: Safety {
+                prune: config.prune,
+                max_deletions: config.max_deletions,
+                ..Safety::default()
+            },
+            self_heal: config.self_heal,
+            cache_dir,
+            credentials,
+            applied: None,
+            fetch_failures: 0,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.source.name
+    }
+
+    /// Whether a revision has been applied since start.
+    pub fn has_applied(&self) -> bool {
+        self.applied.is_some()
+    }
+
+    fn outcome(&self, started: SystemTime, clock: Instant, drift_check: bool) -> SyncOutcome {
+        SyncOutcome {
+            source: self.source.name.clone(),
+            url: self.url.clone(),
+            revision: self.applied.as_ref().map(|a| a.revision.to_string()),
+            result: SyncResult::Success,
+            error: None,
+            fetched: None,
+            findings: Vec::new(),
+            plan: None,
+            report: None,
+            started,
+            duration: clock.elapsed(),
+            drift_check,
+        }
+    }
+
+    /// Fetches, and when the revision is new, validates, plans and applies.
+    pub async fn sync(&mut self) -> SyncOutcome {
+        let started = SystemTime::now();
+        let clock = Instant::now();
+        let mut out = self.outcome(started, clock, false);
+
+        // Git is blocking I/O: off the runtime's threads.
+        let fetch = {
+            let url = self.url.clone();
+            let cache = self.cache_dir.clone();
+            let creds = self.credentials.clone();
+            let rev = self.source.git_ref.clone();
+            let path = self.source.path.clone();
+            let limits = self.limits;
+            tokio::task::spawn_blocking(move || {
+                let repo = GitRepo::open_with(&url, &cache, creds.as_ref())?;
+                let commit = repo.resolve(&rev)?;
+                if !repo.has_path(commit, &path)? {
+                    return Err(git::SourceError::Other(format!(
+                        "path {path:?} does not exist at {rev} ({})",
+                        git::short(commit)
+                    )));
+                }
+                let (files, findings) = repo.read(commit, &path, &limits)?;
+                Ok((commit, files, findings))
+            })
+            .await
+        };
+        let (commit, files, read_findings) = match fetch {
+            Ok(Ok(v)) => {
+                self.fetch_failures = 0;
+                out.fetched = Some(true);
+                v
+            }
+            Ok(Err(e)) => {
+                self.fetch_failures += 1;
+                out.fetched = Some(false);
+                out.result = SyncResult::Failed;
+                out.error = Some(e.to_string());
+                out.duration = clock.elapsed();
+                return out;
+            }
+            Err(e) => {
+                out.result = SyncResult::Failed;
+                out.error = Some(format!("the Git task failed: {e}"));
+                out.duration = clock.elapsed();
+                return out;
+            }
+        };
+        if self.applied.as_ref().map(|a| a.revision) == Some(commit) {
+            // Nothing new: no validation, no backend call.
+            out.duration = clock.elapsed();
+            return out;
+        }
+
+        let validator = self.validator.clone();
+        let limits = self.limits;
+        let checked = tokio::task::spawn_blocking(move || {
+            let report = validator.check(&files, &limits);
+            (
+                report.findings,
+                crate::translate::for_targets(report.manifests),
+            )
+        })
+        .await;
+        let (mut findings, manifests) = match checked {
+            Ok(v) => v,
+            Err(e) => {
+                out.result = SyncResult::Failed;
+                out.error = Some(format!("validation failed to run: {e}"));
+                out.duration = clock.elapsed();
+                return out;
+            }
+        };
+        findings.extend(read_findings);
+        crate::finding::sort(&mut findings);
+        out.findings = findings;
+        if out.findings.iter().any(Finding::is_error) {
+            out.result = SyncResult::Invalid;
+            out.error = Some(format!(
+                "revision {} is invalid; {} stays applied",
+                git::short(commit),
+                self.applied
+                    .as_ref()
+                    .map_or("nothing".to_string(), |a| git::short(a.revision))
+            ));
+            out.duration = clock.elapsed();
+            return out;
+        }
+
+        let manifests = Arc::new(manifests);
+        let (plan, report, failed) = self.plan_and_apply(&manifests, true).await;
+        out.plan = Some(plan);
+        if let Some(why) = failed {
+            out.result = SyncResult::Failed;
+            out.error = Some(why);
+        }
+        let complete = report.as_ref().is_none_or(Report::succeeded);
+        out.report = report;
+        if out.result == SyncResult::Success && !complete {
+            out.result = SyncResult::Failed;
+            out.error = Some("some changes failed; the next sync retries them".into());
+        }
+        // The revision counts as applied once everything of it went in; a
+        // partial apply is retried from the same revision next time.
+        if out.result == SyncResult::Success {
+            self.applied = Some(Applied {
+                revision: commit,
+                manifests,
+            });
+        }
+        out.revision = Some(commit.to_string());
+        out.duration = clock.elapsed();
+        out
+    }
+
+    /// Re-plans the last applied revision against live state; heals the
+    /// drift when `selfHeal` is on.
+    pub async fn drift_check(&mut self) -> Option<SyncOutcome> {
+        let applied = self.applied.as_ref()?;
+        let manifests = applied.manifests.clone();
+        let started = SystemTime::now();
+        let clock = Instant::now();
+        let mut out = self.outcome(started, clock, true);
+        let heal = self.self_heal;
+        let (plan, report, failed) = self.plan_and_apply(&manifests, heal).await;
+        out.plan = Some(plan);
+        if let Some(why) = failed {
+            out.result = SyncResult::Failed;
+            out.error = Some(why);
+        }
+        if report.as_ref().is_some_and(|r| !r.succeeded()) {
+            out.result = SyncResult::Failed;
+            out.error = Some("healing some drifted objects failed".into());
+        }
+        out.report = report;
+        out.duration = clock.elapsed();
+        Some(out)
+    }
+
+    /// Plans; applies when `apply` and anything is actionable. Returns the
+    /// plan, the apply report, and why the whole thing failed (if it did).
+    async fn plan_and_apply(
+        &self,
+        manifests: &[Manifest],
+        apply: bool,
+    ) -> (Plan, Option<Report>, Option<String>) {
+        let mut plan = self.engine.plan(manifests).await;
+        self.engine.guard(&mut plan, &self.safety);
+        let mut failed = None;
+        if !plan.unreachable.is_empty() {
+            failed = Some(
+                plan.unreachable
+                    .iter()
+                    .map(|(b, why)| format!("{b}: {why}"))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            );
+        }
+        if let Some(f) = plan.findings.iter().find(|f| f.is_error()) {
+            return (plan.plan.clone(), None, Some(f.to_string()));
+        }
+        let actionable = plan.plan.changes.iter().any(|c| c.is_actionable());
+        let report = if apply && actionable {
+            Some(self.engine.apply(&plan).await)
+        } else {
+            None
+        };
+        (plan.plan.clone(), report, failed)
+    }
+
+    /// How long to wait before the next sync: the interval or the next
+    /// cron time, or the backoff while Git fails.
+    pub fn next_sync_in(&self) -> Duration {
+        if self.fetch_failures > 0 {
+            let shift = (self.fetch_failures - 1).min(16);
+            return Duration::from_secs(5)
+                .saturating_mul(1 << shift)
+                .min(MAX_BACKOFF);
+        }
+        if let Some(Ok(schedule)) = self
+            .source
+            .schedule
+            .as_ref()
+            .map(|s| s.parse::<cron::Schedule>())
+            && let Some(next) = schedule.upcoming(chrono_utc()).next()
+        {
+            let now = std::time::SystemTime::now();
+            let at: SystemTime = next.into();
+            return at.duration_since(now).unwrap_or(Duration::ZERO);
+        }
+        self.source.sync_interval()
+    }
+
+    pub fn drift_interval(&self) -> Duration {
+        self.source.drift_interval
+    }
+}
+
+/// Runs every source until `shutdown` turns true: a sync at start, then on
+/// each source's interval or schedule and whenever its name arrives on
+/// `triggers` (webhooks); a drift check every `driftInterval`. `ready`
+/// turns true once every source has finished its first sync. An in-flight
+/// sync is finished (each request is bounded by its timeout) before the
+/// source stops.
+pub async fn run(
+    runners: Vec<SourceRunner>,
+    mut triggers: tokio::sync::mpsc::Receiver<String>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+    observer: Arc<dyn Observer>,
+    ready: Arc<std::sync::atomic::AtomicBool>,
+) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let total = runners.len();
+    let first_done = Arc::new(AtomicUsize::new(0));
+    let mut notifiers = std::collections::BTreeMap::new();
+    let mut tasks = Vec::new();
+    // Sources run as futures of this one task (joined below), not as
+    // spawned tasks: nothing here needs to be 'static.
+    for mut runner in runners {
+        let notify = Arc::new(tokio::sync::Notify::new());
+        notifiers.insert(runner.name().to_string(), notify.clone());
+        let mut shutdown = shutdown.clone();
+        let observer = observer.clone();
+        let ready = ready.clone();
+        let first_done = first_done.clone();
+        tasks.push(async move {
+            let mut next_sync = tokio::time::Instant::now();
+            let mut next_drift = next_sync + runner.drift_interval();
+            let mut first = true;
+            loop {
+                if *shutdown.borrow() {
+                    break;
+                }
+                let sync_now = tokio::select! {
+                    _ = tokio::time::sleep_until(next_sync) => true,
+                    _ = notify.notified() => true,
+                    _ = tokio::time::sleep_until(next_drift) => false,
+                    _ = shutdown.changed() => break,
+                };
+                if sync_now {
+                    let outcome = runner.sync().await;
+                    observer.observe(&outcome);
+                    next_sync = tokio::time::Instant::now() + runner.next_sync_in();
+                    if first {
+                        first = false;
+                        if first_done.fetch_add(1, Ordering::SeqCst) + 1 == total {
+                            ready.store(true, Ordering::SeqCst);
+                        }
+                    }
+                } else {
+                    if let Some(outcome) = runner.drift_check().await {
+                        observer.observe(&outcome);
+                    }
+                    next_drift = tokio::time::Instant::now() + runner.drift_interval();
+                }
+            }
+        });
+    }
+    let mut stop = shutdown.clone();
+    let dispatch = async move {
+        loop {
+            tokio::select! {
+                name = triggers.recv() => match name {
+                    Some(name) => {
+                        if let Some(n) = notifiers.get(&name) {
+                            n.notify_one();
+                        }
+                    }
+                    None => break,
+                },
+                _ = stop.changed() => break,
+            }
+        }
+    };
+    tokio::join!(futures::future::join_all(tasks), dispatch);
+}
+
+fn chrono_utc() -> chrono::Utc {
+    chrono::Utc
+}
+
+#[cfg(test)]
+mod tests;

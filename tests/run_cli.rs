@@ -1,0 +1,178 @@
+//! `mooring run`: the daemon and `--once`, through the real binary against
+//! the Kubernetes API emulator (`emulators/`) on loopback, with Git
+//! repositories made in temp dirs. These tests use an emulator.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use mooring_emulators::kubernetes::{KubeEmulator, KubeOptions};
+use support::write;
+
+const NS: &str = "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n";
+
+fn cm(level: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: app, namespace: shop}}\ndata: {{level: {level}}}\n"
+    )
+}
+
+fn commit_all(dir: &Path, message: &str) {
+    let repo = git2::Repository::open(dir)
+        .or_else(|_| git2::Repository::init(dir))
+        .unwrap();
+    let mut index = repo.index().unwrap();
+    index
+        .add_all(["*"].iter(), git2::IndexAddOption::DEFAULT, None)
+        .unwrap();
+    index.update_all(["*"].iter(), None).unwrap();
+    index.write().unwrap();
+    let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+    let sig = git2::Signature::now("t", "t@example.com").unwrap();
+    let parents: Vec<git2::Commit> = repo
+        .head()
+        .ok()
+        .and_then(|h| h.peel_to_commit().ok())
+        .into_iter()
+        .collect();
+    let parents: Vec<&git2::Commit> = parents.iter().collect();
+    repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &parents)
+        .unwrap();
+}
+
+struct Env {
+    kube: KubeEmulator,
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    async fn start() -> Env {
+        let kube = KubeEmulator::start(KubeOptions::default()).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        kube.write_kubeconfig(&dir.path().join("kubeconfig"), "test")
+            .unwrap();
+        let repo = dir.path().join("repo");
+        write(&repo, "deploy/ns.yaml", NS);
+        write(&repo, "deploy/cm.yaml", &cm("info"));
+        commit_all(&repo, "first");
+        write(
+            dir.path(),
+            "mooring.yaml",
+            &format!(
+                "source: {{name: test, url: {}, ref: HEAD, path: deploy, interval: 200ms, driftInterval: 1h}}\ntargets:\n  kubernetes: {{kubeconfig: {}, context: test}}\ntimeout: 5s\n",
+                repo.display(),
+                dir.path().join("kubeconfig").display()
+            ),
+        );
+        Env { kube, dir }
+    }
+
+    fn args(&self, extra: &[&str]) -> Vec<String> {
+        let mut v = vec![
+            "run".to_string(),
+            "--config".to_string(),
+            self.dir.path().join("mooring.yaml").display().to_string(),
+            "--no-policies".to_string(),
+            "--cache-dir".to_string(),
+            self.dir.path().join("cache").display().to_string(),
+        ];
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    }
+
+    async fn once(&self) -> support::Output {
+        let args = self.args(&["--once"]);
+        let dir = self.dir.path().to_path_buf();
+        tokio::task::spawn_blocking(move || {
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            support::mooring(&refs, Some(&dir))
+        })
+        .await
+        .unwrap()
+    }
+
+    fn level(&self) -> Option<String> {
+        self.kube
+            .get("", "ConfigMap", Some("shop"), "app")
+            .and_then(|cm| cm["data"]["level"].as_str().map(str::to_string))
+    }
+}
+
+/// Polls `check` every 50 ms for at most 20 s (a bound, not a timing
+/// assertion).
+async fn eventually(mut check: impl FnMut() -> bool) -> bool {
+    for _ in 0..400 {
+        if check() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_applies_a_new_commit_and_never_an_invalid_one() {
+    let env = Env::start().await;
+    let out = env.once().await;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("test: success"), "{}", out.stdout);
+    assert_eq!(env.level().as_deref(), Some("info"));
+
+    // An invalid commit on top: nothing is applied, exit 1, live unchanged.
+    let repo = env.dir.path().join("repo");
+    write(
+        &repo,
+        "deploy/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app, namespace: shop}\ndata: {level: 3}\n",
+    );
+    commit_all(&repo, "broken");
+    let out = env.once().await;
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("test: invalid"), "{}", out.stdout);
+    assert!(out.stdout.contains("deploy/cm.yaml:4"), "{}", out.stdout);
+    assert_eq!(env.level().as_deref(), Some("info"));
+
+    // Fixed: applied.
+    write(&repo, "deploy/cm.yaml", &cm("debug"));
+    commit_all(&repo, "fixed");
+    assert_eq!(env.once().await.code, 0);
+    assert_eq!(env.level().as_deref(), Some("debug"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_follows_new_commits_and_stops_cleanly_on_sigterm() {
+    let env = Env::start().await;
+    let child = Command::new(env!("CARGO_BIN_EXE_mooring"))
+        .args(env.args(&[]))
+        .current_dir(env.dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(
+        eventually(|| env.level().as_deref() == Some("info")).await,
+        "the first sync applied nothing"
+    );
+    let repo = env.dir.path().join("repo");
+    write(&repo, "deploy/cm.yaml", &cm("warn"));
+    commit_all(&repo, "second");
+    assert!(
+        eventually(|| env.level().as_deref() == Some("warn")).await,
+        "the new commit was not applied"
+    );
+
+    // SIGTERM: the daemon finishes what is in flight and exits 0.
+    let pid = child.id().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(killed.success());
+    let status = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&status.stderr);
+    assert_eq!(status.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("shutting down"), "{stderr}");
+    assert!(stderr.contains("result=\"success\""), "{stderr}");
+}
