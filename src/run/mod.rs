@@ -126,6 +126,10 @@ pub struct SourceRunner {
     cache_dir: PathBuf,
     credentials: Option<Credentials>,
     applied: Option<Applied>,
+    /// A newer revision whose apply did not complete: live state is a mix
+    /// of it and the applied one, so drift is not judged (nor healed, nor
+    /// pruned) against the older render until the retry succeeds.
+    pending: Option<git2::Oid>,
     /// Consecutive failed fetches, for the backoff.
     fetch_failures: u32,
 }
@@ -166,6 +170,7 @@ impl SourceRunner {
             cache_dir,
             credentials,
             applied: None,
+            pending: None,
             fetch_failures: 0,
         })
     }
@@ -306,6 +311,9 @@ impl SourceRunner {
                 revision: commit,
                 manifests,
             });
+            self.pending = None;
+        } else {
+            self.pending = Some(commit);
         }
         out.revision = Some(commit.to_string());
         out.duration = clock.elapsed();
@@ -313,8 +321,12 @@ impl SourceRunner {
     }
 
     /// Re-plans the last applied revision against live state; heals the
-    /// drift when `selfHeal` is on.
+    /// drift when `selfHeal` is on. Nothing while a newer revision's apply
+    /// is still to be retried.
     pub async fn drift_check(&mut self) -> Option<SyncOutcome> {
+        if self.pending.is_some() {
+            return None;
+        }
         let applied = self.applied.as_ref()?;
         let manifests = applied.manifests.clone();
         let started = SystemTime::now();
