@@ -135,8 +135,8 @@ pub struct Desired {
     pub findings: Vec<Finding>,
 }
 
-/// Reads and validates the desired side. `Err` carries the findings that
-/// made it invalid, already printed.
+/// Reads and validates the desired side. `Ok(Err(()))` means it is
+/// invalid; its findings have been printed (as JSON on stdout with `json`).
 pub fn desired(
     source: &SourceArgs,
     config: &Config,
