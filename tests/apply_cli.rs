@@ -407,16 +407,7 @@ async fn a_wrong_flintlock_token_is_an_auth_error() {
 async fn apply_from_git_with_flags_only() {
     let env = Env::start().await;
     write(&env.path("git"), "deploy/ns.yaml", NS);
-    let repo = git2::Repository::init(env.path("git")).unwrap();
-    let mut index = repo.index().unwrap();
-    index
-        .add_all(["*"].iter(), git2::IndexAddOption::DEFAULT, None)
-        .unwrap();
-    index.write().unwrap();
-    let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
-    let sig = git2::Signature::now("t", "t@example.com").unwrap();
-    repo.commit(Some("HEAD"), &sig, &sig, "first", &tree, &[])
-        .unwrap();
+    support::commit_all(&git2::Repository::init(env.path("git")).unwrap(), "first");
     let git = env.path("git").display().to_string();
     let kubeconfig = env.path("kubeconfig").display().to_string();
     let dir = env.dir.path().to_path_buf();

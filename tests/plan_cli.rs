@@ -5,7 +5,7 @@ mod support;
 
 use std::path::Path;
 
-use support::{mooring, write};
+use support::{commit_all, mooring, write};
 
 const NS: &str = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: apps\n";
 const CM_V1: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\n  namespace: apps\ndata:\n  level: info\n";
@@ -14,26 +14,6 @@ const SECRET_V1: &str = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: token\
 const SECRET_V2: &str = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: token\n  namespace: apps\ndata:\n  token: c2VjcmV0LXR3bw==\n  user: YWRtaW4=\n";
 const OLD_SA: &str =
     "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: old\n  namespace: apps\n";
-
-fn commit_all(repo: &git2::Repository, message: &str) -> git2::Oid {
-    let mut index = repo.index().unwrap();
-    index
-        .add_all(["*"].iter(), git2::IndexAddOption::DEFAULT, None)
-        .unwrap();
-    index.update_all(["*"].iter(), None).unwrap();
-    index.write().unwrap();
-    let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
-    let sig = git2::Signature::now("test", "test@example.com").unwrap();
-    let parents: Vec<git2::Commit> = repo
-        .head()
-        .ok()
-        .and_then(|h| h.peel_to_commit().ok())
-        .into_iter()
-        .collect();
-    let parents: Vec<&git2::Commit> = parents.iter().collect();
-    repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &parents)
-        .unwrap()
-}
 
 /// Writes one file into the repository at `dir` and commits everything.
 fn commit_file(dir: &Path, rel: &str, text: &str, message: &str) -> git2::Oid {
