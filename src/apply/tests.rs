@@ -8,7 +8,6 @@ use serde_json::Value;
 
 use super::*;
 use crate::backend::{Backend, Observed, is_owned};
-use crate::manifest::{Limits, SourceFile, load};
 
 /// A target held in memory. Objects whose name starts with `fail-` fail to
 /// apply.
@@ -97,18 +96,7 @@ impl Backend for Memory {
     }
 }
 
-fn manifests(text: &str) -> Vec<Manifest> {
-    let loaded = load(
-        &[SourceFile {
-            path: "m.yaml".into(),
-            rel: "m.yaml".into(),
-            bytes: text.as_bytes().to_vec(),
-        }],
-        &Limits::default(),
-    );
-    assert!(loaded.findings.is_empty(), "{:?}", loaded.findings);
-    loaded.manifests
-}
+use crate::manifest::from_test_yaml as manifests;
 
 fn prune() -> Safety {
     Safety {

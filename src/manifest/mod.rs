@@ -374,3 +374,19 @@ mod tests {
         );
     }
 }
+
+/// The manifests of one YAML text, as `m.yaml`; for tests, which expect it
+/// to load without a finding.
+#[cfg(test)]
+pub(crate) fn from_test_yaml(text: &str) -> Vec<Manifest> {
+    let loaded = load(
+        &[SourceFile {
+            path: "m.yaml".into(),
+            rel: "m.yaml".into(),
+            bytes: text.as_bytes().to_vec(),
+        }],
+        &Limits::default(),
+    );
+    assert!(loaded.findings.is_empty(), "{:?}", loaded.findings);
+    loaded.manifests
+}

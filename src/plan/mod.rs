@@ -300,20 +300,7 @@ fn diff(id: &ObjectId, old: Option<&Value>, new: Option<&Value>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::{Limits, SourceFile, load};
-
-    fn manifests(text: &str) -> Vec<Manifest> {
-        let loaded = load(
-            &[SourceFile {
-                path: "m.yaml".into(),
-                rel: "m.yaml".into(),
-                bytes: text.as_bytes().to_vec(),
-            }],
-            &Limits::default(),
-        );
-        assert!(loaded.findings.is_empty(), "{:?}", loaded.findings);
-        loaded.manifests
-    }
+    use crate::manifest::from_test_yaml as manifests;
 
     #[test]
     fn status_nulls_and_key_order_are_not_changes() {
