@@ -297,6 +297,22 @@ impl fmt::Debug for KindInfo {
     }
 }
 
+/// The manifests of one YAML text, as `m.yaml`; for tests, which expect it
+/// to load without a finding.
+#[cfg(test)]
+pub(crate) fn from_test_yaml(text: &str) -> Vec<Manifest> {
+    let loaded = load(
+        &[SourceFile {
+            path: "m.yaml".into(),
+            rel: "m.yaml".into(),
+            bytes: text.as_bytes().to_vec(),
+        }],
+        &Limits::default(),
+    );
+    assert!(loaded.findings.is_empty(), "{:?}", loaded.findings);
+    loaded.manifests
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -373,20 +389,4 @@ mod tests {
             "big.yaml:1: file is 24 bytes, over the 10 byte limit for a manifest file"
         );
     }
-}
-
-/// The manifests of one YAML text, as `m.yaml`; for tests, which expect it
-/// to load without a finding.
-#[cfg(test)]
-pub(crate) fn from_test_yaml(text: &str) -> Vec<Manifest> {
-    let loaded = load(
-        &[SourceFile {
-            path: "m.yaml".into(),
-            rel: "m.yaml".into(),
-            bytes: text.as_bytes().to_vec(),
-        }],
-        &Limits::default(),
-    );
-    assert!(loaded.findings.is_empty(), "{:?}", loaded.findings);
-    loaded.manifests
 }
