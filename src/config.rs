@@ -113,6 +113,67 @@ pub struct Source {
     /// `mooring run`: re-read live state and look for drift this often.
     #[serde(default = "default_drift_interval", with = "duration")]
     pub drift_interval: Duration,
+    /// `mooring run`: when changes may be applied (as Argo CD's sync
+    /// windows). Outside them changes are planned and reported only.
+    #[serde(default)]
+    pub windows: Vec<SyncWindow>,
+}
+
+/// Whether a window allows or denies applying.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum WindowKind {
+    Allow,
+    Deny,
+}
+
+/// A window opening at each time of a cron `schedule`, for `duration`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SyncWindow {
+    pub kind: WindowKind,
+    /// Six-field cron (seconds first), UTC, e.g. `0 0 22 * * Mon-Fri`.
+    pub schedule: String,
+    #[serde(with = "duration")]
+    pub duration: Duration,
+}
+
+impl SyncWindow {
+    /// Whether the window is open at `now`: the schedule fired at most
+    /// `duration` ago. A schedule that does not parse is never open (the
+    /// configuration check refuses it).
+    pub fn is_open(&self, now: chrono::DateTime<chrono::Utc>) -> bool {
+        let Ok(schedule) = self.schedule.parse::<cron::Schedule>() else {
+            return false;
+        };
+        let Ok(span) = chrono::Duration::from_std(self.duration) else {
+            return false;
+        };
+        let since = now - span;
+        schedule
+            .after(&since)
+            .next()
+            .is_some_and(|fired| fired <= now)
+    }
+}
+
+/// Why applying is held back at `now`, if it is: inside a deny window, or
+/// outside every allow window (when there are any).
+pub fn window_hold(windows: &[SyncWindow], now: chrono::DateTime<chrono::Utc>) -> Option<String> {
+    if let Some(w) = windows
+        .iter()
+        .find(|w| w.kind == WindowKind::Deny && w.is_open(now))
+    {
+        return Some(format!("inside the deny window `{}`", w.schedule));
+    }
+    let allows: Vec<&SyncWindow> = windows
+        .iter()
+        .filter(|w| w.kind == WindowKind::Allow)
+        .collect();
+    if !allows.is_empty() && !allows.iter().any(|w| w.is_open(now)) {
+        return Some("outside every allow window".to_string());
+    }
+    None
 }
 
 impl Default for Source {
@@ -126,6 +187,7 @@ impl Default for Source {
             interval: None,
             schedule: None,
             drift_interval: default_drift_interval(),
+            windows: Vec::new(),
         }
     }
 }
@@ -536,6 +598,23 @@ impl Config {
                     ));
                 }
             }
+            for (j, w) in src.windows.iter().enumerate() {
+                if let Err(e) = w.schedule.parse::<cron::Schedule>() {
+                    return Err((
+                        format!("{at}/windows/{j}/schedule"),
+                        format!(
+                            "windows[{j}].schedule: `{}` is not a cron schedule ({e}); six fields: sec min hour day-of-month month day-of-week",
+                            w.schedule
+                        ),
+                    ));
+                }
+                if w.duration.is_zero() {
+                    return Err((
+                        format!("{at}/windows/{j}/duration"),
+                        format!("windows[{j}].duration: must be above zero"),
+                    ));
+                }
+            }
             if src.interval.is_some_and(|d| d.is_zero()) || src.drift_interval.is_zero() {
                 return Err((at, "interval and driftInterval must be above zero".into()));
             }
@@ -725,6 +804,38 @@ mod tests {
         let err = Config::parse("sources:\n  - {name: a}\n  - {name: a}\n", "m.yaml").unwrap_err();
         assert!(err.to_string().contains("used twice"), "{err}");
         assert_eq!(Config::default().all_sources().len(), 1);
+    }
+
+    #[test]
+    fn sync_windows_allow_and_deny() {
+        use chrono::TimeZone;
+        let c = Config::parse(
+            "source:\n  url: /r\n  windows:\n    - {kind: allow, schedule: '0 0 22 * * *', duration: 2h}\n    - {kind: deny, schedule: '0 30 23 * * *', duration: 10m}\n",
+            "m.yaml",
+        )
+        .unwrap();
+        let w = &c.source.windows;
+        let at = |h, m| chrono::Utc.with_ymd_and_hms(2026, 11, 23, h, m, 0).unwrap();
+        assert_eq!(
+            window_hold(w, at(21, 59)).as_deref(),
+            Some("outside every allow window")
+        );
+        assert_eq!(window_hold(w, at(22, 0)), None);
+        assert_eq!(window_hold(w, at(23, 10)), None);
+        assert!(window_hold(w, at(23, 35)).unwrap().contains("deny window"));
+        assert_eq!(window_hold(w, at(23, 45)), None);
+        assert!(
+            window_hold(w, at(0, 1)).is_some(),
+            "the allow window closed at midnight"
+        );
+        assert_eq!(window_hold(&[], at(3, 0)), None);
+        let err = Config::parse(
+            "source:\n  windows: [{kind: allow, schedule: nightly, duration: 1h}]\n",
+            "m.yaml",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("windows[0].schedule"), "{err}");
+        assert!(err.to_string().starts_with("m.yaml:2:"), "{err}");
     }
 
     #[test]

@@ -160,3 +160,31 @@ async fn the_daemon_follows_new_commits_and_stops_cleanly_on_sigterm() {
     assert!(stderr.contains("shutting down"), "{stderr}");
     assert!(stderr.contains("result=\"success\""), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deny_window_holds_changes_until_it_is_gone() {
+    let env = Env::start().await;
+    let config = env.dir.path().join("mooring.yaml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    // A deny window that fired within the last hour, whenever this runs.
+    let denied = text.replace(
+        "driftInterval: 1h}",
+        "driftInterval: 1h, windows: [{kind: deny, schedule: '0 * * * * *', duration: 1h}]}",
+    );
+    assert_ne!(denied, text);
+    std::fs::write(&config, &denied).unwrap();
+    let out = env.once().await;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("test: skipped"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("inside the deny window"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(env.level(), None, "nothing applied inside the window");
+
+    std::fs::write(&config, &text).unwrap();
+    let out = env.once().await;
+    assert!(out.stdout.contains("test: success"), "{}", out.stdout);
+    assert_eq!(env.level().as_deref(), Some("info"));
+}

@@ -20,7 +20,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE", env = "MOORING_CONFIG")]
     config: PathBuf,
     /// Sync every source once, print what happened, and exit: 0 when every
-    /// sync succeeded, 1 otherwise (for CI and debugging).
+    /// sync succeeded (or a sync window held its changes back), 1 otherwise
+    /// (for CI and debugging).
     #[arg(long)]
     once: bool,
     /// Where clones of the sources are kept and fetched incrementally
@@ -102,7 +103,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
                 let outcome = runner.sync().await;
                 LogObserver.observe(&outcome);
                 PrintObserver.observe(&outcome);
-                ok &= outcome.result == SyncResult::Success;
+                // A sync window holding changes back is not a failure.
+                ok &= matches!(outcome.result, SyncResult::Success | SyncResult::Skipped);
             }
             return Ok(if ok { exit::OK } else { exit::FAILED });
         }

@@ -36,6 +36,8 @@ pub enum SyncResult {
     Failed,
     /// The manifests are invalid; nothing was applied.
     Invalid,
+    /// Changes were planned but a sync window held them back.
+    Skipped,
 }
 
 impl SyncResult {
@@ -44,6 +46,7 @@ impl SyncResult {
             SyncResult::Success => "success",
             SyncResult::Failed => "failed",
             SyncResult::Invalid => "invalid",
+            SyncResult::Skipped => "skipped",
         }
     }
 }
@@ -292,7 +295,20 @@ impl SourceRunner {
         }
 
         let manifests = Arc::new(manifests);
-        let (plan, report, failed) = self.plan_and_apply(&manifests, true).await;
+        let hold = self.window_hold();
+        let (plan, report, failed) = self.plan_and_apply(&manifests, hold.is_none()).await;
+        if let Some(why) = hold
+            && failed.is_none()
+            && plan.has_changes()
+        {
+            // Live state is still the applied revision's: nothing pending.
+            out.plan = Some(plan);
+            out.result = SyncResult::Skipped;
+            out.error = Some(format!("changes planned, not applied: {why}"));
+            out.revision = self.applied.as_ref().map(|a| a.revision.to_string());
+            out.duration = clock.elapsed();
+            return out;
+        }
         out.plan = Some(plan);
         if let Some(why) = failed {
             out.result = SyncResult::Failed;
@@ -332,7 +348,8 @@ impl SourceRunner {
         let started = SystemTime::now();
         let clock = Instant::now();
         let mut out = self.outcome(started, clock, true);
-        let heal = self.self_heal;
+        // Sync windows hold healing back too.
+        let heal = self.self_heal && self.window_hold().is_none();
         let (plan, report, failed) = self.plan_and_apply(&manifests, heal).await;
         out.plan = Some(plan);
         if let Some(why) = failed {
@@ -400,6 +417,11 @@ impl SourceRunner {
             return at.duration_since(now).unwrap_or(Duration::ZERO);
         }
         self.source.sync_interval()
+    }
+
+    /// Why applying is held back now by the source's sync windows.
+    fn window_hold(&self) -> Option<String> {
+        crate::config::window_hold(&self.source.windows, chrono::Utc::now())
     }
 
     pub fn drift_interval(&self) -> Duration {
