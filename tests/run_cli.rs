@@ -84,6 +84,40 @@ impl Env {
     }
 }
 
+/// A port that was free a moment ago, on loopback.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `GET path` on 127.0.0.1:`port`: the status code and the body, or 0 when
+/// nothing answers.
+fn http_get(port: u16, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return (0, String::new());
+    };
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    if stream.write_all(request.as_bytes()).is_err() {
+        return (0, String::new());
+    }
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    let code = response
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (code, body)
+}
+
 /// Polls `check` every 50 ms for at most 20 s (a bound, not a timing
 /// assertion).
 async fn eventually(mut check: impl FnMut() -> bool) -> bool {
@@ -128,8 +162,10 @@ async fn once_applies_a_new_commit_and_never_an_invalid_one() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_daemon_follows_new_commits_and_stops_cleanly_on_sigterm() {
     let env = Env::start().await;
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
     let child = Command::new(env!("CARGO_BIN_EXE_mooring"))
-        .args(env.args(&[]))
+        .args(env.args(&["--listen", &listen]))
         .current_dir(env.dir.path())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -139,6 +175,26 @@ async fn the_daemon_follows_new_commits_and_stops_cleanly_on_sigterm() {
         eventually(|| env.level().as_deref() == Some("info")).await,
         "the first sync applied nothing"
     );
+    assert!(
+        eventually(|| http_get(port, "/readyz").0 == 200).await,
+        "never ready"
+    );
+    assert_eq!(http_get(port, "/healthz"), (200, "ok\n".to_string()));
+    let (code, metrics) = http_get(port, "/metrics");
+    assert_eq!(code, 200);
+    assert!(
+        metrics.contains("mooring_sync_total{result=\"success\",source=\"test\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("mooring_resource_drift{backend=\"kubernetes\",kind=\"ConfigMap\",name=\"app\",namespace=\"shop\",source=\"test\"}"),
+        "{metrics}"
+    );
+    let (code, status) = http_get(port, "/api/v1/status");
+    assert_eq!(code, 200);
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(status["sources"][0]["name"], "test");
+    assert_eq!(status["sources"][0]["result"], "success");
     let repo = env.dir.path().join("repo");
     write(&repo, "deploy/cm.yaml", &cm("warn"));
     commit_all(&repo, "second");

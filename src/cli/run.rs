@@ -7,7 +7,9 @@ use std::sync::atomic::AtomicBool;
 use anyhow::{Context, bail};
 use clap::Args;
 use mooring::config::Config;
+use mooring::metrics::Metrics;
 use mooring::run::{LogObserver, Observer, SourceRunner, SyncOutcome, SyncResult};
+use mooring::serve::{AppState, Fanout, StatusBoard};
 use mooring::source::git;
 use mooring::validate::Validator;
 
@@ -24,6 +26,9 @@ pub struct RunArgs {
     /// (for CI and debugging).
     #[arg(long)]
     once: bool,
+    /// The HTTP listener: /metrics, /healthz, /readyz, /api/v1/status.
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:9464")]
+    listen: std::net::SocketAddr,
     /// Where clones of the sources are kept and fetched incrementally
     /// [default: $XDG_CACHE_HOME/mooring/git].
     #[arg(long, value_name = "DIR")]
@@ -117,9 +122,34 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
         });
         let (_trigger_tx, trigger_rx) = tokio::sync::mpsc::channel(64);
         let ready = Arc::new(AtomicBool::new(false));
-        let observer: Arc<dyn Observer> = Arc::new(LogObserver);
+        let metrics = Arc::new(Metrics::new()?);
+        let status = StatusBoard::default();
+        let state = AppState {
+            metrics: metrics.clone(),
+            status: status.clone(),
+            ready: ready.clone(),
+        };
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.listen))?;
+        tracing::info!(listen = %args.listen, "serving /metrics, /healthz, /readyz, /api/v1/status");
+        let mut stop_http = stop_rx.clone();
+        let server = tokio::spawn(async move {
+            let stop = async move {
+                let _ = stop_http.wait_for(|stop| *stop).await;
+            };
+            axum::serve(listener, mooring::serve::router(state))
+                .with_graceful_shutdown(stop)
+                .await
+        });
+        let observer: Arc<dyn Observer> =
+            Arc::new(Fanout(vec![Arc::new(LogObserver), metrics, Arc::new(status)]));
         mooring::run::run(runners, trigger_rx, stop_rx, observer, ready).await;
-        Ok(exit::OK)
+        match server.await {
+            Ok(Ok(())) => Ok(exit::OK),
+            Ok(Err(e)) => Err(anyhow::anyhow!("the HTTP endpoint failed: {e}")),
+            Err(e) => Err(anyhow::anyhow!("the HTTP endpoint failed: {e}")),
+        }
     })
 }
 

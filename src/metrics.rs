@@ -1,0 +1,470 @@
+//! Prometheus metrics of the daemon, in their own registry (never the
+//! process-global one), fed by [`crate::run::Observer`] outcomes.
+//!
+//! Names follow Prometheus conventions: counters end in `_total`, durations
+//! are seconds. `mooring_resource_drift` has one series per object in the
+//! last plan; an object that leaves Git loses its series.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+use std::time::{Duration, UNIX_EPOCH};
+
+use prometheus::{
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+
+use crate::apply::{Outcome, Report};
+use crate::plan::{Action, Plan};
+use crate::run::{Observer, SyncOutcome, SyncResult};
+
+#[derive(Debug, thiserror::Error)]
+#[error("metrics: {0}")]
+pub struct MetricsError(#[from] prometheus::Error);
+
+/// Labels of one `mooring_resource_drift` series after `source`.
+type ObjectLabels = [String; 4];
+
+/// Every metric mooring exports.
+pub struct Metrics {
+    registry: Registry,
+    resource_drift: IntGaugeVec,
+    drifted_resources: IntGaugeVec,
+    managed_resources: IntGaugeVec,
+    sync_total: IntCounterVec,
+    sync_duration: HistogramVec,
+    last_sync: GaugeVec,
+    last_success: GaugeVec,
+    source_info: IntGaugeVec,
+    git_fetch_total: IntCounterVec,
+    validation_errors: IntGaugeVec,
+    policy_violations: IntGaugeVec,
+    apply_total: IntCounterVec,
+    backend_requests_total: IntCounterVec,
+    backend_request_duration: HistogramVec,
+    /// Per source: the object series set by the last plan, the
+    /// (backend, kind) pairs counted, the revision info labels and the
+    /// policies counted, so that stale series can be removed.
+    seen: Mutex<BTreeMap<String, Seen>>,
+}
+
+#[derive(Default)]
+struct Seen {
+    objects: BTreeSet<ObjectLabels>,
+    kinds: BTreeSet<(String, String)>,
+    info: Option<(String, String)>,
+    policies: BTreeSet<String>,
+}
+
+fn int_gauge(
+    r: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> Result<IntGaugeVec, MetricsError> {
+    let m = IntGaugeVec::new(Opts::new(name, help), labels)?;
+    r.register(Box::new(m.clone()))?;
+    Ok(m)
+}
+
+fn gauge(r: &Registry, name: &str, help: &str, labels: &[&str]) -> Result<GaugeVec, MetricsError> {
+    let m = GaugeVec::new(Opts::new(name, help), labels)?;
+    r.register(Box::new(m.clone()))?;
+    Ok(m)
+}
+
+fn counter(
+    r: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> Result<IntCounterVec, MetricsError> {
+    let m = IntCounterVec::new(Opts::new(name, help), labels)?;
+    r.register(Box::new(m.clone()))?;
+    Ok(m)
+}
+
+fn histogram(
+    r: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> Result<HistogramVec, MetricsError> {
+    let buckets = vec![
+        0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
+    ];
+    let m = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), labels)?;
+    r.register(Box::new(m.clone()))?;
+    Ok(m)
+}
+
+impl Metrics {
+    pub fn new() -> Result<Metrics, MetricsError> {
+        let r = Registry::new();
+        #[cfg(target_os = "linux")]
+        r.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))?;
+        let source_kind = ["source", "backend", "kind"];
+        Ok(Metrics {
+            resource_drift: int_gauge(
+                &r,
+                "mooring_resource_drift",
+                "1 when the live object differs from Git, 0 when in sync",
+                &["source", "backend", "kind", "namespace", "name"],
+            )?,
+            drifted_resources: int_gauge(
+                &r,
+                "mooring_drifted_resources",
+                "Objects whose live state differs from Git",
+                &source_kind,
+            )?,
+            managed_resources: int_gauge(
+                &r,
+                "mooring_managed_resources",
+                "Objects mooring manages",
+                &source_kind,
+            )?,
+            sync_total: counter(
+                &r,
+                "mooring_sync_total",
+                "Syncs, by result",
+                &["source", "result"],
+            )?,
+            sync_duration: histogram(
+                &r,
+                "mooring_sync_duration_seconds",
+                "Duration of a sync",
+                &["source"],
+            )?,
+            last_sync: gauge(
+                &r,
+                "mooring_last_sync_timestamp_seconds",
+                "When the last sync finished (Unix time)",
+                &["source"],
+            )?,
+            last_success: gauge(
+                &r,
+                "mooring_last_successful_sync_timestamp_seconds",
+                "When the last successful sync finished (Unix time)",
+                &["source"],
+            )?,
+            source_info: int_gauge(
+                &r,
+                "mooring_source_info",
+                "The revision a source has applied (always 1)",
+                &["source", "url", "revision"],
+            )?,
+            git_fetch_total: counter(
+                &r,
+                "mooring_git_fetch_total",
+                "Git fetches, by result",
+                &["source", "result"],
+            )?,
+            validation_errors: int_gauge(
+                &r,
+                "mooring_validation_errors",
+                "Error findings in the last revision read",
+                &["source"],
+            )?,
+            policy_violations: int_gauge(
+                &r,
+                "mooring_policy_violations",
+                "Policy findings in the last revision read, by policy",
+                &["source", "policy"],
+            )?,
+            apply_total: counter(
+                &r,
+                "mooring_apply_total",
+                "Changes applied, by operation and result",
+                &["source", "backend", "operation", "result"],
+            )?,
+            backend_requests_total: counter(
+                &r,
+                "mooring_backend_requests_total",
+                "Requests to targets, by operation and result",
+                &["backend", "operation", "result"],
+            )?,
+            backend_request_duration: histogram(
+                &r,
+                "mooring_backend_request_duration_seconds",
+                "Duration of requests to targets",
+                &["backend", "operation"],
+            )?,
+            registry: r,
+            seen: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    /// The Prometheus text exposition format.
+    pub fn encode(&self) -> String {
+        let mut buf = Vec::new();
+        let encoder = TextEncoder::new();
+        if encoder.encode(&self.registry.gather(), &mut buf).is_err() {
+            return String::new();
+        }
+        String::from_utf8(buf).unwrap_or_default()
+    }
+
+    /// Drift per object, and drifted/managed counts per kind.
+    pub fn record_plan(&self, source: &str, plan: &Plan) {
+        let mut objects = BTreeSet::new();
+        let mut counts: BTreeMap<(String, String), (i64, i64)> = BTreeMap::new();
+        for c in &plan.changes {
+            if c.backend.is_empty() || c.action == Action::Declared {
+                continue;
+            }
+            let labels: ObjectLabels = [
+                c.backend.clone(),
+                c.id.kind.clone(),
+                c.id.namespace.clone().unwrap_or_default(),
+                c.id.name.clone(),
+            ];
+            let drifted = c.action.is_change();
+            self.resource_drift
+                .with_label_values(&[source, &labels[0], &labels[1], &labels[2], &labels[3]])
+                .set(i64::from(drifted));
+            let entry = counts
+                .entry((c.backend.clone(), c.id.kind.clone()))
+                .or_default();
+            entry.0 += i64::from(drifted);
+            entry.1 += 1;
+            objects.insert(labels);
+        }
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        let seen = seen.entry(source.to_string()).or_default();
+        for gone in seen.objects.difference(&objects) {
+            let _ = self
+                .resource_drift
+                .remove_label_values(&[source, &gone[0], &gone[1], &gone[2], &gone[3]]);
+        }
+        for (backend, kind) in seen.kinds.iter() {
+            if !counts.contains_key(&(backend.clone(), kind.clone())) {
+                let _ = self
+                    .drifted_resources
+                    .remove_label_values(&[source, backend, kind]);
+                let _ = self
+                    .managed_resources
+                    .remove_label_values(&[source, backend, kind]);
+            }
+        }
+        for ((backend, kind), (drifted, managed)) in &counts {
+            self.drifted_resources
+                .with_label_values(&[source, backend, kind])
+                .set(*drifted);
+            self.managed_resources
+                .with_label_values(&[source, backend, kind])
+                .set(*managed);
+        }
+        seen.objects = objects;
+        seen.kinds = counts.into_keys().collect();
+    }
+
+    /// What an apply did, per change.
+    pub fn record_apply(&self, source: &str, report: &Report) {
+        for r in &report.results {
+            let result = match r.outcome {
+                Outcome::Done { .. } => "done",
+                Outcome::Failed { .. } => "failed",
+                Outcome::Skipped { .. } => "skipped",
+            };
+            self.apply_total
+                .with_label_values(&[source, &r.backend, r.action.verb(), result])
+                .inc();
+        }
+    }
+
+    /// The revision a source has applied.
+    pub fn set_source_info(&self, source: &str, url: &str, revision: &str) {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        let seen = seen.entry(source.to_string()).or_default();
+        if let Some((old_url, old_rev)) = &seen.info
+            && (old_url != url || old_rev != revision)
+        {
+            let _ = self
+                .source_info
+                .remove_label_values(&[source, old_url, old_rev]);
+        }
+        self.source_info
+            .with_label_values(&[source, url, revision])
+            .set(1);
+        seen.info = Some((url.to_string(), revision.to_string()));
+    }
+
+    /// Error findings and policy findings of the last revision read.
+    pub fn set_validation(&self, source: &str, errors: usize, policies: &BTreeMap<String, usize>) {
+        self.validation_errors
+            .with_label_values(&[source])
+            .set(i64::try_from(errors).unwrap_or(i64::MAX));
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        let seen = seen.entry(source.to_string()).or_default();
+        for gone in seen.policies.iter().filter(|p| !policies.contains_key(*p)) {
+            let _ = self.policy_violations.remove_label_values(&[source, gone]);
+        }
+        for (policy, n) in policies {
+            self.policy_violations
+                .with_label_values(&[source, policy])
+                .set(i64::try_from(*n).unwrap_or(i64::MAX));
+        }
+        seen.policies = policies.keys().cloned().collect();
+    }
+
+    /// One request to a target.
+    pub fn observe_backend_request(
+        &self,
+        backend: &str,
+        operation: &str,
+        result: &str,
+        duration: Duration,
+    ) {
+        self.backend_requests_total
+            .with_label_values(&[backend, operation, result])
+            .inc();
+        self.backend_request_duration
+            .with_label_values(&[backend, operation])
+            .observe(duration.as_secs_f64());
+    }
+}
+
+impl Observer for Metrics {
+    fn observe(&self, o: &SyncOutcome) {
+        let source = o.source.as_str();
+        if let Some(ok) = o.fetched {
+            self.git_fetch_total
+                .with_label_values(&[source, if ok { "success" } else { "failed" }])
+                .inc();
+        }
+        if let Some(plan) = &o.plan {
+            self.record_plan(source, plan);
+        }
+        if let Some(report) = &o.report {
+            self.record_apply(source, report);
+        }
+        if let Some(rev) = &o.revision {
+            self.set_source_info(source, &o.url, rev);
+        }
+        if !o.drift_check && o.fetched == Some(true) && (o.plan.is_some() || !o.findings.is_empty())
+        {
+            let errors = o.findings.iter().filter(|f| f.is_error()).count();
+            let mut policies: BTreeMap<String, usize> = BTreeMap::new();
+            for f in &o.findings {
+                if let Some(p) = f.source.strip_prefix("policy:") {
+                    *policies.entry(p.to_string()).or_default() += 1;
+                }
+            }
+            self.set_validation(source, errors, &policies);
+        }
+        if o.drift_check {
+            return;
+        }
+        self.sync_total
+            .with_label_values(&[source, o.result.label()])
+            .inc();
+        self.sync_duration
+            .with_label_values(&[source])
+            .observe(o.duration.as_secs_f64());
+        let finished = (o.started + o.duration)
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
+        self.last_sync.with_label_values(&[source]).set(finished);
+        if o.result == SyncResult::Success {
+            self.last_success.with_label_values(&[source]).set(finished);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::SystemTime;
+
+    use super::*;
+    use crate::manifest::from_test_yaml;
+    use crate::plan::plan_observed;
+
+    fn outcome(plan: Plan) -> SyncOutcome {
+        SyncOutcome {
+            source: "web".into(),
+            url: "https://git.example/web.git".into(),
+            revision: Some("abc123".into()),
+            result: SyncResult::Success,
+            error: None,
+            fetched: Some(true),
+            findings: Vec::new(),
+            plan: Some(plan),
+            report: None,
+            started: SystemTime::now(),
+            duration: Duration::from_millis(120),
+            drift_check: false,
+        }
+    }
+
+    fn plan(live: &str, desired: &str) -> Plan {
+        plan_observed(
+            "kubernetes",
+            crate::plan::pair(&from_test_yaml(desired), &from_test_yaml(live)),
+        )
+    }
+
+    const A: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\ndata: {x: '1'}\n";
+    const A2: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\ndata: {x: '2'}\n";
+
+    #[test]
+    fn drift_flips_and_series_of_objects_gone_from_git_are_removed() {
+        let m = Metrics::new().unwrap();
+        m.observe(&outcome(plan(A, A)));
+        let text = m.encode();
+        assert!(text.contains("mooring_resource_drift{backend=\"kubernetes\",kind=\"ConfigMap\",name=\"a\",namespace=\"default\",source=\"web\"} 0"), "{text}");
+        assert!(text.contains("mooring_managed_resources{backend=\"kubernetes\",kind=\"ConfigMap\",source=\"web\"} 1"), "{text}");
+        assert!(text.contains("mooring_sync_total{result=\"success\",source=\"web\"} 1"));
+        assert!(text.contains("mooring_source_info{revision=\"abc123\",source=\"web\",url=\"https://git.example/web.git\"} 1"));
+        assert!(text.contains("mooring_last_successful_sync_timestamp_seconds{source=\"web\"}"));
+
+        m.observe(&outcome(plan(A, A2)));
+        let text = m.encode();
+        assert!(
+            text.contains("name=\"a\",namespace=\"default\",source=\"web\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains(
+            "mooring_drifted_resources{backend=\"kubernetes\",kind=\"ConfigMap\",source=\"web\"} 1"
+        ));
+
+        let mut gone = outcome(plan("", ""));
+        gone.revision = Some("def456".into());
+        m.observe(&gone);
+        let text = m.encode();
+        assert!(!text.contains("mooring_resource_drift{"), "{text}");
+        assert!(!text.contains("revision=\"abc123\""), "{text}");
+        assert!(text.contains("revision=\"def456\""));
+        assert!(text.contains("mooring_sync_total{result=\"success\",source=\"web\"} 3"));
+    }
+
+    #[test]
+    fn invalid_revisions_and_policies_are_counted() {
+        let m = Metrics::new().unwrap();
+        let mut o = outcome(plan(A, A));
+        o.plan = None;
+        o.result = SyncResult::Invalid;
+        o.findings = vec![
+            crate::finding::Finding::error("policy:allowed-registries", "x"),
+            crate::finding::Finding::error("schema", "y"),
+        ];
+        m.observe(&o);
+        let text = m.encode();
+        assert!(
+            text.contains("mooring_validation_errors{source=\"web\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "mooring_policy_violations{policy=\"allowed-registries\",source=\"web\"} 1"
+            )
+        );
+        assert!(text.contains("mooring_sync_total{result=\"invalid\",source=\"web\"} 1"));
+        assert!(text.contains("mooring_git_fetch_total{result=\"success\",source=\"web\"} 1"));
+        assert!(!text.contains("mooring_last_successful_sync_timestamp_seconds{"));
+        m.observe_backend_request("flintlock", "list", "ok", Duration::from_millis(3));
+        assert!(m.encode().contains("mooring_backend_requests_total{backend=\"flintlock\",operation=\"list\",result=\"ok\"} 1"));
+    }
+}

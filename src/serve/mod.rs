@@ -1,0 +1,174 @@
+//! The daemon's HTTP endpoint, one listener: `/metrics` (Prometheus text),
+//! `/healthz` (the process answers), `/readyz` (ready after every source's
+//! first sync) and `/api/v1/status` (per source: revision, last sync,
+//! result, drifted objects, findings).
+//!
+//! Every replica serves it, leader or not. Nothing here changes state.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Serialize;
+
+use crate::finding::Finding;
+use crate::metrics::Metrics;
+use crate::run::{Observer, SyncOutcome};
+
+/// One source as `/api/v1/status` shows it.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SourceStatus {
+    pub name: String,
+    pub url: String,
+    /// The applied revision.
+    pub revision: Option<String>,
+    /// When the last sync (not drift check) finished, RFC 3339 UTC.
+    pub last_sync: Option<String>,
+    /// `success`, `failed`, `invalid` or `skipped`.
+    pub result: Option<String>,
+    pub error: Option<String>,
+    /// `Kind/ns/name [backend]` of every object whose live state differs
+    /// from Git, as of the last plan (sync or drift check).
+    pub drifted: Vec<String>,
+    /// Findings of the last revision read.
+    pub findings: Vec<Finding>,
+}
+
+/// The status of every source, updated from outcomes.
+#[derive(Clone, Default)]
+pub struct StatusBoard(Arc<RwLock<BTreeMap<String, SourceStatus>>>);
+
+impl StatusBoard {
+    pub fn snapshot(&self) -> Vec<SourceStatus> {
+        let map = self.0.read().unwrap_or_else(|e| e.into_inner());
+        map.values().cloned().collect()
+    }
+}
+
+impl Observer for StatusBoard {
+    fn observe(&self, o: &SyncOutcome) {
+        let mut map = self.0.write().unwrap_or_else(|e| e.into_inner());
+        let s = map.entry(o.source.clone()).or_default();
+        s.name.clone_from(&o.source);
+        s.url.clone_from(&o.url);
+        if o.revision.is_some() {
+            s.revision.clone_from(&o.revision);
+        }
+        if let Some(plan) = &o.plan {
+            s.drifted = plan
+                .changes
+                .iter()
+                .filter(|c| c.action.is_change())
+                .map(|c| format!("{} [{}]", c.id, c.backend))
+                .collect();
+        }
+        if o.drift_check {
+            return;
+        }
+        let finished = chrono::DateTime::<chrono::Utc>::from(o.started + o.duration);
+        s.last_sync = Some(finished.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+        s.result = Some(o.result.label().to_string());
+        s.error.clone_from(&o.error);
+        if o.fetched == Some(true) && (o.plan.is_some() || !o.findings.is_empty()) {
+            s.findings.clone_from(&o.findings);
+        }
+    }
+}
+
+/// Sends every outcome to several observers.
+pub struct Fanout(pub Vec<Arc<dyn Observer>>);
+
+impl Observer for Fanout {
+    fn observe(&self, outcome: &SyncOutcome) {
+        for o in &self.0 {
+            o.observe(outcome);
+        }
+    }
+}
+
+/// What the endpoint reads.
+#[derive(Clone)]
+pub struct AppState {
+    pub metrics: Arc<Metrics>,
+    pub status: StatusBoard,
+    pub ready: Arc<AtomicBool>,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/api/v1/status", get(status))
+        .with_state(state)
+}
+
+async fn metrics(State(s): State<AppState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        s.metrics.encode(),
+    )
+        .into_response()
+}
+
+async fn readyz(State(s): State<AppState>) -> Response {
+    if s.ready.load(Ordering::SeqCst) {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: the first sync has not finished\n",
+        )
+            .into_response()
+    }
+}
+
+async fn status(State(s): State<AppState>) -> Response {
+    axum::Json(serde_json::json!({ "sources": s.status.snapshot() })).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+    use crate::run::SyncResult;
+
+    #[test]
+    fn the_board_keeps_the_last_sync_and_the_drift_of_the_last_plan() {
+        let board = StatusBoard::default();
+        let mut o = SyncOutcome {
+            source: "web".into(),
+            url: "/r".into(),
+            revision: Some("abc".into()),
+            result: SyncResult::Invalid,
+            error: Some("revision abc is invalid".into()),
+            fetched: Some(true),
+            findings: vec![Finding::error("schema", "bad")],
+            plan: None,
+            report: None,
+            started: SystemTime::UNIX_EPOCH,
+            duration: Duration::from_secs(1),
+            drift_check: false,
+        };
+        board.observe(&o);
+        let s = &board.snapshot()[0];
+        assert_eq!(s.result.as_deref(), Some("invalid"));
+        assert_eq!(s.last_sync.as_deref(), Some("1970-01-01T00:00:01Z"));
+        assert_eq!(s.findings.len(), 1);
+        // A drift check keeps the last sync's result.
+        o.drift_check = true;
+        o.result = SyncResult::Success;
+        board.observe(&o);
+        assert_eq!(board.snapshot()[0].result.as_deref(), Some("invalid"));
+    }
+}
