@@ -429,15 +429,25 @@ impl SourceRunner {
     }
 }
 
+/// Something outside the schedule asking a source to act now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trigger {
+    /// Fetch and sync now (a push webhook).
+    Sync(String),
+    /// Look for drift now (a watched object changed).
+    Drift(String),
+}
+
 /// Runs every source until `shutdown` turns true: a sync at start, then on
-/// each source's interval or schedule and whenever its name arrives on
-/// `triggers` (webhooks); a drift check every `driftInterval`. `ready`
+/// each source's interval or schedule and whenever a [`Trigger::Sync`] names
+/// it (webhooks); a drift check every `driftInterval` and on
+/// [`Trigger::Drift`] (watches). `ready`
 /// turns true once every source has finished its first sync. An in-flight
 /// sync is finished (each request is bounded by its timeout) before the
 /// source stops.
 pub async fn run(
     runners: Vec<SourceRunner>,
-    mut triggers: tokio::sync::mpsc::Receiver<String>,
+    mut triggers: tokio::sync::mpsc::Receiver<Trigger>,
     shutdown: tokio::sync::watch::Receiver<bool>,
     observer: Arc<dyn Observer>,
     ready: Arc<std::sync::atomic::AtomicBool>,
@@ -452,7 +462,11 @@ pub async fn run(
     // spawned tasks: nothing here needs to be 'static.
     for mut runner in runners {
         let notify = Arc::new(tokio::sync::Notify::new());
-        notifiers.insert(runner.name().to_string(), notify.clone());
+        let drift_notify = Arc::new(tokio::sync::Notify::new());
+        notifiers.insert(
+            runner.name().to_string(),
+            (notify.clone(), drift_notify.clone()),
+        );
         let mut shutdown = shutdown.clone();
         let observer = observer.clone();
         let ready = ready.clone();
@@ -469,6 +483,7 @@ pub async fn run(
                     _ = tokio::time::sleep_until(next_sync) => true,
                     _ = notify.notified() => true,
                     _ = tokio::time::sleep_until(next_drift) => false,
+                    _ = drift_notify.notified() => false,
                     _ = shutdown.changed() => break,
                 };
                 if sync_now {
@@ -494,9 +509,14 @@ pub async fn run(
     let dispatch = async move {
         loop {
             tokio::select! {
-                name = triggers.recv() => match name {
-                    Some(name) => {
-                        if let Some(n) = notifiers.get(&name) {
+                trigger = triggers.recv() => match trigger {
+                    Some(Trigger::Sync(name)) => {
+                        if let Some((n, _)) = notifiers.get(&name) {
+                            n.notify_one();
+                        }
+                    }
+                    Some(Trigger::Drift(name)) => {
+                        if let Some((_, n)) = notifiers.get(&name) {
                             n.notify_one();
                         }
                     }
