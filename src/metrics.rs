@@ -42,6 +42,8 @@ pub struct Metrics {
     apply_total: IntCounterVec,
     backend_requests_total: IntCounterVec,
     backend_request_duration: HistogramVec,
+    backend_up: IntGaugeVec,
+    webhook_total: IntCounterVec,
     /// Per source: the object series set by the last plan, the
     /// (backend, kind) pairs counted, the revision info labels and the
     /// policies counted, so that stale series can be removed.
@@ -191,6 +193,18 @@ impl Metrics {
                 "Duration of requests to targets",
                 &["backend", "operation"],
             )?,
+            backend_up: int_gauge(
+                &r,
+                "mooring_backend_up",
+                "0 when the last request to a target could not reach it, 1 otherwise",
+                &["backend"],
+            )?,
+            webhook_total: counter(
+                &r,
+                "mooring_webhook_requests_total",
+                "Push webhook requests, by result (accepted, ignored, unauthorized, no_source, bad_request, too_large)",
+                &["result"],
+            )?,
             registry: r,
             seen: Mutex::new(BTreeMap::new()),
         })
@@ -323,6 +337,14 @@ impl Metrics {
         self.backend_request_duration
             .with_label_values(&[backend, operation])
             .observe(duration.as_secs_f64());
+        self.backend_up
+            .with_label_values(&[backend])
+            .set(i64::from(result != "unreachable"));
+    }
+
+    /// One request to `/hooks/git`.
+    pub fn observe_webhook(&self, result: &str) {
+        self.webhook_total.with_label_values(&[result]).inc();
     }
 }
 

@@ -244,3 +244,185 @@ async fn a_deny_window_holds_changes_until_it_is_gone() {
     assert!(out.stdout.contains("test: success"), "{}", out.stdout);
     assert_eq!(env.level().as_deref(), Some("info"));
 }
+
+/// `POST /hooks/git` with GitHub's headers; the status code.
+fn http_post_github(port: u16, body: &str, signature: Option<&str>) -> u16 {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return 0;
+    };
+    let sig = signature.map_or(String::new(), |s| format!("X-Hub-Signature-256: {s}\r\n"));
+    let request = format!(
+        "POST /hooks/git HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\nX-GitHub-Event: push\r\n{sig}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    if stream.write_all(request.as_bytes()).is_err() {
+        return 0;
+    }
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+fn github_signature(secret: &str, body: &str) -> String {
+    use hmac::Mac;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body.as_bytes());
+    let hex: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("sha256={hex}")
+}
+
+/// The value of the first sample of `metric` whose line contains every
+/// one of `labels`.
+fn sample(metrics: &str, metric: &str, labels: &[&str]) -> Option<f64> {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(metric) && labels.iter().all(|x| l.contains(x)))
+        .find_map(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+struct Daemon(std::process::Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_push_webhook_syncs_at_once_and_an_unsigned_one_is_refused() {
+    let env = Env::start().await;
+    let config = env.dir.path().join("mooring.yaml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    // Polling every hour: only the webhook can bring the next commit in.
+    let hooked = text.replace(
+        "interval: 200ms",
+        "interval: 1h, webhook: {secretEnv: MOORING_TEST_HOOK_SECRET}",
+    );
+    assert_ne!(hooked, text);
+    std::fs::write(&config, &hooked).unwrap();
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let _daemon = Daemon(
+        Command::new(env!("CARGO_BIN_EXE_mooring"))
+            .args(env.args(&["--listen", &listen]))
+            .env("MOORING_TEST_HOOK_SECRET", "hunter2")
+            .current_dir(env.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    assert!(
+        eventually(|| http_get(port, "/readyz").0 == 200).await,
+        "never ready"
+    );
+    assert_eq!(env.level().as_deref(), Some("info"));
+
+    let repo = env.dir.path().join("repo");
+    write(&repo, "deploy/cm.yaml", &cm("warn"));
+    commit_all(&repo, "second");
+    let body = serde_json::json!({
+        "ref": "refs/heads/master",
+        "repository": {"clone_url": repo.display().to_string()}
+    })
+    .to_string();
+    assert_eq!(http_post_github(port, &body, None), 401, "unsigned");
+    let forged = github_signature("guess", &body);
+    assert_eq!(http_post_github(port, &body, Some(&forged)), 401, "forged");
+    let good = github_signature("hunter2", &body);
+    assert_eq!(http_post_github(port, &body, Some(&good)), 202);
+    assert!(
+        eventually(|| env.level().as_deref() == Some("warn")).await,
+        "the webhook did not bring the new commit in"
+    );
+    let (_, metrics) = http_get(port, "/metrics");
+    assert_eq!(
+        sample(
+            &metrics,
+            "mooring_webhook_requests_total",
+            &["unauthorized"]
+        ),
+        Some(2.0),
+        "{metrics}"
+    );
+    assert_eq!(
+        sample(&metrics, "mooring_webhook_requests_total", &["accepted"]),
+        Some(1.0)
+    );
+    // The first sync and the webhook's: the refused requests fetched nothing.
+    assert_eq!(
+        sample(
+            &metrics,
+            "mooring_git_fetch_total",
+            &["result=\"success\"", "source=\"test\""]
+        ),
+        Some(2.0),
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_git_is_down_the_last_revision_stays_and_the_daemon_comes_back() {
+    let env = Env::start().await;
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let _daemon = Daemon(
+        Command::new(env!("CARGO_BIN_EXE_mooring"))
+            .args(env.args(&["--listen", &listen]))
+            .current_dir(env.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    assert!(eventually(|| http_get(port, "/readyz").0 == 200).await);
+    let (_, status) = http_get(port, "/api/v1/status");
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    let revision = status["sources"][0]["revision"].clone();
+    assert!(revision.is_string(), "{status}");
+
+    // The repository goes away: fetches fail, live state and the applied
+    // revision stay.
+    let repo = env.dir.path().join("repo");
+    let away = env.dir.path().join("repo-away");
+    std::fs::rename(&repo, &away).unwrap();
+    assert!(
+        eventually(|| {
+            let (_, m) = http_get(port, "/metrics");
+            sample(&m, "mooring_git_fetch_total", &["result=\"failed\""]).is_some()
+        })
+        .await,
+        "no failed fetch counted"
+    );
+    let (_, status) = http_get(port, "/api/v1/status");
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(status["sources"][0]["result"], "failed", "{status}");
+    assert_eq!(status["sources"][0]["revision"], revision, "{status}");
+    assert!(status["sources"][0]["error"].as_str().is_some(), "{status}");
+    assert_eq!(env.level().as_deref(), Some("info"));
+    assert_eq!(http_get(port, "/readyz").0, 200, "still serving");
+
+    // Back, with a new commit: applied after the backoff (5 s at first).
+    std::fs::rename(&away, &repo).unwrap();
+    write(&repo, "deploy/cm.yaml", &cm("error"));
+    commit_all(&repo, "after the outage");
+    assert!(
+        eventually(|| env.level().as_deref() == Some("error")).await,
+        "not applied after Git came back"
+    );
+    let (_, status) = http_get(port, "/api/v1/status");
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(status["sources"][0]["result"], "success", "{status}");
+    assert_ne!(status["sources"][0]["revision"], revision);
+}

@@ -9,6 +9,7 @@ use clap::Args;
 use mooring::config::Config;
 use mooring::metrics::Metrics;
 use mooring::run::{LogObserver, Observer, SourceRunner, SyncOutcome, SyncResult};
+use mooring::serve::webhook::{HookSource, Hooks};
 use mooring::serve::{AppState, Fanout, StatusBoard};
 use mooring::source::git;
 use mooring::validate::Validator;
@@ -26,7 +27,10 @@ pub struct RunArgs {
     /// (for CI and debugging).
     #[arg(long)]
     once: bool,
-    /// The HTTP listener: /metrics, /healthz, /readyz, /api/v1/status.
+    /// The HTTP listener: /metrics, /healthz, /readyz, /api/v1/status, and
+    /// POST /hooks/git for GitHub, GitLab and Gitea push webhooks (point
+    /// the forge at http://HOST:PORT/hooks/git, content type JSON; set
+    /// the same secret in the source's `webhook` in mooring.yaml).
     #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:9464")]
     listen: std::net::SocketAddr,
     /// Where clones of the sources are kept and fetched incrementally
@@ -120,7 +124,17 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
             tracing::info!("shutting down: finishing the syncs in flight");
             let _ = stop_tx.send(true);
         });
-        let (_trigger_tx, trigger_rx) = tokio::sync::mpsc::channel(64);
+        let (trigger_tx, trigger_rx) = tokio::sync::mpsc::channel(64);
+        let hook_sources = config
+            .all_sources()
+            .into_iter()
+            .map(HookSource::new)
+            .collect::<Result<Vec<_>, _>>()?;
+        if hook_sources.iter().any(|h| h.secret.is_none()) {
+            tracing::info!(
+                "POST /hooks/git accepts unsigned pushes for sources without webhook.secretFile/secretEnv"
+            );
+        }
         let ready = Arc::new(AtomicBool::new(false));
         let metrics = Arc::new(Metrics::new()?);
         let status = StatusBoard::default();
@@ -128,11 +142,15 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
             metrics: metrics.clone(),
             status: status.clone(),
             ready: ready.clone(),
+            hooks: Hooks {
+                sources: Arc::new(hook_sources),
+                triggers: trigger_tx,
+            },
         };
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
-        tracing::info!(listen = %args.listen, "serving /metrics, /healthz, /readyz, /api/v1/status");
+        tracing::info!(listen = %args.listen, "serving /metrics, /healthz, /readyz, /api/v1/status, POST /hooks/git");
         let mut stop_http = stop_rx.clone();
         let server = tokio::spawn(async move {
             let stop = async move {

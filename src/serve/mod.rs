@@ -1,9 +1,13 @@
 //! The daemon's HTTP endpoint, one listener: `/metrics` (Prometheus text),
 //! `/healthz` (the process answers), `/readyz` (ready after every source's
 //! first sync) and `/api/v1/status` (per source: revision, last sync,
-//! result, drifted objects, findings).
+//! result, drifted objects, findings) and `POST /hooks/git` (push
+//! webhooks, [`webhook`]).
 //!
-//! Every replica serves it, leader or not. Nothing here changes state.
+//! Every replica serves it, leader or not. Nothing here changes state; a
+//! webhook only asks the run loop for a sync.
+
+pub mod webhook;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,7 +17,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde::Serialize;
 
 use crate::finding::Finding;
@@ -98,6 +102,7 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub status: StatusBoard,
     pub ready: Arc<AtomicBool>,
+    pub hooks: webhook::Hooks,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -106,6 +111,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/api/v1/status", get(status))
+        .route("/hooks/git", post(webhook::handle))
         .with_state(state)
 }
 
