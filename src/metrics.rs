@@ -348,6 +348,18 @@ impl Metrics {
     }
 }
 
+impl crate::backend::requests::RequestSink for Metrics {
+    fn request(
+        &self,
+        backend: &str,
+        operation: &str,
+        outcome: crate::backend::requests::Outcome,
+        duration: Duration,
+    ) {
+        self.observe_backend_request(backend, operation, outcome.label(), duration);
+    }
+}
+
 impl Observer for Metrics {
     fn observe(&self, o: &SyncOutcome) {
         let source = o.source.as_str();
@@ -488,5 +500,20 @@ mod tests {
         assert!(!text.contains("mooring_last_successful_sync_timestamp_seconds{"));
         m.observe_backend_request("flintlock", "list", "ok", Duration::from_millis(3));
         assert!(m.encode().contains("mooring_backend_requests_total{backend=\"flintlock\",operation=\"list\",result=\"ok\"} 1"));
+        assert!(
+            m.encode()
+                .contains("mooring_backend_up{backend=\"flintlock\"} 1")
+        );
+        m.observe_backend_request("flintlock", "list", "unreachable", Duration::from_secs(1));
+        assert!(
+            m.encode()
+                .contains("mooring_backend_up{backend=\"flintlock\"} 0")
+        );
+        // An answer, even an error, means the target is reachable.
+        m.observe_backend_request("flintlock", "get", "not_found", Duration::from_millis(1));
+        assert!(
+            m.encode()
+                .contains("mooring_backend_up{backend=\"flintlock\"} 1")
+        );
     }
 }

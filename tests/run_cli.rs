@@ -190,6 +190,36 @@ async fn the_daemon_follows_new_commits_and_stops_cleanly_on_sigterm() {
         metrics.contains("mooring_resource_drift{backend=\"kubernetes\",kind=\"ConfigMap\",name=\"app\",namespace=\"shop\",source=\"test\"}"),
         "{metrics}"
     );
+    // Every request to the target is counted and timed.
+    assert!(
+        sample(
+            &metrics,
+            "mooring_backend_requests_total",
+            &[
+                "backend=\"kubernetes\"",
+                "operation=\"get\"",
+                "result=\"ok\""
+            ]
+        )
+        .is_some_and(|n| n >= 1.0),
+        "{metrics}"
+    );
+    assert!(
+        sample(
+            &metrics,
+            "mooring_backend_requests_total",
+            &["operation=\"apply\"", "result=\"ok\""]
+        )
+        .is_some_and(|n| n >= 2.0),
+        "the Namespace and the ConfigMap: {metrics}"
+    );
+    assert!(
+        metrics.contains("mooring_backend_request_duration_seconds_bucket{backend=\"kubernetes\"")
+    );
+    assert_eq!(
+        sample(&metrics, "mooring_backend_up", &["kubernetes"]),
+        Some(1.0)
+    );
     let (code, status) = http_get(port, "/api/v1/status");
     assert_eq!(code, 200);
     let status: serde_json::Value = serde_json::from_str(&status).unwrap();

@@ -137,6 +137,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
         }
         let ready = Arc::new(AtomicBool::new(false));
         let metrics = Arc::new(Metrics::new()?);
+        mooring::backend::requests::install(metrics.clone());
         let status = StatusBoard::default();
         let state = AppState {
             metrics: metrics.clone(),
