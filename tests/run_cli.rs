@@ -456,3 +456,108 @@ async fn while_git_is_down_the_last_revision_stays_and_the_daemon_comes_back() {
     assert_eq!(status["sources"][0]["result"], "success", "{status}");
     assert_ne!(status["sources"][0]["revision"], revision);
 }
+
+fn vm(name: &str) -> String {
+    format!(
+        "apiVersion: flintlock.liquidmetal.dev/v1alpha1\nkind: MicroVM\nmetadata: {{name: {name}, namespace: ci}}\nspec:\n  vcpu: 2\n  memoryInMb: 2048\n  kernel: {{image: 'ghcr.io/liquidmetal-dev/flintlock-kernel:5.10.77', filename: boot/vmlinux}}\n  rootVolume: {{id: root, source: {{containerSource: 'ghcr.io/tidewater/rootfs:1.0'}}}}\n  interfaces: [{{deviceId: eth1, type: TAP}}]\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_mid_sync_starts_nothing_new_and_a_restart_creates_no_duplicate() {
+    use mooring_emulators::flintlock::{FlintlockEmulator, FlintlockOptions};
+    let flintlock = FlintlockEmulator::start(FlintlockOptions::default())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    for name in ["a", "b", "c", "d"] {
+        write(&repo, &format!("deploy/{name}.yaml"), &vm(name));
+    }
+    commit_all(&repo, "four microVMs");
+    // One request at a time, each answered after 3 s: a SIGTERM sent
+    // once the first create has arrived lands while it is in flight.
+    write(
+        dir.path(),
+        "mooring.yaml",
+        &format!(
+            "source: {{name: test, url: {}, path: deploy, interval: 1h, driftInterval: 1h}}\ntargets:\n  flintlock:\n    - {{name: edge-1, endpoint: '{}'}}\nconcurrency: 1\ntimeout: 20s\n",
+            repo.display(),
+            flintlock.endpoint()
+        ),
+    );
+    let args = |extra: &[&str]| {
+        let mut v = vec![
+            "run".to_string(),
+            "--config".into(),
+            dir.path().join("mooring.yaml").display().to_string(),
+            "--no-policies".into(),
+            "--cache-dir".into(),
+            dir.path().join("cache").display().to_string(),
+        ];
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    flintlock.set_latency(Duration::from_secs(3));
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let child = Command::new(env!("CARGO_BIN_EXE_mooring"))
+        .args(args(&["--listen", &listen]))
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut arrived = false;
+    for _ in 0..600 {
+        if flintlock.call_count("CreateMicroVM") >= 1 {
+            arrived = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(arrived, "no create arrived");
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    // The create in flight finished; the others were never started.
+    let created = flintlock.call_count("CreateMicroVM");
+    assert!(created < 4, "all four were created after SIGTERM: {stderr}");
+    assert_eq!(flintlock.vms().len() as u64, created, "{stderr}");
+    assert!(stderr.contains("shutting down"), "{stderr}");
+
+    // A restart applies the rest, and nothing twice.
+    flintlock.set_latency(Duration::ZERO);
+    let restart = args(&["--once"]);
+    let cwd = dir.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        let refs: Vec<&str> = restart.iter().map(String::as_str).collect();
+        support::mooring(&refs, Some(&cwd))
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let mut names: Vec<String> = flintlock
+        .vms()
+        .iter()
+        .filter_map(|v| v.spec.as_ref().map(|s| s.id.clone()))
+        .collect();
+    names.sort();
+    assert_eq!(names, ["a", "b", "c", "d"]);
+    assert_eq!(
+        flintlock.call_count("CreateMicroVM"),
+        4,
+        "no duplicate create"
+    );
+}

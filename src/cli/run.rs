@@ -88,6 +88,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
         .enable_all()
         .build()?;
     rt.block_on(async {
+        // Turns true on SIGTERM/SIGINT: engines start no further change.
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let mut runners = Vec::new();
         for source in config.all_sources() {
             if source.url.is_none() {
@@ -97,7 +99,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
                     args.config.display()
                 );
             }
-            let engine = live::engine_for(&config, &source.name).await?;
+            let mut engine = live::engine_for(&config, &source.name).await?;
+            engine.stop_on(stop_rx.clone());
             runners.push(SourceRunner::new(
                 &config,
                 source,
@@ -118,7 +121,6 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
             return Ok(if ok { exit::OK } else { exit::FAILED });
         }
 
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
             wait_for_signal().await;
             tracing::info!("shutting down: finishing the syncs in flight");
