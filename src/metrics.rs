@@ -42,6 +42,8 @@ pub struct Metrics {
     apply_total: IntCounterVec,
     backend_requests_total: IntCounterVec,
     backend_request_duration: HistogramVec,
+    /// 1 while this replica leads (always 1 without leader election).
+    leader: prometheus::IntGauge,
     /// Per source: the object series set by the last plan, the
     /// (backend, kind) pairs counted, the revision info labels and the
     /// policies counted, so that stale series can be removed.
@@ -191,9 +193,22 @@ impl Metrics {
                 "Duration of requests to targets",
                 &["backend", "operation"],
             )?,
+            leader: {
+                let g = prometheus::IntGauge::new(
+                    "mooring_leader",
+                    "1 while this replica holds the lease and applies, 0 while it follows",
+                )?;
+                r.register(Box::new(g.clone()))?;
+                g
+            },
             registry: r,
             seen: Mutex::new(BTreeMap::new()),
         })
+    }
+
+    /// `mooring_leader`: whether this replica leads.
+    pub fn set_leader(&self, leading: bool) {
+        self.leader.set(i64::from(leading));
     }
 
     /// The Prometheus text exposition format.

@@ -35,6 +35,8 @@ pub struct RunArgs {
     cache_dir: Option<PathBuf>,
     #[command(flatten)]
     check: CheckArgs,
+    #[command(flatten)]
+    leader: super::lead::LeaderArgs,
 }
 
 /// One line per outcome on stdout (with `--once`).
@@ -84,6 +86,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
         .enable_all()
         .build()?;
     rt.block_on(async {
+        let elector = args.leader.elector(&config, &args.config, args.once).await?;
         let mut runners = Vec::new();
         for source in config.all_sources() {
             if source.url.is_none() {
@@ -124,16 +127,19 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
         let ready = Arc::new(AtomicBool::new(false));
         let metrics = Arc::new(Metrics::new()?);
         let status = StatusBoard::default();
+        let election = elector.map(super::lead::Election::start);
         let state = AppState {
             metrics: metrics.clone(),
             status: status.clone(),
             ready: ready.clone(),
+            leader: election.as_ref().map(super::lead::Election::leadership),
         };
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         tracing::info!(listen = %args.listen, "serving /metrics, /healthz, /readyz, /api/v1/status");
-        let mut stop_http = stop_rx.clone();
+        // Stopped after the runners, also when the Lease is lost.
+        let (stop_http_tx, mut stop_http) = tokio::sync::watch::channel(false);
         let server = tokio::spawn(async move {
             let stop = async move {
                 let _ = stop_http.wait_for(|stop| *stop).await;
@@ -143,10 +149,24 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
                 .await
         });
         let observer: Arc<dyn Observer> =
-            Arc::new(Fanout(vec![Arc::new(LogObserver), metrics, Arc::new(status)]));
-        mooring::run::run(runners, trigger_rx, stop_rx, observer, ready).await;
+            Arc::new(Fanout(vec![Arc::new(LogObserver), metrics.clone(), Arc::new(status)]));
+        let code = match election {
+            None => {
+                metrics.set_leader(true);
+                mooring::run::run(runners, trigger_rx, stop_rx, observer, ready).await;
+                exit::OK
+            }
+            Some(e) => {
+                let r = ready.clone();
+                e.run_while_leading(stop_rx, &metrics, &ready, move |stop| {
+                    mooring::run::run(runners, trigger_rx, stop, observer, r)
+                })
+                .await
+            }
+        };
+        let _ = stop_http_tx.send(true);
         match server.await {
-            Ok(Ok(())) => Ok(exit::OK),
+            Ok(Ok(())) => Ok(code),
             Ok(Err(e)) => Err(anyhow::anyhow!("the HTTP endpoint failed: {e}")),
             Err(e) => Err(anyhow::anyhow!("the HTTP endpoint failed: {e}")),
         }
