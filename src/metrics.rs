@@ -44,6 +44,8 @@ pub struct Metrics {
     backend_request_duration: HistogramVec,
     backend_up: IntGaugeVec,
     webhook_total: IntCounterVec,
+    /// 1 while this replica leads (always 1 without leader election).
+    leader: prometheus::IntGauge,
     /// Per source: the object series set by the last plan, the
     /// (backend, kind) pairs counted, the revision info labels and the
     /// policies counted, so that stale series can be removed.
@@ -202,12 +204,25 @@ impl Metrics {
             webhook_total: counter(
                 &r,
                 "mooring_webhook_requests_total",
-                "Push webhook requests, by result (accepted, ignored, unauthorized, no_source, bad_request, too_large)",
+                "Push webhook requests, by result (accepted, ignored, unauthorized, no_source, bad_request, too_large, follower)",
                 &["result"],
             )?,
+            leader: {
+                let g = prometheus::IntGauge::new(
+                    "mooring_leader",
+                    "1 while this replica holds the lease and applies, 0 while it follows",
+                )?;
+                r.register(Box::new(g.clone()))?;
+                g
+            },
             registry: r,
             seen: Mutex::new(BTreeMap::new()),
         })
+    }
+
+    /// `mooring_leader`: whether this replica leads.
+    pub fn set_leader(&self, leading: bool) {
+        self.leader.set(i64::from(leading));
     }
 
     /// The Prometheus text exposition format.

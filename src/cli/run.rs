@@ -39,6 +39,8 @@ pub struct RunArgs {
     cache_dir: Option<PathBuf>,
     #[command(flatten)]
     check: CheckArgs,
+    #[command(flatten)]
+    leader: super::lead::LeaderArgs,
 }
 
 /// One line per outcome on stdout (with `--once`).
@@ -88,8 +90,11 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
         .enable_all()
         .build()?;
     rt.block_on(async {
-        // Turns true on SIGTERM/SIGINT: engines start no further change.
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let elector = args.leader.elector(&config, &args.config, args.once).await?;
+        // Turns true on SIGTERM/SIGINT, or when the Lease is lost: engines
+        // start no further change (those in flight finish).
+        let (halt_tx, halt_rx) = tokio::sync::watch::channel(false);
+        let halt_tx = Arc::new(halt_tx);
         let mut runners = Vec::new();
         for source in config.all_sources() {
             if source.url.is_none() {
@@ -100,7 +105,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
                 );
             }
             let mut engine = live::engine_for(&config, &source.name).await?;
-            engine.stop_on(stop_rx.clone());
+            engine.stop_on(halt_rx.clone());
             runners.push(SourceRunner::new(
                 &config,
                 source,
@@ -121,9 +126,12 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
             return Ok(if ok { exit::OK } else { exit::FAILED });
         }
 
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let halt = halt_tx.clone();
         tokio::spawn(async move {
             wait_for_signal().await;
             tracing::info!("shutting down: finishing the syncs in flight");
+            let _ = halt.send(true);
             let _ = stop_tx.send(true);
         });
         let (trigger_tx, trigger_rx) = tokio::sync::mpsc::channel(64);
@@ -141,6 +149,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
         let metrics = Arc::new(Metrics::new()?);
         mooring::backend::requests::install(metrics.clone());
         let status = StatusBoard::default();
+        let election = elector.map(super::lead::Election::start);
         let state = AppState {
             metrics: metrics.clone(),
             status: status.clone(),
@@ -149,12 +158,14 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
                 sources: Arc::new(hook_sources),
                 triggers: trigger_tx,
             },
+            leader: election.as_ref().map(super::lead::Election::leadership),
         };
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         tracing::info!(listen = %args.listen, "serving /metrics, /healthz, /readyz, /api/v1/status, POST /hooks/git");
-        let mut stop_http = stop_rx.clone();
+        // Stopped after the runners, also when the Lease is lost.
+        let (stop_http_tx, mut stop_http) = tokio::sync::watch::channel(false);
         let server = tokio::spawn(async move {
             let stop = async move {
                 let _ = stop_http.wait_for(|stop| *stop).await;
@@ -164,10 +175,24 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
                 .await
         });
         let observer: Arc<dyn Observer> =
-            Arc::new(Fanout(vec![Arc::new(LogObserver), metrics, Arc::new(status)]));
-        mooring::run::run(runners, trigger_rx, stop_rx, observer, ready).await;
+            Arc::new(Fanout(vec![Arc::new(LogObserver), metrics.clone(), Arc::new(status)]));
+        let code = match election {
+            None => {
+                metrics.set_leader(true);
+                mooring::run::run(runners, trigger_rx, stop_rx, observer, ready).await;
+                exit::OK
+            }
+            Some(e) => {
+                let r = ready.clone();
+                e.run_while_leading(stop_rx, &halt_tx, &metrics, &ready, move |stop| {
+                    mooring::run::run(runners, trigger_rx, stop, observer, r)
+                })
+                .await
+            }
+        };
+        let _ = stop_http_tx.send(true);
         match server.await {
-            Ok(Ok(())) => Ok(exit::OK),
+            Ok(Ok(())) => Ok(code),
             Ok(Err(e)) => Err(anyhow::anyhow!("the HTTP endpoint failed: {e}")),
             Err(e) => Err(anyhow::anyhow!("the HTTP endpoint failed: {e}")),
         }

@@ -5,7 +5,11 @@
 //! webhooks, [`webhook`]).
 //!
 //! Every replica serves it, leader or not. Nothing here changes state; a
-//! webhook only asks the run loop for a sync.
+//! webhook only asks the run loop for a sync (on a follower, the trigger
+//! waits until it leads). With leader election, `/api/v1/status` also says
+//! `"leader": {"identity", "leading"}`, and a follower is ready (it serves
+//! metrics and status) while a leader is ready after its first sync: the
+//! daemon sets `ready` accordingly.
 
 pub mod webhook;
 
@@ -103,6 +107,15 @@ pub struct AppState {
     pub status: StatusBoard,
     pub ready: Arc<AtomicBool>,
     pub hooks: webhook::Hooks,
+    /// Set when leader election is on.
+    pub leader: Option<Leadership>,
+}
+
+/// This replica's identity in the Lease and whether it leads now.
+#[derive(Clone)]
+pub struct Leadership {
+    pub identity: String,
+    pub leading: tokio::sync::watch::Receiver<bool>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -139,7 +152,14 @@ async fn readyz(State(s): State<AppState>) -> Response {
 }
 
 async fn status(State(s): State<AppState>) -> Response {
-    axum::Json(serde_json::json!({ "sources": s.status.snapshot() })).into_response()
+    let mut body = serde_json::json!({ "sources": s.status.snapshot() });
+    if let Some(l) = &s.leader {
+        body["leader"] = serde_json::json!({
+            "identity": l.identity,
+            "leading": *l.leading.borrow(),
+        });
+    }
+    axum::Json(body).into_response()
 }
 
 #[cfg(test)]

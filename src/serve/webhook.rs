@@ -13,6 +13,8 @@
 //!   one Git has, whatever the payload says. Triggers coalesce, so a burst
 //!   of pushes costs one sync.
 //! - Secrets never appear in logs, errors or `Debug` output.
+//! - With leader election, a follower answers 503 (its run loop is not
+//!   running, so a trigger would be lost) after checking the signature.
 
 use std::sync::Arc;
 
@@ -395,6 +397,21 @@ pub async fn handle(State(s): State<super::AppState>, headers: HeaderMap, body: 
             StatusCode::OK,
             "ignored",
             json!({"ignored": format!("{event} event; only pushes trigger a sync")}),
+        );
+    }
+    if let Some(leader) = &s.leader
+        && !*leader.leading.borrow()
+    {
+        // The leader's run loop is the one that syncs; a trigger queued
+        // here would be lost.
+        return reply(
+            m,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "follower",
+            json!({"error": format!(
+                "this replica ({}) follows and does not sync; the leader does. Send webhooks to the leader, or redeliver: the next poll picks the push up anyway",
+                leader.identity
+            )}),
         );
     }
     let pushed = payload.get("ref").and_then(Value::as_str);

@@ -57,6 +57,30 @@ const PAGE: u32 = 500;
 /// Pause between readiness checks of a Namespace or CRD.
 const READY_POLL: Duration = Duration::from_millis(200);
 
+/// A client for the cluster `target` names (in-cluster, or kubeconfig and
+/// context), with `timeout` on connecting, reading and writing and kube's
+/// own retries off; and the server's URL, for messages. Nothing is sent.
+pub async fn client_for(
+    target: &KubernetesTarget,
+    timeout: Duration,
+) -> Result<(kube::Client, String), BackendError> {
+    let mut config = kubeconfig::config_for(target).await?;
+    config.connect_timeout = Some(timeout);
+    config.read_timeout = Some(timeout);
+    config.write_timeout = Some(timeout);
+    config.reset_reader_on_write = true;
+    // Retries are ours (bounded, and only where safe).
+    config.default_retry = false;
+    let endpoint = config
+        .cluster_url
+        .to_string()
+        .trim_end_matches('/')
+        .to_string();
+    let client = kube::Client::try_from(config)
+        .map_err(|e| failed(format!("cannot make a client for {endpoint}: {e}")))?;
+    Ok((client, endpoint))
+}
+
 /// A Kubernetes cluster as a [`Backend`].
 pub struct Kubernetes {
     caller: Caller,
@@ -79,20 +103,7 @@ impl Kubernetes {
         concurrency: usize,
         timeout: Duration,
     ) -> Result<Kubernetes, BackendError> {
-        let mut config = kubeconfig::config_for(target).await?;
-        config.connect_timeout = Some(timeout);
-        config.read_timeout = Some(timeout);
-        config.write_timeout = Some(timeout);
-        config.reset_reader_on_write = true;
-        // Retries are ours (bounded, and only where safe).
-        config.default_retry = false;
-        let endpoint = config
-            .cluster_url
-            .to_string()
-            .trim_end_matches('/')
-            .to_string();
-        let client = kube::Client::try_from(config)
-            .map_err(|e| failed(format!("cannot make a client for {endpoint}: {e}")))?;
+        let (client, endpoint) = client_for(target, timeout).await?;
         Ok(Kubernetes::from_client(
             client,
             &endpoint,

@@ -75,6 +75,10 @@ struct Harness {
 }
 
 fn harness(sources: Vec<HookSource>) -> Harness {
+    harness_as(sources, None)
+}
+
+fn harness_as(sources: Vec<HookSource>, leader: Option<crate::serve::Leadership>) -> Harness {
     let (tx, rx) = mpsc::channel(8);
     let metrics = Arc::new(Metrics::new().unwrap());
     let app = router(AppState {
@@ -85,6 +89,7 @@ fn harness(sources: Vec<HookSource>) -> Harness {
             sources: Arc::new(sources),
             triggers: tx,
         },
+        leader,
     });
     Harness { app, rx, metrics }
 }
@@ -372,4 +377,33 @@ fn secrets_come_from_a_file_or_the_environment_and_never_show() {
         err.to_string()
             .contains("MOORING_TEST_UNSET_WEBHOOK_SECRET")
     );
+}
+
+#[tokio::test]
+async fn a_follower_refuses_pushes_so_that_the_forge_shows_it() {
+    let (lead_tx, leading) = tokio::sync::watch::channel(false);
+    let mut h = harness_as(
+        vec![source(
+            "web",
+            "https://github.com/acme/deploy",
+            "main",
+            None,
+        )],
+        Some(crate::serve::Leadership {
+            identity: "replica-b".into(),
+            leading,
+        }),
+    );
+    let push = || github_push("refs/heads/main");
+    let (status, reply) = post(&h, &[("x-github-event", "push")], push()).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        reply["error"].as_str().unwrap().contains("leader"),
+        "{reply}"
+    );
+    assert!(h.rx.try_recv().is_err());
+    lead_tx.send(true).unwrap();
+    let (status, _) = post(&h, &[("x-github-event", "push")], push()).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    assert_eq!(h.rx.try_recv().unwrap(), Trigger::Sync("web".into()));
 }
