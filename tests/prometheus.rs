@@ -554,5 +554,39 @@ async fn the_drift_alert_fires_on_unhealed_drift_and_resolves_when_healed() {
         "max by (source) (mooring_drifted_resources{source=\"test\"})",
     );
     assert_eq!(drifted.as_deref(), Some("0"));
+
+    // Every query of the Grafana dashboard is valid PromQL for this
+    // Prometheus, and the ones on per-source series find data.
+    let text = std::fs::read_to_string(root().join("examples/grafana/mooring.json")).unwrap();
+    let dashboard: Value = serde_json::from_str(&text).unwrap();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().into_iter().flatten() {
+            let expr = target["expr"]
+                .as_str()
+                .unwrap()
+                .replace("$__rate_interval", "1m")
+                .replace("$source", ".*");
+            let body = http_get(
+                prometheus_port,
+                &format!("/api/v1/query?query={}", percent_encode(&expr)),
+            );
+            assert!(
+                body.as_deref()
+                    .is_some_and(|b| b.contains("\"status\":\"success\"")),
+                "panel {}: {expr}: {body:?}",
+                panel["title"]
+            );
+        }
+    }
+    for expr in [
+        "mooring_source_info{source=\"test\"}",
+        "mooring_managed_resources{source=\"test\",kind=\"ConfigMap\"}",
+    ] {
+        assert_eq!(
+            single_value(prometheus_port, expr).as_deref(),
+            Some("1"),
+            "{expr}"
+        );
+    }
     procs.check_alive();
 }
