@@ -55,7 +55,11 @@ fn git(dir: &std::path::Path, args: &[&str]) -> Result<()> {
         .env("GIT_COMMITTER_EMAIL", "bench@localhost")
         .status()?
         .success();
-    if ok { Ok(()) } else { Err(format!("git {args:?} failed").into()) }
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("git {args:?} failed").into())
+    }
 }
 
 /// user + system CPU seconds of `pid` so far.
@@ -137,7 +141,8 @@ async fn main() -> Result<()> {
     }
     std::fs::write(repo.join("deploy/namespaces.yaml"), ns)?;
     for chunk in 0..(OBJECTS - NAMESPACES).div_ceil(PER_FILE) {
-        let text: Vec<String> = (chunk * PER_FILE..((chunk + 1) * PER_FILE).min(OBJECTS - NAMESPACES))
+        let text: Vec<String> = (chunk * PER_FILE
+            ..((chunk + 1) * PER_FILE).min(OBJECTS - NAMESPACES))
             .map(object)
             .collect();
         std::fs::write(
@@ -179,7 +184,9 @@ async fn main() -> Result<()> {
                 flintlock.endpoint()
             ),
         )?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
         let started = Instant::now();
         let daemon = Daemon(
             Command::new(env!("CARGO_BIN_EXE_mooring"))
@@ -216,8 +223,15 @@ async fn main() -> Result<()> {
         let (_, after) = http_get(port, "/metrics").ok_or("no metrics")?;
         let syncs = metric_sum(&after, "mooring_sync_total", "source=\"bench\"")
             - metric_sum(&before, "mooring_sync_total", "source=\"bench\"");
-        let lists = metric_sum(&after, "mooring_backend_requests_total", "operation=\"get\"")
-            - metric_sum(&before, "mooring_backend_requests_total", "operation=\"get\"");
+        let lists = metric_sum(
+            &after,
+            "mooring_backend_requests_total",
+            "operation=\"get\"",
+        ) - metric_sum(
+            &before,
+            "mooring_backend_requests_total",
+            "operation=\"get\"",
+        );
         let writes = metric_sum(&after, "mooring_apply_total", "")
             - metric_sum(&before, "mooring_apply_total", "");
         let drift_checks = if phase.drift_interval == "5s" {
@@ -230,7 +244,11 @@ async fn main() -> Result<()> {
             "   first sync (ready): {:.1} s wall, {:.2} s CPU ({}), peak RSS {:.0} MiB",
             first.as_secs_f64(),
             cpu_first,
-            if i == 0 { "10,000 creates" } else { "nothing to change" },
+            if i == 0 {
+                "10,000 creates"
+            } else {
+                "nothing to change"
+            },
             peak_first
         );
         println!(

@@ -147,10 +147,6 @@ fn dockerfile() -> (String, String) {
     (last("USER "), last("ENTRYPOINT "))
 }
 
-/// Flags the deployment passes that another branch adds to `mooring run`.
-/// Remove a flag from here once `mooring run --help` lists it.
-const NOT_YET_IN_RUN: &[&str] = &["--leader-elect"];
-
 #[test]
 fn the_deployment_matches_the_image_the_config_and_the_service() {
     let docs = documents();
@@ -187,9 +183,7 @@ fn the_deployment_matches_the_image_the_config_and_the_service() {
     assert!(args.contains(&"--leader-elect"), "{args:?}");
     let help = support::mooring(&["run", "--help"], None);
     for a in args.iter().filter(|a| a.starts_with("--")) {
-        if !NOT_YET_IN_RUN.contains(a) {
-            assert!(help.stdout.contains(a), "`mooring run` has no {a}");
-        }
+        assert!(help.stdout.contains(a), "`mooring run` has no {a}");
     }
 
     // Mounts: the ConfigMap at /etc/mooring (with the key the config flag
