@@ -92,7 +92,7 @@ impl DriftWatch {
                 (None, None) => std::future::pending::<()>().await,
                 (None, Some(stream)) => match stream.next().await {
                     Some(event) => {
-                        tracing::debug!(?event, "watched object changed");
+                        tracing::debug!(backend = event.backend, change = ?event.change, object = %event.id, "watched object changed");
                         self.gathered = 1;
                         self.due = Some(tokio::time::Instant::now() + self.debounce);
                     }
@@ -113,7 +113,7 @@ impl DriftWatch {
                         }
                         event = next => match event {
                             Some(event) => {
-                                tracing::debug!(?event, "watched object changed");
+                                tracing::debug!(backend = event.backend, change = ?event.change, object = %event.id, "watched object changed");
                                 self.gathered += 1;
                             }
                             None => self.ended(),
