@@ -8,7 +8,10 @@
 //!
 //! Steps: make a Git repository from `examples/manifests`; plan; apply;
 //! plan again (no changes); change live state behind mooring's back; show
-//! the drift; apply to heal it; commit a removal; show and apply the prune.
+//! the drift; apply to heal it; commit a removal; show and apply the prune;
+//! then run the daemon (`mooring run`) for a few seconds: its drift metric
+//! flips 0 → 1 → 0 as live state is changed and healed, and a push webhook
+//! brings a new commit in at once.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -117,6 +120,57 @@ fn copy_dir(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
+/// A port that was free a moment ago, on loopback.
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// One HTTP/1.1 request on loopback: the status code and the body.
+fn http(port: u16, request: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let code = response.split(' ').nth(1)?.parse().ok()?;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())?;
+    Some((code, body))
+}
+
+fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    http(
+        port,
+        &format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"),
+    )
+}
+
+fn http_post(port: u16, path: &str, headers: &[(&str, &str)], body: &str) -> Result<u16> {
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    Ok(http(port, &request).ok_or("no answer")?.0)
+}
+
+/// Polls `check` every 100 ms, for at most 30 s.
+async fn wait_for(what: &str, mut check: impl FnMut() -> bool) -> Result<()> {
+    for _ in 0..300 {
+        if check() {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    Err(format!("timed out waiting for {what}").into())
+}
+
 fn expect(what: &str, code: i32, want: i32) -> Result<()> {
     if code != want {
         return Err(format!("{what}: exit code {code}, expected {want}").into());
@@ -148,22 +202,22 @@ async fn main() -> Result<()> {
     let kubeconfig = work.path().join("kubeconfig");
     kube.write_kubeconfig(&kubeconfig, "sandbox")?;
     let config = work.path().join("mooring.yaml");
-    std::fs::write(
-        &config,
+    let config_text = |source_extra: &str, extra: &str| {
         format!(
             "# The sandbox's configuration: a Git repository made from examples/manifests,\n\
              # and the two emulators as targets.\n\
-             source:\n  name: sandbox\n  url: {repo}\n  ref: main\n  path: manifests\n\
+             source:\n  name: sandbox\n  url: {repo}\n  ref: main\n  path: manifests\n{source_extra}\
              targets:\n  kubernetes:\n    kubeconfig: {kubeconfig}\n    context: sandbox\n\
              \x20   # Take fields back from kubectl edits and scales (drift healing).\n\
              \x20   forceConflicts: true\n\
              \x20 flintlock:\n    - name: edge-1\n      endpoint: {endpoint}\n\
-             prune: true\ntimeout: 10s\n",
+             prune: true\ntimeout: 10s\n{extra}",
             repo = repo.display(),
             kubeconfig = kubeconfig.display(),
             endpoint = flintlock.endpoint(),
-        ),
-    )?;
+        )
+    };
+    std::fs::write(&config, config_text("", ""))?;
     println!("Git repository: {}", repo.display());
     println!(
         "--- {} ---\n{}",
@@ -245,6 +299,107 @@ async fn main() -> Result<()> {
     step("8. Apply prunes them (they carry mooring's labels for this source)");
     expect("prune", run(with("apply", &["--yes"])).await?, 0)?;
     expect("final plan", run(with("plan", &[])).await?, 0)?;
+
+    step("9. The daemon: mooring run, with drift checks every 2 s and self-heal");
+    let run_config = work.path().join("mooring-run.yaml");
+    std::fs::write(
+        &run_config,
+        config_text(
+            "  # Poll rarely: the webhook below brings commits in.\n  interval: 1h\n  driftInterval: 2s\n",
+            "selfHeal: true\n",
+        ),
+    )?;
+    let port = free_port()?;
+    let listen = format!("127.0.0.1:{port}");
+    let run_args = [
+        "run",
+        "--config",
+        &run_config.display().to_string(),
+        "--policies",
+        &policies,
+        "--listen",
+        &listen,
+        "--cache-dir",
+        &work.path().join("cache").display().to_string(),
+    ]
+    .map(str::to_string);
+    println!("$ mooring {} &", run_args.join(" "));
+    let mut daemon = Command::new(&bin)
+        .args(&run_args)
+        .current_dir(work.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    let drift_series = "mooring_resource_drift{backend=\"kubernetes\",kind=\"LlamaStackDistribution\",name=\"support-assistant\",namespace=\"ml-platform\",source=\"sandbox\"}";
+    let result = async {
+        let drift = |port| -> Option<String> {
+            let (_, text) = http_get(port, "/metrics")?;
+            text.lines()
+                .find(|l| l.starts_with(drift_series))
+                .and_then(|l| l.rsplit(' ').next())
+                .map(str::to_string)
+        };
+        wait_for("the first sync", || {
+            http_get(port, "/readyz").is_some_and(|(c, _)| c == 200)
+        })
+        .await?;
+        println!("ready: GET /readyz → 200");
+        wait_for("the drift metric", || drift(port).is_some()).await?;
+        println!("{drift_series} {}", drift(port).unwrap_or_default());
+        println!("kubectl scale: support-assistant goes to 7 replicas while the daemon runs");
+        kube.edit_as(
+            "kubectl-scale",
+            "llamastack.io",
+            "LlamaStackDistribution",
+            Some("ml-platform"),
+            "support-assistant",
+            &json!({"spec": {"replicas": 7}}),
+        )?;
+        wait_for("drift to be seen", || drift(port).as_deref() == Some("1")).await?;
+        println!("{drift_series} 1   (seen by the drift check, healed in the same pass)");
+        wait_for("drift to be healed", || drift(port).as_deref() == Some("0")).await?;
+        let replicas = kube
+            .get("llamastack.io", "LlamaStackDistribution", Some("ml-platform"), "support-assistant")
+            .and_then(|o| o["spec"]["replicas"].as_i64());
+        println!("{drift_series} 0   (replicas back to {})", replicas.unwrap_or(-1));
+
+        println!("\nA commit, then a push webhook (POST /hooks/git, as GitHub sends it):");
+        git(&repo, &["commit", "-q", "--allow-empty", "-m", "an empty commit, to show the trigger"])?;
+        let body = json!({
+            "ref": "refs/heads/main",
+            "repository": {"clone_url": repo.display().to_string()}
+        })
+        .to_string();
+        let code = http_post(port, "/hooks/git", &[("X-GitHub-Event", "push")], &body)?;
+        println!("POST /hooks/git → {code} (no secret is configured in the sandbox; set source.webhook to require a signature)");
+        let head = String::from_utf8(
+            Command::new("git").args(["rev-parse", "HEAD"]).current_dir(&repo).output()?.stdout,
+        )?;
+        let head = head.trim().to_string();
+        wait_for("the pushed revision", || {
+            http_get(port, "/api/v1/status").is_some_and(|(_, body)| body.contains(&head))
+        })
+        .await?;
+        println!("/api/v1/status: revision {} applied", &head[..10.min(head.len())]);
+        let (_, metrics) = http_get(port, "/metrics").ok_or("no /metrics")?;
+        for line in metrics.lines().filter(|l| {
+            l.starts_with("mooring_sync_total")
+                || l.starts_with("mooring_managed_resources")
+                || l.starts_with("mooring_drifted_resources")
+                || l.starts_with("mooring_webhook_requests_total")
+        }) {
+            println!("{line}");
+        }
+        Ok::<(), Box<dyn std::error::Error>>(())
+    }
+    .await;
+    println!("$ kill -TERM <mooring run>");
+    let _ = Command::new("kill")
+        .args(["-TERM", &daemon.id().to_string()])
+        .status();
+    let status = daemon.wait()?;
+    result?;
+    println!("mooring run exited with {status}");
 
     println!(
         "\nDone. The targets were local emulators; point mooring.yaml at a real cluster and flintlockd to do this for real (see README)."

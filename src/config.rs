@@ -117,6 +117,25 @@ pub struct Source {
     /// windows). Outside them changes are planned and reported only.
     #[serde(default)]
     pub windows: Vec<SyncWindow>,
+    /// `mooring run`: how push webhooks (`POST /hooks/git`) for this
+    /// source's repository are authenticated.
+    #[serde(default)]
+    pub webhook: Option<Webhook>,
+}
+
+/// The shared secret of a push webhook: GitHub and Gitea sign the body with
+/// it (HMAC-SHA256), GitLab sends it as a token. Read from a file or the
+/// environment, never written in this file, and never logged. Without one,
+/// any push naming the repository triggers a fetch.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Webhook {
+    /// File holding the secret.
+    #[serde(default)]
+    pub secret_file: Option<PathBuf>,
+    /// Environment variable holding the secret.
+    #[serde(default)]
+    pub secret_env: Option<String>,
 }
 
 /// Whether a window allows or denies applying.
@@ -188,6 +207,7 @@ impl Default for Source {
             schedule: None,
             drift_interval: default_drift_interval(),
             windows: Vec::new(),
+            webhook: None,
         }
     }
 }
@@ -529,10 +549,15 @@ impl Config {
                 expand(p);
             }
         };
-        if let Some(a) = &mut self.source.auth {
-            opt(&mut a.ssh_key_file);
-            opt(&mut a.known_hosts_file);
-            opt(&mut a.token_file);
+        for src in std::iter::once(&mut self.source).chain(self.sources.iter_mut()) {
+            if let Some(a) = &mut src.auth {
+                opt(&mut a.ssh_key_file);
+                opt(&mut a.known_hosts_file);
+                opt(&mut a.token_file);
+            }
+            if let Some(w) = &mut src.webhook {
+                opt(&mut w.secret_file);
+            }
         }
         if let Some(k) = &mut self.targets.kubernetes {
             opt(&mut k.kubeconfig);
@@ -650,18 +675,46 @@ impl Config {
                 ),
             ));
         }
-        if let Some(auth) = &self.source.auth {
-            if auth.ssh_key_file.is_some() && auth.known_hosts_file.is_none() {
-                return Err((
-                    "/source/auth".into(),
-                    "source.auth: sshKeyFile needs knownHostsFile: host keys are verified, never accepted blindly".into(),
-                ));
+        for (i, src) in self.all_sources().into_iter().enumerate() {
+            let (at, field) = if self.sources.is_empty() {
+                ("/source".to_string(), "source".to_string())
+            } else {
+                (format!("/sources/{i}"), format!("sources[{i}]"))
+            };
+            if let Some(auth) = &src.auth {
+                if auth.ssh_key_file.is_some() && auth.known_hosts_file.is_none() {
+                    return Err((
+                        format!("{at}/auth"),
+                        format!(
+                            "{field}.auth: sshKeyFile needs knownHostsFile: host keys are verified, never accepted blindly"
+                        ),
+                    ));
+                }
+                if auth.token_file.is_some() && auth.token_env.is_some() {
+                    return Err((
+                        format!("{at}/auth"),
+                        format!("{field}.auth: give tokenFile or tokenEnv, not both"),
+                    ));
+                }
             }
-            if auth.token_file.is_some() && auth.token_env.is_some() {
-                return Err((
-                    "/source/auth".into(),
-                    "source.auth: give tokenFile or tokenEnv, not both".into(),
-                ));
+            if let Some(hook) = &src.webhook {
+                match (&hook.secret_file, &hook.secret_env) {
+                    (Some(_), Some(_)) => {
+                        return Err((
+                            format!("{at}/webhook"),
+                            format!("{field}.webhook: give secretFile or secretEnv, not both"),
+                        ));
+                    }
+                    (None, None) => {
+                        return Err((
+                            format!("{at}/webhook"),
+                            format!(
+                                "{field}.webhook: give secretFile or secretEnv (leave `webhook` out to accept unsigned pushes)"
+                            ),
+                        ));
+                    }
+                    _ => {}
+                }
             }
         }
         let mut names = std::collections::BTreeSet::new();
@@ -853,5 +906,30 @@ mod tests {
         assert_eq!("30%".parse::<DeletionCap>().unwrap().limit(2), 1);
         assert_eq!("4".parse::<DeletionCap>().unwrap().limit(100), 4);
         assert!("130%".parse::<DeletionCap>().is_err());
+    }
+
+    #[test]
+    fn every_source_has_its_auth_and_webhook_checked() {
+        let err = Config::parse(
+            "sources:\n  - {name: a, url: /r}\n  - name: b\n    url: /r\n    webhook: {secretFile: /s, secretEnv: S}\n",
+            "m.yaml",
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(text.starts_with("m.yaml:5:"), "{text}");
+        assert!(text.contains("sources[1].webhook"), "{text}");
+        let err = Config::parse(
+            "sources:\n  - name: a\n    url: /r\n    auth: {sshKeyFile: /k}\n",
+            "m.yaml",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("sources[0].auth"), "{err}");
+        let err = Config::parse("source: {url: /r, webhook: {}}\n", "m.yaml").unwrap_err();
+        assert!(err.to_string().contains("secretFile or secretEnv"), "{err}");
+        let c = Config::parse("source: {url: /r, webhook: {secretEnv: HOOK}}\n", "m.yaml").unwrap();
+        assert_eq!(
+            c.source.webhook.unwrap().secret_env.as_deref(),
+            Some("HOOK")
+        );
     }
 }

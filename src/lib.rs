@@ -20,6 +20,7 @@ pub mod backend;
 pub mod config;
 pub mod finding;
 pub mod kinds;
+pub mod leader;
 pub mod manifest;
 pub mod metrics;
 pub mod plan;

@@ -42,6 +42,10 @@ pub struct Metrics {
     apply_total: IntCounterVec,
     backend_requests_total: IntCounterVec,
     backend_request_duration: HistogramVec,
+    backend_up: IntGaugeVec,
+    webhook_total: IntCounterVec,
+    /// 1 while this replica leads (always 1 without leader election).
+    leader: prometheus::IntGauge,
     /// Per source: the object series set by the last plan, the
     /// (backend, kind) pairs counted, the revision info labels and the
     /// policies counted, so that stale series can be removed.
@@ -191,9 +195,34 @@ impl Metrics {
                 "Duration of requests to targets",
                 &["backend", "operation"],
             )?,
+            backend_up: int_gauge(
+                &r,
+                "mooring_backend_up",
+                "0 when the last request to a target could not reach it, 1 otherwise",
+                &["backend"],
+            )?,
+            webhook_total: counter(
+                &r,
+                "mooring_webhook_requests_total",
+                "Push webhook requests, by result (accepted, ignored, unauthorized, no_source, bad_request, too_large, follower)",
+                &["result"],
+            )?,
+            leader: {
+                let g = prometheus::IntGauge::new(
+                    "mooring_leader",
+                    "1 while this replica holds the lease and applies, 0 while it follows",
+                )?;
+                r.register(Box::new(g.clone()))?;
+                g
+            },
             registry: r,
             seen: Mutex::new(BTreeMap::new()),
         })
+    }
+
+    /// `mooring_leader`: whether this replica leads.
+    pub fn set_leader(&self, leading: bool) {
+        self.leader.set(i64::from(leading));
     }
 
     /// The Prometheus text exposition format.
@@ -323,6 +352,26 @@ impl Metrics {
         self.backend_request_duration
             .with_label_values(&[backend, operation])
             .observe(duration.as_secs_f64());
+        self.backend_up
+            .with_label_values(&[backend])
+            .set(i64::from(result != "unreachable"));
+    }
+
+    /// One request to `/hooks/git`.
+    pub fn observe_webhook(&self, result: &str) {
+        self.webhook_total.with_label_values(&[result]).inc();
+    }
+}
+
+impl crate::backend::requests::RequestSink for Metrics {
+    fn request(
+        &self,
+        backend: &str,
+        operation: &str,
+        outcome: crate::backend::requests::Outcome,
+        duration: Duration,
+    ) {
+        self.observe_backend_request(backend, operation, outcome.label(), duration);
     }
 }
 
@@ -466,5 +515,20 @@ mod tests {
         assert!(!text.contains("mooring_last_successful_sync_timestamp_seconds{"));
         m.observe_backend_request("flintlock", "list", "ok", Duration::from_millis(3));
         assert!(m.encode().contains("mooring_backend_requests_total{backend=\"flintlock\",operation=\"list\",result=\"ok\"} 1"));
+        assert!(
+            m.encode()
+                .contains("mooring_backend_up{backend=\"flintlock\"} 1")
+        );
+        m.observe_backend_request("flintlock", "list", "unreachable", Duration::from_secs(1));
+        assert!(
+            m.encode()
+                .contains("mooring_backend_up{backend=\"flintlock\"} 0")
+        );
+        // An answer, even an error, means the target is reachable.
+        m.observe_backend_request("flintlock", "get", "not_found", Duration::from_millis(1));
+        assert!(
+            m.encode()
+                .contains("mooring_backend_up{backend=\"flintlock\"} 1")
+        );
     }
 }

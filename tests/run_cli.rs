@@ -190,6 +190,36 @@ async fn the_daemon_follows_new_commits_and_stops_cleanly_on_sigterm() {
         metrics.contains("mooring_resource_drift{backend=\"kubernetes\",kind=\"ConfigMap\",name=\"app\",namespace=\"shop\",source=\"test\"}"),
         "{metrics}"
     );
+    // Every request to the target is counted and timed.
+    assert!(
+        sample(
+            &metrics,
+            "mooring_backend_requests_total",
+            &[
+                "backend=\"kubernetes\"",
+                "operation=\"get\"",
+                "result=\"ok\""
+            ]
+        )
+        .is_some_and(|n| n >= 1.0),
+        "{metrics}"
+    );
+    assert!(
+        sample(
+            &metrics,
+            "mooring_backend_requests_total",
+            &["operation=\"apply\"", "result=\"ok\""]
+        )
+        .is_some_and(|n| n >= 2.0),
+        "the Namespace and the ConfigMap: {metrics}"
+    );
+    assert!(
+        metrics.contains("mooring_backend_request_duration_seconds_bucket{backend=\"kubernetes\"")
+    );
+    assert_eq!(
+        sample(&metrics, "mooring_backend_up", &["kubernetes"]),
+        Some(1.0)
+    );
     let (code, status) = http_get(port, "/api/v1/status");
     assert_eq!(code, 200);
     let status: serde_json::Value = serde_json::from_str(&status).unwrap();
@@ -243,4 +273,291 @@ async fn a_deny_window_holds_changes_until_it_is_gone() {
     let out = env.once().await;
     assert!(out.stdout.contains("test: success"), "{}", out.stdout);
     assert_eq!(env.level().as_deref(), Some("info"));
+}
+
+/// `POST /hooks/git` with GitHub's headers; the status code.
+fn http_post_github(port: u16, body: &str, signature: Option<&str>) -> u16 {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return 0;
+    };
+    let sig = signature.map_or(String::new(), |s| format!("X-Hub-Signature-256: {s}\r\n"));
+    let request = format!(
+        "POST /hooks/git HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\nX-GitHub-Event: push\r\n{sig}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    if stream.write_all(request.as_bytes()).is_err() {
+        return 0;
+    }
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+fn github_signature(secret: &str, body: &str) -> String {
+    use hmac::Mac;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body.as_bytes());
+    let hex: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("sha256={hex}")
+}
+
+/// The value of the first sample of `metric` whose line contains every
+/// one of `labels`.
+fn sample(metrics: &str, metric: &str, labels: &[&str]) -> Option<f64> {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(metric) && labels.iter().all(|x| l.contains(x)))
+        .find_map(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+struct Daemon(std::process::Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_push_webhook_syncs_at_once_and_an_unsigned_one_is_refused() {
+    let env = Env::start().await;
+    let config = env.dir.path().join("mooring.yaml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    // Polling every hour: only the webhook can bring the next commit in.
+    let hooked = text.replace(
+        "interval: 200ms",
+        "interval: 1h, webhook: {secretEnv: MOORING_TEST_HOOK_SECRET}",
+    );
+    assert_ne!(hooked, text);
+    std::fs::write(&config, &hooked).unwrap();
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let _daemon = Daemon(
+        Command::new(env!("CARGO_BIN_EXE_mooring"))
+            .args(env.args(&["--listen", &listen]))
+            .env("MOORING_TEST_HOOK_SECRET", "hunter2")
+            .current_dir(env.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    assert!(
+        eventually(|| http_get(port, "/readyz").0 == 200).await,
+        "never ready"
+    );
+    assert_eq!(env.level().as_deref(), Some("info"));
+
+    let repo = env.dir.path().join("repo");
+    write(&repo, "deploy/cm.yaml", &cm("warn"));
+    commit_all(&repo, "second");
+    let body = serde_json::json!({
+        "ref": "refs/heads/master",
+        "repository": {"clone_url": repo.display().to_string()}
+    })
+    .to_string();
+    assert_eq!(http_post_github(port, &body, None), 401, "unsigned");
+    let forged = github_signature("guess", &body);
+    assert_eq!(http_post_github(port, &body, Some(&forged)), 401, "forged");
+    let good = github_signature("hunter2", &body);
+    assert_eq!(http_post_github(port, &body, Some(&good)), 202);
+    assert!(
+        eventually(|| env.level().as_deref() == Some("warn")).await,
+        "the webhook did not bring the new commit in"
+    );
+    let (_, metrics) = http_get(port, "/metrics");
+    assert_eq!(
+        sample(
+            &metrics,
+            "mooring_webhook_requests_total",
+            &["unauthorized"]
+        ),
+        Some(2.0),
+        "{metrics}"
+    );
+    assert_eq!(
+        sample(&metrics, "mooring_webhook_requests_total", &["accepted"]),
+        Some(1.0)
+    );
+    // The first sync and the webhook's: the refused requests fetched nothing.
+    assert_eq!(
+        sample(
+            &metrics,
+            "mooring_git_fetch_total",
+            &["result=\"success\"", "source=\"test\""]
+        ),
+        Some(2.0),
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_git_is_down_the_last_revision_stays_and_the_daemon_comes_back() {
+    let env = Env::start().await;
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let _daemon = Daemon(
+        Command::new(env!("CARGO_BIN_EXE_mooring"))
+            .args(env.args(&["--listen", &listen]))
+            .current_dir(env.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    assert!(eventually(|| http_get(port, "/readyz").0 == 200).await);
+    let (_, status) = http_get(port, "/api/v1/status");
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    let revision = status["sources"][0]["revision"].clone();
+    assert!(revision.is_string(), "{status}");
+
+    // The repository goes away: fetches fail, live state and the applied
+    // revision stay.
+    let repo = env.dir.path().join("repo");
+    let away = env.dir.path().join("repo-away");
+    std::fs::rename(&repo, &away).unwrap();
+    assert!(
+        eventually(|| {
+            let (_, m) = http_get(port, "/metrics");
+            sample(&m, "mooring_git_fetch_total", &["result=\"failed\""]).is_some()
+        })
+        .await,
+        "no failed fetch counted"
+    );
+    let (_, status) = http_get(port, "/api/v1/status");
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(status["sources"][0]["result"], "failed", "{status}");
+    assert_eq!(status["sources"][0]["revision"], revision, "{status}");
+    assert!(status["sources"][0]["error"].as_str().is_some(), "{status}");
+    assert_eq!(env.level().as_deref(), Some("info"));
+    assert_eq!(http_get(port, "/readyz").0, 200, "still serving");
+
+    // Back, with a new commit: applied after the backoff (5 s at first).
+    std::fs::rename(&away, &repo).unwrap();
+    write(&repo, "deploy/cm.yaml", &cm("error"));
+    commit_all(&repo, "after the outage");
+    assert!(
+        eventually(|| env.level().as_deref() == Some("error")).await,
+        "not applied after Git came back"
+    );
+    let (_, status) = http_get(port, "/api/v1/status");
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(status["sources"][0]["result"], "success", "{status}");
+    assert_ne!(status["sources"][0]["revision"], revision);
+}
+
+fn vm(name: &str) -> String {
+    format!(
+        "apiVersion: flintlock.liquidmetal.dev/v1alpha1\nkind: MicroVM\nmetadata: {{name: {name}, namespace: ci}}\nspec:\n  vcpu: 2\n  memoryInMb: 2048\n  kernel: {{image: 'ghcr.io/liquidmetal-dev/flintlock-kernel:5.10.77', filename: boot/vmlinux}}\n  rootVolume: {{id: root, source: {{containerSource: 'ghcr.io/tidewater/rootfs:1.0'}}}}\n  interfaces: [{{deviceId: eth1, type: TAP}}]\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_mid_sync_starts_nothing_new_and_a_restart_creates_no_duplicate() {
+    use mooring_emulators::flintlock::{FlintlockEmulator, FlintlockOptions};
+    let flintlock = FlintlockEmulator::start(FlintlockOptions::default())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    for name in ["a", "b", "c", "d"] {
+        write(&repo, &format!("deploy/{name}.yaml"), &vm(name));
+    }
+    commit_all(&repo, "four microVMs");
+    // One request at a time, each answered after 3 s: a SIGTERM sent
+    // once the first create has arrived lands while it is in flight.
+    write(
+        dir.path(),
+        "mooring.yaml",
+        &format!(
+            "source: {{name: test, url: {}, path: deploy, interval: 1h, driftInterval: 1h}}\ntargets:\n  flintlock:\n    - {{name: edge-1, endpoint: '{}'}}\nconcurrency: 1\ntimeout: 20s\n",
+            repo.display(),
+            flintlock.endpoint()
+        ),
+    );
+    let args = |extra: &[&str]| {
+        let mut v = vec![
+            "run".to_string(),
+            "--config".into(),
+            dir.path().join("mooring.yaml").display().to_string(),
+            "--no-policies".into(),
+            "--cache-dir".into(),
+            dir.path().join("cache").display().to_string(),
+        ];
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    flintlock.set_latency(Duration::from_secs(3));
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let child = Command::new(env!("CARGO_BIN_EXE_mooring"))
+        .args(args(&["--listen", &listen]))
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut arrived = false;
+    for _ in 0..600 {
+        if flintlock.call_count("CreateMicroVM") >= 1 {
+            arrived = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(arrived, "no create arrived");
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    // The create in flight finished; the others were never started.
+    let created = flintlock.call_count("CreateMicroVM");
+    assert!(created < 4, "all four were created after SIGTERM: {stderr}");
+    assert_eq!(flintlock.vms().len() as u64, created, "{stderr}");
+    assert!(stderr.contains("shutting down"), "{stderr}");
+
+    // A restart applies the rest, and nothing twice.
+    flintlock.set_latency(Duration::ZERO);
+    let restart = args(&["--once"]);
+    let cwd = dir.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        let refs: Vec<&str> = restart.iter().map(String::as_str).collect();
+        support::mooring(&refs, Some(&cwd))
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let mut names: Vec<String> = flintlock
+        .vms()
+        .iter()
+        .filter_map(|v| v.spec.as_ref().map(|s| s.id.clone()))
+        .collect();
+    names.sort();
+    assert_eq!(names, ["a", "b", "c", "d"]);
+    assert_eq!(
+        flintlock.call_count("CreateMicroVM"),
+        4,
+        "no duplicate create"
+    );
 }

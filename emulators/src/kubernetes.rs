@@ -444,6 +444,17 @@ enum Reply {
     Watch(Box<watch::Start>),
 }
 
+impl Reply {
+    /// The status line (a watch starts with 200).
+    #[cfg(test)]
+    fn status(&self) -> StatusCode {
+        match self {
+            Reply::Response(r) => r.status(),
+            Reply::Watch(_) => StatusCode::OK,
+        }
+    }
+}
+
 impl From<Response> for Reply {
     fn from(r: Response) -> Reply {
         Reply::Response(r)

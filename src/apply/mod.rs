@@ -129,6 +129,8 @@ pub struct Engine {
     backends: Vec<Box<dyn DynBackend>>,
     source: String,
     concurrency: usize,
+    /// Once true, no further change is started (those in flight finish).
+    stop: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 impl Engine {
@@ -139,7 +141,19 @@ impl Engine {
             backends,
             source: source.to_string(),
             concurrency: concurrency.max(1),
+            stop: None,
         }
+    }
+
+    /// From when `stop` turns true, `apply` starts no further change: the
+    /// requests in flight finish and the rest are reported skipped (for a
+    /// clean shutdown; the next start applies them).
+    pub fn stop_on(&mut self, stop: tokio::sync::watch::Receiver<bool>) {
+        self.stop = Some(stop);
+    }
+
+    fn stopping(&self) -> bool {
+        self.stop.as_ref().is_some_and(|s| *s.borrow())
     }
 
     pub fn source(&self) -> &str {
@@ -384,13 +398,16 @@ impl Engine {
                 let desired = &plan.desired;
                 async move {
                     futures::stream::iter(mine.into_iter().map(|c| async move {
+                        if self.stopping() {
+                            return (c, None);
+                        }
                         let want = if c.action == Action::Delete {
                             None
                         } else {
                             desired.get(&(c.backend.clone(), c.id.clone()))
                         };
                         let result = b.apply_boxed(c, want).await;
-                        (c, result)
+                        (c, Some(result))
                     }))
                     .buffer_unordered(self.concurrency)
                     .collect::<Vec<_>>()
@@ -400,10 +417,21 @@ impl Engine {
             .buffer_unordered(self.backends.len().max(1))
             .collect::<Vec<_>>()
             .await;
-            let mut results: Vec<(&Change, Result<backend::Applied, BackendError>)> =
+            let mut results: Vec<(&Change, Option<Result<backend::Applied, BackendError>>)> =
                 results.into_iter().flatten().collect();
             results.sort_by(|a, b| a.0.id.cmp(&b.0.id));
             for (c, result) in results {
+                let Some(result) = result else {
+                    report.push(
+                        c,
+                        Outcome::Skipped {
+                            reason:
+                                "not started: mooring is shutting down (the next start applies it)"
+                                    .into(),
+                        },
+                    );
+                    continue;
+                };
                 match result {
                     Ok(done) => report.push(
                         c,

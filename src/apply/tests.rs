@@ -358,3 +358,23 @@ fn an_unhealthy_result_is_not_a_success() {
     assert_eq!((report.done, report.unhealthy), (2, 1));
     assert!(!report.succeeded());
 }
+
+#[tokio::test]
+async fn once_stopping_no_change_is_started_and_the_rest_is_skipped() {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let mut engine = Engine::new(vec![Box::new(Memory::default())], "test", 4);
+    engine.stop_on(rx);
+    let desired = manifests(SET);
+    let plan = engine.plan(&desired).await;
+    tx.send(true).unwrap();
+    let report = engine.apply(&plan).await;
+    assert_eq!((report.done, report.skipped), (0, 3));
+    assert!(!report.succeeded());
+    assert!(
+        matches!(&report.results[0].outcome, Outcome::Skipped { reason } if reason.contains("shutting down")),
+        "{:?}",
+        report.results[0]
+    );
+    // Nothing reached the target: the next start creates all three.
+    assert_eq!(engine.plan(&desired).await.plan.summary.create, 3);
+}

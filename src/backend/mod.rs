@@ -10,6 +10,7 @@
 pub mod flintlock;
 pub mod kubernetes;
 pub mod order;
+pub mod requests;
 pub mod retry;
 
 use std::future::Future;

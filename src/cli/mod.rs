@@ -2,6 +2,7 @@
 //! to exit codes. Each command is a thin shell over a library piece.
 
 mod apply;
+mod lead;
 mod live;
 mod plan;
 mod run;

@@ -9,6 +9,7 @@ use clap::Args;
 use mooring::config::Config;
 use mooring::metrics::Metrics;
 use mooring::run::{LogObserver, Observer, SourceRunner, SyncOutcome, SyncResult};
+use mooring::serve::webhook::{HookSource, Hooks};
 use mooring::serve::{AppState, Fanout, StatusBoard};
 use mooring::source::git;
 use mooring::validate::Validator;
@@ -26,7 +27,10 @@ pub struct RunArgs {
     /// (for CI and debugging).
     #[arg(long)]
     once: bool,
-    /// The HTTP listener: /metrics, /healthz, /readyz, /api/v1/status.
+    /// The HTTP listener: /metrics, /healthz, /readyz, /api/v1/status, and
+    /// POST /hooks/git for GitHub, GitLab and Gitea push webhooks (point
+    /// the forge at http://HOST:PORT/hooks/git, content type JSON; set
+    /// the same secret in the source's `webhook` in mooring.yaml).
     #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:9464")]
     listen: std::net::SocketAddr,
     /// Where clones of the sources are kept and fetched incrementally
@@ -35,6 +39,8 @@ pub struct RunArgs {
     cache_dir: Option<PathBuf>,
     #[command(flatten)]
     check: CheckArgs,
+    #[command(flatten)]
+    leader: super::lead::LeaderArgs,
 }
 
 /// One line per outcome on stdout (with `--once`).
@@ -84,6 +90,11 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
         .enable_all()
         .build()?;
     rt.block_on(async {
+        let elector = args.leader.elector(&config, &args.config, args.once).await?;
+        // Turns true on SIGTERM/SIGINT, or when the Lease is lost: engines
+        // start no further change (those in flight finish).
+        let (halt_tx, halt_rx) = tokio::sync::watch::channel(false);
+        let halt_tx = Arc::new(halt_tx);
         let mut runners = Vec::new();
         for source in config.all_sources() {
             if source.url.is_none() {
@@ -93,7 +104,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
                     args.config.display()
                 );
             }
-            let engine = live::engine_for(&config, &source.name).await?;
+            let mut engine = live::engine_for(&config, &source.name).await?;
+            engine.stop_on(halt_rx.clone());
             runners.push(SourceRunner::new(
                 &config,
                 source,
@@ -115,25 +127,45 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
         }
 
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let halt = halt_tx.clone();
         tokio::spawn(async move {
             wait_for_signal().await;
             tracing::info!("shutting down: finishing the syncs in flight");
+            let _ = halt.send(true);
             let _ = stop_tx.send(true);
         });
-        let (_trigger_tx, trigger_rx) = tokio::sync::mpsc::channel(64);
+        let (trigger_tx, trigger_rx) = tokio::sync::mpsc::channel(64);
+        let hook_sources = config
+            .all_sources()
+            .into_iter()
+            .map(HookSource::new)
+            .collect::<Result<Vec<_>, _>>()?;
+        if hook_sources.iter().any(|h| h.secret.is_none()) {
+            tracing::info!(
+                "POST /hooks/git accepts unsigned pushes for sources without webhook.secretFile/secretEnv"
+            );
+        }
         let ready = Arc::new(AtomicBool::new(false));
         let metrics = Arc::new(Metrics::new()?);
+        mooring::backend::requests::install(metrics.clone());
         let status = StatusBoard::default();
+        let election = elector.map(super::lead::Election::start);
         let state = AppState {
             metrics: metrics.clone(),
             status: status.clone(),
             ready: ready.clone(),
+            hooks: Hooks {
+                sources: Arc::new(hook_sources),
+                triggers: trigger_tx,
+            },
+            leader: election.as_ref().map(super::lead::Election::leadership),
         };
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
-        tracing::info!(listen = %args.listen, "serving /metrics, /healthz, /readyz, /api/v1/status");
-        let mut stop_http = stop_rx.clone();
+        tracing::info!(listen = %args.listen, "serving /metrics, /healthz, /readyz, /api/v1/status, POST /hooks/git");
+        // Stopped after the runners, also when the Lease is lost.
+        let (stop_http_tx, mut stop_http) = tokio::sync::watch::channel(false);
         let server = tokio::spawn(async move {
             let stop = async move {
                 let _ = stop_http.wait_for(|stop| *stop).await;
@@ -143,10 +175,24 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
                 .await
         });
         let observer: Arc<dyn Observer> =
-            Arc::new(Fanout(vec![Arc::new(LogObserver), metrics, Arc::new(status)]));
-        mooring::run::run(runners, trigger_rx, stop_rx, observer, ready).await;
+            Arc::new(Fanout(vec![Arc::new(LogObserver), metrics.clone(), Arc::new(status)]));
+        let code = match election {
+            None => {
+                metrics.set_leader(true);
+                mooring::run::run(runners, trigger_rx, stop_rx, observer, ready).await;
+                exit::OK
+            }
+            Some(e) => {
+                let r = ready.clone();
+                e.run_while_leading(stop_rx, &halt_tx, &metrics, &ready, move |stop| {
+                    mooring::run::run(runners, trigger_rx, stop, observer, r)
+                })
+                .await
+            }
+        };
+        let _ = stop_http_tx.send(true);
         match server.await {
-            Ok(Ok(())) => Ok(exit::OK),
+            Ok(Ok(())) => Ok(code),
             Ok(Err(e)) => Err(anyhow::anyhow!("the HTTP endpoint failed: {e}")),
             Err(e) => Err(anyhow::anyhow!("the HTTP endpoint failed: {e}")),
         }

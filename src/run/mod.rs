@@ -511,7 +511,14 @@ pub async fn run(
                     _ = shutdown.changed() => break,
                 };
                 if sync_now {
-                    let outcome = runner.sync().await;
+                    let Some(outcome) = until_grace(runner.sync(), &shutdown).await else {
+                        tracing::warn!(
+                            source = runner.name(),
+                            "abandoned the sync in flight {}s after the shutdown signal; the next start resumes it",
+                            SHUTDOWN_GRACE.as_secs()
+                        );
+                        break;
+                    };
                     observer.observe(&outcome);
                     next_sync = tokio::time::Instant::now() + runner.next_sync_in();
                     if first {
@@ -521,13 +528,17 @@ pub async fn run(
                         }
                     }
                 } else {
-                    if let Some(outcome) = runner.drift_check().await {
-                        observer.observe(&outcome);
+                    match until_grace(runner.drift_check(), &shutdown).await {
+                        Some(Some(outcome)) => observer.observe(&outcome),
+                        Some(None) => {}
+                        None => break,
                     }
                     next_drift = tokio::time::Instant::now() + runner.drift_interval();
                 }
                 // A new revision (new kinds) or a failed start: (re)watch.
-                watch.follow(&runner).await;
+                if !*shutdown.borrow() {
+                    watch.follow(&runner).await;
+                }
             }
         });
     }
@@ -553,6 +564,34 @@ pub async fn run(
         }
     };
     tokio::join!(futures::future::join_all(tasks), dispatch);
+}
+
+/// How long a sync in flight may go on after the shutdown signal before it
+/// is abandoned: below Kubernetes' default 30 s termination grace period.
+/// No change is started after the signal (see [`Engine::stop_on`]), so this
+/// only bounds requests already sent, each of which is idempotent or
+/// recorded on the target (a microVM's applied record), so the next start
+/// neither loses nor duplicates anything.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
+
+/// `work`'s output, or None when it was still running `SHUTDOWN_GRACE`
+/// after `shutdown` turned true.
+async fn until_grace<T>(
+    work: impl std::future::Future<Output = T>,
+    shutdown: &tokio::sync::watch::Receiver<bool>,
+) -> Option<T> {
+    let mut stop = shutdown.clone();
+    let abandon = async move {
+        if stop.wait_for(|s| *s).await.is_err() {
+            // No one can ask for a shutdown any more.
+            std::future::pending::<()>().await;
+        }
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    tokio::select! {
+        out = work => Some(out),
+        () = abandon => None,
+    }
 }
 
 fn chrono_utc() -> chrono::Utc {

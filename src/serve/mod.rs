@@ -1,9 +1,17 @@
 //! The daemon's HTTP endpoint, one listener: `/metrics` (Prometheus text),
 //! `/healthz` (the process answers), `/readyz` (ready after every source's
 //! first sync) and `/api/v1/status` (per source: revision, last sync,
-//! result, drifted objects, findings).
+//! result, drifted objects, findings) and `POST /hooks/git` (push
+//! webhooks, [`webhook`]).
 //!
-//! Every replica serves it, leader or not. Nothing here changes state.
+//! Every replica serves it, leader or not. Nothing here changes state; a
+//! webhook only asks the run loop for a sync (on a follower, the trigger
+//! waits until it leads). With leader election, `/api/v1/status` also says
+//! `"leader": {"identity", "leading"}`, and a follower is ready (it serves
+//! metrics and status) while a leader is ready after its first sync: the
+//! daemon sets `ready` accordingly.
+
+pub mod webhook;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -13,7 +21,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde::Serialize;
 
 use crate::finding::Finding;
@@ -98,6 +106,16 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub status: StatusBoard,
     pub ready: Arc<AtomicBool>,
+    pub hooks: webhook::Hooks,
+    /// Set when leader election is on.
+    pub leader: Option<Leadership>,
+}
+
+/// This replica's identity in the Lease and whether it leads now.
+#[derive(Clone)]
+pub struct Leadership {
+    pub identity: String,
+    pub leading: tokio::sync::watch::Receiver<bool>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -106,6 +124,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/api/v1/status", get(status))
+        .route("/hooks/git", post(webhook::handle))
         .with_state(state)
 }
 
@@ -133,7 +152,14 @@ async fn readyz(State(s): State<AppState>) -> Response {
 }
 
 async fn status(State(s): State<AppState>) -> Response {
-    axum::Json(serde_json::json!({ "sources": s.status.snapshot() })).into_response()
+    let mut body = serde_json::json!({ "sources": s.status.snapshot() });
+    if let Some(l) = &s.leader {
+        body["leader"] = serde_json::json!({
+            "identity": l.identity,
+            "leading": *l.leading.borrow(),
+        });
+    }
+    axum::Json(body).into_response()
 }
 
 #[cfg(test)]

@@ -1089,6 +1089,7 @@ pub(super) fn field_selector(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::StatusCode;
 
     fn state() -> (State, ResourceDef) {
         let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
@@ -1215,5 +1216,107 @@ mod tests {
             .apply(&def, Some("default"), "other", yaml, "m", false, false)
             .unwrap_err();
         assert_eq!(err.code, 400);
+    }
+
+    #[test]
+    fn a_lease_is_created_read_and_replaced_with_optimistic_concurrency() {
+        let (mut st, _) = state();
+        let def = st.find_def("coordination.k8s.io", "Lease").unwrap().clone();
+        let lease = |holder: &str, rv: Option<&str>| {
+            let mut v = json!({
+                "apiVersion": "coordination.k8s.io/v1",
+                "kind": "Lease",
+                "metadata": {"name": "mooring"},
+                "spec": {"holderIdentity": holder, "leaseDurationSeconds": 15,
+                         "renewTime": "2024-01-02T03:04:05.000000Z", "leaseTransitions": 0}
+            });
+            if let Some(rv) = rv {
+                v["metadata"]["resourceVersion"] = json!(rv);
+            }
+            v.to_string()
+        };
+        let (code, created) = st
+            .create(
+                &def,
+                Some("default"),
+                lease("a", None).as_bytes(),
+                "m",
+                false,
+            )
+            .unwrap();
+        assert_eq!(code, 201);
+        assert_eq!(created["spec"]["holderIdentity"], "a");
+        assert_eq!(created["spec"]["renewTime"], "2024-01-02T03:04:05.000000Z");
+        let rv1 = created["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        // A second create of the same name: AlreadyExists.
+        let err = st
+            .create(
+                &def,
+                Some("default"),
+                lease("b", None).as_bytes(),
+                "m",
+                false,
+            )
+            .unwrap_err();
+        assert_eq!((err.code, err.reason), (409, "AlreadyExists"));
+        let read = st.get(&def, Some("default"), "mooring").unwrap();
+        assert_eq!(read["metadata"]["resourceVersion"], rv1.as_str());
+
+        // PUT with the resourceVersion read: accepted, a new version.
+        let (code, replaced) = st
+            .replace(
+                &def,
+                Some("default"),
+                "mooring",
+                lease("b", Some(&rv1)).as_bytes(),
+                "m",
+                false,
+            )
+            .unwrap();
+        assert_eq!(code, 200);
+        assert_eq!(replaced["spec"]["holderIdentity"], "b");
+        let rv2 = replaced["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_ne!(rv1, rv2);
+        // PUT with the stale one: 409 Conflict, nothing changed.
+        let err = st
+            .replace(
+                &def,
+                Some("default"),
+                "mooring",
+                lease("c", Some(&rv1)).as_bytes(),
+                "m",
+                false,
+            )
+            .unwrap_err();
+        assert_eq!((err.code, err.reason), (409, "Conflict"));
+        let read = st.get(&def, Some("default"), "mooring").unwrap();
+        assert_eq!(read["spec"]["holderIdentity"], "b");
+        assert_eq!(read["metadata"]["resourceVersion"], rv2.as_str());
+
+        // Through the router: the verb and resource are counted.
+        let uri: Uri = "/apis/coordination.k8s.io/v1/namespaces/default/leases/mooring"
+            .parse()
+            .unwrap();
+        let resp = st.handle(
+            &Method::PUT,
+            &uri,
+            &HeaderMap::new(),
+            lease("d", Some(&rv1)).as_bytes(),
+        );
+        assert_eq!(resp.status(), StatusCode::CONFLICT);
+        let resp = st.handle(
+            &Method::PUT,
+            &uri,
+            &HeaderMap::new(),
+            lease("d", Some(&rv2)).as_bytes(),
+        );
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(st.calls.get("PUT leases"), Some(&2));
     }
 }

@@ -30,6 +30,7 @@ use tonic::{Code, Request, Status};
 use super::proto::api::micro_vm_client::MicroVmClient;
 use super::proto::{MicroVm, MicroVmSpec, MicroVmState, api};
 use crate::backend::BackendError;
+use crate::backend::requests::{self, Outcome};
 use crate::config::FlintlockHost;
 
 const BACKEND: &str = "flintlock";
@@ -182,8 +183,9 @@ impl Host {
         })
     }
 
-    /// One call: a permit, the timeout, no retry.
-    async fn once<T, F, Fut>(&self, call: F) -> Result<T, Status>
+    /// One call: a permit, the timeout, no retry; reported to
+    /// [`requests`] as `operation`.
+    async fn once<T, F, Fut>(&self, operation: &'static str, call: F) -> Result<T, Status>
     where
         F: FnOnce(Client) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, Status>>,
@@ -193,24 +195,33 @@ impl Host {
             .acquire()
             .await
             .map_err(|_| Status::cancelled("the backend is shutting down"))?;
-        match tokio::time::timeout(self.timeout, call(self.client.clone())).await {
+        let started = std::time::Instant::now();
+        let result = match tokio::time::timeout(self.timeout, call(self.client.clone())).await {
             Ok(result) => result.map(tonic::Response::into_inner),
             Err(_) => Err(Status::deadline_exceeded(format!(
                 "no answer within {:?}",
                 self.timeout
             ))),
-        }
+        };
+        let outcome = match &result {
+            Ok(_) => Outcome::Ok,
+            Err(s) if is_not_found(s) => Outcome::NotFound,
+            Err(s) if is_transient(s) || s.code() == Code::DeadlineExceeded => Outcome::Unreachable,
+            Err(_) => Outcome::Error,
+        };
+        requests::record(BACKEND, operation, outcome, started.elapsed());
+        result
     }
 
     /// A call that is safe to repeat, retried on `UNAVAILABLE`.
-    async fn retried<T, F, Fut>(&self, mut call: F) -> Result<T, Status>
+    async fn retried<T, F, Fut>(&self, operation: &'static str, mut call: F) -> Result<T, Status>
     where
         F: FnMut(Client) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, Status>>,
     {
         let mut attempt = 0;
         loop {
-            match self.once(&mut call).await {
+            match self.once(operation, &mut call).await {
                 Err(s) if is_transient(&s) && attempt + 1 < self.retry.attempts => {
                     tracing::debug!(host = %self.name, attempt, "flintlockd unavailable, retrying");
                     tokio::time::sleep(self.retry.delay(attempt)).await;
@@ -233,7 +244,7 @@ impl Host {
             namespace: namespace.to_string(),
             name: name.map(str::to_string),
         };
-        self.retried(|mut c| {
+        self.retried("list", |mut c| {
             let request = request.clone();
             async move { c.list_micro_v_ms(request).await }
         })
@@ -247,7 +258,7 @@ impl Host {
             uid: uid.to_string(),
         };
         match self
-            .retried(|mut c| {
+            .retried("get", |mut c| {
                 let request = request.clone();
                 async move { c.get_micro_vm(request).await }
             })
@@ -265,7 +276,7 @@ impl Host {
             uid: uid.to_string(),
         };
         match self
-            .retried(|mut c| {
+            .retried("delete", |mut c| {
                 let request = request.clone();
                 async move { c.delete_micro_vm(request).await }
             })
@@ -287,7 +298,10 @@ impl Host {
         loop {
             let sent = request.clone();
             match self
-                .once(|mut c| async move { c.create_micro_vm(sent).await })
+                .once(
+                    "create",
+                    |mut c| async move { c.create_micro_vm(sent).await },
+                )
                 .await
             {
                 Ok(r) => {

@@ -10,6 +10,9 @@ use kube::core::Status;
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
+use super::BACKEND;
+use crate::backend::requests::{self, Outcome};
+
 /// Why a request failed, before it is given an object's context.
 #[derive(Debug)]
 pub enum CallError {
@@ -76,6 +79,7 @@ impl Caller {
         let mut retry = 0;
         loop {
             let attempt = copy(&request);
+            let started = std::time::Instant::now();
             let result = {
                 let _permit = self
                     .permits
@@ -86,6 +90,7 @@ impl Caller {
             };
             let err = match result {
                 Ok(Ok(text)) => {
+                    requests::record(BACKEND, operation(&request), Outcome::Ok, started.elapsed());
                     return serde_json::from_str(&text).map_err(|e| {
                         CallError::Other(format!("the server's answer is not JSON: {e}"))
                     });
@@ -96,6 +101,12 @@ impl Caller {
                     self.timeout.as_secs_f64()
                 )),
             };
+            let outcome = match &err {
+                CallError::Status(s) if s.code == 404 => Outcome::NotFound,
+                CallError::Transport(_) => Outcome::Unreachable,
+                _ => Outcome::Error,
+            };
+            requests::record(BACKEND, operation(&request), outcome, started.elapsed());
             retry += 1;
             if !err.retryable() || retry >= self.retry.attempts {
                 return Err(err);
@@ -108,6 +119,25 @@ impl Caller {
             );
             tokio::time::sleep(self.retry.delay(retry - 1)).await;
         }
+    }
+}
+
+/// The operation label of a request: `get` (reads and lists), `dry_run`
+/// (a server-side apply with `dryRun=All`), `apply`, `delete`, `update`,
+/// `create`.
+fn operation(request: &http::Request<Vec<u8>>) -> &'static str {
+    let dry_run = request
+        .uri()
+        .query()
+        .is_some_and(|q| q.split('&').any(|p| p.starts_with("dryRun=")));
+    match *request.method() {
+        http::Method::GET => "get",
+        http::Method::PATCH if dry_run => "dry_run",
+        http::Method::PATCH => "apply",
+        http::Method::DELETE => "delete",
+        http::Method::PUT => "update",
+        http::Method::POST => "create",
+        _ => "other",
     }
 }
 
@@ -154,6 +184,39 @@ fn classify(err: kube::Error) -> CallError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn requests_are_labelled_by_what_they_do() {
+        let req = |method: http::Method, uri: &str| {
+            http::Request::builder()
+                .method(method)
+                .uri(uri)
+                .body(Vec::new())
+                .unwrap()
+        };
+        assert_eq!(
+            operation(&req(http::Method::GET, "/api/v1/namespaces")),
+            "get"
+        );
+        assert_eq!(
+            operation(&req(
+                http::Method::PATCH,
+                "/api/v1/namespaces/a/configmaps/b?fieldManager=m&dryRun=All"
+            )),
+            "dry_run"
+        );
+        assert_eq!(
+            operation(&req(
+                http::Method::PATCH,
+                "/api/v1/namespaces/a/configmaps/b?fieldManager=m"
+            )),
+            "apply"
+        );
+        assert_eq!(
+            operation(&req(http::Method::DELETE, "/api/v1/namespaces/a")),
+            "delete"
+        );
+    }
 
     #[test]
     fn only_throttling_server_errors_and_transport_failures_are_retried() {

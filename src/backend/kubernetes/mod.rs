@@ -63,6 +63,42 @@ const PAGE: u32 = 500;
 /// Pause between readiness checks of a Namespace or CRD.
 const READY_POLL: Duration = Duration::from_millis(200);
 
+/// A client for the cluster `target` names (in-cluster, or kubeconfig and
+/// context), with `timeout` on connecting, reading and writing and kube's
+/// own retries off; and the server's URL, for messages. Nothing is sent.
+pub async fn client_for(
+    target: &KubernetesTarget,
+    timeout: Duration,
+) -> Result<(kube::Client, String), BackendError> {
+    let (config, endpoint) = config_for(target, timeout).await?;
+    Ok((make_client(config, &endpoint)?, endpoint))
+}
+
+/// What [`client_for`] makes its client from, and the server's URL.
+async fn config_for(
+    target: &KubernetesTarget,
+    timeout: Duration,
+) -> Result<(kube::Config, String), BackendError> {
+    let mut config = kubeconfig::config_for(target).await?;
+    config.connect_timeout = Some(timeout);
+    config.read_timeout = Some(timeout);
+    config.write_timeout = Some(timeout);
+    config.reset_reader_on_write = true;
+    // Retries are ours (bounded, and only where safe).
+    config.default_retry = false;
+    let endpoint = config
+        .cluster_url
+        .to_string()
+        .trim_end_matches('/')
+        .to_string();
+    Ok((config, endpoint))
+}
+
+fn make_client(config: kube::Config, endpoint: &str) -> Result<kube::Client, BackendError> {
+    kube::Client::try_from(config)
+        .map_err(|e| failed(format!("cannot make a client for {endpoint}: {e}")))
+}
+
 /// A Kubernetes cluster as a [`Backend`].
 pub struct Kubernetes {
     caller: Caller,
@@ -87,30 +123,16 @@ impl Kubernetes {
         concurrency: usize,
         timeout: Duration,
     ) -> Result<Kubernetes, BackendError> {
-        let mut config = kubeconfig::config_for(target).await?;
+        let (config, endpoint) = config_for(target, timeout).await?;
+        // Watches stay quiet for as long as nothing changes: no read
+        // timeout (the watcher renews each watch and notices a dead
+        // connection by itself).
         let mut watch_config = config.clone();
-        watch_config.connect_timeout = Some(timeout);
-        watch_config.write_timeout = Some(timeout);
         watch_config.read_timeout = None;
-        watch_config.default_retry = false;
-        config.connect_timeout = Some(timeout);
-        config.read_timeout = Some(timeout);
-        config.write_timeout = Some(timeout);
-        config.reset_reader_on_write = true;
-        // Retries are ours (bounded, and only where safe).
-        config.default_retry = false;
-        let endpoint = config
-            .cluster_url
-            .to_string()
-            .trim_end_matches('/')
-            .to_string();
-        let client = kube::Client::try_from(config)
-            .map_err(|e| failed(format!("cannot make a client for {endpoint}: {e}")))?;
-        let watch_client = kube::Client::try_from(watch_config)
-            .map_err(|e| failed(format!("cannot make a client for {endpoint}: {e}")))?;
+        let client = make_client(config, &endpoint)?;
         let mut backend =
             Kubernetes::from_client(client, &endpoint, target, source, concurrency, timeout);
-        backend.watch_client = watch_client;
+        backend.watch_client = make_client(watch_config, &endpoint)?;
         Ok(backend)
     }
 

@@ -1,0 +1,400 @@
+//! `mooring run --leader-elect`: two real `mooring` processes against the
+//! Kubernetes API emulator (`emulators/`) on loopback, sharing one Lease
+//! and one Git repository made in a temp dir. These tests use an emulator
+//! and start processes; every wait polls with a deadline of tens of
+//! seconds (a bound, not a timing assertion).
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use mooring_emulators::kubernetes::{KubeEmulator, KubeOptions};
+use support::write;
+
+const NS: &str = "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n";
+
+fn cm(level: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: app, namespace: shop}}\ndata: {{level: {level}}}\n"
+    )
+}
+
+fn commit_all(dir: &Path, message: &str) {
+    let repo = git2::Repository::open(dir)
+        .or_else(|_| git2::Repository::init(dir))
+        .unwrap();
+    support::commit_all(&repo, message);
+}
+
+struct Env {
+    kube: KubeEmulator,
+    dir: tempfile::TempDir,
+}
+
+/// A `mooring run` process, killed if the test ends before it exits.
+struct Daemon {
+    identity: String,
+    port: u16,
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl Daemon {
+    fn metrics(&self) -> String {
+        http_get(self.port, "/metrics").1
+    }
+
+    /// `mooring_leader`'s value, when the endpoint answers.
+    fn leader_gauge(&self) -> Option<i64> {
+        self.metrics()
+            .lines()
+            .find_map(|l| l.strip_prefix("mooring_leader "))
+            .and_then(|v| v.trim().parse().ok())
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().unwrap().id().to_string();
+        let sent = Command::new("kill").args([signal, &pid]).status().unwrap();
+        assert!(sent.success());
+    }
+
+    /// Waits (at most 30 s) for the process to exit; its exit code.
+    async fn exit_code(&mut self) -> Option<i32> {
+        let mut child = self.child.take().unwrap();
+        tokio::task::spawn_blocking(move || {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                if let Some(status) = child.try_wait().unwrap() {
+                    return status.code();
+                }
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return None;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        })
+        .await
+        .unwrap()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Env {
+    async fn start() -> Env {
+        let kube = KubeEmulator::start(KubeOptions::default()).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        kube.write_kubeconfig(&dir.path().join("kubeconfig"), "test")
+            .unwrap();
+        let repo = dir.path().join("repo");
+        write(&repo, "deploy/ns.yaml", NS);
+        write(&repo, "deploy/cm.yaml", &cm("info"));
+        commit_all(&repo, "first");
+        write(
+            dir.path(),
+            "mooring.yaml",
+            &format!(
+                "source: {{name: test, url: {}, ref: HEAD, path: deploy, interval: 200ms, driftInterval: 1h}}\ntargets:\n  kubernetes: {{kubeconfig: {}, context: test}}\ntimeout: 5s\n",
+                repo.display(),
+                dir.path().join("kubeconfig").display()
+            ),
+        );
+        Env { kube, dir }
+    }
+
+    /// Starts `mooring run --leader-elect --lease-duration 2s` as
+    /// `identity`, with its own port, cache and log file.
+    fn daemon(&self, identity: &str) -> Daemon {
+        let port = free_port();
+        let log = self.dir.path().join(format!("{identity}.log"));
+        let cache = self.dir.path().join(format!("cache-{identity}"));
+        let child = Command::new(env!("CARGO_BIN_EXE_mooring"))
+            .args([
+                "run",
+                "--config",
+                &self.dir.path().join("mooring.yaml").display().to_string(),
+                "--no-policies",
+                "--cache-dir",
+                &cache.display().to_string(),
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--leader-elect",
+                "--lease-duration",
+                "2s",
+                "--identity",
+                identity,
+            ])
+            .current_dir(self.dir.path())
+            .env_remove("RUST_LOG")
+            .env_remove("POD_NAME")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        Daemon {
+            identity: identity.to_string(),
+            port,
+            child: Some(child),
+            log,
+        }
+    }
+
+    fn lease(&self) -> Option<serde_json::Value> {
+        self.kube
+            .get("coordination.k8s.io", "Lease", Some("default"), "mooring")
+    }
+
+    fn holder(&self) -> Option<String> {
+        self.lease()
+            .and_then(|l| l["spec"]["holderIdentity"].as_str().map(str::to_string))
+            .filter(|h| !h.is_empty())
+    }
+
+    fn level(&self) -> Option<String> {
+        self.kube
+            .get("", "ConfigMap", Some("shop"), "app")
+            .and_then(|cm| cm["data"]["level"].as_str().map(str::to_string))
+    }
+
+    /// Starts `a` and `b`, waits until one holds the Lease and says so in
+    /// its metrics; returns (leader, follower).
+    async fn two(&self) -> (Daemon, Daemon) {
+        let a = self.daemon("replica-a");
+        let b = self.daemon("replica-b");
+        assert!(
+            eventually(|| self.holder().is_some()).await,
+            "nobody took the lease\n{}\n{}",
+            a.log(),
+            b.log()
+        );
+        let (leader, follower) = if self.holder().as_deref() == Some("replica-a") {
+            (a, b)
+        } else {
+            (b, a)
+        };
+        assert!(
+            eventually(|| leader.leader_gauge() == Some(1)).await,
+            "{}",
+            leader.log()
+        );
+        assert!(
+            eventually(|| follower.leader_gauge() == Some(0)).await,
+            "{}",
+            follower.log()
+        );
+        (leader, follower)
+    }
+}
+
+/// A port that was free a moment ago, on loopback.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `GET path` on 127.0.0.1:`port`: the status code and the body, or 0 when
+/// nothing answers.
+fn http_get(port: u16, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return (0, String::new());
+    };
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    if stream.write_all(request.as_bytes()).is_err() {
+        return (0, String::new());
+    }
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    let code = response
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (code, body)
+}
+
+/// Polls `check` every 50 ms for at most 30 s.
+async fn eventually(mut check: impl FnMut() -> bool) -> bool {
+    for _ in 0..600 {
+        if check() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+/// The follower has run no sync at all: no `mooring_sync_total` series.
+fn assert_never_synced(d: &Daemon) {
+    let metrics = d.metrics();
+    assert!(!metrics.is_empty(), "{} serves no metrics", d.identity);
+    assert!(
+        !metrics.contains("mooring_sync_total{"),
+        "{} synced while following:\n{metrics}",
+        d.identity
+    );
+    assert!(!d.log().contains(" sync "), "{}", d.log());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_replica_applies_and_the_other_takes_over_when_it_is_killed() {
+    let env = Env::start().await;
+    let (mut leader, follower) = env.two().await;
+    assert!(
+        eventually(|| env.level().as_deref() == Some("info")).await,
+        "the leader applied nothing\n{}",
+        leader.log()
+    );
+    // Both serve status; the leader is ready after its first sync, the
+    // follower is ready as a follower.
+    for (d, leading) in [(&leader, true), (&follower, false)] {
+        let (code, body) = http_get(d.port, "/api/v1/status");
+        assert_eq!(code, 200);
+        let status: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(status["leader"]["identity"], d.identity.as_str());
+        assert_eq!(status["leader"]["leading"], leading);
+        assert!(eventually(|| http_get(d.port, "/readyz").0 == 200).await);
+    }
+    assert!(
+        leader
+            .metrics()
+            .contains("mooring_sync_total{result=\"success\",source=\"test\"}")
+    );
+    // Several lease durations pass: the leader keeps renewing, the
+    // follower never syncs.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(env.holder().as_deref(), Some(leader.identity.as_str()));
+    assert_never_synced(&follower);
+    let lease = env.lease().unwrap();
+    assert_eq!(lease["spec"]["leaseDurationSeconds"], 2);
+    let renew = lease["spec"]["renewTime"].as_str().unwrap().to_string();
+    assert!(
+        renew.len() == 27 && renew.ends_with('Z') && renew.as_bytes()[19] == b'.',
+        "renewTime is not a MicroTime: {renew}"
+    );
+    let transitions = lease["spec"]["leaseTransitions"].as_i64().unwrap();
+
+    // kill -9: no release. The follower takes over once the Lease has not
+    // changed for the lease duration, and applies a new commit.
+    let started = Instant::now();
+    leader.signal("-KILL");
+    assert_eq!(leader.exit_code().await, None, "killed by a signal");
+    assert!(
+        eventually(|| env.holder().as_deref() == Some(follower.identity.as_str())).await,
+        "the follower never took over\n{}",
+        follower.log()
+    );
+    eprintln!("takeover after kill -9: {:?}", started.elapsed());
+    assert!(eventually(|| follower.leader_gauge() == Some(1)).await);
+    let lease = env.lease().unwrap();
+    assert_eq!(lease["spec"]["leaseTransitions"], transitions + 1);
+    let repo = env.dir.path().join("repo");
+    write(&repo, "deploy/cm.yaml", &cm("warn"));
+    commit_all(&repo, "second");
+    assert!(
+        eventually(|| env.level().as_deref() == Some("warn")).await,
+        "the new leader did not apply the new commit\n{}",
+        follower.log()
+    );
+    assert!(follower.log().contains("acquired the lease"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_releases_the_lease_and_the_other_replica_takes_over_at_once() {
+    let env = Env::start().await;
+    let (mut leader, follower) = env.two().await;
+    assert!(eventually(|| env.level().as_deref() == Some("info")).await);
+
+    let started = Instant::now();
+    leader.signal("-TERM");
+    let code = leader.exit_code().await;
+    let log = leader.log();
+    assert_eq!(code, Some(0), "{log}");
+    assert!(log.contains("released the lease"), "{log}");
+    assert!(
+        eventually(|| env.holder().as_deref() == Some(follower.identity.as_str())).await,
+        "the follower never took over\n{}",
+        follower.log()
+    );
+    eprintln!("takeover after SIGTERM: {:?}", started.elapsed());
+    assert!(eventually(|| follower.leader_gauge() == Some(1)).await);
+    assert!(
+        eventually(|| follower
+            .metrics()
+            .contains("mooring_sync_total{result=\"success\",source=\"test\"}"))
+        .await,
+        "{}",
+        follower.log()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_that_cannot_renew_stops_and_exits_1() {
+    let env = Env::start().await;
+    let mut only = env.daemon("replica-a");
+    assert!(
+        eventually(|| only.leader_gauge() == Some(1)).await,
+        "{}",
+        only.log()
+    );
+    assert!(eventually(|| env.level().as_deref() == Some("info")).await);
+    // Every renewal fails from now on.
+    env.kube.inject(Some("PUT"), "/leases/", 500, 100_000);
+    let code = only.exit_code().await;
+    let log = only.log();
+    assert_eq!(code, Some(1), "{log}");
+    assert!(
+        log.contains("lost the lease") && log.contains("exiting so that only one replica applies"),
+        "{log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_election_without_a_kubernetes_target_is_an_error_that_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "mooring.yaml",
+        "source: {name: test, url: /nowhere, ref: HEAD, path: deploy}\ntargets:\n  flintlock: [{name: edge, endpoint: 'http://127.0.0.1:1'}]\n",
+    );
+    let config = dir.path().join("mooring.yaml").display().to_string();
+    let out = support::mooring(
+        &[
+            "run",
+            "--config",
+            &config,
+            "--no-policies",
+            "--leader-elect",
+        ],
+        Some(dir.path()),
+    );
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("--leader-elect needs a Kubernetes target"),
+        "{}",
+        out.stderr
+    );
+}
