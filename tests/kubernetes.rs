@@ -824,3 +824,85 @@ async fn long_lists_are_read_page_by_page() {
     let calls = env.emu.calls();
     assert_eq!(calls.get("LIST configmaps"), Some(&3), "{calls:?}");
 }
+
+#[tokio::test]
+async fn a_watch_reports_changes_to_this_sources_objects_after_its_list() {
+    use mooring::backend::{WatchChange, WatchEvent};
+
+    let env = env(KubeOptions {
+        custom_resources: false,
+        ..KubeOptions::default()
+    })
+    .await;
+    let k = connect(&target(&env)).await;
+    let all = manifests(BASE);
+    let served: Vec<Manifest> = all
+        .iter()
+        .filter(|m| m.id.kind != "LlamaStackDistribution")
+        .cloned()
+        .collect();
+    apply_ok(&k, &plan(&k, &served).await, &served).await;
+
+    // The LlamaStack kind is not served: skipped, not an error.
+    let mut events = k.watch(&all).await.unwrap().expect("a watch");
+    let mut next = async || -> WatchEvent {
+        tokio::time::timeout(Duration::from_secs(30), events.next())
+            .await
+            .expect("an event within 30 s")
+            .expect("the watch goes on")
+    };
+    let mut listed = Vec::new();
+    for _ in 0..3 {
+        let e = next().await;
+        assert_eq!(e.change, WatchChange::Listed, "{e:?}");
+        listed.push(e.id.kind);
+    }
+    listed.sort();
+    assert_eq!(listed, ["ConfigMap", "Namespace", "Secret"]);
+
+    let edit = |value: &str| {
+        env.emu
+            .edit_as(
+                "kubectl-edit",
+                "",
+                "configmaps",
+                Some("apps"),
+                "settings",
+                &json!({"data": {"mode": value}}),
+            )
+            .unwrap();
+    };
+    edit("slow");
+    let e = next().await;
+    assert_eq!(
+        (e.change, e.id.to_string()),
+        (WatchChange::Applied, "ConfigMap/apps/settings".to_string())
+    );
+    // Another source's or nobody's objects are not watched: the next
+    // ConfigMap event is the owned one's.
+    env.emu
+        .apply_as(
+            "kubectl",
+            &json!({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "other", "namespace": "apps"}, "data": {"a": "b"}}),
+            false,
+        )
+        .unwrap();
+    edit("fast");
+    let e = next().await;
+    assert_eq!(e.id.to_string(), "ConfigMap/apps/settings");
+    assert!(env.emu.delete_direct("", "secrets", Some("apps"), "creds"));
+    let e = next().await;
+    assert_eq!(
+        (e.change, e.id.to_string()),
+        (WatchChange::Deleted, "Secret/apps/creds".to_string())
+    );
+    let calls = env.emu.calls();
+    for kind in ["configmaps", "secrets", "namespaces"] {
+        assert_eq!(calls.get(&format!("WATCH {kind}")), Some(&1), "{calls:?}");
+    }
+    assert!(
+        !calls.keys().any(|c| c.starts_with("WATCH llama")),
+        "{calls:?}"
+    );
+}

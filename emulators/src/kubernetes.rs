@@ -19,7 +19,10 @@
 //!   `application/apply-patch+yaml`, JSON or YAML body, `fieldManager`,
 //!   `force`, `dryRun=All`); JSON merge patch
 //!   (`application/merge-patch+json`); POST; PUT with `resourceVersion`
-//!   optimistic concurrency; DELETE (with `preconditions`). Namespaced
+//!   optimistic concurrency; DELETE (with `preconditions`). Watch
+//!   (`?watch=true`, see [`watch`]: events after a `resourceVersion`, 410
+//!   beyond a bounded history, selectors, bookmarks, `timeoutSeconds`;
+//!   off with [`KubeOptions::watch`]). Namespaced
 //!   objects need their Namespace to exist; deleting a Namespace deletes
 //!   its objects at once.
 //! - Server fields: `uid`, `resourceVersion` (one counter for the whole
@@ -47,7 +50,8 @@
 //! list is atomic here), admission webhooks, schema validation and pruning
 //! of built-in and custom types (any fields are stored as sent), defaulting
 //! beyond the list above, version conversion (an object is returned in the
-//! version asked for, unchanged), watch, subresources (`/status`,
+//! version asked for, unchanged), streaming lists (`sendInitialEvents`),
+//! subresources (`/status`,
 //! `/scale`: 404), finalizers, graceful deletion and garbage collection
 //! (deletes are immediate; `propagationPolicy` is accepted and ignored),
 //! RBAC and authentication beyond one bearer token, aggregated discovery,
@@ -57,6 +61,7 @@ mod api;
 mod fields;
 mod objects;
 mod selector;
+mod watch;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -80,6 +85,12 @@ pub struct KubeOptions {
     /// Serve the LlamaStack and wasmCloud kinds from the start, as if their
     /// CRDs were installed.
     pub custom_resources: bool,
+    /// Serve `?watch=true` (otherwise 405 `MethodNotAllowed`, and `watch`
+    /// is left out of discovery's verbs).
+    pub watch: bool,
+    /// How many changes are kept for watches to resume from; a watch from
+    /// an older resourceVersion gets a 410 `Expired` error event.
+    pub watch_history: usize,
 }
 
 impl Default for KubeOptions {
@@ -87,6 +98,8 @@ impl Default for KubeOptions {
         KubeOptions {
             token: None,
             custom_resources: true,
+            watch: true,
+            watch_history: 10_000,
         }
     }
 }
@@ -161,8 +174,9 @@ impl KubeEmulator {
     }
 
     /// Requests received, by `VERB resource` (`LIST configmaps`,
-    /// `PATCH secrets`, `GET namespaces`, `DELETE configmaps`, `PUT leases`,
-    /// `POST configmaps`) or `DISCOVERY /apis/...`.
+    /// `WATCH configmaps`, `PATCH secrets`, `GET namespaces`,
+    /// `DELETE configmaps`, `PUT leases`, `POST configmaps`) or
+    /// `DISCOVERY /apis/...`.
     pub fn calls(&self) -> BTreeMap<String, u64> {
         self.lock().calls.clone()
     }
@@ -287,6 +301,7 @@ impl KubeEmulator {
 
 impl Drop for KubeEmulator {
     fn drop(&mut self) {
+        self.lock().watch_log.stop();
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
@@ -418,6 +433,32 @@ struct State {
     calls: BTreeMap<String, u64>,
     token: Option<String>,
     addr: SocketAddr,
+    /// Whether `?watch=true` is served.
+    watch: bool,
+    watch_log: watch::Log,
+}
+
+/// What a request gets: an answer, or a watch to stream.
+enum Reply {
+    Response(Response),
+    Watch(Box<watch::Start>),
+}
+
+impl Reply {
+    /// The status line (a watch starts with 200).
+    #[cfg(test)]
+    fn status(&self) -> StatusCode {
+        match self {
+            Reply::Response(r) => r.status(),
+            Reply::Watch(_) => StatusCode::OK,
+        }
+    }
+}
+
+impl From<Response> for Reply {
+    fn from(r: Response) -> Reply {
+        Reply::Response(r)
+    }
 }
 
 /// An error answered as a Kubernetes `Status`.
@@ -538,6 +579,12 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
-    st.handle(&method, &uri, &headers, &body)
+    let reply = {
+        let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
+        st.handle(&method, &uri, &headers, &body)
+    };
+    match reply {
+        Reply::Response(r) => r,
+        Reply::Watch(start) => watch::respond(state, *start),
+    }
 }

@@ -239,6 +239,41 @@ impl Engine {
         out
     }
 
+    /// One stream of every backend's watch over the kinds of `desired`
+    /// (each backend gets the manifests it handles; declaration-only kinds
+    /// are not watched). `None` when no backend watches. Fails as a whole
+    /// when a backend cannot start its watch.
+    pub async fn watch(
+        &self,
+        desired: &[Manifest],
+    ) -> Result<Option<backend::WatchStream>, BackendError> {
+        let mut per_backend: Vec<Vec<Manifest>> = vec![Vec::new(); self.backends.len()];
+        for m in desired.iter().filter(|m| !is_declaration_only(m)) {
+            if let Some(i) = self.backends.iter().position(|b| b.handles(m)) {
+                per_backend[i].push(m.clone());
+            }
+        }
+        let started = futures::future::join_all(
+            self.backends
+                .iter()
+                .zip(&per_backend)
+                .filter(|(_, ms)| !ms.is_empty())
+                .map(|(b, ms)| b.watch_boxed(ms)),
+        )
+        .await;
+        let mut streams = Vec::new();
+        for result in started {
+            if let Some(stream) = result? {
+                streams.push(stream);
+            }
+        }
+        Ok(match streams.len() {
+            0 => None,
+            1 => streams.pop(),
+            _ => Some(futures::stream::select_all(streams).boxed()),
+        })
+    }
+
     /// Marks the deletions that must not happen, with why. Returns the
     /// reason deletions were held back as a whole, if they were.
     pub fn guard(&self, plan: &mut TargetPlan, safety: &Safety) -> Option<String> {

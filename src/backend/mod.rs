@@ -134,6 +134,33 @@ pub struct Applied {
     pub unhealthy: Option<String>,
 }
 
+/// What happened to a watched object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WatchChange {
+    /// Created or changed.
+    Applied,
+    Deleted,
+    /// The watch (re)listed the kind, when it started or after it broke
+    /// (an error, an expired resourceVersion): changes made before are not
+    /// known one by one.
+    Listed,
+}
+
+/// A change to a live object a backend watches, after the watch was
+/// established (the objects of a list are not reported, only that a list
+/// happened).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchEvent {
+    pub backend: &'static str,
+    pub change: WatchChange,
+    /// The object; for [`WatchChange::Listed`], a placeholder naming the
+    /// kind only.
+    pub id: ObjectId,
+}
+
+/// A backend's watch: endless unless the backend gives up on it.
+pub type WatchStream = futures::stream::BoxStream<'static, WatchEvent>;
+
 /// A target mooring reconciles.
 ///
 /// Contract: `observe` lists live state with O(kinds × namespaces) list
@@ -163,6 +190,19 @@ pub trait Backend: Send + Sync {
         change: &Change,
         desired: Option<&Manifest>,
     ) -> impl Future<Output = Result<Applied, BackendError>> + Send;
+
+    /// Changes to the live objects of `desired`'s kinds that carry this
+    /// source's ownership labels, as they happen, so drift is seen between
+    /// drift checks. `None`: this backend cannot watch (the default); the
+    /// periodic drift check is then the only one. The stream retries by
+    /// itself and ends only if the backend gives up.
+    fn watch(
+        &self,
+        desired: &[Manifest],
+    ) -> impl Future<Output = Result<Option<WatchStream>, BackendError>> + Send {
+        let _ = desired;
+        async { Ok(None) }
+    }
 }
 
 /// The object-safe face of [`Backend`], so that the engine can hold a list
@@ -179,6 +219,10 @@ pub trait DynBackend: Send + Sync {
         change: &'a Change,
         desired: Option<&'a Manifest>,
     ) -> futures::future::BoxFuture<'a, Result<Applied, BackendError>>;
+    fn watch_boxed<'a>(
+        &'a self,
+        desired: &'a [Manifest],
+    ) -> futures::future::BoxFuture<'a, Result<Option<WatchStream>, BackendError>>;
 }
 
 impl<B: Backend> DynBackend for B {
@@ -203,6 +247,13 @@ impl<B: Backend> DynBackend for B {
         desired: Option<&'a Manifest>,
     ) -> futures::future::BoxFuture<'a, Result<Applied, BackendError>> {
         Box::pin(self.apply(change, desired))
+    }
+
+    fn watch_boxed<'a>(
+        &'a self,
+        desired: &'a [Manifest],
+    ) -> futures::future::BoxFuture<'a, Result<Option<WatchStream>, BackendError>> {
+        Box::pin(self.watch(desired))
     }
 }
 

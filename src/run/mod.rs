@@ -10,15 +10,20 @@
 //! - When Git is unreachable the last applied revision keeps being served
 //!   (drift checks go on) and fetches back off exponentially, capped.
 //! - Drift is healed only with `selfHeal: true`; otherwise it is reported.
+//! - Drift is also looked for within a second of a watched object changing
+//!   ([`watch`]), for backends that can watch (Kubernetes).
 //!
 //! What happens is reported to an [`Observer`] (metrics, status, logs), so
 //! this module knows nothing about HTTP or Prometheus.
+
+pub mod watch;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::apply::{Engine, Report, Safety};
+use crate::backend::BackendError;
 use crate::config::{Config, Source};
 use crate::finding::Finding;
 use crate::manifest::{Limits, Manifest};
@@ -185,6 +190,20 @@ impl SourceRunner {
     /// Whether a revision has been applied since start.
     pub fn has_applied(&self) -> bool {
         self.applied.is_some()
+    }
+
+    /// The revision applied last, if any.
+    pub fn applied_revision(&self) -> Option<git2::Oid> {
+        self.applied.as_ref().map(|a| a.revision)
+    }
+
+    /// A watch over the live objects of the applied revision's kinds
+    /// (`None` when nothing is applied or no backend watches).
+    pub async fn watch(&self) -> Result<Option<crate::backend::WatchStream>, BackendError> {
+        match &self.applied {
+            Some(a) => self.engine.watch(&a.manifests).await,
+            None => Ok(None),
+        }
     }
 
     fn outcome(&self, started: SystemTime, clock: Instant, drift_check: bool) -> SyncOutcome {
@@ -440,8 +459,8 @@ pub enum Trigger {
 
 /// Runs every source until `shutdown` turns true: a sync at start, then on
 /// each source's interval or schedule and whenever a [`Trigger::Sync`] names
-/// it (webhooks); a drift check every `driftInterval` and on
-/// [`Trigger::Drift`] (watches). `ready`
+/// it (webhooks); a drift check every `driftInterval`, on
+/// [`Trigger::Drift`], and after watched objects change ([`watch`]). `ready`
 /// turns true once every source has finished its first sync. An in-flight
 /// sync is finished (each request is bounded by its timeout) before the
 /// source stops.
@@ -472,6 +491,7 @@ pub async fn run(
         let ready = ready.clone();
         let first_done = first_done.clone();
         tasks.push(async move {
+            let mut watch = watch::DriftWatch::new(watch::DEBOUNCE);
             let mut next_sync = tokio::time::Instant::now();
             let mut next_drift = next_sync + runner.drift_interval();
             let mut first = true;
@@ -484,6 +504,10 @@ pub async fn run(
                     _ = notify.notified() => true,
                     _ = tokio::time::sleep_until(next_drift) => false,
                     _ = drift_notify.notified() => false,
+                    changes = watch.changed() => {
+                        tracing::debug!(source = runner.name(), changes, "watched objects changed: checking for drift");
+                        false
+                    }
                     _ = shutdown.changed() => break,
                 };
                 if sync_now {
@@ -510,6 +534,10 @@ pub async fn run(
                         None => break,
                     }
                     next_drift = tokio::time::Instant::now() + runner.drift_interval();
+                }
+                // A new revision (new kinds) or a failed start: (re)watch.
+                if !*shutdown.borrow() {
+                    watch.follow(&runner).await;
                 }
             }
         });

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 
 use axum::http::{HeaderMap, Method, Uri, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
 use super::fields::{self, Path};
@@ -16,8 +16,8 @@ use super::objects::{
 };
 use super::selector::Selector;
 use super::{
-    ApiError, Key, KubeOptions, ManagerEntry, Managers, ResourceDef, Route, State, Stored, builtin,
-    json_response, reason_for,
+    ApiError, Key, KubeOptions, ManagerEntry, Managers, Reply, ResourceDef, Route, State, Stored,
+    builtin, json_response, reason_for, watch,
 };
 
 impl State {
@@ -124,6 +124,8 @@ impl State {
             calls: BTreeMap::new(),
             token: options.token.clone(),
             addr,
+            watch: options.watch,
+            watch_log: watch::Log::new(options.watch_history),
         };
         let ns_def = st.resources[0].clone();
         for ns in ["default", "kube-system", "kube-public"] {
@@ -231,14 +233,16 @@ impl State {
         uri: &Uri,
         headers: &HeaderMap,
         body: &[u8],
-    ) -> Response {
+    ) -> Reply {
         if let Some(token) = &self.token {
             let sent = headers
                 .get(header::AUTHORIZATION)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.strip_prefix("Bearer "));
             if sent != Some(token.as_str()) {
-                return ApiError::new(401, "Unauthorized", "Unauthorized").into_response();
+                return ApiError::new(401, "Unauthorized", "Unauthorized")
+                    .into_response()
+                    .into();
             }
         }
         let path = uri.path();
@@ -248,9 +252,11 @@ impl State {
             .unwrap_or_default();
         let route = match self.route(path) {
             Ok(r) => r,
-            Err(e) => return e.into_response(),
+            Err(e) => return e.into_response().into(),
         };
+        let watching = query.get("watch").is_some_and(|w| w == "true" || w == "1");
         let verb = match (&route, method.as_str()) {
+            (Route::Collection(..), "GET") if watching => "WATCH".to_string(),
             (Route::Collection(..), "GET") => "LIST".to_string(),
             _ => method.as_str().to_string(),
         };
@@ -274,7 +280,23 @@ impl State {
             let code = fault.status;
             self.faults.retain(|f| f.remaining > 0);
             return ApiError::new(code, reason_for(code), format!("injected fault ({code})"))
-                .into_response();
+                .into_response()
+                .into();
+        }
+        if watching && let Route::Collection(def, ns) = &route {
+            if !self.watch {
+                return ApiError::new(
+                    405,
+                    "MethodNotAllowed",
+                    "watch is turned off in this emulator",
+                )
+                .into_response()
+                .into();
+            }
+            return match self.watch_start(def, ns.as_deref(), &query) {
+                Ok(start) => Reply::Watch(Box::new(start)),
+                Err(e) => e.into_response().into(),
+            };
         }
 
         let manager = query
@@ -346,8 +368,8 @@ impl State {
             )),
         };
         match result {
-            Ok((code, body)) => json_response(code, &body),
-            Err(e) => e.into_response(),
+            Ok((code, body)) => json_response(code, &body).into(),
+            Err(e) => e.into_response().into(),
         }
     }
 
@@ -414,9 +436,13 @@ impl State {
         if defs.is_empty() {
             return Err(ApiError::no_resource());
         }
-        let verbs = [
+        let all = [
             "create", "delete", "get", "list", "patch", "update", "watch",
         ];
+        let verbs: Vec<&str> = all
+            .into_iter()
+            .filter(|v| self.watch || *v != "watch")
+            .collect();
         let mut resources = Vec::new();
         for d in defs {
             let mut r = json!({
@@ -463,27 +489,7 @@ impl State {
     ) -> Result<Value, ApiError> {
         let selector = Selector::parse(query.get("labelSelector").map_or("", String::as_str))
             .map_err(ApiError::bad_request)?;
-        let mut name_is = None;
-        let mut ns_is = None;
-        if let Some(fs) = query.get("fieldSelector") {
-            for part in fs.split(',').filter(|p| !p.trim().is_empty()) {
-                let (k, v) = part
-                    .split_once("==")
-                    .or_else(|| part.split_once('='))
-                    .ok_or_else(|| {
-                        ApiError::bad_request(format!("unsupported field selector `{part}`"))
-                    })?;
-                match k.trim() {
-                    "metadata.name" => name_is = Some(v.trim().to_string()),
-                    "metadata.namespace" => ns_is = Some(v.trim().to_string()),
-                    other => {
-                        return Err(ApiError::bad_request(format!(
-                            "field label not supported: {other}"
-                        )));
-                    }
-                }
-            }
-        }
+        let (name_is, ns_is) = field_selector(query)?;
         let matching: Vec<&Stored> = self
             .objects
             .iter()
@@ -933,10 +939,17 @@ impl State {
         if dry {
             return Ok(out);
         }
-        self.objects.remove(&key);
-        self.next_rv();
+        self.remove_object(&key);
         if def.group.is_empty() && def.plural == "namespaces" {
-            self.objects.retain(|k, _| k.namespace != name);
+            let inside: Vec<Key> = self
+                .objects
+                .keys()
+                .filter(|k| k.namespace == name)
+                .cloned()
+                .collect();
+            for k in inside {
+                self.remove_object(&k);
+            }
         }
         if def.group == "apiextensions.k8s.io" && def.plural == "customresourcedefinitions" {
             self.unregister_crd(&out);
@@ -991,7 +1004,9 @@ impl State {
         };
         let out = render(&stored, def, true);
         if !dry {
-            self.next_rv();
+            let rv = self.next_rv();
+            let kind = if created { "ADDED" } else { "MODIFIED" };
+            self.watch_log.push(rv, kind, key.clone(), out.clone());
             if def.group == "apiextensions.k8s.io" && def.plural == "customresourcedefinitions" {
                 self.register_crd(&stored.content);
             }
@@ -1012,12 +1027,63 @@ impl State {
     fn unregister_crd(&mut self, crd: &Value) {
         let defs = crd_resources(crd);
         for def in &defs {
+            let instances: Vec<Key> = self
+                .objects
+                .keys()
+                .filter(|k| k.group == def.group && k.plural == def.plural)
+                .cloned()
+                .collect();
+            for k in instances {
+                self.remove_object(&k);
+            }
             self.resources
                 .retain(|d| !(d.group == def.group && d.plural == def.plural));
-            self.objects
-                .retain(|k, _| !(k.group == def.group && k.plural == def.plural));
         }
     }
+
+    /// Removes a stored object, recording a `DELETED` event with a new
+    /// resourceVersion.
+    fn remove_object(&mut self, key: &Key) {
+        let Some(stored) = self.objects.remove(key) else {
+            return;
+        };
+        let rv = self.next_rv();
+        let Some(def) = self.def_for_key(key) else {
+            return;
+        };
+        let mut object = render(&stored, def, true);
+        object["metadata"]["resourceVersion"] = json!(rv.to_string());
+        self.watch_log.push(rv, "DELETED", key.clone(), object);
+    }
+}
+
+/// `metadata.name` and `metadata.namespace` from a `fieldSelector`; any
+/// other field is a 400, as the API server answers for most kinds.
+pub(super) fn field_selector(
+    query: &BTreeMap<String, String>,
+) -> Result<(Option<String>, Option<String>), ApiError> {
+    let mut name_is = None;
+    let mut ns_is = None;
+    if let Some(fs) = query.get("fieldSelector") {
+        for part in fs.split(',').filter(|p| !p.trim().is_empty()) {
+            let (k, v) = part
+                .split_once("==")
+                .or_else(|| part.split_once('='))
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!("unsupported field selector `{part}`"))
+                })?;
+            match k.trim() {
+                "metadata.name" => name_is = Some(v.trim().to_string()),
+                "metadata.namespace" => ns_is = Some(v.trim().to_string()),
+                other => {
+                    return Err(ApiError::bad_request(format!(
+                        "field label not supported: {other}"
+                    )));
+                }
+            }
+        }
+    }
+    Ok((name_is, ns_is))
 }
 
 #[cfg(test)]

@@ -14,6 +14,11 @@
 //!   only when configured); Namespaces and CustomResourceDefinitions are
 //!   waited for (Active / Established). Deletes are conditional on the uid
 //!   that was observed.
+//! - **Watch** ([`watch`]): one cluster-wide kube-runtime watcher per
+//!   resource among the desired objects, with the ownership label
+//!   selector, over a client without a read timeout (a watch is quiet for
+//!   as long as nothing changes; the watcher renews it every 290 s and
+//!   detects a dead connection 5 s after that).
 //!
 //! Invariants: observe never GETs an object, and fails as a whole when
 //! any LIST fails, so nothing is pruned from a partial view; only objects
@@ -26,6 +31,7 @@ mod client;
 pub mod discovery;
 pub mod fields;
 mod kubeconfig;
+mod watch;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -37,7 +43,7 @@ use serde_json::{Map, Value};
 
 use crate::backend::{
     Applied, Backend, BackendError, MANAGED_BY_LABEL, MANAGED_BY_VALUE, Observed, SOURCE_LABEL,
-    UpdateStrategy, is_owned, other_source,
+    UpdateStrategy, WatchStream, is_owned, other_source,
 };
 use crate::config::KubernetesTarget;
 use crate::manifest::{Manifest, ObjectId};
@@ -64,6 +70,15 @@ pub async fn client_for(
     target: &KubernetesTarget,
     timeout: Duration,
 ) -> Result<(kube::Client, String), BackendError> {
+    let (config, endpoint) = config_for(target, timeout).await?;
+    Ok((make_client(config, &endpoint)?, endpoint))
+}
+
+/// What [`client_for`] makes its client from, and the server's URL.
+async fn config_for(
+    target: &KubernetesTarget,
+    timeout: Duration,
+) -> Result<(kube::Config, String), BackendError> {
     let mut config = kubeconfig::config_for(target).await?;
     config.connect_timeout = Some(timeout);
     config.read_timeout = Some(timeout);
@@ -76,14 +91,19 @@ pub async fn client_for(
         .to_string()
         .trim_end_matches('/')
         .to_string();
-    let client = kube::Client::try_from(config)
-        .map_err(|e| failed(format!("cannot make a client for {endpoint}: {e}")))?;
-    Ok((client, endpoint))
+    Ok((config, endpoint))
+}
+
+fn make_client(config: kube::Config, endpoint: &str) -> Result<kube::Client, BackendError> {
+    kube::Client::try_from(config)
+        .map_err(|e| failed(format!("cannot make a client for {endpoint}: {e}")))
 }
 
 /// A Kubernetes cluster as a [`Backend`].
 pub struct Kubernetes {
     caller: Caller,
+    /// For watches: the same server, without the read timeout.
+    watch_client: kube::Client,
     endpoint: String,
     source: String,
     field_manager: String,
@@ -103,19 +123,22 @@ impl Kubernetes {
         concurrency: usize,
         timeout: Duration,
     ) -> Result<Kubernetes, BackendError> {
-        let (client, endpoint) = client_for(target, timeout).await?;
-        Ok(Kubernetes::from_client(
-            client,
-            &endpoint,
-            target,
-            source,
-            concurrency,
-            timeout,
-        ))
+        let (config, endpoint) = config_for(target, timeout).await?;
+        // Watches stay quiet for as long as nothing changes: no read
+        // timeout (the watcher renews each watch and notices a dead
+        // connection by itself).
+        let mut watch_config = config.clone();
+        watch_config.read_timeout = None;
+        let client = make_client(config, &endpoint)?;
+        let mut backend =
+            Kubernetes::from_client(client, &endpoint, target, source, concurrency, timeout);
+        backend.watch_client = make_client(watch_config, &endpoint)?;
+        Ok(backend)
     }
 
     /// A backend over an existing client; `endpoint` is only used in
-    /// messages.
+    /// messages. Watches use the same client, so its read timeout (if any)
+    /// must be longer than a watch request (290 s).
     pub fn from_client(
         client: kube::Client,
         endpoint: &str,
@@ -125,6 +148,7 @@ impl Kubernetes {
         timeout: Duration,
     ) -> Kubernetes {
         Kubernetes {
+            watch_client: client.clone(),
             caller: Caller::new(client, concurrency, timeout),
             endpoint: endpoint.to_string(),
             source: source.to_string(),
@@ -766,6 +790,41 @@ impl Backend for Kubernetes {
                 unhealthy: None,
             }),
         }
+    }
+
+    /// One watcher per resource among `desired` (kinds the cluster does not
+    /// serve are skipped), cluster-wide, on this source's ownership labels.
+    async fn watch(&self, desired: &[Manifest]) -> Result<Option<WatchStream>, BackendError> {
+        let kinds: BTreeSet<(String, String, String)> = desired
+            .iter()
+            .map(|m| {
+                let (g, v) = split_api_version(&m.api_version);
+                (g.to_string(), v.to_string(), m.id.kind.clone())
+            })
+            .collect();
+        let selector = self.selector();
+        let mut resources: BTreeMap<(String, String), Resource> = BTreeMap::new();
+        for (g, v, k) in kinds {
+            match self.resolve(&g, &v, &k).await {
+                Ok(Some(r)) => {
+                    resources
+                        .entry((r.group.clone(), r.plural.clone()))
+                        .or_insert(r);
+                }
+                Ok(None) => {
+                    tracing::debug!(kind = %k, api_version = %discovery::api_version(&g, &v), "not served by the cluster: not watched");
+                }
+                Err(e) => return Err(self.error(e, &format!("discovery of {k} ({g}/{v})"))),
+            }
+        }
+        if resources.is_empty() {
+            return Ok(None);
+        }
+        let streams: Vec<WatchStream> = resources
+            .values()
+            .map(|r| watch::resource_stream(self.watch_client.clone(), r, &selector))
+            .collect();
+        Ok(Some(stream::select_all(streams).boxed()))
     }
 }
 

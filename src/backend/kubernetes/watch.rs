@@ -1,0 +1,169 @@
+//! Watching the managed kinds: one cluster-wide kube-runtime watcher per
+//! resource, filtered by the source's ownership labels (the same selector
+//! as the ownership LIST), turned into [`WatchEvent`]s.
+//!
+//! Invariants: the objects of a (re)list are never reported one by one
+//! (only changes after the watch is established count); the end of each
+//! list is reported once as [`WatchChange::Listed`], because a change made
+//! before it (between the sync that started the watch and the list, or
+//! while a broken watch was down) would otherwise go unseen. Errors are retried by the watcher
+//! with kube-runtime's default backoff (0.8 s doubling to 30 s, jittered)
+//! and logged once per failure streak: a warning when it starts, info when
+//! it ends. The streams never end by themselves.
+
+use futures::StreamExt;
+use kube::api::{Api, ApiResource, DynamicObject};
+use kube::runtime::{WatchStreamExt, watcher};
+
+use super::BACKEND;
+use super::discovery::Resource;
+use crate::backend::{WatchChange, WatchEvent, WatchStream};
+use crate::manifest::ObjectId;
+
+/// How long one watch request lasts before the watcher renews it (from
+/// the resourceVersion it reached, without a new LIST).
+const WATCH_TIMEOUT_SECS: u32 = 290;
+
+/// The events of one resource's watcher: objects carrying `selector`'s
+/// labels, across all namespaces.
+pub(super) fn resource_stream(
+    client: kube::Client,
+    resource: &Resource,
+    selector: &str,
+) -> WatchStream {
+    let api_resource = ApiResource {
+        group: resource.group.clone(),
+        version: resource.version.clone(),
+        api_version: resource.api_version(),
+        kind: resource.kind.clone(),
+        plural: resource.plural.clone(),
+    };
+    let api: Api<DynamicObject> = Api::all_with(client, &api_resource);
+    let config = watcher::Config::default()
+        .labels(selector)
+        .timeout(WATCH_TIMEOUT_SECS);
+    let mut state = Streak::new(resource.clone());
+    watcher(api, config)
+        .default_backoff()
+        .filter_map(move |item| futures::future::ready(state.next(item)))
+        .boxed()
+}
+
+/// What one resource's watcher has been through.
+struct Streak {
+    resource: Resource,
+    /// In a failure streak (already warned).
+    failing: bool,
+}
+
+impl Streak {
+    fn new(resource: Resource) -> Streak {
+        Streak {
+            resource,
+            failing: false,
+        }
+    }
+
+    fn what(&self) -> String {
+        format!("{} ({})", self.resource.kind, self.resource.api_version())
+    }
+
+    fn next(
+        &mut self,
+        item: Result<watcher::Event<DynamicObject>, watcher::Error>,
+    ) -> Option<WatchEvent> {
+        let event = match item {
+            Ok(event) => event,
+            Err(e) => {
+                if self.failing {
+                    tracing::debug!(kind = %self.what(), "watch still failing: {e}");
+                } else {
+                    self.failing = true;
+                    tracing::warn!(
+                        kind = %self.what(),
+                        "watch failed, retrying with backoff (drift checks go on on their interval): {e}"
+                    );
+                }
+                return None;
+            }
+        };
+        if self.failing && !matches!(event, watcher::Event::Init) {
+            self.failing = false;
+            tracing::info!(kind = %self.what(), "watch working again");
+        }
+        let (change, object) = match event {
+            watcher::Event::Apply(o) => (WatchChange::Applied, Some(o)),
+            watcher::Event::Delete(o) => (WatchChange::Deleted, Some(o)),
+            watcher::Event::InitDone => (WatchChange::Listed, None),
+            watcher::Event::Init | watcher::Event::InitApply(_) => return None,
+        };
+        let id = match object {
+            Some(o) => ObjectId {
+                group: self.resource.group.clone(),
+                kind: self.resource.kind.clone(),
+                namespace: o.metadata.namespace.clone(),
+                name: o.metadata.name.clone().unwrap_or_default(),
+            },
+            None => ObjectId {
+                group: self.resource.group.clone(),
+                kind: self.resource.kind.clone(),
+                namespace: None,
+                name: String::new(),
+            },
+        };
+        Some(WatchEvent {
+            backend: BACKEND,
+            change,
+            id,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn configmap(name: &str) -> DynamicObject {
+        let ar = ApiResource {
+            group: String::new(),
+            version: "v1".into(),
+            api_version: "v1".into(),
+            kind: "ConfigMap".into(),
+            plural: "configmaps".into(),
+        };
+        DynamicObject::new(name, &ar).within("default")
+    }
+
+    #[test]
+    fn a_list_is_reported_once_at_its_end_and_errors_once_per_streak() {
+        let mut s = Streak::new(Resource {
+            group: String::new(),
+            version: "v1".into(),
+            kind: "ConfigMap".into(),
+            plural: "configmaps".into(),
+            namespaced: true,
+        });
+        assert_eq!(s.next(Ok(watcher::Event::Init)), None);
+        assert_eq!(s.next(Ok(watcher::Event::InitApply(configmap("a")))), None);
+        assert_eq!(
+            s.next(Ok(watcher::Event::InitDone)).map(|e| e.change),
+            Some(WatchChange::Listed)
+        );
+        let e = s.next(Ok(watcher::Event::Apply(configmap("a")))).unwrap();
+        assert_eq!(e.change, WatchChange::Applied);
+        assert_eq!(e.id.to_string(), "ConfigMap/default/a");
+        let e = s.next(Ok(watcher::Event::Delete(configmap("a")))).unwrap();
+        assert_eq!(e.change, WatchChange::Deleted);
+        assert!(
+            s.next(Err(watcher::Error::NoResourceVersion)).is_none() && s.failing,
+            "an error is no event"
+        );
+        assert_eq!(s.next(Ok(watcher::Event::Init)), None);
+        assert!(s.failing, "a restart alone does not end the streak");
+        assert_eq!(
+            s.next(Ok(watcher::Event::InitDone)).map(|e| e.change),
+            Some(WatchChange::Listed)
+        );
+        assert!(!s.failing);
+    }
+}

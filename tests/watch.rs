@@ -1,0 +1,325 @@
+//! Drift seen through a watch: the real `mooring run` binary against the
+//! Kubernetes API emulator (`emulators/`, which serves `?watch=true`) on
+//! loopback, with a Git repository made in a temp dir. These tests use an
+//! emulator.
+//!
+//! With `driftInterval: 1h` the periodic drift check never runs during a
+//! test, so a heal or a drift metric can only come from the watch. Waits
+//! poll for a condition with a deadline; they never assert on timing.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use mooring_emulators::kubernetes::{KubeEmulator, KubeOptions};
+use serde_json::json;
+use support::write;
+
+const NS: &str = "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n";
+const CM: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app, namespace: shop}\ndata: {level: info}\n";
+const DRIFT: &str = "mooring_resource_drift{backend=\"kubernetes\",kind=\"ConfigMap\",name=\"app\",namespace=\"shop\",source=\"test\"}";
+
+struct Env {
+    kube: KubeEmulator,
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    /// An emulator and a repository with a Namespace and a ConfigMap;
+    /// `settings` are added to the top level of mooring.yaml.
+    async fn start(options: KubeOptions, drift_interval: &str, settings: &str) -> Env {
+        let kube = KubeEmulator::start(options).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        kube.write_kubeconfig(&dir.path().join("kubeconfig"), "test")
+            .unwrap();
+        let repo = dir.path().join("repo");
+        write(&repo, "deploy/ns.yaml", NS);
+        write(&repo, "deploy/cm.yaml", CM);
+        let git = git2::Repository::init(&repo).unwrap();
+        support::commit_all(&git, "first");
+        write(
+            dir.path(),
+            "mooring.yaml",
+            &format!(
+                "source: {{name: test, url: {}, ref: HEAD, path: deploy, interval: 1h, driftInterval: {drift_interval}}}\ntargets:\n  kubernetes: {{kubeconfig: {}, context: test, forceConflicts: true}}\ntimeout: 5s\n{settings}",
+                repo.display(),
+                dir.path().join("kubeconfig").display()
+            ),
+        );
+        Env { kube, dir }
+    }
+
+    /// Starts the daemon, logging to `daemon.log`, and waits until its
+    /// first sync is done.
+    async fn daemon(&self) -> Daemon {
+        let port = free_port();
+        let log = std::fs::File::create(self.log_path()).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_mooring"))
+            .args([
+                "run",
+                "--config",
+                &self.dir.path().join("mooring.yaml").display().to_string(),
+                "--no-policies",
+                "--cache-dir",
+                &self.dir.path().join("cache").display().to_string(),
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .current_dir(self.dir.path())
+            .env("RUST_LOG", "info,mooring::run::watch=debug")
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap();
+        let daemon = Daemon {
+            child: Some(child),
+            port,
+        };
+        assert!(
+            eventually(|| http_get(port, "/readyz").0 == 200).await,
+            "never ready:\n{}",
+            self.log()
+        );
+        assert_eq!(self.level().as_deref(), Some("info"), "{}", self.log());
+        daemon
+    }
+
+    fn log_path(&self) -> std::path::PathBuf {
+        self.dir.path().join("daemon.log")
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    fn level(&self) -> Option<String> {
+        self.kube
+            .get("", "ConfigMap", Some("shop"), "app")
+            .and_then(|cm| cm["data"]["level"].as_str().map(str::to_string))
+    }
+
+    /// `kubectl edit` of the ConfigMap's level.
+    fn edit(&self, level: &str) {
+        self.kube
+            .edit_as(
+                "kubectl-edit",
+                "",
+                "configmaps",
+                Some("shop"),
+                "app",
+                &json!({"data": {"level": level}}),
+            )
+            .unwrap();
+    }
+
+    fn watch_calls(&self) -> u64 {
+        self.kube
+            .calls()
+            .get("WATCH configmaps")
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+/// The daemon; killed when dropped (a test that failed), stopped with
+/// SIGTERM by [`Daemon::stop`].
+struct Daemon {
+    child: Option<Child>,
+    port: u16,
+}
+
+impl Daemon {
+    fn metrics(&self) -> String {
+        http_get(self.port, "/metrics").1
+    }
+
+    /// SIGTERM, and the exit code.
+    async fn stop(mut self) -> Option<i32> {
+        let mut child = self.child.take()?;
+        let pid = child.id().to_string();
+        let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(killed.success());
+        tokio::task::spawn_blocking(move || child.wait())
+            .await
+            .unwrap()
+            .unwrap()
+            .code()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `GET path` on 127.0.0.1:`port`: the status code and the body, or 0 when
+/// nothing answers.
+fn http_get(port: u16, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return (0, String::new());
+    };
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    if stream.write_all(request.as_bytes()).is_err() {
+        return (0, String::new());
+    }
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    let code = response
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (code, body)
+}
+
+/// Polls `check` every 50 ms for at most 30 s (a bound, not a timing
+/// assertion).
+async fn eventually(mut check: impl FnMut() -> bool) -> bool {
+    for _ in 0..600 {
+        if check() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+fn self_heal(on: bool) -> String {
+    format!("selfHeal: {on}\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_is_healed_through_the_watch() {
+    let env = Env::start(KubeOptions::default(), "1h", &self_heal(true)).await;
+    let daemon = env.daemon().await;
+    assert!(
+        eventually(|| env.watch_calls() >= 1).await,
+        "no watch was started:\n{}",
+        env.log()
+    );
+
+    let edited = std::time::Instant::now();
+    env.edit("debug");
+    assert!(
+        eventually(|| env.level().as_deref() == Some("info")).await,
+        "the edit was not healed:\n{}",
+        env.log()
+    );
+    eprintln!("edit healed after {:?}", edited.elapsed());
+    // Again: the watch goes on after mooring's own apply.
+    env.edit("trace");
+    assert!(
+        eventually(|| env.level().as_deref() == Some("info")).await,
+        "the second edit was not healed:\n{}",
+        env.log()
+    );
+    // No loop: mooring's own heal causes one more (empty) drift check and
+    // then nothing; a loop would run one every second.
+    let checks = || env.log().matches("drift_check=true").count();
+    let settled = checks();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(checks() <= settled + 1, "{}", env.log());
+    assert_eq!(daemon.stop().await, Some(0), "{}", env.log());
+    let log = env.log();
+    assert!(
+        log.contains("change=Applied object=ConfigMap/shop/app"),
+        "the watch saw the edit: {log}"
+    );
+    assert!(log.contains("drift_check=true"), "{log}");
+    assert!(!log.contains("watch failed"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_self_heal_a_watched_edit_is_reported_and_clears_when_reverted() {
+    let env = Env::start(KubeOptions::default(), "1h", &self_heal(false)).await;
+    let daemon = env.daemon().await;
+    assert!(
+        eventually(|| daemon.metrics().contains(&format!("{DRIFT} 0"))).await,
+        "{}",
+        daemon.metrics()
+    );
+
+    env.edit("debug");
+    assert!(
+        eventually(|| daemon.metrics().contains(&format!("{DRIFT} 1"))).await,
+        "the drift was not reported:\n{}\n{}",
+        daemon.metrics(),
+        env.log()
+    );
+    assert_eq!(env.level().as_deref(), Some("debug"), "not healed");
+
+    env.edit("info");
+    assert!(
+        eventually(|| daemon.metrics().contains(&format!("{DRIFT} 0"))).await,
+        "the drift did not clear:\n{}\n{}",
+        daemon.metrics(),
+        env.log()
+    );
+    assert_eq!(daemon.stop().await, Some(0), "{}", env.log());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_watch_support_syncs_and_periodic_drift_checks_go_on() {
+    let options = KubeOptions {
+        watch: false,
+        ..KubeOptions::default()
+    };
+    let env = Env::start(options, "1s", &self_heal(true)).await;
+    let daemon = env.daemon().await;
+
+    env.edit("debug");
+    assert!(
+        eventually(|| env.level().as_deref() == Some("info")).await,
+        "the periodic drift check did not heal:\n{}",
+        env.log()
+    );
+    // The watcher keeps retrying (with backoff) but warns once per kind.
+    assert!(
+        eventually(|| env.watch_calls() >= 3).await,
+        "the watch was not retried:\n{}",
+        env.log()
+    );
+    assert_eq!(daemon.stop().await, Some(0), "{}", env.log());
+    let log = env.log();
+    let warnings = log.matches("watch failed").count();
+    assert_eq!(
+        warnings, 2,
+        "one warning per watched kind (Namespace, ConfigMap):\n{log}"
+    );
+}
+
+#[test]
+fn the_test_repository_is_valid() {
+    // Guards the fixtures above: both documents validate.
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "ns.yaml", NS);
+    write(dir.path(), "cm.yaml", CM);
+    let out = support::mooring(
+        &[
+            "validate",
+            "--no-policies",
+            &dir.path().display().to_string(),
+        ],
+        Some(Path::new(env!("CARGO_MANIFEST_DIR"))),
+    );
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+}
