@@ -237,9 +237,14 @@ impl SourceRunner {
             let rev = self.source.git_ref.clone();
             let path = self.source.path.clone();
             let limits = self.limits;
+            let applied = self.applied.as_ref().map(|a| a.revision);
             tokio::task::spawn_blocking(move || {
                 let repo = GitRepo::open_with(&url, &cache, creds.as_ref())?;
                 let commit = repo.resolve(&rev)?;
+                if applied == Some(commit) {
+                    // Unchanged: nothing to read.
+                    return Ok((commit, Vec::new(), Vec::new()));
+                }
                 if !repo.has_path(commit, &path)? {
                     return Err(git::SourceError::Other(format!(
                         "path {path:?} does not exist at {rev} ({})",
@@ -461,9 +466,10 @@ pub enum Trigger {
 /// each source's interval or schedule and whenever a [`Trigger::Sync`] names
 /// it (webhooks); a drift check every `driftInterval`, on
 /// [`Trigger::Drift`], and after watched objects change ([`watch`]). `ready`
-/// turns true once every source has finished its first sync. An in-flight
-/// sync is finished (each request is bounded by its timeout) before the
-/// source stops.
+/// turns true once every source has finished its first sync. After
+/// `shutdown`, a sync in flight finishes (its engine starts no further
+/// change when it was given the same signal with [`Engine::stop_on`]) or is
+/// abandoned after [`SHUTDOWN_GRACE`].
 pub async fn run(
     runners: Vec<SourceRunner>,
     mut triggers: tokio::sync::mpsc::Receiver<Trigger>,
