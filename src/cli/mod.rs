@@ -110,12 +110,14 @@ enum Command {
     /// Keep live targets in sync with Git: the reconciler daemon.
     ///
     /// Per source in --config: fetch on its `interval` (default 1m) or cron
-    /// `schedule`, and when the revision is new, validate, plan and apply
-    /// (invalid revisions are never applied: the last good one stays).
-    /// Every `driftInterval` (default 1m) live state is compared with the
-    /// last applied revision; `selfHeal: true` re-applies drifted objects.
-    /// SIGTERM/SIGINT finish the syncs in flight and exit 0. With --once,
-    /// sync each source once and exit 0 (all succeeded) or 1.
+    /// `schedule`, or at once on a push webhook (POST /hooks/git), and when
+    /// the revision is new, validate, plan and apply (invalid revisions are
+    /// never applied: the last good one stays). Every `driftInterval`
+    /// (default 1m), and within a second of a watched Kubernetes object
+    /// changing, live state is compared with the last applied revision;
+    /// `selfHeal: true` re-applies drifted objects. SIGTERM/SIGINT start no
+    /// further change, let the requests in flight finish, and exit 0. With
+    /// --once, sync each source once and exit 0 (all succeeded) or 1.
     Run(run::RunArgs),
     /// Write or check the JSON Schemas generated from mooring's types.
     Schemas(schemas::SchemasArgs),
