@@ -122,3 +122,64 @@ pub fn sort(findings: &mut [Finding]) {
             .then(a.message.cmp(&b.message))
     });
 }
+
+/// Most findings printed as text for one file; JSON output keeps them all.
+pub const TEXT_PER_FILE: usize = 100;
+
+/// The text lines of `findings` (sorted), at most [`TEXT_PER_FILE`] per file,
+/// each file's excess replaced by one line saying how many more there are,
+/// so that a broken generated file cannot bury everything else.
+pub fn text_lines(findings: &[Finding]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < findings.len() {
+        let file = findings[i].location.as_ref().map(|l| &l.file);
+        let end = findings[i..]
+            .iter()
+            .position(|f| f.location.as_ref().map(|l| &l.file) != file)
+            .map_or(findings.len(), |n| i + n);
+        let group = &findings[i..end];
+        out.extend(group.iter().take(TEXT_PER_FILE).map(Finding::to_string));
+        if group.len() > TEXT_PER_FILE {
+            let rest = &group[TEXT_PER_FILE..];
+            let errors = rest.iter().filter(|f| f.is_error()).count();
+            out.push(format!(
+                "{}: {} more findings in this file ({errors} errors, {} warnings); \
+                 -o json lists them all",
+                file.map_or("(no file)", String::as_str),
+                rest.len(),
+                rest.len() - errors
+            ));
+        }
+        i = end;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_output_is_capped_per_file() {
+        let mut findings: Vec<Finding> = (1..=130)
+            .map(|n| {
+                let f = if n % 10 == 0 {
+                    Finding::warning("yaml", "w")
+                } else {
+                    Finding::error("yaml", "e")
+                };
+                f.at("big.yaml", n)
+            })
+            .collect();
+        findings.push(Finding::error("yaml", "e").at("other.yaml", 1));
+        let lines = text_lines(&findings);
+        assert_eq!(lines.len(), 102);
+        assert_eq!(lines[99], "big.yaml:100: warning: w");
+        assert_eq!(
+            lines[100],
+            "big.yaml: 30 more findings in this file (27 errors, 3 warnings); -o json lists them all"
+        );
+        assert_eq!(lines[101], "other.yaml:1: e");
+    }
+}

@@ -204,8 +204,8 @@ pub fn desired(
             let doc = serde_json::json!({"valid": false, "error": why, "findings": findings});
             println!("{}", serde_json::to_string_pretty(&doc)?);
         } else {
-            for f in &findings {
-                eprintln!("{f}");
+            for line in mooring::finding::text_lines(&findings) {
+                eprintln!("{line}");
             }
             eprintln!("{why}");
         }

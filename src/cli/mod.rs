@@ -157,9 +157,43 @@ pub struct CheckArgs {
     /// Do not evaluate any policy.
     #[arg(long)]
     no_policies: bool,
-    /// Largest manifest file read, in bytes.
-    #[arg(long, value_name = "BYTES", default_value_t = 4 * 1024 * 1024)]
+    /// Largest manifest file read, in bytes (`4Mi`, `512Ki` and `1Gi` work too).
+    #[arg(long, value_name = "BYTES", default_value = "4Mi", value_parser = parse_bytes)]
     max_file_size: u64,
+    /// Most bytes of manifests read in one run, all files together: over it,
+    /// the run is an error naming what it read, and nothing is planned or
+    /// applied (the daemon keeps its last good revision).
+    #[arg(long, value_name = "BYTES", default_value = "64Mi", value_parser = parse_bytes)]
+    max_total_size: u64,
+    /// Most YAML documents read in one run, all files together, counted
+    /// before parsing: over it, the run is an error, as for --max-total-size.
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    max_documents: usize,
+}
+
+/// A size in bytes: a whole number, optionally with a binary suffix
+/// (`Ki`, `Mi`, `Gi`) as Kubernetes quantities write them.
+fn parse_bytes(text: &str) -> Result<u64, String> {
+    let (digits, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => text.split_at(i),
+        None => (text, ""),
+    };
+    let factor: u64 = match unit {
+        "" => 1,
+        "Ki" => 1 << 10,
+        "Mi" => 1 << 20,
+        "Gi" => 1 << 30,
+        other => {
+            return Err(format!(
+                "unknown unit {other:?}: write a number of bytes, or one with Ki, Mi or Gi"
+            ));
+        }
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size: write bytes, such as 4194304 or 4Mi"))?;
+    n.checked_mul(factor)
+        .ok_or_else(|| format!("{text} is too large"))
 }
 
 impl CheckArgs {
@@ -183,6 +217,8 @@ impl CheckArgs {
     fn limits(&self) -> mooring::manifest::Limits {
         mooring::manifest::Limits {
             max_file_bytes: self.max_file_size,
+            max_total_bytes: self.max_total_size,
+            max_documents: self.max_documents,
             ..mooring::manifest::Limits::default()
         }
     }

@@ -170,8 +170,8 @@ fn run_git(args: &PlanArgs, against_ref: &str) -> anyhow::Result<i32> {
                 serde_json::json!({"valid": false, "error": why, "findings": report.findings});
             println!("{}", serde_json::to_string_pretty(&doc)?);
         } else {
-            for f in &report.findings {
-                eprintln!("{f}");
+            for line in mooring::finding::text_lines(&report.findings) {
+                eprintln!("{line}");
             }
             eprintln!("{why}");
         }

@@ -67,8 +67,8 @@ impl Observer for PrintObserver {
             o.source,
             o.result.label()
         );
-        for f in &o.findings {
-            println!("  {f}");
+        for line in mooring::finding::text_lines(&o.findings) {
+            println!("  {line}");
         }
         if let Some(e) = &o.error {
             println!("  {e}");
@@ -112,7 +112,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
                 engine,
                 validator.clone(),
                 cache.clone(),
-            )?);
+            )?
+            .with_limits(args.check.limits()));
         }
         if args.once {
             let mut ok = true;

@@ -38,7 +38,7 @@ pub fn run(args: &SchemasArgs) -> anyhow::Result<i32> {
         let mut stale = Vec::new();
         for (rel, text) in &rendered {
             let path = args.out.join(rel);
-            match std::fs::read_to_string(&path) {
+            match mooring::file::read_to_string(&path) {
                 Ok(on_disk) if on_disk == *text => {}
                 Ok(_) => stale.push(format!("{} differs", path.display())),
                 Err(_) => stale.push(format!("{} is missing", path.display())),

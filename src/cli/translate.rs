@@ -64,8 +64,8 @@ pub fn run(args: &TranslateArgs) -> anyhow::Result<i32> {
     let report = validator.check(&files, &limits);
     findings.extend(report.findings.iter().cloned());
     mooring::finding::sort(&mut findings);
-    for f in &findings {
-        eprintln!("{f}");
+    for line in mooring::finding::text_lines(&findings) {
+        eprintln!("{line}");
     }
     let errors = findings.iter().filter(|f| f.is_error()).count();
     let plural = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });

@@ -51,8 +51,8 @@ pub fn run(args: &ValidateArgs) -> anyhow::Result<i32> {
             println!("{}", serde_json::to_string_pretty(&doc)?);
         }
         ValidateFormat::Text => {
-            for f in &report.findings {
-                println!("{f}");
+            for line in mooring::finding::text_lines(&report.findings) {
+                println!("{line}");
             }
             println!("{}", report.summary());
         }

@@ -5,6 +5,7 @@
 //! and returns every object it could read plus a finding for every problem,
 //! so one run reports everything wrong with a repository.
 
+pub mod budget;
 pub mod yaml;
 
 use std::collections::BTreeMap;
@@ -16,6 +17,7 @@ use serde_json::Value;
 use crate::finding::Finding;
 use crate::kinds::{self, KindInfo, Scope};
 
+pub use budget::Budget;
 pub use yaml::{Limits, LineIndex};
 
 /// A file's bytes and the path it is reported under.
@@ -122,6 +124,17 @@ pub fn load(files: &[SourceFile], limits: &Limits) -> Loaded {
         ..Loaded::default()
     };
     let mut seen: BTreeMap<ObjectId, (String, usize)> = BTreeMap::new();
+    // The document budget is checked before anything is parsed, from an
+    // upper bound that costs one scan of the bytes, and again while parsing.
+    let estimate: usize = files
+        .iter()
+        .map(|f| budget::estimate_documents(&f.bytes))
+        .sum();
+    if estimate > limits.max_documents {
+        out.findings
+            .push(too_many_documents(files, limits.max_documents));
+        return out;
+    }
     for file in files {
         if file.bytes.len() as u64 > limits.max_file_bytes {
             out.findings.push(
@@ -137,20 +150,21 @@ pub fn load(files: &[SourceFile], limits: &Limits) -> Loaded {
             );
             continue;
         }
-        let text = match std::str::from_utf8(&file.bytes) {
-            Ok(t) => t,
+        let text = match yaml::decode(&file.bytes) {
+            Ok((text, warning)) => {
+                if let Some(w) = warning {
+                    out.findings
+                        .push(Finding::warning("yaml", w.message).at(file.path.clone(), w.line));
+                }
+                text
+            }
             Err(e) => {
-                let line = 1 + file.bytes[..e.valid_up_to()]
-                    .iter()
-                    .filter(|b| **b == b'\n')
-                    .count();
-                out.findings.push(
-                    Finding::error("yaml", "file is not valid UTF-8").at(file.path.clone(), line),
-                );
+                out.findings
+                    .push(Finding::error("yaml", e.message).at(file.path.clone(), e.line));
                 continue;
             }
         };
-        let (docs, errors) = yaml::parse_stream(text, limits);
+        let (docs, errors) = yaml::parse_stream(&text, limits);
         for e in errors {
             let f = if e.warning {
                 Finding::warning("yaml", e.message)
@@ -158,6 +172,11 @@ pub fn load(files: &[SourceFile], limits: &Limits) -> Loaded {
                 Finding::error("yaml", e.message)
             };
             out.findings.push(f.at(file.path.clone(), e.line));
+        }
+        if out.documents + docs.len() > limits.max_documents {
+            out.findings
+                .push(too_many_documents(files, limits.max_documents));
+            return out;
         }
         for doc in docs {
             out.documents += 1;
@@ -185,6 +204,35 @@ pub fn load(files: &[SourceFile], limits: &Limits) -> Loaded {
         }
     }
     out
+}
+
+/// The error for a run with more documents than `--max-documents`, naming
+/// the files with the most.
+fn too_many_documents(files: &[SourceFile], max: usize) -> Finding {
+    let mut counts: Vec<(usize, &str)> = files
+        .iter()
+        .map(|f| (budget::estimate_documents(&f.bytes), f.path.as_str()))
+        .collect();
+    counts.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1)));
+    let named: Vec<String> = counts
+        .iter()
+        .take(10)
+        .map(|(n, p)| format!("{p} (up to {n})"))
+        .collect();
+    let at = counts.first().map_or("", |(_, p)| *p).to_string();
+    Finding::error(
+        "load",
+        format!(
+            "the manifests hold more than {max} documents (--max-documents) in {} file{}: {}{}. \
+             Nothing is planned or applied; point mooring at a smaller folder or raise \
+             --max-documents",
+            files.len(),
+            if files.len() == 1 { "" } else { "s" },
+            named.join(", "),
+            if counts.len() > 10 { ", …" } else { "" }
+        ),
+    )
+    .at(at, 1)
 }
 
 fn identify(source: &SourceFile, doc: yaml::Document) -> Result<Manifest, Box<Finding>> {

@@ -7,6 +7,7 @@
 //! *before* it allocates (so a billion-laughs file fails fast in bounded
 //! memory). Scalars resolve by the YAML 1.2 core schema.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Span, Tag};
@@ -25,6 +26,10 @@ pub struct Limits {
     pub max_bytes: usize,
     /// Deepest nesting of mappings and sequences.
     pub max_depth: usize,
+    /// Most bytes of manifests one run reads, all files together.
+    pub max_total_bytes: u64,
+    /// Most documents one run reads, all files together.
+    pub max_documents: usize,
 }
 
 impl Default for Limits {
@@ -34,15 +39,29 @@ impl Default for Limits {
             max_nodes: 200_000,
             max_bytes: 32 * 1024 * 1024,
             max_depth: 64,
+            max_total_bytes: 64 * 1024 * 1024,
+            max_documents: 100_000,
         }
     }
 }
 
 /// Maps JSON pointers (`/spec/interfaces/0`) to the 1-based line the node
 /// starts on (for a mapping entry, the line of its key).
+///
+/// Kept compact, since every node of every manifest has an entry and the
+/// index lives as long as the manifest: a sorted slice of (pointer hash,
+/// line), 16 bytes a node, rather than a map of pointer strings (about
+/// 80). Hashes are SipHash with fixed keys, so the index is deterministic;
+/// a collision (odds about n²/2⁶⁵ for n nodes in one document) could only
+/// give a finding a wrong line, never change a value.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LineIndex {
-    lines: HashMap<String, usize>,
+    lines: Box<[(u64, u32)]>,
+}
+
+fn pointer_hash(pointer: &str) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+    BuildHasherDefault::<DefaultHasher>::default().hash_one(pointer)
 }
 
 impl LineIndex {
@@ -50,8 +69,9 @@ impl LineIndex {
     pub fn line_of(&self, pointer: &str) -> Option<usize> {
         let mut p = pointer;
         loop {
-            if let Some(line) = self.lines.get(p) {
-                return Some(*line);
+            let h = pointer_hash(p);
+            if let Ok(i) = self.lines.binary_search_by_key(&h, |(k, _)| *k) {
+                return Some(self.lines[i].1 as usize);
             }
             match p.rfind('/') {
                 Some(i) => p = &p[..i],
@@ -59,9 +79,35 @@ impl LineIndex {
             }
         }
     }
+}
 
-    fn insert(&mut self, pointer: String, line: usize) {
-        self.lines.entry(pointer).or_insert(line);
+/// A [`LineIndex`] being built: the first line recorded for a pointer wins,
+/// unless it is [`overwrite`](LineBuilder::overwrite)n.
+#[derive(Default)]
+struct LineBuilder {
+    lines: HashMap<u64, u32>,
+}
+
+impl LineBuilder {
+    fn insert(&mut self, pointer: &str, line: usize) {
+        self.lines
+            .entry(pointer_hash(pointer))
+            .or_insert(u32::try_from(line).unwrap_or(u32::MAX));
+    }
+
+    fn overwrite(&mut self, pointer: &str, line: usize) {
+        self.lines.insert(
+            pointer_hash(pointer),
+            u32::try_from(line).unwrap_or(u32::MAX),
+        );
+    }
+
+    fn finish(&mut self) -> LineIndex {
+        let mut lines: Vec<(u64, u32)> = std::mem::take(&mut self.lines).into_iter().collect();
+        lines.sort_unstable_by_key(|(k, _)| *k);
+        LineIndex {
+            lines: lines.into_boxed_slice(),
+        }
     }
 }
 
@@ -83,19 +129,164 @@ pub struct YamlError {
     pub warning: bool,
 }
 
+/// A file's text, decoded as YAML 1.2 says a stream is: UTF-8, or UTF-16 or
+/// UTF-32 in either byte order, told by a byte-order mark or, without one,
+/// by the NUL bytes around the first character (which YAML requires to be
+/// ASCII). Returns the text and, for UTF-16/32 without a byte-order mark, a
+/// warning: kubectl and most YAML tools read only UTF-8 or a marked file.
+///
+/// # Errors
+/// Bytes that are not valid in the encoding, with the line they are on.
+pub fn decode(bytes: &[u8]) -> Result<(Cow<'_, str>, Option<YamlError>), YamlError> {
+    let (encoding, bom) = detect_encoding(bytes);
+    let body = &bytes[bom..];
+    let text: Cow<'_, str> = match encoding {
+        Encoding::Utf8 => match std::str::from_utf8(body) {
+            Ok(t) => Cow::Borrowed(t),
+            Err(e) => {
+                let line = 1 + body[..e.valid_up_to()]
+                    .iter()
+                    .filter(|b| **b == b'\n')
+                    .count();
+                return Err(YamlError {
+                    line,
+                    message: "file is not valid UTF-8 (mooring reads UTF-8, or UTF-16/32 \
+                              with a byte-order mark)"
+                        .into(),
+                    warning: false,
+                });
+            }
+        },
+        Encoding::Utf16 { big_endian } => {
+            let units = body.chunks(2).map(|c| match (c, big_endian) {
+                ([a, b], true) => u16::from_be_bytes([*a, *b]),
+                ([a, b], false) => u16::from_le_bytes([*a, *b]),
+                _ => 0xDC00, // an odd trailing byte: decodes as an unpaired surrogate
+            });
+            let mut out = String::with_capacity(body.len() / 2);
+            for c in char::decode_utf16(units) {
+                match c {
+                    Ok(c) => out.push(c),
+                    Err(_) => {
+                        return Err(YamlError {
+                            line: 1 + out.matches('\n').count(),
+                            message: format!(
+                                "file is not valid {}: an unpaired surrogate or a truncated \
+                                 character",
+                                encoding.name()
+                            ),
+                            warning: false,
+                        });
+                    }
+                }
+            }
+            Cow::Owned(out)
+        }
+        Encoding::Utf32 { big_endian } => {
+            let mut out = String::with_capacity(body.len() / 4);
+            for c in body.chunks(4) {
+                let code = match (c, big_endian) {
+                    ([a, b, c, d], true) => Some(u32::from_be_bytes([*a, *b, *c, *d])),
+                    ([a, b, c, d], false) => Some(u32::from_le_bytes([*a, *b, *c, *d])),
+                    _ => None,
+                };
+                match code.and_then(char::from_u32) {
+                    Some(c) => out.push(c),
+                    None => {
+                        return Err(YamlError {
+                            line: 1 + out.matches('\n').count(),
+                            message: format!(
+                                "file is not valid {}: a code point out of range or a \
+                                 truncated character",
+                                encoding.name()
+                            ),
+                            warning: false,
+                        });
+                    }
+                }
+            }
+            Cow::Owned(out)
+        }
+    };
+    let warning = (bom == 0 && !matches!(encoding, Encoding::Utf8)).then(|| YamlError {
+        line: 1,
+        message: format!(
+            "file is {} without a byte-order mark: read as YAML allows, but kubectl and \
+             most tools read only UTF-8; convert it (iconv -f {} -t UTF-8)",
+            encoding.name(),
+            encoding.name()
+        ),
+        warning: true,
+    });
+    Ok((text, warning))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    Utf8,
+    Utf16 { big_endian: bool },
+    Utf32 { big_endian: bool },
+}
+
+impl Encoding {
+    fn name(self) -> &'static str {
+        match self {
+            Encoding::Utf8 => "UTF-8",
+            Encoding::Utf16 { big_endian: true } => "UTF-16BE",
+            Encoding::Utf16 { big_endian: false } => "UTF-16LE",
+            Encoding::Utf32 { big_endian: true } => "UTF-32BE",
+            Encoding::Utf32 { big_endian: false } => "UTF-32LE",
+        }
+    }
+}
+
+/// YAML 1.2 §5.2: the encoding and the length of the byte-order mark.
+fn detect_encoding(b: &[u8]) -> (Encoding, usize) {
+    match b {
+        [0, 0, 0xFE, 0xFF, ..] => (Encoding::Utf32 { big_endian: true }, 4),
+        [0, 0, 0, _, ..] => (Encoding::Utf32 { big_endian: true }, 0),
+        [0xFF, 0xFE, 0, 0, ..] => (Encoding::Utf32 { big_endian: false }, 4),
+        [_, 0, 0, 0, ..] => (Encoding::Utf32 { big_endian: false }, 0),
+        [0xFE, 0xFF, ..] => (Encoding::Utf16 { big_endian: true }, 2),
+        [0, _, ..] => (Encoding::Utf16 { big_endian: true }, 0),
+        [0xFF, 0xFE, ..] => (Encoding::Utf16 { big_endian: false }, 2),
+        [_, 0, ..] => (Encoding::Utf16 { big_endian: false }, 0),
+        [0xEF, 0xBB, 0xBF, ..] => (Encoding::Utf8, 3),
+        _ => (Encoding::Utf8, 0),
+    }
+}
+
 /// Parses a multi-document stream. Documents that are empty (only comments,
 /// or `---` with nothing after it) are skipped. Every problem found is
 /// returned; a syntax error ends the file, since nothing after it can be
 /// trusted.
+///
+/// The whole text is accounted for: characters YAML forbids (NUL and the
+/// other control characters) are errors with their line and column, found
+/// before parsing, and a reader that stops before the last character without
+/// an error is an error too. The event parser treats NUL as the end of the
+/// input, so without these checks whatever followed a stray NUL would be
+/// silently dropped, and then pruned from a cluster.
 pub fn parse_stream(text: &str, limits: &Limits) -> (Vec<Document>, Vec<YamlError>) {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let forbidden = forbidden_characters(text);
+    if !forbidden.is_empty() {
+        return (Vec::new(), forbidden);
+    }
     let mut builder = Builder::new(limits);
     let mut parser = Parser::new_from_str(text);
+    let mut end: Option<usize> = None;
+    let mut stopped = false;
     while let Some(next) = parser.next_event() {
         match next {
+            Ok((Event::StreamEnd, span)) => {
+                end = Some(span.start.index());
+                break;
+            }
             Ok((event, span)) => {
                 if let Err(fatal) = builder.on_event(event, span) {
                     builder.errors.push(fatal);
+                    stopped = true;
                     break;
                 }
             }
@@ -112,11 +303,115 @@ pub fn parse_stream(text: &str, limits: &Limits) -> (Vec<Document>, Vec<YamlErro
                     message,
                     warning: false,
                 });
+                stopped = true;
                 break;
             }
         }
     }
+    if !stopped {
+        let total = text.chars().count();
+        let read = end.unwrap_or(0);
+        if read < total {
+            let (line, column) = position_of_char(text, read);
+            builder.errors.push(YamlError {
+                line,
+                message: format!(
+                    "the YAML reader stopped at column {column}, before the end of the file \
+                     ({} characters not read); nothing in this file is used",
+                    total - read
+                ),
+                warning: false,
+            });
+        }
+    }
     (builder.documents, builder.errors)
+}
+
+/// The 1-based line and column of the character at `index` (in chars).
+fn position_of_char(text: &str, index: usize) -> (usize, usize) {
+    let mut line = 1;
+    let mut column = 1;
+    for c in text.chars().take(index) {
+        if c == '\n' {
+            line += 1;
+            column = 1;
+        } else {
+            column += 1;
+        }
+    }
+    (line, column)
+}
+
+/// Every character YAML 1.2 does not allow in a stream (outside its
+/// printable set: C0 controls other than tab, LF and CR; DEL; C1 controls
+/// other than NEL; U+FFFE and U+FFFF), one error per line, at most
+/// [`MAX_CHARACTER_ERRORS`] lines, then one line saying how many more.
+/// Unpaired surrogates cannot reach here: they are not valid UTF-8, and
+/// the loader reports them when it decodes the file.
+fn forbidden_characters(text: &str) -> Vec<YamlError> {
+    let mut errors = Vec::new();
+    let mut more = 0usize;
+    let mut last_line = 0;
+    for (number, line) in text.split('\n').enumerate() {
+        let number = number + 1;
+        for (column, c) in line.chars().enumerate() {
+            if is_allowed(c) {
+                continue;
+            }
+            if number == last_line {
+                continue;
+            }
+            last_line = number;
+            if errors.len() == MAX_CHARACTER_ERRORS {
+                more += 1;
+                continue;
+            }
+            errors.push(YamlError {
+                line: number,
+                message: format!(
+                    "column {}: {} is not allowed in YAML; {}",
+                    column + 1,
+                    describe_char(c),
+                    if c == '\0' {
+                        "a NUL byte usually means a binary or UTF-16/32 file, or a corrupted one"
+                    } else {
+                        "remove it, or write it as an escape in a double-quoted string"
+                    }
+                ),
+                warning: false,
+            });
+        }
+    }
+    if more > 0 {
+        let line = errors.last().map_or(1, |e| e.line);
+        errors.push(YamlError {
+            line,
+            message: format!("{more} more lines with characters not allowed in YAML"),
+            warning: false,
+        });
+    }
+    errors
+}
+
+const MAX_CHARACTER_ERRORS: usize = 20;
+
+/// YAML 1.2's `c-printable`, with CR (a line break) allowed.
+fn is_allowed(c: char) -> bool {
+    matches!(c,
+        '\t' | '\n' | '\r' | '\u{20}'..='\u{7e}' | '\u{85}'
+        | '\u{a0}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}' | '\u{10000}'..)
+}
+
+fn describe_char(c: char) -> String {
+    let code = c as u32;
+    let name = match c {
+        '\0' => "NUL",
+        '\u{7f}' => "DEL",
+        '\u{1}'..='\u{1f}' => "a control character",
+        '\u{80}'..='\u{9f}' => "a C1 control character",
+        _ => "a non-character",
+    };
+    format!("{name} (U+{code:04X})")
 }
 
 enum Frame {
@@ -145,9 +440,12 @@ struct Builder<'l> {
     anchors: HashMap<usize, (Value, usize, usize)>,
     nodes: usize,
     bytes: usize,
-    lines: LineIndex,
+    lines: LineBuilder,
     root: Option<Value>,
     doc_line: usize,
+    /// Whether the document used an alias: only then can a size limit be
+    /// an alias bomb.
+    aliases: bool,
 }
 
 fn escape_pointer(key: &str) -> String {
@@ -222,9 +520,10 @@ impl<'l> Builder<'l> {
             anchors: HashMap::new(),
             nodes: 0,
             bytes: 0,
-            lines: LineIndex::default(),
+            lines: LineBuilder::default(),
             root: None,
             doc_line: 1,
+            aliases: false,
         }
     }
 
@@ -236,9 +535,10 @@ impl<'l> Builder<'l> {
                 self.anchors.clear();
                 self.nodes = 0;
                 self.bytes = 0;
-                self.lines = LineIndex::default();
+                self.lines = LineBuilder::default();
                 self.root = None;
                 self.doc_line = line;
+                self.aliases = false;
             }
             Event::DocumentEnd => {
                 if let Some(value) = self.root.take()
@@ -247,7 +547,7 @@ impl<'l> Builder<'l> {
                     self.documents.push(Document {
                         value,
                         line: self.doc_line,
-                        lines: std::mem::take(&mut self.lines),
+                        lines: self.lines.finish(),
                     });
                 }
             }
@@ -283,6 +583,7 @@ impl<'l> Builder<'l> {
                 self.push_value(value, line);
             }
             Event::Alias(id) => {
+                self.aliases = true;
                 let (value, size, bytes) =
                     self.anchors.get(&id).cloned().ok_or_else(|| YamlError {
                         line,
@@ -302,8 +603,14 @@ impl<'l> Builder<'l> {
                 self.add_nodes(size, bytes, line)?;
                 self.push_value(value, line);
             }
-            Event::SequenceStart(anchor, _) => self.start_collection(false, anchor, line)?,
-            Event::MappingStart(anchor, _) => self.start_collection(true, anchor, line)?,
+            Event::SequenceStart(anchor, tag) => {
+                self.check_collection_tag(tag.as_deref(), "seq", line);
+                self.start_collection(false, anchor, line)?
+            }
+            Event::MappingStart(anchor, tag) => {
+                self.check_collection_tag(tag.as_deref(), "map", line);
+                self.start_collection(true, anchor, line)?
+            }
             Event::SequenceEnd | Event::MappingEnd => {
                 let (value, anchor) = match self.stack.pop() {
                     Some(Frame::Seq { items, anchor, .. }) => (Value::Array(items), anchor),
@@ -318,6 +625,26 @@ impl<'l> Builder<'l> {
             }
         }
         Ok(())
+    }
+
+    /// A tag on a mapping or sequence (`!vault`, `!!python/object`,
+    /// `--- !custom`) asks the reader for a type mooring does not build: an
+    /// error, as on scalars, never silently read as plain YAML. Only the
+    /// core schema's own `!!map` / `!!seq` are accepted.
+    fn check_collection_tag(&mut self, tag: Option<&Tag>, core: &str, line: usize) {
+        let Some(tag) = tag else { return };
+        if core_tag(tag) == Some(core) {
+            return;
+        }
+        let what = if core == "map" { "mapping" } else { "sequence" };
+        self.errors.push(YamlError {
+            line,
+            message: format!(
+                "unsupported YAML tag {} on a {what} (mooring reads plain YAML only)",
+                tag_text(tag)
+            ),
+            warning: false,
+        });
     }
 
     fn start_collection(
@@ -348,7 +675,7 @@ impl<'l> Builder<'l> {
             self.doc_line = line;
         }
         let pointer = self.child_pointer();
-        self.lines.insert(pointer.clone(), line);
+        self.lines.insert(&pointer, line);
         self.stack.push(if is_map {
             Frame::Map {
                 map: Map::new(),
@@ -373,6 +700,14 @@ impl<'l> Builder<'l> {
 
     fn on_key(&mut self, text: &str, style: ScalarStyle, line: usize) -> Result<(), YamlError> {
         let merge = text == "<<" && style == ScalarStyle::Plain;
+        // A plain key resolves like any plain scalar (`~` and `null` are the
+        // same key, so are `1` and `0x1`); JSON keys are its text form.
+        let resolved = if style == ScalarStyle::Plain && !merge {
+            key_text(text)
+        } else {
+            None
+        };
+        let text = resolved.as_deref().unwrap_or(text);
         self.add_nodes(0, text.len(), line)?;
         if let Some(Frame::Map {
             map,
@@ -385,8 +720,12 @@ impl<'l> Builder<'l> {
             if !merge && map.contains_key(text) && !merged.contains(text) {
                 let first = self
                     .lines
-                    .line_of(&format!("{pointer}/{}", escape_pointer(text)))
-                    .unwrap_or(line);
+                    .lines
+                    .get(&pointer_hash(&format!(
+                        "{pointer}/{}",
+                        escape_pointer(text)
+                    )))
+                    .map_or(line, |l| *l as usize);
                 self.errors.push(YamlError {
                     line,
                     message: format!("duplicate key \"{text}\" (first defined on line {first})"),
@@ -408,12 +747,17 @@ impl<'l> Builder<'l> {
         } else {
             return Ok(());
         };
-        Err(YamlError {
-            line,
-            message: format!(
+        let message = if self.aliases {
+            format!(
                 "document expands to {over} (aliases included); \
                  refusing to load it (is it an alias bomb?)"
-            ),
+            )
+        } else {
+            format!("document has {over}; refusing to load it: split it into smaller documents")
+        };
+        Err(YamlError {
+            line,
+            message,
             warning: false,
         })
     }
@@ -440,7 +784,7 @@ impl<'l> Builder<'l> {
                 self.root = Some(value);
             }
             Some(Frame::Seq { items, .. }) => {
-                self.lines.insert(pointer, line);
+                self.lines.insert(&pointer, line);
                 items.push(value);
             }
             Some(Frame::Map {
@@ -453,13 +797,25 @@ impl<'l> Builder<'l> {
                     merge_into(map, merged, value);
                 } else {
                     // A key's own line beats the value's (`spec:` then a block).
-                    self.lines.lines.insert(pointer, key_line);
+                    self.lines.overwrite(&pointer, key_line);
                     merged.remove(&k);
                     map.insert(k, value);
                 }
             }
         }
     }
+}
+
+/// The JSON key a plain YAML key stands for, when it differs from its text:
+/// `~` → `null`, `0x1F` → `31`, `True` → `true` (as the Kubernetes YAML
+/// reader turns non-string keys into strings).
+fn key_text(text: &str) -> Option<String> {
+    let resolved = match resolve_scalar(text, ScalarStyle::Plain, None) {
+        Ok(Value::String(_)) | Err(_) => return None,
+        Ok(Value::Null) => "null".to_string(),
+        Ok(other) => other.to_string(),
+    };
+    (resolved != text).then_some(resolved)
 }
 
 /// `<<: *base` (or a list of them): copy in the keys not already present.
@@ -477,6 +833,15 @@ fn merge_into(map: &mut Map<String, Value>, merged: &mut HashSet<String>, value:
                 }
             }
         }
+    }
+}
+
+/// A tag as its author most likely wrote it (`!!set`, not the expanded
+/// `tag:yaml.org,2002:set`).
+fn tag_text(tag: &Tag) -> String {
+    match core_tag(tag) {
+        Some(suffix) => format!("!!{suffix}"),
+        None => format!("{}{}", tag.handle, tag.suffix),
     }
 }
 
@@ -506,8 +871,8 @@ fn resolve_scalar(text: &str, style: ScalarStyle, tag: Option<&Tag>) -> Result<V
                 .or_else(|| parse_int(text))
                 .ok_or_else(|| "value tagged !!float is not a number".into()),
             _ => Err(format!(
-                "unsupported YAML tag {}{} (mooring reads plain YAML only)",
-                tag.handle, tag.suffix
+                "unsupported YAML tag {} (mooring reads plain YAML only)",
+                tag_text(tag)
             )),
         };
     }
@@ -749,5 +1114,174 @@ mod tests {
     fn infinities_are_refused() {
         let (_, errors) = parse_stream("a: .inf\n", &Limits::default());
         assert!(errors[0].message.contains("not representable in JSON"));
+    }
+
+    fn errors_of(text: &str) -> Vec<String> {
+        parse_stream(text, &Limits::default())
+            .1
+            .into_iter()
+            .filter(|e| !e.warning)
+            .map(|e| format!("{}: {}", e.line, e.message))
+            .collect()
+    }
+
+    #[test]
+    fn a_nul_byte_is_an_error_wherever_it_is() {
+        let two = "a: 1\n# \0 NUL\n---\nb: 2\n";
+        let (docs, _) = parse_stream(two, &Limits::default());
+        assert!(
+            docs.is_empty(),
+            "nothing of a file with a NUL is used: {docs:?}"
+        );
+        assert_eq!(
+            errors_of(two),
+            vec![
+                "2: column 3: NUL (U+0000) is not allowed in YAML; a NUL byte usually means \
+                 a binary or UTF-16/32 file, or a corrupted one"
+            ]
+        );
+        assert_eq!(errors_of("a: \"x\0y\"\n")[0].split(':').next(), Some("1"));
+        assert_eq!(errors_of("a: 1\n\0---\nb: 2\n").len(), 1);
+        assert!(errors_of("a: 1\n---\n\0\n")[0].starts_with("3: column 1: NUL"));
+    }
+
+    #[test]
+    fn control_characters_are_errors_with_line_and_column() {
+        for (c, name) in [
+            ('\u{1}', "a control character (U+0001)"),
+            ('\u{1b}', "a control character (U+001B)"),
+            ('\u{7f}', "DEL (U+007F)"),
+            ('\u{80}', "a C1 control character (U+0080)"),
+            ('\u{9f}', "a C1 control character (U+009F)"),
+            ('\u{fffe}', "a non-character (U+FFFE)"),
+        ] {
+            let errors = errors_of(&format!("a: 1\nb: x{c}y\n"));
+            assert_eq!(
+                errors,
+                vec![format!(
+                    "2: column 5: {name} is not allowed in YAML; remove it, or write it as an \
+                     escape in a double-quoted string"
+                )]
+            );
+        }
+        // Tab, CR, NEL and the rest of Unicode are fine.
+        assert!(errors_of("a: \"x\ty\"\r\nb: \u{85}é\u{1F600}\n").is_empty());
+    }
+
+    #[test]
+    fn character_errors_are_capped_per_file() {
+        let text = "a: \u{1}\n".repeat(50);
+        let errors = errors_of(&text);
+        assert_eq!(errors.len(), MAX_CHARACTER_ERRORS + 1);
+        assert!(
+            errors[MAX_CHARACTER_ERRORS]
+                .ends_with("30 more lines with characters not allowed in YAML")
+        );
+    }
+
+    #[test]
+    fn utf16_and_utf32_decode_in_either_byte_order() {
+        let text = "apiVersion: v1\nkind: ConfigMap # é\n";
+        let utf16: Vec<u16> = text.encode_utf16().collect();
+        let be16: Vec<u8> = utf16.iter().flat_map(|u| u.to_be_bytes()).collect();
+        let le16: Vec<u8> = utf16.iter().flat_map(|u| u.to_le_bytes()).collect();
+        let be32: Vec<u8> = text
+            .chars()
+            .flat_map(|c| (c as u32).to_be_bytes())
+            .collect();
+        let le32: Vec<u8> = text
+            .chars()
+            .flat_map(|c| (c as u32).to_le_bytes())
+            .collect();
+        for (name, body, bom) in [
+            ("UTF-16BE", be16, vec![0xFE, 0xFF]),
+            ("UTF-16LE", le16, vec![0xFF, 0xFE]),
+            ("UTF-32BE", be32, vec![0, 0, 0xFE, 0xFF]),
+            ("UTF-32LE", le32, vec![0xFF, 0xFE, 0, 0]),
+        ] {
+            let with_bom = [bom.clone(), body.clone()].concat();
+            let (decoded, warning) = decode(&with_bom).expect(name);
+            assert_eq!(decoded, text, "{name} with a byte-order mark");
+            assert!(warning.is_none(), "{name}");
+            let (decoded, warning) = decode(&body).expect(name);
+            assert_eq!(decoded, text, "{name} without a byte-order mark");
+            let warning = warning.expect("a warning without a byte-order mark");
+            assert!(warning.message.contains(name), "{warning:?}");
+            assert!(warning.warning);
+        }
+        let utf8_bom = [b"\xEF\xBB\xBF".as_slice(), text.as_bytes()].concat();
+        assert_eq!(
+            decode(&utf8_bom).map(|d| d.0.into_owned()),
+            Ok(text.to_string())
+        );
+    }
+
+    #[test]
+    fn broken_utf16_and_utf8_are_errors_with_a_line() {
+        // A lone high surrogate on line 2.
+        let mut units: Vec<u16> = "a: 1\nb: ".encode_utf16().collect();
+        units.push(0xD800);
+        let mut bytes = vec![0xFE, 0xFF];
+        bytes.extend(units.iter().flat_map(|u| u.to_be_bytes()));
+        let e = decode(&bytes).expect_err("unpaired surrogate");
+        assert_eq!(e.line, 2);
+        assert!(e.message.contains("UTF-16BE"), "{e:?}");
+        let e = decode(b"a: 1\nb: \xFF\n").expect_err("bad UTF-8");
+        assert_eq!(e.line, 2);
+        assert!(e.message.contains("not valid UTF-8"), "{e:?}");
+    }
+
+    #[test]
+    fn tags_on_mappings_and_sequences_are_errors() {
+        assert_eq!(
+            errors_of("a: !vault {x: 1}\n"),
+            vec!["1: unsupported YAML tag !vault on a mapping (mooring reads plain YAML only)"]
+        );
+        assert_eq!(
+            errors_of("--- !custom\na: 1\n"),
+            vec!["2: unsupported YAML tag !custom on a mapping (mooring reads plain YAML only)"]
+        );
+        assert_eq!(
+            errors_of("a: !!python/object\n  x: 1\nb: !!set [1]\n"),
+            vec![
+                "2: unsupported YAML tag !!python/object on a mapping (mooring reads plain YAML only)",
+                "3: unsupported YAML tag !!set on a sequence (mooring reads plain YAML only)"
+            ]
+        );
+        assert!(errors_of("a: !!map {x: 1}\nb: !!seq [1]\n").is_empty());
+    }
+
+    #[test]
+    fn keys_resolve_before_the_duplicate_check() {
+        assert_eq!(
+            errors_of("~: 1\nnull: 2\n"),
+            vec!["2: duplicate key \"null\" (first defined on line 1)"]
+        );
+        assert_eq!(
+            errors_of("1: a\n0x1: b\n"),
+            vec!["2: duplicate key \"1\" (first defined on line 1)"]
+        );
+        // Quoted keys are strings as written.
+        assert!(errors_of("\"~\": 1\n~: 2\n").is_empty());
+        let d = one("~: 1\nTrue: 2\n");
+        assert_eq!(d.value, serde_json::json!({"null": 1, "true": 2}));
+    }
+
+    #[test]
+    fn the_alias_bomb_hint_needs_aliases() {
+        let limits = Limits {
+            max_nodes: 10,
+            ..Limits::default()
+        };
+        let (_, errors) = parse_stream("[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]\n", &limits);
+        assert_eq!(
+            errors[0].message,
+            "document has more than 10 nodes; refusing to load it: split it into smaller documents"
+        );
+        let (_, errors) = parse_stream("a: &a [1, 2, 3]\nb: [*a, *a, *a]\n", &limits);
+        assert!(
+            errors[0].message.contains("is it an alias bomb?"),
+            "{errors:?}"
+        );
     }
 }

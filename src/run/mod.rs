@@ -146,6 +146,15 @@ pub struct SourceRunner {
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
 impl SourceRunner {
+    /// What one revision may cost to read (`--max-file-size`,
+    /// `--max-total-size`, `--max-documents`): a revision over them is
+    /// invalid, so the last good one stays applied.
+    #[must_use]
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
     pub fn new(
         config: &Config,
         source: &Source,

@@ -64,7 +64,7 @@ impl Secret {
     /// Reads the secret a source's `webhook` names.
     pub fn resolve(source_name: &str, hook: &Webhook) -> Result<Secret, WebhookError> {
         let text = if let Some(path) = &hook.secret_file {
-            std::fs::read_to_string(path).map_err(|e| WebhookError::File {
+            crate::file::read_to_string(path).map_err(|e| WebhookError::File {
                 source_name: source_name.to_string(),
                 path: path.display().to_string(),
                 message: e.to_string(),

@@ -39,7 +39,7 @@ impl Credentials {
     /// Reads the token and the known_hosts file named by `auth`.
     pub fn resolve(auth: &GitAuth) -> Result<Credentials, SourceError> {
         let token = if let Some(file) = &auth.token_file {
-            let text = std::fs::read_to_string(file).map_err(|e| {
+            let text = crate::file::read_to_string(file).map_err(|e| {
                 SourceError::Other(format!("cannot read token file {}: {e}", file.display()))
             })?;
             Some(text.trim().to_string())
@@ -169,7 +169,7 @@ pub enum HostKeyCheck {
 
 impl KnownHosts {
     pub fn load(path: &Path) -> Result<KnownHosts, SourceError> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
+        let text = crate::file::read_to_string(path).map_err(|e| {
             SourceError::Other(format!(
                 "cannot read known_hosts file {}: {e}",
                 path.display()

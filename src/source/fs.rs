@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use crate::finding::Finding;
-use crate::manifest::{Limits, SourceFile};
+use crate::manifest::{Budget, Limits, SourceFile};
 
 use super::is_manifest_name;
 
@@ -15,7 +15,11 @@ use super::is_manifest_name;
 pub fn read_paths(paths: &[PathBuf], limits: &Limits) -> (Vec<SourceFile>, Vec<Finding>) {
     let mut files = Vec::new();
     let mut findings = Vec::new();
+    let mut budget = Budget::new(limits);
     for path in paths {
+        if budget.exceeded() {
+            break;
+        }
         let display = path.display().to_string();
         let meta = match std::fs::metadata(path) {
             Ok(m) => m,
@@ -43,19 +47,31 @@ pub fn read_paths(paths: &[PathBuf], limits: &Limits) -> (Vec<SourceFile>, Vec<F
                 limits,
                 files: &mut files,
                 findings: &mut findings,
+                budget: &mut budget,
                 visited: HashSet::new(),
             };
             walk.dir(path, "");
+        } else if let Some(what) = crate::file::special_kind(&meta) {
+            findings.push(not_regular(&display, what));
         } else {
             let rel = path
                 .file_name()
                 .map(|n| n.to_string_lossy().to_string())
                 .unwrap_or_else(|| display.clone());
-            if let Some(f) = read_file(path, &display, rel, meta.len(), limits, &mut findings) {
+            if let Some(f) = read_file(
+                path,
+                &display,
+                rel,
+                meta.len(),
+                limits,
+                &mut budget,
+                &mut findings,
+            ) {
                 files.push(f);
             }
         }
     }
+    findings.extend(budget.finding());
     (files, findings)
 }
 
@@ -64,6 +80,7 @@ struct Walk<'a> {
     limits: &'a Limits,
     files: &'a mut Vec<SourceFile>,
     findings: &'a mut Vec<Finding>,
+    budget: &'a mut Budget,
     visited: HashSet<PathBuf>,
 }
 
@@ -87,6 +104,9 @@ impl Walk<'_> {
         let mut entries: Vec<_> = entries.flatten().collect();
         entries.sort_by_key(|e| e.file_name());
         for entry in entries {
+            if self.budget.exceeded() {
+                return;
+            }
             let name = entry.file_name().to_string_lossy().to_string();
             if name.starts_with('.') {
                 continue;
@@ -132,12 +152,17 @@ impl Walk<'_> {
             if meta.is_dir() {
                 self.dir(&path, &child_rel);
             } else if is_manifest_name(&name)
+                && let Some(what) = crate::file::special_kind(&meta)
+            {
+                self.findings.push(not_regular(&display, what));
+            } else if is_manifest_name(&name)
                 && let Some(f) = read_file(
                     &path,
                     &display,
                     child_rel,
                     meta.len(),
                     self.limits,
+                    self.budget,
                     self.findings,
                 )
             {
@@ -147,12 +172,23 @@ impl Walk<'_> {
     }
 }
 
+/// A FIFO, socket or device named like a manifest: never opened (reading a
+/// FIFO blocks until something writes to it), always reported.
+fn not_regular(display: &str, what: &str) -> Finding {
+    Finding::error(
+        "load",
+        format!("{what}, not a regular file: not read; mooring reads only regular files"),
+    )
+    .at(display, 1)
+}
+
 fn read_file(
     path: &Path,
     display: &str,
     rel: String,
     len: u64,
     limits: &Limits,
+    budget: &mut Budget,
     findings: &mut Vec<Finding>,
 ) -> Option<SourceFile> {
     if len > limits.max_file_bytes {
@@ -168,7 +204,10 @@ fn read_file(
         );
         return None;
     }
-    match std::fs::read(path) {
+    if !budget.admit(display, len) {
+        return None;
+    }
+    match crate::file::read(path) {
         Ok(bytes) => Some(SourceFile {
             path: display.to_string(),
             rel,

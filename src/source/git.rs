@@ -7,7 +7,7 @@ use std::path::{Component, Path, PathBuf};
 use git2::{ObjectType, Oid, Repository, Tree};
 
 use crate::finding::Finding;
-use crate::manifest::{Limits, SourceFile};
+use crate::manifest::{Budget, Limits, SourceFile};
 
 use super::auth::Credentials;
 use super::is_manifest_name;
@@ -259,10 +259,12 @@ impl GitRepo {
                     root: &root,
                     prefix: &prefix,
                     limits,
+                    budget: Budget::new(limits),
                     files: Vec::new(),
                     findings: Vec::new(),
                 };
                 out.blob(&name, entry.id(), entry.filemode(), 0)?;
+                out.findings.extend(out.budget.finding());
                 return Ok((out.files, out.findings));
             }
             let obj = entry
@@ -281,10 +283,12 @@ impl GitRepo {
             root: &tree,
             prefix: &prefix,
             limits,
+            budget: Budget::new(limits),
             files: Vec::new(),
             findings: Vec::new(),
         };
         out.walk(&tree, "", 0)?;
+        out.findings.extend(out.budget.finding());
         Ok((out.files, out.findings))
     }
 }
@@ -299,6 +303,7 @@ struct Reader<'a> {
     root: &'a Tree<'a>,
     prefix: &'a str,
     limits: &'a Limits,
+    budget: Budget,
     files: Vec<SourceFile>,
     findings: Vec<Finding>,
 }
@@ -314,6 +319,9 @@ impl Reader<'_> {
         let mut entries: Vec<_> = tree.iter().collect();
         entries.sort_by(|a, b| a.name_bytes().cmp(b.name_bytes()));
         for entry in entries {
+            if self.budget.exceeded() {
+                return Ok(());
+            }
             let Ok(name) = entry.name() else { continue };
             if name.starts_with('.') {
                 continue;
@@ -395,6 +403,9 @@ impl Reader<'_> {
                 )
                 .at(display, 1),
             );
+            return Ok(());
+        }
+        if !self.budget.admit(&display, size as u64) {
             return Ok(());
         }
         let blob = self

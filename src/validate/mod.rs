@@ -528,7 +528,7 @@ fn load_extra_schemas(
                 let v = version.file_name().to_string_lossy().to_string();
                 let api_version = if g == "core" { v } else { format!("{g}/{v}") };
                 let text =
-                    std::fs::read_to_string(&path).map_err(|e| ValidateError::ExtraSchema {
+                    crate::file::read_to_string(&path).map_err(|e| ValidateError::ExtraSchema {
                         path: path.clone(),
                         message: e.to_string(),
                     })?;

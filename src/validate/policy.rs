@@ -94,7 +94,7 @@ fn rego_files(dir: &Path, tests: bool) -> Result<Vec<PathBuf>, PolicyError> {
 
 /// Adds one policy file; returns its package (`data.main`).
 fn add_policy(engine: &mut Engine, path: &Path) -> Result<String, PolicyError> {
-    let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Read {
+    let text = crate::file::read_to_string(path).map_err(|source| PolicyError::Read {
         path: path.to_path_buf(),
         source,
     })?;
@@ -130,7 +130,7 @@ fn add_data(engine: &mut Engine, dir: &Path) -> Result<(), PolicyError> {
         .collect();
     files.sort();
     for path in files {
-        let text = std::fs::read_to_string(&path).map_err(|source| PolicyError::Read {
+        let text = crate::file::read_to_string(&path).map_err(|source| PolicyError::Read {
             path: path.clone(),
             source,
         })?;
@@ -264,7 +264,7 @@ pub fn run_tests(dir: &Path) -> Result<Vec<TestOutcome>, PolicyError> {
         .iter()
         .filter(|f| f.to_string_lossy().ends_with("_test.rego"))
     {
-        let text = std::fs::read_to_string(file).map_err(|source| PolicyError::Read {
+        let text = crate::file::read_to_string(file).map_err(|source| PolicyError::Read {
             path: file.clone(),
             source,
         })?;

@@ -82,7 +82,7 @@ impl std::fmt::Debug for Host {
 }
 
 fn read_file(host: &str, field: &str, path: &Path) -> Result<Vec<u8>, BackendError> {
-    std::fs::read(path).map_err(|e| BackendError::Invalid {
+    crate::file::read(path).map_err(|e| BackendError::Invalid {
         backend: BACKEND,
         object: format!("targets.flintlock `{host}`"),
         message: format!("{field} {}: cannot be read: {e}", path.display()),
