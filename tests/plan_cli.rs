@@ -400,3 +400,47 @@ fn an_unknown_revision_is_a_clear_error() {
         out.stderr
     );
 }
+
+/// A password in `--repo` is masked in the error (libgit2's message
+/// included) and in the log, even at trace level, and warned about once.
+#[test]
+fn a_password_in_the_repo_url_is_never_printed() {
+    const PASSWORD: &str = "S3cretPassw0rd";
+    // A port that nothing listens on (bound, then released).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("https://alice:{PASSWORD}@127.0.0.1:{port}/org/repo.git");
+    let cache = tempfile::tempdir().unwrap();
+    for level in ["debug", "trace"] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_mooring"))
+            .args([
+                "plan",
+                "--no-policies",
+                "--repo",
+                &url,
+                "--against-ref",
+                "main",
+            ])
+            .arg("--cache-dir")
+            .arg(cache.path())
+            .env("RUST_LOG", level)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "cannot clone https://alice:***@127.0.0.1:{port}/org/repo.git"
+            )),
+            "{stderr}"
+        );
+        assert!(!stdout.contains(PASSWORD), "{stdout}");
+        assert!(!stderr.contains(PASSWORD), "{stderr}");
+        assert_eq!(stderr.matches("carries a password").count(), 1, "{stderr}");
+        assert!(stderr.contains("tokenFile"), "{stderr}");
+    }
+}

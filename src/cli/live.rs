@@ -16,6 +16,7 @@ use mooring::finding::Finding;
 use mooring::manifest::Manifest;
 use mooring::source::auth::Credentials;
 use mooring::source::git::{self, GitRepo};
+use mooring::source::url::SourceUrl;
 use mooring::validate::Validator;
 
 use super::CheckArgs;
@@ -178,7 +179,8 @@ pub fn desired(
         };
         // Before any Git traffic, and before the runtime's threads exist.
         git::set_network_timeout(config.timeout)?;
-        let repo = GitRepo::open_with(url, &cache, credentials.as_ref())?;
+        let url = SourceUrl::new(url.as_str());
+        let repo = GitRepo::open_with(&url, &cache, credentials.as_ref())?;
         let commit = repo.resolve(&rev)?;
         // Against live targets an absent folder is a mistake, not an empty
         // render: refuse it rather than plan every deletion.

@@ -9,6 +9,7 @@ use mooring::finding::Finding;
 use mooring::manifest::{self, Limits, SourceFile};
 use mooring::plan::{self, render};
 use mooring::source::git::{self, GitRepo};
+use mooring::source::url::SourceUrl;
 use mooring::validate::Validator;
 
 use super::live::{SourceArgs, TargetArgs};
@@ -113,7 +114,7 @@ fn run_git(args: &PlanArgs, against_ref: &str) -> anyhow::Result<i32> {
         let Some(repo_arg) = &source.repo else {
             bail!("say what to plan: --repo <path or URL> (with --ref), or work-tree PATHs");
         };
-        let repo = GitRepo::open(repo_arg, &cache)?;
+        let repo = GitRepo::open(&SourceUrl::new(repo_arg.as_str()), &cache)?;
         (
             git_side(&repo, git_ref, subdir, &limits)?,
             git_side(&repo, against_ref, subdir, &limits)?,
@@ -123,7 +124,7 @@ fn run_git(args: &PlanArgs, against_ref: &str) -> anyhow::Result<i32> {
             bail!("plan compares one folder with its past: give one PATH");
         }
         let path = &source.paths[0];
-        let repo = GitRepo::open(&path.display().to_string(), &cache)?;
+        let repo = GitRepo::open(&SourceUrl::new(path.display().to_string()), &cache)?;
         let Some(workdir) = repo.workdir() else {
             bail!(
                 "{} is in a bare repository: use --repo and --ref",
