@@ -61,20 +61,7 @@ impl Env {
 
     /// Runs mooring on the manifests in `repo/` with the config.
     async fn run(&self, args: &[&str]) -> Output {
-        let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        all.push(self.path("repo").display().to_string());
-        all.extend([
-            "--config".to_string(),
-            self.path("mooring.yaml").display().to_string(),
-            "--no-policies".to_string(),
-        ]);
-        let dir = self.dir.path().to_path_buf();
-        tokio::task::spawn_blocking(move || {
-            let refs: Vec<&str> = all.iter().map(String::as_str).collect();
-            support::mooring(&refs, Some(&dir))
-        })
-        .await
-        .unwrap()
+        run_in(self.dir.path(), args).await
     }
 
     fn copy_examples(&self) {
@@ -83,6 +70,24 @@ impl Env {
             &self.path("repo"),
         );
     }
+}
+
+/// Runs mooring on the manifests in `dir/repo/` with `dir/mooring.yaml`.
+async fn run_in(dir: &Path, args: &[&str]) -> Output {
+    let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    all.push(dir.join("repo").display().to_string());
+    all.extend([
+        "--config".to_string(),
+        dir.join("mooring.yaml").display().to_string(),
+        "--no-policies".to_string(),
+    ]);
+    let dir = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+        support::mooring(&refs, Some(&dir))
+    })
+    .await
+    .unwrap()
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -467,4 +472,118 @@ async fn invalid_manifests_in_json_mode_give_a_json_document() {
     let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(doc["valid"], false);
     assert_eq!(doc["findings"][0]["line"], 4);
+}
+
+/// With a target down, no format says "no changes": every headline says the
+/// plan is incomplete and names the target, and apply says what it left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_target_makes_every_headline_say_incomplete() {
+    let env = Env::start().await;
+    write(&env.path("repo"), "ns.yaml", NS);
+    write(&env.path("repo"), "vm.yaml", VM);
+    assert_code(&env.run(&["apply", "--yes"]).await, 0);
+    assert_code(&env.run(&["plan"]).await, 0);
+    let Env {
+        kube: _kube,
+        flintlock,
+        dir,
+    } = env;
+    flintlock.shutdown().await;
+    let run = |args: &'static [&'static str]| run_in(dir.path(), args);
+
+    let text = run(&["plan"]).await;
+    assert_code(&text, 1);
+    let headline = text
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("Plan "))
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        headline.contains("INCOMPLETE: flintlock could not be read"),
+        "{}",
+        text.stdout
+    );
+    assert!(headline.contains("1 unchanged"), "{headline}");
+
+    let json = run(&["plan", "-o", "json"]).await;
+    assert_code(&json, 1);
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(doc["complete"], false, "{}", json.stdout);
+    assert_eq!(doc["unobserved"][0]["target"], "flintlock");
+    assert!(
+        doc["headline"]
+            .as_str()
+            .is_some_and(|h| h.starts_with("INCOMPLETE: flintlock could not be read")),
+        "{}",
+        json.stdout
+    );
+
+    let md = run(&["plan", "-o", "markdown"]).await;
+    assert_code(&md, 1);
+    assert!(
+        md.stdout
+            .starts_with("### mooring plan: INCOMPLETE: flintlock could not be read"),
+        "{}",
+        md.stdout
+    );
+    // The error is shown as an error, in the open.
+    assert!(md.stdout.contains("**1 error(s):**"), "{}", md.stdout);
+    assert!(!md.stdout.contains("warning(s)"), "{}", md.stdout);
+
+    let apply = run(&["apply", "--yes"]).await;
+    assert_code(&apply, 1);
+    assert!(
+        apply
+            .stdout
+            .contains("Nothing to apply on the targets that were read."),
+        "{}",
+        apply.stdout
+    );
+    assert!(
+        apply.stderr.contains("flintlock could not be read"),
+        "{}",
+        apply.stderr
+    );
+    for out in [&text, &json, &md, &apply] {
+        assert!(
+            !out.stdout.to_lowercase().contains("no changes"),
+            "{}",
+            out.stdout
+        );
+    }
+}
+
+/// `-o markdown` on invalid manifests: the comment carries the findings,
+/// errors first, instead of nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_manifests_in_markdown_mode_give_the_findings_as_markdown() {
+    let env = Env::start().await;
+    write(
+        &env.path("repo"),
+        "a.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: shop}\ndata: {flag: yes}\n",
+    );
+    write(
+        &env.path("repo"),
+        "b.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: b, namespace: shop}\ndata: {level: 3}\n",
+    );
+    let out = env.run(&["plan", "-o", "markdown"]).await;
+    assert_code(&out, 1);
+    let md = &out.stdout;
+    assert!(
+        md.starts_with("### mooring plan: not made, the manifests are invalid"),
+        "{md}"
+    );
+    let error = md.find("b.yaml:4").expect("the error is in the comment");
+    let warning = md.find("a.yaml:4").expect("the warning is in the comment");
+    assert!(error < warning, "errors first: {md}");
+    assert!(md.contains("**1 error(s):**"), "{md}");
+    assert!(
+        md.contains("<details><summary>1 warning(s)</summary>"),
+        "{md}"
+    );
+    // stderr keeps the plain lines for the CI log.
+    assert!(out.stderr.contains("b.yaml:4"), "{}", out.stderr);
 }

@@ -170,6 +170,27 @@ fn an_invalid_desired_side_is_not_planned() {
         out.stderr
             .contains("no plan is made from invalid manifests")
     );
+
+    // As a pull-request comment: the findings, not an empty body.
+    let md = plan(
+        dir.path(),
+        &["--against-ref", &first.to_string(), "-o", "markdown"],
+    );
+    assert_eq!(md.code, 1, "{}", md.stdout);
+    assert!(
+        md.stdout
+            .starts_with("### mooring plan: not made, the manifests are invalid"),
+        "{}",
+        md.stdout
+    );
+    assert!(md.stdout.contains("**1 error(s):**"), "{}", md.stdout);
+    assert!(
+        md.stdout.contains(
+            "- deploy/cfg.yaml:7: ConfigMap/apps/cfg: data.level: expected a string, found a number 3"
+        ),
+        "{}",
+        md.stdout
+    );
 }
 
 #[test]
@@ -442,5 +463,50 @@ fn a_password_in_the_repo_url_is_never_printed() {
         assert!(!stderr.contains(PASSWORD), "{stderr}");
         assert_eq!(stderr.matches("carries a password").count(), 1, "{stderr}");
         assert!(stderr.contains("tokenFile"), "{stderr}");
+    }
+}
+
+/// A `--path` that exists at neither revision (a typo, `../..`) compares
+/// nothing with nothing: an error naming the path and both revisions, in
+/// every format, never "no changes".
+#[test]
+fn a_path_missing_at_both_revisions_is_an_error() {
+    let (dir, first, _) = two_commits();
+    let short = &first.to_string()[..10];
+    for path in ["deplyo", "../.."] {
+        for format in ["text", "json", "markdown"] {
+            let out = mooring(
+                &[
+                    "plan",
+                    "--no-policies",
+                    "--repo",
+                    dir.path().to_str().unwrap(),
+                    "--path",
+                    path,
+                    "--against-ref",
+                    &first.to_string(),
+                    "-o",
+                    format,
+                ],
+                None,
+            );
+            assert_eq!(out.code, 1, "{path} {format}: {}{}", out.stdout, out.stderr);
+            assert!(
+                out.stderr
+                    .contains(&format!("--path {path:?} exists at neither HEAD (")),
+                "{}",
+                out.stderr
+            );
+            assert!(
+                out.stderr.contains(&format!("nor {short}")),
+                "{}",
+                out.stderr
+            );
+            assert!(
+                !out.stdout.to_lowercase().contains("no changes"),
+                "{}",
+                out.stdout
+            );
+        }
     }
 }

@@ -87,6 +87,22 @@ fn plan_findings(desired: Vec<Finding>, plan: &TargetPlan) -> Vec<Finding> {
     findings
 }
 
+/// What the plan compared, with the targets it could not read.
+fn sides(config: &Config, desired: String, plan: &TargetPlan) -> render::Sides {
+    render::Sides {
+        from: live::targets_label(config),
+        to: desired,
+        unobserved: plan
+            .unreachable
+            .iter()
+            .map(|(target, error)| render::Unobserved {
+                target: target.clone(),
+                error: error.clone(),
+            })
+            .collect(),
+    }
+}
+
 fn render(
     format: PlanFormat,
     plan: &TargetPlan,
@@ -109,7 +125,7 @@ pub fn run_plan(
     output: PlanFormat,
 ) -> anyhow::Result<i32> {
     let config = targets.config()?;
-    let Ok(desired) = live::desired(source, &config, check, output == PlanFormat::Json)? else {
+    let Ok(desired) = live::desired(source, &config, check, output)? else {
         return Ok(exit::FAILED);
     };
     let rt = runtime()?;
@@ -120,10 +136,7 @@ pub fn run_plan(
         anyhow::Ok((plan, held))
     })?;
     let findings = plan_findings(desired.findings, &plan);
-    let sides = render::Sides {
-        from: live::targets_label(&config),
-        to: desired.label,
-    };
+    let sides = sides(&config, desired.label, &plan);
     print!("{}", render(output, &plan, &sides, &findings));
     Ok(if plan.failed() {
         exit::FAILED
@@ -136,13 +149,7 @@ pub fn run_plan(
 
 pub fn run(args: &ApplyArgs) -> anyhow::Result<i32> {
     let config = args.targets.config()?;
-    let Ok(desired) = live::desired(
-        &args.source,
-        &config,
-        &args.check,
-        args.output == PlanFormat::Json,
-    )?
-    else {
+    let Ok(desired) = live::desired(&args.source, &config, &args.check, args.output)? else {
         return Ok(exit::FAILED);
     };
     let safety = args.safety.safety(&config);
@@ -152,13 +159,17 @@ pub fn run(args: &ApplyArgs) -> anyhow::Result<i32> {
         let mut plan = engine.plan(&desired.manifests).await;
         let held = engine.guard(&mut plan, &safety);
         let findings = plan_findings(desired.findings, &plan);
-        let sides = render::Sides {
-            from: live::targets_label(&config),
-            to: desired.label,
-        };
+        let sides = sides(&config, desired.label, &plan);
         let json = args.output == PlanFormat::Json;
         if !json {
             print!("{}", render(args.output, &plan, &sides, &findings));
+        }
+        if !sides.complete() {
+            let names: Vec<&str> = sides.unobserved.iter().map(|u| u.target.as_str()).collect();
+            eprintln!(
+                "{} could not be read: nothing of it is planned or applied; run apply again once it answers",
+                names.join(", ")
+            );
         }
         if plan.findings.iter().any(Finding::is_error) {
             if json {
@@ -180,7 +191,11 @@ pub fn run(args: &ApplyArgs) -> anyhow::Result<i32> {
             if json {
                 print!("{}", render(args.output, &plan, &sides, &findings));
             } else if actionable == 0 {
-                println!("\nNothing to apply.");
+                if sides.complete() {
+                    println!("\nNothing to apply.");
+                } else {
+                    println!("\nNothing to apply on the targets that were read.");
+                }
             } else {
                 println!("\nDry run: nothing was changed.");
             }
@@ -199,6 +214,9 @@ pub fn run(args: &ApplyArgs) -> anyhow::Result<i32> {
         let report = engine.apply(&plan).await;
         if json {
             let doc = serde_json::json!({
+                "headline": render::headline(&plan.plan, &sides),
+                "complete": sides.complete(),
+                "unobserved": sides.unobserved,
                 "from": sides.from,
                 "to": sides.to,
                 "summary": plan.plan.summary,
