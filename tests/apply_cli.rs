@@ -587,3 +587,119 @@ async fn invalid_manifests_in_markdown_mode_give_the_findings_as_markdown() {
     // stderr keeps the plain lines for the CI log.
     assert!(out.stderr.contains("b.yaml:4"), "{}", out.stderr);
 }
+
+fn vm(name: &str) -> String {
+    VM.replace("name: runner", &format!("name: {name}"))
+}
+
+/// Runs `mooring apply --yes` on `dir/repo` in the background, and once a
+/// create beyond the `before`-th has reached flintlockd (it answers after
+/// 3 s, one request at a time), sends `signal`: the output, after exit.
+async fn apply_interrupted(
+    dir: &Path,
+    flintlock: &FlintlockEmulator,
+    before: u64,
+    signal: &str,
+) -> std::process::Output {
+    use std::process::{Command, Stdio};
+    let child = Command::new(env!("CARGO_BIN_EXE_mooring"))
+        .args(["apply", "--no-policies", "--yes", "--config"])
+        .arg(dir.join("mooring.yaml"))
+        .arg(dir.join("repo"))
+        .current_dir(dir)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut arrived = false;
+    for _ in 0..600 {
+        if flintlock.call_count("CreateMicroVM") > before {
+            arrived = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(arrived, "no create arrived");
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args([signal, &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+/// SIGINT or SIGTERM mid-apply: no new change is started, the one in flight
+/// finishes, the rest are reported skipped, exit 130 / 143 with a line
+/// saying to run apply again; a last apply finishes the job, nothing twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signal_mid_apply_stops_cleanly_and_a_rerun_finishes() {
+    let env = Env::start().await;
+    for name in ["a", "b", "c", "d"] {
+        write(&env.path("repo"), &format!("{name}.yaml"), &vm(name));
+    }
+    write(
+        env.dir.path(),
+        "mooring.yaml",
+        &format!(
+            "source: {{name: test}}\ntargets:\n  flintlock:\n    - {{name: edge-1, endpoint: '{}'}}\nconcurrency: 1\ntimeout: 20s\n",
+            env.flintlock.endpoint()
+        ),
+    );
+    env.flintlock.set_latency(std::time::Duration::from_secs(3));
+    let mut created = 0;
+    for (signal, code) in [("-INT", 130), ("-TERM", 143)] {
+        let out = apply_interrupted(env.dir.path(), &env.flintlock, created, signal).await;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{signal}: {stdout}\n{stderr}"
+        );
+        let name = if signal == "-INT" {
+            "SIGINT"
+        } else {
+            "SIGTERM"
+        };
+        assert!(
+            stderr.contains(&format!("interrupted by {name}:")),
+            "{stderr}"
+        );
+        assert!(stderr.contains("run apply again to finish"), "{stderr}");
+        // The create in flight finished; the others were never started.
+        let now = env.flintlock.call_count("CreateMicroVM");
+        assert!(now > created && now < 4, "{now} creates: {stdout}");
+        assert_eq!(env.flintlock.vms().len() as u64, now, "{stdout}");
+        assert!(stdout.contains("✓ create MicroVM/ci/"), "{stdout}");
+        assert!(stdout.contains("skipped: not started"), "{stdout}");
+        assert!(
+            stdout.contains(&format!("{} skipped.", 4 - now)),
+            "{stdout}"
+        );
+        created = now;
+    }
+
+    env.flintlock.set_latency(std::time::Duration::ZERO);
+    let out = env.run(&["apply", "--yes"]).await;
+    assert_code(&out, 0);
+    let mut names: Vec<String> = env
+        .flintlock
+        .vms()
+        .iter()
+        .filter_map(|v| v.spec.as_ref().map(|s| s.id.clone()))
+        .collect();
+    names.sort();
+    assert_eq!(names, ["a", "b", "c", "d"]);
+    assert_eq!(
+        env.flintlock.call_count("CreateMicroVM"),
+        4,
+        "no duplicate create"
+    );
+}
