@@ -100,6 +100,11 @@ fn sides(config: &Config, desired: String, plan: &TargetPlan) -> render::Sides {
                 error: error.clone(),
             })
             .collect(),
+        unplanned: plan
+            .findings
+            .iter()
+            .filter(|f| f.is_error() && f.object.is_some())
+            .count(),
     }
 }
 

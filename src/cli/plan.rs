@@ -209,6 +209,7 @@ fn run_git(args: &PlanArgs, against_ref: &str) -> anyhow::Result<i32> {
         from: current.label,
         to: desired.label,
         unobserved: Vec::new(),
+        unplanned: 0,
     };
     let text = match args.output {
         PlanFormat::Text => render::text(&plan, &sides, &findings),

@@ -18,6 +18,9 @@ pub struct Sides {
     /// Targets that could not be read: the plan says nothing about them,
     /// and its headline says it is incomplete.
     pub unobserved: Vec<Unobserved>,
+    /// Desired objects left out of the plan by an error (no target handles
+    /// them, declared twice): the headline says it is incomplete too.
+    pub unplanned: usize,
 }
 
 /// A target that could not be read, and why.
@@ -28,9 +31,10 @@ pub struct Unobserved {
 }
 
 impl Sides {
-    /// Whether every target was read: only then can a plan say "no changes".
+    /// Whether every target was read and every object planned: only then
+    /// can a plan say "no changes".
     pub fn complete(&self) -> bool {
-        self.unobserved.is_empty()
+        self.unobserved.is_empty() && self.unplanned == 0
     }
 }
 
@@ -60,10 +64,23 @@ pub fn headline(plan: &Plan, sides: &Sides) -> String {
         let _ = write!(extra, ", {} refused (drift left alone)", s.blocked);
     }
     if !sides.complete() {
-        let names: Vec<&str> = sides.unobserved.iter().map(|u| u.target.as_str()).collect();
+        let mut missing = Vec::new();
+        if !sides.unobserved.is_empty() {
+            let names: Vec<&str> = sides.unobserved.iter().map(|u| u.target.as_str()).collect();
+            missing.push(format!(
+                "{} could not be read, nothing of it is planned",
+                names.join(", ")
+            ));
+        }
+        if sides.unplanned > 0 {
+            missing.push(format!(
+                "{} object(s) could not be planned (see the errors)",
+                sides.unplanned
+            ));
+        }
         format!(
-            "INCOMPLETE: {} could not be read, nothing of it is planned; on what was read: {}{extra}",
-            names.join(", "),
+            "INCOMPLETE: {}; on what was read: {}{extra}",
+            missing.join("; "),
             counts(plan)
         )
     } else if plan.has_changes() {
@@ -306,6 +323,15 @@ mod tests {
             );
             assert!(!out.contains("no changes"), "{out}");
         }
+        let sides = Sides {
+            unplanned: 2,
+            ..Sides::default()
+        };
+        assert_eq!(
+            headline(&plan, &sides),
+            "INCOMPLETE: 2 object(s) could not be planned (see the errors); on what was read: \
+             0 to create, 0 to update, 0 to delete, 0 unchanged"
+        );
     }
 
     #[test]
