@@ -169,7 +169,7 @@ pub fn run(args: &ApplyArgs) -> anyhow::Result<i32> {
         if !json {
             print!("{}", render(args.output, &plan, &sides, &findings));
         }
-        if !sides.complete() {
+        if !sides.unobserved.is_empty() {
             let names: Vec<&str> = sides.unobserved.iter().map(|u| u.target.as_str()).collect();
             eprintln!(
                 "{} could not be read: nothing of it is planned or applied; run apply again once it answers",
