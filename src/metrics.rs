@@ -390,7 +390,7 @@ impl Observer for Metrics {
             self.record_apply(source, report);
         }
         if let Some(rev) = &o.revision {
-            self.set_source_info(source, &o.url, rev);
+            self.set_source_info(source, &o.url.to_string(), rev);
         }
         if !o.drift_check && o.fetched == Some(true) && (o.plan.is_some() || !o.findings.is_empty())
         {
@@ -434,7 +434,7 @@ mod tests {
     fn outcome(plan: Plan) -> SyncOutcome {
         SyncOutcome {
             source: "web".into(),
-            url: "https://git.example/web.git".into(),
+            url: crate::source::url::SourceUrl::new("https://git.example/web.git"),
             revision: Some("abc123".into()),
             result: SyncResult::Success,
             error: None,

@@ -61,20 +61,7 @@ impl Env {
 
     /// Runs mooring on the manifests in `repo/` with the config.
     async fn run(&self, args: &[&str]) -> Output {
-        let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        all.push(self.path("repo").display().to_string());
-        all.extend([
-            "--config".to_string(),
-            self.path("mooring.yaml").display().to_string(),
-            "--no-policies".to_string(),
-        ]);
-        let dir = self.dir.path().to_path_buf();
-        tokio::task::spawn_blocking(move || {
-            let refs: Vec<&str> = all.iter().map(String::as_str).collect();
-            support::mooring(&refs, Some(&dir))
-        })
-        .await
-        .unwrap()
+        run_in(self.dir.path(), args).await
     }
 
     fn copy_examples(&self) {
@@ -83,6 +70,24 @@ impl Env {
             &self.path("repo"),
         );
     }
+}
+
+/// Runs mooring on the manifests in `dir/repo/` with `dir/mooring.yaml`.
+async fn run_in(dir: &Path, args: &[&str]) -> Output {
+    let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    all.push(dir.join("repo").display().to_string());
+    all.extend([
+        "--config".to_string(),
+        dir.join("mooring.yaml").display().to_string(),
+        "--no-policies".to_string(),
+    ]);
+    let dir = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+        support::mooring(&refs, Some(&dir))
+    })
+    .await
+    .unwrap()
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -467,4 +472,234 @@ async fn invalid_manifests_in_json_mode_give_a_json_document() {
     let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     assert_eq!(doc["valid"], false);
     assert_eq!(doc["findings"][0]["line"], 4);
+}
+
+/// With a target down, no format says "no changes": every headline says the
+/// plan is incomplete and names the target, and apply says what it left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_target_makes_every_headline_say_incomplete() {
+    let env = Env::start().await;
+    write(&env.path("repo"), "ns.yaml", NS);
+    write(&env.path("repo"), "vm.yaml", VM);
+    assert_code(&env.run(&["apply", "--yes"]).await, 0);
+    assert_code(&env.run(&["plan"]).await, 0);
+    let Env {
+        kube: _kube,
+        flintlock,
+        dir,
+    } = env;
+    flintlock.shutdown().await;
+    let run = |args: &'static [&'static str]| run_in(dir.path(), args);
+
+    let text = run(&["plan"]).await;
+    assert_code(&text, 1);
+    let headline = text
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("Plan "))
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        headline.contains("INCOMPLETE: flintlock could not be read"),
+        "{}",
+        text.stdout
+    );
+    assert!(headline.contains("1 unchanged"), "{headline}");
+
+    let json = run(&["plan", "-o", "json"]).await;
+    assert_code(&json, 1);
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(doc["complete"], false, "{}", json.stdout);
+    assert_eq!(doc["unobserved"][0]["target"], "flintlock");
+    assert!(
+        doc["headline"]
+            .as_str()
+            .is_some_and(|h| h.starts_with("INCOMPLETE: flintlock could not be read")),
+        "{}",
+        json.stdout
+    );
+
+    let md = run(&["plan", "-o", "markdown"]).await;
+    assert_code(&md, 1);
+    assert!(
+        md.stdout
+            .starts_with("### mooring plan: INCOMPLETE: flintlock could not be read"),
+        "{}",
+        md.stdout
+    );
+    // The error is shown as an error, in the open.
+    assert!(md.stdout.contains("**1 error(s):**"), "{}", md.stdout);
+    assert!(!md.stdout.contains("warning(s)"), "{}", md.stdout);
+
+    let apply = run(&["apply", "--yes"]).await;
+    assert_code(&apply, 1);
+    assert!(
+        apply
+            .stdout
+            .contains("Nothing to apply on the targets that were read."),
+        "{}",
+        apply.stdout
+    );
+    assert!(
+        apply.stderr.contains("flintlock could not be read"),
+        "{}",
+        apply.stderr
+    );
+    for out in [&text, &json, &md, &apply] {
+        assert!(
+            !out.stdout.to_lowercase().contains("no changes"),
+            "{}",
+            out.stdout
+        );
+    }
+}
+
+/// `-o markdown` on invalid manifests: the comment carries the findings,
+/// errors first, instead of nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_manifests_in_markdown_mode_give_the_findings_as_markdown() {
+    let env = Env::start().await;
+    write(
+        &env.path("repo"),
+        "a.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: shop}\ndata: {flag: yes}\n",
+    );
+    write(
+        &env.path("repo"),
+        "b.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: b, namespace: shop}\ndata: {level: 3}\n",
+    );
+    let out = env.run(&["plan", "-o", "markdown"]).await;
+    assert_code(&out, 1);
+    let md = &out.stdout;
+    assert!(
+        md.starts_with("### mooring plan: not made, the manifests are invalid"),
+        "{md}"
+    );
+    let error = md.find("b.yaml:4").expect("the error is in the comment");
+    let warning = md.find("a.yaml:4").expect("the warning is in the comment");
+    assert!(error < warning, "errors first: {md}");
+    assert!(md.contains("**1 error(s):**"), "{md}");
+    assert!(
+        md.contains("<details><summary>1 warning(s)</summary>"),
+        "{md}"
+    );
+    // stderr keeps the plain lines for the CI log.
+    assert!(out.stderr.contains("b.yaml:4"), "{}", out.stderr);
+}
+
+fn vm(name: &str) -> String {
+    VM.replace("name: runner", &format!("name: {name}"))
+}
+
+/// Runs `mooring apply --yes` on `dir/repo` in the background, and once a
+/// create beyond the `before`-th has reached flintlockd (it answers after
+/// 3 s, one request at a time), sends `signal`: the output, after exit.
+async fn apply_interrupted(
+    dir: &Path,
+    flintlock: &FlintlockEmulator,
+    before: u64,
+    signal: &str,
+) -> std::process::Output {
+    use std::process::{Command, Stdio};
+    let child = Command::new(env!("CARGO_BIN_EXE_mooring"))
+        .args(["apply", "--no-policies", "--yes", "--config"])
+        .arg(dir.join("mooring.yaml"))
+        .arg(dir.join("repo"))
+        .current_dir(dir)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut arrived = false;
+    for _ in 0..600 {
+        if flintlock.call_count("CreateMicroVM") > before {
+            arrived = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(arrived, "no create arrived");
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args([signal, &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+/// SIGINT or SIGTERM mid-apply: no new change is started, the one in flight
+/// finishes, the rest are reported skipped, exit 130 / 143 with a line
+/// saying to run apply again; a last apply finishes the job, nothing twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signal_mid_apply_stops_cleanly_and_a_rerun_finishes() {
+    let env = Env::start().await;
+    for name in ["a", "b", "c", "d"] {
+        write(&env.path("repo"), &format!("{name}.yaml"), &vm(name));
+    }
+    write(
+        env.dir.path(),
+        "mooring.yaml",
+        &format!(
+            "source: {{name: test}}\ntargets:\n  flintlock:\n    - {{name: edge-1, endpoint: '{}'}}\nconcurrency: 1\ntimeout: 20s\n",
+            env.flintlock.endpoint()
+        ),
+    );
+    env.flintlock.set_latency(std::time::Duration::from_secs(3));
+    let mut created = 0;
+    for (signal, code) in [("-INT", 130), ("-TERM", 143)] {
+        let out = apply_interrupted(env.dir.path(), &env.flintlock, created, signal).await;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{signal}: {stdout}\n{stderr}"
+        );
+        let name = if signal == "-INT" {
+            "SIGINT"
+        } else {
+            "SIGTERM"
+        };
+        assert!(
+            stderr.contains(&format!("interrupted by {name}:")),
+            "{stderr}"
+        );
+        assert!(stderr.contains("run apply again to finish"), "{stderr}");
+        // The create in flight finished; the others were never started.
+        let now = env.flintlock.call_count("CreateMicroVM");
+        assert!(now > created && now < 4, "{now} creates: {stdout}");
+        assert_eq!(env.flintlock.vms().len() as u64, now, "{stdout}");
+        assert!(stdout.contains("✓ create MicroVM/ci/"), "{stdout}");
+        assert!(stdout.contains("skipped: not started"), "{stdout}");
+        assert!(
+            stdout.contains(&format!("{} skipped.", 4 - now)),
+            "{stdout}"
+        );
+        created = now;
+    }
+
+    env.flintlock.set_latency(std::time::Duration::ZERO);
+    let out = env.run(&["apply", "--yes"]).await;
+    assert_code(&out, 0);
+    let mut names: Vec<String> = env
+        .flintlock
+        .vms()
+        .iter()
+        .filter_map(|v| v.spec.as_ref().map(|s| s.id.clone()))
+        .collect();
+    names.sort();
+    assert_eq!(names, ["a", "b", "c", "d"]);
+    assert_eq!(
+        env.flintlock.call_count("CreateMicroVM"),
+        4,
+        "no duplicate create"
+    );
 }

@@ -170,6 +170,27 @@ fn an_invalid_desired_side_is_not_planned() {
         out.stderr
             .contains("no plan is made from invalid manifests")
     );
+
+    // As a pull-request comment: the findings, not an empty body.
+    let md = plan(
+        dir.path(),
+        &["--against-ref", &first.to_string(), "-o", "markdown"],
+    );
+    assert_eq!(md.code, 1, "{}", md.stdout);
+    assert!(
+        md.stdout
+            .starts_with("### mooring plan: not made, the manifests are invalid"),
+        "{}",
+        md.stdout
+    );
+    assert!(md.stdout.contains("**1 error(s):**"), "{}", md.stdout);
+    assert!(
+        md.stdout.contains(
+            "- deploy/cfg.yaml:7: ConfigMap/apps/cfg: data.level: expected a string, found a number 3"
+        ),
+        "{}",
+        md.stdout
+    );
 }
 
 #[test]
@@ -399,4 +420,93 @@ fn an_unknown_revision_is_a_clear_error() {
         "{}",
         out.stderr
     );
+}
+
+/// A password in `--repo` is masked in the error (libgit2's message
+/// included) and in the log, even at trace level, and warned about once.
+#[test]
+fn a_password_in_the_repo_url_is_never_printed() {
+    const PASSWORD: &str = "S3cretPassw0rd";
+    // A port that nothing listens on (bound, then released).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("https://alice:{PASSWORD}@127.0.0.1:{port}/org/repo.git");
+    let cache = tempfile::tempdir().unwrap();
+    for level in ["debug", "trace"] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_mooring"))
+            .args([
+                "plan",
+                "--no-policies",
+                "--repo",
+                &url,
+                "--against-ref",
+                "main",
+            ])
+            .arg("--cache-dir")
+            .arg(cache.path())
+            .env("RUST_LOG", level)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "cannot clone https://alice:***@127.0.0.1:{port}/org/repo.git"
+            )),
+            "{stderr}"
+        );
+        assert!(!stdout.contains(PASSWORD), "{stdout}");
+        assert!(!stderr.contains(PASSWORD), "{stderr}");
+        assert_eq!(stderr.matches("carries a password").count(), 1, "{stderr}");
+        assert!(stderr.contains("tokenFile"), "{stderr}");
+    }
+}
+
+/// A `--path` that exists at neither revision (a typo, `../..`) compares
+/// nothing with nothing: an error naming the path and both revisions, in
+/// every format, never "no changes".
+#[test]
+fn a_path_missing_at_both_revisions_is_an_error() {
+    let (dir, first, _) = two_commits();
+    let short = &first.to_string()[..10];
+    for path in ["deplyo", "../.."] {
+        for format in ["text", "json", "markdown"] {
+            let out = mooring(
+                &[
+                    "plan",
+                    "--no-policies",
+                    "--repo",
+                    dir.path().to_str().unwrap(),
+                    "--path",
+                    path,
+                    "--against-ref",
+                    &first.to_string(),
+                    "-o",
+                    format,
+                ],
+                None,
+            );
+            assert_eq!(out.code, 1, "{path} {format}: {}{}", out.stdout, out.stderr);
+            assert!(
+                out.stderr
+                    .contains(&format!("--path {path:?} exists at neither HEAD (")),
+                "{}",
+                out.stderr
+            );
+            assert!(
+                out.stderr.contains(&format!("nor {short}")),
+                "{}",
+                out.stderr
+            );
+            assert!(
+                !out.stdout.to_lowercase().contains("no changes"),
+                "{}",
+                out.stdout
+            );
+        }
+    }
 }

@@ -507,3 +507,302 @@ async fn sigterm_mid_sync_starts_nothing_new_and_a_restart_creates_no_duplicate(
         "no duplicate create"
     );
 }
+
+/// A Git smart-HTTP server on 127.0.0.1 (`git upload-pack --stateless-rpc`
+/// behind a few lines of HTTP/1.1), serving one repository at
+/// `/org/repo.git` to requests with Basic auth `alice:<password>`. While
+/// `refuse` is set it answers 401 to everything, as after a password change.
+struct GitHttp {
+    port: u16,
+    refuse: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Requests that carried the expected credentials.
+    authorized: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl GitHttp {
+    fn start(repo: &std::path::Path, password: &str) -> GitHttp {
+        use base64::Engine as _;
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, AtomicUsize};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let refuse = Arc::new(AtomicBool::new(false));
+        let authorized = Arc::new(AtomicUsize::new(0));
+        let expected = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("alice:{password}"))
+        );
+        let (r, a, repo) = (refuse.clone(), authorized.clone(), repo.to_path_buf());
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (r, a, repo, expected) = (r.clone(), a.clone(), repo.clone(), expected.clone());
+                std::thread::spawn(move || git_http_answer(stream, &repo, &expected, &r, &a));
+            }
+        });
+        GitHttp {
+            port,
+            refuse,
+            authorized,
+        }
+    }
+}
+
+fn git_http_answer(
+    mut stream: std::net::TcpStream,
+    repo: &std::path::Path,
+    expected_auth: &str,
+    refuse: &std::sync::atomic::AtomicBool,
+    authorized: &std::sync::atomic::AtomicUsize,
+) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::sync::atomic::Ordering;
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut line = String::new();
+    if reader.read_line(&mut line).is_err() {
+        return;
+    }
+    let target = line.split(' ').nth(1).unwrap_or("").to_string();
+    let (mut length, mut chunked, mut auth) = (0usize, false, String::new());
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h).is_err() || h.trim().is_empty() {
+            break;
+        }
+        let (name, value) = h.split_once(':').unwrap_or((&h, ""));
+        let value = value.trim();
+        match name.to_ascii_lowercase().as_str() {
+            "content-length" => length = value.parse().unwrap_or(0),
+            "transfer-encoding" => chunked = value.eq_ignore_ascii_case("chunked"),
+            "authorization" => auth = value.to_string(),
+            _ => {}
+        }
+    }
+    let mut body = Vec::new();
+    if chunked {
+        loop {
+            let mut size = String::new();
+            if reader.read_line(&mut size).is_err() {
+                return;
+            }
+            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+            let mut chunk = vec![0; n + 2];
+            if reader.read_exact(&mut chunk).is_err() {
+                return;
+            }
+            if n == 0 {
+                break;
+            }
+            body.extend_from_slice(&chunk[..n]);
+        }
+    } else {
+        body.resize(length, 0);
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+    }
+    let respond = |stream: &mut std::net::TcpStream, status: &str, headers: &str, body: &[u8]| {
+        let head = format!(
+            "HTTP/1.1 {status}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        let _ = stream.write_all(head.as_bytes());
+        let _ = stream.write_all(body);
+    };
+    if refuse.load(Ordering::SeqCst) || auth != expected_auth {
+        respond(
+            &mut stream,
+            "401 Unauthorized",
+            "WWW-Authenticate: Basic realm=\"git\"\r\n",
+            b"",
+        );
+        return;
+    }
+    authorized.fetch_add(1, Ordering::SeqCst);
+    let upload_pack = |advertise: bool, input: &[u8]| {
+        let mut cmd = Command::new("git");
+        cmd.arg("upload-pack").arg("--stateless-rpc");
+        if advertise {
+            cmd.arg("--advertise-refs");
+        }
+        let mut child = cmd
+            .arg(repo)
+            .env_remove("GIT_PROTOCOL")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let input = input.to_vec();
+        let writer = std::thread::spawn(move || {
+            let _ = stdin.write_all(&input);
+        });
+        let out = child.wait_with_output().unwrap();
+        let _ = writer.join();
+        out.stdout
+    };
+    if target == "/org/repo.git/info/refs?service=git-upload-pack" {
+        let mut out = b"001e# service=git-upload-pack\n0000".to_vec();
+        out.extend(upload_pack(true, b""));
+        respond(
+            &mut stream,
+            "200 OK",
+            "Content-Type: application/x-git-upload-pack-advertisement\r\nCache-Control: no-cache\r\n",
+            &out,
+        );
+    } else if target == "/org/repo.git/git-upload-pack" {
+        let out = upload_pack(false, &body);
+        respond(
+            &mut stream,
+            "200 OK",
+            "Content-Type: application/x-git-upload-pack-result\r\nCache-Control: no-cache\r\n",
+            &out,
+        );
+    } else {
+        respond(&mut stream, "404 Not Found", "", b"");
+    }
+}
+
+/// Every place a password in `source.url` could surface, with the daemon
+/// logging at trace level: its log, `/api/v1/status` (url and error),
+/// `/metrics` (`mooring_source_info`'s url label), `--once`'s output and the
+/// cached clone's config.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_in_the_source_url_is_never_shown() {
+    const PASSWORD: &str = "S3cretPassw0rd";
+    let kube = KubeEmulator::start(KubeOptions::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    kube.write_kubeconfig(&dir.path().join("kubeconfig"), "test")
+        .unwrap();
+    let repo = dir.path().join("repo");
+    write(&repo, "deploy/ns.yaml", NS);
+    write(&repo, "deploy/cm.yaml", &cm("info"));
+    commit_all(&repo, "first");
+    let git = GitHttp::start(&repo, PASSWORD);
+    let url = format!(
+        "http://alice:{PASSWORD}@127.0.0.1:{}/org/repo.git",
+        git.port
+    );
+    let shown = format!("http://alice:***@127.0.0.1:{}/org/repo.git", git.port);
+    write(
+        dir.path(),
+        "mooring.yaml",
+        &format!(
+            "source: {{name: test, url: '{url}', ref: HEAD, path: deploy, interval: 200ms, driftInterval: 1h}}\ntargets:\n  kubernetes: {{kubeconfig: {}, context: test}}\ntimeout: 5s\n",
+            dir.path().join("kubeconfig").display()
+        ),
+    );
+    let args = |extra: &[&str]| {
+        let mut v = vec![
+            "run".to_string(),
+            "--config".into(),
+            dir.path().join("mooring.yaml").display().to_string(),
+            "--no-policies".into(),
+            "--cache-dir".into(),
+            dir.path().join("cache").display().to_string(),
+        ];
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    let port = free_port();
+    let log_path = dir.path().join("daemon.log");
+    let child = Command::new(env!("CARGO_BIN_EXE_mooring"))
+        .args(args(&["--listen", &format!("127.0.0.1:{port}")]))
+        .env("RUST_LOG", "trace")
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let mut daemon = Daemon(child);
+    assert!(
+        eventually(|| http_get(port, "/readyz").0 == 200).await,
+        "never ready: {}",
+        std::fs::read_to_string(&log_path).unwrap_or_default()
+    );
+    // The clone went through the server with the password from the URL.
+    assert!(
+        git.authorized.load(std::sync::atomic::Ordering::SeqCst) >= 2,
+        "the password was never sent"
+    );
+    let (_, status) = http_get(port, "/api/v1/status");
+    let parsed: serde_json::Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(parsed["sources"][0]["result"], "success", "{status}");
+    assert_eq!(parsed["sources"][0]["url"], shown.as_str(), "{status}");
+    let (_, metrics) = http_get(port, "/metrics");
+    assert!(
+        metrics.contains(&format!("url=\"{shown}\"")),
+        "mooring_source_info: {metrics}"
+    );
+    assert!(!metrics.contains(PASSWORD), "{metrics}");
+
+    // The server now refuses the password: fetches fail, the status says why.
+    git.refuse.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        eventually(|| {
+            let (_, s) = http_get(port, "/api/v1/status");
+            s.contains("\"result\":\"failed\"")
+        })
+        .await,
+        "the refused fetch was not reported"
+    );
+    let (_, status) = http_get(port, "/api/v1/status");
+    let parsed: serde_json::Value = serde_json::from_str(&status).unwrap();
+    assert!(
+        parsed["sources"][0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains(&shown)),
+        "{status}"
+    );
+    assert!(!status.contains(PASSWORD), "{status}");
+    let (_, metrics) = http_get(port, "/metrics");
+    assert!(!metrics.contains(PASSWORD), "{metrics}");
+
+    let pid = daemon.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let exit = daemon.0.wait().unwrap();
+    assert_eq!(exit.code(), Some(0));
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(log.contains("TRACE"), "not a trace log: {log}");
+    assert!(!log.contains(PASSWORD), "the log shows the password");
+    assert_eq!(
+        log.matches("carries a password").count(),
+        1,
+        "one warning about the password in the URL: {log}"
+    );
+
+    // --once, refused: its report and its log.
+    let once = args(&["--once"]);
+    let cwd = dir.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_mooring"))
+            .args(&once)
+            .env("RUST_LOG", "trace")
+            .current_dir(&cwd)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stdout.contains(&shown), "{stdout}");
+    assert!(!stdout.contains(PASSWORD), "{stdout}");
+    assert!(
+        !stderr.contains(PASSWORD),
+        "the --once log shows the password"
+    );
+
+    // The cached clone does not keep it either.
+    for entry in std::fs::read_dir(dir.path().join("cache")).unwrap() {
+        let config = std::fs::read_to_string(entry.unwrap().path().join("config")).unwrap();
+        assert!(!config.contains(PASSWORD), "{config}");
+    }
+}

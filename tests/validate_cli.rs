@@ -350,3 +350,33 @@ fn yaml_1_1_surprises_are_warned_about() {
         out.stdout
     );
 }
+
+/// A wrong or empty folder checks nothing: an error, unless --allow-empty.
+#[test]
+fn a_folder_without_manifests_is_an_error_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "empty/.keep", "");
+    write(d, "docs/README.md", "# not a manifest\n");
+    write(d, "comments/only.yaml", "# nothing here yet\n");
+    for sub in ["empty", "docs", "comments"] {
+        let path = d.join(sub);
+        let path = path.to_str().unwrap();
+        let out = mooring(&["validate", "--no-policies", path], None);
+        assert_eq!(out.code, 1, "{sub}: {}{}", out.stdout, out.stderr);
+        assert!(
+            out.stdout
+                .contains(&format!("no manifest in {path}: nothing was checked")),
+            "{}",
+            out.stdout
+        );
+        assert!(out.stdout.contains("--allow-empty"), "{}", out.stdout);
+        let out = mooring(&["validate", "--no-policies", "-o", "json", path], None);
+        assert_eq!(out.code, 1);
+        let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        assert_eq!(doc["valid"], false, "{}", out.stdout);
+        let out = mooring(&["validate", "--no-policies", "--allow-empty", path], None);
+        assert_eq!(out.code, 0, "{sub}: {}{}", out.stdout, out.stderr);
+        assert!(out.stdout.contains("0 documents"), "{}", out.stdout);
+    }
+}

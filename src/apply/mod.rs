@@ -426,7 +426,7 @@ impl Engine {
                         c,
                         Outcome::Skipped {
                             reason:
-                                "not started: mooring is shutting down (the next start applies it)"
+                                "not started: mooring was asked to stop (the next apply, or the daemon's next sync, does it)"
                                     .into(),
                         },
                     );

@@ -371,7 +371,7 @@ async fn once_stopping_no_change_is_started_and_the_rest_is_skipped() {
     assert_eq!((report.done, report.skipped), (0, 3));
     assert!(!report.succeeded());
     assert!(
-        matches!(&report.results[0].outcome, Outcome::Skipped { reason } if reason.contains("shutting down")),
+        matches!(&report.results[0].outcome, Outcome::Skipped { reason } if reason.contains("asked to stop")),
         "{:?}",
         report.results[0]
     );

@@ -87,6 +87,27 @@ fn plan_findings(desired: Vec<Finding>, plan: &TargetPlan) -> Vec<Finding> {
     findings
 }
 
+/// What the plan compared, with the targets it could not read.
+fn sides(config: &Config, desired: String, plan: &TargetPlan) -> render::Sides {
+    render::Sides {
+        from: live::targets_label(config),
+        to: desired,
+        unobserved: plan
+            .unreachable
+            .iter()
+            .map(|(target, error)| render::Unobserved {
+                target: target.clone(),
+                error: error.clone(),
+            })
+            .collect(),
+        unplanned: plan
+            .findings
+            .iter()
+            .filter(|f| f.is_error() && f.object.is_some())
+            .count(),
+    }
+}
+
 fn render(
     format: PlanFormat,
     plan: &TargetPlan,
@@ -109,7 +130,7 @@ pub fn run_plan(
     output: PlanFormat,
 ) -> anyhow::Result<i32> {
     let config = targets.config()?;
-    let Ok(desired) = live::desired(source, &config, check, output == PlanFormat::Json)? else {
+    let Ok(desired) = live::desired(source, &config, check, output)? else {
         return Ok(exit::FAILED);
     };
     let rt = runtime()?;
@@ -120,10 +141,7 @@ pub fn run_plan(
         anyhow::Ok((plan, held))
     })?;
     let findings = plan_findings(desired.findings, &plan);
-    let sides = render::Sides {
-        from: live::targets_label(&config),
-        to: desired.label,
-    };
+    let sides = sides(&config, desired.label, &plan);
     print!("{}", render(output, &plan, &sides, &findings));
     Ok(if plan.failed() {
         exit::FAILED
@@ -136,29 +154,27 @@ pub fn run_plan(
 
 pub fn run(args: &ApplyArgs) -> anyhow::Result<i32> {
     let config = args.targets.config()?;
-    let Ok(desired) = live::desired(
-        &args.source,
-        &config,
-        &args.check,
-        args.output == PlanFormat::Json,
-    )?
-    else {
+    let Ok(desired) = live::desired(&args.source, &config, &args.check, args.output)? else {
         return Ok(exit::FAILED);
     };
     let safety = args.safety.safety(&config);
     let rt = runtime()?;
     rt.block_on(async {
-        let engine = live::engine(&config).await?;
+        let mut engine = live::engine(&config).await?;
         let mut plan = engine.plan(&desired.manifests).await;
         let held = engine.guard(&mut plan, &safety);
         let findings = plan_findings(desired.findings, &plan);
-        let sides = render::Sides {
-            from: live::targets_label(&config),
-            to: desired.label,
-        };
+        let sides = sides(&config, desired.label, &plan);
         let json = args.output == PlanFormat::Json;
         if !json {
             print!("{}", render(args.output, &plan, &sides, &findings));
+        }
+        if !sides.unobserved.is_empty() {
+            let names: Vec<&str> = sides.unobserved.iter().map(|u| u.target.as_str()).collect();
+            eprintln!(
+                "{} could not be read: nothing of it is planned or applied; run apply again once it answers",
+                names.join(", ")
+            );
         }
         if plan.findings.iter().any(Finding::is_error) {
             if json {
@@ -180,7 +196,11 @@ pub fn run(args: &ApplyArgs) -> anyhow::Result<i32> {
             if json {
                 print!("{}", render(args.output, &plan, &sides, &findings));
             } else if actionable == 0 {
-                println!("\nNothing to apply.");
+                if sides.complete() {
+                    println!("\nNothing to apply.");
+                } else {
+                    println!("\nNothing to apply on the targets that were read.");
+                }
             } else {
                 println!("\nDry run: nothing was changed.");
             }
@@ -196,19 +216,44 @@ pub fn run(args: &ApplyArgs) -> anyhow::Result<i32> {
             eprintln!("Apply cancelled: nothing was changed.");
             return Ok(exit::FAILED);
         }
+        // From here on, SIGINT and SIGTERM start no further change: the
+        // requests in flight finish, the rest are reported skipped.
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        engine.stop_on(stop_rx);
+        let (signal_tx, signal_rx) = tokio::sync::watch::channel(None);
+        let signals = Signals::install();
+        let watcher = tokio::spawn(async move {
+            let signal = signals.recv().await;
+            let _ = signal_tx.send(Some(signal));
+            let _ = stop_tx.send(true);
+        });
         let report = engine.apply(&plan).await;
+        watcher.abort();
+        let signal = *signal_rx.borrow();
         if json {
             let doc = serde_json::json!({
+                "headline": render::headline(&plan.plan, &sides),
+                "complete": sides.complete(),
+                "unobserved": sides.unobserved,
                 "from": sides.from,
                 "to": sides.to,
                 "summary": plan.plan.summary,
                 "changes": plan.plan.changes,
                 "findings": findings,
                 "applied": report,
+                "interrupted": signal.map(Signal::name),
             });
             println!("{}", serde_json::to_string_pretty(&doc)?);
         } else {
             print!("{}", text_report(&report));
+        }
+        if let Some(signal) = signal {
+            eprintln!(
+                "interrupted by {}: {} change(s) not started, the requests in flight finished; run apply again to finish",
+                signal.name(),
+                report.skipped
+            );
+            return Ok(signal.exit_code());
         }
         Ok(if report.succeeded() && !plan.failed() {
             exit::OK
@@ -216,6 +261,79 @@ pub fn run(args: &ApplyArgs) -> anyhow::Result<i32> {
             exit::FAILED
         })
     })
+}
+
+/// A signal that asks `apply` to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Signal {
+    Interrupt,
+    Terminate,
+}
+
+impl Signal {
+    fn name(self) -> &'static str {
+        match self {
+            Signal::Interrupt => "SIGINT",
+            Signal::Terminate => "SIGTERM",
+        }
+    }
+
+    /// 128 + the signal number, as a shell reports a process it ended.
+    fn exit_code(self) -> i32 {
+        match self {
+            Signal::Interrupt => 130,
+            Signal::Terminate => 143,
+        }
+    }
+}
+
+/// SIGINT (Ctrl-C) and SIGTERM, caught from when this is made.
+struct Signals {
+    #[cfg(unix)]
+    handlers: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl Signals {
+    /// Installs the handlers (within the runtime). If they cannot be
+    /// installed, says so: a signal then ends the process as it would have.
+    fn install() -> Signals {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let handlers = match (
+                signal(SignalKind::interrupt()),
+                signal(SignalKind::terminate()),
+            ) {
+                (Ok(int), Ok(term)) => Some((int, term)),
+                (Err(e), _) | (_, Err(e)) => {
+                    tracing::warn!("cannot handle SIGINT/SIGTERM during apply: {e}");
+                    None
+                }
+            };
+            Signals { handlers }
+        }
+        #[cfg(not(unix))]
+        Signals {}
+    }
+
+    /// The next signal (never, without handlers).
+    async fn recv(self) -> Signal {
+        #[cfg(unix)]
+        {
+            match self.handlers {
+                Some((mut int, mut term)) => tokio::select! {
+                    _ = int.recv() => Signal::Interrupt,
+                    _ = term.recv() => Signal::Terminate,
+                },
+                None => std::future::pending().await,
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            Signal::Interrupt
+        }
+    }
 }
 
 /// One line per change, then the summary.

@@ -16,9 +16,11 @@ use mooring::finding::Finding;
 use mooring::manifest::Manifest;
 use mooring::source::auth::Credentials;
 use mooring::source::git::{self, GitRepo};
+use mooring::source::url::SourceUrl;
 use mooring::validate::Validator;
 
 use super::CheckArgs;
+use super::plan::PlanFormat;
 
 /// Where the manifests come from, and where they go. Every flag overrides
 /// the same setting of `--config`; without a config file the flags alone
@@ -135,13 +137,32 @@ pub struct Desired {
     pub findings: Vec<Finding>,
 }
 
+/// Reports why nothing was planned from an invalid desired side: the
+/// findings on stderr, and on stdout as JSON (`-o json`) or as Markdown,
+/// errors first (`-o markdown`, so that a pull-request comment shows them).
+pub fn report_invalid(format: PlanFormat, why: &str, findings: &[Finding]) -> anyhow::Result<()> {
+    if format == PlanFormat::Json {
+        let doc = serde_json::json!({"valid": false, "error": why, "findings": findings});
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(());
+    }
+    for line in mooring::finding::text_lines(findings) {
+        eprintln!("{line}");
+    }
+    eprintln!("{why}");
+    if format == PlanFormat::Markdown {
+        print!("{}", mooring::plan::render::markdown_invalid(why, findings));
+    }
+    Ok(())
+}
+
 /// Reads and validates the desired side. `Ok(Err(()))` means it is
-/// invalid; its findings have been printed (as JSON on stdout with `json`).
+/// invalid; its findings have been printed ([`report_invalid`]).
 pub fn desired(
     source: &SourceArgs,
     config: &Config,
     check: &CheckArgs,
-    json: bool,
+    format: PlanFormat,
 ) -> anyhow::Result<Result<Desired, ()>> {
     let limits = check.limits();
     let validator = Validator::new(check.options()).context("cannot start validation")?;
@@ -178,7 +199,8 @@ pub fn desired(
         };
         // Before any Git traffic, and before the runtime's threads exist.
         git::set_network_timeout(config.timeout)?;
-        let repo = GitRepo::open_with(url, &cache, credentials.as_ref())?;
+        let url = SourceUrl::new(url.as_str());
+        let repo = GitRepo::open_with(&url, &cache, credentials.as_ref())?;
         let commit = repo.resolve(&rev)?;
         // Against live targets an absent folder is a mistake, not an empty
         // render: refuse it rather than plan every deletion.
@@ -200,15 +222,7 @@ pub fn desired(
         let why = format!(
             "{errors} error(s) in {label}: nothing is planned or applied from invalid manifests"
         );
-        if json {
-            let doc = serde_json::json!({"valid": false, "error": why, "findings": findings});
-            println!("{}", serde_json::to_string_pretty(&doc)?);
-        } else {
-            for line in mooring::finding::text_lines(&findings) {
-                eprintln!("{line}");
-            }
-            eprintln!("{why}");
-        }
+        report_invalid(format, &why, &findings)?;
         return Ok(Err(()));
     }
     Ok(Ok(Desired {

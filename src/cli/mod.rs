@@ -29,6 +29,7 @@ Exit codes (every command):
   0  success (for plan: no changes)
   1  invalid input, usage error, or any other failure
   2  plan (and apply --dry-run): changes are pending
+  130, 143  apply stopped by SIGINT / SIGTERM: run it again to finish
 
 Examples:
   mooring validate examples/manifests
@@ -93,8 +94,9 @@ enum Command {
     /// declares. Deletions never happen from invalid or empty manifests,
     /// never to objects without mooring's labels, and never beyond the
     /// deletion cap without --force-prune. A failed object does not stop
-    /// the others; re-running converges. Exits 0 when everything applied,
-    /// 1 otherwise.
+    /// the others; re-running converges. SIGINT/SIGTERM start no further
+    /// change, let the requests in flight finish and exit 130/143. Exits 0
+    /// when everything applied, 1 otherwise.
     Apply(apply::ApplyArgs),
     /// Print the Flintlock MicroVM manifests that Ignite VMs become.
     ///

@@ -9,6 +9,7 @@ use mooring::finding::Finding;
 use mooring::manifest::{self, Limits, SourceFile};
 use mooring::plan::{self, render};
 use mooring::source::git::{self, GitRepo};
+use mooring::source::url::SourceUrl;
 use mooring::validate::Validator;
 
 use super::live::{SourceArgs, TargetArgs};
@@ -45,10 +46,13 @@ struct Side {
     label: String,
     files: Vec<SourceFile>,
     findings: Vec<Finding>,
+    /// Whether the compared path exists on this side.
+    present: bool,
 }
 
 fn git_side(repo: &GitRepo, rev: &str, subdir: &str, limits: &Limits) -> anyhow::Result<Side> {
     let commit = repo.resolve(rev)?;
+    let present = repo.has_path(commit, subdir)?;
     let (files, findings) = repo.read(commit, subdir, limits)?;
     let short = git::short(commit);
     let label = if commit.to_string().starts_with(rev) {
@@ -60,6 +64,7 @@ fn git_side(repo: &GitRepo, rev: &str, subdir: &str, limits: &Limits) -> anyhow:
         label,
         files,
         findings,
+        present,
     })
 }
 
@@ -113,17 +118,25 @@ fn run_git(args: &PlanArgs, against_ref: &str) -> anyhow::Result<i32> {
         let Some(repo_arg) = &source.repo else {
             bail!("say what to plan: --repo <path or URL> (with --ref), or work-tree PATHs");
         };
-        let repo = GitRepo::open(repo_arg, &cache)?;
-        (
-            git_side(&repo, git_ref, subdir, &limits)?,
-            git_side(&repo, against_ref, subdir, &limits)?,
-        )
+        let repo = GitRepo::open(&SourceUrl::new(repo_arg.as_str()), &cache)?;
+        let desired = git_side(&repo, git_ref, subdir, &limits)?;
+        let current = git_side(&repo, against_ref, subdir, &limits)?;
+        // Absent on one side is a folder added or removed by the change;
+        // absent on both is a typo that would compare nothing with nothing.
+        if !desired.present && !current.present {
+            bail!(
+                "--path {subdir:?} exists at neither {} nor {}: nothing would be compared; check the path (it is relative to the repository root)",
+                desired.label,
+                current.label
+            );
+        }
+        (desired, current)
     } else {
         if source.paths.len() > 1 {
             bail!("plan compares one folder with its past: give one PATH");
         }
         let path = &source.paths[0];
-        let repo = GitRepo::open(&path.display().to_string(), &cache)?;
+        let repo = GitRepo::open(&SourceUrl::new(path.display().to_string()), &cache)?;
         let Some(workdir) = repo.workdir() else {
             bail!(
                 "{} is in a bare repository: use --repo and --ref",
@@ -151,6 +164,7 @@ fn run_git(args: &PlanArgs, against_ref: &str) -> anyhow::Result<i32> {
                 label: "work tree".to_string(),
                 files,
                 findings,
+                present: true,
             },
             git_side(&repo, against_ref, &rel, &limits)?,
         )
@@ -165,16 +179,7 @@ fn run_git(args: &PlanArgs, against_ref: &str) -> anyhow::Result<i32> {
             "{}; no plan is made from invalid manifests",
             report.summary()
         );
-        if args.output == PlanFormat::Json {
-            let doc =
-                serde_json::json!({"valid": false, "error": why, "findings": report.findings});
-            println!("{}", serde_json::to_string_pretty(&doc)?);
-        } else {
-            for line in mooring::finding::text_lines(&report.findings) {
-                eprintln!("{line}");
-            }
-            eprintln!("{why}");
-        }
+        super::live::report_invalid(args.output, &why, &report.findings)?;
         return Ok(exit::FAILED);
     }
     let mut findings = report.findings;
@@ -203,6 +208,8 @@ fn run_git(args: &PlanArgs, against_ref: &str) -> anyhow::Result<i32> {
     let sides = render::Sides {
         from: current.label,
         to: desired.label,
+        unobserved: Vec::new(),
+        unplanned: 0,
     };
     let text = match args.output {
         PlanFormat::Text => render::text(&plan, &sides, &findings),

@@ -23,6 +23,10 @@ pub struct ValidateArgs {
     /// Output format.
     #[arg(short, long, value_enum, default_value_t = ValidateFormat::Text)]
     output: ValidateFormat,
+    /// Succeed when the paths hold no manifest at all (by default that is an
+    /// error: a wrong or empty folder checks nothing).
+    #[arg(long)]
+    allow_empty: bool,
     #[command(flatten)]
     check: CheckArgs,
 }
@@ -34,6 +38,21 @@ pub fn run(args: &ValidateArgs) -> anyhow::Result<i32> {
     let mut report = validator.check(&files, &limits);
     read_findings.append(&mut report.findings);
     report.findings = read_findings;
+    if report.documents == 0 && report.errors() == 0 && !args.allow_empty {
+        let paths = args
+            .paths
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        report.findings.push(mooring::finding::Finding::error(
+            "load",
+            format!(
+                "no manifest in {paths}: nothing was checked (a wrong or empty folder?); \
+                 pass --allow-empty if that is intended"
+            ),
+        ));
+    }
     mooring::finding::sort(&mut report.findings);
     match args.output {
         ValidateFormat::Json => {

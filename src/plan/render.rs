@@ -15,9 +15,46 @@ pub struct Sides {
     pub from: String,
     /// The desired side, e.g. `HEAD (9f8e7d6c5b)` or `work tree`.
     pub to: String,
+    /// Targets that could not be read: the plan says nothing about them,
+    /// and its headline says it is incomplete.
+    pub unobserved: Vec<Unobserved>,
+    /// Desired objects left out of the plan by an error (no target handles
+    /// them, declared twice): the headline says it is incomplete too.
+    pub unplanned: usize,
 }
 
-fn headline(plan: &Plan) -> String {
+/// A target that could not be read, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct Unobserved {
+    pub target: String,
+    pub error: String,
+}
+
+impl Sides {
+    /// Whether every target was read and every object planned: only then
+    /// can a plan say "no changes".
+    pub fn complete(&self) -> bool {
+        self.unobserved.is_empty() && self.unplanned == 0
+    }
+}
+
+fn counts(plan: &Plan) -> String {
+    let s = &plan.summary;
+    let replace = if s.replace > 0 {
+        format!("{} to replace, ", s.replace)
+    } else {
+        String::new()
+    };
+    format!(
+        "{} to create, {} to update, {replace}{} to delete, {} unchanged",
+        s.create, s.update, s.delete, s.unchanged
+    )
+}
+
+/// The one-line verdict every format leads with. "no changes" only when
+/// every target was read; otherwise it says the plan is incomplete and
+/// which targets it is missing.
+pub fn headline(plan: &Plan, sides: &Sides) -> String {
     let s = &plan.summary;
     let mut extra = String::new();
     if s.declared > 0 {
@@ -26,16 +63,28 @@ fn headline(plan: &Plan) -> String {
     if s.blocked > 0 {
         let _ = write!(extra, ", {} refused (drift left alone)", s.blocked);
     }
-    if plan.has_changes() {
-        let replace = if s.replace > 0 {
-            format!("{} to replace, ", s.replace)
-        } else {
-            String::new()
-        };
+    if !sides.complete() {
+        let mut missing = Vec::new();
+        if !sides.unobserved.is_empty() {
+            let names: Vec<&str> = sides.unobserved.iter().map(|u| u.target.as_str()).collect();
+            missing.push(format!(
+                "{} could not be read, nothing of it is planned",
+                names.join(", ")
+            ));
+        }
+        if sides.unplanned > 0 {
+            missing.push(format!(
+                "{} object(s) could not be planned (see the errors)",
+                sides.unplanned
+            ));
+        }
         format!(
-            "{} to create, {} to update, {replace}{} to delete, {} unchanged{extra}",
-            s.create, s.update, s.delete, s.unchanged
+            "INCOMPLETE: {}; on what was read: {}{extra}",
+            missing.join("; "),
+            counts(plan)
         )
+    } else if plan.has_changes() {
+        format!("{}{extra}", counts(plan))
     } else {
         format!("no changes ({} unchanged{extra})", s.unchanged)
     }
@@ -79,7 +128,7 @@ pub fn text(plan: &Plan, sides: &Sides, findings: &[Finding]) -> String {
         "Plan {} → {}: {}",
         sides.from,
         sides.to,
-        headline(plan)
+        headline(plan, sides)
     );
     let declared: Vec<_> = plan
         .changes
@@ -116,6 +165,10 @@ pub fn text(plan: &Plan, sides: &Sides, findings: &[Finding]) -> String {
 pub fn json(plan: &Plan, sides: &Sides, findings: &[Finding]) -> String {
     #[derive(Serialize)]
     struct Doc<'a> {
+        headline: String,
+        /// False when a target could not be read.
+        complete: bool,
+        unobserved: &'a [Unobserved],
         from: &'a str,
         to: &'a str,
         summary: &'a super::Summary,
@@ -123,6 +176,9 @@ pub fn json(plan: &Plan, sides: &Sides, findings: &[Finding]) -> String {
         findings: &'a [Finding],
     }
     let doc = Doc {
+        headline: headline(plan, sides),
+        complete: sides.complete(),
+        unobserved: &sides.unobserved,
         from: &sides.from,
         to: &sides.to,
         summary: &plan.summary,
@@ -162,25 +218,52 @@ fn fence(body: &str) -> String {
     "`".repeat((longest + 1).max(3))
 }
 
+/// Findings as Markdown: errors listed in the open, then warnings folded.
+fn markdown_findings(out: &mut String, findings: &[Finding]) {
+    let (errors, warnings): (Vec<&Finding>, Vec<&Finding>) =
+        findings.iter().partition(|f| f.is_error());
+    if !errors.is_empty() {
+        let _ = writeln!(out, "**{} error(s):**\n", errors.len());
+        for f in errors {
+            let _ = writeln!(out, "- {}", html_escape(&f.to_string()));
+        }
+        out.push('\n');
+    }
+    if !warnings.is_empty() {
+        let _ = writeln!(
+            out,
+            "<details><summary>{} warning(s)</summary>\n",
+            warnings.len()
+        );
+        for f in warnings {
+            let _ = writeln!(out, "- {}", html_escape(&f.to_string()));
+        }
+        let _ = writeln!(out, "\n</details>\n");
+    }
+}
+
+/// The pull-request comment when no plan was made because the desired
+/// side is invalid: `why`, then the findings, errors first.
+pub fn markdown_invalid(why: &str, findings: &[Finding]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "### mooring plan: not made, the manifests are invalid\n"
+    );
+    let _ = writeln!(out, "{}\n", html_escape(why));
+    markdown_findings(&mut out, findings);
+    out
+}
+
 pub fn markdown(plan: &Plan, sides: &Sides, findings: &[Finding]) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "### mooring plan: {}\n", headline(plan));
+    let _ = writeln!(out, "### mooring plan: {}\n", headline(plan, sides));
     let _ = writeln!(
         out,
         "Comparing `{}` (current) with `{}` (desired).\n",
         sides.from, sides.to
     );
-    if !findings.is_empty() {
-        let _ = writeln!(
-            out,
-            "<details><summary>{} warning(s)</summary>\n",
-            findings.len()
-        );
-        for f in findings {
-            let _ = writeln!(out, "- {}", html_escape(&f.to_string()));
-        }
-        let _ = writeln!(out, "\n</details>\n");
-    }
+    markdown_findings(&mut out, findings);
     let changed: Vec<_> = plan.changes.iter().filter(|c| shown(c)).collect();
     if changed.is_empty() {
         return out;
@@ -218,6 +301,38 @@ pub fn markdown(plan: &Plan, sides: &Sides, findings: &[Finding]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_complete_plan_says_no_changes() {
+        let plan = Plan::default();
+        let mut sides = Sides::default();
+        assert!(headline(&plan, &sides).starts_with("no changes"));
+        sides.unobserved.push(Unobserved {
+            target: "flintlock".into(),
+            error: "connection refused".into(),
+        });
+        for out in [
+            headline(&plan, &sides),
+            text(&plan, &sides, &[]),
+            json(&plan, &sides, &[]),
+            markdown(&plan, &sides, &[]),
+        ] {
+            assert!(
+                out.contains("INCOMPLETE: flintlock could not be read"),
+                "{out}"
+            );
+            assert!(!out.contains("no changes"), "{out}");
+        }
+        let sides = Sides {
+            unplanned: 2,
+            ..Sides::default()
+        };
+        assert_eq!(
+            headline(&plan, &sides),
+            "INCOMPLETE: 2 object(s) could not be planned (see the errors); on what was read: \
+             0 to create, 0 to update, 0 to delete, 0 unchanged"
+        );
+    }
 
     #[test]
     fn fences_outgrow_backticks_in_the_body() {

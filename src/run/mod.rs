@@ -30,6 +30,7 @@ use crate::manifest::{Limits, Manifest};
 use crate::plan::Plan;
 use crate::source::auth::Credentials;
 use crate::source::git::{self, GitRepo};
+use crate::source::url::SourceUrl;
 use crate::validate::Validator;
 
 /// How a sync ended.
@@ -60,7 +61,8 @@ impl SyncResult {
 #[derive(Debug, Clone)]
 pub struct SyncOutcome {
     pub source: String,
-    pub url: String,
+    /// Shown with its password masked, wherever it goes.
+    pub url: SourceUrl,
     /// The revision now live (the last applied one when this sync failed).
     pub revision: Option<String>,
     pub result: SyncResult,
@@ -125,7 +127,7 @@ struct Applied {
 /// One source's reconciler.
 pub struct SourceRunner {
     source: Source,
-    url: String,
+    url: SourceUrl,
     engine: Engine,
     validator: Arc<Validator>,
     limits: Limits,
@@ -162,9 +164,9 @@ impl SourceRunner {
         validator: Arc<Validator>,
         cache_dir: PathBuf,
     ) -> Result<SourceRunner, RunError> {
-        let url = source.url.clone().ok_or_else(|| RunError::NoUrl {
+        let url = SourceUrl::new(source.url.clone().ok_or_else(|| RunError::NoUrl {
             name: source.name.clone(),
-        })?;
+        })?);
         let credentials = match &source.auth {
             Some(auth) => Some(Credentials::resolve(auth).map_err(|e| RunError::Setup {
                 name: source.name.clone(),

@@ -64,7 +64,7 @@ impl Observer for StatusBoard {
         let mut map = self.0.write().unwrap_or_else(|e| e.into_inner());
         let s = map.entry(o.source.clone()).or_default();
         s.name.clone_from(&o.source);
-        s.url.clone_from(&o.url);
+        s.url = o.url.to_string();
         if o.revision.is_some() {
             s.revision.clone_from(&o.revision);
         }

@@ -11,6 +11,7 @@ use crate::manifest::{Budget, Limits, SourceFile};
 
 use super::auth::Credentials;
 use super::is_manifest_name;
+use super::url::SourceUrl;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
@@ -26,6 +27,16 @@ fn git(context: impl Into<String>) -> impl FnOnce(git2::Error) -> SourceError {
     move |cause| SourceError::Git { context, cause }
 }
 
+/// [`git`] for errors about `url`: libgit2 may echo the URL, or the
+/// password alone, in its message; both are scrubbed, in the context and in
+/// the kept cause.
+fn git_about(url: &SourceUrl, context: String) -> impl FnOnce(git2::Error) -> SourceError + '_ {
+    move |cause| SourceError::Git {
+        context: url.scrub(&context),
+        cause: git2::Error::new(cause.code(), cause.class(), url.scrub(cause.message())),
+    }
+}
+
 /// Whether `repo` names a remote to clone rather than a local path.
 pub fn is_url(repo: &str) -> bool {
     if repo.contains("://") {
@@ -38,8 +49,10 @@ pub fn is_url(repo: &str) -> bool {
     }
 }
 
-/// A stable, readable cache folder name for a URL.
-fn cache_name(url: &str) -> String {
+/// A stable, readable cache folder name for a URL. Made from the redacted
+/// URL, so that neither the name nor its hash depends on a password.
+fn cache_name(url: &SourceUrl) -> String {
+    let url = url.to_string();
     // FNV-1a: stable across Rust versions, unlike the std hasher.
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for b in url.bytes() {
@@ -108,14 +121,14 @@ pub struct GitRepo {
 impl GitRepo {
     /// Opens a local repository (any path inside it), or clones/fetches a URL
     /// into `cache_dir` (a bare clone, fetched again on every call).
-    pub fn open(repo: &str, cache_dir: &Path) -> Result<GitRepo, SourceError> {
+    pub fn open(repo: &SourceUrl, cache_dir: &Path) -> Result<GitRepo, SourceError> {
         GitRepo::open_with(repo, cache_dir, None)
     }
 
     /// [`GitRepo::open`], authenticating with `credentials` when the remote
     /// asks and verifying ssh host keys against its known_hosts.
     pub fn open_with(
-        repo: &str,
+        url: &SourceUrl,
         cache_dir: &Path,
         credentials: Option<&Credentials>,
     ) -> Result<GitRepo, SourceError> {
@@ -126,26 +139,33 @@ impl GitRepo {
             }
             fo
         };
-        if !is_url(repo) {
-            let r = Repository::discover(repo)
-                .map_err(git(format!("{repo} is not inside a Git repository")))?;
+        if !is_url(url.expose()) {
+            let r = Repository::discover(url.expose()).map_err(git_about(
+                url,
+                format!("{url} is not inside a Git repository"),
+            ))?;
             return Ok(GitRepo {
                 repo: r,
                 remote: false,
             });
         }
-        let dir = cache_dir.join(cache_name(repo));
+        url.warn_if_password();
+        let dir = cache_dir.join(cache_name(url));
+        // Fetched through an anonymous remote with the URL as given, so a
+        // password is never read from (or left in) the clone's config, and
+        // a changed one is used at once.
+        let fetch = |r: &Repository| -> Result<(), SourceError> {
+            let mut remote = r
+                .remote_anonymous(url.expose())
+                .map_err(git_about(url, format!("cannot fetch {url}")))?;
+            remote
+                .fetch(MIRROR, Some(&mut fetch_options()), None)
+                .map_err(git_about(url, format!("cannot fetch {url}")))
+        };
         let r = if dir.join("HEAD").exists() {
             let r = Repository::open_bare(&dir)
                 .map_err(git(format!("cannot open cached clone {}", dir.display())))?;
-            {
-                let mut remote = r
-                    .find_remote("origin")
-                    .map_err(git(format!("cached clone {} has no origin", dir.display())))?;
-                remote
-                    .fetch(MIRROR, Some(&mut fetch_options()), None)
-                    .map_err(git(format!("cannot fetch {repo}")))?;
-            }
+            fetch(&r)?;
             r
         } else {
             std::fs::create_dir_all(cache_dir).map_err(|e| {
@@ -157,16 +177,16 @@ impl GitRepo {
             let r = git2::build::RepoBuilder::new()
                 .bare(true)
                 .fetch_options(fetch_options())
-                .clone(repo, &dir)
-                .map_err(git(format!("cannot clone {repo}")))?;
-            {
-                let mut remote = r
-                    .find_remote("origin")
-                    .map_err(git(format!("clone of {repo} has no origin")))?;
-                remote
-                    .fetch(MIRROR, Some(&mut fetch_options()), None)
-                    .map_err(git(format!("cannot fetch {repo}")))?;
+                .clone(url.expose(), &dir)
+                .map_err(git_about(url, format!("cannot clone {url}")))?;
+            if url.has_password() {
+                r.remote_set_url("origin", &url.to_string())
+                    .map_err(git(format!(
+                        "cannot take the password out of the cached clone {}",
+                        dir.display()
+                    )))?;
             }
+            fetch(&r)?;
             r
         };
         Ok(GitRepo {
@@ -465,9 +485,14 @@ mod tests {
 
     #[test]
     fn cache_names_are_stable_and_readable() {
-        let a = cache_name("https://example.com/org/infra.git");
+        let name = |u: &str| cache_name(&SourceUrl::new(u));
+        let a = name("https://example.com/org/infra.git");
         assert!(a.starts_with("infra-"), "{a}");
-        assert_eq!(a, cache_name("https://example.com/org/infra.git"));
-        assert_ne!(a, cache_name("https://example.com/other/infra.git"));
+        assert_eq!(a, name("https://example.com/org/infra.git"));
+        assert_ne!(a, name("https://example.com/other/infra.git"));
+        // Neither the name nor the hash carries a password.
+        let b = name("https://alice:S3cret@example.com");
+        assert!(!b.contains("S3cret"), "{b}");
+        assert_eq!(b, name("https://alice:other@example.com"));
     }
 }

@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod fs;
 pub mod git;
+pub mod url;
 
 /// Whether a file name is a manifest mooring reads.
 pub fn is_manifest_name(name: &str) -> bool {
