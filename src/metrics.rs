@@ -451,7 +451,7 @@ mod tests {
     fn plan(live: &str, desired: &str) -> Plan {
         plan_observed(
             "kubernetes",
-            crate::plan::pair(&from_test_yaml(desired), &from_test_yaml(live)),
+            crate::plan::pair(from_test_yaml(desired), from_test_yaml(live)),
         )
     }
 

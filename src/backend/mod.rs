@@ -327,7 +327,10 @@ impl Backend for Snapshot {
     }
 
     async fn observe(&self, desired: &[Manifest]) -> Result<Vec<Observed>, BackendError> {
-        Ok(crate::plan::pair(desired, &self.manifests))
+        Ok(crate::plan::pair(
+            desired.iter().cloned(),
+            self.manifests.iter().cloned(),
+        ))
     }
 
     async fn apply(&self, _: &Change, _: Option<&Manifest>) -> Result<Applied, BackendError> {

@@ -204,7 +204,7 @@ fn run_git(args: &PlanArgs, against_ref: &str) -> anyhow::Result<i32> {
         ));
     }
 
-    let plan = plan::plan(&report.manifests, &old.manifests);
+    let plan = plan::plan(report.manifests, old.manifests);
     let sides = render::Sides {
         from: current.label,
         to: desired.label,

@@ -207,37 +207,42 @@ fn normalize_object(id: &ObjectId, value: &Value) -> Value {
     out
 }
 
-/// Plans `desired` over `current` (two Git revisions).
-pub fn plan(desired: &[Manifest], current: &[Manifest]) -> Plan {
+/// Plans `desired` over `current` (two Git revisions). Takes the manifests
+/// by value: their values move into the plan's input instead of being
+/// copied, which halves what a large repository costs to plan.
+pub fn plan(desired: Vec<Manifest>, current: Vec<Manifest>) -> Plan {
     plan_observed("", pair(desired, current))
 }
 
 /// Pairs desired and current manifests by identity, as a backend would
 /// observe them; every current object counts as owned.
-pub fn pair(desired: &[Manifest], current: &[Manifest]) -> Vec<Observed> {
-    let mut by_id: BTreeMap<&ObjectId, Observed> = BTreeMap::new();
+pub fn pair(
+    desired: impl IntoIterator<Item = Manifest>,
+    current: impl IntoIterator<Item = Manifest>,
+) -> Vec<Observed> {
+    let mut by_id: BTreeMap<ObjectId, Observed> = BTreeMap::new();
     for m in desired {
         by_id.insert(
-            &m.id,
+            m.id.clone(),
             Observed {
-                id: m.id.clone(),
-                api_version: m.api_version.clone(),
-                file: m.file.clone(),
+                id: m.id,
+                api_version: m.api_version,
+                file: m.file,
                 line: m.line,
-                desired: Some(m.value.clone()),
+                desired: Some(m.value),
                 ..Observed::default()
             },
         );
     }
     for m in current {
-        let entry = by_id.entry(&m.id).or_insert_with(|| Observed {
-            id: m.id.clone(),
-            api_version: m.api_version.clone(),
-            file: m.file.clone(),
+        let entry = by_id.entry(m.id.clone()).or_insert_with(|| Observed {
+            id: m.id,
+            api_version: m.api_version,
+            file: m.file,
             line: m.line,
             ..Observed::default()
         });
-        entry.live = Some(m.value.clone());
+        entry.live = Some(m.value);
         entry.owned = true;
     }
     by_id.into_values().collect()
@@ -310,7 +315,7 @@ mod tests {
         let b = manifests(
             "kind: ConfigMap\napiVersion: v1\nmetadata: {name: a, labels: null}\ndata: {y: '2', x: '1'}\nstatus: {ok: true}\n",
         );
-        let p = plan(&b, &a);
+        let p = plan(b.clone(), a.clone());
         assert_eq!(
             p.summary,
             Summary {
@@ -326,7 +331,7 @@ mod tests {
         let a = manifests("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n");
         let b =
             manifests("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: default}\n");
-        assert!(!plan(&b, &a).has_changes());
+        assert!(!plan(b.clone(), a.clone()).has_changes());
     }
 
     #[test]
@@ -337,7 +342,7 @@ mod tests {
         let new = manifests(
             "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\ndata: {x: '2'}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: fresh}\n",
         );
-        let p = plan(&new, &old);
+        let p = plan(new.clone(), old.clone());
         assert_eq!(
             p.summary,
             Summary {
