@@ -18,12 +18,14 @@
 //! A backend that cannot be observed fails alone: its objects are neither
 //! applied nor deleted, the others go ahead, and the run reports failure.
 
+pub mod order;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use futures::StreamExt;
 use serde::Serialize;
 
-use crate::backend::{self, BackendError, DynBackend, order};
+use crate::backend::{self, BackendError, DynBackend};
 use crate::config::DeletionCap;
 use crate::finding::Finding;
 use crate::manifest::{Manifest, ObjectId};
