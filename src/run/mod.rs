@@ -28,6 +28,7 @@ use crate::config::{Config, Source};
 use crate::finding::Finding;
 use crate::manifest::{Limits, Manifest};
 use crate::plan::Plan;
+use crate::source::SourceError;
 use crate::source::auth::Credentials;
 use crate::source::git::{self, GitRepo};
 use crate::source::url::SourceUrl;
@@ -170,7 +171,7 @@ impl SourceRunner {
         let credentials = match &source.auth {
             Some(auth) => Some(Credentials::resolve(auth).map_err(|e| RunError::Setup {
                 name: source.name.clone(),
-                message: e.to_string(),
+                message: crate::source::with_causes(&e),
             })?),
             None => None,
         };
@@ -257,10 +258,11 @@ impl SourceRunner {
                     return Ok((commit, Vec::new(), Vec::new()));
                 }
                 if !repo.has_path(commit, &path)? {
-                    return Err(git::SourceError::Other(format!(
-                        "path {path:?} does not exist at {rev} ({})",
-                        git::short(commit)
-                    )));
+                    return Err(SourceError::PathMissing {
+                        path,
+                        rev,
+                        commit: git::short(commit),
+                    });
                 }
                 let (files, findings) = repo.read(commit, &path, &limits)?;
                 Ok((commit, files, findings))
@@ -277,7 +279,7 @@ impl SourceRunner {
                 self.fetch_failures += 1;
                 out.fetched = Some(false);
                 out.result = SyncResult::Failed;
-                out.error = Some(e.to_string());
+                out.error = Some(crate::source::with_causes(&e));
                 out.duration = clock.elapsed();
                 return out;
             }
