@@ -15,6 +15,9 @@
 //!   creation failed are skipped, not attempted;
 //! - **bounds**: at most `concurrency` requests per backend at a time.
 //!
+//! [`Engine::from_config`] builds the configured backends; past their
+//! constructors the engine knows no target's API.
+//!
 //! A backend that cannot be observed fails alone: its objects are neither
 //! applied nor deleted, the others go ahead, and the run reports failure.
 
@@ -25,8 +28,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use futures::StreamExt;
 use serde::Serialize;
 
+use crate::backend::flintlock::Flintlock;
+use crate::backend::kubernetes::Kubernetes;
 use crate::backend::{self, BackendError, DynBackend};
-use crate::config::DeletionCap;
+use crate::config::{Config, DeletionCap};
 use crate::finding::Finding;
 use crate::manifest::{Manifest, ObjectId};
 use crate::plan::{Action, Change, Plan};
@@ -126,6 +131,19 @@ impl Report {
     }
 }
 
+/// Why an engine could not be made from a configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(
+        "no target is configured: use --config mooring.yaml, --kubeconfig/--context, or --flintlock NAME=URL"
+    )]
+    NoTarget,
+    /// A target's client could not be made (a kubeconfig that does not
+    /// read, a TLS file that does not load).
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+}
+
 /// Plans and applies against a set of backends.
 pub struct Engine {
     backends: Vec<Box<dyn DynBackend>>,
@@ -145,6 +163,36 @@ impl Engine {
             concurrency: concurrency.max(1),
             stop: None,
         }
+    }
+
+    /// The engine for the targets `config` names (Kubernetes, then
+    /// Flintlock), labelling objects as the source named `source`, with
+    /// `config`'s concurrency and request timeout. Every command that talks
+    /// to targets, and the daemon per source, builds its engine here.
+    pub async fn from_config(config: &Config, source: &str) -> Result<Engine, EngineError> {
+        let mut backends: Vec<Box<dyn DynBackend>> = Vec::new();
+        if let Some(k) = &config.targets.kubernetes {
+            let kube = Kubernetes::connect(k, source, config.concurrency, config.timeout).await?;
+            backends.push(Box::new(kube));
+        }
+        if !config.targets.flintlock.is_empty() {
+            let fl = Flintlock::new(
+                &config.targets.flintlock,
+                source,
+                config.concurrency,
+                config.timeout,
+            )?;
+            backends.push(Box::new(fl));
+        }
+        if backends.is_empty() {
+            return Err(EngineError::NoTarget);
+        }
+        Ok(Engine::new(backends, source, config.concurrency))
+    }
+
+    /// Names of the backends, in the order they are observed.
+    pub fn backends(&self) -> Vec<&'static str> {
+        self.backends.iter().map(|b| b.name()).collect()
     }
 
     /// From when `stop` turns true, `apply` starts no further change: the

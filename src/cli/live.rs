@@ -10,10 +10,7 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use clap::Args;
 use mooring::apply::{Engine, Safety, TargetPlan};
-use mooring::backend::DynBackend;
-use mooring::backend::flintlock::Flintlock;
-use mooring::backend::kubernetes::Kubernetes;
-use mooring::config::{Config, DeletionCap, FlintlockHost, KubernetesTarget};
+use mooring::config::{Config, DeletionCap, Overrides};
 use mooring::finding::Finding;
 use mooring::manifest::Manifest;
 use mooring::plan::render;
@@ -117,50 +114,22 @@ impl TargetArgs {
             || !self.flintlock.is_empty()
     }
 
-    /// The configuration: the file, then the flags over it.
+    /// The configuration: the file, then the flags over it, checked once.
     pub fn config(&self) -> anyhow::Result<Config> {
-        let mut config = match &self.config {
-            Some(path) => Config::load(path)?,
-            None => Config::default(),
-        };
-        if self.kubeconfig.is_some() || self.context.is_some() {
-            let k = config
-                .targets
-                .kubernetes
-                .get_or_insert_with(KubernetesTarget::default);
-            if let Some(p) = &self.kubeconfig {
-                k.kubeconfig = Some(p.clone());
-                k.in_cluster = false;
-            }
-            if let Some(c) = &self.context {
-                k.context = Some(c.clone());
-                k.in_cluster = false;
-            }
-        }
+        let mut flintlock = Vec::new();
         for spec in &self.flintlock {
             let Some((name, endpoint)) = spec.split_once('=') else {
                 bail!("--flintlock {spec}: expected NAME=URL, e.g. edge-1=http://10.0.0.7:9090");
             };
-            if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
-                bail!("--flintlock {spec}: the URL needs a scheme, http:// or https://");
-            }
-            config.targets.flintlock.retain(|h| h.name != name);
-            config.targets.flintlock.push(FlintlockHost {
-                name: name.to_string(),
-                endpoint: endpoint.to_string(),
-                tls: None,
-                token_file: None,
-            });
+            flintlock.push((name.to_string(), endpoint.to_string()));
         }
-        if let Some(n) = &self.source_name {
-            if !mooring::config::is_label_value(n) {
-                bail!(
-                    "--source-name {n:?}: must be a valid label value (letters, digits, `-`, `_`, `.`; at most 63)"
-                );
-            }
-            config.source.name = n.clone();
-        }
-        Ok(config)
+        let overrides = Overrides {
+            kubeconfig: self.kubeconfig.clone(),
+            context: self.context.clone(),
+            flintlock,
+            source_name: self.source_name.clone(),
+        };
+        Ok(Config::load_with(self.config.as_deref(), &overrides)?)
     }
 }
 
@@ -251,31 +220,7 @@ pub fn desired(
 
 /// Connects the configured backends.
 pub async fn engine(config: &Config) -> anyhow::Result<Engine> {
-    engine_for(config, &config.source.name).await
-}
-
-/// Connects the configured backends for the source named `source`.
-pub async fn engine_for(config: &Config, source: &str) -> anyhow::Result<Engine> {
-    let mut backends: Vec<Box<dyn DynBackend>> = Vec::new();
-    if let Some(k) = &config.targets.kubernetes {
-        let kube = Kubernetes::connect(k, source, config.concurrency, config.timeout).await?;
-        backends.push(Box::new(kube));
-    }
-    if !config.targets.flintlock.is_empty() {
-        let fl = Flintlock::new(
-            &config.targets.flintlock,
-            source,
-            config.concurrency,
-            config.timeout,
-        )?;
-        backends.push(Box::new(fl));
-    }
-    if backends.is_empty() {
-        bail!(
-            "no target is configured: use --config mooring.yaml, --kubeconfig/--context, or --flintlock NAME=URL"
-        );
-    }
-    Ok(Engine::new(backends, source, config.concurrency))
+    Ok(Engine::from_config(config, &config.source.name).await?)
 }
 
 /// The plan against live targets, guarded: what `plan` shows and `apply`

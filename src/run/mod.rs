@@ -12,11 +12,13 @@
 //! - Drift is healed only with `selfHeal: true`; otherwise it is reported.
 //! - Drift is also looked for within a second of a watched object changing
 //!   ([`watch`]), for backends that can watch (Kubernetes).
+//! - Changes are applied only while the source's sync [`windows`] allow it.
 //!
 //! What happens is reported to an [`Observer`] (metrics, status, logs), so
 //! this module knows nothing about HTTP or Prometheus.
 
 pub mod watch;
+pub mod windows;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -458,7 +460,7 @@ impl SourceRunner {
 
     /// Why applying is held back now by the source's sync windows.
     fn window_hold(&self) -> Option<String> {
-        crate::config::window_hold(&self.source.windows, chrono::Utc::now())
+        windows::hold(&self.source.windows, chrono::Utc::now())
     }
 
     pub fn drift_interval(&self) -> Duration {
