@@ -105,7 +105,7 @@ pub enum Outcome {
 
 /// One change and what became of it.
 #[derive(Debug, Clone, Serialize)]
-pub struct Applied {
+pub struct ChangeResult {
     pub action: Action,
     pub backend: String,
     pub object: String,
@@ -116,7 +116,7 @@ pub struct Applied {
 /// The result of an apply run.
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct Report {
-    pub results: Vec<Applied>,
+    pub results: Vec<ChangeResult>,
     pub done: usize,
     pub failed: usize,
     pub skipped: usize,
@@ -523,7 +523,7 @@ impl Report {
             Outcome::Failed { .. } => self.failed += 1,
             Outcome::Skipped { .. } => self.skipped += 1,
         }
-        self.results.push(Applied {
+        self.results.push(ChangeResult {
             action: change.action,
             backend: change.backend.clone(),
             object: change.id.to_string(),
