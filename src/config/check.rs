@@ -272,31 +272,26 @@ mod tests {
 
     use crate::config::Config;
 
+    /// The error `mooring.yaml` text is refused with.
+    fn refused(text: &str) -> String {
+        Config::parse(text, "m.yaml").unwrap_err().to_string()
+    }
+
     #[test]
     fn ssh_keys_need_known_hosts() {
-        let err = Config::parse(
-            "source:\n  url: ssh://git@host/repo\n  auth:\n    sshKeyFile: /k\n",
-            "m.yaml",
-        )
-        .unwrap_err();
-        assert!(err.to_string().contains("knownHostsFile"), "{err}");
-        assert!(err.to_string().starts_with("m.yaml:3:"), "{err}");
+        let err = refused("source:\n  url: ssh://git@host/repo\n  auth:\n    sshKeyFile: /k\n");
+        assert!(err.contains("knownHostsFile"), "{err}");
+        assert!(err.starts_with("m.yaml:3:"), "{err}");
     }
 
     #[test]
     fn duplicate_hosts_and_schemeless_endpoints_are_refused() {
-        let err = Config::parse(
+        let err = refused(
             "targets:\n  flintlock:\n    - {name: a, endpoint: 'http://x:1'}\n    - {name: a, endpoint: 'http://y:1'}\n",
-            "m.yaml",
-        )
-        .unwrap_err();
-        assert!(err.to_string().contains("used twice"), "{err}");
-        let err = Config::parse(
-            "targets:\n  flintlock:\n    - {name: a, endpoint: 'x:1'}\n",
-            "m.yaml",
-        )
-        .unwrap_err();
-        assert!(err.to_string().contains("needs a scheme"), "{err}");
+        );
+        assert!(err.contains("used twice"), "{err}");
+        let err = refused("targets:\n  flintlock:\n    - {name: a, endpoint: 'x:1'}\n");
+        assert!(err.contains("needs a scheme"), "{err}");
     }
 
     #[test]
@@ -310,32 +305,25 @@ mod tests {
         assert_eq!(names, ["a", "b"]);
         assert_eq!(c.sources[0].sync_interval(), Duration::from_secs(30));
         assert_eq!(c.sources[1].drift_interval, Duration::from_secs(10));
-        let err =
-            Config::parse("source: {name: x, schedule: 'every minute'}\n", "m.yaml").unwrap_err();
-        assert!(err.to_string().contains("not a cron schedule"), "{err}");
-        let err = Config::parse("sources:\n  - {name: a}\n  - {name: a}\n", "m.yaml").unwrap_err();
-        assert!(err.to_string().contains("used twice"), "{err}");
+        let err = refused("source: {name: x, schedule: 'every minute'}\n");
+        assert!(err.contains("not a cron schedule"), "{err}");
+        let err = refused("sources:\n  - {name: a}\n  - {name: a}\n");
+        assert!(err.contains("used twice"), "{err}");
         assert_eq!(Config::default().all_sources().len(), 1);
     }
 
     #[test]
     fn every_source_has_its_auth_and_webhook_checked() {
-        let err = Config::parse(
+        let err = refused(
             "sources:\n  - {name: a, url: /r}\n  - name: b\n    url: /r\n    webhook: {secretFile: /s, secretEnv: S}\n",
-            "m.yaml",
-        )
-        .unwrap_err();
-        let text = err.to_string();
+        );
+        let text = err;
         assert!(text.starts_with("m.yaml:5:"), "{text}");
         assert!(text.contains("sources[1].webhook"), "{text}");
-        let err = Config::parse(
-            "sources:\n  - name: a\n    url: /r\n    auth: {sshKeyFile: /k}\n",
-            "m.yaml",
-        )
-        .unwrap_err();
-        assert!(err.to_string().contains("sources[0].auth"), "{err}");
-        let err = Config::parse("source: {url: /r, webhook: {}}\n", "m.yaml").unwrap_err();
-        assert!(err.to_string().contains("secretFile or secretEnv"), "{err}");
+        let err = refused("sources:\n  - name: a\n    url: /r\n    auth: {sshKeyFile: /k}\n");
+        assert!(err.contains("sources[0].auth"), "{err}");
+        let err = refused("source: {url: /r, webhook: {}}\n");
+        assert!(err.contains("secretFile or secretEnv"), "{err}");
         let c = Config::parse("source: {url: /r, webhook: {secretEnv: HOOK}}\n", "m.yaml").unwrap();
         assert_eq!(
             c.source.webhook.unwrap().secret_env.as_deref(),
@@ -345,25 +333,16 @@ mod tests {
 
     #[test]
     fn a_window_schedule_is_checked() {
-        let err = Config::parse(
-            "source:\n  windows: [{kind: allow, schedule: nightly, duration: 1h}]\n",
-            "m.yaml",
-        )
-        .unwrap_err();
-        assert!(err.to_string().contains("windows[0].schedule"), "{err}");
-        assert!(err.to_string().starts_with("m.yaml:2:"), "{err}");
+        let err = refused("source:\n  windows: [{kind: allow, schedule: nightly, duration: 1h}]\n");
+        assert!(err.contains("windows[0].schedule"), "{err}");
+        assert!(err.starts_with("m.yaml:2:"), "{err}");
     }
 
     #[test]
     fn a_bad_name_among_sources_names_its_own_line() {
-        let err = Config::parse(
-            "sources:\n  - {name: a, url: /r}\n  - {name: 'b c', url: /s}\n",
-            "m.yaml",
-        )
-        .unwrap_err();
+        let err = refused("sources:\n  - {name: a, url: /r}\n  - {name: 'b c', url: /s}\n");
         assert!(
-            err.to_string()
-                .starts_with("m.yaml:3: sources[1].name: `b c` must be a valid label value"),
+            err.starts_with("m.yaml:3: sources[1].name: `b c` must be a valid label value"),
             "{err}"
         );
     }

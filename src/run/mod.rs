@@ -173,7 +173,7 @@ impl SourceRunner {
         let credentials = match &source.auth {
             Some(auth) => Some(Credentials::resolve(auth).map_err(|e| RunError::Setup {
                 name: source.name.clone(),
-                message: crate::source::with_causes(&e),
+                message: crate::error::with_causes(&e),
             })?),
             None => None,
         };
@@ -281,7 +281,7 @@ impl SourceRunner {
                 self.fetch_failures += 1;
                 out.fetched = Some(false);
                 out.result = SyncResult::Failed;
-                out.error = Some(crate::source::with_causes(&e));
+                out.error = Some(crate::error::with_causes(&e));
                 out.duration = clock.elapsed();
                 return out;
             }

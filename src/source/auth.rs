@@ -422,7 +422,7 @@ mod tests {
         );
         // The file system's reason is kept as the cause, and reported.
         assert!(std::error::Error::source(&err).is_some());
-        let full = crate::source::with_causes(&err);
+        let full = crate::error::with_causes(&err);
         assert!(
             full.starts_with("cannot read known_hosts file ") && full.len() > err.to_string().len(),
             "{full}"

@@ -42,24 +42,6 @@ pub enum SourceError {
     Auth(String),
 }
 
-/// An error and its causes in one line, `: `-separated, each cause left
-/// out when the text before already says it. For reports that are a
-/// single string (the daemon's status and logs); the CLI prints the same
-/// through `anyhow`'s `{:#}`.
-pub fn with_causes(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut cause = err.source();
-    while let Some(c) = cause {
-        let more = c.to_string();
-        if !text.contains(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        cause = c.source();
-    }
-    text
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,7 +55,7 @@ mod tests {
         assert_eq!(err.to_string(), "cannot create cache directory /cache/git");
         assert!(std::error::Error::source(&err).is_some());
         assert_eq!(
-            with_causes(&err),
+            crate::error::with_causes(&err),
             "cannot create cache directory /cache/git: permission denied"
         );
     }

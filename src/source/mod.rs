@@ -10,7 +10,7 @@ pub mod fs;
 pub mod git;
 pub mod url;
 
-pub use error::{SourceError, with_causes};
+pub use error::SourceError;
 
 /// Whether a file name is a manifest mooring reads.
 pub fn is_manifest_name(name: &str) -> bool {
