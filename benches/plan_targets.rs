@@ -9,10 +9,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use mooring::apply::{Engine, Safety};
-use mooring::backend::DynBackend;
-use mooring::backend::flintlock::Flintlock;
-use mooring::backend::kubernetes::Kubernetes;
-use mooring::config::{FlintlockHost, KubernetesTarget};
+use mooring::config::{Config, FlintlockHost, KubernetesTarget, Targets};
 use mooring::manifest::{Limits, Manifest, SourceFile, load};
 use mooring_emulators::flintlock::{FlintlockEmulator, FlintlockOptions};
 use mooring_emulators::kubernetes::{KubeEmulator, KubeOptions};
@@ -119,31 +116,25 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     let kubeconfig = dir.path().join("kubeconfig");
     kube.write_kubeconfig(&kubeconfig, "bench")?;
-    let timeout = Duration::from_secs(30);
-    let k8s = Kubernetes::connect(
-        &KubernetesTarget {
-            kubeconfig: Some(kubeconfig),
-            context: Some("bench".into()),
-            ..KubernetesTarget::default()
+    let config = Config {
+        targets: Targets {
+            kubernetes: Some(KubernetesTarget {
+                kubeconfig: Some(kubeconfig),
+                context: Some("bench".into()),
+                ..KubernetesTarget::default()
+            }),
+            flintlock: vec![FlintlockHost {
+                name: "edge-1".into(),
+                endpoint: fl.endpoint(),
+                tls: None,
+                token_file: None,
+            }],
         },
-        "bench",
-        8,
-        timeout,
-    )
-    .await?;
-    let flintlock = Flintlock::new(
-        &[FlintlockHost {
-            name: "edge-1".into(),
-            endpoint: fl.endpoint(),
-            tls: None,
-            token_file: None,
-        }],
-        "bench",
-        8,
-        timeout,
-    )?;
-    let backends: Vec<Box<dyn DynBackend>> = vec![Box::new(k8s), Box::new(flintlock)];
-    let engine = Engine::new(backends, "bench", 8);
+        concurrency: 8,
+        timeout: Duration::from_secs(30),
+        ..Config::default()
+    };
+    let engine = Engine::from_config(&config, "bench").await?;
 
     let first = desired(None);
     println!(

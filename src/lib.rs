@@ -18,6 +18,7 @@
 pub mod apply;
 pub mod backend;
 pub mod config;
+pub mod error;
 pub mod file;
 pub mod finding;
 pub mod kinds;

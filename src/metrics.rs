@@ -368,7 +368,7 @@ impl crate::backend::requests::RequestSink for Metrics {
         &self,
         backend: &str,
         operation: &str,
-        outcome: crate::backend::requests::Outcome,
+        outcome: crate::backend::requests::RequestOutcome,
         duration: Duration,
     ) {
         self.observe_backend_request(backend, operation, outcome.label(), duration);

@@ -15,16 +15,23 @@
 //!   creation failed are skipped, not attempted;
 //! - **bounds**: at most `concurrency` requests per backend at a time.
 //!
+//! [`Engine::from_config`] builds the configured backends; past their
+//! constructors the engine knows no target's API.
+//!
 //! A backend that cannot be observed fails alone: its objects are neither
 //! applied nor deleted, the others go ahead, and the run reports failure.
+
+pub mod order;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use futures::StreamExt;
 use serde::Serialize;
 
-use crate::backend::{self, BackendError, DynBackend, order};
-use crate::config::DeletionCap;
+use crate::backend::flintlock::Flintlock;
+use crate::backend::kubernetes::Kubernetes;
+use crate::backend::{self, BackendError, DynBackend};
+use crate::config::{Config, DeletionCap};
 use crate::finding::Finding;
 use crate::manifest::{Manifest, ObjectId};
 use crate::plan::{Action, Change, Plan};
@@ -98,7 +105,7 @@ pub enum Outcome {
 
 /// One change and what became of it.
 #[derive(Debug, Clone, Serialize)]
-pub struct Applied {
+pub struct ChangeResult {
     pub action: Action,
     pub backend: String,
     pub object: String,
@@ -109,7 +116,7 @@ pub struct Applied {
 /// The result of an apply run.
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct Report {
-    pub results: Vec<Applied>,
+    pub results: Vec<ChangeResult>,
     pub done: usize,
     pub failed: usize,
     pub skipped: usize,
@@ -122,6 +129,19 @@ impl Report {
     pub fn succeeded(&self) -> bool {
         self.failed == 0 && self.skipped == 0 && self.unhealthy == 0
     }
+}
+
+/// Why an engine could not be made from a configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(
+        "no target is configured: use --config mooring.yaml, --kubeconfig/--context, or --flintlock NAME=URL"
+    )]
+    NoTarget,
+    /// A target's client could not be made (a kubeconfig that does not
+    /// read, a TLS file that does not load).
+    #[error(transparent)]
+    Backend(#[from] BackendError),
 }
 
 /// Plans and applies against a set of backends.
@@ -143,6 +163,36 @@ impl Engine {
             concurrency: concurrency.max(1),
             stop: None,
         }
+    }
+
+    /// The engine for the targets `config` names (Kubernetes, then
+    /// Flintlock), labelling objects as the source named `source`, with
+    /// `config`'s concurrency and request timeout. Every command that talks
+    /// to targets, and the daemon per source, builds its engine here.
+    pub async fn from_config(config: &Config, source: &str) -> Result<Engine, EngineError> {
+        let mut backends: Vec<Box<dyn DynBackend>> = Vec::new();
+        if let Some(k) = &config.targets.kubernetes {
+            let kube = Kubernetes::connect(k, source, config.concurrency, config.timeout).await?;
+            backends.push(Box::new(kube));
+        }
+        if !config.targets.flintlock.is_empty() {
+            let fl = Flintlock::new(
+                &config.targets.flintlock,
+                source,
+                config.concurrency,
+                config.timeout,
+            )?;
+            backends.push(Box::new(fl));
+        }
+        if backends.is_empty() {
+            return Err(EngineError::NoTarget);
+        }
+        Ok(Engine::new(backends, source, config.concurrency))
+    }
+
+    /// Names of the backends, in the order they are observed.
+    pub fn backends(&self) -> Vec<&'static str> {
+        self.backends.iter().map(|b| b.name()).collect()
     }
 
     /// From when `stop` turns true, `apply` starts no further change: the
@@ -473,7 +523,7 @@ impl Report {
             Outcome::Failed { .. } => self.failed += 1,
             Outcome::Skipped { .. } => self.skipped += 1,
         }
-        self.results.push(Applied {
+        self.results.push(ChangeResult {
             action: change.action,
             backend: change.backend.clone(),
             object: change.id.to_string(),

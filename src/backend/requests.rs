@@ -13,7 +13,7 @@ use std::time::Duration;
 
 /// How a request ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub enum RequestOutcome {
     /// The target answered with success.
     Ok,
     /// The target answered: the object does not exist.
@@ -24,21 +24,27 @@ pub enum Outcome {
     Unreachable,
 }
 
-impl Outcome {
+impl RequestOutcome {
     pub fn label(self) -> &'static str {
         match self {
-            Outcome::Ok => "ok",
-            Outcome::NotFound => "not_found",
-            Outcome::Error => "error",
-            Outcome::Unreachable => "unreachable",
+            RequestOutcome::Ok => "ok",
+            RequestOutcome::NotFound => "not_found",
+            RequestOutcome::Error => "error",
+            RequestOutcome::Unreachable => "unreachable",
         }
     }
 }
 
 /// Receives every request's outcome.
 pub trait RequestSink: Send + Sync {
-    fn request(&self, backend: &str, operation: &str, outcome: Outcome, duration: Duration);
+    fn request(&self, backend: &str, operation: &str, outcome: RequestOutcome, duration: Duration);
 }
+
+/// The old name, kept only while `backend/kubernetes/client.rs` (changed
+/// on another branch at the same time) still uses it; delete once it
+/// imports [`RequestOutcome`].
+#[doc(hidden)]
+pub use RequestOutcome as Outcome;
 
 static SINK: OnceLock<Arc<dyn RequestSink>> = OnceLock::new();
 
@@ -48,7 +54,7 @@ pub fn install(sink: Arc<dyn RequestSink>) -> bool {
 }
 
 /// Reports one request.
-pub fn record(backend: &str, operation: &str, outcome: Outcome, duration: Duration) {
+pub fn record(backend: &str, operation: &str, outcome: RequestOutcome, duration: Duration) {
     if let Some(sink) = SINK.get() {
         sink.request(backend, operation, outcome, duration);
     }

@@ -1,50 +1,17 @@
-//! `mooring apply`, and `mooring plan` against live targets: both make the
-//! same plan, so what `plan` shows is what `apply` does.
+//! `mooring apply`: the plan against live targets (made by
+//! [`live::plan`], as `mooring plan` makes it, so what `plan` shows is what
+//! `apply` does), then its changes.
 
 use std::fmt::Write as _;
 
 use clap::Args;
-use mooring::apply::{Outcome, Report, Safety, TargetPlan};
-use mooring::config::{Config, DeletionCap};
+use mooring::apply::{Outcome, Report};
 use mooring::finding::Finding;
 use mooring::plan::render;
 
-use super::live::{self, SourceArgs, TargetArgs};
-use super::plan::PlanFormat;
+use super::live::{self, LivePlan, SafetyArgs, SourceArgs, TargetArgs};
+use super::output::{self, PlanFormat};
 use super::{CheckArgs, exit};
-
-/// What may be deleted. `plan` takes the same flags, so that it shows what
-/// `apply` with them would do.
-#[derive(Debug, Args)]
-pub struct SafetyArgs {
-    /// Delete objects mooring applied before and Git no longer declares
-    /// [default: prune in mooring.yaml].
-    #[arg(long)]
-    prune: bool,
-    /// Allow deletions when the manifests render to nothing (an emptied
-    /// folder otherwise protects everything).
-    #[arg(long)]
-    allow_empty: bool,
-    /// The most deletions in this run, a count or a percentage of managed
-    /// objects [default: maxDeletions in mooring.yaml, else 30%].
-    #[arg(long, value_name = "N|N%")]
-    max_deletions: Option<DeletionCap>,
-    /// Delete beyond the deletion cap, and delete Namespaces and
-    /// CustomResourceDefinitions (which take everything in them along).
-    #[arg(long)]
-    force_prune: bool,
-}
-
-impl SafetyArgs {
-    fn safety(&self, config: &Config) -> Safety {
-        Safety {
-            prune: self.prune || config.prune,
-            allow_empty: self.allow_empty,
-            max_deletions: self.max_deletions.unwrap_or(config.max_deletions),
-            force_prune: self.force_prune,
-        }
-    }
-}
 
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
@@ -68,106 +35,24 @@ pub struct ApplyArgs {
     check: CheckArgs,
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?)
-}
-
-/// Findings for the plan's header: its own, and one per unreachable target.
-fn plan_findings(desired: Vec<Finding>, plan: &TargetPlan) -> Vec<Finding> {
-    let mut findings = desired;
-    findings.extend(plan.findings.iter().cloned());
-    for (backend, why) in &plan.unreachable {
-        findings.push(Finding::error(
-            backend.clone(),
-            format!("{why}; nothing of this target is planned or applied"),
-        ));
-    }
-    findings
-}
-
-/// What the plan compared, with the targets it could not read.
-fn sides(config: &Config, desired: String, plan: &TargetPlan) -> render::Sides {
-    render::Sides {
-        from: live::targets_label(config),
-        to: desired,
-        unobserved: plan
-            .unreachable
-            .iter()
-            .map(|(target, error)| render::Unobserved {
-                target: target.clone(),
-                error: error.clone(),
-            })
-            .collect(),
-        unplanned: plan
-            .findings
-            .iter()
-            .filter(|f| f.is_error() && f.object.is_some())
-            .count(),
-    }
-}
-
-fn render(
-    format: PlanFormat,
-    plan: &TargetPlan,
-    sides: &render::Sides,
-    findings: &[Finding],
-) -> String {
-    match format {
-        PlanFormat::Text => render::text(&plan.plan, sides, findings),
-        PlanFormat::Json => render::json(&plan.plan, sides, findings),
-        PlanFormat::Markdown => render::markdown(&plan.plan, sides, findings),
-    }
-}
-
-/// `mooring plan` with targets.
-pub fn run_plan(
-    source: &SourceArgs,
-    targets: &TargetArgs,
-    safety: &SafetyArgs,
-    check: &CheckArgs,
-    output: PlanFormat,
-) -> anyhow::Result<i32> {
-    let config = targets.config()?;
-    let Ok(desired) = live::desired(source, &config, check, output)? else {
-        return Ok(exit::FAILED);
-    };
-    let rt = runtime()?;
-    let (plan, _) = rt.block_on(async {
-        let engine = live::engine(&config).await?;
-        let mut plan = engine.plan(&desired.manifests).await;
-        let held = engine.guard(&mut plan, &safety.safety(&config));
-        anyhow::Ok((plan, held))
-    })?;
-    let findings = plan_findings(desired.findings, &plan);
-    let sides = sides(&config, desired.label, &plan);
-    print!("{}", render(output, &plan, &sides, &findings));
-    Ok(if plan.failed() {
-        exit::FAILED
-    } else if plan.plan.has_changes() {
-        exit::CHANGES
-    } else {
-        exit::OK
-    })
-}
-
 pub fn run(args: &ApplyArgs) -> anyhow::Result<i32> {
     let config = args.targets.config()?;
     let Ok(desired) = live::desired(&args.source, &config, &args.check, args.output)? else {
         return Ok(exit::FAILED);
     };
     let safety = args.safety.safety(&config);
-    let rt = runtime()?;
+    let rt = live::runtime()?;
     rt.block_on(async {
-        let mut engine = live::engine(&config).await?;
-        let mut plan = engine.plan(&desired.manifests).await;
-        let held = engine.guard(&mut plan, &safety);
-        let findings = plan_findings(desired.findings, &plan);
-        let sides = sides(&config, desired.label, &plan);
+        let LivePlan {
+            mut engine,
+            plan,
+            held,
+            findings,
+            sides,
+        } = live::plan(&config, desired, &safety).await?;
         let json = args.output == PlanFormat::Json;
         if !json {
-            print!("{}", render(args.output, &plan, &sides, &findings));
+            print!("{}", output::render(args.output, &plan.plan, &sides, &findings));
         }
         if !sides.unobserved.is_empty() {
             let names: Vec<&str> = sides.unobserved.iter().map(|u| u.target.as_str()).collect();
@@ -178,7 +63,7 @@ pub fn run(args: &ApplyArgs) -> anyhow::Result<i32> {
         }
         if plan.findings.iter().any(Finding::is_error) {
             if json {
-                print!("{}", render(args.output, &plan, &sides, &findings));
+                print!("{}", output::render(args.output, &plan.plan, &sides, &findings));
             }
             eprintln!("nothing applied: fix the errors above first");
             return Ok(exit::FAILED);
@@ -194,7 +79,7 @@ pub fn run(args: &ApplyArgs) -> anyhow::Result<i32> {
         }
         if args.dry_run || actionable == 0 {
             if json {
-                print!("{}", render(args.output, &plan, &sides, &findings));
+                print!("{}", output::render(args.output, &plan.plan, &sides, &findings));
             } else if actionable == 0 {
                 if sides.complete() {
                     println!("\nNothing to apply.");

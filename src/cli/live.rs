@@ -1,26 +1,26 @@
 //! What every command that talks to targets shares: reading `mooring.yaml`
-//! and the flags that stand in for it, loading and validating the desired
-//! manifests, translating Ignite VMs, and connecting the backends.
+//! and the flags that stand in for it (targets, source, safety), loading and
+//! validating the desired manifests, translating Ignite VMs, connecting the
+//! backends, and the plan against them that `plan` shows and `apply`
+//! carries out.
 
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use mooring::apply::Engine;
-use mooring::backend::DynBackend;
-use mooring::backend::flintlock::Flintlock;
-use mooring::backend::kubernetes::Kubernetes;
-use mooring::config::{Config, FlintlockHost, KubernetesTarget};
+use mooring::apply::{Engine, Safety, TargetPlan};
+use mooring::config::{Config, DeletionCap, Overrides};
 use mooring::finding::Finding;
 use mooring::manifest::Manifest;
+use mooring::plan::render;
 use mooring::source::auth::Credentials;
 use mooring::source::git::{self, GitRepo};
 use mooring::source::url::SourceUrl;
 use mooring::validate::Validator;
 
 use super::CheckArgs;
-use super::plan::PlanFormat;
+use super::output::{self, PlanFormat};
 
 /// Where the manifests come from, and where they go. Every flag overrides
 /// the same setting of `--config`; without a config file the flags alone
@@ -72,6 +72,39 @@ pub struct SourceArgs {
     pub cache_dir: Option<PathBuf>,
 }
 
+/// What may be deleted. `plan` takes the same flags, so that it shows what
+/// `apply` with them would do.
+#[derive(Debug, Args)]
+pub struct SafetyArgs {
+    /// Delete objects mooring applied before and Git no longer declares
+    /// [default: prune in mooring.yaml].
+    #[arg(long)]
+    prune: bool,
+    /// Allow deletions when the manifests render to nothing (an emptied
+    /// folder otherwise protects everything).
+    #[arg(long)]
+    allow_empty: bool,
+    /// The most deletions in this run, a count or a percentage of managed
+    /// objects [default: maxDeletions in mooring.yaml, else 30%].
+    #[arg(long, value_name = "N|N%")]
+    max_deletions: Option<DeletionCap>,
+    /// Delete beyond the deletion cap, and delete Namespaces and
+    /// CustomResourceDefinitions (which take everything in them along).
+    #[arg(long)]
+    force_prune: bool,
+}
+
+impl SafetyArgs {
+    pub fn safety(&self, config: &Config) -> Safety {
+        Safety {
+            prune: self.prune || config.prune,
+            allow_empty: self.allow_empty,
+            max_deletions: self.max_deletions.unwrap_or(config.max_deletions),
+            force_prune: self.force_prune,
+        }
+    }
+}
+
 impl TargetArgs {
     /// Whether any target is named on the command line or by a config file.
     pub fn any(&self) -> bool {
@@ -81,50 +114,22 @@ impl TargetArgs {
             || !self.flintlock.is_empty()
     }
 
-    /// The configuration: the file, then the flags over it.
+    /// The configuration: the file, then the flags over it, checked once.
     pub fn config(&self) -> anyhow::Result<Config> {
-        let mut config = match &self.config {
-            Some(path) => Config::load(path)?,
-            None => Config::default(),
-        };
-        if self.kubeconfig.is_some() || self.context.is_some() {
-            let k = config
-                .targets
-                .kubernetes
-                .get_or_insert_with(KubernetesTarget::default);
-            if let Some(p) = &self.kubeconfig {
-                k.kubeconfig = Some(p.clone());
-                k.in_cluster = false;
-            }
-            if let Some(c) = &self.context {
-                k.context = Some(c.clone());
-                k.in_cluster = false;
-            }
-        }
+        let mut flintlock = Vec::new();
         for spec in &self.flintlock {
             let Some((name, endpoint)) = spec.split_once('=') else {
                 bail!("--flintlock {spec}: expected NAME=URL, e.g. edge-1=http://10.0.0.7:9090");
             };
-            if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
-                bail!("--flintlock {spec}: the URL needs a scheme, http:// or https://");
-            }
-            config.targets.flintlock.retain(|h| h.name != name);
-            config.targets.flintlock.push(FlintlockHost {
-                name: name.to_string(),
-                endpoint: endpoint.to_string(),
-                tls: None,
-                token_file: None,
-            });
+            flintlock.push((name.to_string(), endpoint.to_string()));
         }
-        if let Some(n) = &self.source_name {
-            if !mooring::config::is_label_value(n) {
-                bail!(
-                    "--source-name {n:?}: must be a valid label value (letters, digits, `-`, `_`, `.`; at most 63)"
-                );
-            }
-            config.source.name = n.clone();
-        }
-        Ok(config)
+        let overrides = Overrides {
+            kubeconfig: self.kubeconfig.clone(),
+            context: self.context.clone(),
+            flintlock,
+            source_name: self.source_name.clone(),
+        };
+        Ok(Config::load_with(self.config.as_deref(), &overrides)?)
     }
 }
 
@@ -137,27 +142,8 @@ pub struct Desired {
     pub findings: Vec<Finding>,
 }
 
-/// Reports why nothing was planned from an invalid desired side: the
-/// findings on stderr, and on stdout as JSON (`-o json`) or as Markdown,
-/// errors first (`-o markdown`, so that a pull-request comment shows them).
-pub fn report_invalid(format: PlanFormat, why: &str, findings: &[Finding]) -> anyhow::Result<()> {
-    if format == PlanFormat::Json {
-        let doc = serde_json::json!({"valid": false, "error": why, "findings": findings});
-        println!("{}", serde_json::to_string_pretty(&doc)?);
-        return Ok(());
-    }
-    for line in mooring::finding::text_lines(findings) {
-        eprintln!("{line}");
-    }
-    eprintln!("{why}");
-    if format == PlanFormat::Markdown {
-        print!("{}", mooring::plan::render::markdown_invalid(why, findings));
-    }
-    Ok(())
-}
-
 /// Reads and validates the desired side. `Ok(Err(()))` means it is
-/// invalid; its findings have been printed ([`report_invalid`]).
+/// invalid; its findings have been printed ([`output::report_invalid`]).
 pub fn desired(
     source: &SourceArgs,
     config: &Config,
@@ -222,7 +208,7 @@ pub fn desired(
         let why = format!(
             "{errors} error(s) in {label}: nothing is planned or applied from invalid manifests"
         );
-        report_invalid(format, &why, &findings)?;
+        output::report_invalid(format, &why, &findings)?;
         return Ok(Err(()));
     }
     Ok(Ok(Desired {
@@ -234,31 +220,78 @@ pub fn desired(
 
 /// Connects the configured backends.
 pub async fn engine(config: &Config) -> anyhow::Result<Engine> {
-    engine_for(config, &config.source.name).await
+    Ok(Engine::from_config(config, &config.source.name).await?)
 }
 
-/// Connects the configured backends for the source named `source`.
-pub async fn engine_for(config: &Config, source: &str) -> anyhow::Result<Engine> {
-    let mut backends: Vec<Box<dyn DynBackend>> = Vec::new();
-    if let Some(k) = &config.targets.kubernetes {
-        let kube = Kubernetes::connect(k, source, config.concurrency, config.timeout).await?;
-        backends.push(Box::new(kube));
+/// The plan against live targets, guarded: what `plan` shows and `apply`
+/// carries out.
+pub struct LivePlan {
+    pub engine: Engine,
+    pub plan: TargetPlan,
+    /// Why deletions were held back, if they were.
+    pub held: Option<String>,
+    /// The desired side's findings, the plan's, and one per unreachable
+    /// target.
+    pub findings: Vec<Finding>,
+    pub sides: render::Sides,
+}
+
+/// Connects the backends, plans `desired` against them and guards the
+/// deletions with `safety`.
+pub async fn plan(config: &Config, desired: Desired, safety: &Safety) -> anyhow::Result<LivePlan> {
+    let engine = engine(config).await?;
+    let mut plan = engine.plan(&desired.manifests).await;
+    let held = engine.guard(&mut plan, safety);
+    let findings = plan_findings(desired.findings, &plan);
+    let sides = sides(config, desired.label, &plan);
+    Ok(LivePlan {
+        engine,
+        plan,
+        held,
+        findings,
+        sides,
+    })
+}
+
+/// Findings for the plan's header: its own, and one per unreachable target.
+fn plan_findings(desired: Vec<Finding>, plan: &TargetPlan) -> Vec<Finding> {
+    let mut findings = desired;
+    findings.extend(plan.findings.iter().cloned());
+    for (backend, why) in &plan.unreachable {
+        findings.push(Finding::error(
+            backend.clone(),
+            format!("{why}; nothing of this target is planned or applied"),
+        ));
     }
-    if !config.targets.flintlock.is_empty() {
-        let fl = Flintlock::new(
-            &config.targets.flintlock,
-            source,
-            config.concurrency,
-            config.timeout,
-        )?;
-        backends.push(Box::new(fl));
+    findings
+}
+
+/// What the plan compared, with the targets it could not read.
+fn sides(config: &Config, desired: String, plan: &TargetPlan) -> render::Sides {
+    render::Sides {
+        from: targets_label(config),
+        to: desired,
+        unobserved: plan
+            .unreachable
+            .iter()
+            .map(|(target, error)| render::Unobserved {
+                target: target.clone(),
+                error: error.clone(),
+            })
+            .collect(),
+        unplanned: plan
+            .findings
+            .iter()
+            .filter(|f| f.is_error() && f.object.is_some())
+            .count(),
     }
-    if backends.is_empty() {
-        bail!(
-            "no target is configured: use --config mooring.yaml, --kubeconfig/--context, or --flintlock NAME=URL"
-        );
-    }
-    Ok(Engine::new(backends, source, config.concurrency))
+}
+
+/// The runtime `plan` and `apply` talk to targets on.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }
 
 /// A human label for the targets, e.g. `live (kubernetes, flintlock)`.

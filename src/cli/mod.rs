@@ -4,6 +4,7 @@
 mod apply;
 mod lead;
 mod live;
+mod output;
 mod plan;
 mod run;
 mod schemas;

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use clap::{Args, ValueEnum};
+use clap::Args;
 use mooring::finding::Finding;
 use mooring::manifest::{self, Limits, SourceFile};
 use mooring::plan::{self, render};
@@ -12,16 +12,9 @@ use mooring::source::git::{self, GitRepo};
 use mooring::source::url::SourceUrl;
 use mooring::validate::Validator;
 
-use super::live::{SourceArgs, TargetArgs};
+use super::live::{self, LivePlan, SafetyArgs, SourceArgs, TargetArgs};
+use super::output::{self, PlanFormat};
 use super::{CheckArgs, exit};
-
-/// Output format of `plan`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum PlanFormat {
-    Text,
-    Json,
-    Markdown,
-}
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
@@ -34,7 +27,7 @@ pub struct PlanArgs {
     #[command(flatten)]
     targets: TargetArgs,
     #[command(flatten)]
-    safety: super::apply::SafetyArgs,
+    safety: SafetyArgs,
     /// Output format; markdown is ready to paste into a pull-request comment.
     #[arg(short, long, value_enum, default_value_t = PlanFormat::Text)]
     output: PlanFormat,
@@ -89,17 +82,42 @@ fn relative_to_workdir(path: &Path, workdir: &Path) -> anyhow::Result<String> {
 pub fn run(args: &PlanArgs) -> anyhow::Result<i32> {
     match &args.against_ref {
         Some(against) => run_git(args, against),
-        None if args.targets.any() => super::apply::run_plan(
-            &args.source,
-            &args.targets,
-            &args.safety,
-            &args.check,
-            args.output,
-        ),
+        None if args.targets.any() => run_live(args),
         None => bail!(
             "nothing to plan against: give --against-ref REV for a Git-to-Git plan, or targets (--config mooring.yaml, --kubeconfig/--context, --flintlock NAME=URL)"
         ),
     }
+}
+
+/// A plan against live targets: the one `apply` would carry out.
+fn run_live(args: &PlanArgs) -> anyhow::Result<i32> {
+    let config = args.targets.config()?;
+    let Ok(desired) = live::desired(&args.source, &config, &args.check, args.output)? else {
+        return Ok(exit::FAILED);
+    };
+    let safety = args.safety.safety(&config);
+    let rt = live::runtime()?;
+    // The engine (and its clients) ends inside the runtime it was made on.
+    let (plan, findings, sides) = rt.block_on(async {
+        let LivePlan {
+            plan,
+            findings,
+            sides,
+            ..
+        } = live::plan(&config, desired, &safety).await?;
+        anyhow::Ok((plan, findings, sides))
+    })?;
+    print!(
+        "{}",
+        output::render(args.output, &plan.plan, &sides, &findings)
+    );
+    Ok(if plan.failed() {
+        exit::FAILED
+    } else if plan.plan.has_changes() {
+        exit::CHANGES
+    } else {
+        exit::OK
+    })
 }
 
 /// A plan between two Git revisions.
@@ -179,7 +197,7 @@ fn run_git(args: &PlanArgs, against_ref: &str) -> anyhow::Result<i32> {
             "{}; no plan is made from invalid manifests",
             report.summary()
         );
-        super::live::report_invalid(args.output, &why, &report.findings)?;
+        output::report_invalid(args.output, &why, &report.findings)?;
         return Ok(exit::FAILED);
     }
     let mut findings = report.findings;
@@ -211,12 +229,7 @@ fn run_git(args: &PlanArgs, against_ref: &str) -> anyhow::Result<i32> {
         unobserved: Vec::new(),
         unplanned: 0,
     };
-    let text = match args.output {
-        PlanFormat::Text => render::text(&plan, &sides, &findings),
-        PlanFormat::Json => render::json(&plan, &sides, &findings),
-        PlanFormat::Markdown => render::markdown(&plan, &sides, &findings),
-    };
-    print!("{text}");
+    print!("{}", output::render(args.output, &plan, &sides, &findings));
     Ok(if plan.has_changes() {
         exit::CHANGES
     } else {

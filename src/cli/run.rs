@@ -6,6 +6,7 @@ use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, bail};
 use clap::Args;
+use mooring::apply::Engine;
 use mooring::config::Config;
 use mooring::metrics::Metrics;
 use mooring::run::{LogObserver, Observer, SourceRunner, SyncOutcome, SyncResult};
@@ -14,7 +15,7 @@ use mooring::serve::{AppState, Fanout, StatusBoard};
 use mooring::source::git;
 use mooring::validate::Validator;
 
-use super::{CheckArgs, exit, live};
+use super::{CheckArgs, exit};
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -104,7 +105,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
                     args.config.display()
                 );
             }
-            let mut engine = live::engine_for(&config, &source.name).await?;
+            let mut engine = Engine::from_config(&config, &source.name).await?;
             engine.stop_on(halt_rx.clone());
             runners.push(SourceRunner::new(
                 &config,

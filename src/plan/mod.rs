@@ -6,6 +6,7 @@
 //! backend supplying the current side) a diff against live state.
 
 pub mod mask;
+mod observed;
 pub mod render;
 pub mod yaml;
 
@@ -14,8 +15,9 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::backend::{Observed, UpdateStrategy};
 use crate::manifest::{Manifest, ObjectId};
+
+pub use observed::{Observed, UpdateStrategy};
 
 /// What happens to one object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]

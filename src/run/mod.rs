@@ -12,11 +12,13 @@
 //! - Drift is healed only with `selfHeal: true`; otherwise it is reported.
 //! - Drift is also looked for within a second of a watched object changing
 //!   ([`watch`]), for backends that can watch (Kubernetes).
+//! - Changes are applied only while the source's sync [`windows`] allow it.
 //!
 //! What happens is reported to an [`Observer`] (metrics, status, logs), so
 //! this module knows nothing about HTTP or Prometheus.
 
 pub mod watch;
+pub mod windows;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -28,6 +30,7 @@ use crate::config::{Config, Source};
 use crate::finding::Finding;
 use crate::manifest::{Limits, Manifest};
 use crate::plan::Plan;
+use crate::source::SourceError;
 use crate::source::auth::Credentials;
 use crate::source::git::{self, GitRepo};
 use crate::source::url::SourceUrl;
@@ -170,7 +173,7 @@ impl SourceRunner {
         let credentials = match &source.auth {
             Some(auth) => Some(Credentials::resolve(auth).map_err(|e| RunError::Setup {
                 name: source.name.clone(),
-                message: e.to_string(),
+                message: crate::error::with_causes(&e),
             })?),
             None => None,
         };
@@ -257,10 +260,11 @@ impl SourceRunner {
                     return Ok((commit, Vec::new(), Vec::new()));
                 }
                 if !repo.has_path(commit, &path)? {
-                    return Err(git::SourceError::Other(format!(
-                        "path {path:?} does not exist at {rev} ({})",
-                        git::short(commit)
-                    )));
+                    return Err(SourceError::PathMissing {
+                        path,
+                        rev,
+                        commit: git::short(commit),
+                    });
                 }
                 let (files, findings) = repo.read(commit, &path, &limits)?;
                 Ok((commit, files, findings))
@@ -277,7 +281,7 @@ impl SourceRunner {
                 self.fetch_failures += 1;
                 out.fetched = Some(false);
                 out.result = SyncResult::Failed;
-                out.error = Some(e.to_string());
+                out.error = Some(crate::error::with_causes(&e));
                 out.duration = clock.elapsed();
                 return out;
             }
@@ -456,7 +460,7 @@ impl SourceRunner {
 
     /// Why applying is held back now by the source's sync windows.
     fn window_hold(&self) -> Option<String> {
-        crate::config::window_hold(&self.source.windows, chrono::Utc::now())
+        windows::hold(&self.source.windows, chrono::Utc::now())
     }
 
     pub fn drift_interval(&self) -> Duration {

@@ -15,7 +15,7 @@ use sha1::Sha1;
 
 use crate::config::GitAuth;
 
-use super::git::SourceError;
+use super::SourceError;
 
 /// An https token. Its `Debug` and `Display` never show it.
 #[derive(Clone)]
@@ -39,13 +39,16 @@ impl Credentials {
     /// Reads the token and the known_hosts file named by `auth`.
     pub fn resolve(auth: &GitAuth) -> Result<Credentials, SourceError> {
         let token = if let Some(file) = &auth.token_file {
-            let text = crate::file::read_to_string(file).map_err(|e| {
-                SourceError::Other(format!("cannot read token file {}: {e}", file.display()))
-            })?;
+            let text =
+                crate::file::read_to_string(file).map_err(|cause| SourceError::AuthFile {
+                    what: "token",
+                    path: file.clone(),
+                    cause,
+                })?;
             Some(text.trim().to_string())
         } else if let Some(var) = &auth.token_env {
             let value = std::env::var(var).map_err(|_| {
-                SourceError::Other(format!(
+                SourceError::Auth(format!(
                     "source.auth.tokenEnv: environment variable {var} is not set"
                 ))
             })?;
@@ -54,7 +57,7 @@ impl Credentials {
             None
         };
         if token.as_deref() == Some("") {
-            return Err(SourceError::Other(
+            return Err(SourceError::Auth(
                 "source.auth: the token is empty".to_string(),
             ));
         }
@@ -65,7 +68,7 @@ impl Credentials {
         if let Some(key) = &auth.ssh_key_file
             && !key.is_file()
         {
-            return Err(SourceError::Other(format!(
+            return Err(SourceError::Auth(format!(
                 "source.auth.sshKeyFile: {} is not a file",
                 key.display()
             )));
@@ -169,11 +172,10 @@ pub enum HostKeyCheck {
 
 impl KnownHosts {
     pub fn load(path: &Path) -> Result<KnownHosts, SourceError> {
-        let text = crate::file::read_to_string(path).map_err(|e| {
-            SourceError::Other(format!(
-                "cannot read known_hosts file {}: {e}",
-                path.display()
-            ))
+        let text = crate::file::read_to_string(path).map_err(|cause| SourceError::AuthFile {
+            what: "known_hosts",
+            path: path.to_path_buf(),
+            cause,
         })?;
         Ok(KnownHosts::parse(path, &text))
     }
@@ -408,6 +410,22 @@ mod tests {
             ..GitAuth::default()
         })
         .unwrap_err();
-        assert!(err.to_string().contains("known_hosts"), "{err}");
+        assert!(
+            matches!(
+                &err,
+                SourceError::AuthFile {
+                    what: "known_hosts",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        // The file system's reason is kept as the cause, and reported.
+        assert!(std::error::Error::source(&err).is_some());
+        let full = crate::error::with_causes(&err);
+        assert!(
+            full.starts_with("cannot read known_hosts file ") && full.len() > err.to_string().len(),
+            "{full}"
+        );
     }
 }

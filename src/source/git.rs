@@ -9,18 +9,10 @@ use git2::{ObjectType, Oid, Repository, Tree};
 use crate::finding::Finding;
 use crate::manifest::{Budget, Limits, SourceFile};
 
+use super::SourceError;
 use super::auth::Credentials;
 use super::is_manifest_name;
 use super::url::SourceUrl;
-
-#[derive(Debug, thiserror::Error)]
-pub enum SourceError {
-    /// libgit2's own message is kept, without its class/code noise.
-    #[error("{context}: {}", cause.message())]
-    Git { context: String, cause: git2::Error },
-    #[error("{0}")]
-    Other(String),
-}
 
 fn git(context: impl Into<String>) -> impl FnOnce(git2::Error) -> SourceError {
     let context = context.into();
@@ -168,11 +160,9 @@ impl GitRepo {
             fetch(&r)?;
             r
         } else {
-            std::fs::create_dir_all(cache_dir).map_err(|e| {
-                SourceError::Other(format!(
-                    "cannot create cache directory {}: {e}",
-                    cache_dir.display()
-                ))
+            std::fs::create_dir_all(cache_dir).map_err(|cause| SourceError::CacheDir {
+                dir: cache_dir.to_path_buf(),
+                cause,
             })?;
             let r = git2::build::RepoBuilder::new()
                 .bare(true)

@@ -30,7 +30,7 @@ use tonic::{Code, Request, Status};
 use super::proto::api::micro_vm_client::MicroVmClient;
 use super::proto::{MicroVm, MicroVmSpec, MicroVmState, api};
 use crate::backend::BackendError;
-use crate::backend::requests::{self, Outcome};
+use crate::backend::requests::{self, RequestOutcome};
 use crate::config::FlintlockHost;
 
 const BACKEND: &str = "flintlock";
@@ -204,10 +204,12 @@ impl Host {
             ))),
         };
         let outcome = match &result {
-            Ok(_) => Outcome::Ok,
-            Err(s) if is_not_found(s) => Outcome::NotFound,
-            Err(s) if is_transient(s) || s.code() == Code::DeadlineExceeded => Outcome::Unreachable,
-            Err(_) => Outcome::Error,
+            Ok(_) => RequestOutcome::Ok,
+            Err(s) if is_not_found(s) => RequestOutcome::NotFound,
+            Err(s) if is_transient(s) || s.code() == Code::DeadlineExceeded => {
+                RequestOutcome::Unreachable
+            }
+            Err(_) => RequestOutcome::Error,
         };
         requests::record(BACKEND, operation, outcome, started.elapsed());
         result

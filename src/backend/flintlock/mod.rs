@@ -62,8 +62,8 @@ pub struct Flintlock {
     poll: Retry,
 }
 
-/// A desired microVM with its host.
-struct Desired<'a> {
+/// A desired microVM placed on its host, in the form compared with live.
+struct Placed<'a> {
     manifest: &'a Manifest,
     wanted: Wanted,
     host: usize,
@@ -177,7 +177,7 @@ impl Flintlock {
     }
 
     /// Reads a desired manifest and picks its host.
-    fn desired<'a>(&self, manifest: &'a Manifest) -> Result<Desired<'a>, BackendError> {
+    fn desired<'a>(&self, manifest: &'a Manifest) -> Result<Placed<'a>, BackendError> {
         let object = object_label(&manifest.file, manifest.line, &manifest.id);
         let invalid = |message: String| BackendError::Invalid {
             backend: BACKEND,
@@ -207,7 +207,7 @@ impl Flintlock {
             }
         };
         let comparable = convert::comparable(&wanted.spec, &self.hosts[host].name);
-        Ok(Desired {
+        Ok(Placed {
             manifest,
             wanted,
             host,
@@ -300,7 +300,7 @@ impl Flintlock {
     /// Returns its uid and, when `FAILED`, why it is unhealthy.
     async fn create(
         &self,
-        desired: &Desired<'_>,
+        desired: &Placed<'_>,
         object: &str,
     ) -> Result<(String, Option<String>), BackendError> {
         let host = &self.hosts[desired.host];
@@ -411,7 +411,7 @@ impl Flintlock {
         &self,
         change: &Change,
         desired: Option<&'a Manifest>,
-    ) -> Result<Desired<'a>, BackendError> {
+    ) -> Result<Placed<'a>, BackendError> {
         let manifest = desired.ok_or_else(|| BackendError::Failed {
             backend: BACKEND,
             message: format!(

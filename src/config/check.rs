@@ -1,0 +1,349 @@
+//! The rules of `mooring.yaml` that serde cannot say, one function per
+//! section. They run once, over the file with the command-line flags laid
+//! over it ([`super::Overrides`]); each problem carries the JSON pointer of
+//! the setting, so that `parse` can name the file's line or the flag that
+//! set it.
+
+use std::collections::BTreeSet;
+
+use super::{Config, KubernetesTarget, Source, Targets, is_label_value};
+
+/// One broken rule: where (a JSON pointer into the file) and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Problem {
+    pub pointer: String,
+    /// The setting as a user writes it (`sources[1].webhook`), when the
+    /// message is about one setting.
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl Problem {
+    fn at(
+        pointer: impl Into<String>,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Problem {
+            pointer: pointer.into(),
+            field: Some(field.into()),
+            message: message.into(),
+        }
+    }
+
+    /// `field: message`, as the file's errors read.
+    pub fn text(&self) -> String {
+        match &self.field {
+            Some(field) => format!("{field}: {}", self.message),
+            None => self.message.clone(),
+        }
+    }
+}
+
+type Checked = Result<(), Problem>;
+
+/// The file's shape: `source` or `sources`, not both. Checked on the file
+/// alone, before flags, since `--source-name` names the run's source
+/// whichever the file uses.
+pub(super) fn shape(config: &Config) -> Checked {
+    if !config.sources.is_empty() && config.source != Source::default() {
+        return Err(Problem::at(
+            "/sources",
+            "sources",
+            "give either `source` or `sources`, not both",
+        ));
+    }
+    Ok(())
+}
+
+/// Every other rule, in the order a reader meets the settings.
+pub(super) fn all(config: &Config) -> Checked {
+    source_names(config)?;
+    for (i, src) in config.all_sources().into_iter().enumerate() {
+        schedule(&at(config, i).0, src)?;
+    }
+    limits(config)?;
+    labels(config)?;
+    for (i, src) in config.all_sources().into_iter().enumerate() {
+        let (at, field) = at(config, i);
+        auth(&at, &field, src)?;
+        webhook(&at, &field, src)?;
+    }
+    targets(&config.targets)
+}
+
+/// The pointer and the name of the `i`th of [`Config::all_sources`].
+fn at(config: &Config, i: usize) -> (String, String) {
+    if config.sources.is_empty() {
+        ("/source".to_string(), "source".to_string())
+    } else {
+        (format!("/sources/{i}"), format!("sources[{i}]"))
+    }
+}
+
+/// Each source prunes by its name, so no two may share one.
+fn source_names(config: &Config) -> Checked {
+    let mut seen = BTreeSet::new();
+    for (i, src) in config.sources.iter().enumerate() {
+        if !seen.insert(src.name.as_str()) {
+            return Err(Problem::at(
+                format!("/sources/{i}/name"),
+                format!("sources[{i}].name"),
+                format!(
+                    "`{}` is used twice; each source prunes by its name",
+                    src.name
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A source's sync schedule or interval, its sync windows, and its drift
+/// interval.
+fn schedule(at: &str, src: &Source) -> Checked {
+    if let Some(cron) = &src.schedule {
+        if src.interval.is_some() {
+            return Err(Problem::at(
+                format!("{at}/schedule"),
+                "schedule",
+                "give `interval` or `schedule`, not both",
+            ));
+        }
+        if let Err(e) = cron.parse::<cron::Schedule>() {
+            return Err(Problem::at(
+                format!("{at}/schedule"),
+                "schedule",
+                format!(
+                    "`{cron}` is not a cron schedule ({e}); six fields: sec min hour day-of-month month day-of-week, e.g. `0 */5 * * * *`"
+                ),
+            ));
+        }
+    }
+    for (j, w) in src.windows.iter().enumerate() {
+        if let Err(e) = w.schedule.parse::<cron::Schedule>() {
+            return Err(Problem::at(
+                format!("{at}/windows/{j}/schedule"),
+                format!("windows[{j}].schedule"),
+                format!(
+                    "`{}` is not a cron schedule ({e}); six fields: sec min hour day-of-month month day-of-week",
+                    w.schedule
+                ),
+            ));
+        }
+        if w.duration.is_zero() {
+            return Err(Problem::at(
+                format!("{at}/windows/{j}/duration"),
+                format!("windows[{j}].duration"),
+                "must be above zero",
+            ));
+        }
+    }
+    if src.interval.is_some_and(|d| d.is_zero()) || src.drift_interval.is_zero() {
+        return Err(Problem {
+            pointer: at.to_string(),
+            field: None,
+            message: "interval and driftInterval must be above zero".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Requests in flight and their time limit.
+fn limits(config: &Config) -> Checked {
+    if config.concurrency == 0 {
+        return Err(Problem::at(
+            "/concurrency",
+            "concurrency",
+            "must be at least 1",
+        ));
+    }
+    if config.timeout.is_zero() {
+        return Err(Problem::at("/timeout", "timeout", "must be above zero"));
+    }
+    Ok(())
+}
+
+/// Source names are written into a label, so they must be label values.
+/// `source` is checked too when `sources` is used: `--source-name` sets it
+/// for `plan` and `apply`.
+fn labels(config: &Config) -> Checked {
+    let sources = config
+        .sources
+        .iter()
+        .enumerate()
+        .map(|(i, src)| (format!("/sources/{i}"), format!("sources[{i}]"), src));
+    let named = std::iter::once(("/source".to_string(), "source".to_string(), &config.source))
+        .chain(sources);
+    for (at, field, src) in named {
+        if !is_label_value(&src.name) {
+            return Err(Problem::at(
+                format!("{at}/name"),
+                format!("{field}.name"),
+                format!(
+                    "`{}` must be a valid label value (letters, digits, `-`, `_`, `.`; at most 63)",
+                    src.name
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Git credentials: ssh keys only with verified host keys, one token.
+fn auth(at: &str, field: &str, src: &Source) -> Checked {
+    let Some(auth) = &src.auth else {
+        return Ok(());
+    };
+    if auth.ssh_key_file.is_some() && auth.known_hosts_file.is_none() {
+        return Err(Problem::at(
+            format!("{at}/auth"),
+            format!("{field}.auth"),
+            "sshKeyFile needs knownHostsFile: host keys are verified, never accepted blindly",
+        ));
+    }
+    if auth.token_file.is_some() && auth.token_env.is_some() {
+        return Err(Problem::at(
+            format!("{at}/auth"),
+            format!("{field}.auth"),
+            "give tokenFile or tokenEnv, not both",
+        ));
+    }
+    Ok(())
+}
+
+/// A push webhook's secret: from exactly one place.
+fn webhook(at: &str, field: &str, src: &Source) -> Checked {
+    let Some(hook) = &src.webhook else {
+        return Ok(());
+    };
+    let message = match (&hook.secret_file, &hook.secret_env) {
+        (Some(_), Some(_)) => "give secretFile or secretEnv, not both",
+        (None, None) => {
+            "give secretFile or secretEnv (leave `webhook` out to accept unsigned pushes)"
+        }
+        _ => return Ok(()),
+    };
+    Err(Problem::at(
+        format!("{at}/webhook"),
+        format!("{field}.webhook"),
+        message,
+    ))
+}
+
+/// Flintlock hosts (unique names, endpoints with a scheme) and the
+/// Kubernetes target.
+fn targets(targets: &Targets) -> Checked {
+    let mut names = BTreeSet::new();
+    for (i, host) in targets.flintlock.iter().enumerate() {
+        if !names.insert(host.name.as_str()) {
+            return Err(Problem::at(
+                format!("/targets/flintlock/{i}/name"),
+                format!("targets.flintlock[{i}].name"),
+                format!("`{}` is used twice", host.name),
+            ));
+        }
+        if !(host.endpoint.starts_with("http://") || host.endpoint.starts_with("https://")) {
+            return Err(Problem::at(
+                format!("/targets/flintlock/{i}/endpoint"),
+                format!("targets.flintlock[{i}].endpoint"),
+                format!(
+                    "`{}` needs a scheme: http://host:9090 or https://host:9090",
+                    host.endpoint
+                ),
+            ));
+        }
+    }
+    if let Some(KubernetesTarget { field_manager, .. }) = &targets.kubernetes
+        && field_manager.is_empty()
+    {
+        return Err(Problem::at(
+            "/targets/kubernetes/fieldManager",
+            "targets.kubernetes.fieldManager",
+            "must not be empty",
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::config::Config;
+
+    /// The error `mooring.yaml` text is refused with.
+    fn refused(text: &str) -> String {
+        Config::parse(text, "m.yaml").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn ssh_keys_need_known_hosts() {
+        let err = refused("source:\n  url: ssh://git@host/repo\n  auth:\n    sshKeyFile: /k\n");
+        assert!(err.contains("knownHostsFile"), "{err}");
+        assert!(err.starts_with("m.yaml:3:"), "{err}");
+    }
+
+    #[test]
+    fn duplicate_hosts_and_schemeless_endpoints_are_refused() {
+        let err = refused(
+            "targets:\n  flintlock:\n    - {name: a, endpoint: 'http://x:1'}\n    - {name: a, endpoint: 'http://y:1'}\n",
+        );
+        assert!(err.contains("used twice"), "{err}");
+        let err = refused("targets:\n  flintlock:\n    - {name: a, endpoint: 'x:1'}\n");
+        assert!(err.contains("needs a scheme"), "{err}");
+    }
+
+    #[test]
+    fn sources_schedules_and_intervals() {
+        let c = Config::parse(
+            "sources:\n  - {name: a, url: /r, interval: 30s}\n  - {name: b, url: /s, schedule: '0 */5 * * * *', driftInterval: 10s}\n",
+            "m.yaml",
+        )
+        .unwrap();
+        let names: Vec<&str> = c.all_sources().iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["a", "b"]);
+        assert_eq!(c.sources[0].sync_interval(), Duration::from_secs(30));
+        assert_eq!(c.sources[1].drift_interval, Duration::from_secs(10));
+        let err = refused("source: {name: x, schedule: 'every minute'}\n");
+        assert!(err.contains("not a cron schedule"), "{err}");
+        let err = refused("sources:\n  - {name: a}\n  - {name: a}\n");
+        assert!(err.contains("used twice"), "{err}");
+        assert_eq!(Config::default().all_sources().len(), 1);
+    }
+
+    #[test]
+    fn every_source_has_its_auth_and_webhook_checked() {
+        let err = refused(
+            "sources:\n  - {name: a, url: /r}\n  - name: b\n    url: /r\n    webhook: {secretFile: /s, secretEnv: S}\n",
+        );
+        let text = err;
+        assert!(text.starts_with("m.yaml:5:"), "{text}");
+        assert!(text.contains("sources[1].webhook"), "{text}");
+        let err = refused("sources:\n  - name: a\n    url: /r\n    auth: {sshKeyFile: /k}\n");
+        assert!(err.contains("sources[0].auth"), "{err}");
+        let err = refused("source: {url: /r, webhook: {}}\n");
+        assert!(err.contains("secretFile or secretEnv"), "{err}");
+        let c = Config::parse("source: {url: /r, webhook: {secretEnv: HOOK}}\n", "m.yaml").unwrap();
+        assert_eq!(
+            c.source.webhook.unwrap().secret_env.as_deref(),
+            Some("HOOK")
+        );
+    }
+
+    #[test]
+    fn a_window_schedule_is_checked() {
+        let err = refused("source:\n  windows: [{kind: allow, schedule: nightly, duration: 1h}]\n");
+        assert!(err.contains("windows[0].schedule"), "{err}");
+        assert!(err.starts_with("m.yaml:2:"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_name_among_sources_names_its_own_line() {
+        let err = refused("sources:\n  - {name: a, url: /r}\n  - {name: 'b c', url: /s}\n");
+        assert!(
+            err.starts_with("m.yaml:3: sources[1].name: `b c` must be a valid label value"),
+            "{err}"
+        );
+    }
+}

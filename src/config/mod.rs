@@ -1,0 +1,425 @@
+//! `mooring.yaml`: where the manifests come from and which targets they are
+//! applied to. `examples/mooring.yaml` is the commented reference.
+//!
+//! This file holds the types; `parse` reads the file (with mooring's own
+//! YAML reader, so every error names the file, the line and the field) and
+//! lays the command-line flags over it ([`Overrides`]), `check` holds the
+//! rules serde cannot say, one function per section, and `duration` the
+//! `30s` / `1h30m` format. Unknown fields are errors (a typo in `prune`
+//! must not silently keep the default).
+
+mod check;
+mod duration;
+mod parse;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+pub use duration::parse_duration;
+pub use parse::Overrides;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}: {message}")]
+    Invalid {
+        path: String,
+        line: usize,
+        message: String,
+    },
+    /// A setting given on the command line breaks a rule.
+    #[error("{flag}: {message}")]
+    Flag { flag: String, message: String },
+    /// A setting breaks a rule, with neither a file nor a flag to name
+    /// (not reachable from the defaults).
+    #[error("{0}")]
+    Setting(String),
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub source: Source,
+    /// More than one source (for `mooring run`); then `source` is not used.
+    #[serde(default)]
+    pub sources: Vec<Source>,
+    #[serde(default)]
+    pub targets: Targets,
+    /// Delete objects that mooring applied earlier and Git no longer
+    /// declares.
+    #[serde(default)]
+    pub prune: bool,
+    /// Re-apply objects whose live state drifted (used by `mooring run`;
+    /// `apply` always converges).
+    #[serde(default)]
+    pub self_heal: bool,
+    /// The most deletions one run may make without `--force-prune`: a
+    /// number, or a percentage of the managed objects (`30%`).
+    #[serde(default)]
+    pub max_deletions: DeletionCap,
+    /// Requests in flight per backend.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+    /// Time limit of one request to a target, e.g. `30s`.
+    #[serde(default = "default_timeout", with = "duration::required")]
+    pub timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            source: Source::default(),
+            sources: Vec::new(),
+            targets: Targets::default(),
+            prune: false,
+            self_heal: false,
+            max_deletions: DeletionCap::default(),
+            concurrency: default_concurrency(),
+            timeout: default_timeout(),
+        }
+    }
+}
+
+fn default_concurrency() -> usize {
+    8
+}
+
+fn default_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+
+/// Where manifests come from.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Source {
+    /// Name written into the `mooring.dev/source` label of every applied
+    /// object. Two sources must not share a name: each prunes only its own.
+    #[serde(default = "default_source_name")]
+    pub name: String,
+    /// Repository: https, ssh, file URL, or a local path.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Branch, tag or commit.
+    #[serde(default = "default_ref", rename = "ref")]
+    pub git_ref: String,
+    /// Folder of the repository holding the manifests.
+    #[serde(default)]
+    pub path: String,
+    #[serde(default)]
+    pub auth: Option<GitAuth>,
+    /// `mooring run`: fetch and sync this often, e.g. `1m` (the default
+    /// when no `schedule` is given).
+    #[serde(default, with = "duration::optional")]
+    pub interval: Option<Duration>,
+    /// `mooring run`: sync on this cron schedule instead of an interval
+    /// (seconds minutes hours day-of-month month day-of-week, e.g.
+    /// `0 */5 * * * *` for every five minutes).
+    #[serde(default)]
+    pub schedule: Option<String>,
+    /// `mooring run`: re-read live state and look for drift this often.
+    #[serde(default = "default_drift_interval", with = "duration::required")]
+    pub drift_interval: Duration,
+    /// `mooring run`: when changes may be applied (as Argo CD's sync
+    /// windows). Outside them changes are planned and reported only.
+    #[serde(default)]
+    pub windows: Vec<SyncWindow>,
+    /// `mooring run`: how push webhooks (`POST /hooks/git`) for this
+    /// source's repository are authenticated.
+    #[serde(default)]
+    pub webhook: Option<Webhook>,
+}
+
+/// The shared secret of a push webhook: GitHub and Gitea sign the body with
+/// it (HMAC-SHA256), GitLab sends it as a token. Read from a file or the
+/// environment, never written in this file, and never logged. Without one,
+/// any push naming the repository triggers a fetch.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Webhook {
+    /// File holding the secret.
+    #[serde(default)]
+    pub secret_file: Option<PathBuf>,
+    /// Environment variable holding the secret.
+    #[serde(default)]
+    pub secret_env: Option<String>,
+}
+
+/// Whether a window allows or denies applying.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum WindowKind {
+    Allow,
+    Deny,
+}
+
+/// A window opening at each time of a cron `schedule`, for `duration`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SyncWindow {
+    pub kind: WindowKind,
+    /// Six-field cron (seconds first), UTC, e.g. `0 0 22 * * Mon-Fri`.
+    pub schedule: String,
+    #[serde(with = "duration::required")]
+    pub duration: Duration,
+}
+
+impl Config {
+    /// Every source: `sources`, or the one `source`.
+    pub fn all_sources(&self) -> Vec<&Source> {
+        if self.sources.is_empty() {
+            vec![&self.source]
+        } else {
+            self.sources.iter().collect()
+        }
+    }
+}
+
+impl Default for Source {
+    fn default() -> Self {
+        Source {
+            name: default_source_name(),
+            url: None,
+            git_ref: default_ref(),
+            path: String::new(),
+            auth: None,
+            interval: None,
+            schedule: None,
+            drift_interval: default_drift_interval(),
+            windows: Vec::new(),
+            webhook: None,
+        }
+    }
+}
+
+fn default_drift_interval() -> Duration {
+    Duration::from_secs(60)
+}
+
+impl Source {
+    /// How often `mooring run` syncs when no schedule is set.
+    pub fn sync_interval(&self) -> Duration {
+        self.interval.unwrap_or(Duration::from_secs(60))
+    }
+}
+
+fn default_source_name() -> String {
+    "default".to_string()
+}
+
+fn default_ref() -> String {
+    "HEAD".to_string()
+}
+
+/// Credentials for the Git source. Secrets are read from files or the
+/// environment, never written in this file, and never logged.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GitAuth {
+    /// Private key for ssh URLs.
+    #[serde(default)]
+    pub ssh_key_file: Option<PathBuf>,
+    /// known_hosts file the server's host key must be listed in (required
+    /// with `sshKeyFile`: host keys are verified, never accepted blindly).
+    #[serde(default)]
+    pub known_hosts_file: Option<PathBuf>,
+    /// File holding an https token.
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
+    /// Environment variable holding an https token.
+    #[serde(default)]
+    pub token_env: Option<String>,
+    /// User name sent with the token (most forges accept any).
+    #[serde(default = "default_token_user")]
+    pub username: String,
+}
+
+fn default_token_user() -> String {
+    "mooring".to_string()
+}
+
+/// The targets objects are applied to. Either may be absent; objects of a
+/// kind whose target is not configured are an error at plan time.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Targets {
+    #[serde(default)]
+    pub kubernetes: Option<KubernetesTarget>,
+    #[serde(default)]
+    pub flintlock: Vec<FlintlockHost>,
+}
+
+/// A Kubernetes cluster.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KubernetesTarget {
+    /// kubeconfig file [default: $KUBECONFIG, then ~/.kube/config].
+    #[serde(default)]
+    pub kubeconfig: Option<PathBuf>,
+    /// kubeconfig context [default: the file's current-context].
+    #[serde(default)]
+    pub context: Option<String>,
+    /// Use the pod's service account instead of a kubeconfig.
+    #[serde(default)]
+    pub in_cluster: bool,
+    /// Server-side apply field manager.
+    #[serde(default = "default_field_manager")]
+    pub field_manager: String,
+    /// Take fields owned by other managers instead of reporting a conflict.
+    #[serde(default)]
+    pub force_conflicts: bool,
+}
+
+impl Default for KubernetesTarget {
+    fn default() -> Self {
+        KubernetesTarget {
+            kubeconfig: None,
+            context: None,
+            in_cluster: false,
+            field_manager: default_field_manager(),
+            force_conflicts: false,
+        }
+    }
+}
+
+fn default_field_manager() -> String {
+    "mooring".to_string()
+}
+
+/// One flintlockd.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FlintlockHost {
+    /// Name that `mooring.dev/host` annotations refer to.
+    pub name: String,
+    /// gRPC endpoint, `http://host:9090` or `https://host:9090`.
+    pub endpoint: String,
+    #[serde(default)]
+    pub tls: Option<Tls>,
+    /// File holding the shared token flintlockd was started with.
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
+}
+
+/// TLS for a gRPC endpoint: `ca` verifies the server; `cert` and `key`
+/// present a client certificate (mTLS).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Tls {
+    #[serde(default)]
+    pub ca: Option<PathBuf>,
+    #[serde(default)]
+    pub cert: Option<PathBuf>,
+    #[serde(default)]
+    pub key: Option<PathBuf>,
+}
+
+/// The deletion cap: an absolute number or a share of managed objects.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum DeletionCap {
+    Count(usize),
+    Percent(f64),
+}
+
+impl Default for DeletionCap {
+    fn default() -> Self {
+        DeletionCap::Percent(30.0)
+    }
+}
+
+impl DeletionCap {
+    /// The most deletions allowed when `managed` objects are managed. A
+    /// percentage above zero always allows at least one deletion.
+    pub fn limit(&self, managed: usize) -> usize {
+        match *self {
+            DeletionCap::Count(n) => n,
+            DeletionCap::Percent(p) if p <= 0.0 => 0,
+            DeletionCap::Percent(p) => (((managed as f64) * p / 100.0).floor() as usize).max(1),
+        }
+    }
+}
+
+impl std::fmt::Display for DeletionCap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DeletionCap::Count(n) => write!(f, "{n}"),
+            DeletionCap::Percent(p) => write!(f, "{p}%"),
+        }
+    }
+}
+
+impl std::str::FromStr for DeletionCap {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        if let Some(p) = s.strip_suffix('%') {
+            let p: f64 = p
+                .trim()
+                .parse()
+                .map_err(|_| format!("`{s}` is not a percentage like `30%`"))?;
+            if !(0.0..=100.0).contains(&p) {
+                return Err(format!("`{s}` is not between 0% and 100%"));
+            }
+            Ok(DeletionCap::Percent(p))
+        } else {
+            s.parse().map(DeletionCap::Count).map_err(|_| {
+                format!("`{s}` is neither a count like `5` nor a percentage like `30%`")
+            })
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for DeletionCap {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = Value::deserialize(d)?;
+        match &v {
+            Value::Number(n) => n
+                .as_u64()
+                .map(|n| DeletionCap::Count(n as usize))
+                .ok_or_else(|| {
+                    serde::de::Error::custom("a deletion cap is a whole number or `N%`")
+                }),
+            Value::String(s) => s.parse().map_err(serde::de::Error::custom),
+            _ => Err(serde::de::Error::custom(
+                "a deletion cap is a whole number or `N%`",
+            )),
+        }
+    }
+}
+
+/// Whether `name` can be a Kubernetes label value, as `source.name` must:
+/// 1 to 63 letters, digits, `-`, `_`, `.`, starting and ending with a
+/// letter or digit.
+pub fn is_label_value(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn caps_and_label_values_parse() {
+        assert_eq!("0%".parse::<DeletionCap>().unwrap().limit(100), 0);
+        assert!(is_label_value("tidewater-platform"));
+        assert!(!is_label_value("-x") && !is_label_value("a,b") && !is_label_value(""));
+        assert_eq!("30%".parse::<DeletionCap>().unwrap().limit(10), 3);
+        assert_eq!("30%".parse::<DeletionCap>().unwrap().limit(2), 1);
+        assert_eq!("4".parse::<DeletionCap>().unwrap().limit(100), 4);
+        assert!("130%".parse::<DeletionCap>().is_err());
+    }
+}

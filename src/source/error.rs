@@ -1,0 +1,62 @@
+//! [`SourceError`]: why a source could not be read. In its own file so that
+//! `git` (which opens repositories) and `auth` (which resolves the
+//! credentials it opens them with) both depend on it and not on each other.
+
+use std::path::PathBuf;
+
+/// Why a source could not be read. Problems *in* the files read are
+/// findings, not errors; these stop the read as a whole.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// libgit2's own message is kept, without its class/code noise.
+    #[error("{context}: {}", cause.message())]
+    Git { context: String, cause: git2::Error },
+    /// The folder for clones of remote repositories cannot be made.
+    #[error("cannot create cache directory {}", dir.display())]
+    CacheDir {
+        dir: PathBuf,
+        #[source]
+        cause: std::io::Error,
+    },
+    /// The configured folder is absent from the revision: against live
+    /// targets that is a mistake, not an empty render that would delete
+    /// everything.
+    #[error("path {path:?} does not exist at {rev} ({commit})")]
+    PathMissing {
+        path: String,
+        rev: String,
+        /// The short commit id `rev` resolved to.
+        commit: String,
+    },
+    /// A file `source.auth` names cannot be read (`what`: `token`,
+    /// `known_hosts`).
+    #[error("cannot read {what} file {}", path.display())]
+    AuthFile {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        cause: std::io::Error,
+    },
+    /// `source.auth` cannot be used as written: the message names the field.
+    #[error("{0}")]
+    Auth(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cause_is_kept_as_the_source_and_joined_once() {
+        let err = SourceError::CacheDir {
+            dir: PathBuf::from("/cache/git"),
+            cause: std::io::Error::new(std::io::ErrorKind::PermissionDenied, "permission denied"),
+        };
+        assert_eq!(err.to_string(), "cannot create cache directory /cache/git");
+        assert!(std::error::Error::source(&err).is_some());
+        assert_eq!(
+            crate::error::with_causes(&err),
+            "cannot create cache directory /cache/git: permission denied"
+        );
+    }
+}
