@@ -145,7 +145,17 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
-	defer etcd.Close()
+	defer func() {
+		// A graceful close waits for every client stream, and the API
+		// server does not close all of its etcd watches: bound the wait.
+		// The data is a test store (and written without fsync anyway).
+		closed := make(chan struct{})
+		go func() { etcd.Close(); close(closed) }()
+		select {
+		case <-closed:
+		case <-time.After(3 * time.Second):
+		}
+	}()
 
 	server := fmt.Sprintf("https://127.0.0.1:%d", apiPort)
 	cmd := apiserver.NewAPIServerCommand() // installs the SIGTERM/SIGINT handler
@@ -234,11 +244,24 @@ func serve(args []string) error {
 			server, KubernetesVersion, filepath.Join(root, "kubeconfig"))
 	case err := <-apiDone:
 		return fmt.Errorf("serve: kube-apiserver stopped before it was ready: %v", err)
+	case <-ctx.Done():
 	}
-	err = <-apiDone
+	select {
+	case err := <-apiDone:
+		if err != nil && ctx.Err() == nil {
+			return fmt.Errorf("serve: kube-apiserver: %w", err)
+		}
+		return nil
+	case <-ctx.Done():
+	}
+	// SIGTERM or SIGINT: the controller manager first (it watches the API
+	// server, and the API server waits for its clients' requests), then the
+	// API server, within a bound.
 	stopManager()
-	if err != nil && ctx.Err() == nil {
-		return fmt.Errorf("serve: kube-apiserver: %w", err)
+	select {
+	case <-apiDone:
+	case <-time.After(15 * time.Second):
+		fmt.Fprintln(os.Stderr, "mooring-testenv: kube-apiserver had not stopped 15s after the signal; exiting anyway")
 	}
 	return nil
 }
