@@ -1,23 +1,32 @@
-//! The Kubernetes backend against the API emulator: the real kube-rs
-//! client, discovery, observe, plan and apply, over HTTP on loopback.
+//! The Kubernetes backend against both targets: the API emulator and a real
+//! kube-apiserver with etcd (tests/support/kube_target.rs). Each test body
+//! runs against both (`on_both_targets!`), except where it says why not:
+//! fault injection, a server that goes away, or what the test is about is
+//! a call count or the kubeconfig file rather than the server. On both,
+//! call counts are asserted on the emulator only (`env.calls()` is `None`
+//! on the real server). Every name a test creates is made unique
+//! (`env.name`), and each test has its own source label, because the real
+//! server is shared by every test of a run.
 
-use std::path::PathBuf;
+mod support;
+
 use std::time::Duration;
 
 use futures::{StreamExt, stream};
+use mooring::apply::order;
 use mooring::backend::kubernetes::{Kubernetes, Retry};
-use mooring::backend::{Applied, Backend, BackendError, Observed, order, with_ownership};
+use mooring::backend::{Applied, Backend, BackendError, Observed, with_ownership};
 use mooring::config::KubernetesTarget;
 use mooring::finding::Severity;
 use mooring::manifest::{Limits, Manifest, SourceFile, load};
 use mooring::plan::{Action, Change, Plan, plan_observed};
-use mooring_emulators::kubernetes::{KubeEmulator, KubeOptions};
+use mooring_emulators::kubernetes::KubeOptions;
 use serde_json::json;
+use support::kube_target::{KubeEnv, Target};
 
-const SOURCE: &str = "test";
-
-/// Manifests from YAML, labelled as this source's, as apply sends them.
-fn manifests(text: &str) -> Vec<Manifest> {
+/// Manifests from YAML, labelled as this test's source's, as apply sends
+/// them.
+fn manifests(env: &KubeEnv, text: &str) -> Vec<Manifest> {
     let loaded = load(
         &[SourceFile {
             path: "k8s.yaml".into(),
@@ -35,32 +44,14 @@ fn manifests(text: &str) -> Vec<Manifest> {
     loaded
         .manifests
         .iter()
-        .map(|m| with_ownership(m, SOURCE))
+        .map(|m| with_ownership(m, &env.source))
         .collect()
 }
 
-struct Env {
-    emu: KubeEmulator,
-    _dir: tempfile::TempDir,
-    kubeconfig: PathBuf,
-}
-
-async fn env(options: KubeOptions) -> Env {
-    let emu = KubeEmulator::start(options).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    emu.write_kubeconfig(&kubeconfig, "emulator").unwrap();
-    Env {
-        emu,
-        _dir: dir,
-        kubeconfig,
-    }
-}
-
-fn target(env: &Env) -> KubernetesTarget {
+fn target(env: &KubeEnv) -> KubernetesTarget {
     KubernetesTarget {
         kubeconfig: Some(env.kubeconfig.clone()),
-        context: Some("emulator".into()),
+        context: Some(env.context.clone()),
         ..KubernetesTarget::default()
     }
 }
@@ -71,8 +62,8 @@ const QUICK: Retry = Retry {
     max: Duration::from_millis(20),
 };
 
-async fn connect(target: &KubernetesTarget) -> Kubernetes {
-    Kubernetes::connect(target, SOURCE, 8, Duration::from_secs(10))
+async fn connect(env: &KubeEnv, target: &KubernetesTarget) -> Kubernetes {
+    Kubernetes::connect(target, &env.source, 8, Duration::from_secs(10))
         .await
         .unwrap()
         .with_retry(QUICK)
@@ -135,6 +126,8 @@ fn change<'a>(plan: &'a Plan, id: &str) -> &'a Change {
         .unwrap_or_else(|| panic!("{id} is not in the plan: {plan:#?}"))
 }
 
+/// A Namespace `apps`, a ConfigMap, a Secret and a LlamaStackDistribution
+/// in it; `apps` is replaced by the test's own namespace.
 const BASE: &str = "\
 apiVersion: v1
 kind: Namespace
@@ -158,11 +151,34 @@ spec:
     distribution: {name: ollama}
 ";
 
-#[tokio::test]
-async fn creates_then_plans_unchanged_despite_defaulted_fields() {
-    let env = env(KubeOptions::default()).await;
-    let k = connect(&target(&env)).await;
-    let desired = manifests(BASE);
+/// BASE in the test's own namespace, and that namespace's name.
+fn base(env: &KubeEnv) -> (String, String) {
+    let apps = env.name("apps");
+    (BASE.replace("apps", &apps), apps)
+}
+
+crate::on_both_targets!(
+    creates_then_plans_unchanged_despite_defaulted_fields,
+    a_secret_written_as_string_data_is_unchanged_without_a_dry_run,
+    a_changed_field_is_an_update_with_a_diff,
+    a_field_removed_from_git_is_removed_live,
+    a_live_edit_is_drift_and_a_conflict_until_forced,
+    only_this_sources_objects_are_pruned,
+    a_delete_spares_an_object_recreated_since_it_was_observed,
+    a_refused_token_is_unauthorized,
+    a_kind_the_server_does_not_serve_is_invalid,
+    a_crd_and_its_objects_apply_in_one_run,
+    leases_are_replaced_with_optimistic_concurrency,
+    long_lists_are_read_page_by_page,
+    a_watch_reports_changes_to_this_sources_objects_after_its_list,
+    generated_crds_serve_the_examples_without_a_perpetual_diff,
+);
+
+async fn creates_then_plans_unchanged_despite_defaulted_fields(t: Target) {
+    let env = KubeEnv::start(t).await;
+    let k = connect(&env, &target(&env)).await;
+    let (text, apps) = base(&env);
+    let desired = manifests(&env, &text);
 
     let first = plan(&k, &desired).await;
     assert_eq!(first.summary.create, 4, "{first:#?}");
@@ -174,73 +190,81 @@ async fn creates_then_plans_unchanged_despite_defaulted_fields() {
 
     // The server defaulted fields Git does not set.
     let llsd = env
-        .emu
         .get(
             "llamastack.io",
             "LlamaStackDistribution",
-            Some("apps"),
+            Some(&apps),
             "llama",
         )
+        .await
         .unwrap();
     assert_eq!(llsd["spec"]["replicas"], 1);
-    let secret = env.emu.get("", "secrets", Some("apps"), "creds").unwrap();
+    let secret = env.get("", "Secret", Some(&apps), "creds").await.unwrap();
     assert_eq!(secret["type"], "Opaque");
-    assert_eq!(secret["metadata"]["labels"]["mooring.dev/source"], SOURCE);
+    assert_eq!(
+        secret["metadata"]["labels"]["mooring.dev/source"],
+        env.source.as_str()
+    );
 
-    env.emu.reset_calls();
+    env.reset_calls();
     let again = plan(&k, &desired).await;
     assert!(!again.has_changes(), "{again:#?}");
     assert_eq!(again.summary.unchanged, 4);
-    let calls = env.emu.calls();
-    assert!(
-        !calls
-            .keys()
-            .any(|k| k.starts_with("PATCH") || k.starts_with("GET ")),
-        "an unchanged plan needs no dry-run and no GET: {calls:?}"
-    );
+    if let Some(calls) = env.calls() {
+        assert!(
+            !calls
+                .keys()
+                .any(|k| k.starts_with("PATCH") || k.starts_with("GET ")),
+            "an unchanged plan needs no dry-run and no GET: {calls:?}"
+        );
+    }
 }
 
-#[tokio::test]
-async fn a_secret_written_as_string_data_is_unchanged_without_a_dry_run() {
-    let env = env(KubeOptions::default()).await;
-    let k = connect(&target(&env)).await;
-    let desired = manifests(
-        "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData: {password: hunter2}\n",
-    );
+async fn a_secret_written_as_string_data_is_unchanged_without_a_dry_run(t: Target) {
+    let env = KubeEnv::start(t).await;
+    let k = connect(&env, &target(&env)).await;
+    let s = env.name("s");
+    let secret = |password: &str| {
+        manifests(
+            &env,
+            &format!(
+                "apiVersion: v1\nkind: Secret\nmetadata: {{name: {s}}}\nstringData: {{password: {password}}}\n"
+            ),
+        )
+    };
+    let desired = secret("hunter2");
     apply_ok(&k, &plan(&k, &desired).await, &desired).await;
-    let live = env.emu.get("", "secrets", Some("default"), "s").unwrap();
+    let live = env.get("", "Secret", Some("default"), &s).await.unwrap();
     assert_eq!(live["data"]["password"], "aHVudGVyMg==");
-    env.emu.reset_calls();
+    env.reset_calls();
     let again = plan(&k, &desired).await;
     assert!(!again.has_changes(), "{again:#?}");
-    assert_eq!(
-        env.emu.calls().get("PATCH secrets"),
-        None,
-        "stringData compares as the stored data: no dry-run"
-    );
-    let rotated = manifests(
-        "apiVersion: v1\nkind: Secret\nmetadata: {name: s}\nstringData: {password: hunter3}\n",
-    );
+    if let Some(calls) = env.calls() {
+        assert_eq!(
+            calls.get("PATCH secrets"),
+            None,
+            "stringData compares as the stored data: no dry-run"
+        );
+    }
+    let rotated = secret("hunter3");
     let changed = plan(&k, &rotated).await;
     assert_eq!(changed.summary.update, 1, "{changed:#?}");
-    assert_eq!(
-        env.emu.calls().get("PATCH secrets"),
-        Some(&1),
-        "one dry-run"
-    );
+    if let Some(calls) = env.calls() {
+        assert_eq!(calls.get("PATCH secrets"), Some(&1), "one dry-run");
+    }
 }
 
-#[tokio::test]
-async fn a_changed_field_is_an_update_with_a_diff() {
-    let env = env(KubeOptions::default()).await;
-    let k = connect(&target(&env)).await;
-    let desired = manifests(BASE);
+async fn a_changed_field_is_an_update_with_a_diff(t: Target) {
+    let env = KubeEnv::start(t).await;
+    let k = connect(&env, &target(&env)).await;
+    let (text, apps) = base(&env);
+    let desired = manifests(&env, &text);
     apply_ok(&k, &plan(&k, &desired).await, &desired).await;
 
-    let changed = manifests(&BASE.replace("mode: fast", "mode: careful"));
+    let changed = manifests(&env, &text.replace("mode: fast", "mode: careful"));
     let p = plan(&k, &changed).await;
     assert_eq!(p.summary.update, 1, "{p:#?}");
-    let c = change(&p, "ConfigMap/apps/settings");
+    let c = change(&p, &format!("ConfigMap/{apps}/settings"));
     assert_eq!(c.action, Action::Update);
     assert!(
         c.diff.contains("-  mode: fast\n+  mode: careful\n"),
@@ -253,67 +277,69 @@ async fn a_changed_field_is_an_update_with_a_diff() {
     assert_eq!(results.len(), 1);
     assert_eq!(results[0].1.as_ref().unwrap().summary, "updated");
     let live = env
-        .emu
-        .get("", "configmaps", Some("apps"), "settings")
+        .get("", "ConfigMap", Some(&apps), "settings")
+        .await
         .unwrap();
     assert_eq!(live["data"]["mode"], "careful");
     assert!(!plan(&k, &changed).await.has_changes());
 }
 
-#[tokio::test]
-async fn a_field_removed_from_git_is_removed_live() {
-    let env = env(KubeOptions::default()).await;
-    let k = connect(&target(&env)).await;
-    let desired = manifests(BASE);
+async fn a_field_removed_from_git_is_removed_live(t: Target) {
+    let env = KubeEnv::start(t).await;
+    let k = connect(&env, &target(&env)).await;
+    let (text, apps) = base(&env);
+    let desired = manifests(&env, &text);
     apply_ok(&k, &plan(&k, &desired).await, &desired).await;
 
-    let fewer = manifests(&BASE.replace("data: {mode: fast, level: '3'}", "data: {mode: fast}"));
+    let fewer = manifests(
+        &env,
+        &text.replace("data: {mode: fast, level: '3'}", "data: {mode: fast}"),
+    );
     let p = plan(&k, &fewer).await;
-    let c = change(&p, "ConfigMap/apps/settings");
+    let c = change(&p, &format!("ConfigMap/{apps}/settings"));
     assert_eq!(c.action, Action::Update, "{p:#?}");
     assert!(c.diff.contains("-  level: \"3\"\n"), "{}", c.diff);
     apply_ok(&k, &p, &fewer).await;
     let live = env
-        .emu
-        .get("", "configmaps", Some("apps"), "settings")
+        .get("", "ConfigMap", Some(&apps), "settings")
+        .await
         .unwrap();
     assert_eq!(live["data"], json!({"mode": "fast"}));
     assert!(!plan(&k, &fewer).await.has_changes());
 }
 
-#[tokio::test]
-async fn a_live_edit_is_drift_and_a_conflict_until_forced() {
-    let env = env(KubeOptions::default()).await;
-    let k = connect(&target(&env)).await;
-    let desired = manifests(BASE);
+async fn a_live_edit_is_drift_and_a_conflict_until_forced(t: Target) {
+    let env = KubeEnv::start(t).await;
+    let k = connect(&env, &target(&env)).await;
+    let (text, apps) = base(&env);
+    let desired = manifests(&env, &text);
     apply_ok(&k, &plan(&k, &desired).await, &desired).await;
+    let id = format!("ConfigMap/{apps}/settings");
 
     // Someone adds a field mooring does not set: not drift.
-    env.emu
-        .edit_as(
-            "kubectl-annotate",
-            "",
-            "configmaps",
-            Some("apps"),
-            "settings",
-            &json!({"metadata": {"annotations": {"note": "hi"}}}),
-        )
-        .unwrap();
+    env.edit_as(
+        "kubectl-annotate",
+        "",
+        "ConfigMap",
+        Some(&apps),
+        "settings",
+        &json!({"metadata": {"annotations": {"note": "hi"}}}),
+    )
+    .await;
     assert!(!plan(&k, &desired).await.has_changes());
 
     // Someone changes a field mooring set: drift, owned by them now.
-    env.emu
-        .edit_as(
-            "kubectl-edit",
-            "",
-            "configmaps",
-            Some("apps"),
-            "settings",
-            &json!({"data": {"mode": "slow"}}),
-        )
-        .unwrap();
+    env.edit_as(
+        "kubectl-edit",
+        "",
+        "ConfigMap",
+        Some(&apps),
+        "settings",
+        &json!({"data": {"mode": "slow"}}),
+    )
+    .await;
     let p = plan(&k, &desired).await;
-    let c = change(&p, "ConfigMap/apps/settings");
+    let c = change(&p, &id);
     assert_eq!(c.action, Action::Update);
     assert!(
         c.diff.contains("-  mode: slow\n+  mode: fast\n"),
@@ -341,62 +367,70 @@ async fn a_live_edit_is_drift_and_a_conflict_until_forced() {
         other => panic!("expected a conflict, got {other:?}"),
     }
     let live = env
-        .emu
-        .get("", "configmaps", Some("apps"), "settings")
+        .get("", "ConfigMap", Some(&apps), "settings")
+        .await
         .unwrap();
     assert_eq!(
         live["data"]["mode"], "slow",
         "a refused apply changes nothing"
     );
 
-    let forced = connect(&KubernetesTarget {
-        force_conflicts: true,
-        ..target(&env)
-    })
+    let forced = connect(
+        &env,
+        &KubernetesTarget {
+            force_conflicts: true,
+            ..target(&env)
+        },
+    )
     .await;
     let p = plan(&forced, &desired).await;
-    assert!(change(&p, "ConfigMap/apps/settings").notes.is_empty());
+    assert!(change(&p, &id).notes.is_empty());
     apply_ok(&forced, &p, &desired).await;
     let live = env
-        .emu
-        .get("", "configmaps", Some("apps"), "settings")
+        .get("", "ConfigMap", Some(&apps), "settings")
+        .await
         .unwrap();
     assert_eq!(live["data"]["mode"], "fast");
     assert_eq!(live["metadata"]["annotations"]["note"], "hi");
     assert!(!plan(&k, &desired).await.has_changes());
 }
 
-#[tokio::test]
-async fn only_this_sources_objects_are_pruned() {
-    let env = env(KubeOptions::default()).await;
-    let k = connect(&target(&env)).await;
+async fn only_this_sources_objects_are_pruned(t: Target) {
+    let env = KubeEnv::start(t).await;
+    let k = connect(&env, &target(&env)).await;
+    let (keep, old, elsewhere) = (env.name("keep"), env.name("old"), env.name("elsewhere"));
+    let (theirs, other_source) = (env.name("theirs"), env.name("other-source"));
     let two = manifests(
-        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: keep}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: old}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: elsewhere}\n---\napiVersion: v1\nkind: ServiceAccount\nmetadata: {name: bot, namespace: elsewhere}\n",
+        &env,
+        &format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {keep}}}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {old}}}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {{name: {elsewhere}}}\n---\napiVersion: v1\nkind: ServiceAccount\nmetadata: {{name: bot, namespace: {elsewhere}}}\n"
+        ),
     );
     apply_ok(&k, &plan(&k, &two).await, &two).await;
     // Not mooring's, and mooring's for another source.
-    env.emu
-        .apply_as(
-            "kubectl",
-            &json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "theirs"}}),
-            false,
-        )
-        .unwrap();
-    env.emu
-        .apply_as(
-            "mooring",
-            &json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "other-source",
-                "labels": {"app.kubernetes.io/managed-by": "mooring", "mooring.dev/source": "other"}}}),
-            false,
-        )
-        .unwrap();
+    env.apply_as(
+        "kubectl",
+        &json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": theirs}}),
+        false,
+    )
+    .await;
+    env.apply_as(
+        "mooring",
+        &json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": other_source,
+            "labels": {"app.kubernetes.io/managed-by": "mooring", "mooring.dev/source": env.name("other")}}}),
+        false,
+    )
+    .await;
 
-    let one = manifests("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: keep}\n");
+    let one = manifests(
+        &env,
+        &format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {keep}}}\n"),
+    );
     let observed: Vec<Observed> = k.observe(&one).await.unwrap();
     let ids: Vec<String> = observed.iter().map(|o| o.id.to_string()).collect();
     assert!(
         !ids.iter()
-            .any(|i| i.contains("theirs") || i.contains("other-source")),
+            .any(|i| i.contains(&theirs) || i.contains(&other_source)),
         "{ids:?}"
     );
     let p = plan_observed("kubernetes", observed);
@@ -409,17 +443,17 @@ async fn only_this_sources_objects_are_pruned() {
     assert_eq!(
         deletes,
         vec![
-            "ConfigMap/default/old",
-            "Namespace/elsewhere",
-            "ServiceAccount/elsewhere/bot"
+            format!("ConfigMap/default/{old}"),
+            format!("Namespace/{elsewhere}"),
+            format!("ServiceAccount/{elsewhere}/bot"),
         ]
     );
     assert_eq!(
-        change(&p, "ConfigMap/default/keep").action,
+        change(&p, &format!("ConfigMap/default/{keep}")).action,
         Action::Unchanged
     );
     assert_eq!(
-        change(&p, "Namespace/elsewhere").notes,
+        change(&p, &format!("Namespace/{elsewhere}")).notes,
         vec!["deleting a Namespace deletes every object in it, mooring's or not"]
     );
 
@@ -436,94 +470,172 @@ async fn only_this_sources_objects_are_pruned() {
         "{summaries:?}"
     );
     assert!(
-        env.emu
-            .get("", "configmaps", Some("default"), "old")
+        env.get("", "ConfigMap", Some("default"), &old)
+            .await
             .is_none()
     );
+    // A Namespace goes through Terminating on a real server: "deleted" is
+    // only said once it is gone.
+    assert!(env.get("", "Namespace", None, &elsewhere).await.is_none());
     assert!(
-        env.emu
-            .get("", "configmaps", Some("default"), "theirs")
+        env.get("", "ConfigMap", Some("default"), &theirs)
+            .await
             .is_some()
     );
     assert!(
-        env.emu
-            .get("", "configmaps", Some("default"), "other-source")
+        env.get("", "ConfigMap", Some("default"), &other_source)
+            .await
             .is_some()
     );
     assert!(!plan(&k, &one).await.has_changes());
 }
 
-#[tokio::test]
-async fn a_delete_spares_an_object_recreated_since_it_was_observed() {
-    let env = env(KubeOptions::default()).await;
-    let k = connect(&target(&env)).await;
-    let one = manifests("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: old}\n");
+async fn a_delete_spares_an_object_recreated_since_it_was_observed(t: Target) {
+    let env = KubeEnv::start(t).await;
+    let k = connect(&env, &target(&env)).await;
+    let old = env.name("old");
+    let one = manifests(
+        &env,
+        &format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {old}}}\n"),
+    );
     apply_ok(&k, &plan(&k, &one).await, &one).await;
     let p = plan(&k, &[]).await;
-    let c = change(&p, "ConfigMap/default/old");
+    let c = change(&p, &format!("ConfigMap/default/{old}"));
     assert_eq!(c.action, Action::Delete);
     // Replaced behind mooring's back between plan and apply.
-    assert!(
-        env.emu
-            .delete_direct("", "ConfigMap", Some("default"), "old")
-    );
-    env.emu.apply_as("mooring", &one[0].value, false).unwrap();
+    assert!(env.delete("", "ConfigMap", Some("default"), &old).await);
+    env.apply_as("mooring", &one[0].value, false).await;
     let err = k.apply(c, None).await.unwrap_err();
     assert!(
         err.to_string().contains("replaced after it was observed"),
         "{err}"
     );
     assert!(
-        env.emu
-            .get("", "configmaps", Some("default"), "old")
+        env.get("", "ConfigMap", Some("default"), &old)
+            .await
             .is_some()
     );
 }
 
-#[tokio::test]
-async fn a_refused_token_is_unauthorized() {
-    let env = env(KubeOptions {
-        token: Some("s3cret".into()),
-        ..KubeOptions::default()
-    })
-    .await;
-    // The kubeconfig the emulator writes carries the token.
-    let k = connect(&target(&env)).await;
-    assert!(k.observe(&manifests(BASE)).await.is_ok());
-
-    let anonymous = env._dir.path().join("anonymous");
-    std::fs::write(
-        &anonymous,
-        format!(
-            "apiVersion: v1\nkind: Config\ncurrent-context: anon\nclusters: [{{name: c, cluster: {{server: '{}'}}}}]\ncontexts: [{{name: anon, context: {{cluster: c, user: u}}}}]\nusers: [{{name: u, user: {{token: wrong}}}}]\n",
-            env.emu.url()
-        ),
+async fn a_refused_token_is_unauthorized(t: Target) {
+    // The real server has its own token (in its kubeconfig).
+    let env = KubeEnv::start_with(
+        t,
+        KubeOptions {
+            token: Some("s3cret".into()),
+            ..KubeOptions::default()
+        },
     )
-    .unwrap();
-    let k = connect(&KubernetesTarget {
-        kubeconfig: Some(anonymous),
-        ..KubernetesTarget::default()
-    })
     .await;
-    match k.observe(&manifests(BASE)).await {
+    let (text, _) = base(&env);
+    // The kubeconfig carries the token.
+    let k = connect(&env, &target(&env)).await;
+    assert!(k.observe(&manifests(&env, &text)).await.is_ok());
+
+    let wrong = env.kubeconfig_with_token("wrong");
+    let k = connect(
+        &env,
+        &KubernetesTarget {
+            kubeconfig: Some(wrong),
+            ..KubernetesTarget::default()
+        },
+    )
+    .await;
+    match k.observe(&manifests(&env, &text)).await {
         Err(BackendError::Unauthorized {
             endpoint, message, ..
         }) => {
-            assert_eq!(endpoint, env.emu.url());
+            assert_eq!(endpoint, env.url());
             assert!(message.contains("401"), "{message}");
         }
         other => panic!("expected Unauthorized, got {other:?}"),
     }
 }
 
+// Real server only: the emulator has no finalizers (docs/emulator-gaps.md).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_held_by_a_finalizer_is_terminating_not_deleted_again() {
+    let env = KubeEnv::start(Target::Real).await;
+    let k = Kubernetes::connect(&target(&env), &env.source, 8, Duration::from_secs(2))
+        .await
+        .unwrap()
+        .with_retry(QUICK);
+    let held = env.name("held");
+    let id = format!("ConfigMap/default/{held}");
+    let one = manifests(
+        &env,
+        &format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {held}}}\ndata: {{a: b}}\n"),
+    );
+    apply_ok(&k, &plan(&k, &one).await, &one).await;
+    let finalizers = |list: serde_json::Value| json!({"metadata": {"finalizers": list}});
+    env.edit_as(
+        "test-finalizer",
+        "",
+        "ConfigMap",
+        Some("default"),
+        &held,
+        &finalizers(json!(["example.com/hold"])),
+    )
+    .await;
+
+    let p = plan(&k, &[]).await;
+    assert_eq!(change(&p, &id).action, Action::Delete);
+    let results = apply(&k, &p, &[]).await;
+    let applied = results[0].1.as_ref().unwrap();
+    assert_eq!(applied.summary, "deletion started");
+    let why = applied.unhealthy.as_deref().unwrap_or_default();
+    assert!(
+        why.contains("still Terminating") && why.contains("example.com/hold"),
+        "{why}"
+    );
+    // Nothing more to do while it goes: no delete on every plan.
+    let again = plan(&k, &[]).await;
+    assert!(!again.has_changes(), "{again:#?}");
+    // Declared again meanwhile: said, never applied to the dying object.
+    let p = plan(&k, &one).await;
+    assert!(
+        change(&p, &id)
+            .notes
+            .iter()
+            .any(|n| n.contains("being deleted")),
+        "{p:#?}"
+    );
+
+    env.edit_as(
+        "test-finalizer",
+        "",
+        "ConfigMap",
+        Some("default"),
+        &held,
+        &finalizers(serde_json::Value::Null),
+    )
+    .await;
+    let mut gone = false;
+    for _ in 0..100 {
+        if env
+            .get("", "ConfigMap", Some("default"), &held)
+            .await
+            .is_none()
+        {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(gone, "the ConfigMap goes once its finalizer is removed");
+    assert_eq!(plan(&k, &one).await.summary.create, 1);
+}
+
+// Emulator only: the server goes away mid-test.
 #[tokio::test]
 async fn a_server_that_is_down_is_unreachable() {
-    let env = env(KubeOptions::default()).await;
-    let url = env.emu.url();
-    let t = target(&env);
-    drop(env.emu);
-    let k = connect(&t).await;
-    match k.observe(&manifests(BASE)).await {
+    let mut env = KubeEnv::start(Target::Emulator).await;
+    let url = env.url().to_string();
+    let (text, _) = base(&env);
+    let desired = manifests(&env, &text);
+    env.stop_emulator();
+    let k = connect(&env, &target(&env)).await;
+    match k.observe(&desired).await {
         Err(BackendError::Unreachable {
             endpoint, message, ..
         }) => {
@@ -534,24 +646,26 @@ async fn a_server_that_is_down_is_unreachable() {
     }
 }
 
+// Emulator only: injects faults and counts calls.
 #[tokio::test]
 async fn passing_faults_are_retried_and_lasting_ones_stop_the_plan() {
-    let env = env(KubeOptions::default()).await;
-    let k = connect(&target(&env)).await;
-    let desired = manifests(BASE);
-    env.emu.inject(Some("LIST"), "configmaps", 500, 1);
-    env.emu
-        .inject(Some("PATCH"), "/configmaps/settings", 429, 1);
+    let env = KubeEnv::start(Target::Emulator).await;
+    let emu = env.emu().unwrap();
+    let k = connect(&env, &target(&env)).await;
+    let (text, _) = base(&env);
+    let desired = manifests(&env, &text);
+    emu.inject(Some("LIST"), "configmaps", 500, 1);
+    emu.inject(Some("PATCH"), "/configmaps/settings", 429, 1);
     let p = plan(&k, &desired).await;
     assert_eq!(p.summary.create, 4);
     apply_ok(&k, &p, &desired).await;
-    let calls = env.emu.calls();
+    let calls = emu.calls();
     assert_eq!(calls.get("PATCH configmaps"), Some(&2), "{calls:?}");
     assert!(!plan(&k, &desired).await.has_changes());
 
     // A server that keeps failing: the plan stops; nothing is pruned from
     // a partial view.
-    env.emu.inject(Some("LIST"), "secrets", 503, 100);
+    emu.inject(Some("LIST"), "secrets", 503, 100);
     match k.observe(&[]).await {
         Err(BackendError::Unreachable { message, .. }) => {
             assert!(
@@ -563,11 +677,11 @@ async fn passing_faults_are_retried_and_lasting_ones_stop_the_plan() {
     }
 }
 
-#[tokio::test]
-async fn a_kind_the_server_does_not_serve_is_invalid() {
-    let env = env(KubeOptions::default()).await;
-    let k = connect(&target(&env)).await;
+async fn a_kind_the_server_does_not_serve_is_invalid(t: Target) {
+    let env = KubeEnv::start(t).await;
+    let k = connect(&env, &target(&env)).await;
     let desired = manifests(
+        &env,
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\napiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n",
     );
     let err = k.observe(&desired).await.unwrap_err();
@@ -578,36 +692,40 @@ async fn a_kind_the_server_does_not_serve_is_invalid() {
     );
 }
 
-#[tokio::test]
-async fn a_crd_and_its_objects_apply_in_one_run() {
-    let env = env(KubeOptions::default()).await;
-    let k = connect(&target(&env)).await;
+async fn a_crd_and_its_objects_apply_in_one_run(t: Target) {
+    let env = KubeEnv::start(t).await;
+    let k = connect(&env, &target(&env)).await;
+    // A group of its own: CRDs are cluster-wide.
+    let group = format!("t{}.example.com", env.id);
     let desired = manifests(
-        "apiVersion: apiextensions.k8s.io/v1
+        &env,
+        &format!(
+            "apiVersion: apiextensions.k8s.io/v1
 kind: CustomResourceDefinition
-metadata: {name: widgets.example.com}
+metadata: {{name: widgets.{group}}}
 spec:
-  group: example.com
+  group: {group}
   scope: Namespaced
-  names: {kind: Widget, plural: widgets, singular: widget, listKind: WidgetList}
+  names: {{kind: Widget, plural: widgets, singular: widget, listKind: WidgetList}}
   versions:
     - name: v1
       served: true
       storage: true
-      schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
+      schema: {{openAPIV3Schema: {{type: object, x-kubernetes-preserve-unknown-fields: true}}}}
 ---
-apiVersion: example.com/v1
+apiVersion: {group}/v1
 kind: Widget
-metadata: {name: w, namespace: default}
-spec: {size: 3}
-",
+metadata: {{name: w, namespace: default}}
+spec: {{size: 3}}
+"
+        ),
     );
     let p = plan(&k, &desired).await;
     assert_eq!(p.summary.create, 2, "{p:#?}");
     apply_ok(&k, &p, &desired).await;
     let w = env
-        .emu
-        .get("example.com", "widgets", Some("default"), "w")
+        .get(&group, "Widget", Some("default"), "w")
+        .await
         .unwrap();
     assert_eq!(w["spec"]["size"], 3);
     let again = plan(&k, &desired).await;
@@ -616,15 +734,17 @@ spec: {size: 3}
     // A kind neither in Git nor known to mooring is never listed, so its
     // objects are never pruned.
     let crd_only = vec![desired[0].clone()];
-    let fresh = connect(&target(&env)).await;
+    let fresh = connect(&env, &target(&env)).await;
     let p = plan(&fresh, &crd_only).await;
     assert_eq!(p.summary.delete, 0, "{p:#?}");
 }
 
+// Emulator only: what it proves is the number of calls.
 #[tokio::test]
 async fn reads_are_lists_per_kind_and_namespace_and_an_unchanged_replan_makes_no_dry_run() {
-    let env = env(KubeOptions::default()).await;
-    let k = connect(&target(&env)).await;
+    let env = KubeEnv::start(Target::Emulator).await;
+    let emu = env.emu().unwrap();
+    let k = connect(&env, &target(&env)).await;
     let mut text = String::from(
         "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: b}\n",
     );
@@ -640,12 +760,12 @@ async fn reads_are_lists_per_kind_and_namespace_and_an_unchanged_replan_makes_no
             ));
         }
     }
-    let desired = manifests(&text);
+    let desired = manifests(&env, &text);
     assert_eq!(desired.len(), 502);
 
     let p = plan(&k, &desired).await;
     assert_eq!(p.summary.create, 502);
-    let calls = env.emu.calls();
+    let calls = emu.calls();
     // Per kind: one LIST per namespace in Git plus one labelled LIST.
     assert_eq!(calls.get("LIST configmaps"), Some(&3), "{calls:?}");
     assert_eq!(calls.get("LIST secrets"), Some(&3), "{calls:?}");
@@ -663,10 +783,10 @@ async fn reads_are_lists_per_kind_and_namespace_and_an_unchanged_replan_makes_no
     );
 
     apply_ok(&k, &p, &desired).await;
-    env.emu.reset_calls();
+    emu.reset_calls();
     let again = plan(&k, &desired).await;
     assert_eq!(again.summary.unchanged, 502);
-    let calls = env.emu.calls();
+    let calls = emu.calls();
     assert!(!calls.keys().any(|k| k.starts_with("PATCH")), "{calls:?}");
     assert!(!calls.keys().any(|k| k.starts_with("GET ")), "{calls:?}");
     assert!(
@@ -678,11 +798,10 @@ async fn reads_are_lists_per_kind_and_namespace_and_an_unchanged_replan_makes_no
     // One changed object costs one dry-run.
     let mut changed = desired.clone();
     changed[2].value["data"]["i"] = json!("changed");
-    env.emu.reset_calls();
+    emu.reset_calls();
     let p = plan(&k, &changed).await;
     assert_eq!(p.summary.update, 1);
-    let patches: u64 = env
-        .emu
+    let patches: u64 = emu
         .calls()
         .iter()
         .filter(|(k, _)| k.starts_with("PATCH"))
@@ -691,16 +810,17 @@ async fn reads_are_lists_per_kind_and_namespace_and_an_unchanged_replan_makes_no
     assert_eq!(patches, 1);
 }
 
+// Emulator only: about the kubeconfig file, not the server.
 #[tokio::test]
 async fn kubeconfig_problems_name_the_file_and_context() {
-    let env = env(KubeOptions::default()).await;
-    let missing = env._dir.path().join("nope");
+    let env = KubeEnv::start(Target::Emulator).await;
+    let missing = env.dir.path().join("nope");
     let err = Kubernetes::connect(
         &KubernetesTarget {
             kubeconfig: Some(missing.clone()),
             ..KubernetesTarget::default()
         },
-        SOURCE,
+        &env.source,
         8,
         Duration::from_secs(5),
     )
@@ -717,7 +837,7 @@ async fn kubeconfig_problems_name_the_file_and_context() {
             context: Some("prod".into()),
             ..target(&env)
         },
-        SOURCE,
+        &env.source,
         8,
         Duration::from_secs(5),
     )
@@ -732,19 +852,24 @@ async fn kubeconfig_problems_name_the_file_and_context() {
     );
 
     // Without a context the current-context is used.
-    let k = connect(&KubernetesTarget {
-        context: None,
-        ..target(&env)
-    })
+    let k = connect(
+        &env,
+        &KubernetesTarget {
+            context: None,
+            ..target(&env)
+        },
+    )
     .await;
-    assert_eq!(k.endpoint(), env.emu.url());
+    assert_eq!(k.endpoint(), env.url());
 }
 
+// Emulator only: no server behaviour is involved.
 #[tokio::test]
 async fn kinds_of_other_backends_are_not_handled() {
-    let env = env(KubeOptions::default()).await;
-    let k = connect(&target(&env)).await;
+    let env = KubeEnv::start(Target::Emulator).await;
+    let k = connect(&env, &target(&env)).await;
     let ms = manifests(
+        &env,
         "apiVersion: flintlock.liquidmetal.dev/v1alpha1\nkind: MicroVM\nmetadata: {name: vm}\n---\napiVersion: ignite.weave.works/v1alpha1\nkind: VM\nmetadata: {name: vm}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n",
     );
     let handled: Vec<bool> = ms.iter().map(|m| k.handles(m)).collect();
@@ -752,17 +877,19 @@ async fn kinds_of_other_backends_are_not_handled() {
     assert_eq!(k.name(), "kubernetes");
 }
 
-#[tokio::test]
-async fn the_emulator_serves_typed_clients_with_optimistic_concurrency() {
+async fn leases_are_replaced_with_optimistic_concurrency(t: Target) {
     use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
     use kube::api::{Api, ListParams, ObjectMeta, PostParams};
 
-    let env = env(KubeOptions::default()).await;
-    let kubeconfig = kube::config::Kubeconfig::read_from(&env.kubeconfig).unwrap();
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-        .await
-        .unwrap();
-    let leases: Api<Lease> = Api::namespaced(kube::Client::try_from(config).unwrap(), "default");
+    let env = KubeEnv::start(t).await;
+    let ns = env.name("leases");
+    env.apply_as(
+        "test",
+        &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+        false,
+    )
+    .await;
+    let leases: Api<Lease> = Api::namespaced(env.client(), &ns);
     let lease = Lease {
         metadata: ObjectMeta {
             name: Some("leader".into()),
@@ -803,39 +930,54 @@ async fn the_emulator_serves_typed_clients_with_optimistic_concurrency() {
     );
     let all = leases.list(&ListParams::default()).await.unwrap();
     assert_eq!(all.items.len(), 1);
-    assert!(leases.create(&PostParams::default(), &lease).await.is_err());
-    let calls = env.emu.calls();
-    assert_eq!(calls.get("PUT leases"), Some(&2), "{calls:?}");
-    assert_eq!(calls.get("POST leases"), Some(&2), "{calls:?}");
+    match leases.create(&PostParams::default(), &lease).await {
+        Err(kube::Error::Api(s)) => assert_eq!(s.code, 409, "{s:?}"),
+        other => panic!("expected AlreadyExists, got {other:?}"),
+    }
+    if let Some(calls) = env.calls() {
+        assert_eq!(calls.get("PUT leases"), Some(&2), "{calls:?}");
+        assert_eq!(calls.get("POST leases"), Some(&2), "{calls:?}");
+    }
 }
 
-#[tokio::test]
-async fn long_lists_are_read_page_by_page() {
-    let env = env(KubeOptions::default()).await;
-    for i in 0..1100 {
-        let object = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {
-            "name": format!("cm-{i}"),
-            "labels": {"app.kubernetes.io/managed-by": "mooring", "mooring.dev/source": SOURCE}}});
-        env.emu.apply_as("mooring", &object, false).unwrap();
-    }
-    let k = connect(&target(&env)).await;
+async fn long_lists_are_read_page_by_page(t: Target) {
+    let env = KubeEnv::start(t).await;
+    let objects: Vec<serde_json::Value> = (0..1100)
+        .map(|i| {
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {
+                "name": env.name(&format!("cm-{i}")),
+                "labels": {"app.kubernetes.io/managed-by": "mooring", "mooring.dev/source": env.source}}})
+        })
+        .collect();
+    stream::iter(&objects)
+        .for_each_concurrent(16, |o| async {
+            env.apply_as("mooring", o, false).await;
+        })
+        .await;
+    env.reset_calls();
+    let k = connect(&env, &target(&env)).await;
     let p = plan(&k, &[]).await;
     assert_eq!(p.summary.delete, 1100);
-    let calls = env.emu.calls();
-    assert_eq!(calls.get("LIST configmaps"), Some(&3), "{calls:?}");
+    if let Some(calls) = env.calls() {
+        // 500 a page (kube-rs's default limit).
+        assert_eq!(calls.get("LIST configmaps"), Some(&3), "{calls:?}");
+    }
 }
 
-#[tokio::test]
-async fn a_watch_reports_changes_to_this_sources_objects_after_its_list() {
+async fn a_watch_reports_changes_to_this_sources_objects_after_its_list(t: Target) {
     use mooring::backend::{WatchChange, WatchEvent};
 
-    let env = env(KubeOptions {
-        custom_resources: false,
-        ..KubeOptions::default()
-    })
+    let env = KubeEnv::start_with(
+        t,
+        KubeOptions {
+            custom_resources: false,
+            ..KubeOptions::default()
+        },
+    )
     .await;
-    let k = connect(&target(&env)).await;
-    let all = manifests(BASE);
+    let k = connect(&env, &target(&env)).await;
+    let (text, apps) = base(&env);
+    let all = manifests(&env, &text);
     let served: Vec<Manifest> = all
         .iter()
         .filter(|m| m.id.kind != "LlamaStackDistribution")
@@ -843,7 +985,8 @@ async fn a_watch_reports_changes_to_this_sources_objects_after_its_list() {
         .collect();
     apply_ok(&k, &plan(&k, &served).await, &served).await;
 
-    // The LlamaStack kind is not served: skipped, not an error.
+    // On the emulator the LlamaStack kind is not served: skipped, not an
+    // error. The real server serves it (the test CRD is installed).
     let mut events = k.watch(&all).await.unwrap().expect("a watch");
     let mut next = async || -> WatchEvent {
         tokio::time::timeout(Duration::from_secs(30), events.next())
@@ -851,58 +994,142 @@ async fn a_watch_reports_changes_to_this_sources_objects_after_its_list() {
             .expect("an event within 30 s")
             .expect("the watch goes on")
     };
+    let mut expected = vec!["ConfigMap", "Namespace", "Secret"];
+    if t == Target::Real {
+        expected.insert(1, "LlamaStackDistribution");
+    }
     let mut listed = Vec::new();
-    for _ in 0..3 {
+    for _ in 0..expected.len() {
         let e = next().await;
         assert_eq!(e.change, WatchChange::Listed, "{e:?}");
         listed.push(e.id.kind);
     }
     listed.sort();
-    assert_eq!(listed, ["ConfigMap", "Namespace", "Secret"]);
+    assert_eq!(listed, expected);
 
-    let edit = |value: &str| {
-        env.emu
-            .edit_as(
+    let id = format!("ConfigMap/{apps}/settings");
+    let edit = |value: &'static str| {
+        let (env, apps) = (&env, &apps);
+        async move {
+            env.edit_as(
                 "kubectl-edit",
                 "",
-                "configmaps",
-                Some("apps"),
+                "ConfigMap",
+                Some(apps),
                 "settings",
                 &json!({"data": {"mode": value}}),
             )
-            .unwrap();
+            .await;
+        }
     };
-    edit("slow");
+    edit("slow").await;
     let e = next().await;
     assert_eq!(
         (e.change, e.id.to_string()),
-        (WatchChange::Applied, "ConfigMap/apps/settings".to_string())
+        (WatchChange::Applied, id.clone())
     );
     // Another source's or nobody's objects are not watched: the next
     // ConfigMap event is the owned one's.
-    env.emu
-        .apply_as(
-            "kubectl",
-            &json!({"apiVersion": "v1", "kind": "ConfigMap",
-                "metadata": {"name": "other", "namespace": "apps"}, "data": {"a": "b"}}),
-            false,
-        )
-        .unwrap();
-    edit("fast");
+    env.apply_as(
+        "kubectl",
+        &json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "other", "namespace": apps}, "data": {"a": "b"}}),
+        false,
+    )
+    .await;
+    edit("fast").await;
     let e = next().await;
-    assert_eq!(e.id.to_string(), "ConfigMap/apps/settings");
-    assert!(env.emu.delete_direct("", "secrets", Some("apps"), "creds"));
+    assert_eq!(e.id.to_string(), id);
+    assert!(env.delete("", "Secret", Some(&apps), "creds").await);
     let e = next().await;
     assert_eq!(
         (e.change, e.id.to_string()),
-        (WatchChange::Deleted, "Secret/apps/creds".to_string())
+        (WatchChange::Deleted, format!("Secret/{apps}/creds"))
     );
-    let calls = env.emu.calls();
-    for kind in ["configmaps", "secrets", "namespaces"] {
-        assert_eq!(calls.get(&format!("WATCH {kind}")), Some(&1), "{calls:?}");
+    if let Some(calls) = env.calls() {
+        for kind in ["configmaps", "secrets", "namespaces"] {
+            assert_eq!(calls.get(&format!("WATCH {kind}")), Some(&1), "{calls:?}");
+        }
+        assert!(
+            !calls.keys().any(|c| c.starts_with("WATCH llama")),
+            "{calls:?}"
+        );
     }
-    assert!(
-        !calls.keys().any(|c| c.starts_with("WATCH llama")),
-        "{calls:?}"
-    );
+}
+
+/// `mooring crds` (the library behind it) for every custom kind, in a group
+/// of the test's own (CRDs are cluster-wide), applied through mooring with
+/// the examples' LlamaStack and wasmCloud objects in the same run: the real
+/// server accepts them as structural schemas, validates and prunes the
+/// objects with them, and a re-plan shows no change.
+async fn generated_crds_serve_the_examples_without_a_perpetual_diff(t: Target) {
+    let env = KubeEnv::start(t).await;
+    let k = connect(&env, &target(&env)).await;
+    let ns = env.name("crds");
+    let regroup = |text: &str| {
+        text.replace("llamastack.io/", &format!("t{}.llamastack.io/", env.id))
+            .replace(
+                "runtime.wasmcloud.dev/",
+                &format!("t{}.runtime.wasmcloud.dev/", env.id),
+            )
+    };
+    let mut text = format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: {ns}}}\n");
+    for info in mooring::kinds::crd::kinds() {
+        let mut crd = mooring::kinds::crd::crd(info);
+        let group = format!("t{}.{}", env.id, info.group);
+        crd["metadata"]["name"] = json!(format!(
+            "{}.{group}",
+            mooring::kinds::crd::plural(info.kind)
+        ));
+        crd["spec"]["group"] = json!(group);
+        text.push_str("---\n");
+        text.push_str(&mooring::plan::yaml::to_yaml(&crd));
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/manifests");
+    let mut files = Vec::new();
+    for dir in ["llamastack", "wasmcloud"] {
+        let mut stack = vec![root.join(dir)];
+        while let Some(d) = stack.pop() {
+            for entry in std::fs::read_dir(&d).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if path.extension().is_some_and(|e| e == "yaml") {
+                    files.push(path);
+                }
+            }
+        }
+    }
+    files.sort();
+    let mut examples = 0;
+    for file in files {
+        let content = std::fs::read_to_string(&file).unwrap();
+        if !content.starts_with("---") {
+            text.push_str("---\n"); // each file starts a document
+        }
+        for line in content.lines() {
+            if line.starts_with("  namespace: ") {
+                text.push_str(&format!("  namespace: {ns}\n"));
+            } else {
+                text.push_str(&regroup(line));
+                text.push('\n');
+            }
+        }
+        examples += 1;
+    }
+    assert!(examples >= 10, "{examples} example files");
+    let desired = manifests(&env, &text);
+    let kinds = mooring::kinds::crd::kinds().len();
+    assert!(desired.len() > 1 + kinds + examples, "{}", desired.len());
+    let p = plan(&k, &desired).await;
+    assert_eq!(p.summary.create, desired.len(), "{p:#?}");
+    apply_ok(&k, &p, &desired).await;
+    let again = plan(&k, &desired).await;
+    let changed: Vec<String> = again
+        .changes
+        .iter()
+        .filter(|c| c.action != Action::Unchanged)
+        .map(|c| format!("{} {:?}\n{}", c.id, c.action, c.diff))
+        .collect();
+    assert!(changed.is_empty(), "{}", changed.join("\n"));
 }

@@ -21,13 +21,6 @@ use crate::manifest::{Manifest, ObjectId};
 use crate::plan::Change;
 pub use crate::plan::{Observed, UpdateStrategy};
 
-/// The apply tiers moved to [`crate::apply::order`], their only user. This
-/// alias exists only so that `tests/kubernetes.rs` (changed on another
-/// branch at the same time) keeps building; delete it once that file imports
-/// `mooring::apply::order`.
-#[doc(hidden)]
-pub use crate::apply::order;
-
 /// Label that marks an object as applied by mooring.
 pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 /// Value of [`MANAGED_BY_LABEL`].

@@ -40,12 +40,6 @@ pub trait RequestSink: Send + Sync {
     fn request(&self, backend: &str, operation: &str, outcome: RequestOutcome, duration: Duration);
 }
 
-/// The old name, kept only while `backend/kubernetes/client.rs` (changed
-/// on another branch at the same time) still uses it; delete once it
-/// imports [`RequestOutcome`].
-#[doc(hidden)]
-pub use RequestOutcome as Outcome;
-
 static SINK: OnceLock<Arc<dyn RequestSink>> = OnceLock::new();
 
 /// Installs the process's sink; false when one is already installed.

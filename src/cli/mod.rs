@@ -2,6 +2,7 @@
 //! to exit codes. Each command is a thin shell over a library piece.
 
 mod apply;
+mod crds;
 mod lead;
 mod live;
 mod output;
@@ -124,6 +125,14 @@ enum Command {
     Run(run::RunArgs),
     /// Write or check the JSON Schemas generated from mooring's types.
     Schemas(schemas::SchemasArgs),
+    /// Print CustomResourceDefinitions for the LlamaStack and wasmCloud kinds.
+    ///
+    /// Generated from the same schemas `validate` uses (structural, with
+    /// int-or-string quantities and the status subresource), for clusters
+    /// without the operators that ship them. Apply them with mooring (in
+    /// the same repository as the custom resources: CRDs are applied first
+    /// and waited for) or with kubectl.
+    Crds(crds::CrdsArgs),
     /// Work with Rego policies.
     #[command(subcommand)]
     Policy(PolicyCommand),
@@ -273,6 +282,7 @@ pub fn main() -> i32 {
         Command::Run(args) => run::run(&args),
         Command::Translate(args) => translate::run(&args),
         Command::Schemas(args) => schemas::run(&args),
+        Command::Crds(args) => crds::run(&args),
         Command::Policy(PolicyCommand::Test { dir }) => validate::run_policy_tests(&dir),
     };
     match result {

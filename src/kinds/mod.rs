@@ -10,6 +10,7 @@ use serde::Deserialize;
 use crate::finding::Severity;
 
 pub mod core;
+pub mod crd;
 pub mod flintlock;
 pub mod formats;
 pub mod ignite;

@@ -11,7 +11,7 @@ use serde_json::Value;
 use tokio::sync::Semaphore;
 
 use super::BACKEND;
-use crate::backend::requests::{self, Outcome};
+use crate::backend::requests::{self, RequestOutcome};
 
 /// Why a request failed, before it is given an object's context.
 #[derive(Debug)]
@@ -90,7 +90,12 @@ impl Caller {
             };
             let err = match result {
                 Ok(Ok(text)) => {
-                    requests::record(BACKEND, operation(&request), Outcome::Ok, started.elapsed());
+                    requests::record(
+                        BACKEND,
+                        operation(&request),
+                        RequestOutcome::Ok,
+                        started.elapsed(),
+                    );
                     return serde_json::from_str(&text).map_err(|e| {
                         CallError::Other(format!("the server's answer is not JSON: {e}"))
                     });
@@ -102,9 +107,9 @@ impl Caller {
                 )),
             };
             let outcome = match &err {
-                CallError::Status(s) if s.code == 404 => Outcome::NotFound,
-                CallError::Transport(_) => Outcome::Unreachable,
-                _ => Outcome::Error,
+                CallError::Status(s) if s.code == 404 => RequestOutcome::NotFound,
+                CallError::Transport(_) => RequestOutcome::Unreachable,
+                _ => RequestOutcome::Error,
             };
             requests::record(BACKEND, operation(&request), outcome, started.elapsed());
             retry += 1;

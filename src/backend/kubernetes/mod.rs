@@ -362,6 +362,11 @@ impl Kubernetes {
             .wait_ready(&resource, namespace.as_deref(), &manifest.id.name, applied)
             .await
             .map_err(|e| self.error(e, &object))?;
+        let summary = if unhealthy.is_some() {
+            "deletion started"
+        } else {
+            summary
+        };
         Ok(Applied {
             summary: summary.to_string(),
             unhealthy,
@@ -453,9 +458,9 @@ impl Kubernetes {
         let request = Request::new(collection)
             .delete(name, &params)
             .map_err(|e| failed(format!("{object}: {e}")))?;
-        let summary = match self.caller.json(request).await {
-            Ok(_) => "deleted",
-            Err(e) if e.code() == Some(404) => "already gone",
+        let (summary, answer) = match self.caller.json(request).await {
+            Ok(answer) => ("deleted", answer),
+            Err(e) if e.code() == Some(404) => ("already gone", Value::Null),
             Err(CallError::Status(s)) if s.code == 409 && uid.is_some() => {
                 return Err(failed(format!(
                     "{object}: not deleted: it was replaced after it was observed (uid {} no longer matches): {}",
@@ -465,16 +470,65 @@ impl Kubernetes {
             }
             Err(e) => return Err(self.error(e, &object)),
         };
+        // A Namespace (or anything with finalizers) is only marked for
+        // deletion: it is not reported deleted until it is gone.
+        let unhealthy = if terminating(&answer) {
+            self.wait_gone(&path, uid_of(&answer))
+                .await
+                .map_err(|e| self.error(e, &object))?
+        } else {
+            None
+        };
         if change.id.group == CRD_GROUP
             && change.id.kind == CRD_KIND
             && let Some((_, group)) = change.id.name.split_once('.')
         {
             self.discovery.forget_group(group);
         }
+        let summary = if unhealthy.is_some() {
+            "deletion started"
+        } else {
+            summary
+        };
         Ok(Applied {
             summary: summary.to_string(),
-            unhealthy: None,
+            unhealthy,
         })
+    }
+
+    /// Waits (at most the request timeout) for the object at `path` to be
+    /// gone (404, or another uid: recreated since); if it is not, says why
+    /// it is still there.
+    async fn wait_gone(&self, path: &str, uid: Option<&str>) -> Result<Option<String>, CallError> {
+        let deadline = tokio::time::Instant::now() + self.caller.timeout();
+        loop {
+            let request = http::Request::get(path.to_string())
+                .body(Vec::new())
+                .map_err(|e| CallError::Other(e.to_string()))?;
+            let object = match self.caller.json(request).await {
+                Ok(object) => object,
+                Err(e) if e.code() == Some(404) => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            if uid.is_some() && uid_of(&object) != uid {
+                return Ok(None);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                let mut finalizers: Vec<&str> = ["/metadata/finalizers", "/spec/finalizers"]
+                    .iter()
+                    .filter_map(|p| object.pointer(p).and_then(Value::as_array))
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .collect();
+                finalizers.dedup();
+                return Ok(Some(format!(
+                    "deletion started but still Terminating after {}s, waiting for finalizers [{}]; `mooring plan` shows nothing more to do while it goes",
+                    self.caller.timeout().as_secs(),
+                    finalizers.join(", ")
+                )));
+            }
+            tokio::time::sleep(READY_POLL).await;
+        }
     }
 
     /// A failed request as a [`BackendError`] about `object`.
@@ -718,6 +772,13 @@ impl Backend for Kubernetes {
                         "the live object belongs to mooring source `{other}`; two sources must not declare the same object"
                     ));
                 }
+                if terminating(&object) {
+                    // Applying to it would change an object about to go:
+                    // it is created afresh once it is gone.
+                    let why = "the live object is being deleted (Terminating): it is created again once it is gone; re-run then".to_string();
+                    o.notes.push(why.clone());
+                    o.update = UpdateStrategy::Held(why);
+                }
                 let stripped = fields::strip_server_fields(&object);
                 if fields::unchanged(&apply_body(m, r), &object, &self.field_manager) {
                     o.desired = Some(stripped.clone());
@@ -741,7 +802,9 @@ impl Backend for Kubernetes {
 
         // What is live, ours, and no longer in Git.
         for ((group, kind, namespace, name), (resource, object)) in live {
-            if !is_owned(labels(&object), &self.source) {
+            // Already being deleted (an earlier prune): deleting it again
+            // would be a change on every plan until its finalizers are done.
+            if !is_owned(labels(&object), &self.source) || terminating(&object) {
                 continue;
             }
             let notes = if group.is_empty() && kind == "Namespace" {
@@ -905,6 +968,18 @@ fn handle(resource: &Resource, object: &Value) -> Option<String> {
     } else {
         Some(format!("{uid} {path}"))
     }
+}
+
+/// A live object marked for deletion, waiting for its finalizers
+/// (a Namespace always is, until the namespace controller empties it).
+fn terminating(object: &Value) -> bool {
+    object
+        .pointer("/metadata/deletionTimestamp")
+        .is_some_and(|t| !t.is_null())
+}
+
+fn uid_of(object: &Value) -> Option<&str> {
+    object.pointer("/metadata/uid").and_then(Value::as_str)
 }
 
 fn namespace_active(object: &Value) -> bool {

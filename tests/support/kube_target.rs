@@ -1,0 +1,443 @@
+//! A Kubernetes target for a test: the API emulator (`mooring-emulators`, one
+//! per test, with fault injection and call counters) or a real
+//! kube-apiserver with etcd (`scripts/kube-apiserver`, testenv/), shared by
+//! every test of a run. One test body runs against both through
+//! [`on_both_targets!`]; it reads and changes live objects through
+//! [`KubeEnv`], never through one target's own API.
+//!
+//! The real server is, in this order:
+//! - the one whose kubeconfig `MOORING_TEST_KUBECONFIG` names (scripts/test
+//!   starts one for the whole run and exports it);
+//! - otherwise one started by this test binary on first use, with
+//!   `scripts/kube-apiserver up` into a temporary folder (building the
+//!   control plane first if needed: minutes, once), which stops and removes
+//!   itself when this process exits.
+//!
+//! If it cannot start, every `real` test fails with the reason: never a
+//! silent skip. `cargo test --test kubernetes emulator` runs only the
+//! emulator half.
+//!
+//! The real server is shared, so a test must isolate itself: every name it
+//! creates comes from [`KubeEnv::name`] (unique per test), and its objects
+//! carry its own source label ([`KubeEnv::source`]), so one test's prune never
+//! sees another's objects.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
+use kube::discovery::ApiResource;
+use mooring_emulators::kubernetes::{KubeEmulator, KubeOptions};
+use serde_json::Value;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Emulator,
+    Real,
+}
+
+/// Generates `mod NAME { emulator, real }`: two tests that run the async
+/// fn `NAME(target: Target)` against each target.
+#[macro_export]
+macro_rules! on_both_targets {
+    ($($name:ident),+ $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn emulator() {
+                super::$name($crate::support::kube_target::Target::Emulator).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn real() {
+                super::$name($crate::support::kube_target::Target::Real).await
+            }
+        }
+    )+};
+}
+
+/// The manager the fixture writes its own objects (test CRDs) as.
+const FIXTURE_MANAGER: &str = "mooring-tests";
+
+pub struct KubeEnv {
+    pub target: Target,
+    pub kubeconfig: PathBuf,
+    pub context: String,
+    /// This test's source name: ownership labels, and so pruning, are per
+    /// test on the shared real server.
+    pub source: String,
+    /// Unique per test; [`KubeEnv::name`] appends it.
+    pub id: String,
+    pub dir: tempfile::TempDir,
+    emu: Option<KubeEmulator>,
+    client: kube::Client,
+    url: String,
+}
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+fn unique_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    // Short: names are limited to 63 characters (Namespaces, labels).
+    format!(
+        "{:x}",
+        (u64::from(std::process::id()) << 20 ^ u64::from(nanos) >> 10 ^ u64::from(n) << 8)
+            & 0xff_ffff_ffff
+    )
+}
+
+impl KubeEnv {
+    /// A fresh emulator with default options, or the shared real server.
+    pub async fn start(target: Target) -> KubeEnv {
+        KubeEnv::start_with(target, KubeOptions::default()).await
+    }
+
+    /// `options` apply to the emulator only (the real server is shared and
+    /// has the test CRDs installed).
+    pub async fn start_with(target: Target, options: KubeOptions) -> KubeEnv {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let id = unique_id();
+        let (emu, kubeconfig, context) = match target {
+            Target::Emulator => {
+                let emu = KubeEmulator::start(options)
+                    .await
+                    .expect("the emulator starts on 127.0.0.1");
+                let kubeconfig = dir.path().join("kubeconfig");
+                emu.write_kubeconfig(&kubeconfig, "emulator")
+                    .expect("the emulator's kubeconfig is written");
+                (Some(emu), kubeconfig, "emulator".to_string())
+            }
+            Target::Real => {
+                let server = match real_server() {
+                    Ok(server) => server,
+                    Err(e) => panic!("the real Kubernetes API server is not available: {e}"),
+                };
+                (None, server.kubeconfig.clone(), "mooring-testenv".into())
+            }
+        };
+        let (client, url) = client_for(&kubeconfig, &context).await;
+        let env = KubeEnv {
+            target,
+            kubeconfig,
+            context,
+            source: format!("test-{id}"),
+            id,
+            dir,
+            emu,
+            client,
+            url,
+        };
+        if target == Target::Real {
+            env.install_test_crds().await;
+        }
+        env
+    }
+
+    /// `base` made unique to this test, for every name it creates
+    /// (namespaces, objects in `default`, cluster-scoped objects).
+    pub fn name(&self, base: &str) -> String {
+        format!("{base}-{}", self.id)
+    }
+
+    /// The emulator, for emulator-only steps (faults, call counts).
+    pub fn emu(&self) -> Option<&KubeEmulator> {
+        self.emu.as_ref()
+    }
+
+    /// Stops the emulator (the kubeconfig stays): a server that went away.
+    pub fn stop_emulator(&mut self) {
+        drop(self.emu.take());
+    }
+
+    /// Request counters: the emulator's, or `None` on the real server.
+    pub fn calls(&self) -> Option<BTreeMap<String, u64>> {
+        self.emu.as_ref().map(KubeEmulator::calls)
+    }
+
+    pub fn reset_calls(&self) {
+        if let Some(emu) = &self.emu {
+            emu.reset_calls();
+        }
+    }
+
+    /// The API server's URL, as the kubeconfig has it.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// A client as the kubeconfig's user (system:masters on the real server).
+    pub fn client(&self) -> kube::Client {
+        self.client.clone()
+    }
+
+    /// A kubeconfig for the same server (and CA) whose user has `token`.
+    pub fn kubeconfig_with_token(&self, token: &str) -> PathBuf {
+        let config = kube::config::Kubeconfig::read_from(&self.kubeconfig)
+            .unwrap_or_else(|e| panic!("reading {}: {e}", self.kubeconfig.display()));
+        let ca = config
+            .clusters
+            .iter()
+            .filter_map(|c| c.cluster.as_ref())
+            .find_map(|c| c.certificate_authority_data.clone());
+        let ca = ca
+            .map(|data| format!(", certificate-authority-data: '{data}'"))
+            .unwrap_or_default();
+        let path = self.dir.path().join(format!("kubeconfig-{token}"));
+        std::fs::write(
+            &path,
+            format!(
+                "apiVersion: v1\nkind: Config\ncurrent-context: other\nclusters: [{{name: c, cluster: {{server: '{}'{ca}}}}}]\ncontexts: [{{name: other, context: {{cluster: c, user: u}}}}]\nusers: [{{name: u, user: {{token: '{token}'}}}}]\n",
+                self.url
+            ),
+        )
+        .expect("the kubeconfig copy is written");
+        path
+    }
+
+    async fn api(&self, group: &str, kind: &str, namespace: Option<&str>) -> Api<DynamicObject> {
+        let resource = resource(&self.client, group, kind).await;
+        match namespace {
+            Some(ns) => Api::namespaced_with(self.client.clone(), ns, &resource),
+            None => Api::all_with(self.client.clone(), &resource),
+        }
+    }
+
+    /// One live object by group (`""` for core), kind, namespace and name.
+    pub async fn get(
+        &self,
+        group: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Option<Value> {
+        if let Some(emu) = &self.emu {
+            return emu.get(group, kind, namespace, name);
+        }
+        let api = self.api(group, kind, namespace).await;
+        let object = api
+            .get_opt(name)
+            .await
+            .unwrap_or_else(|e| panic!("GET {kind} {name}: {e}"))?;
+        Some(serde_json::to_value(object).expect("an object is JSON"))
+    }
+
+    /// Changes an object behind mooring's back as `kubectl edit` would: a
+    /// JSON merge patch, recorded as an `Update` by `manager`.
+    pub async fn edit_as(
+        &self,
+        manager: &str,
+        group: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+        patch: &Value,
+    ) -> Value {
+        if let Some(emu) = &self.emu {
+            return emu
+                .edit_as(manager, group, kind, namespace, name, patch)
+                .unwrap_or_else(|e| panic!("edit {kind} {name}: {e}"));
+        }
+        let api = self.api(group, kind, namespace).await;
+        let params = PatchParams {
+            field_manager: Some(manager.to_string()),
+            ..PatchParams::default()
+        };
+        let object = api
+            .patch(name, &params, &Patch::Merge(patch))
+            .await
+            .unwrap_or_else(|e| panic!("edit {kind} {name}: {e}"));
+        serde_json::to_value(object).expect("an object is JSON")
+    }
+
+    /// Server-side applies `object` as `manager`.
+    pub async fn apply_as(&self, manager: &str, object: &Value, force: bool) -> Value {
+        if let Some(emu) = &self.emu {
+            return emu
+                .apply_as(manager, object, force)
+                .unwrap_or_else(|e| panic!("apply {object}: {e}"));
+        }
+        let api_version = object["apiVersion"].as_str().unwrap_or_default();
+        let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+        let kind = object["kind"].as_str().unwrap_or_default();
+        let name = object["metadata"]["name"].as_str().unwrap_or_default();
+        let resource = resource(&self.client, group, kind).await;
+        let api: Api<DynamicObject> = if resource_is_namespaced(&self.client, group, kind).await {
+            let ns = object["metadata"]["namespace"]
+                .as_str()
+                .unwrap_or("default");
+            Api::namespaced_with(self.client.clone(), ns, &resource)
+        } else {
+            Api::all_with(self.client.clone(), &resource)
+        };
+        let mut params = PatchParams::apply(manager);
+        params.force = force;
+        let applied = api
+            .patch(name, &params, &Patch::Apply(object))
+            .await
+            .unwrap_or_else(|e| panic!("apply {kind} {name}: {e}"));
+        serde_json::to_value(applied).expect("an object is JSON")
+    }
+
+    /// Deletes an object behind mooring's back. Whether it existed.
+    pub async fn delete(
+        &self,
+        group: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> bool {
+        if let Some(emu) = &self.emu {
+            return emu.delete_direct(group, kind, namespace, name);
+        }
+        let api = self.api(group, kind, namespace).await;
+        match api.delete(name, &DeleteParams::default()).await {
+            Ok(_) => true,
+            Err(kube::Error::Api(s)) if s.code == 404 => false,
+            Err(e) => panic!("DELETE {kind} {name}: {e}"),
+        }
+    }
+
+    /// On the real server: CustomResourceDefinitions the emulator serves
+    /// built in (LlamaStackDistribution), applied idempotently, then waited
+    /// for until discovery serves them.
+    async fn install_test_crds(&self) {
+        let crd: Value = serde_json::from_str(LLAMASTACK_TEST_CRD).expect("the test CRD is JSON");
+        self.apply_as(FIXTURE_MANAGER, &crd, true).await;
+        for _ in 0..300 {
+            if kube::discovery::group(&self.client, "llamastack.io")
+                .await
+                .ok()
+                .and_then(|g| g.recommended_kind("LlamaStackDistribution"))
+                .is_some()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the test CRD llamastackdistributions.llamastack.io is not served after 30 s");
+    }
+}
+
+/// A stand-in for the LlamaStack operator's CRD, until tests install
+/// mooring's own (issue 11): structural, with the one default the tests
+/// rely on (`spec.replicas: 1`, as upstream), the rest preserved.
+const LLAMASTACK_TEST_CRD: &str = r#"{
+  "apiVersion": "apiextensions.k8s.io/v1",
+  "kind": "CustomResourceDefinition",
+  "metadata": {"name": "llamastackdistributions.llamastack.io"},
+  "spec": {
+    "group": "llamastack.io",
+    "scope": "Namespaced",
+    "names": {"kind": "LlamaStackDistribution", "plural": "llamastackdistributions",
+              "singular": "llamastackdistribution", "listKind": "LlamaStackDistributionList"},
+    "versions": [{
+      "name": "v1alpha1", "served": true, "storage": true,
+      "subresources": {"status": {}},
+      "schema": {"openAPIV3Schema": {
+        "type": "object",
+        "properties": {
+          "spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": true,
+                   "properties": {"replicas": {"type": "integer", "format": "int32", "default": 1}}},
+          "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}
+        }
+      }}
+    }]
+  }
+}"#;
+
+async fn client_for(kubeconfig: &Path, context: &str) -> (kube::Client, String) {
+    let config = kube::config::Kubeconfig::read_from(kubeconfig)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", kubeconfig.display()));
+    let options = kube::config::KubeConfigOptions {
+        context: Some(context.to_string()),
+        ..Default::default()
+    };
+    let config = kube::Config::from_custom_kubeconfig(config, &options)
+        .await
+        .unwrap_or_else(|e| panic!("{}: {e}", kubeconfig.display()));
+    let url = config
+        .cluster_url
+        .to_string()
+        .trim_end_matches('/')
+        .to_string();
+    (kube::Client::try_from(config).expect("a client"), url)
+}
+
+async fn discover(client: &kube::Client, group: &str, kind: &str) -> (ApiResource, bool) {
+    for _ in 0..100 {
+        if let Some((resource, caps)) = kube::discovery::group(client, group)
+            .await
+            .ok()
+            .and_then(|g| g.recommended_kind(kind))
+        {
+            return (resource, caps.scope == kube::discovery::Scope::Namespaced);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{kind} ({group}) is not served by the real API server");
+}
+
+async fn resource(client: &kube::Client, group: &str, kind: &str) -> ApiResource {
+    discover(client, group, kind).await.0
+}
+
+async fn resource_is_namespaced(client: &kube::Client, group: &str, kind: &str) -> bool {
+    discover(client, group, kind).await.1
+}
+
+struct RealServer {
+    kubeconfig: PathBuf,
+}
+
+static REAL: OnceLock<Result<RealServer, String>> = OnceLock::new();
+
+fn real_server() -> Result<&'static RealServer, String> {
+    REAL.get_or_init(start_real_server)
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+fn start_real_server() -> Result<RealServer, String> {
+    if let Some(path) = std::env::var_os("MOORING_TEST_KUBECONFIG") {
+        let kubeconfig = PathBuf::from(path);
+        if !kubeconfig.is_file() {
+            return Err(format!(
+                "MOORING_TEST_KUBECONFIG={} is not a file: start a server with `scripts/kube-apiserver up DIR` and point it at DIR/kubeconfig, or unset it to have the tests start one",
+                kubeconfig.display()
+            ));
+        }
+        return Ok(RealServer { kubeconfig });
+    }
+    // Removed by the control plane itself when this process exits.
+    let dir = tempfile::Builder::new()
+        .prefix("mooring-kube-")
+        .tempdir()
+        .map_err(|e| format!("creating a temporary folder: {e}"))?
+        .keep();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/kube-apiserver");
+    let out = Command::new(&script)
+        .arg("up")
+        .arg(&dir)
+        .env("MOORING_KUBE_OWNER_PID", std::process::id().to_string())
+        .output()
+        .map_err(|e| format!("running {}: {e}", script.display()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "`{} up {}` failed ({}): {}{}",
+            script.display(),
+            dir.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(RealServer {
+        kubeconfig: dir.join("kubeconfig"),
+    })
+}
