@@ -13,6 +13,10 @@ use super::formats::IMAGE_REFERENCE;
 use super::meta::{FreeForm, IgniteObjectMeta};
 use super::{KindType, Scope, Violation};
 
+/// What the v1alpha1 kinds follow.
+const UPSTREAM: &str = "Ignite's released v1alpha1 (weaveworks/ignite up to v0.7.x) and the \
+     reference document's shape";
+
 // ---------------------------------------------------------------------------
 // Sizes
 
@@ -316,6 +320,7 @@ impl KindType for Vm {
     const VERSION: &'static str = "v1alpha1";
     const KIND: &'static str = "VM";
     const SCOPE: Scope = Scope::Cluster;
+    const UPSTREAM: &'static str = UPSTREAM;
 
     fn rules(&self) -> Vec<Violation> {
         let mut out = Vec::new();
@@ -386,6 +391,7 @@ impl KindType for Kernel {
     const VERSION: &'static str = "v1alpha1";
     const KIND: &'static str = "Kernel";
     const SCOPE: Scope = Scope::Cluster;
+    const UPSTREAM: &'static str = UPSTREAM;
 }
 
 /// A root filesystem image imported from an OCI image.
@@ -418,6 +424,7 @@ impl KindType for Image {
     const VERSION: &'static str = "v1alpha1";
     const KIND: &'static str = "Image";
     const SCOPE: Scope = Scope::Cluster;
+    const UPSTREAM: &'static str = UPSTREAM;
 }
 
 // ---------------------------------------------------------------------------
@@ -464,6 +471,7 @@ impl KindType for Pool {
     const VERSION: &'static str = "v1alpha1";
     const KIND: &'static str = "Pool";
     const SCOPE: Scope = Scope::Singleton;
+    const UPSTREAM: &'static str = UPSTREAM;
 
     fn rules(&self) -> Vec<Violation> {
         let mut out = Vec::new();

@@ -23,8 +23,13 @@ pub mod wasmcloud;
 pub enum Scope {
     /// `metadata.namespace` may be set; when absent it is `default`.
     Namespaced,
-    /// `metadata.namespace` must not be set (wasmCloud `Host`, `Namespace`).
+    /// `metadata.namespace` must not be set (`Namespace`, Ignite objects).
     Cluster,
+    /// Namespaced when `metadata.namespace` is set, cluster-scoped when it
+    /// is not: a kind whose CRD changed scope between upstream releases
+    /// (wasmCloud `Host`, namespaced since runtime-operator v2.1.0). Against
+    /// a cluster, discovery says which form is installed.
+    NamespacedOrCluster,
     /// No `metadata` at all: one object per host (Ignite `Pool`).
     Singleton,
 }
@@ -66,6 +71,8 @@ pub struct KindInfo {
     pub version: &'static str,
     pub kind: &'static str,
     pub scope: Scope,
+    /// Which upstream release (and document) the kind's shape follows.
+    pub upstream: &'static str,
     /// The kind's JSON Schema (draft 2020-12), generated from its Rust type
     /// and post-processed (strict objects, int-or-string quantities).
     pub schema: fn() -> serde_json::Value,
@@ -104,6 +111,9 @@ pub trait KindType: for<'de> Deserialize<'de> + schemars::JsonSchema + 'static {
     const VERSION: &'static str;
     const KIND: &'static str;
     const SCOPE: Scope;
+    /// Which upstream release (and document) the shape follows, for
+    /// `mooring schemas --list`.
+    const UPSTREAM: &'static str;
 
     /// Rules JSON Schema cannot express, run on a document whose schema
     /// validation passed. Pointers are into the whole document.
@@ -192,6 +202,7 @@ macro_rules! kind_info {
             version: <$t as KindType>::VERSION,
             kind: <$t as KindType>::KIND,
             scope: <$t as KindType>::SCOPE,
+            upstream: <$t as KindType>::UPSTREAM,
             schema: schema::schema_of::<$t>,
             check: check_of::<$t>,
         }

@@ -545,6 +545,7 @@ pub fn ignite_vm(vm: &Manifest, declared: &Declared) -> Translation {
             }],
             metadata: Some(metadata),
             provider: Some(PROVIDER.into()),
+            allow_guest_agent: None,
         },
         status: None,
     };

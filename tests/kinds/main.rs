@@ -58,14 +58,26 @@ fn validate_as(kind: &kinds::KindInfo, doc: &Value) -> Vec<Problem> {
     }
     (kind.check)(doc)
         .into_iter()
-        .map(|v| {
-            assert_eq!(v.severity, Severity::Error);
-            Problem {
-                source: "rule".into(),
-                pointer: v.pointer,
-                message: v.message,
-            }
+        .filter(|v| v.severity == Severity::Error)
+        .map(|v| Problem {
+            source: "rule".into(),
+            pointer: v.pointer,
+            message: v.message,
         })
+        .collect()
+}
+
+/// The typed rules' warnings about a document whose schema passed.
+fn warnings(doc: &Value) -> Vec<(String, String)> {
+    let kind = kinds::find(
+        doc["apiVersion"].as_str().expect("apiVersion"),
+        doc["kind"].as_str().expect("kind"),
+    )
+    .expect("kind is registered");
+    (kind.check)(doc)
+        .into_iter()
+        .filter(|v| v.severity == Severity::Warning)
+        .map(|v| (v.pointer, v.message))
         .collect()
 }
 
@@ -123,7 +135,7 @@ fn without(doc: &Value, pointer: &str) -> Value {
 // Registry and rendering
 
 #[test]
-fn registry_has_fifteen_kinds_with_scopes() {
+fn registry_has_every_kind_with_its_scope() {
     use kinds::Scope::*;
     let expected = [
         (
@@ -132,7 +144,11 @@ fn registry_has_fifteen_kinds_with_scopes() {
             Namespaced,
         ),
         ("runtime.wasmcloud.dev/v1alpha1", "Artifact", Namespaced),
-        ("runtime.wasmcloud.dev/v1alpha1", "Host", Cluster),
+        (
+            "runtime.wasmcloud.dev/v1alpha1",
+            "Host",
+            NamespacedOrCluster,
+        ),
         ("runtime.wasmcloud.dev/v1alpha1", "Workload", Namespaced),
         (
             "runtime.wasmcloud.dev/v1alpha1",
@@ -252,13 +268,22 @@ fn render_all_is_deterministic_and_indexed() {
         "kind": "MicroVM",
         "scope": "Namespaced",
         "file": "flintlock.liquidmetal.dev/v1alpha1/MicroVM.json",
+        "upstream": "Flintlock v0.11.0 (api/types/microvm.proto), in mooring's wrapper",
     })));
     assert!(entries.contains(&json!({
-        "apiVersion": "ignite.weave.works/v1alpha1",
-        "kind": "Pool",
-        "scope": "Singleton",
-        "file": "ignite.weave.works/v1alpha1/Pool.json",
+        "apiVersion": "runtime.wasmcloud.dev/v1alpha1",
+        "kind": "Host",
+        "scope": "NamespacedOrCluster",
+        "file": "runtime.wasmcloud.dev/v1alpha1/Host.json",
+        "upstream": "wasmCloud runtime-operator v2.7.0 (wasmCloud/wasmCloud) and the reference document",
     })));
+    let pool = entries
+        .iter()
+        .find(|e| e["apiVersion"] == "ignite.weave.works/v1alpha1" && e["kind"] == "Pool")
+        .expect("Pool is indexed");
+    assert_eq!(pool["scope"], "Singleton");
+    assert_eq!(pool["file"], "ignite.weave.works/v1alpha1/Pool.json");
+    assert!(pool["upstream"].as_str().unwrap().contains("v1alpha1"));
     for (path, text) in &a {
         assert!(text.ends_with("}\n") || text.ends_with("]\n"), "{path}");
         let parsed: Value = serde_json::from_str(text).unwrap();
@@ -429,7 +454,7 @@ fn llsd_types_ranges_and_unknown_fields() {
         "/spec/server/containerSpec/port",
     );
     assert_one(
-        &with(&llsd(), "/spec/server/workers", json!(2)),
+        &with(&llsd(), "/spec/server/worker", json!(2)),
         "schema:AdditionalProperties",
         "/spec/server",
     );
@@ -523,17 +548,27 @@ fn wasmcloud_host() {
         "schema:Minimum",
         "/httpPort",
     );
+    // int32 upstream (v2.7); the reference document's uint32 never
+    // allowed negatives either.
     assert_one(
-        &with(&host(), "/httpPort", json!(4294967296u64)),
+        &with(&host(), "/httpPort", json!(2147483648u64)),
         "schema:Maximum",
         "/httpPort",
     );
-    assert_valid(&with(&host(), "/httpPort", json!(4294967295u64)));
-    // Cluster-scoped: no namespace.
-    assert_one(
-        &with(&host(), "/metadata/namespace", json!("default")),
-        "schema:AdditionalProperties",
-        "/metadata",
+    assert_valid(&with(&host(), "/httpPort", json!(2147483647u64)));
+    assert_valid(&with(&host(), "/environment", json!("prod")));
+    // Namespaced since runtime-operator v2.1.0: no warning with a namespace,
+    // a warning naming the older, cluster-scoped CRD without one.
+    let namespaced = with(&host(), "/metadata/namespace", json!("wasm-apps"));
+    assert_valid(&namespaced);
+    assert_eq!(warnings(&namespaced), vec![]);
+    let w = warnings(&host());
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert_eq!(w[0].0, "/metadata");
+    assert!(
+        w[0].1
+            .contains("cluster-scoped Host of runtime-operator before v2.1.0"),
+        "{w:?}"
     );
 }
 
@@ -1494,8 +1529,8 @@ fn format_table() {
     }
     assert_eq!(
         formats::patterns().len(),
-        5,
-        "ignite size, quantity, subdomain, label, device id"
+        9,
+        "4 wasmCloud, ignite size, quantity, subdomain, label, device id"
     );
 }
 
@@ -1607,4 +1642,20 @@ fn ip_and_cidr_formats() {
     ] {
         assert!(!formats::is_cidr(s), "{s}");
     }
+}
+
+mod llamastack;
+mod upstream;
+mod wasmcloud;
+
+/// Flintlock v0.11.0 added `allow_guest_agent` (proto field 17).
+#[test]
+fn microvm_allow_guest_agent() {
+    assert_valid(&with(&microvm(), "/spec/allowGuestAgent", json!(true)));
+    assert_valid(&with(&microvm(), "/spec/allowGuestAgent", json!(false)));
+    assert_one(
+        &with(&microvm(), "/spec/allowGuestAgent", json!("yes")),
+        "schema:Type",
+        "/spec/allowGuestAgent",
+    );
 }
