@@ -7,7 +7,7 @@ mod support;
 use base64::Engine;
 use mooring::finding::{Finding, Severity};
 use mooring::manifest::{Limits, Manifest, SourceFile, load};
-use mooring::translate::{self, Declared, ignite_vm, translate_set};
+use mooring::translate::{self, Declared, MemoryFloor, ignite_vm, translate_set};
 use serde_json::{Value, json};
 use support::{mooring, write};
 
@@ -27,7 +27,7 @@ fn manifests(text: &str) -> Vec<Manifest> {
 /// Translates the first manifest of `text` (a VM) with the rest as context.
 fn translate_first(text: &str) -> translate::Translation {
     let ms = manifests(text);
-    ignite_vm(&ms[0], &Declared::from_manifests(&ms))
+    ignite_vm(&ms[0], &Declared::from_manifests(&ms), MemoryFloor::Error)
 }
 
 fn lines(findings: &[Finding]) -> Vec<String> {
@@ -269,7 +269,7 @@ metadata: {name: v}
 spec:
   image: {ociClaim: {ref: weaveworks/ignite-ubuntu:20.04}}
   memory: 1572864KB
-  diskSize: 1500000KiB
+  diskSize: 1500000KB
 ",
     );
     let mvm = t.microvm.as_ref().expect("warnings only");
@@ -277,7 +277,7 @@ spec:
     // 1500000 KiB = 1464.84 MiB
     assert_eq!(mvm.value["spec"]["rootVolume"]["sizeInMb"], 1465);
     assert!(lines(&t.findings).contains(
-        &"vms.yaml:7: warning: VM/v: spec.diskSize: 1500000KiB is not a whole number of MiB, and Flintlock counts in MiB; rounded up to 1465 MiB".to_string()
+        &"vms.yaml:7: warning: VM/v: spec.diskSize: 1500000KB is not a whole number of MiB, and Flintlock counts in MiB; rounded up to 1465 MiB".to_string()
     ));
 }
 
@@ -383,7 +383,7 @@ spec:
     assert!(
         generate.findings[0]
             .message
-            .starts_with("Ignite generates a key pair on its host for `ssh: {}`")
+            .starts_with("Ignite generates a key pair on its host for this `ssh` setting")
     );
 }
 
@@ -588,14 +588,45 @@ spec:
     );
     let p = dir.path().join("vm.yaml");
     let p = p.to_str().unwrap();
+    // Not for Flintlock: the memory floor is a warning that says why.
     let out = mooring(&["validate", "--no-policies", p], None);
-    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert_eq!(out.code, 0, "{}", out.stdout);
     assert!(out.stdout.contains(&format!(
-        "{p}:4: VM/legacy: spec.memory: 512MB (Ignite's default when omitted) is below Flintlock's 1024 MB minimum; set at least 1GB"
+        "{p}:4: warning: VM/legacy: spec.memory: 512MB (Ignite's default when omitted) is below Flintlock's 1024 MB minimum; set at least 1GB. Ignite itself runs it, but translating or applying it to Flintlock fails (`validate --for flintlock` makes this an error)"
     )), "{}", out.stdout);
     assert!(out.stdout.contains(&format!(
         "{p}:6: warning: VM/legacy: spec.copyFiles: Flintlock has no way to copy files into a microVM; dropped."
     )), "{}", out.stdout);
+    // For Flintlock, by flag or by a configured Flintlock target: an error.
+    let out = mooring(
+        &["validate", "--no-policies", "--for", "flintlock", p],
+        None,
+    );
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(out.stdout.contains(&format!(
+        "{p}:4: VM/legacy: spec.memory: 512MB (Ignite's default when omitted) is below Flintlock's 1024 MB minimum; set at least 1GB"
+    )), "{}", out.stdout);
+    write(
+        dir.path(),
+        "mooring.yaml",
+        "targets:\n  flintlock:\n    - {name: edge-1, endpoint: \"http://127.0.0.1:9\"}\n",
+    );
+    let config = dir.path().join("mooring.yaml");
+    let out = mooring(
+        &[
+            "validate",
+            "--no-policies",
+            "--config",
+            config.to_str().unwrap(),
+            p,
+        ],
+        None,
+    );
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    // ... and so is `translate`, which is for Flintlock by nature.
+    let out = mooring(&["translate", "--no-policies", p], None);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(out.stderr.contains("nothing translated"), "{}", out.stderr);
 
     // A VM the schema rejects is not translated on top: one error, its own.
     write(
@@ -625,7 +656,7 @@ metadata: {name: loose}
 spec:
   image: {ociClaim: {ref: weaveworks/ignite-ubuntu:20.04}}
   memory: 1GB
-  network: {mode: cni}
+  netwrok: {mode: cni}
 ",
     );
     let p = dir.path().join("vm.yaml");
@@ -634,13 +665,13 @@ spec:
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(
         out.stderr.contains(&format!(
-            "{p}:7: warning: VM/loose: spec.network: unknown field (ignored)"
+            "{p}:7: warning: VM/loose: spec.netwrok: unknown field: dropped, Ignite objects are translated to Flintlock field by field (--strict refuses it)"
         )),
         "{}",
         out.stderr
     );
     assert!(out.stdout.contains("memoryInMb: 1024\n"), "{}", out.stdout);
-    assert!(!out.stdout.contains("network:"), "{}", out.stdout);
+    assert!(!out.stdout.contains("netwrok"), "{}", out.stdout);
 }
 
 #[test]
@@ -663,7 +694,7 @@ spec:
     let found = lines(&validator.validate(&ms));
     assert!(
         found.contains(
-            &"vms.yaml:6: warning: VM/v: spec.extra: unknown field (ignored)".to_string()
+            &"vms.yaml:6: warning: VM/v: spec.extra: unknown field: dropped, Ignite objects are translated to Flintlock field by field (--strict refuses it)".to_string()
         ),
         "{found:#?}"
     );

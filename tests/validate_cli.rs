@@ -147,8 +147,8 @@ fn unknown_fields_are_errors_unless_strict_is_off() {
     let lax = mooring(&["validate", "--no-policies", "--strict=false", p], None);
     assert_eq!(lax.code, 0, "{}", lax.stdout);
     assert!(lax.stdout.contains(&format!(
-        "{p}:6: warning: ConfigMap/default/c: datta: unknown field (ignored)"
-    )));
+        "{p}:6: warning: ConfigMap/default/c: datta: unknown field: passed to the API server unchanged, which keeps or prunes it by its own schema (--strict refuses it)"
+    )), "{}", lax.stdout);
 }
 
 #[test]

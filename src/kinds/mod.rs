@@ -73,6 +73,9 @@ pub struct KindInfo {
     pub scope: Scope,
     /// Which upstream release (and document) the kind's shape follows.
     pub upstream: &'static str,
+    /// Whether objects reach a Kubernetes API server as written (see
+    /// [`KindType::APPLIED_AS_WRITTEN`]).
+    pub applied_as_written: bool,
     /// The kind's JSON Schema (draft 2020-12), generated from its Rust type
     /// and post-processed (strict objects, int-or-string quantities).
     pub schema: fn() -> serde_json::Value,
@@ -114,6 +117,12 @@ pub trait KindType: for<'de> Deserialize<'de> + schemars::JsonSchema + 'static {
     /// Which upstream release (and document) the shape follows, for
     /// `mooring schemas --list`.
     const UPSTREAM: &'static str;
+    /// The object reaches a Kubernetes API server as written, fields
+    /// mooring does not know included (the server prunes or rejects them by
+    /// its own schema). False for kinds mooring converts before sending:
+    /// Flintlock's gRPC API and Ignite's translation have no place for an
+    /// unknown field.
+    const APPLIED_AS_WRITTEN: bool = true;
 
     /// Rules JSON Schema cannot express, run on a document whose schema
     /// validation passed. Pointers are into the whole document.
@@ -203,13 +212,14 @@ macro_rules! kind_info {
             kind: <$t as KindType>::KIND,
             scope: <$t as KindType>::SCOPE,
             upstream: <$t as KindType>::UPSTREAM,
+            applied_as_written: <$t as KindType>::APPLIED_AS_WRITTEN,
             schema: schema::schema_of::<$t>,
             check: check_of::<$t>,
         }
     };
 }
 
-static KINDS: [KindInfo; 15] = [
+static KINDS: [KindInfo; 27] = [
     kind_info!(llamastack::LlamaStackDistribution),
     kind_info!(wasmcloud::Artifact),
     kind_info!(wasmcloud::Host),
@@ -220,6 +230,18 @@ static KINDS: [KindInfo; 15] = [
     kind_info!(ignite::Kernel),
     kind_info!(ignite::Image),
     kind_info!(ignite::Pool),
+    kind_info!(ignite::v1alpha2::Vm),
+    kind_info!(ignite::v1alpha2::Kernel),
+    kind_info!(ignite::v1alpha2::Image),
+    kind_info!(ignite::v1alpha2::Pool),
+    kind_info!(ignite::v1alpha3::Vm),
+    kind_info!(ignite::v1alpha3::Kernel),
+    kind_info!(ignite::v1alpha3::Image),
+    kind_info!(ignite::v1alpha3::Pool),
+    kind_info!(ignite::v1alpha4::Vm),
+    kind_info!(ignite::v1alpha4::Kernel),
+    kind_info!(ignite::v1alpha4::Image),
+    kind_info!(ignite::v1alpha4::Pool),
     kind_info!(flintlock::MicroVm),
     kind_info!(core::Namespace),
     kind_info!(core::ConfigMap),

@@ -164,6 +164,18 @@ fn registry_has_every_kind_with_its_scope() {
         ("ignite.weave.works/v1alpha1", "Kernel", Cluster),
         ("ignite.weave.works/v1alpha1", "Image", Cluster),
         ("ignite.weave.works/v1alpha1", "Pool", Singleton),
+        ("ignite.weave.works/v1alpha2", "VM", Cluster),
+        ("ignite.weave.works/v1alpha2", "Kernel", Cluster),
+        ("ignite.weave.works/v1alpha2", "Image", Cluster),
+        ("ignite.weave.works/v1alpha2", "Pool", Singleton),
+        ("ignite.weave.works/v1alpha3", "VM", Cluster),
+        ("ignite.weave.works/v1alpha3", "Kernel", Cluster),
+        ("ignite.weave.works/v1alpha3", "Image", Cluster),
+        ("ignite.weave.works/v1alpha3", "Pool", Singleton),
+        ("ignite.weave.works/v1alpha4", "VM", Cluster),
+        ("ignite.weave.works/v1alpha4", "Kernel", Cluster),
+        ("ignite.weave.works/v1alpha4", "Image", Cluster),
+        ("ignite.weave.works/v1alpha4", "Pool", Singleton),
         ("flintlock.liquidmetal.dev/v1alpha1", "MicroVM", Namespaced),
         ("v1", "Namespace", Cluster),
         ("v1", "ConfigMap", Namespaced),
@@ -257,12 +269,12 @@ fn render_all_is_deterministic_and_indexed() {
     let a = kinds::schema::render_all();
     let b = kinds::schema::render_all();
     assert_eq!(a, b);
-    assert_eq!(a.len(), 16);
+    assert_eq!(a.len(), 28);
     let (last_path, index) = a.last().unwrap();
     assert_eq!(last_path, "index.json");
     let index: Value = serde_json::from_str(index).unwrap();
     let entries = index.as_array().unwrap();
-    assert_eq!(entries.len(), 15);
+    assert_eq!(entries.len(), 27);
     assert!(entries.contains(&json!({
         "apiVersion": "flintlock.liquidmetal.dev/v1alpha1",
         "kind": "MicroVM",
@@ -784,7 +796,8 @@ fn ignite_vm_valid() {
 #[test]
 fn ignite_vm_sizes_in_schema() {
     for bad in [
-        "1.5GB", "512Mi", "1Gb", "1Mb", "GB", "", "-1GB", "1 G B", "512 MiBs",
+        "1.5GB", "512Mi", "1Gb", "1Mb", "GB", "-1GB", "1 G B", "512 MiBs", "4GiB", "512MiB",
+        " 512MB",
     ] {
         let msg = assert_one(
             &with(&vm(), "/spec/memory", json!(bad)),
@@ -803,7 +816,8 @@ fn ignite_vm_sizes_in_schema() {
         "512mb",
         "512MB",
         "512",
-        " 4 GiB ",
+        "4 GB ",
+        "",
         "1kB",
         "2KB",
         "3 kilobytes",
@@ -914,12 +928,19 @@ fn ignite_vm_schema_errors() {
         "schema:AdditionalProperties",
         "/metadata",
     );
-    // The later v1alpha1 shape is not accepted.
-    assert_one(
+    // The v1alpha1 Ignite released (`network`) is accepted too, but the
+    // mode and the ports are written once.
+    assert_valid(&with(
+        &without(&vm(), "/spec/networkMode"),
+        "/spec/network",
+        json!({"mode": "cni"}),
+    ));
+    let message = assert_one(
         &with(&vm(), "/spec/network", json!({"mode": "cni"})),
-        "schema:AdditionalProperties",
-        "/spec",
+        "rule",
+        "/spec/network/mode",
     );
+    assert!(message.contains("write the mode once"), "{message}");
     assert_one(
         &with(&vm(), "/spec/cpus", json!(-1)),
         "schema:Minimum",
@@ -990,7 +1011,7 @@ fn ignite_pool() {
         "/spec/dataSize",
     );
     assert_one(
-        &with(&pool(), "/spec/allocationSize", json!("17EiB")),
+        &with(&pool(), "/spec/allocationSize", json!("17EB")),
         "rule",
         "/spec/allocationSize",
     );
@@ -1416,8 +1437,22 @@ fn parse_ignite_size_values() {
     assert_eq!(p("512mb"), Ok(512 * 1024 * 1024));
     assert_eq!(p("4GB"), Ok(4 * 1024 * 1024 * 1024));
     assert_eq!(p("1KB"), Ok(1024));
-    assert_eq!(p("1kib"), Ok(1024));
-    assert_eq!(p(" 3 Megabytes "), Ok(3 << 20));
+    // Ignite pins a version of its size parser without KiB, MiB, ...
+    assert_eq!(
+        p("1kib"),
+        Err(SizeError::BinaryUnit("kib".into(), "1KB".into()))
+    );
+    assert_eq!(
+        p("4GiB"),
+        Err(SizeError::BinaryUnit("GiB".into(), "4GB".into()))
+    );
+    assert_eq!(
+        SizeError::BinaryUnit("GiB".into(), "4GB".into()).to_string(),
+        "\"GiB\" is not one of Ignite's units; Ignite's units are already binary (1GB = 1 GiB), so write 4GB"
+    );
+    assert_eq!(p("3 Megabytes "), Ok(3 << 20));
+    // Digits come first: no leading space.
+    assert_eq!(p(" 3MB"), Err(SizeError::Syntax));
     assert_eq!(p("2tera"), Ok(2 << 40));
     assert_eq!(p("1P"), Ok(1 << 50));
     assert_eq!(p("15EB"), Ok(15 << 60));
@@ -1430,13 +1465,18 @@ fn parse_ignite_size_values() {
     assert_eq!(p("1.5GB"), Err(SizeError::Syntax));
     assert_eq!(p("-1"), Err(SizeError::Syntax));
     assert_eq!(p("+1"), Err(SizeError::Syntax));
-    assert_eq!(p(""), Err(SizeError::Syntax));
+    // Empty is 0, which Ignite's defaulting replaces.
+    assert_eq!(p(""), Ok(0));
     assert_eq!(p("GB"), Err(SizeError::Syntax));
     assert_eq!(p("1Gb"), Err(SizeError::Bits("Gb".into(), "GB".into())));
     assert_eq!(p("1Kb"), Err(SizeError::Bits("Kb".into(), "KB".into())));
     assert_eq!(p("1kb"), Ok(1024));
     assert_eq!(p("1gB"), Ok(1 << 30));
-    assert_eq!(p("512Mi"), Err(SizeError::UnknownUnit("Mi".into())));
+    assert_eq!(
+        p("512Mi"),
+        Err(SizeError::BinaryUnit("Mi".into(), "512MB".into()))
+    );
+    assert_eq!(p("512Qb"), Err(SizeError::UnknownUnit("Qb".into())));
     assert_eq!(
         SizeError::Bits("Gb".into(), "GB".into()).to_string(),
         "\"Gb\" is a unit of bits; write a byte unit such as GB"
