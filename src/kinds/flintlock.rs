@@ -212,6 +212,7 @@ impl KindType for MicroVm {
     const SCOPE: Scope = Scope::Namespaced;
     const UPSTREAM: &'static str =
         "Flintlock v0.11.0 (api/types/microvm.proto), in mooring's wrapper";
+    const APPLIED_AS_WRITTEN: bool = false;
 
     fn rules(&self) -> Vec<Violation> {
         let mut out = Vec::new();

@@ -112,9 +112,10 @@ static PATTERNS: LazyLock<Vec<NamedPattern>> = LazyLock::new(|| {
         NamedPattern {
             pattern: crate::kinds::ignite::ignite_size_pattern().to_string(),
             expected: "a valid Ignite size: a string holding a whole number and an optional unit \
-                       (B, KB, MB, GB, TB, PB, EB or KiB, MiB, GiB, ..., any case, all powers of 1024), \
-                       such as \"512MB\"; fractions, Kubernetes suffixes like Mi and bit units \
-                       like Mb are not accepted",
+                       (B, KB, MB, GB, TB, PB, EB, any case, all powers of 1024), such as \
+                       \"512MB\"; KiB, MiB, GiB and Kubernetes' Mi, Gi are not Ignite units \
+                       (its units are already binary: write 1GB for 1 GiB), and fractions, \
+                       leading spaces and bit units like Mb are not accepted",
         },
         NamedPattern {
             pattern: QUANTITY.to_string(),

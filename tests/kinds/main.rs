@@ -1699,3 +1699,6 @@ fn microvm_allow_guest_agent() {
         "/spec/allowGuestAgent",
     );
 }
+#[path = "ignite.rs"]
+mod ignite_versions;
+mod pipeline;
