@@ -13,7 +13,9 @@
 #                             spec.rootVolume.source.containerSource,
 #                             spec.additionalVolumes[i].source.containerSource
 #     Ignite VM               spec.image.ociClaim.ref, spec.kernel.ociClaim.ref
-#     Ignite Kernel / Image   spec.ociClaim.ref
+#                             (v1alpha1, v1alpha2); spec.image.oci,
+#                             spec.kernel.oci, spec.sandbox.oci (v1alpha3, v1alpha4)
+#     Ignite Kernel / Image   spec.ociClaim.ref (v1alpha1, v1alpha2); spec.oci
 #   warn (policy "image-tag"): the same references when they have no tag and no
 #   digest, or use the tag "latest": such a reference can change under us
 #   between two reconciles, so a rollout happens without a commit.
@@ -199,6 +201,21 @@ _registry_images contains {"field": "spec.ociClaim.ref", "ref": ref} if {
 	_registry_group == "ignite.weave.works"
 	input.kind in {"Kernel", "Image"}
 	ref := input.spec.ociClaim.ref
+	_registry_nonempty(ref)
+}
+
+_registry_images contains {"field": sprintf("spec.%s.oci", [part]), "ref": ref} if {
+	_registry_group == "ignite.weave.works"
+	input.kind == "VM"
+	some part in ["image", "kernel", "sandbox"]
+	ref := input.spec[part].oci
+	_registry_nonempty(ref)
+}
+
+_registry_images contains {"field": "spec.oci", "ref": ref} if {
+	_registry_group == "ignite.weave.works"
+	input.kind in {"Kernel", "Image"}
+	ref := input.spec.oci
 	_registry_nonempty(ref)
 }
 

@@ -150,6 +150,16 @@ test_ignite_image_object_allowed if {
 	count(deny) == 0 with input as doc with data.mooring as _reg_data
 }
 
+test_ignite_v1alpha4_references_checked if {
+	doc := {"apiVersion": "ignite.weave.works/v1alpha4", "kind": "VM", "metadata": {"name": "v"}, "spec": {"image": {"oci": "example/os:1"}, "kernel": {"oci": "example/kernel:5.10"}, "sandbox": {"oci": "example/ignite:v0.10.0"}}}
+	_reg_denied_fields(doc) == {"spec.image.oci", "spec.kernel.oci", "spec.sandbox.oci"}
+}
+
+test_ignite_v1alpha4_kernel_object_checked if {
+	doc := {"apiVersion": "ignite.weave.works/v1alpha4", "kind": "Kernel", "metadata": {"name": "k"}, "spec": {"oci": "example/kernel:5.10"}}
+	_reg_denied_fields(doc) == {"spec.oci"}
+}
+
 test_latest_tag_warned if {
 	some v in warn with input as _reg_llsd("docker.io/llamastack/distribution-ollama:latest") with data.mooring as _reg_data
 	v.policy == "image-tag"

@@ -15,7 +15,8 @@
 #   than Flintlock's 1024 MiB (Ignite's default is 512MB), so a policy would
 #   only repeat that error.
 #
-# Ignite sizes are strings such as "2GB" or "512MiB". Every unit is a binary
+# Ignite sizes are strings such as "2GB" or "512MB" (mooring's rules refuse
+# "512MiB" and other units Ignite's parser does not know). Every unit is a binary
 # multiple (1GB = 1024^3 bytes) and units are case-insensitive, except that
 # "Kb", "Mb", "Gb", ... (capital prefix, lower-case b) mean bits and are
 # rejected by Ignite. OPA's units.parse_bytes reads "MB" as 10^6, so this file

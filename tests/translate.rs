@@ -7,7 +7,7 @@ mod support;
 use base64::Engine;
 use mooring::finding::{Finding, Severity};
 use mooring::manifest::{Limits, Manifest, SourceFile, load};
-use mooring::translate::{self, Declared, ignite_vm, translate_set};
+use mooring::translate::{self, Declared, MemoryFloor, ignite_vm, translate_set};
 use serde_json::{Value, json};
 use support::{mooring, write};
 
@@ -27,7 +27,7 @@ fn manifests(text: &str) -> Vec<Manifest> {
 /// Translates the first manifest of `text` (a VM) with the rest as context.
 fn translate_first(text: &str) -> translate::Translation {
     let ms = manifests(text);
-    ignite_vm(&ms[0], &Declared::from_manifests(&ms))
+    ignite_vm(&ms[0], &Declared::from_manifests(&ms), MemoryFloor::Error)
 }
 
 fn lines(findings: &[Finding]) -> Vec<String> {
@@ -269,7 +269,7 @@ metadata: {name: v}
 spec:
   image: {ociClaim: {ref: weaveworks/ignite-ubuntu:20.04}}
   memory: 1572864KB
-  diskSize: 1500000KiB
+  diskSize: 1500000KB
 ",
     );
     let mvm = t.microvm.as_ref().expect("warnings only");
@@ -277,7 +277,7 @@ spec:
     // 1500000 KiB = 1464.84 MiB
     assert_eq!(mvm.value["spec"]["rootVolume"]["sizeInMb"], 1465);
     assert!(lines(&t.findings).contains(
-        &"vms.yaml:7: warning: VM/v: spec.diskSize: 1500000KiB is not a whole number of MiB, and Flintlock counts in MiB; rounded up to 1465 MiB".to_string()
+        &"vms.yaml:7: warning: VM/v: spec.diskSize: 1500000KB is not a whole number of MiB, and Flintlock counts in MiB; rounded up to 1465 MiB".to_string()
     ));
 }
 
@@ -383,7 +383,7 @@ spec:
     assert!(
         generate.findings[0]
             .message
-            .starts_with("Ignite generates a key pair on its host for `ssh: {}`")
+            .starts_with("Ignite generates a key pair on its host for this `ssh` setting")
     );
 }
 
@@ -588,14 +588,45 @@ spec:
     );
     let p = dir.path().join("vm.yaml");
     let p = p.to_str().unwrap();
+    // Not for Flintlock: the memory floor is a warning that says why.
     let out = mooring(&["validate", "--no-policies", p], None);
-    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert_eq!(out.code, 0, "{}", out.stdout);
     assert!(out.stdout.contains(&format!(
-        "{p}:4: VM/legacy: spec.memory: 512MB (Ignite's default when omitted) is below Flintlock's 1024 MB minimum; set at least 1GB"
+        "{p}:4: warning: VM/legacy: spec.memory: 512MB (Ignite's default when omitted) is below Flintlock's 1024 MB minimum; set at least 1GB. Ignite itself runs it, but translating or applying it to Flintlock fails (`validate --for flintlock` makes this an error)"
     )), "{}", out.stdout);
     assert!(out.stdout.contains(&format!(
         "{p}:6: warning: VM/legacy: spec.copyFiles: Flintlock has no way to copy files into a microVM; dropped."
     )), "{}", out.stdout);
+    // For Flintlock, by flag or by a configured Flintlock target: an error.
+    let out = mooring(
+        &["validate", "--no-policies", "--for", "flintlock", p],
+        None,
+    );
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(out.stdout.contains(&format!(
+        "{p}:4: VM/legacy: spec.memory: 512MB (Ignite's default when omitted) is below Flintlock's 1024 MB minimum; set at least 1GB"
+    )), "{}", out.stdout);
+    write(
+        dir.path(),
+        "mooring.yaml",
+        "targets:\n  flintlock:\n    - {name: edge-1, endpoint: \"http://127.0.0.1:9\"}\n",
+    );
+    let config = dir.path().join("mooring.yaml");
+    let out = mooring(
+        &[
+            "validate",
+            "--no-policies",
+            "--config",
+            config.to_str().unwrap(),
+            p,
+        ],
+        None,
+    );
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    // ... and so is `translate`, which is for Flintlock by nature.
+    let out = mooring(&["translate", "--no-policies", p], None);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(out.stderr.contains("nothing translated"), "{}", out.stderr);
 
     // A VM the schema rejects is not translated on top: one error, its own.
     write(
@@ -625,7 +656,7 @@ metadata: {name: loose}
 spec:
   image: {ociClaim: {ref: weaveworks/ignite-ubuntu:20.04}}
   memory: 1GB
-  network: {mode: cni}
+  netwrok: {mode: cni}
 ",
     );
     let p = dir.path().join("vm.yaml");
@@ -634,13 +665,13 @@ spec:
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(
         out.stderr.contains(&format!(
-            "{p}:7: warning: VM/loose: spec.network: unknown field (ignored)"
+            "{p}:7: warning: VM/loose: spec.netwrok: unknown field: dropped, Ignite objects are translated to Flintlock field by field (--strict refuses it)"
         )),
         "{}",
         out.stderr
     );
     assert!(out.stdout.contains("memoryInMb: 1024\n"), "{}", out.stdout);
-    assert!(!out.stdout.contains("network:"), "{}", out.stdout);
+    assert!(!out.stdout.contains("netwrok"), "{}", out.stdout);
 }
 
 #[test]
@@ -663,7 +694,7 @@ spec:
     let found = lines(&validator.validate(&ms));
     assert!(
         found.contains(
-            &"vms.yaml:6: warning: VM/v: spec.extra: unknown field (ignored)".to_string()
+            &"vms.yaml:6: warning: VM/v: spec.extra: unknown field: dropped, Ignite objects are translated to Flintlock field by field (--strict refuses it)".to_string()
         ),
         "{found:#?}"
     );
@@ -675,4 +706,284 @@ spec:
         !found.iter().any(|f| f.contains("cannot be read")),
         "{found:#?}"
     );
+}
+
+// ---------------------------------------------------------------------------
+// Every Ignite version
+
+/// A v1alpha4 VM (the declarative format of current Ignite documents) with
+/// every field, and the v1alpha4 Kernel and Image it uses.
+const V1ALPHA4: &str = "apiVersion: ignite.weave.works/v1alpha4
+kind: VM
+metadata:
+  name: cache-1
+  uid: a1b2c3d4e5f60718
+  created: \"2021-07-01T12:00:00Z\"
+  labels: {tier: cache}
+spec:
+  image:
+    oci: weaveworks/ignite-ubuntu:20.04
+  sandbox:
+    oci: weaveworks/ignite:v0.10.0
+  kernel:
+    oci: weaveworks/ignite-kernel:5.10.51
+    cmdLine: console=ttyS0 ip=dhcp
+  cpus: 2
+  memory: 2GB
+  diskSize: 3GB
+  network:
+    ports:
+      - {hostPort: 6379, vmPort: 6379}
+      - {bindAddress: 127.0.0.1, hostPort: 5353, vmPort: 53, protocol: udp}
+  storage:
+    volumes:
+      - name: data
+        blockDevice: {path: /dev/loop7}
+    volumeMounts:
+      - {name: data, mountPath: /data}
+  copyFiles:
+    - {hostPath: /etc/redis.conf, vmPath: /etc/redis/redis.conf}
+  ssh: true
+---
+apiVersion: ignite.weave.works/v1alpha4
+kind: Kernel
+metadata: {name: weaveworks/ignite-kernel:5.10.51, uid: 3c4d}
+spec: {oci: weaveworks/ignite-kernel:5.10.51}
+---
+apiVersion: ignite.weave.works/v1alpha4
+kind: Image
+metadata: {name: weaveworks/ignite-ubuntu:20.04}
+spec: {oci: weaveworks/ignite-ubuntu:20.04}
+";
+
+#[test]
+fn v1alpha4_translates_field_by_field_with_a_warning_per_dropped_field() {
+    let t = translate_first(V1ALPHA4);
+    let mut found = lines(&t.findings);
+    found.sort();
+    assert_eq!(
+        found,
+        vec![
+            "vms.yaml:12: warning: VM/cache-1: spec.sandbox.oci: weaveworks/ignite:v0.10.0 is the container Ignite runs Firecracker in; Flintlock runs its own hypervisor process, so it is dropped",
+            "vms.yaml:20: warning: VM/cache-1: spec.network.ports: Flintlock has no port forwarding; dropped (6379:6379, 127.0.0.1:5353:53/udp). The microVM gets its own address on the host's network: connect to the VM port at that address",
+            "vms.yaml:23: warning: VM/cache-1: spec.storage: Flintlock cannot attach a block device of the Ignite host; dropped (volumes: data). Give the microVM an additionalVolumes entry from a container image, or a virtiofs share, instead",
+            "vms.yaml:29: warning: VM/cache-1: spec.copyFiles: Flintlock has no way to copy files into a microVM; dropped. Use cloud-init user-data instead",
+            "vms.yaml:31: warning: VM/cache-1: spec.ssh: Ignite generates a key pair on its host for this `ssh` setting; Flintlock cannot, so no SSH key is installed. Put a public key (ssh-ed25519 AAAA…) in spec.ssh instead",
+        ]
+    );
+    let mvm = t.microvm.expect("warnings only");
+    let v = &mvm.value;
+    assert_eq!(v["spec"]["vcpu"], 2);
+    assert_eq!(v["spec"]["memoryInMb"], 2048);
+    assert_eq!(v["spec"]["rootVolume"]["sizeInMb"], 3072);
+    assert_eq!(
+        v["spec"]["rootVolume"]["source"]["containerSource"],
+        "docker.io/weaveworks/ignite-ubuntu:20.04"
+    );
+    assert_eq!(
+        v["spec"]["kernel"]["image"],
+        "docker.io/weaveworks/ignite-kernel:5.10.51"
+    );
+    assert_eq!(
+        v["spec"]["kernel"]["cmdline"],
+        json!({"console": "ttyS0", "ip": "dhcp"})
+    );
+    assert_eq!(
+        v["metadata"]["annotations"]["mooring.dev/translated-from"],
+        "ignite.weave.works/v1alpha4 VM/cache-1"
+    );
+    assert_eq!(v["metadata"]["labels"], json!({"tier": "cache"}));
+    // Ignite's own metadata is not carried over.
+    assert!(v["metadata"].get("uid").is_none() && v["metadata"].get("created").is_none());
+    for dropped in ["sandbox", "network", "storage", "copyFiles", "ssh", "ports"] {
+        assert!(v["spec"].get(dropped).is_none(), "{dropped}");
+    }
+}
+
+#[test]
+fn the_default_kernel_follows_the_version() {
+    let vm = |version: &str, image: &str| {
+        format!(
+            "apiVersion: ignite.weave.works/{version}\nkind: VM\nmetadata: {{name: d}}\nspec:\n  image: {image}\n  memory: 1GB\n"
+        )
+    };
+    for (version, image, kernel, pointer) in [
+        (
+            "v1alpha1",
+            "{ociClaim: {ref: a/b:1}}",
+            "docker.io/weaveworks/ignite-kernel:4.19.47",
+            "spec.kernel.ociClaim.ref",
+        ),
+        (
+            "v1alpha2",
+            "{ociClaim: {ref: a/b:1}}",
+            "docker.io/weaveworks/ignite-kernel:4.19.47",
+            "spec.kernel.ociClaim.ref",
+        ),
+        (
+            "v1alpha3",
+            "{oci: a/b:1}",
+            "docker.io/weaveworks/ignite-kernel:5.10.51",
+            "spec.kernel.oci",
+        ),
+        (
+            "v1alpha4",
+            "{oci: a/b:1}",
+            "docker.io/weaveworks/ignite-kernel:5.10.51",
+            "spec.kernel.oci",
+        ),
+    ] {
+        let t = translate_first(&vm(version, image));
+        let mvm = t.microvm.as_ref().expect("warnings only");
+        assert_eq!(mvm.value["spec"]["kernel"]["image"], kernel, "{version}");
+        assert!(
+            t.findings
+                .iter()
+                .any(|f| f.field.as_deref() == Some(pointer)
+                    && f.message.contains("(Ignite's default kernel when omitted)")),
+            "{version}: {:?}",
+            lines(&t.findings)
+        );
+    }
+}
+
+#[test]
+fn released_v1alpha1_and_v1alpha2_network_translate() {
+    let v1 = translate_first(
+        "apiVersion: ignite.weave.works/v1alpha1
+kind: VM
+metadata: {name: web-1, uid: 6a2b4c8d0e1f3a5b, created: null}
+spec:
+  image: {ociClaim: {type: Docker, ref: weaveworks/ignite-ubuntu:20.04}}
+  memory: 1GB
+  network:
+    mode: docker-bridge
+    ports: [{hostPort: 80, vmPort: 8080}]
+  ssh: /home/me/.ssh/id_ed25519.pub
+",
+    );
+    let found = lines(&v1.findings);
+    assert!(found.contains(&"vms.yaml:9: warning: VM/web-1: spec.network.ports: Flintlock has no port forwarding; dropped (80:8080). The microVM gets its own address on the host's network: connect to the VM port at that address".to_string()), "{found:#?}");
+    assert!(found.iter().any(|f| f.starts_with("vms.yaml:10: warning: VM/web-1: spec.ssh: \"/home/me/.ssh/id_ed25519.pub\" is a path on the Ignite host")), "{found:#?}");
+    let mvm = v1.microvm.expect("warnings only");
+    assert_eq!(mvm.value["spec"]["interfaces"][0]["deviceId"], "eth1");
+    assert_eq!(
+        mvm.value["metadata"]["annotations"]["mooring.dev/translated-from"],
+        "ignite.weave.works/v1alpha1 VM/web-1"
+    );
+
+    let v2 = translate_first(
+        "apiVersion: ignite.weave.works/v1alpha2
+kind: VM
+metadata: {name: db-1}
+spec:
+  image: {ociClaim: {ref: weaveworks/ignite-ubuntu:20.04}}
+  memory: 1GB
+  network: {mode: cni, ports: [{hostPort: 5432, vmPort: 5432, protocol: tcp}]}
+  storage:
+    volumes: [{name: pgdata, blockDevice: {path: /dev/vdb}}]
+",
+    );
+    let found = lines(&v2.findings);
+    assert!(found.iter().any(|f| f.starts_with("vms.yaml:7: warning: VM/db-1: spec.network.ports: Flintlock has no port forwarding; dropped (5432:5432/tcp)")), "{found:#?}");
+    assert!(found.iter().any(|f| f.starts_with("vms.yaml:8: warning: VM/db-1: spec.storage: Flintlock cannot attach a block device of the Ignite host; dropped (volumes: pgdata)")), "{found:#?}");
+    assert!(v2.microvm.is_some());
+}
+
+#[test]
+fn private_keys_are_refused_and_never_shown() {
+    let vm = |ssh: &str| {
+        format!(
+            "apiVersion: ignite.weave.works/v1alpha4
+kind: VM
+metadata: {{name: k}}
+spec:
+  image: {{oci: weaveworks/ignite-ubuntu:20.04}}
+  memory: 1GB
+  ssh: {ssh}
+"
+        )
+    };
+    let path = translate_first(&vm("/home/me/.ssh/id_ed25519"));
+    assert!(path.microvm.is_none());
+    let errors: Vec<&Finding> = path.findings.iter().filter(|f| f.is_error()).collect();
+    assert_eq!(errors.len(), 1, "{:?}", lines(&path.findings));
+    assert_eq!(errors[0].field.as_deref(), Some("spec.ssh"));
+    assert!(
+        errors[0]
+            .message
+            .starts_with("\"/home/me/.ssh/id_ed25519\" looks like the path of a private key"),
+        "{}",
+        errors[0].message
+    );
+
+    let secret = "-----BEGIN OPENSSH PRIVATE KEY-----\\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUtopsecret\\n-----END OPENSSH PRIVATE KEY-----";
+    let key = translate_first(&vm(&format!("\"{secret}\"")));
+    assert!(key.microvm.is_none());
+    let shown = lines(&key.findings).join("\n");
+    assert!(
+        shown.contains("spec.ssh: holds a private key (its value is not shown)"),
+        "{shown}"
+    );
+    assert!(!shown.contains("topsecret"), "{shown}");
+    // The reference document's mapping is checked the same way.
+    let mapping = translate_first(&vm("{publicKey: /root/.ssh/id_rsa}"));
+    assert!(
+        mapping
+            .findings
+            .iter()
+            .any(|f| f.is_error() && f.field.as_deref() == Some("spec.ssh.publicKey"))
+    );
+}
+
+#[test]
+fn kernels_and_images_of_every_version_are_declared() {
+    let ms = manifests(V1ALPHA4);
+    let declared = Declared::from_manifests(&ms);
+    assert!(declared.declares_kernel("weaveworks/ignite-kernel:5.10.51"));
+    assert!(declared.declares_image("docker.io/weaveworks/ignite-ubuntu:20.04"));
+    let t = ignite_vm(&ms[0], &declared, MemoryFloor::Error);
+    assert!(
+        !t.findings
+            .iter()
+            .any(|f| f.message.contains("is not declared")),
+        "{:?}",
+        lines(&t.findings)
+    );
+}
+
+#[test]
+fn the_memory_floor_is_an_error_for_flintlock_and_a_warning_otherwise() {
+    let text = "apiVersion: ignite.weave.works/v1alpha4\nkind: VM\nmetadata: {name: small}\nspec:\n  image: {oci: a/b:1}\n  memory: 512MB\n";
+    let ms = manifests(text);
+    let error = ignite_vm(&ms[0], &Declared::default(), MemoryFloor::Error);
+    assert!(error.microvm.is_none());
+    assert!(
+        error
+            .findings
+            .iter()
+            .any(|f| f.is_error() && f.field.as_deref() == Some("spec.memory"))
+    );
+    let warning = ignite_vm(&ms[0], &Declared::default(), MemoryFloor::Warning);
+    assert!(!warning.has_errors(), "{:?}", lines(&warning.findings));
+    let floor: Vec<&Finding> = warning
+        .findings
+        .iter()
+        .filter(|f| f.field.as_deref() == Some("spec.memory"))
+        .collect();
+    assert_eq!(floor.len(), 1, "{:?}", lines(&warning.findings));
+    assert!(
+        floor[0]
+            .message
+            .contains("below Flintlock's 1024 MB minimum")
+    );
+    assert!(
+        floor[0]
+            .message
+            .contains("translating or applying it to Flintlock fails")
+    );
+    // Applying always translates with the error.
+    let (microvms, findings) = translate_set(&ms);
+    assert!(microvms.is_empty());
+    assert!(findings.iter().any(Finding::is_error));
 }

@@ -147,8 +147,8 @@ fn unknown_fields_are_errors_unless_strict_is_off() {
     let lax = mooring(&["validate", "--no-policies", "--strict=false", p], None);
     assert_eq!(lax.code, 0, "{}", lax.stdout);
     assert!(lax.stdout.contains(&format!(
-        "{p}:6: warning: ConfigMap/default/c: datta: unknown field (ignored)"
-    )));
+        "{p}:6: warning: ConfigMap/default/c: datta: unknown field: passed to the API server unchanged, which keeps or prunes it by its own schema (--strict refuses it)"
+    )), "{}", lax.stdout);
 }
 
 #[test]
@@ -287,8 +287,8 @@ fn cluster_scoped_kinds_refuse_a_namespace() {
     let dir = tempfile::tempdir().unwrap();
     write(
         dir.path(),
-        "host.yaml",
-        "apiVersion: runtime.wasmcloud.dev/v1alpha1\nkind: Host\nmetadata:\n  name: h1\n  namespace: apps\nhostId: NABC\n",
+        "ns.yaml",
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: apps\n  namespace: apps\n",
     );
     let out = mooring(
         &["validate", "--no-policies", dir.path().to_str().unwrap()],
@@ -296,7 +296,37 @@ fn cluster_scoped_kinds_refuse_a_namespace() {
     );
     assert_eq!(out.code, 1);
     assert!(
-        out.stdout.contains("host.yaml:5: Host/h1: metadata.namespace: Host is cluster-scoped: remove metadata.namespace"),
+        out.stdout.contains(
+            "ns.yaml:5: Namespace/apps: metadata.namespace: Namespace is cluster-scoped: remove metadata.namespace"
+        ),
+        "{}",
+        out.stdout
+    );
+}
+
+/// wasmCloud Host is namespaced since runtime-operator v2.1.0; the older,
+/// cluster-scoped form is accepted with a warning.
+#[test]
+fn a_host_is_namespaced_or_the_older_cluster_scoped_form() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "host.yaml",
+        "apiVersion: runtime.wasmcloud.dev/v1alpha1\nkind: Host\nmetadata:\n  name: h1\n  namespace: apps\nhostId: NABC\n---\napiVersion: runtime.wasmcloud.dev/v1alpha1\nkind: Host\nmetadata:\n  name: h2\nhostId: NDEF\n",
+    );
+    let out = mooring(
+        &["validate", "--no-policies", dir.path().to_str().unwrap()],
+        None,
+    );
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    assert!(
+        out.stdout.contains("host.yaml:10: warning: Host/h2: metadata: no metadata.namespace: this is the cluster-scoped Host of runtime-operator before v2.1.0"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .ends_with("2 documents in 1 file: 0 errors, 1 warning\n"),
         "{}",
         out.stdout
     );

@@ -223,6 +223,7 @@ impl CheckArgs {
             allow_unknown_kinds: self.allow_unknown_kinds,
             extra_schemas: self.schemas.clone(),
             policies,
+            for_flintlock: true,
         }
     }
 

@@ -16,7 +16,8 @@ pub struct SchemasArgs {
     /// binary generates (a CI check that committed schemas are fresh).
     #[arg(long)]
     check: bool,
-    /// List the kinds mooring knows and exit.
+    /// List the kinds mooring knows, with the upstream release each
+    /// follows, and exit.
     #[arg(long, conflicts_with = "check")]
     list: bool,
 }
@@ -25,10 +26,11 @@ pub fn run(args: &SchemasArgs) -> anyhow::Result<i32> {
     if args.list {
         for k in mooring::kinds::all() {
             println!(
-                "{:<40} {:<22} schemas/{}",
+                "{:<40} {:<22} schemas/{:<60} follows {}",
                 k.api_version(),
                 k.kind,
-                k.schema_file()
+                k.schema_file(),
+                k.upstream
             );
         }
         return Ok(exit::OK);

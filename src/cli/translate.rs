@@ -6,8 +6,6 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use mooring::backend::HOST_ANNOTATION;
-use mooring::kinds::ignite::{Image, Kernel, Pool};
-use mooring::kinds::{KindInfo, KindType};
 use mooring::manifest::Manifest;
 use mooring::plan::yaml::to_yaml;
 use mooring::translate::{self, is_ignite_vm};
@@ -41,18 +39,16 @@ pub struct TranslateArgs {
     check: CheckArgs,
 }
 
-fn is<T: KindType>(kind: Option<&KindInfo>) -> bool {
-    kind.is_some_and(|k| k.group == T::GROUP && k.kind == T::KIND && k.version == T::VERSION)
-}
-
 /// Why a manifest that is not an Ignite VM yields nothing.
 fn passed_over(m: &Manifest) -> &'static str {
-    if is::<Kernel>(m.kind) || is::<Image>(m.kind) {
-        "declared, nothing to translate"
-    } else if is::<Pool>(m.kind) {
-        "host-local storage of an Ignite host, nothing to translate"
-    } else {
-        "not an Ignite VM, passed over"
+    let ignite = m
+        .kind
+        .filter(|k| k.group == mooring::kinds::ignite::GROUP)
+        .map(|k| k.kind);
+    match ignite {
+        Some("Kernel" | "Image") => "declared, nothing to translate",
+        Some("Pool") => "host-local storage of an Ignite host, nothing to translate",
+        _ => "not an Ignite VM, passed over",
     }
 }
 

@@ -8,6 +8,14 @@ use mooring::validate::{Validator, policy};
 
 use super::{CheckArgs, exit};
 
+/// What the manifests are validated for, besides their own rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Target {
+    /// Ignite VMs must also satisfy Flintlock, where they will run: a VM
+    /// under its 1024 MiB minimum is an error, not a warning.
+    Flintlock,
+}
+
 /// Output format of `validate`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ValidateFormat {
@@ -27,12 +35,30 @@ pub struct ValidateArgs {
     /// error: a wrong or empty folder checks nothing).
     #[arg(long)]
     allow_empty: bool,
+    /// Validate for this target too: `flintlock` makes an Ignite VM under
+    /// Flintlock's 1024 MiB minimum an error (it is a warning otherwise).
+    #[arg(long = "for", value_enum, value_name = "TARGET")]
+    for_target: Option<Target>,
+    /// mooring.yaml: when it configures a Flintlock target, validation is
+    /// for Flintlock as with `--for flintlock`.
+    #[arg(long, value_name = "FILE", env = "MOORING_CONFIG")]
+    config: Option<PathBuf>,
     #[command(flatten)]
     check: CheckArgs,
 }
 
 pub fn run(args: &ValidateArgs) -> anyhow::Result<i32> {
-    let validator = Validator::new(args.check.options()).context("cannot start validation")?;
+    let mut options = args.check.options();
+    options.for_flintlock = match (args.for_target, &args.config) {
+        (Some(Target::Flintlock), _) => true,
+        (None, Some(path)) => !mooring::config::Config::load(path)
+            .with_context(|| format!("cannot read {}", path.display()))?
+            .targets
+            .flintlock
+            .is_empty(),
+        (None, None) => false,
+    };
+    let validator = Validator::new(options).context("cannot start validation")?;
     let limits = args.check.limits();
     let (files, mut read_findings) = mooring::source::fs::read_paths(&args.paths, &limits);
     let mut report = validator.check(&files, &limits);

@@ -40,6 +40,7 @@ impl KindType for Namespace {
     const VERSION: &'static str = "v1";
     const KIND: &'static str = "Namespace";
     const SCOPE: Scope = Scope::Cluster;
+    const UPSTREAM: &'static str = "Kubernetes core/v1 (k8s-openapi 0.29)";
 }
 
 /// Non-secret configuration as key/value pairs.
@@ -68,6 +69,7 @@ impl KindType for ConfigMap {
     const VERSION: &'static str = "v1";
     const KIND: &'static str = "ConfigMap";
     const SCOPE: Scope = Scope::Namespaced;
+    const UPSTREAM: &'static str = "Kubernetes core/v1 (k8s-openapi 0.29)";
 
     fn rules(&self) -> Vec<Violation> {
         base64_values(self.binary_data.as_ref(), "binaryData")
@@ -103,6 +105,7 @@ impl KindType for Secret {
     const VERSION: &'static str = "v1";
     const KIND: &'static str = "Secret";
     const SCOPE: Scope = Scope::Namespaced;
+    const UPSTREAM: &'static str = "Kubernetes core/v1 (k8s-openapi 0.29)";
 
     fn rules(&self) -> Vec<Violation> {
         base64_values(self.data.as_ref(), "data")
@@ -135,6 +138,7 @@ impl KindType for ServiceAccount {
     const VERSION: &'static str = "v1";
     const KIND: &'static str = "ServiceAccount";
     const SCOPE: Scope = Scope::Namespaced;
+    const UPSTREAM: &'static str = "Kubernetes core/v1 (k8s-openapi 0.29)";
 }
 
 fn base64_values(map: Option<&StringMap>, field: &str) -> Vec<Violation> {

@@ -151,7 +151,9 @@ pub fn crd(info: &KindInfo) -> Value {
         "spec": {
             "group": info.group,
             "scope": match info.scope {
-                Scope::Namespaced => "Namespaced",
+                // A kind that changed scope upstream (wasmCloud `Host`) gets
+                // the scope its current release installs.
+                Scope::Namespaced | Scope::NamespacedOrCluster => "Namespaced",
                 Scope::Cluster | Scope::Singleton => "Cluster",
             },
             "names": {

@@ -60,6 +60,10 @@ pub struct MicroVmSpec {
     /// Which microVM provider on the host to use; the host's default when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider: Option<String>,
+    /// Let a guest agent in the microVM talk to the host (Flintlock v0.11.0
+    /// and later); false when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_guest_agent: Option<bool>,
 }
 
 /// The kernel to boot.
@@ -206,6 +210,9 @@ impl KindType for MicroVm {
     const VERSION: &'static str = "v1alpha1";
     const KIND: &'static str = "MicroVM";
     const SCOPE: Scope = Scope::Namespaced;
+    const UPSTREAM: &'static str =
+        "Flintlock v0.11.0 (api/types/microvm.proto), in mooring's wrapper";
+    const APPLIED_AS_WRITTEN: bool = false;
 
     fn rules(&self) -> Vec<Violation> {
         let mut out = Vec::new();

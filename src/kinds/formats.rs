@@ -76,14 +76,46 @@ pub const DEVICE_ID: &str = r"^[a-z][a-z0-9_]*$";
 /// A Kubernetes resource quantity written as a string.
 pub const QUANTITY: &str = r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$";
 
+/// A wasmCloud `allowedHosts` entry, as runtime-operator v2.7's CRD writes it:
+/// `*`, or a host with an optional `*.` prefix, port and scheme, and no path.
+pub const WASMCLOUD_ALLOWED_HOST: &str = r"^\*$|^([A-Za-z][A-Za-z0-9+.-]*://)(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*(:[0-9]{1,5})?/?$|^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*(:[0-9]{1,5})?$";
+/// A wasmCloud `allowedIpNameLookups` entry: `*`, a host name with an
+/// optional `*.` prefix, or an IP address.
+pub const WASMCLOUD_IP_NAME_LOOKUP: &str = r"^\*$|^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$|^[0-9A-Fa-f:.]+$";
+/// A wasmCloud `allowedHostLoopbackPorts` entry: a port with an optional
+/// `/tcp` or `/udp`.
+pub const WASMCLOUD_LOOPBACK_PORT: &str = r"^[0-9]{1,5}(/(tcp|udp|TCP|UDP))?$";
+/// A wasmCloud host interface name.
+pub const WASMCLOUD_INTERFACE_NAME: &str = r"^[a-z0-9][a-z0-9-]*$";
+
 static PATTERNS: LazyLock<Vec<NamedPattern>> = LazyLock::new(|| {
     vec![
         NamedPattern {
+            pattern: WASMCLOUD_ALLOWED_HOST.to_string(),
+            expected: "an allowed host: `*`, or a host name with an optional `*.` prefix, \
+                       `scheme://` and `:port`, such as api.example.com:443 or \
+                       https://*.example.com; no path",
+        },
+        NamedPattern {
+            pattern: WASMCLOUD_IP_NAME_LOOKUP.to_string(),
+            expected: "`*`, a host name with an optional `*.` prefix, or an IP address",
+        },
+        NamedPattern {
+            pattern: WASMCLOUD_LOOPBACK_PORT.to_string(),
+            expected: "a port number with an optional /tcp or /udp, such as 8080 or 53/udp",
+        },
+        NamedPattern {
+            pattern: WASMCLOUD_INTERFACE_NAME.to_string(),
+            expected: "a name of lowercase letters, digits and '-', starting with a letter \
+                       or digit",
+        },
+        NamedPattern {
             pattern: crate::kinds::ignite::ignite_size_pattern().to_string(),
             expected: "a valid Ignite size: a string holding a whole number and an optional unit \
-                       (B, KB, MB, GB, TB, PB, EB or KiB, MiB, GiB, ..., any case, all powers of 1024), \
-                       such as \"512MB\"; fractions, Kubernetes suffixes like Mi and bit units \
-                       like Mb are not accepted",
+                       (B, KB, MB, GB, TB, PB, EB, any case, all powers of 1024), such as \
+                       \"512MB\"; KiB, MiB, GiB and Kubernetes' Mi, Gi are not Ignite units \
+                       (its units are already binary: write 1GB for 1 GiB), and fractions, \
+                       leading spaces and bit units like Mb are not accepted",
         },
         NamedPattern {
             pattern: QUANTITY.to_string(),

@@ -1,7 +1,15 @@
 //! `llamastack.io/v1alpha1`: the LlamaStack operator's distribution kind.
+//!
+//! The union of the reference document's shape and the CRD that
+//! llama-stack-k8s-operator v0.9 ships (`tlsConfig`, `network`, `workers`,
+//! `autoscaling`, `podDisruptionBudget`, `topologySpreadConstraints`, and the
+//! pod overrides it added), with the CRD's constraints.
 
-use k8s_openapi::api::core::v1::{EnvVar, ResourceRequirements, Volume, VolumeMount};
+use k8s_openapi::api::core::v1::{
+    EnvVar, ResourceRequirements, TopologySpreadConstraint, Volume, VolumeMount,
+};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -32,8 +40,36 @@ pub struct LlamaStackDistributionSpec {
     /// Number of server pods; the operator uses 1 when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replicas: Option<i32>,
+    /// Who may reach the server, and whether it gets an OpenShift Route.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<NetworkSpec>,
     /// The server pod itself.
     pub server: ServerSpec,
+}
+
+/// Network access to the server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NetworkSpec {
+    /// Namespaces and pod labels allowed through the server's NetworkPolicy,
+    /// besides the operator's own defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_from: Option<AllowedFrom>,
+    /// Create a Route (OpenShift) exposing the server; false when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expose_route: Option<bool>,
+}
+
+/// Sources allowed to reach the server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AllowedFrom {
+    /// Namespaces whose pods may connect.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespaces: Option<Vec<String>>,
+    /// Pod label keys; pods carrying one may connect.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<Vec<String>>,
 }
 
 /// The Llama Stack server pod.
@@ -54,6 +90,80 @@ pub struct ServerSpec {
     /// A ConfigMap holding the server's run configuration.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_config: Option<UserConfigSpec>,
+    /// Extra certificate authorities the server trusts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_config: Option<TlsConfig>,
+    /// Server worker processes per pod (at least 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub workers: Option<i32>,
+    /// A HorizontalPodAutoscaler for the server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscaling: Option<AutoscalingSpec>,
+    /// A PodDisruptionBudget for the server's pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_disruption_budget: Option<PodDisruptionBudgetSpec>,
+    /// How the server's pods spread over zones and nodes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topology_spread_constraints: Option<Vec<TopologySpreadConstraint>>,
+}
+
+/// TLS settings of the server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TlsConfig {
+    /// A ConfigMap with CA certificates (PEM) to trust.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_bundle: Option<CaBundleConfig>,
+}
+
+/// Where the CA bundle is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CaBundleConfig {
+    /// Name of the ConfigMap.
+    pub config_map_name: String,
+    /// Namespace of the ConfigMap; the object's own namespace when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_map_namespace: Option<String>,
+    /// Keys of the ConfigMap holding certificates (at most 50); every key
+    /// when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 50))]
+    pub config_map_keys: Option<Vec<String>>,
+}
+
+/// HorizontalPodAutoscaler settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AutoscalingSpec {
+    /// Fewest pods; the replica count when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_replicas: Option<i32>,
+    /// Most pods.
+    pub max_replicas: i32,
+    /// Average CPU use, in percent of requests, to scale at.
+    #[serde(
+        default,
+        rename = "targetCPUUtilizationPercentage",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub target_cpu_utilization_percentage: Option<i32>,
+    /// Average memory use, in percent of requests, to scale at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_memory_utilization_percentage: Option<i32>,
+}
+
+/// PodDisruptionBudget settings: a number of pods or a percentage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PodDisruptionBudgetSpec {
+    /// Pods that must stay available during a voluntary disruption.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_available: Option<IntOrString>,
+    /// Pods that may be unavailable during a voluntary disruption.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_unavailable: Option<IntOrString>,
 }
 
 /// The distribution to run; give a name or an image, not both.
@@ -96,6 +206,12 @@ pub struct ContainerSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PodOverrides {
+    /// ServiceAccount the server pod runs as; the operator's own when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account_name: Option<String>,
+    /// Seconds the pod gets to stop before it is killed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub termination_grace_period_seconds: Option<i64>,
     /// Volumes added to the pod.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub volumes: Option<Vec<Volume>>,
@@ -135,6 +251,8 @@ impl KindType for LlamaStackDistribution {
     const VERSION: &'static str = "v1alpha1";
     const KIND: &'static str = "LlamaStackDistribution";
     const SCOPE: Scope = Scope::Namespaced;
+    const UPSTREAM: &'static str =
+        "llama-stack-k8s-operator v0.9.0 (CRD at 7735e43) and the reference document";
 
     fn rules(&self) -> Vec<Violation> {
         let d = &self.spec.server.distribution;

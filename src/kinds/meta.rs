@@ -53,13 +53,20 @@ pub struct ClusterObjectMeta {
 
 /// Metadata of an Ignite object. Ignite has no namespaces, and image and
 /// kernel objects are named after their OCI reference, so any non-empty name
-/// is allowed.
+/// is allowed. Ignite writes `uid` and `created` into every object it saves;
+/// both are accepted and never used.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct IgniteObjectMeta {
     /// Object name, unique per kind on the host.
     #[schemars(length(min = 1))]
     pub name: String,
+    /// The id Ignite gave the object on its host; ignored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
+    /// When Ignite created the object (RFC 3339), or null; ignored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
     /// Identifying key/value pairs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub labels: Option<StringMap>,

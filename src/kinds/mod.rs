@@ -24,8 +24,13 @@ pub mod wasmcloud;
 pub enum Scope {
     /// `metadata.namespace` may be set; when absent it is `default`.
     Namespaced,
-    /// `metadata.namespace` must not be set (wasmCloud `Host`, `Namespace`).
+    /// `metadata.namespace` must not be set (`Namespace`, Ignite objects).
     Cluster,
+    /// Namespaced when `metadata.namespace` is set, cluster-scoped when it
+    /// is not: a kind whose CRD changed scope between upstream releases
+    /// (wasmCloud `Host`, namespaced since runtime-operator v2.1.0). Against
+    /// a cluster, discovery says which form is installed.
+    NamespacedOrCluster,
     /// No `metadata` at all: one object per host (Ignite `Pool`).
     Singleton,
 }
@@ -67,6 +72,11 @@ pub struct KindInfo {
     pub version: &'static str,
     pub kind: &'static str,
     pub scope: Scope,
+    /// Which upstream release (and document) the kind's shape follows.
+    pub upstream: &'static str,
+    /// Whether objects reach a Kubernetes API server as written (see
+    /// [`KindType::APPLIED_AS_WRITTEN`]).
+    pub applied_as_written: bool,
     /// The kind's JSON Schema (draft 2020-12), generated from its Rust type
     /// and post-processed (strict objects, int-or-string quantities).
     pub schema: fn() -> serde_json::Value,
@@ -105,6 +115,15 @@ pub trait KindType: for<'de> Deserialize<'de> + schemars::JsonSchema + 'static {
     const VERSION: &'static str;
     const KIND: &'static str;
     const SCOPE: Scope;
+    /// Which upstream release (and document) the shape follows, for
+    /// `mooring schemas --list`.
+    const UPSTREAM: &'static str;
+    /// The object reaches a Kubernetes API server as written, fields
+    /// mooring does not know included (the server prunes or rejects them by
+    /// its own schema). False for kinds mooring converts before sending:
+    /// Flintlock's gRPC API and Ignite's translation have no place for an
+    /// unknown field.
+    const APPLIED_AS_WRITTEN: bool = true;
 
     /// Rules JSON Schema cannot express, run on a document whose schema
     /// validation passed. Pointers are into the whole document.
@@ -193,13 +212,15 @@ macro_rules! kind_info {
             version: <$t as KindType>::VERSION,
             kind: <$t as KindType>::KIND,
             scope: <$t as KindType>::SCOPE,
+            upstream: <$t as KindType>::UPSTREAM,
+            applied_as_written: <$t as KindType>::APPLIED_AS_WRITTEN,
             schema: schema::schema_of::<$t>,
             check: check_of::<$t>,
         }
     };
 }
 
-static KINDS: [KindInfo; 15] = [
+static KINDS: [KindInfo; 27] = [
     kind_info!(llamastack::LlamaStackDistribution),
     kind_info!(wasmcloud::Artifact),
     kind_info!(wasmcloud::Host),
@@ -210,6 +231,18 @@ static KINDS: [KindInfo; 15] = [
     kind_info!(ignite::Kernel),
     kind_info!(ignite::Image),
     kind_info!(ignite::Pool),
+    kind_info!(ignite::v1alpha2::Vm),
+    kind_info!(ignite::v1alpha2::Kernel),
+    kind_info!(ignite::v1alpha2::Image),
+    kind_info!(ignite::v1alpha2::Pool),
+    kind_info!(ignite::v1alpha3::Vm),
+    kind_info!(ignite::v1alpha3::Kernel),
+    kind_info!(ignite::v1alpha3::Image),
+    kind_info!(ignite::v1alpha3::Pool),
+    kind_info!(ignite::v1alpha4::Vm),
+    kind_info!(ignite::v1alpha4::Kernel),
+    kind_info!(ignite::v1alpha4::Image),
+    kind_info!(ignite::v1alpha4::Pool),
     kind_info!(flintlock::MicroVm),
     kind_info!(core::Namespace),
     kind_info!(core::ConfigMap),

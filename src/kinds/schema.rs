@@ -8,6 +8,7 @@
 //! - the Kubernetes `Quantity` definition becomes an integer-or-string with
 //!   the upstream quantity pattern, and `IntOrString` an integer-or-string;
 //! - `int32`/`uint32` (and smaller) integers get explicit bounds;
+//! - a reference's `name` is optional where Kubernetes defaults it to `""`;
 //! - `apiVersion` and `kind` become `const`, and the schema gets a `title`;
 //! - keys are sorted, so the rendered text is stable.
 
@@ -24,6 +25,20 @@ use super::{KindType, Scope, all};
 
 const QUANTITY_DEF: &str = "io.k8s.apimachinery.pkg.api.resource.Quantity";
 const INT_OR_STRING_DEF: &str = "io.k8s.apimachinery.pkg.util.intstr.IntOrString";
+
+/// Kubernetes references whose `name` is `default: ""` and not required in
+/// the upstream CRDs (and in Kubernetes' own OpenAPI): k8s-openapi's schemas
+/// mark it required, which would reject what the API server accepts.
+const NAME_DEFAULTS_TO_EMPTY: [&str; 8] = [
+    "io.k8s.api.core.v1.LocalObjectReference",
+    "io.k8s.api.core.v1.ConfigMapKeySelector",
+    "io.k8s.api.core.v1.SecretKeySelector",
+    "io.k8s.api.core.v1.ConfigMapVolumeSource",
+    "io.k8s.api.core.v1.ConfigMapProjection",
+    "io.k8s.api.core.v1.SecretProjection",
+    "io.k8s.api.core.v1.ConfigMapEnvSource",
+    "io.k8s.api.core.v1.SecretEnvSource",
+];
 
 static CACHE: LazyLock<Mutex<HashMap<TypeId, Value>>> = LazyLock::new(Default::default);
 
@@ -67,6 +82,15 @@ fn post_process(root: &mut Value, api_version: &str, kind: &str) {
                 "type": ["integer", "string"],
                 "pattern": QUANTITY,
             });
+        }
+        for def in NAME_DEFAULTS_TO_EMPTY {
+            if let Some(required) = defs
+                .get_mut(def)
+                .and_then(|d| d.get_mut("required"))
+                .and_then(Value::as_array_mut)
+            {
+                required.retain(|r| r != "name");
+            }
         }
         if let Some(q) = defs.get_mut(INT_OR_STRING_DEF) {
             *q = json!({
@@ -239,6 +263,7 @@ pub fn render_all() -> Vec<(String, String)> {
         let scope = match kind.scope {
             Scope::Namespaced => "Namespaced",
             Scope::Cluster => "Cluster",
+            Scope::NamespacedOrCluster => "NamespacedOrCluster",
             Scope::Singleton => "Singleton",
         };
         index.push(json!({
@@ -246,6 +271,7 @@ pub fn render_all() -> Vec<(String, String)> {
             "kind": kind.kind,
             "scope": scope,
             "file": file,
+            "upstream": kind.upstream,
         }));
     }
     files.sort_by(|a, b| a.0.cmp(&b.0));

@@ -1,14 +1,25 @@
-//! `runtime.wasmcloud.dev/v1alpha1`: the wasmCloud runtime operator's kinds.
+//! `runtime.wasmcloud.dev/v1alpha1`: the wasmCloud runtime operator's kinds,
+//! as the union of the reference document and the CRDs runtime-operator
+//! v2.7.0 ships (wasmCloud/wasmCloud, `runtime-operator/`), with the CRDs'
+//! constraints and their CEL rules as typed rules.
+
+use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::LocalObjectReference;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::meta::{ClusterObjectMeta, FreeForm, ObjectMeta, StringMap};
-use super::{KindType, Scope};
+use super::formats::{
+    WASMCLOUD_ALLOWED_HOST, WASMCLOUD_INTERFACE_NAME, WASMCLOUD_IP_NAME_LOOKUP,
+    WASMCLOUD_LOOPBACK_PORT,
+};
+use super::meta::{FreeForm, ObjectMeta, StringMap};
+use super::{KindType, Scope, Violation};
 
 const GROUP: &str = "runtime.wasmcloud.dev";
 const VERSION: &str = "v1alpha1";
+const UPSTREAM: &str =
+    "wasmCloud runtime-operator v2.7.0 (wasmCloud/wasmCloud) and the reference document";
 
 // ---------------------------------------------------------------------------
 // Artifact
@@ -47,6 +58,7 @@ impl KindType for Artifact {
     const VERSION: &'static str = VERSION;
     const KIND: &'static str = "Artifact";
     const SCOPE: Scope = Scope::Namespaced;
+    const UPSTREAM: &'static str = UPSTREAM;
 }
 
 // ---------------------------------------------------------------------------
@@ -61,8 +73,10 @@ pub struct Host {
     pub api_version: String,
     /// Always `Host`.
     pub kind: String,
-    /// Name, labels and annotations; hosts are cluster-wide, so no namespace.
-    pub metadata: ClusterObjectMeta,
+    /// Name, namespace, labels and annotations. Host is namespaced since
+    /// runtime-operator v2.1.0; without a namespace it is the older,
+    /// cluster-scoped form.
+    pub metadata: ObjectMeta,
     /// The host's unique id.
     pub host_id: String,
     /// Network name of the machine running the host.
@@ -70,7 +84,11 @@ pub struct Host {
     pub hostname: Option<String>,
     /// Port the host serves HTTP on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub http_port: Option<u32>,
+    #[schemars(range(min = 0))]
+    pub http_port: Option<i32>,
+    /// The environment (lattice) the host belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
     /// Reported by the operator; accepted but never applied.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<FreeForm>,
@@ -80,7 +98,21 @@ impl KindType for Host {
     const GROUP: &'static str = GROUP;
     const VERSION: &'static str = VERSION;
     const KIND: &'static str = "Host";
-    const SCOPE: Scope = Scope::Cluster;
+    const SCOPE: Scope = Scope::NamespacedOrCluster;
+    const UPSTREAM: &'static str = UPSTREAM;
+
+    fn rules(&self) -> Vec<Violation> {
+        if self.metadata.namespace.is_some() {
+            return Vec::new();
+        }
+        vec![Violation::warning(
+            "/metadata",
+            "no metadata.namespace: this is the cluster-scoped Host of runtime-operator \
+             before v2.1.0. Host is namespaced since v2.1.0: set metadata.namespace unless \
+             the cluster runs the older CRD (against a cluster, mooring checks the \
+             installed CRD's scope)",
+        )]
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -109,6 +141,11 @@ impl KindType for Workload {
     const VERSION: &'static str = VERSION;
     const KIND: &'static str = "Workload";
     const SCOPE: Scope = Scope::Namespaced;
+    const UPSTREAM: &'static str = UPSTREAM;
+
+    fn rules(&self) -> Vec<Violation> {
+        self.spec.rules("/spec")
+    }
 }
 
 /// What a workload runs and where.
@@ -124,8 +161,10 @@ pub struct WorkloadSpec {
     /// The Wasm components of the workload.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub components: Option<Vec<WorkloadComponent>>,
-    /// Host-provided interfaces the components use, with their configuration.
+    /// Host-provided interfaces the components use, with their
+    /// configuration (at most 64).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
     pub host_interfaces: Option<Vec<HostInterface>>,
     /// A long-running companion service.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -133,6 +172,83 @@ pub struct WorkloadSpec {
     /// Volumes the components and service can mount.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub volumes: Option<Vec<Volume>>,
+    /// Only hosts of this environment (lattice) receive the workload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+    /// Kubernetes objects the operator wires to the workload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubernetes: Option<KubernetesSpec>,
+}
+
+/// Kubernetes integration of a workload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KubernetesSpec {
+    /// A Kubernetes Service that routes to the workload's hosts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<KubernetesService>,
+}
+
+/// A Kubernetes Service, by name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KubernetesService {
+    /// Name of the Service, in the object's namespace.
+    pub name: String,
+}
+
+/// Message of upstream's first `hostInterfaces` CEL rule.
+pub const DUPLICATE_HOST_INTERFACE: &str = "hostInterfaces must not contain duplicate entries \
+     with the same namespace, package, name, and version";
+/// Message of upstream's second `hostInterfaces` CEL rule.
+pub const UNNAMED_HOST_INTERFACE: &str = "at most one unnamed hostInterface is allowed per \
+     namespace:package; set a unique name to disambiguate multiple imports of the same package";
+
+impl WorkloadSpec {
+    /// The CEL rules runtime-operator v2.7 puts on `hostInterfaces`, for a
+    /// spec at `base` (`/spec` or `/spec/template/spec`).
+    pub fn rules(&self, base: &str) -> Vec<Violation> {
+        let mut out = Vec::new();
+        let list = self.host_interfaces.as_deref().unwrap_or_default();
+        let named = |h: &HostInterface| h.name.as_deref().is_some_and(|n| !n.is_empty());
+        let mut first: BTreeMap<(&str, &str, &str, &str), usize> = BTreeMap::new();
+        let mut first_unnamed: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+        for (i, h) in list.iter().enumerate() {
+            let pointer = format!("{base}/hostInterfaces/{i}");
+            let key = (
+                h.namespace.as_str(),
+                h.package.as_str(),
+                h.name.as_deref().unwrap_or_default(),
+                h.version.as_deref().unwrap_or_default(),
+            );
+            match first.get(&key) {
+                Some(j) => out.push(Violation::error(
+                    &pointer,
+                    format!("{DUPLICATE_HOST_INTERFACE} (the same as hostInterfaces[{j}])"),
+                )),
+                None => {
+                    first.insert(key, i);
+                }
+            }
+            if !named(h) {
+                let package = (h.namespace.as_str(), h.package.as_str());
+                match first_unnamed.get(&package) {
+                    Some(j) => out.push(Violation::error(
+                        &pointer,
+                        format!(
+                            "{UNNAMED_HOST_INTERFACE} ({}:{} is also unnamed at \
+                             hostInterfaces[{j}])",
+                            h.namespace, h.package
+                        ),
+                    )),
+                    None => {
+                        first_unnamed.insert(package, i);
+                    }
+                }
+            }
+        }
+        out
+    }
 }
 
 /// One Wasm component: a stateless unit invoked on demand.
@@ -146,12 +262,21 @@ pub struct WorkloadComponent {
     /// Secret with registry credentials for pulling the image.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_pull_secret: Option<LocalObjectReference>,
+    /// When the host pulls the image (`Always`, `IfNotPresent`, `Never`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_pull_policy: Option<String>,
     /// Number of instances kept ready.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
     pub pool_size: Option<i32>,
     /// Invocations an instance serves before it is replaced.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
     pub max_invocations: Option<i32>,
+    /// Invocations served at the same time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub max_concurrency: Option<i32>,
     /// Volumes, configuration and network access given to the component.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub local_resources: Option<LocalResources>,
@@ -166,6 +291,9 @@ pub struct WorkloadService {
     /// Secret with registry credentials for pulling the image.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_pull_secret: Option<LocalObjectReference>,
+    /// When the host pulls the image (`Always`, `IfNotPresent`, `Never`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_pull_policy: Option<String>,
     /// How often the service is restarted before giving up.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_restarts: Option<i32>,
@@ -187,9 +315,21 @@ pub struct LocalResources {
     /// Literal configuration values.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<StringMap>,
-    /// Hosts the component may reach over the network.
+    /// Hosts the component may reach over the network: `*`, or a host with
+    /// an optional `*.` prefix, scheme and port (no path).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("items" = {"type": "string", "pattern": WASMCLOUD_ALLOWED_HOST}))]
     pub allowed_hosts: Option<Vec<String>>,
+    /// Names the component may resolve: `*`, a host name (optionally
+    /// `*.`-prefixed) or an IP address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("items" = {"type": "string", "pattern": WASMCLOUD_IP_NAME_LOOKUP}))]
+    pub allowed_ip_name_lookups: Option<Vec<String>>,
+    /// Host loopback ports the component may connect to, e.g. `8080` or
+    /// `53/udp`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("items" = {"type": "string", "pattern": WASMCLOUD_LOOPBACK_PORT}))]
+    pub allowed_host_loopback_ports: Option<Vec<String>>,
 }
 
 /// Configuration merged from ConfigMaps, Secrets and literal values (later
@@ -221,15 +361,22 @@ pub struct HostInterface {
     /// Literal configuration values.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config: Option<StringMap>,
+    /// Name telling apart several imports of one package.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64), pattern(WASMCLOUD_INTERFACE_NAME))]
+    pub name: Option<String>,
     /// WIT namespace, e.g. `wasi`.
+    #[schemars(length(max = 128))]
     pub namespace: String,
     /// WIT package, e.g. `http`.
+    #[schemars(length(max = 128))]
     pub package: String,
     /// Interfaces of the package in use, at least one.
     #[schemars(length(min = 1))]
     pub interfaces: Vec<String>,
     /// Package version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
     pub version: Option<String>,
 }
 
@@ -268,6 +415,9 @@ pub struct VolumeMount {
     pub name: String,
     /// Path inside the component.
     pub mount_path: String,
+    /// Mount read-only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_only: Option<bool>,
 }
 
 // ---------------------------------------------------------------------------
@@ -320,6 +470,11 @@ impl KindType for WorkloadReplicaSet {
     const VERSION: &'static str = VERSION;
     const KIND: &'static str = "WorkloadReplicaSet";
     const SCOPE: Scope = Scope::Namespaced;
+    const UPSTREAM: &'static str = UPSTREAM;
+
+    fn rules(&self) -> Vec<Violation> {
+        self.spec.template.spec.rules("/spec/template/spec")
+    }
 }
 
 /// Replicated workloads rolled out through replica sets as the template
@@ -355,6 +510,9 @@ pub struct WorkloadDeploymentSpec {
     /// Artifacts the template's components may refer to by name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub artifacts: Option<Vec<WorkloadDeploymentArtifact>>,
+    /// Kubernetes objects the operator wires to the deployment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubernetes: Option<KubernetesSpec>,
 }
 
 /// A name under which an Artifact is made available to the template.
@@ -372,4 +530,9 @@ impl KindType for WorkloadDeployment {
     const VERSION: &'static str = VERSION;
     const KIND: &'static str = "WorkloadDeployment";
     const SCOPE: Scope = Scope::Namespaced;
+    const UPSTREAM: &'static str = UPSTREAM;
+
+    fn rules(&self) -> Vec<Violation> {
+        self.spec.template.spec.rules("/spec/template/spec")
+    }
 }

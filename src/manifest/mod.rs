@@ -307,6 +307,7 @@ fn identify(source: &SourceFile, doc: yaml::Document) -> Result<Manifest, Box<Fi
             .map(str::to_string);
         let namespace = match scope {
             Some(Scope::Cluster) => None,
+            Some(Scope::NamespacedOrCluster) => namespace,
             // Namespaced, or unknown (most custom kinds are namespaced).
             _ => Some(namespace.unwrap_or_else(|| "default".to_string())),
         };

@@ -1,4 +1,5 @@
-//! Ignite `VM` → Flintlock `MicroVM`.
+//! Ignite `VM` → Flintlock `MicroVM`, for every Ignite API version (each
+//! reads as [`IgniteVm`]; pointers in findings are the version's own).
 //!
 //! Field by field (the table, with what each step loses, is in
 //! `docs/ignite.md`):
@@ -9,33 +10,40 @@
 //!   binary and so are Flintlock's megabytes (they go to Firecracker as
 //!   `mem_size_mib`): `2GB` is 2048. A size that is not a whole number of
 //!   MiB is rounded up, with a warning.
-//! - `image.ociClaim.ref` → the root volume's container source;
-//!   `kernel.ociClaim.ref` (Ignite's default kernel when omitted) →
+//! - `image.ociClaim.ref` (`image.oci` from v1alpha3) → the root volume's
+//!   container source; `kernel.ociClaim.ref` / `kernel.oci` (the version's
+//!   default kernel when omitted) →
 //!   `kernel.image`, with the file at `boot/vmlinux` as in Ignite's kernel
 //!   images. Both are written fully qualified (`docker.io/…:latest`),
 //!   because flintlockd pulls through containerd, which does not expand
 //!   Docker Hub short names as Docker did for Ignite.
 //! - `kernel.cmdLine` (Ignite's default when empty) → the `cmdline` map,
 //!   one entry per `k=v` token, a bare `k` as `k: ""`.
-//! - `networkMode` → one `MACVTAP` interface, `eth1`: flintlockd prepends
-//!   its own metadata interface as `eth0` unless the spec already has one.
-//! - `ssh.publicKey` holding a key → cloud-init `user-data` (base64) with
-//!   that key; every VM gets a `meta-data` naming the instance after it.
-//! - `ports` and `copyFiles` have no Flintlock equivalent: dropped with a
-//!   warning.
+//! - `networkMode` / `network.mode` → one `MACVTAP` interface, `eth1`:
+//!   flintlockd prepends its own metadata interface as `eth0` unless the
+//!   spec already has one.
+//! - `ssh` holding a public key → cloud-init `user-data` (base64) with that
+//!   key; every VM gets a `meta-data` naming the instance after it. A
+//!   generated key or a key path cannot be carried over (warning); a private
+//!   key, or the path of one, is refused.
+//! - `ports`, `network.ports`, `copyFiles`, `storage` and `sandbox` have no
+//!   Flintlock equivalent: dropped, each with its own warning.
+//! - A VM under Flintlock's 1024 MiB minimum is an error, except in
+//!   `validate` without a Flintlock target, where it is a warning
+//!   ([`MemoryFloor`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use base64::Engine;
 use serde_json::Value;
 
-use super::{SOURCE, TRANSLATED_FROM_ANNOTATION, Translation, check_microvm, is_kind};
+use super::{MemoryFloor, SOURCE, TRANSLATED_FROM_ANNOTATION, Translation, check_microvm};
 use crate::finding::Finding;
 use crate::kinds::flintlock::{
     IfaceType, Kernel as FlintlockKernel, MicroVm, MicroVmSpec, NetworkInterface, Volume,
     VolumeSource,
 };
-use crate::kinds::ignite::{IgniteSize, Image, Kernel, Vm, parse_ignite_size};
+use crate::kinds::ignite::{self as ig, IgniteSize, IgniteVm, Ssh, VmKind, parse_ignite_size};
 use crate::kinds::meta::{FlintlockObjectMeta, StringMap};
 use crate::kinds::{self, KindType};
 use crate::manifest::{Manifest, ObjectId, field_path};
@@ -46,8 +54,9 @@ pub const DEFAULT_CPUS: u64 = 1;
 pub const DEFAULT_MEMORY: &str = "512MB";
 /// Disk size of an Ignite VM that sets none (or 0).
 pub const DEFAULT_DISK_SIZE: &str = "4GB";
-/// Kernel image of an Ignite VM that names none.
-pub const DEFAULT_KERNEL: &str = "weaveworks/ignite-kernel:4.19.47";
+/// Kernel image of a v1alpha1 or v1alpha2 Ignite VM that names none
+/// (v1alpha3 and v1alpha4: [`ig::DEFAULT_KERNEL_V3`]).
+pub const DEFAULT_KERNEL: &str = ig::DEFAULT_KERNEL_V1;
 /// Kernel command line of an Ignite VM whose `cmdLine` is empty.
 pub const DEFAULT_CMDLINE: &str = "console=ttyS0 reboot=k panic=1 pci=off ip=dhcp";
 /// Where Ignite's kernel images keep the kernel.
@@ -89,20 +98,16 @@ impl Declared {
     pub fn collect<'a>(manifests: impl IntoIterator<Item = &'a Manifest>) -> Declared {
         let mut out = Declared::default();
         for m in manifests {
-            let set = if is_kind::<Kernel>(m) {
-                &mut out.kernels
-            } else if is_kind::<Image>(m) {
-                &mut out.images
-            } else {
-                continue;
+            let set = match m.kind.filter(|k| k.group == ig::GROUP).map(|k| k.kind) {
+                Some("Kernel") => &mut out.kernels,
+                Some("Image") => &mut out.images,
+                _ => continue,
             };
             set.insert(normalize_reference(&m.id.name));
-            if let Some(r) = m
-                .value
-                .pointer("/spec/ociClaim/ref")
-                .and_then(Value::as_str)
-            {
-                set.insert(normalize_reference(r));
+            for pointer in ["/spec/ociClaim/ref", "/spec/oci"] {
+                if let Some(r) = m.value.pointer(pointer).and_then(Value::as_str) {
+                    set.insert(normalize_reference(r));
+                }
             }
         }
         out
@@ -213,11 +218,28 @@ pub fn parse_cmdline(line: &str) -> (Vec<(String, String)>, Vec<String>) {
 struct Findings<'a> {
     vm: &'a Manifest,
     list: Vec<Finding>,
-    /// Pointers that already carry an error.
+    /// Pointers that already carry an error (or the memory floor's warning).
     errored: BTreeSet<String>,
 }
 
 impl Findings<'_> {
+    /// The memory floor: an error, or a warning saying why it matters.
+    fn floor(&mut self, pointer: &str, message: String, floor: MemoryFloor) {
+        match floor {
+            MemoryFloor::Error => self.error(pointer, message),
+            MemoryFloor::Warning => {
+                self.errored.insert(pointer.to_string());
+                self.warning(
+                    pointer,
+                    format!(
+                        "{message}. Ignite itself runs it, but translating or applying it to \
+                         Flintlock fails (`validate --for flintlock` makes this an error)"
+                    ),
+                );
+            }
+        }
+    }
+
     fn error(&mut self, pointer: &str, message: impl Into<String>) {
         self.errored.insert(pointer.to_string());
         self.list
@@ -329,36 +351,56 @@ pub fn user_data(keys: &[&str]) -> String {
     out
 }
 
-/// Which Ignite field a `MicroVM` field was made from.
-fn ignite_pointer(microvm_pointer: &str) -> &str {
-    const MAP: [(&str, &str); 10] = [
+/// Which Ignite field of `vm` a `MicroVM` field was made from.
+fn ignite_pointer(vm: &IgniteVm, microvm_pointer: &str) -> String {
+    let kernel = vm.kernel.as_ref().map_or(vm.kernel_pointer, |k| k.pointer);
+    let interfaces = vm.network_mode.map_or("/spec", |(_, p)| p);
+    let map: [(&str, &str); 10] = [
         ("/spec/vcpu", "/spec/cpus"),
         ("/spec/memoryInMb", "/spec/memory"),
         ("/spec/rootVolume/sizeInMb", "/spec/diskSize"),
-        ("/spec/rootVolume", "/spec/image/ociClaim/ref"),
-        ("/spec/kernel/image", "/spec/kernel/ociClaim/ref"),
+        ("/spec/rootVolume", vm.image.pointer),
+        ("/spec/kernel/image", kernel),
         ("/spec/kernel/cmdline", "/spec/kernel/cmdLine"),
         ("/spec/kernel", "/spec/kernel"),
-        ("/spec/interfaces", "/spec/networkMode"),
+        ("/spec/interfaces", interfaces),
         ("/spec/metadata", "/spec/ssh"),
         ("/metadata", "/metadata"),
     ];
-    for (from, to) in MAP {
+    for (from, to) in map {
         if microvm_pointer == from || microvm_pointer.starts_with(&format!("{from}/")) {
             if to == "/metadata" {
                 // Same place in both documents.
-                return microvm_pointer;
+                return microvm_pointer.to_string();
             }
-            return to;
+            return to.to_string();
         }
     }
-    ""
+    String::new()
+}
+
+/// Reads an Ignite `VM` of any registered version.
+fn read_vm(value: Value, version: &str) -> Result<IgniteVm, String> {
+    fn read<T: VmKind>(value: Value) -> Result<IgniteVm, String> {
+        serde_json::from_value::<T>(value)
+            .map(|vm| vm.model())
+            .map_err(|e| e.to_string())
+    }
+    match version {
+        "v1alpha1" => read::<ig::Vm>(value),
+        "v1alpha2" => read::<ig::v1alpha2::Vm>(value),
+        "v1alpha3" => read::<ig::v1alpha3::Vm>(value),
+        "v1alpha4" => read::<ig::v1alpha4::Vm>(value),
+        other => Err(format!(
+            "Ignite API version {other} is not one mooring knows"
+        )),
+    }
 }
 
 /// Translates one Ignite `VM` into a Flintlock `MicroVM`, checks the result
 /// against Flintlock's rules, and cross-checks its kernel and image against
 /// `declared`. See the module documentation for the mapping.
-pub fn ignite_vm(vm: &Manifest, declared: &Declared) -> Translation {
+pub fn ignite_vm(vm: &Manifest, declared: &Declared, floor: MemoryFloor) -> Translation {
     let mut out = Findings {
         vm,
         list: Vec::new(),
@@ -369,7 +411,8 @@ pub fn ignite_vm(vm: &Manifest, declared: &Declared) -> Translation {
     } else {
         vm.value.clone()
     };
-    let typed: Vm = match serde_json::from_value(value) {
+    let version = vm.kind.map_or("", |k| k.version);
+    let typed = match read_vm(value, version) {
         Ok(v) => v,
         Err(e) => {
             out.error(
@@ -384,7 +427,7 @@ pub fn ignite_vm(vm: &Manifest, declared: &Declared) -> Translation {
             };
         }
     };
-    let spec = &typed.spec;
+    let spec = &typed;
 
     let cpus = spec.cpus.filter(|&c| c != 0).unwrap_or(DEFAULT_CPUS);
     if cpus > MAX_VCPU {
@@ -402,12 +445,13 @@ pub fn ignite_vm(vm: &Manifest, declared: &Declared) -> Translation {
     );
     if let Some(m) = &memory {
         if m.mib < MIN_MEMORY_MIB {
-            out.error(
+            out.floor(
                 "/spec/memory",
                 format!(
                     "{} is below Flintlock's {MIN_MEMORY_MIB} MB minimum; set at least 1GB",
                     m.shown()
                 ),
+                floor,
             );
         } else if m.mib > MAX_MEMORY_MIB {
             out.error(
@@ -438,59 +482,42 @@ pub fn ignite_vm(vm: &Manifest, declared: &Declared) -> Translation {
         );
     }
 
-    let image_ref = spec.image.oci_claim.reference.trim();
+    let image_ref = spec.image.reference.trim();
     if !declared.declares_image(image_ref) {
         out.warning(
-            "/spec/image/ociClaim/ref",
+            spec.image.pointer,
             format!("{image_ref} is not declared by any Ignite Image object"),
         );
     }
 
-    let kernel_claim = spec.kernel.as_ref().and_then(|k| k.oci_claim.as_ref());
-    let kernel_ref = kernel_claim.map_or(DEFAULT_KERNEL, |c| c.reference.trim());
+    let kernel_ref = spec
+        .kernel
+        .as_ref()
+        .map_or(spec.default_kernel, |c| c.reference.trim());
     if !declared.declares_kernel(kernel_ref) {
-        let default_note = if kernel_claim.is_none() {
+        let default_note = if spec.kernel.is_none() {
             " (Ignite's default kernel when omitted)"
         } else {
             ""
         };
         out.warning(
-            "/spec/kernel/ociClaim/ref",
+            spec.kernel
+                .as_ref()
+                .map_or(spec.kernel_pointer, |k| k.pointer),
             format!("{kernel_ref}{default_note} is not declared by any Ignite Kernel object"),
         );
     }
     let cmdline_text = spec
-        .kernel
-        .as_ref()
-        .and_then(|k| k.cmd_line.as_deref())
+        .cmd_line
+        .as_deref()
         .filter(|c| !c.trim().is_empty())
         .unwrap_or(DEFAULT_CMDLINE);
     let cmdline = cmdline_map(&mut out, cmdline_text);
 
-    if let Some(ports) = spec.ports.as_ref().filter(|p| !p.is_empty()) {
-        let list: Vec<String> = ports
-            .iter()
-            .map(|p| format!("{}:{}", p.host_port, p.vm_port))
-            .collect();
-        out.warning(
-            "/spec/ports",
-            format!(
-                "Flintlock has no port forwarding; dropped ({}). The microVM gets its own \
-                 address on the host's network: connect to the VM port at that address",
-                list.join(", ")
-            ),
-        );
-    }
-    if spec.copy_files.as_ref().is_some_and(|f| !f.is_empty()) {
-        out.warning(
-            "/spec/copyFiles",
-            "Flintlock has no way to copy files into a microVM; dropped. \
-             Use cloud-init user-data instead",
-        );
-    }
+    dropped(&mut out, spec);
 
-    let keys = ssh_keys(&mut out, &typed);
-    let name = typed.metadata.name.clone();
+    let keys = ssh_keys(&mut out, spec.ssh.as_ref());
+    let name = typed.name.clone();
     let mut metadata = StringMap::new();
     metadata.insert("meta-data".into(), base64(&meta_data(&name)));
     if !keys.is_empty() {
@@ -498,10 +525,10 @@ pub fn ignite_vm(vm: &Manifest, declared: &Declared) -> Translation {
         metadata.insert("user-data".into(), base64(&user_data(&keys)));
     }
 
-    let mut annotations = typed.metadata.annotations.clone().unwrap_or_default();
+    let mut annotations = typed.annotations.clone().unwrap_or_default();
     annotations.insert(
         TRANSLATED_FROM_ANNOTATION.into(),
-        format!("{} {}/{name}", typed.api_version, Vm::KIND),
+        format!("{} VM/{name}", typed.api_version),
     );
     let to_i32 = |mib: u64| i32::try_from(mib).unwrap_or(i32::MAX);
     let microvm = MicroVm {
@@ -510,7 +537,7 @@ pub fn ignite_vm(vm: &Manifest, declared: &Declared) -> Translation {
         metadata: FlintlockObjectMeta {
             name: name.clone(),
             namespace: Some(MICROVM_NAMESPACE.into()),
-            labels: typed.metadata.labels.clone(),
+            labels: typed.labels.clone(),
             annotations: Some(annotations),
         },
         spec: MicroVmSpec {
@@ -545,6 +572,7 @@ pub fn ignite_vm(vm: &Manifest, declared: &Declared) -> Translation {
             }],
             metadata: Some(metadata),
             provider: Some(PROVIDER.into()),
+            allow_guest_agent: None,
         },
         status: None,
     };
@@ -557,12 +585,12 @@ pub fn ignite_vm(vm: &Manifest, declared: &Declared) -> Translation {
     };
     if !value.is_null() {
         for p in check_microvm(&value) {
-            let at = ignite_pointer(&p.pointer);
-            if out.errored.contains(at) {
+            let at = ignite_pointer(&typed, &p.pointer);
+            if out.errored.contains(&at) {
                 continue;
             }
             out.error(
-                at,
+                &at,
                 format!(
                     "becomes Flintlock's {}, which Flintlock rejects: {}",
                     field_path(&p.pointer),
@@ -628,18 +656,100 @@ fn cmdline_map(out: &mut Findings<'_>, text: &str) -> StringMap {
     params.into_iter().collect()
 }
 
+/// Warnings for what Flintlock has no equivalent of, one per field.
+fn dropped(out: &mut Findings<'_>, vm: &IgniteVm) {
+    for ports in vm.ports.iter().filter(|p| !p.mappings.is_empty()) {
+        let list: Vec<String> = ports.mappings.iter().map(|p| p.shown()).collect();
+        out.warning(
+            ports.pointer,
+            format!(
+                "Flintlock has no port forwarding; dropped ({}). The microVM gets its own \
+                 address on the host's network: connect to the VM port at that address",
+                list.join(", ")
+            ),
+        );
+    }
+    if vm.copy_files.as_ref().is_some_and(|f| !f.is_empty()) {
+        out.warning(
+            "/spec/copyFiles",
+            "Flintlock has no way to copy files into a microVM; dropped. \
+             Use cloud-init user-data instead",
+        );
+    }
+    if let Some(storage) = &vm.storage {
+        let volumes: Vec<&str> = storage
+            .volumes
+            .iter()
+            .flatten()
+            .map(|v| v.name.as_str())
+            .collect();
+        if !volumes.is_empty()
+            || storage
+                .volume_mounts
+                .as_ref()
+                .is_some_and(|m| !m.is_empty())
+        {
+            out.warning(
+                "/spec/storage",
+                format!(
+                    "Flintlock cannot attach a block device of the Ignite host; dropped \
+                     (volumes: {}). Give the microVM an additionalVolumes entry from a \
+                     container image, or a virtiofs share, instead",
+                    if volumes.is_empty() {
+                        "none".to_string()
+                    } else {
+                        volumes.join(", ")
+                    }
+                ),
+            );
+        }
+    }
+    if let Some(sandbox) = &vm.sandbox {
+        out.warning(
+            sandbox.pointer,
+            format!(
+                "{} is the container Ignite runs Firecracker in; Flintlock runs its own \
+                 hypervisor process, so it is dropped",
+                sandbox.reference.trim()
+            ),
+        );
+    }
+}
+
+/// Whether `text` holds a private key (never quoted in a message).
+fn is_private_key(text: &str) -> bool {
+    text.contains("PRIVATE KEY")
+}
+
 /// The public keys to install, warning when Ignite's SSH setup cannot be
-/// carried over.
-fn ssh_keys(out: &mut Findings<'_>, vm: &Vm) -> Vec<String> {
-    let Some(ssh) = &vm.spec.ssh else {
+/// carried over and refusing private keys.
+fn ssh_keys(out: &mut Findings<'_>, ssh: Option<&Ssh>) -> Vec<String> {
+    let Some(ssh) = ssh else {
         return Vec::new();
     };
-    let value = ssh.public_key.as_deref().map(str::trim).unwrap_or_default();
-    if value.is_empty() {
-        out.warning(
-            "/spec/ssh",
-            "Ignite generates a key pair on its host for `ssh: {}`; Flintlock cannot, so no \
-             SSH key is installed. Put a public key (ssh-ed25519 AAAA…) in spec.ssh.publicKey",
+    let pointer = match ssh {
+        Ssh::Mapping(_) => "/spec/ssh/publicKey",
+        _ => "/spec/ssh",
+    };
+    let value = match ssh.wanted() {
+        None => return Vec::new(),
+        Some(None) => {
+            out.warning(
+                "/spec/ssh",
+                "Ignite generates a key pair on its host for this `ssh` setting; Flintlock \
+                 cannot, so no SSH key is installed. Put a public key (ssh-ed25519 AAAA…) in \
+                 spec.ssh instead",
+            );
+            return Vec::new();
+        }
+        Some(Some(v)) => v.trim(),
+    };
+    if is_private_key(value) {
+        out.error(
+            pointer,
+            "holds a private key (its value is not shown). A private key must never be in a \
+             manifest: remove it from the file and from Git history, rotate it, and write the \
+             public key (ssh-ed25519 AAAA… user@host) here instead",
         );
         return Vec::new();
     }
@@ -651,8 +761,19 @@ fn ssh_keys(out: &mut Findings<'_>, vm: &Vm) -> Vec<String> {
     if lines.iter().all(|l| is_public_key(l)) {
         return lines.into_iter().map(str::to_string).collect();
     }
+    if !value.ends_with(".pub") {
+        out.error(
+            pointer,
+            format!(
+                "\"{value}\" looks like the path of a private key (Ignite wants a public key, \
+                 a .pub file). mooring never reads or sends private keys: write the public key \
+                 itself here (ssh-ed25519 AAAA… user@host)"
+            ),
+        );
+        return Vec::new();
+    }
     out.warning(
-        "/spec/ssh/publicKey",
+        pointer,
         format!(
             "\"{value}\" is a path on the Ignite host (Ignite copies that file into the VM), \
              which mooring cannot read; no SSH key is installed. Write the public key itself \
@@ -728,20 +849,37 @@ mod tests {
 
     #[test]
     fn microvm_fields_point_back_at_ignite_fields() {
-        assert_eq!(ignite_pointer("/spec/vcpu"), "/spec/cpus");
+        let v1 = read_vm(
+            serde_json::json!({"apiVersion": "ignite.weave.works/v1alpha1", "kind": "VM",
+                "metadata": {"name": "a"}, "spec": {"image": {"ociClaim": {"ref": "x:1"}},
+                "network": {"mode": "cni"}}}),
+            "v1alpha1",
+        )
+        .unwrap();
+        let p = |ptr: &str| ignite_pointer(&v1, ptr);
+        assert_eq!(p("/spec/vcpu"), "/spec/cpus");
+        assert_eq!(p("/spec/rootVolume/sizeInMb"), "/spec/diskSize");
         assert_eq!(
-            ignite_pointer("/spec/rootVolume/sizeInMb"),
-            "/spec/diskSize"
-        );
-        assert_eq!(
-            ignite_pointer("/spec/rootVolume/source/containerSource"),
+            p("/spec/rootVolume/source/containerSource"),
             "/spec/image/ociClaim/ref"
         );
+        assert_eq!(p("/spec/kernel/cmdline/console"), "/spec/kernel/cmdLine");
+        assert_eq!(p("/spec/kernel/image"), "/spec/kernel/ociClaim/ref");
+        assert_eq!(p("/spec/interfaces/0"), "/spec/network/mode");
+        assert_eq!(p("/metadata/labels/a"), "/metadata/labels/a");
+        assert_eq!(p("/spec/provider"), "");
+        let v4 = read_vm(
+            serde_json::json!({"apiVersion": "ignite.weave.works/v1alpha4", "kind": "VM",
+                "metadata": {"name": "a"}, "spec": {"image": {"oci": "x:1"}}}),
+            "v1alpha4",
+        )
+        .unwrap();
+        assert_eq!(ignite_pointer(&v4, "/spec/rootVolume"), "/spec/image/oci");
         assert_eq!(
-            ignite_pointer("/spec/kernel/cmdline/console"),
-            "/spec/kernel/cmdLine"
+            ignite_pointer(&v4, "/spec/kernel/image"),
+            "/spec/kernel/oci"
         );
-        assert_eq!(ignite_pointer("/metadata/labels/a"), "/metadata/labels/a");
-        assert_eq!(ignite_pointer("/spec/provider"), "");
+        assert_eq!(ignite_pointer(&v4, "/spec/interfaces"), "/spec");
+        assert_eq!(v4.default_kernel, ig::DEFAULT_KERNEL_V3);
     }
 }

@@ -52,9 +52,22 @@ impl Translation {
     }
 }
 
-/// Whether `m` is an Ignite `VM` of the version mooring knows.
+/// Whether `m` is an Ignite `VM`, of any version mooring knows.
 pub fn is_ignite_vm(m: &Manifest) -> bool {
-    is_kind::<kinds::ignite::Vm>(m)
+    m.kind
+        .is_some_and(|k| k.group == kinds::ignite::GROUP && k.kind == "VM")
+}
+
+/// How an Ignite VM under Flintlock's 1024 MiB minimum is reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemoryFloor {
+    /// The VM is meant for Flintlock (apply, translate, `validate --for
+    /// flintlock`, a Flintlock target configured): an error, nothing
+    /// translated.
+    Error,
+    /// `validate` with no Flintlock in sight: a warning saying why it
+    /// matters. The VM is still translated, for the other findings.
+    Warning,
 }
 
 pub(crate) fn is_kind<T: KindType>(m: &Manifest) -> bool {
@@ -68,7 +81,7 @@ pub(crate) fn is_kind<T: KindType>(m: &Manifest) -> bool {
 /// without error (in input order) and every finding, sorted.
 pub fn translate_set(manifests: &[Manifest]) -> (Vec<Manifest>, Vec<Finding>) {
     let refs: Vec<&Manifest> = manifests.iter().collect();
-    translate_refs(&refs)
+    translate_refs(&refs, MemoryFloor::Error)
 }
 
 /// The set a target sees: `manifests` (validated, so their translation
@@ -83,7 +96,10 @@ pub fn for_targets(manifests: Vec<Manifest>) -> Vec<Manifest> {
 
 /// [`translate_set`] over borrowed manifests, so a caller can leave some out
 /// (validation leaves out VMs it already found invalid).
-pub fn translate_refs(manifests: &[&Manifest]) -> (Vec<Manifest>, Vec<Finding>) {
+pub fn translate_refs(
+    manifests: &[&Manifest],
+    floor: MemoryFloor,
+) -> (Vec<Manifest>, Vec<Finding>) {
     let declared = Declared::collect(manifests.iter().copied());
     let native: BTreeMap<&ObjectId, &Manifest> = manifests
         .iter()
@@ -95,8 +111,10 @@ pub fn translate_refs(manifests: &[&Manifest]) -> (Vec<Manifest>, Vec<Finding>) 
         .copied()
         .filter(|m| is_ignite_vm(m))
         .collect();
-    let translations: Vec<Translation> =
-        vms.par_iter().map(|vm| ignite_vm(vm, &declared)).collect();
+    let translations: Vec<Translation> = vms
+        .par_iter()
+        .map(|vm| ignite_vm(vm, &declared, floor))
+        .collect();
     let mut microvms = Vec::new();
     let mut findings = Vec::new();
     for (vm, mut t) in vms.into_iter().zip(translations) {

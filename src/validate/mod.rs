@@ -32,6 +32,12 @@ pub struct Options {
     pub extra_schemas: Option<PathBuf>,
     /// Rego policy directory.
     pub policies: Option<PathBuf>,
+    /// The manifests are meant for Flintlock (a Flintlock target is
+    /// configured, or `validate --for flintlock`): an Ignite VM under
+    /// Flintlock's 1024 MiB minimum is an error. When false it is a warning
+    /// (Ignite itself runs such a VM). True by default: everything that
+    /// applies or translates wants the error.
+    pub for_flintlock: bool,
 }
 
 impl Default for Options {
@@ -41,6 +47,7 @@ impl Default for Options {
             allow_unknown_kinds: false,
             extra_schemas: None,
             policies: None,
+            for_flintlock: true,
         }
     }
 }
@@ -117,15 +124,25 @@ impl Validator {
     /// Checks every manifest; findings come back sorted by file and line.
     pub fn validate(&self, manifests: &[Manifest]) -> Vec<Finding> {
         let each = self.validate_each(manifests);
-        let translated = translation_findings(manifests, &each);
+        let translated = translation_findings(manifests, &each, self.memory_floor());
         let mut findings: Vec<Finding> = each.into_iter().flat_map(|(f, _)| f).collect();
         findings.extend(translated);
         finding::sort(&mut findings);
         findings
     }
 
-    /// Per manifest: its findings, and the value without the unknown fields
-    /// `--strict=false` let through (what an API server would keep).
+    fn memory_floor(&self) -> crate::translate::MemoryFloor {
+        if self.options.for_flintlock {
+            crate::translate::MemoryFloor::Error
+        } else {
+            crate::translate::MemoryFloor::Warning
+        }
+    }
+
+    /// Per manifest: its findings, and, for a kind mooring converts before
+    /// sending (Flintlock, Ignite), the value without the unknown fields
+    /// `--strict=false` let through and without server-written metadata.
+    /// Kubernetes kinds are applied as written.
     fn validate_each(&self, manifests: &[Manifest]) -> Vec<(Vec<Finding>, Option<Value>)> {
         manifests
             .par_iter()
@@ -161,51 +178,111 @@ impl Validator {
             }
             Some(entry) => {
                 // `status` is never applied, so it is not validated either.
-                let without_status;
-                let value = if m.value.get("status").is_some() {
+                // Nor is server-written metadata generators leave behind
+                // (`creationTimestamp: null` from `kubectl create
+                // --dry-run -o yaml`): accepted with a warning.
+                let server_written: Vec<&str> = SERVER_WRITTEN_NULLS
+                    .iter()
+                    .copied()
+                    .filter(|p| m.value.pointer(p).is_some_and(Value::is_null))
+                    .collect();
+                for p in &server_written {
+                    out.push(m.finding(
+                        Finding::warning(
+                            "load",
+                            "null is written by generators such as `kubectl create \
+                             --dry-run=client -o yaml`; ignored (the server sets it), and it \
+                             can be removed",
+                        ),
+                        p,
+                    ));
+                }
+                let trimmed;
+                let value = if m.value.get("status").is_some() || !server_written.is_empty() {
                     let mut v = m.value.clone();
                     if let Some(map) = v.as_object_mut() {
                         map.remove("status");
                     }
-                    without_status = v;
-                    &without_status
+                    let owned: Vec<String> = server_written.iter().map(|p| p.to_string()).collect();
+                    trimmed = prune(&v, &owned);
+                    &trimmed
                 } else {
                     &m.value
                 };
+                let applied_as_written = entry.info.is_none_or(|i| i.applied_as_written);
                 let mut schema_errors = 0;
                 let mut ignored = Vec::new();
                 let secret = |p: &str| crate::plan::mask::is_secret(&m.id.group, &m.id.kind, p);
+                let mut schema_pointers = std::collections::BTreeSet::new();
                 for e in entry.compiled.iter_errors(value) {
                     for (pointer, severity, mut message) in
                         describe(&e, self.options.strict, &secret)
                     {
+                        if severity == Severity::Warning {
+                            message = if applied_as_written {
+                                "unknown field: passed to the API server unchanged, which keeps \
+                                 or prunes it by its own schema (--strict refuses it)"
+                                    .to_string()
+                            } else if entry
+                                .info
+                                .is_some_and(|i| i.group == crate::kinds::ignite::GROUP)
+                            {
+                                "unknown field: dropped, Ignite objects are translated to \
+                                 Flintlock field by field (--strict refuses it)"
+                                    .to_string()
+                            } else {
+                                "unknown field: not sent, Flintlock's API has no such field \
+                                 (--strict refuses it)"
+                                    .to_string()
+                            };
+                        }
                         if pointer == "/metadata/namespace"
-                            && entry.info.is_some_and(|i| i.scope == Scope::Cluster)
+                            && let Some(info) = entry.info.filter(|i| i.scope == Scope::Cluster)
                         {
-                            message = format!(
-                                "{} is cluster-scoped: remove metadata.namespace",
-                                m.id.kind
-                            );
+                            message = if info.group == crate::kinds::ignite::GROUP {
+                                format!(
+                                    "Ignite has no namespaces: remove metadata.namespace from \
+                                     this {}",
+                                    m.id.kind
+                                )
+                            } else {
+                                format!(
+                                    "{} is cluster-scoped: remove metadata.namespace",
+                                    m.id.kind
+                                )
+                            };
                         }
                         match severity {
-                            Severity::Error => schema_errors += 1,
+                            Severity::Error => {
+                                schema_errors += 1;
+                                schema_pointers.insert(pointer.clone());
+                            }
                             Severity::Warning => ignored.push(pointer.clone()),
                         }
                         out.push(m.finding(finding_of(severity, "schema", message), &pointer));
                     }
                 }
-                // Unknown fields let through by --strict=false are pruned, as
-                // an API server would, before typed rules and for the plan.
-                // (`status` is gone from it too; the plan never compares it.)
-                if !ignored.is_empty() {
-                    pruned_value = Some(prune(value, &ignored));
+                // Unknown fields let through by --strict=false are pruned
+                // before typed rules (which read the document as its type).
+                // What is applied keeps them for a Kubernetes kind, where
+                // the API server decides; a kind mooring converts loses them
+                // (and `status` and server-written metadata) as it would
+                // anyway.
+                let pruned = (!ignored.is_empty()).then(|| prune(value, &ignored));
+                if !applied_as_written && (pruned.is_some() || !server_written.is_empty()) {
+                    pruned_value = Some(pruned.clone().unwrap_or_else(|| value.clone()));
                 }
                 if let Some(info) = entry.info {
-                    let value = pruned_value.as_ref().unwrap_or(value);
+                    let value = pruned.as_ref().unwrap_or(value);
                     for v in (info.check)(value) {
                         // A document the schema already rejected may not read
-                        // as its type; the schema's findings say why.
-                        if v.shape && schema_errors > 0 {
+                        // as its type; the schema's findings say why. A rule
+                        // about a field the schema already reported would say
+                        // it twice.
+                        if (v.shape && schema_errors > 0)
+                            || (v.severity == Severity::Error
+                                && schema_pointers.contains(&v.pointer))
+                        {
                             continue;
                         }
                         out.push(m.finding(finding_of(v.severity, "rule", v.message), &v.pointer));
@@ -252,6 +329,7 @@ fn own_errors(findings: &[Finding]) -> bool {
 fn translation_findings(
     manifests: &[Manifest],
     each: &[(Vec<Finding>, Option<Value>)],
+    floor: crate::translate::MemoryFloor,
 ) -> Vec<Finding> {
     use crate::translate::{is_ignite_vm, translate_refs};
     let pruned: Vec<Option<Manifest>> = manifests
@@ -272,8 +350,11 @@ fn translation_findings(
         .filter(|((m, (f, _)), _)| !(is_ignite_vm(m) && own_errors(f)))
         .map(|((m, _), p)| p.as_ref().unwrap_or(m))
         .collect();
-    translate_refs(&usable).1
+    translate_refs(&usable, floor).1
 }
+
+/// Server-written metadata that generated files carry as `null`.
+const SERVER_WRITTEN_NULLS: [&str; 1] = ["/metadata/creationTimestamp"];
 
 /// A copy of `value` without the fields at `pointers`.
 fn prune(value: &Value, pointers: &[String]) -> Value {
@@ -381,7 +462,7 @@ pub(crate) fn describe(
                     if strict {
                         "unknown field (use --strict=false to only warn)".to_string()
                     } else {
-                        "unknown field (ignored)".to_string()
+                        "unknown field".to_string()
                     },
                 )
             })
@@ -615,7 +696,11 @@ impl Validator {
         let mut loaded = crate::manifest::load(files, limits);
         let mut findings = loaded.findings;
         let results = self.validate_each(&loaded.manifests);
-        findings.extend(translation_findings(&loaded.manifests, &results));
+        findings.extend(translation_findings(
+            &loaded.manifests,
+            &results,
+            self.memory_floor(),
+        ));
         for (m, (f, pruned)) in loaded.manifests.iter_mut().zip(results) {
             findings.extend(f);
             if let Some(v) = pruned {

@@ -78,7 +78,8 @@ impl State {
                     true,
                     &[][..],
                 ),
-                ("runtime.wasmcloud.dev", "hosts", "Host", false, &[][..]),
+                // Namespaced, as runtime-operator v2.1.0 and later serve it.
+                ("runtime.wasmcloud.dev", "hosts", "Host", true, &[][..]),
                 (
                     "runtime.wasmcloud.dev",
                     "workloads",

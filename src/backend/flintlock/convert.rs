@@ -137,6 +137,7 @@ pub fn to_spec(manifest: &Manifest, source: &str) -> Result<Wanted, String> {
         interfaces: s.interfaces.into_iter().map(interface_to_proto).collect(),
         metadata: metadata.into_iter().collect(),
         provider: s.provider,
+        allow_guest_agent: s.allow_guest_agent.unwrap_or(false),
         ..MicroVmSpec::default()
     };
     Ok(Wanted {
@@ -402,6 +403,9 @@ pub fn comparable(spec: &MicroVmSpec, host: &str) -> Value {
         out.insert("metadata".into(), Value::Object(sorted(&s.metadata)));
     }
     put_str(&mut out, "provider", s.provider.as_deref());
+    if s.allow_guest_agent {
+        out.insert("allowGuestAgent".into(), true.into());
+    }
 
     json!({
         "apiVersion": API_VERSION,
@@ -572,6 +576,34 @@ spec:
             labels(&live).get("app.kubernetes.io/managed-by"),
             Some(&Value::from("mooring"))
         );
+    }
+
+    #[test]
+    fn allow_guest_agent_goes_on_the_wire_as_field_17() {
+        let plain = to_spec(&manifest(VM), "src").unwrap();
+        assert!(!plain.spec.allow_guest_agent);
+        assert!(
+            comparable(&plain.spec, "edge-1")["spec"]
+                .get("allowGuestAgent")
+                .is_none()
+        );
+        let vm = VM.replace(
+            "  provider: firecracker",
+            "  provider: firecracker\n  allowGuestAgent: true",
+        );
+        let wanted = to_spec(&manifest(&vm), "src").unwrap();
+        assert!(wanted.spec.allow_guest_agent);
+        let bytes = prost::Message::encode_to_vec(&wanted.spec);
+        // Field 17, wire type 0 (varint): tag bytes 0x88 0x01, value 1.
+        assert!(
+            bytes.windows(3).any(|w| w == [0x88, 0x01, 0x01]),
+            "{bytes:?}"
+        );
+        let live = as_server_returns(&with_record(&wanted.spec));
+        let want = comparable(&wanted.spec, "edge-1");
+        assert_eq!(want["spec"]["allowGuestAgent"], true);
+        assert_eq!(want, comparable(&live, "edge-1"));
+        assert_ne!(want, comparable(&plain.spec, "edge-1"));
     }
 
     #[test]

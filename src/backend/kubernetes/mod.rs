@@ -46,6 +46,7 @@ use crate::backend::{
     UpdateStrategy, WatchStream, is_owned, other_source,
 };
 use crate::config::KubernetesTarget;
+use crate::kinds::Scope;
 use crate::manifest::{Manifest, ObjectId};
 use crate::plan::{Action, Change};
 
@@ -647,7 +648,10 @@ impl Backend for Kubernetes {
         for m in desired {
             let key = gvk(m);
             match resolved.get(&key).cloned().flatten() {
-                Some(r) => targets.push((m, r, true)),
+                Some(r) => {
+                    check_scope(m, &r)?;
+                    targets.push((m, r, true));
+                }
                 None => match pending.get(&key) {
                     Some(r) => targets.push((m, r.clone(), false)),
                     None => return Err(not_served(m)),
@@ -914,6 +918,33 @@ fn not_served(m: &Manifest) -> BackendError {
     }
 }
 
+/// A kind whose scope changed between upstream releases (wasmCloud `Host`)
+/// is namespaced in a manifest with `metadata.namespace` and cluster-scoped
+/// in one without; the installed CRD must agree.
+fn check_scope(m: &Manifest, r: &Resource) -> Result<(), BackendError> {
+    if m.kind.is_none_or(|k| k.scope != Scope::NamespacedOrCluster) {
+        return Ok(());
+    }
+    let message = match (m.id.namespace.is_some(), r.namespaced) {
+        (true, false) => format!(
+            "the cluster's {} ({}) is cluster-scoped (an older CRD), but this manifest sets \
+             metadata.namespace: remove it, or install the namespaced CRD",
+            m.id.kind, m.api_version
+        ),
+        (false, true) => format!(
+            "the cluster's {} ({}) is namespaced, but this manifest has no \
+             metadata.namespace (the older cluster-scoped form): set metadata.namespace",
+            m.id.kind, m.api_version
+        ),
+        _ => return Ok(()),
+    };
+    Err(BackendError::Invalid {
+        backend: BACKEND,
+        object: located(m),
+        message,
+    })
+}
+
 /// The namespace an object lives in: its own (or `default`) for a
 /// namespaced resource, none for a cluster-scoped one, whatever the
 /// manifest says.
@@ -1093,6 +1124,47 @@ fn quoted(s: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn host_manifest(namespace: &str) -> Manifest {
+        let text = format!(
+            "apiVersion: runtime.wasmcloud.dev/v1alpha1\nkind: Host\nmetadata:\n  name: h1\n{namespace}hostId: N1\n"
+        );
+        let files = [crate::manifest::SourceFile {
+            path: "hosts.yaml".into(),
+            rel: "hosts.yaml".into(),
+            bytes: text.into_bytes(),
+        }];
+        let mut loaded = crate::manifest::load(&files, &crate::manifest::Limits::default());
+        loaded.manifests.remove(0)
+    }
+
+    #[test]
+    fn a_host_must_match_the_installed_crd_scope() {
+        let resource = |namespaced| Resource {
+            group: "runtime.wasmcloud.dev".into(),
+            version: "v1alpha1".into(),
+            kind: "Host".into(),
+            plural: "hosts".into(),
+            namespaced,
+        };
+        let with_ns = host_manifest("  namespace: wasm\n");
+        let without = host_manifest("");
+        assert_eq!(with_ns.id.namespace.as_deref(), Some("wasm"));
+        assert_eq!(without.id.namespace, None);
+        assert!(check_scope(&with_ns, &resource(true)).is_ok());
+        assert!(check_scope(&without, &resource(false)).is_ok());
+        let e = check_scope(&with_ns, &resource(false))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("hosts.yaml:1: Host/wasm/h1"), "{e}");
+        assert!(e.contains("is cluster-scoped"), "{e}");
+        assert!(e.contains("remove it"), "{e}");
+        let e = check_scope(&without, &resource(true))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("is namespaced"), "{e}");
+        assert!(e.contains("set metadata.namespace"), "{e}");
+    }
 
     #[test]
     fn conflict_owners_come_from_causes_or_the_message() {

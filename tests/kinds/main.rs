@@ -58,14 +58,26 @@ fn validate_as(kind: &kinds::KindInfo, doc: &Value) -> Vec<Problem> {
     }
     (kind.check)(doc)
         .into_iter()
-        .map(|v| {
-            assert_eq!(v.severity, Severity::Error);
-            Problem {
-                source: "rule".into(),
-                pointer: v.pointer,
-                message: v.message,
-            }
+        .filter(|v| v.severity == Severity::Error)
+        .map(|v| Problem {
+            source: "rule".into(),
+            pointer: v.pointer,
+            message: v.message,
         })
+        .collect()
+}
+
+/// The typed rules' warnings about a document whose schema passed.
+fn warnings(doc: &Value) -> Vec<(String, String)> {
+    let kind = kinds::find(
+        doc["apiVersion"].as_str().expect("apiVersion"),
+        doc["kind"].as_str().expect("kind"),
+    )
+    .expect("kind is registered");
+    (kind.check)(doc)
+        .into_iter()
+        .filter(|v| v.severity == Severity::Warning)
+        .map(|v| (v.pointer, v.message))
         .collect()
 }
 
@@ -123,7 +135,7 @@ fn without(doc: &Value, pointer: &str) -> Value {
 // Registry and rendering
 
 #[test]
-fn registry_has_fifteen_kinds_with_scopes() {
+fn registry_has_every_kind_with_its_scope() {
     use kinds::Scope::*;
     let expected = [
         (
@@ -132,7 +144,11 @@ fn registry_has_fifteen_kinds_with_scopes() {
             Namespaced,
         ),
         ("runtime.wasmcloud.dev/v1alpha1", "Artifact", Namespaced),
-        ("runtime.wasmcloud.dev/v1alpha1", "Host", Cluster),
+        (
+            "runtime.wasmcloud.dev/v1alpha1",
+            "Host",
+            NamespacedOrCluster,
+        ),
         ("runtime.wasmcloud.dev/v1alpha1", "Workload", Namespaced),
         (
             "runtime.wasmcloud.dev/v1alpha1",
@@ -148,6 +164,18 @@ fn registry_has_fifteen_kinds_with_scopes() {
         ("ignite.weave.works/v1alpha1", "Kernel", Cluster),
         ("ignite.weave.works/v1alpha1", "Image", Cluster),
         ("ignite.weave.works/v1alpha1", "Pool", Singleton),
+        ("ignite.weave.works/v1alpha2", "VM", Cluster),
+        ("ignite.weave.works/v1alpha2", "Kernel", Cluster),
+        ("ignite.weave.works/v1alpha2", "Image", Cluster),
+        ("ignite.weave.works/v1alpha2", "Pool", Singleton),
+        ("ignite.weave.works/v1alpha3", "VM", Cluster),
+        ("ignite.weave.works/v1alpha3", "Kernel", Cluster),
+        ("ignite.weave.works/v1alpha3", "Image", Cluster),
+        ("ignite.weave.works/v1alpha3", "Pool", Singleton),
+        ("ignite.weave.works/v1alpha4", "VM", Cluster),
+        ("ignite.weave.works/v1alpha4", "Kernel", Cluster),
+        ("ignite.weave.works/v1alpha4", "Image", Cluster),
+        ("ignite.weave.works/v1alpha4", "Pool", Singleton),
         ("flintlock.liquidmetal.dev/v1alpha1", "MicroVM", Namespaced),
         ("v1", "Namespace", Cluster),
         ("v1", "ConfigMap", Namespaced),
@@ -241,24 +269,33 @@ fn render_all_is_deterministic_and_indexed() {
     let a = kinds::schema::render_all();
     let b = kinds::schema::render_all();
     assert_eq!(a, b);
-    assert_eq!(a.len(), 16);
+    assert_eq!(a.len(), 28);
     let (last_path, index) = a.last().unwrap();
     assert_eq!(last_path, "index.json");
     let index: Value = serde_json::from_str(index).unwrap();
     let entries = index.as_array().unwrap();
-    assert_eq!(entries.len(), 15);
+    assert_eq!(entries.len(), 27);
     assert!(entries.contains(&json!({
         "apiVersion": "flintlock.liquidmetal.dev/v1alpha1",
         "kind": "MicroVM",
         "scope": "Namespaced",
         "file": "flintlock.liquidmetal.dev/v1alpha1/MicroVM.json",
+        "upstream": "Flintlock v0.11.0 (api/types/microvm.proto), in mooring's wrapper",
     })));
     assert!(entries.contains(&json!({
-        "apiVersion": "ignite.weave.works/v1alpha1",
-        "kind": "Pool",
-        "scope": "Singleton",
-        "file": "ignite.weave.works/v1alpha1/Pool.json",
+        "apiVersion": "runtime.wasmcloud.dev/v1alpha1",
+        "kind": "Host",
+        "scope": "NamespacedOrCluster",
+        "file": "runtime.wasmcloud.dev/v1alpha1/Host.json",
+        "upstream": "wasmCloud runtime-operator v2.7.0 (wasmCloud/wasmCloud) and the reference document",
     })));
+    let pool = entries
+        .iter()
+        .find(|e| e["apiVersion"] == "ignite.weave.works/v1alpha1" && e["kind"] == "Pool")
+        .expect("Pool is indexed");
+    assert_eq!(pool["scope"], "Singleton");
+    assert_eq!(pool["file"], "ignite.weave.works/v1alpha1/Pool.json");
+    assert!(pool["upstream"].as_str().unwrap().contains("v1alpha1"));
     for (path, text) in &a {
         assert!(text.ends_with("}\n") || text.ends_with("]\n"), "{path}");
         let parsed: Value = serde_json::from_str(text).unwrap();
@@ -429,7 +466,7 @@ fn llsd_types_ranges_and_unknown_fields() {
         "/spec/server/containerSpec/port",
     );
     assert_one(
-        &with(&llsd(), "/spec/server/workers", json!(2)),
+        &with(&llsd(), "/spec/server/worker", json!(2)),
         "schema:AdditionalProperties",
         "/spec/server",
     );
@@ -523,17 +560,27 @@ fn wasmcloud_host() {
         "schema:Minimum",
         "/httpPort",
     );
+    // int32 upstream (v2.7); the reference document's uint32 never
+    // allowed negatives either.
     assert_one(
-        &with(&host(), "/httpPort", json!(4294967296u64)),
+        &with(&host(), "/httpPort", json!(2147483648u64)),
         "schema:Maximum",
         "/httpPort",
     );
-    assert_valid(&with(&host(), "/httpPort", json!(4294967295u64)));
-    // Cluster-scoped: no namespace.
-    assert_one(
-        &with(&host(), "/metadata/namespace", json!("default")),
-        "schema:AdditionalProperties",
-        "/metadata",
+    assert_valid(&with(&host(), "/httpPort", json!(2147483647u64)));
+    assert_valid(&with(&host(), "/environment", json!("prod")));
+    // Namespaced since runtime-operator v2.1.0: no warning with a namespace,
+    // a warning naming the older, cluster-scoped CRD without one.
+    let namespaced = with(&host(), "/metadata/namespace", json!("wasm-apps"));
+    assert_valid(&namespaced);
+    assert_eq!(warnings(&namespaced), vec![]);
+    let w = warnings(&host());
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert_eq!(w[0].0, "/metadata");
+    assert!(
+        w[0].1
+            .contains("cluster-scoped Host of runtime-operator before v2.1.0"),
+        "{w:?}"
     );
 }
 
@@ -749,7 +796,8 @@ fn ignite_vm_valid() {
 #[test]
 fn ignite_vm_sizes_in_schema() {
     for bad in [
-        "1.5GB", "512Mi", "1Gb", "1Mb", "GB", "", "-1GB", "1 G B", "512 MiBs",
+        "1.5GB", "512Mi", "1Gb", "1Mb", "GB", "-1GB", "1 G B", "512 MiBs", "4GiB", "512MiB",
+        " 512MB",
     ] {
         let msg = assert_one(
             &with(&vm(), "/spec/memory", json!(bad)),
@@ -768,7 +816,8 @@ fn ignite_vm_sizes_in_schema() {
         "512mb",
         "512MB",
         "512",
-        " 4 GiB ",
+        "4 GB ",
+        "",
         "1kB",
         "2KB",
         "3 kilobytes",
@@ -879,12 +928,19 @@ fn ignite_vm_schema_errors() {
         "schema:AdditionalProperties",
         "/metadata",
     );
-    // The later v1alpha1 shape is not accepted.
-    assert_one(
+    // The v1alpha1 Ignite released (`network`) is accepted too, but the
+    // mode and the ports are written once.
+    assert_valid(&with(
+        &without(&vm(), "/spec/networkMode"),
+        "/spec/network",
+        json!({"mode": "cni"}),
+    ));
+    let message = assert_one(
         &with(&vm(), "/spec/network", json!({"mode": "cni"})),
-        "schema:AdditionalProperties",
-        "/spec",
+        "rule",
+        "/spec/network/mode",
     );
+    assert!(message.contains("write the mode once"), "{message}");
     assert_one(
         &with(&vm(), "/spec/cpus", json!(-1)),
         "schema:Minimum",
@@ -955,7 +1011,7 @@ fn ignite_pool() {
         "/spec/dataSize",
     );
     assert_one(
-        &with(&pool(), "/spec/allocationSize", json!("17EiB")),
+        &with(&pool(), "/spec/allocationSize", json!("17EB")),
         "rule",
         "/spec/allocationSize",
     );
@@ -1381,8 +1437,22 @@ fn parse_ignite_size_values() {
     assert_eq!(p("512mb"), Ok(512 * 1024 * 1024));
     assert_eq!(p("4GB"), Ok(4 * 1024 * 1024 * 1024));
     assert_eq!(p("1KB"), Ok(1024));
-    assert_eq!(p("1kib"), Ok(1024));
-    assert_eq!(p(" 3 Megabytes "), Ok(3 << 20));
+    // Ignite pins a version of its size parser without KiB, MiB, ...
+    assert_eq!(
+        p("1kib"),
+        Err(SizeError::BinaryUnit("kib".into(), "1KB".into()))
+    );
+    assert_eq!(
+        p("4GiB"),
+        Err(SizeError::BinaryUnit("GiB".into(), "4GB".into()))
+    );
+    assert_eq!(
+        SizeError::BinaryUnit("GiB".into(), "4GB".into()).to_string(),
+        "\"GiB\" is not one of Ignite's units; Ignite's units are already binary (1GB = 1 GiB), so write 4GB"
+    );
+    assert_eq!(p("3 Megabytes "), Ok(3 << 20));
+    // Digits come first: no leading space.
+    assert_eq!(p(" 3MB"), Err(SizeError::Syntax));
     assert_eq!(p("2tera"), Ok(2 << 40));
     assert_eq!(p("1P"), Ok(1 << 50));
     assert_eq!(p("15EB"), Ok(15 << 60));
@@ -1395,13 +1465,18 @@ fn parse_ignite_size_values() {
     assert_eq!(p("1.5GB"), Err(SizeError::Syntax));
     assert_eq!(p("-1"), Err(SizeError::Syntax));
     assert_eq!(p("+1"), Err(SizeError::Syntax));
-    assert_eq!(p(""), Err(SizeError::Syntax));
+    // Empty is 0, which Ignite's defaulting replaces.
+    assert_eq!(p(""), Ok(0));
     assert_eq!(p("GB"), Err(SizeError::Syntax));
     assert_eq!(p("1Gb"), Err(SizeError::Bits("Gb".into(), "GB".into())));
     assert_eq!(p("1Kb"), Err(SizeError::Bits("Kb".into(), "KB".into())));
     assert_eq!(p("1kb"), Ok(1024));
     assert_eq!(p("1gB"), Ok(1 << 30));
-    assert_eq!(p("512Mi"), Err(SizeError::UnknownUnit("Mi".into())));
+    assert_eq!(
+        p("512Mi"),
+        Err(SizeError::BinaryUnit("Mi".into(), "512MB".into()))
+    );
+    assert_eq!(p("512Qb"), Err(SizeError::UnknownUnit("Qb".into())));
     assert_eq!(
         SizeError::Bits("Gb".into(), "GB".into()).to_string(),
         "\"Gb\" is a unit of bits; write a byte unit such as GB"
@@ -1494,8 +1569,8 @@ fn format_table() {
     }
     assert_eq!(
         formats::patterns().len(),
-        5,
-        "ignite size, quantity, subdomain, label, device id"
+        9,
+        "4 wasmCloud, ignite size, quantity, subdomain, label, device id"
     );
 }
 
@@ -1608,3 +1683,22 @@ fn ip_and_cidr_formats() {
         assert!(!formats::is_cidr(s), "{s}");
     }
 }
+
+mod llamastack;
+mod upstream;
+mod wasmcloud;
+
+/// Flintlock v0.11.0 added `allow_guest_agent` (proto field 17).
+#[test]
+fn microvm_allow_guest_agent() {
+    assert_valid(&with(&microvm(), "/spec/allowGuestAgent", json!(true)));
+    assert_valid(&with(&microvm(), "/spec/allowGuestAgent", json!(false)));
+    assert_one(
+        &with(&microvm(), "/spec/allowGuestAgent", json!("yes")),
+        "schema:Type",
+        "/spec/allowGuestAgent",
+    );
+}
+#[path = "ignite.rs"]
+mod ignite_versions;
+mod pipeline;
