@@ -172,6 +172,7 @@ crate::on_both_targets!(
     long_lists_are_read_page_by_page,
     a_watch_reports_changes_to_this_sources_objects_after_its_list,
     generated_crds_serve_the_examples_without_a_perpetual_diff,
+    a_field_the_schema_does_not_declare_is_invalid_input_not_a_server_fault,
 );
 
 async fn creates_then_plans_unchanged_despite_defaulted_fields(t: Target) {
@@ -1132,4 +1133,59 @@ async fn generated_crds_serve_the_examples_without_a_perpetual_diff(t: Target) {
         .map(|c| format!("{} {:?}\n{}", c.id, c.action, c.diff))
         .collect();
     assert!(changed.is_empty(), "{}", changed.join("\n"));
+}
+
+/// A real kube-apiserver answers an apply with a field its schema does not
+/// declare with 500 ("field not declared in schema"), which once made
+/// mooring retry it and call the target unreachable (docs/emulator-gaps.md).
+async fn a_field_the_schema_does_not_declare_is_invalid_input_not_a_server_fault(t: Target) {
+    let env = KubeEnv::start(t).await;
+    let k = connect(&env, &target(&env)).await;
+    let name = env.name("undeclared");
+    let good_text =
+        format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}}}\ndata: {{a: b}}\n");
+    let good = manifests(&env, &good_text);
+    let bad = manifests(&env, &format!("{good_text}spec: {{z: 1}}\n"));
+    let id = format!("ConfigMap/default/{name}");
+    let expect_invalid = |err: BackendError| {
+        assert!(matches!(err, BackendError::Invalid { .. }), "{err:?}");
+        let text = err.to_string();
+        assert!(
+            text.starts_with(&format!(
+                "kubernetes: k8s.yaml:1: {id}: field `spec` is not declared in the server's schema for this kind: remove it"
+            )),
+            "{text}"
+        );
+    };
+
+    // A create: refused at once, not retried.
+    env.reset_calls();
+    let p = plan(&k, &bad).await;
+    let c = change(&p, &id);
+    assert_eq!(c.action, Action::Create);
+    expect_invalid(k.apply(c, Some(&bad[0])).await.unwrap_err());
+    if let Some(calls) = env.calls() {
+        assert_eq!(calls.get("PATCH configmaps"), Some(&1), "{calls:?}");
+    }
+    assert!(
+        env.get("", "ConfigMap", Some("default"), &name)
+            .await
+            .is_none()
+    );
+
+    // An update: the plan's dry run notes it (the plan still works), the
+    // apply is refused the same way.
+    apply_ok(&k, &plan(&k, &good).await, &good).await;
+    let p = plan(&k, &bad).await;
+    let c = change(&p, &id);
+    assert_eq!(c.action, Action::Update);
+    assert!(
+        c.notes
+            .iter()
+            .any(|n| n.contains("field `spec` is not declared")),
+        "{:?}",
+        c.notes
+    );
+    expect_invalid(k.apply(c, Some(&bad[0])).await.unwrap_err());
+    assert!(!plan(&k, &good).await.has_changes());
 }

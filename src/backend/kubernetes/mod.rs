@@ -313,6 +313,13 @@ impl Kubernetes {
                 fields::local_apply(live, &body, &self.field_manager),
                 vec![format!("the server refuses this object: {}", s.message)],
             )),
+            Err(CallError::Status(s)) if client::schema_rejection(&s).is_some() => Ok((
+                fields::local_apply(live, &body, &self.field_manager),
+                vec![format!(
+                    "the server refuses this object: {}",
+                    schema_message(&s)
+                )],
+            )),
             Err(e) => Err(self.error(e, &located(manifest))),
         }
     }
@@ -535,6 +542,13 @@ impl Kubernetes {
     fn error(&self, err: CallError, object: &str) -> BackendError {
         let attempts = self.caller.retry.attempts;
         match err {
+            CallError::Status(s) if client::schema_rejection(&s).is_some() => {
+                BackendError::Invalid {
+                    backend: BACKEND,
+                    object: object.to_string(),
+                    message: schema_message(&s),
+                }
+            }
             CallError::Status(s) => match s.code {
                 401 | 403 => BackendError::Unauthorized {
                     backend: BACKEND,
@@ -889,6 +903,37 @@ impl Backend for Kubernetes {
             .collect();
         Ok(Some(stream::select_all(streams).boxed()))
     }
+}
+
+/// What to tell a user whose apply the server's schema refused
+/// ([`client::schema_rejection`]): each field, and what to do.
+fn schema_message(status: &kube::core::Status) -> String {
+    let fields = client::schema_rejection(status).unwrap_or_default();
+    let mut undeclared = Vec::new();
+    let mut wrong = Vec::new();
+    for (path, reason) in fields {
+        if reason == "field not declared in schema" {
+            undeclared.push(format!("`{path}`"));
+        } else if path.is_empty() {
+            wrong.push(reason);
+        } else {
+            wrong.push(format!("`{path}`: {reason}"));
+        }
+    }
+    let mut parts = Vec::new();
+    if !undeclared.is_empty() {
+        parts.push(format!(
+            "field {} is not declared in the server's schema for this kind: remove it or correct its name in the manifest (for a custom resource, check that its CustomResourceDefinition declares it)",
+            undeclared.join(", ")
+        ));
+    }
+    if !wrong.is_empty() {
+        parts.push(format!(
+            "the server's schema refuses {}: correct the value in the manifest",
+            wrong.join("; ")
+        ));
+    }
+    parts.join("; ")
 }
 
 pub(crate) fn failed(message: String) -> BackendError {
