@@ -173,6 +173,7 @@ crate::on_both_targets!(
     a_watch_reports_changes_to_this_sources_objects_after_its_list,
     generated_crds_serve_the_examples_without_a_perpetual_diff,
     a_field_the_schema_does_not_declare_is_invalid_input_not_a_server_fault,
+    an_immutable_config_map_or_secret_whose_data_changed_is_replaced,
 );
 
 async fn creates_then_plans_unchanged_despite_defaulted_fields(t: Target) {
@@ -1188,4 +1189,75 @@ async fn a_field_the_schema_does_not_declare_is_invalid_input_not_a_server_fault
     );
     expect_invalid(k.apply(c, Some(&bad[0])).await.unwrap_err());
     assert!(!plan(&k, &good).await.has_changes());
+}
+
+/// `immutable: true` ConfigMaps and Secrets: the server refuses any change
+/// to their data (422), so a change in Git is a replace (delete with the
+/// uid precondition, then create), never an update that fails on every
+/// run; `mooring.dev/replace: never` turns it into a blocked change that
+/// says what to do.
+async fn an_immutable_config_map_or_secret_whose_data_changed_is_replaced(t: Target) {
+    let env = KubeEnv::start(t).await;
+    let k = connect(&env, &target(&env)).await;
+    let cm = env.name("frozen");
+    let secret = env.name("sealed");
+    let text = |value: &str, annotations: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {cm}{annotations}}}\nimmutable: true\ndata: {{a: '{value}'}}\n---\napiVersion: v1\nkind: Secret\nmetadata: {{name: {secret}}}\nimmutable: true\nstringData: {{token: t{value}}}\n"
+        )
+    };
+    let first = manifests(&env, &text("1", ""));
+    apply_ok(&k, &plan(&k, &first).await, &first).await;
+    let uid = |o: Option<serde_json::Value>| o.unwrap()["metadata"]["uid"].clone();
+    let cm_uid = uid(env.get("", "ConfigMap", Some("default"), &cm).await);
+    let secret_uid = uid(env.get("", "Secret", Some("default"), &secret).await);
+    assert!(!plan(&k, &first).await.has_changes());
+
+    let second = manifests(&env, &text("2", ""));
+    let p = plan(&k, &second).await;
+    for id in [
+        format!("ConfigMap/default/{cm}"),
+        format!("Secret/default/{secret}"),
+    ] {
+        let c = change(&p, &id);
+        assert_eq!(c.action, Action::Replace, "{id}: {c:#?}");
+        assert_eq!(c.blocked, None, "{id}");
+        assert!(
+            c.notes.iter().any(|n| n.starts_with("immutable: ")),
+            "{id}: {:?}",
+            c.notes
+        );
+    }
+    for (change, result) in apply(&k, &p, &second).await {
+        let applied = result.unwrap_or_else(|e| panic!("{}: {e}", change.id));
+        assert_eq!(applied.summary, "replaced", "{}", change.id);
+    }
+    let live = env
+        .get("", "ConfigMap", Some("default"), &cm)
+        .await
+        .unwrap();
+    assert_eq!(live["data"], json!({"a": "2"}));
+    assert_ne!(live["metadata"]["uid"], cm_uid);
+    let live = env
+        .get("", "Secret", Some("default"), &secret)
+        .await
+        .unwrap();
+    assert_eq!(live["data"], json!({"token": "dDI="}));
+    assert_ne!(live["metadata"]["uid"], secret_uid);
+    assert!(!plan(&k, &second).await.has_changes());
+
+    // Refused by annotation: blocked, saying what to do; nothing deleted.
+    let third = manifests(
+        &env,
+        &text("3", ", annotations: {mooring.dev/replace: never}"),
+    );
+    let p = plan(&k, &third).await;
+    let c = change(&p, &format!("ConfigMap/default/{cm}"));
+    assert_eq!(c.action, Action::Replace);
+    let why = c.blocked.clone().unwrap_or_default();
+    assert!(
+        why.starts_with(&format!("k8s.yaml:1: ConfigMap/default/{cm} is immutable and its data changed, but `mooring.dev/replace: never` forbids replacing it: give it a new name")),
+        "{why}"
+    );
+    assert!(!c.is_actionable());
 }
