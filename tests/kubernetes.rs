@@ -174,6 +174,7 @@ crate::on_both_targets!(
     generated_crds_serve_the_examples_without_a_perpetual_diff,
     a_field_the_schema_does_not_declare_is_invalid_input_not_a_server_fault,
     an_immutable_config_map_or_secret_whose_data_changed_is_replaced,
+    a_replace_spares_an_object_recreated_since_it_was_observed,
 );
 
 async fn creates_then_plans_unchanged_despite_defaulted_fields(t: Target) {
@@ -964,6 +965,43 @@ async fn long_lists_are_read_page_by_page(t: Target) {
         // 500 a page (kube-rs's default limit).
         assert_eq!(calls.get("LIST configmaps"), Some(&3), "{calls:?}");
     }
+    // The server really pages (continue tokens), so the count above is
+    // only right if every page was followed.
+    let api: kube::Api<kube::api::DynamicObject> = kube::Api::all_with(
+        env.client(),
+        &kube::discovery::ApiResource::erase::<k8s_openapi::api::core::v1::ConfigMap>(&()),
+    );
+    let selector = format!("mooring.dev/source={}", env.source);
+    let first = api
+        .list(
+            &kube::api::ListParams::default()
+                .labels(&selector)
+                .limit(500),
+        )
+        .await
+        .unwrap();
+    assert_eq!(first.items.len(), 500);
+    let token = first.metadata.continue_.clone().unwrap_or_default();
+    assert!(
+        !token.is_empty(),
+        "a first page of 500 of 1100 has a continue token"
+    );
+    let second = api
+        .list(
+            &kube::api::ListParams::default()
+                .labels(&selector)
+                .limit(500)
+                .continue_token(&token),
+        )
+        .await
+        .unwrap();
+    assert_eq!(second.items.len(), 500);
+    assert!(second.items.iter().all(|b| {
+        first
+            .items
+            .iter()
+            .all(|a| a.metadata.name != b.metadata.name)
+    }));
 }
 
 async fn a_watch_reports_changes_to_this_sources_objects_after_its_list(t: Target) {
@@ -1260,4 +1298,39 @@ async fn an_immutable_config_map_or_secret_whose_data_changed_is_replaced(t: Tar
         "{why}"
     );
     assert!(!c.is_actionable());
+}
+
+/// A replace deletes with the uid precondition too: an immutable ConfigMap
+/// recreated behind mooring's back after the plan is left alone.
+async fn a_replace_spares_an_object_recreated_since_it_was_observed(t: Target) {
+    let env = KubeEnv::start(t).await;
+    let k = connect(&env, &target(&env)).await;
+    let name = env.name("frozen");
+    let text = |value: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}}}\nimmutable: true\ndata: {{a: '{value}'}}\n"
+        )
+    };
+    let first = manifests(&env, &text("1"));
+    apply_ok(&k, &plan(&k, &first).await, &first).await;
+    let second = manifests(&env, &text("2"));
+    let p = plan(&k, &second).await;
+    let c = change(&p, &format!("ConfigMap/default/{name}"));
+    assert_eq!(c.action, Action::Replace);
+    // Replaced behind mooring's back between plan and apply.
+    assert!(env.delete("", "ConfigMap", Some("default"), &name).await);
+    let theirs = env
+        .apply_as("someone-else", &manifests(&env, &text("9"))[0].value, false)
+        .await;
+    let err = k.apply(c, Some(&second[0])).await.unwrap_err();
+    assert!(
+        err.to_string().contains("replaced after it was observed"),
+        "{err}"
+    );
+    let live = env
+        .get("", "ConfigMap", Some("default"), &name)
+        .await
+        .unwrap();
+    assert_eq!(live["metadata"]["uid"], theirs["metadata"]["uid"]);
+    assert_eq!(live["data"], json!({"a": "9"}));
 }
