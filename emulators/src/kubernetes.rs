@@ -45,8 +45,8 @@
 //!   Secret or Namespace does not declare is a **500** (`failed to create
 //!   typed patch object ...: .spec: field not declared in schema`), and a
 //!   change to the data (or `immutable`) of a ConfigMap or Secret with
-//!   `immutable: true` is a 422 (`field is immutable when \`immutable\` is
-//!   set`).
+//!   `immutable: true` is a 422 (``field is immutable when `immutable` is
+//!   set``).
 //! - Faults: [`KubeEmulator::inject`] answers matching requests with a
 //!   given status a number of times; an optional bearer token (401 without
 //!   it); per-verb call counters ([`KubeEmulator::calls`]).
