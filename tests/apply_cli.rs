@@ -1,40 +1,61 @@
 //! `mooring apply` and `mooring plan` with targets, end to end: the real
-//! binary against the Kubernetes and Flintlock emulators (tests/support,
-//! `emulators/`) on loopback. These tests use emulators.
+//! binary against a Kubernetes target and the Flintlock emulator
+//! (tests/support, `emulators/`) on loopback. The tests that use Kubernetes
+//! run one body against both the Kubernetes emulator and a real
+//! kube-apiserver (`on_both_targets!`, tests/support/kube_target.rs), with
+//! names and a source of their own (the real server is shared); those that
+//! stay on the emulator say why.
 
 mod support;
 
 use std::path::{Path, PathBuf};
 
 use mooring_emulators::flintlock::{FlintlockEmulator, FlintlockOptions};
-use mooring_emulators::kubernetes::{KubeEmulator, KubeOptions};
 use serde_json::json;
+use support::kube_target::{KubeEnv, Target};
 use support::{Output, write};
 
 struct Env {
-    kube: KubeEmulator,
+    kube: KubeEnv,
     flintlock: FlintlockEmulator,
     dir: tempfile::TempDir,
+    /// The test's own Namespace (`shop` made unique).
+    shop: String,
 }
 
 impl Env {
-    async fn start() -> Env {
-        Env::with(FlintlockOptions::default()).await
+    async fn start(t: Target) -> Env {
+        Env::with(t, FlintlockOptions::default()).await
     }
 
-    async fn with(options: FlintlockOptions) -> Env {
-        let kube = KubeEmulator::start(KubeOptions::default()).await.unwrap();
+    async fn with(t: Target, options: FlintlockOptions) -> Env {
+        let kube = KubeEnv::start(t).await;
         let flintlock = FlintlockEmulator::start(options).await.unwrap();
         let dir = tempfile::tempdir().unwrap();
-        kube.write_kubeconfig(&dir.path().join("kubeconfig"), "test")
-            .unwrap();
+        let shop = kube.name("shop");
         let env = Env {
             kube,
             flintlock,
             dir,
+            shop,
         };
         env.config("prune: false\n");
         env
+    }
+
+    /// The Namespace manifest.
+    fn ns(&self) -> String {
+        NS.replace("shop", &self.shop)
+    }
+
+    /// The ConfigMap manifest, in the Namespace.
+    fn cm(&self) -> String {
+        CM.replace("shop", &self.shop)
+    }
+
+    /// This test's source name (`source.name` in mooring.yaml).
+    fn source(&self) -> &str {
+        &self.kube.source
     }
 
     fn path(&self, rel: &str) -> PathBuf {
@@ -52,8 +73,10 @@ impl Env {
             self.dir.path(),
             "mooring.yaml",
             &format!(
-                "source: {{name: test}}\ntargets:\n  kubernetes: {{kubeconfig: {}, context: test, {kube}}}\n  flintlock:\n    - {{name: edge-1, endpoint: '{}'}}\ntimeout: 5s\n{extra}",
-                self.path("kubeconfig").display(),
+                "source: {{name: {}}}\ntargets:\n  kubernetes: {{kubeconfig: {}, context: {}, {kube}}}\n  flintlock:\n    - {{name: edge-1, endpoint: '{}'}}\ntimeout: 5s\n{extra}",
+                self.source(),
+                self.kube.kubeconfig.display(),
+                self.kube.context,
                 self.flintlock.endpoint()
             ),
         );
@@ -115,9 +138,25 @@ fn assert_code(out: &Output, code: i32) {
     );
 }
 
+// Emulator only: the examples use fixed Namespaces and the operators' kinds; on
+// the real server they are applied with their generated CRDs, in a Namespace of
+// the test's own, by `generated_crds_serve_the_examples_without_a_perpetual_diff`
+// (tests/kubernetes.rs).
+crate::on_both_targets!(
+    live_drift_is_planned_and_healed,
+    prune_deletes_only_owned_objects_and_only_when_asked,
+    an_empty_render_deletes_nothing,
+    invalid_manifests_apply_nothing,
+    a_down_endpoint_fails_clearly_and_deletes_nothing,
+    a_field_owned_by_another_manager_is_a_conflict_unless_forced,
+    apply_from_git_with_flags_only,
+    a_second_source_never_takes_over_the_firsts_objects,
+    an_unreachable_target_makes_every_headline_say_incomplete,
+);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_example_applies_and_then_plans_clean() {
-    let env = Env::start().await;
+    let env = Env::start(Target::Emulator).await;
     env.copy_examples();
     let plan = env.run(&["plan"]).await;
     assert_code(&plan, 2);
@@ -141,14 +180,13 @@ async fn every_example_applies_and_then_plans_clean() {
     assert!(again.stdout.contains("no changes"), "{}", again.stdout);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn live_drift_is_planned_and_healed() {
-    let env = Env::start().await;
+async fn live_drift_is_planned_and_healed(t: Target) {
+    let env = Env::start(t).await;
     // kubectl edit takes ownership of the field it changes: healing it means
     // taking it back.
     env.config_with_kube("forceConflicts: true", "");
-    write(&env.path("repo"), "ns.yaml", NS);
-    write(&env.path("repo"), "cm.yaml", CM);
+    write(&env.path("repo"), "ns.yaml", &env.ns());
+    write(&env.path("repo"), "cm.yaml", &env.cm());
     write(&env.path("repo"), "vm.yaml", VM);
     assert_code(&env.run(&["apply", "--yes"]).await, 0);
 
@@ -157,17 +195,18 @@ async fn live_drift_is_planned_and_healed() {
             "kubectl-edit",
             "",
             "ConfigMap",
-            Some("shop"),
+            Some(env.shop.as_str()),
             "app",
             &json!({"data": {"level": "debug"}}),
         )
-        .unwrap();
+        .await;
     env.flintlock.edit("ci", "runner", |s| s.vcpu = 4);
 
     let plan = env.run(&["plan"]).await;
     assert_code(&plan, 2);
     assert!(
-        plan.stdout.contains("~ update ConfigMap/shop/app"),
+        plan.stdout
+            .contains(&format!("~ update ConfigMap/{}/app", env.shop)),
         "{}",
         plan.stdout
     );
@@ -180,25 +219,28 @@ async fn live_drift_is_planned_and_healed() {
 
     assert_code(&env.run(&["apply", "--yes"]).await, 0);
     assert_code(&env.run(&["plan"]).await, 0);
-    let cm = env.kube.get("", "ConfigMap", Some("shop"), "app").unwrap();
+    let cm = env
+        .kube
+        .get("", "ConfigMap", Some(env.shop.as_str()), "app")
+        .await
+        .unwrap();
     assert_eq!(cm["data"]["level"], "info");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn prune_deletes_only_owned_objects_and_only_when_asked() {
-    let env = Env::start().await;
-    write(&env.path("repo"), "ns.yaml", NS);
-    write(&env.path("repo"), "cm.yaml", CM);
+async fn prune_deletes_only_owned_objects_and_only_when_asked(t: Target) {
+    let env = Env::start(t).await;
+    write(&env.path("repo"), "ns.yaml", &env.ns());
+    write(&env.path("repo"), "cm.yaml", &env.cm());
     write(&env.path("repo"), "vm.yaml", VM);
     assert_code(&env.run(&["apply", "--yes"]).await, 0);
     // Someone else's object in the same namespace, without mooring's labels.
     env.kube
         .apply_as(
             "helm",
-            &json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "theirs", "namespace": "shop"}, "data": {"a": "b"}}),
+            &json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "theirs", "namespace": env.shop}, "data": {"a": "b"}}),
             false,
         )
-        .unwrap();
+        .await;
 
     std::fs::remove_file(env.path("repo/cm.yaml")).unwrap();
     std::fs::remove_file(env.path("repo/vm.yaml")).unwrap();
@@ -207,7 +249,12 @@ async fn prune_deletes_only_owned_objects_and_only_when_asked() {
     let held = env.run(&["apply", "--yes"]).await;
     assert_code(&held, 0);
     assert!(held.stderr.contains("prune is off"), "{}", held.stderr);
-    assert!(env.kube.get("", "ConfigMap", Some("shop"), "app").is_some());
+    assert!(
+        env.kube
+            .get("", "ConfigMap", Some(env.shop.as_str()), "app")
+            .await
+            .is_some()
+    );
 
     // 2 of 3 managed objects is above the 30% cap.
     let capped = env.run(&["apply", "--yes", "--prune"]).await;
@@ -217,28 +264,38 @@ async fn prune_deletes_only_owned_objects_and_only_when_asked() {
         "{}",
         capped.stderr
     );
-    assert!(env.kube.get("", "ConfigMap", Some("shop"), "app").is_some());
+    assert!(
+        env.kube
+            .get("", "ConfigMap", Some(env.shop.as_str()), "app")
+            .await
+            .is_some()
+    );
 
     let pruned = env
         .run(&["apply", "--yes", "--prune", "--max-deletions", "2"])
         .await;
     assert_code(&pruned, 0);
-    assert!(env.kube.get("", "ConfigMap", Some("shop"), "app").is_none());
+    assert!(
+        env.kube
+            .get("", "ConfigMap", Some(env.shop.as_str()), "app")
+            .await
+            .is_none()
+    );
     assert!(env.flintlock.vms().is_empty());
     assert!(
         env.kube
-            .get("", "ConfigMap", Some("shop"), "theirs")
+            .get("", "ConfigMap", Some(env.shop.as_str()), "theirs")
+            .await
             .is_some(),
         "an object without mooring's labels is never deleted"
     );
     assert_code(&env.run(&["plan"]).await, 0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_empty_render_deletes_nothing() {
-    let env = Env::start().await;
+async fn an_empty_render_deletes_nothing(t: Target) {
+    let env = Env::start(t).await;
     env.config("prune: true\nmaxDeletions: 100%\n");
-    write(&env.path("repo"), "ns.yaml", NS);
+    write(&env.path("repo"), "ns.yaml", &env.ns());
     assert_code(&env.run(&["apply", "--yes"]).await, 0);
     std::fs::remove_file(env.path("repo/ns.yaml")).unwrap();
     let out = env.run(&["apply", "--yes"]).await;
@@ -248,17 +305,22 @@ async fn an_empty_render_deletes_nothing() {
         "{}",
         out.stderr
     );
-    assert!(env.kube.get("", "Namespace", None, "shop").is_some());
+    assert!(
+        env.kube
+            .get("", "Namespace", None, &env.shop)
+            .await
+            .is_some()
+    );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn invalid_manifests_apply_nothing() {
-    let env = Env::start().await;
-    write(&env.path("repo"), "ns.yaml", NS);
+async fn invalid_manifests_apply_nothing(t: Target) {
+    let env = Env::start(t).await;
+    write(&env.path("repo"), "ns.yaml", &env.ns());
     write(
         &env.path("repo"),
         "cm.yaml",
-        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app, namespace: shop}\ndata: {level: 3}\n",
+        &"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app, namespace: shop}\ndata: {level: 3}\n"
+            .replace("shop", &env.shop),
     );
     let out = env.run(&["apply", "--yes"]).await;
     assert_code(&out, 1);
@@ -268,20 +330,25 @@ async fn invalid_manifests_apply_nothing() {
         "{}",
         out.stderr
     );
-    assert!(env.kube.get("", "Namespace", None, "shop").is_none());
+    assert!(
+        env.kube
+            .get("", "Namespace", None, &env.shop)
+            .await
+            .is_none()
+    );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_down_endpoint_fails_clearly_and_deletes_nothing() {
-    let env = Env::start().await;
+async fn a_down_endpoint_fails_clearly_and_deletes_nothing(t: Target) {
+    let env = Env::start(t).await;
     env.config("prune: true\nmaxDeletions: 100%\n");
-    write(&env.path("repo"), "ns.yaml", NS);
+    write(&env.path("repo"), "ns.yaml", &env.ns());
     write(&env.path("repo"), "vm.yaml", VM);
     assert_code(&env.run(&["apply", "--yes"]).await, 0);
     let Env {
         kube,
         flintlock,
         dir,
+        shop,
     } = env;
     flintlock.shutdown().await;
     // Keep the config pointing at the dead endpoint.
@@ -312,50 +379,65 @@ async fn a_down_endpoint_fails_clearly_and_deletes_nothing() {
     // The Kubernetes side went ahead: its Namespace was pruned as asked (a
     // Namespace needs --force-prune), and nothing of the unreachable
     // Flintlock host was touched.
-    assert!(kube.get("", "Namespace", None, "shop").is_none());
+    // On a real server the Namespace may still be Terminating (its
+    // finalizer) when apply has waited its timeout.
+    let ns = kube.get("", "Namespace", None, &shop).await;
+    assert!(
+        ns.as_ref()
+            .is_none_or(|ns| ns["metadata"]["deletionTimestamp"].is_string()),
+        "{ns:?}"
+    );
 }
 
+// Emulator only: it injects server errors, which a real server does not give on
+// demand.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partial_failure_is_reported_and_a_rerun_converges() {
-    let env = Env::start().await;
-    write(&env.path("repo"), "ns.yaml", NS);
-    write(&env.path("repo"), "cm.yaml", CM);
+    let env = Env::start(Target::Emulator).await;
+    write(&env.path("repo"), "ns.yaml", &env.ns());
+    write(&env.path("repo"), "cm.yaml", &env.cm());
     write(&env.path("repo"), "vm.yaml", VM);
     // Every apply of the ConfigMap fails with a server error, retries too.
-    env.kube.inject(Some("PATCH"), "/configmaps/app", 500, 20);
+    let emu = env.kube.emu().unwrap();
+    emu.inject(Some("PATCH"), "/configmaps/app", 500, 20);
     let out = env.run(&["apply", "--yes"]).await;
     assert_code(&out, 1);
     assert!(
-        out.stdout.contains("✗ create ConfigMap/shop/app"),
+        out.stdout
+            .contains(&format!("✗ create ConfigMap/{}/app", env.shop)),
         "{}",
         out.stdout
     );
     assert!(out.stdout.contains("1 failed"), "{}", out.stdout);
-    assert!(env.kube.get("", "Namespace", None, "shop").is_some());
+    assert!(
+        env.kube
+            .get("", "Namespace", None, &env.shop)
+            .await
+            .is_some()
+    );
     assert_eq!(
         env.flintlock.vms().len(),
         1,
         "independent objects went ahead"
     );
 
-    env.kube.clear_faults();
+    emu.clear_faults();
     assert_code(&env.run(&["apply", "--yes"]).await, 0);
     assert_code(&env.run(&["plan"]).await, 0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_field_owned_by_another_manager_is_a_conflict_unless_forced() {
-    let env = Env::start().await;
-    write(&env.path("repo"), "ns.yaml", NS);
+async fn a_field_owned_by_another_manager_is_a_conflict_unless_forced(t: Target) {
+    let env = Env::start(t).await;
+    write(&env.path("repo"), "ns.yaml", &env.ns());
     assert_code(&env.run(&["apply", "--yes"]).await, 0);
     env.kube
         .apply_as(
             "helm",
-            &json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "app", "namespace": "shop"}, "data": {"level": "warn"}}),
+            &json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "app", "namespace": env.shop}, "data": {"level": "warn"}}),
             false,
         )
-        .unwrap();
-    write(&env.path("repo"), "cm.yaml", CM);
+        .await;
+    write(&env.path("repo"), "cm.yaml", &env.cm());
     let plan = env.run(&["plan"]).await;
     assert_code(&plan, 2);
     assert!(
@@ -373,16 +455,24 @@ async fn a_field_owned_by_another_manager_is_a_conflict_unless_forced() {
 
     env.config_with_kube("forceConflicts: true", "");
     assert_code(&env.run(&["apply", "--yes"]).await, 0);
-    let cm = env.kube.get("", "ConfigMap", Some("shop"), "app").unwrap();
+    let cm = env
+        .kube
+        .get("", "ConfigMap", Some(env.shop.as_str()), "app")
+        .await
+        .unwrap();
     assert_eq!(cm["data"]["level"], "info");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_flintlock_token_is_an_auth_error() {
-    let env = Env::with(FlintlockOptions {
-        token: Some("right".into()),
-        ..FlintlockOptions::default()
-    })
+    // Flintlock only; the Kubernetes emulator is unused.
+    let env = Env::with(
+        Target::Emulator,
+        FlintlockOptions {
+            token: Some("right".into()),
+            ..FlintlockOptions::default()
+        },
+    )
     .await;
     write(env.dir.path(), "token", "wrong\n");
     write(
@@ -408,13 +498,13 @@ async fn a_wrong_flintlock_token_is_an_auth_error() {
     assert_code(&env.run(&["apply", "--yes"]).await, 0);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn apply_from_git_with_flags_only() {
-    let env = Env::start().await;
-    write(&env.path("git"), "deploy/ns.yaml", NS);
+async fn apply_from_git_with_flags_only(t: Target) {
+    let env = Env::start(t).await;
+    write(&env.path("git"), "deploy/ns.yaml", &env.ns());
     support::commit_all(&git2::Repository::init(env.path("git")).unwrap(), "first");
     let git = env.path("git").display().to_string();
-    let kubeconfig = env.path("kubeconfig").display().to_string();
+    let kubeconfig = env.kube.kubeconfig.display().to_string();
+    let context = env.kube.context.clone();
     let dir = env.dir.path().to_path_buf();
     let out = tokio::task::spawn_blocking(move || {
         support::mooring(
@@ -427,7 +517,7 @@ async fn apply_from_git_with_flags_only() {
                 "--kubeconfig",
                 &kubeconfig,
                 "--context",
-                "test",
+                &context,
                 "--no-policies",
                 "--yes",
             ],
@@ -437,31 +527,42 @@ async fn apply_from_git_with_flags_only() {
     .await
     .unwrap();
     assert_code(&out, 0);
-    assert!(env.kube.get("", "Namespace", None, "shop").is_some());
+    assert!(
+        env.kube
+            .get("", "Namespace", None, &env.shop)
+            .await
+            .is_some()
+    );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_second_source_never_takes_over_the_firsts_objects() {
-    let env = Env::start().await;
-    write(&env.path("repo"), "ns.yaml", NS);
-    write(&env.path("repo"), "cm.yaml", CM);
+async fn a_second_source_never_takes_over_the_firsts_objects(t: Target) {
+    let env = Env::start(t).await;
+    write(&env.path("repo"), "ns.yaml", &env.ns());
+    write(&env.path("repo"), "cm.yaml", &env.cm());
     assert_code(&env.run(&["apply", "--yes"]).await, 0);
     let other = env
-        .run(&["apply", "--yes", "--source-name", "other-team"])
+        .run(&["apply", "--yes", "--source-name", &env.kube.name("other")])
         .await;
     assert_code(&other, 0);
     assert!(
-        other.stdout.contains("belongs to mooring source `test`"),
+        other
+            .stdout
+            .contains(&format!("belongs to mooring source `{}`", env.source())),
         "{}",
         other.stdout
     );
-    let cm = env.kube.get("", "ConfigMap", Some("shop"), "app").unwrap();
-    assert_eq!(cm["metadata"]["labels"]["mooring.dev/source"], "test");
+    let cm = env
+        .kube
+        .get("", "ConfigMap", Some(env.shop.as_str()), "app")
+        .await
+        .unwrap();
+    assert_eq!(cm["metadata"]["labels"]["mooring.dev/source"], env.source());
 }
 
+// Emulator only: invalid manifests stop mooring before any request to a target.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_manifests_in_json_mode_give_a_json_document() {
-    let env = Env::start().await;
+    let env = Env::start(Target::Emulator).await;
     write(
         &env.path("repo"),
         "cm.yaml",
@@ -476,10 +577,9 @@ async fn invalid_manifests_in_json_mode_give_a_json_document() {
 
 /// With a target down, no format says "no changes": every headline says the
 /// plan is incomplete and names the target, and apply says what it left.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unreachable_target_makes_every_headline_say_incomplete() {
-    let env = Env::start().await;
-    write(&env.path("repo"), "ns.yaml", NS);
+async fn an_unreachable_target_makes_every_headline_say_incomplete(t: Target) {
+    let env = Env::start(t).await;
+    write(&env.path("repo"), "ns.yaml", &env.ns());
     write(&env.path("repo"), "vm.yaml", VM);
     assert_code(&env.run(&["apply", "--yes"]).await, 0);
     assert_code(&env.run(&["plan"]).await, 0);
@@ -487,6 +587,7 @@ async fn an_unreachable_target_makes_every_headline_say_incomplete() {
         kube: _kube,
         flintlock,
         dir,
+        ..
     } = env;
     flintlock.shutdown().await;
     let run = |args: &'static [&'static str]| run_in(dir.path(), args);
@@ -556,9 +657,10 @@ async fn an_unreachable_target_makes_every_headline_say_incomplete() {
 
 /// `-o markdown` on invalid manifests: the comment carries the findings,
 /// errors first, instead of nothing.
+// Emulator only: invalid manifests stop mooring before any request to a target.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_manifests_in_markdown_mode_give_the_findings_as_markdown() {
-    let env = Env::start().await;
+    let env = Env::start(Target::Emulator).await;
     write(
         &env.path("repo"),
         "a.yaml",
@@ -638,9 +740,10 @@ async fn apply_interrupted(
 /// SIGINT or SIGTERM mid-apply: no new change is started, the one in flight
 /// finishes, the rest are reported skipped, exit 130 / 143 with a line
 /// saying to run apply again; a last apply finishes the job, nothing twice.
+// Flintlock only (its emulator's latency); the Kubernetes emulator is unused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signal_mid_apply_stops_cleanly_and_a_rerun_finishes() {
-    let env = Env::start().await;
+    let env = Env::start(Target::Emulator).await;
     for name in ["a", "b", "c", "d"] {
         write(&env.path("repo"), &format!("{name}.yaml"), &vm(name));
     }

@@ -172,6 +172,9 @@ crate::on_both_targets!(
     long_lists_are_read_page_by_page,
     a_watch_reports_changes_to_this_sources_objects_after_its_list,
     generated_crds_serve_the_examples_without_a_perpetual_diff,
+    a_field_the_schema_does_not_declare_is_invalid_input_not_a_server_fault,
+    an_immutable_config_map_or_secret_whose_data_changed_is_replaced,
+    a_replace_spares_an_object_recreated_since_it_was_observed,
 );
 
 async fn creates_then_plans_unchanged_despite_defaulted_fields(t: Target) {
@@ -962,6 +965,43 @@ async fn long_lists_are_read_page_by_page(t: Target) {
         // 500 a page (kube-rs's default limit).
         assert_eq!(calls.get("LIST configmaps"), Some(&3), "{calls:?}");
     }
+    // The server really pages (continue tokens), so the count above is
+    // only right if every page was followed.
+    let api: kube::Api<kube::api::DynamicObject> = kube::Api::all_with(
+        env.client(),
+        &kube::discovery::ApiResource::erase::<k8s_openapi::api::core::v1::ConfigMap>(&()),
+    );
+    let selector = format!("mooring.dev/source={}", env.source);
+    let first = api
+        .list(
+            &kube::api::ListParams::default()
+                .labels(&selector)
+                .limit(500),
+        )
+        .await
+        .unwrap();
+    assert_eq!(first.items.len(), 500);
+    let token = first.metadata.continue_.clone().unwrap_or_default();
+    assert!(
+        !token.is_empty(),
+        "a first page of 500 of 1100 has a continue token"
+    );
+    let second = api
+        .list(
+            &kube::api::ListParams::default()
+                .labels(&selector)
+                .limit(500)
+                .continue_token(&token),
+        )
+        .await
+        .unwrap();
+    assert_eq!(second.items.len(), 500);
+    assert!(second.items.iter().all(|b| {
+        first
+            .items
+            .iter()
+            .all(|a| a.metadata.name != b.metadata.name)
+    }));
 }
 
 async fn a_watch_reports_changes_to_this_sources_objects_after_its_list(t: Target) {
@@ -1132,4 +1172,165 @@ async fn generated_crds_serve_the_examples_without_a_perpetual_diff(t: Target) {
         .map(|c| format!("{} {:?}\n{}", c.id, c.action, c.diff))
         .collect();
     assert!(changed.is_empty(), "{}", changed.join("\n"));
+}
+
+/// A real kube-apiserver answers an apply with a field its schema does not
+/// declare with 500 ("field not declared in schema"), which once made
+/// mooring retry it and call the target unreachable (docs/emulator-gaps.md).
+async fn a_field_the_schema_does_not_declare_is_invalid_input_not_a_server_fault(t: Target) {
+    let env = KubeEnv::start(t).await;
+    let k = connect(&env, &target(&env)).await;
+    let name = env.name("undeclared");
+    let good_text =
+        format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}}}\ndata: {{a: b}}\n");
+    let good = manifests(&env, &good_text);
+    let bad = manifests(&env, &format!("{good_text}spec: {{z: 1}}\n"));
+    let id = format!("ConfigMap/default/{name}");
+    let expect_invalid = |err: BackendError| {
+        assert!(matches!(err, BackendError::Invalid { .. }), "{err:?}");
+        let text = err.to_string();
+        assert!(
+            text.starts_with(&format!(
+                "kubernetes: k8s.yaml:1: {id}: field `spec` is not declared in the server's schema for this kind: remove it"
+            )),
+            "{text}"
+        );
+    };
+
+    // A create: refused at once, not retried.
+    env.reset_calls();
+    let p = plan(&k, &bad).await;
+    let c = change(&p, &id);
+    assert_eq!(c.action, Action::Create);
+    expect_invalid(k.apply(c, Some(&bad[0])).await.unwrap_err());
+    if let Some(calls) = env.calls() {
+        assert_eq!(calls.get("PATCH configmaps"), Some(&1), "{calls:?}");
+    }
+    assert!(
+        env.get("", "ConfigMap", Some("default"), &name)
+            .await
+            .is_none()
+    );
+
+    // An update: the plan's dry run notes it (the plan still works), the
+    // apply is refused the same way.
+    apply_ok(&k, &plan(&k, &good).await, &good).await;
+    let p = plan(&k, &bad).await;
+    let c = change(&p, &id);
+    assert_eq!(c.action, Action::Update);
+    assert!(
+        c.notes
+            .iter()
+            .any(|n| n.contains("field `spec` is not declared")),
+        "{:?}",
+        c.notes
+    );
+    expect_invalid(k.apply(c, Some(&bad[0])).await.unwrap_err());
+    assert!(!plan(&k, &good).await.has_changes());
+}
+
+/// `immutable: true` ConfigMaps and Secrets: the server refuses any change
+/// to their data (422), so a change in Git is a replace (delete with the
+/// uid precondition, then create), never an update that fails on every
+/// run; `mooring.dev/replace: never` turns it into a blocked change that
+/// says what to do.
+async fn an_immutable_config_map_or_secret_whose_data_changed_is_replaced(t: Target) {
+    let env = KubeEnv::start(t).await;
+    let k = connect(&env, &target(&env)).await;
+    let cm = env.name("frozen");
+    let secret = env.name("sealed");
+    let text = |value: &str, annotations: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {cm}{annotations}}}\nimmutable: true\ndata: {{a: '{value}'}}\n---\napiVersion: v1\nkind: Secret\nmetadata: {{name: {secret}}}\nimmutable: true\nstringData: {{token: t{value}}}\n"
+        )
+    };
+    let first = manifests(&env, &text("1", ""));
+    apply_ok(&k, &plan(&k, &first).await, &first).await;
+    let uid = |o: Option<serde_json::Value>| o.unwrap()["metadata"]["uid"].clone();
+    let cm_uid = uid(env.get("", "ConfigMap", Some("default"), &cm).await);
+    let secret_uid = uid(env.get("", "Secret", Some("default"), &secret).await);
+    assert!(!plan(&k, &first).await.has_changes());
+
+    let second = manifests(&env, &text("2", ""));
+    let p = plan(&k, &second).await;
+    for id in [
+        format!("ConfigMap/default/{cm}"),
+        format!("Secret/default/{secret}"),
+    ] {
+        let c = change(&p, &id);
+        assert_eq!(c.action, Action::Replace, "{id}: {c:#?}");
+        assert_eq!(c.blocked, None, "{id}");
+        assert!(
+            c.notes.iter().any(|n| n.starts_with("immutable: ")),
+            "{id}: {:?}",
+            c.notes
+        );
+    }
+    for (change, result) in apply(&k, &p, &second).await {
+        let applied = result.unwrap_or_else(|e| panic!("{}: {e}", change.id));
+        assert_eq!(applied.summary, "replaced", "{}", change.id);
+    }
+    let live = env
+        .get("", "ConfigMap", Some("default"), &cm)
+        .await
+        .unwrap();
+    assert_eq!(live["data"], json!({"a": "2"}));
+    assert_ne!(live["metadata"]["uid"], cm_uid);
+    let live = env
+        .get("", "Secret", Some("default"), &secret)
+        .await
+        .unwrap();
+    assert_eq!(live["data"], json!({"token": "dDI="}));
+    assert_ne!(live["metadata"]["uid"], secret_uid);
+    assert!(!plan(&k, &second).await.has_changes());
+
+    // Refused by annotation: blocked, saying what to do; nothing deleted.
+    let third = manifests(
+        &env,
+        &text("3", ", annotations: {mooring.dev/replace: never}"),
+    );
+    let p = plan(&k, &third).await;
+    let c = change(&p, &format!("ConfigMap/default/{cm}"));
+    assert_eq!(c.action, Action::Replace);
+    let why = c.blocked.clone().unwrap_or_default();
+    assert!(
+        why.starts_with(&format!("k8s.yaml:1: ConfigMap/default/{cm} is immutable and its data changed, but `mooring.dev/replace: never` forbids replacing it: give it a new name")),
+        "{why}"
+    );
+    assert!(!c.is_actionable());
+}
+
+/// A replace deletes with the uid precondition too: an immutable ConfigMap
+/// recreated behind mooring's back after the plan is left alone.
+async fn a_replace_spares_an_object_recreated_since_it_was_observed(t: Target) {
+    let env = KubeEnv::start(t).await;
+    let k = connect(&env, &target(&env)).await;
+    let name = env.name("frozen");
+    let text = |value: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}}}\nimmutable: true\ndata: {{a: '{value}'}}\n"
+        )
+    };
+    let first = manifests(&env, &text("1"));
+    apply_ok(&k, &plan(&k, &first).await, &first).await;
+    let second = manifests(&env, &text("2"));
+    let p = plan(&k, &second).await;
+    let c = change(&p, &format!("ConfigMap/default/{name}"));
+    assert_eq!(c.action, Action::Replace);
+    // Replaced behind mooring's back between plan and apply.
+    assert!(env.delete("", "ConfigMap", Some("default"), &name).await);
+    let theirs = env
+        .apply_as("someone-else", &manifests(&env, &text("9"))[0].value, false)
+        .await;
+    let err = k.apply(c, Some(&second[0])).await.unwrap_err();
+    assert!(
+        err.to_string().contains("replaced after it was observed"),
+        "{err}"
+    );
+    let live = env
+        .get("", "ConfigMap", Some("default"), &name)
+        .await
+        .unwrap();
+    assert_eq!(live["metadata"]["uid"], theirs["metadata"]["uid"]);
+    assert_eq!(live["data"], json!({"a": "9"}));
 }

@@ -1,8 +1,11 @@
-//! `mooring run --leader-elect`: two real `mooring` processes against the
-//! Kubernetes API emulator (`emulators/`) on loopback, sharing one Lease
-//! and one Git repository made in a temp dir. These tests use an emulator
-//! and start processes; every wait polls with a deadline of tens of
-//! seconds (a bound, not a timing assertion).
+//! `mooring run --leader-elect`: two real `mooring` processes against a
+//! Kubernetes target on loopback, sharing one Lease and one Git repository
+//! made in a temp dir. Each test body runs against both the API emulator
+//! (`emulators/`) and a real kube-apiserver (`on_both_targets!`,
+//! tests/support/kube_target.rs), with a Lease, Namespace and source of its
+//! own; the one that injects faults runs on the emulator only. They start
+//! processes; every wait polls with a deadline of tens of seconds (a bound,
+//! not a timing assertion).
 
 mod support;
 
@@ -10,20 +13,24 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use mooring_emulators::kubernetes::{KubeEmulator, KubeOptions};
-use support::{commit_dir as commit_all, eventually, free_port, http_get, write};
+use support::kube_target::{KubeEnv, Target};
+use support::{commit_dir as commit_all, eventually, eventually_async, free_port, http_get, write};
 
 const NS: &str = "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n";
 
-fn cm(level: &str) -> String {
+fn cm(shop: &str, level: &str) -> String {
     format!(
-        "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: app, namespace: shop}}\ndata: {{level: {level}}}\n"
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: app, namespace: {shop}}}\ndata: {{level: {level}}}\n"
     )
 }
 
 struct Env {
-    kube: KubeEmulator,
+    kube: KubeEnv,
     dir: tempfile::TempDir,
+    /// The test's own Namespace (`shop` made unique).
+    shop: String,
+    /// The test's own Lease (in `default`).
+    lease: String,
 }
 
 /// A `mooring run` process, killed if the test ends before it exits.
@@ -89,25 +96,40 @@ impl Drop for Daemon {
 }
 
 impl Env {
-    async fn start() -> Env {
-        let kube = KubeEmulator::start(KubeOptions::default()).await.unwrap();
+    async fn start(t: Target) -> Env {
+        let kube = KubeEnv::start(t).await;
         let dir = tempfile::tempdir().unwrap();
-        kube.write_kubeconfig(&dir.path().join("kubeconfig"), "test")
-            .unwrap();
+        let shop = kube.name("shop");
+        let lease = kube.name("mooring");
         let repo = dir.path().join("repo");
-        write(&repo, "deploy/ns.yaml", NS);
-        write(&repo, "deploy/cm.yaml", &cm("info"));
+        write(&repo, "deploy/ns.yaml", &NS.replace("shop", &shop));
+        write(&repo, "deploy/cm.yaml", &cm(&shop, "info"));
         commit_all(&repo, "first");
         write(
             dir.path(),
             "mooring.yaml",
             &format!(
-                "source: {{name: test, url: {}, ref: HEAD, path: deploy, interval: 200ms, driftInterval: 1h}}\ntargets:\n  kubernetes: {{kubeconfig: {}, context: test}}\ntimeout: 5s\n",
+                "source: {{name: {}, url: {}, ref: HEAD, path: deploy, interval: 200ms, driftInterval: 1h}}\ntargets:\n  kubernetes: {{kubeconfig: {}, context: {}}}\ntimeout: 5s\n",
+                kube.source,
                 repo.display(),
-                dir.path().join("kubeconfig").display()
+                kube.kubeconfig.display(),
+                kube.context
             ),
         );
-        Env { kube, dir }
+        Env {
+            kube,
+            dir,
+            shop,
+            lease,
+        }
+    }
+
+    /// `mooring_sync_total`'s series for a successful sync of this source.
+    fn synced(&self) -> String {
+        format!(
+            "mooring_sync_total{{result=\"success\",source=\"{}\"}}",
+            self.kube.source
+        )
     }
 
     /// Starts `mooring run --leader-elect --lease-duration 2s` as
@@ -131,6 +153,8 @@ impl Env {
                 "2s",
                 "--identity",
                 identity,
+                "--lease-name",
+                &self.lease,
             ])
             .current_dir(self.dir.path())
             .env_remove("RUST_LOG")
@@ -147,21 +171,34 @@ impl Env {
         }
     }
 
-    fn lease(&self) -> Option<serde_json::Value> {
+    async fn lease(&self) -> Option<serde_json::Value> {
         self.kube
-            .get("coordination.k8s.io", "Lease", Some("default"), "mooring")
+            .get("coordination.k8s.io", "Lease", Some("default"), &self.lease)
+            .await
     }
 
-    fn holder(&self) -> Option<String> {
+    async fn holder(&self) -> Option<String> {
         self.lease()
+            .await
             .and_then(|l| l["spec"]["holderIdentity"].as_str().map(str::to_string))
             .filter(|h| !h.is_empty())
     }
 
-    fn level(&self) -> Option<String> {
+    async fn has_holder(&self) -> bool {
+        self.holder().await.is_some()
+    }
+
+    async fn holder_is(&self, identity: &str) -> bool {
+        self.holder().await.as_deref() == Some(identity)
+    }
+
+    async fn level_is(&self, level: &str) -> bool {
         self.kube
-            .get("", "ConfigMap", Some("shop"), "app")
+            .get("", "ConfigMap", Some(&self.shop), "app")
+            .await
             .and_then(|cm| cm["data"]["level"].as_str().map(str::to_string))
+            .as_deref()
+            == Some(level)
     }
 
     /// Starts `a` and `b`, waits until one holds the Lease and says so in
@@ -170,12 +207,12 @@ impl Env {
         let a = self.daemon("replica-a");
         let b = self.daemon("replica-b");
         assert!(
-            eventually(|| self.holder().is_some()).await,
+            eventually_async(|| self.has_holder()).await,
             "nobody took the lease\n{}\n{}",
             a.log(),
             b.log()
         );
-        let (leader, follower) = if self.holder().as_deref() == Some("replica-a") {
+        let (leader, follower) = if self.holder_is("replica-a").await {
             (a, b)
         } else {
             (b, a)
@@ -206,12 +243,16 @@ fn assert_never_synced(d: &Daemon) {
     assert!(!d.log().contains(" sync "), "{}", d.log());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_replica_applies_and_the_other_takes_over_when_it_is_killed() {
-    let env = Env::start().await;
+crate::on_both_targets!(
+    one_replica_applies_and_the_other_takes_over_when_it_is_killed,
+    sigterm_releases_the_lease_and_the_other_replica_takes_over_at_once,
+);
+
+async fn one_replica_applies_and_the_other_takes_over_when_it_is_killed(t: Target) {
+    let env = Env::start(t).await;
     let (mut leader, follower) = env.two().await;
     assert!(
-        eventually(|| env.level().as_deref() == Some("info")).await,
+        eventually_async(|| env.level_is("info")).await,
         "the leader applied nothing\n{}",
         leader.log()
     );
@@ -225,17 +266,13 @@ async fn one_replica_applies_and_the_other_takes_over_when_it_is_killed() {
         assert_eq!(status["leader"]["leading"], leading);
         assert!(eventually(|| http_get(d.port, "/readyz").0 == 200).await);
     }
-    assert!(
-        leader
-            .metrics()
-            .contains("mooring_sync_total{result=\"success\",source=\"test\"}")
-    );
+    assert!(leader.metrics().contains(&env.synced()));
     // Several lease durations pass: the leader keeps renewing, the
     // follower never syncs.
     tokio::time::sleep(Duration::from_secs(5)).await;
-    assert_eq!(env.holder().as_deref(), Some(leader.identity.as_str()));
+    assert!(env.holder_is(&leader.identity).await);
     assert_never_synced(&follower);
-    let lease = env.lease().unwrap();
+    let lease = env.lease().await.unwrap();
     assert_eq!(lease["spec"]["leaseDurationSeconds"], 2);
     let renew = lease["spec"]["renewTime"].as_str().unwrap().to_string();
     assert!(
@@ -250,30 +287,29 @@ async fn one_replica_applies_and_the_other_takes_over_when_it_is_killed() {
     leader.signal("-KILL");
     assert_eq!(leader.exit_code().await, None, "killed by a signal");
     assert!(
-        eventually(|| env.holder().as_deref() == Some(follower.identity.as_str())).await,
+        eventually_async(|| env.holder_is(&follower.identity)).await,
         "the follower never took over\n{}",
         follower.log()
     );
     eprintln!("takeover after kill -9: {:?}", started.elapsed());
     assert!(eventually(|| follower.leader_gauge() == Some(1)).await);
-    let lease = env.lease().unwrap();
+    let lease = env.lease().await.unwrap();
     assert_eq!(lease["spec"]["leaseTransitions"], transitions + 1);
     let repo = env.dir.path().join("repo");
-    write(&repo, "deploy/cm.yaml", &cm("warn"));
+    write(&repo, "deploy/cm.yaml", &cm(&env.shop, "warn"));
     commit_all(&repo, "second");
     assert!(
-        eventually(|| env.level().as_deref() == Some("warn")).await,
+        eventually_async(|| env.level_is("warn")).await,
         "the new leader did not apply the new commit\n{}",
         follower.log()
     );
     assert!(follower.log().contains("acquired the lease"));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_releases_the_lease_and_the_other_replica_takes_over_at_once() {
-    let env = Env::start().await;
+async fn sigterm_releases_the_lease_and_the_other_replica_takes_over_at_once(t: Target) {
+    let env = Env::start(t).await;
     let (mut leader, follower) = env.two().await;
-    assert!(eventually(|| env.level().as_deref() == Some("info")).await);
+    assert!(eventually_async(|| env.level_is("info")).await);
 
     let started = Instant::now();
     leader.signal("-TERM");
@@ -282,34 +318,36 @@ async fn sigterm_releases_the_lease_and_the_other_replica_takes_over_at_once() {
     assert_eq!(code, Some(0), "{log}");
     assert!(log.contains("released the lease"), "{log}");
     assert!(
-        eventually(|| env.holder().as_deref() == Some(follower.identity.as_str())).await,
+        eventually_async(|| env.holder_is(&follower.identity)).await,
         "the follower never took over\n{}",
         follower.log()
     );
     eprintln!("takeover after SIGTERM: {:?}", started.elapsed());
     assert!(eventually(|| follower.leader_gauge() == Some(1)).await);
     assert!(
-        eventually(|| follower
-            .metrics()
-            .contains("mooring_sync_total{result=\"success\",source=\"test\"}"))
-        .await,
+        eventually(|| follower.metrics().contains(&env.synced())).await,
         "{}",
         follower.log()
     );
 }
 
+/// Emulator only: it injects failing renewals, which a real server does not
+/// give on demand.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_that_cannot_renew_stops_and_exits_1() {
-    let env = Env::start().await;
+    let env = Env::start(Target::Emulator).await;
     let mut only = env.daemon("replica-a");
     assert!(
         eventually(|| only.leader_gauge() == Some(1)).await,
         "{}",
         only.log()
     );
-    assert!(eventually(|| env.level().as_deref() == Some("info")).await);
+    assert!(eventually_async(|| env.level_is("info")).await);
     // Every renewal fails from now on.
-    env.kube.inject(Some("PUT"), "/leases/", 500, 100_000);
+    env.kube
+        .emu()
+        .unwrap()
+        .inject(Some("PUT"), "/leases/", 500, 100_000);
     let code = only.exit_code().await;
     let log = only.log();
     assert_eq!(code, Some(1), "{log}");

@@ -1,9 +1,10 @@
 //! The monitoring examples against the real tools: `promtool` checks and
 //! unit-tests `examples/prometheus/alerts.yaml`, and an end-to-end test runs
-//! the real `mooring` binary against the Kubernetes API emulator
-//! (`emulators/`) on loopback with a real `prometheus` scraping it, to see
-//! MooringDriftDetected fire on drift that cannot be healed and resolve once
-//! it is. The Grafana dashboard's and the rules' metric names are checked
+//! the real `mooring` binary against a Kubernetes target on loopback (one
+//! body on both the API emulator and a real kube-apiserver:
+//! `on_both_targets!`, tests/support/kube_target.rs) with a real
+//! `prometheus` scraping it, to see MooringDriftDetected fire on drift that
+//! cannot be healed and resolve once it is. The Grafana dashboard's and the rules' metric names are checked
 //! against `src/metrics.rs`, so a renamed metric breaks this test.
 //!
 //! `promtool` and `prometheus` must be on PATH (`scripts/deps` installs
@@ -18,8 +19,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use mooring_emulators::kubernetes::{KubeEmulator, KubeOptions};
 use serde_json::{Value, json};
+use support::kube_target::{KubeEnv, Target};
 use support::write;
 
 fn root() -> &'static Path {
@@ -255,7 +256,7 @@ fn metric_names_are_found_in_expressions() {
 }
 
 // ---------------------------------------------------------------------------
-// End to end: mooring + the Kubernetes emulator + a real prometheus
+// End to end: mooring + a Kubernetes target + a real prometheus
 
 /// Child processes killed (and reaped) on every exit path.
 struct Procs(Vec<(String, Child, PathBuf)>);
@@ -385,6 +386,25 @@ async fn wait_until<T>(procs: &mut Procs, what: &str, mut check: impl FnMut() ->
     }
 }
 
+/// Polls (every 250 ms, at most 60 s) until the ConfigMap's level is
+/// `level`; fails with the processes' logs when it never is.
+async fn wait_for_level(procs: &mut Procs, kube: &KubeEnv, shop: &str, level: &str, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let live = kube.get("", "ConfigMap", Some(shop), "app").await;
+        if live.as_ref().and_then(|cm| cm["data"]["level"].as_str()) == Some(level) {
+            return;
+        }
+        procs.check_alive();
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting until {what}\n{}",
+            procs.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 /// alerts.yaml with every `for:` shortened to 2s, so the expressions under
 /// test are the example's own.
 fn fast_rules() -> String {
@@ -410,33 +430,36 @@ const NS: &str = "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n";
 const CM: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app, namespace: shop}\ndata: {level: info}\n";
 const DRIFTING: &str = "ALERTS{alertname=\"MooringDriftDetected\",alertstate=\"firing\"}";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_drift_alert_fires_on_unhealed_drift_and_resolves_when_healed() {
-    let kube = KubeEmulator::start(KubeOptions::default()).await.unwrap();
+crate::on_both_targets!(the_drift_alert_fires_on_unhealed_drift_and_resolves_when_healed);
+
+async fn the_drift_alert_fires_on_unhealed_drift_and_resolves_when_healed(t: Target) {
+    let kube = KubeEnv::start(t).await;
+    // Its own Namespace and source: the real server is shared.
+    let shop = kube.name("shop");
+    let source = kube.source.clone();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    kube.write_kubeconfig(&d.join("kubeconfig"), "test")
-        .unwrap();
     let repo = d.join("repo");
-    write(&repo, "deploy/ns.yaml", NS);
-    write(&repo, "deploy/cm.yaml", CM);
+    write(&repo, "deploy/ns.yaml", &NS.replace("shop", &shop));
+    write(&repo, "deploy/cm.yaml", &CM.replace("shop", &shop));
     let git = git2::Repository::init(&repo).unwrap();
     support::commit_all(&git, "first");
+    // forceConflicts off: a field another manager took stays theirs, so
+    // that drift cannot be healed.
     write(
         d,
         "mooring.yaml",
         &format!(
-            "source: {{name: test, url: {}, ref: HEAD, path: deploy, interval: 30s, driftInterval: 1s}}\n\
-             targets:\n  kubernetes: {{kubeconfig: {}, context: test, forceConflicts: true}}\n\
+            "source: {{name: {source}, url: {}, ref: HEAD, path: deploy, interval: 30s, driftInterval: 1s}}\n\
+             targets:\n  kubernetes: {{kubeconfig: {}, context: {}, forceConflicts: false}}\n\
              selfHeal: true\ntimeout: 5s\n",
             repo.display(),
-            d.join("kubeconfig").display()
+            kube.kubeconfig.display(),
+            kube.context
         ),
     );
-    let level = || {
-        kube.get("", "ConfigMap", Some("shop"), "app")
-            .and_then(|cm| cm["data"]["level"].as_str().map(str::to_string))
-    };
+    let drift_series =
+        format!("mooring_resource_drift{{source=\"{source}\",kind=\"ConfigMap\",name=\"app\"}}");
 
     let mut procs = Procs(Vec::new());
     let mooring_port = free_port();
@@ -459,9 +482,13 @@ async fn the_drift_alert_fires_on_unhealed_drift_and_resolves_when_healed() {
         &args,
         d,
     );
-    wait_until(&mut procs, "the first sync applied the ConfigMap", || {
-        (level().as_deref() == Some("info")).then_some(())
-    })
+    wait_for_level(
+        &mut procs,
+        &kube,
+        &shop,
+        "info",
+        "the first sync applied the ConfigMap",
+    )
     .await;
 
     write(d, "rules.yaml", &fast_rules());
@@ -487,10 +514,7 @@ async fn the_drift_alert_fires_on_unhealed_drift_and_resolves_when_healed() {
     })
     .await;
     wait_until(&mut procs, "prometheus saw the ConfigMap in sync", || {
-        let v = single_value(
-            prometheus_port,
-            "mooring_resource_drift{source=\"test\",kind=\"ConfigMap\",name=\"app\"}",
-        )?;
+        let v = single_value(prometheus_port, &drift_series)?;
         (v == "0").then_some(())
     })
     .await;
@@ -501,19 +525,19 @@ async fn the_drift_alert_fires_on_unhealed_drift_and_resolves_when_healed() {
     })
     .await;
 
-    // Drift that cannot be healed: every PATCH of the ConfigMap (the
-    // dry run, which mooring then computes locally, and the apply) is
-    // refused, and another manager changes it.
-    kube.inject(Some("PATCH"), "configmaps/app", 422, 1_000_000);
+    // Drift that cannot be healed: another manager changes a field
+    // mooring owns and so takes it; without forceConflicts every heal is a
+    // conflict (on the dry run, which mooring then computes locally, and
+    // on the apply).
     kube.edit_as(
         "kubectl-edit",
         "",
         "ConfigMap",
-        Some("shop"),
+        Some(&shop),
         "app",
         &json!({"data": {"level": "debug"}}),
     )
-    .unwrap();
+    .await;
     let firing = wait_until(&mut procs, "MooringDriftDetected fired", || {
         let result = query(prometheus_port, DRIFTING)?;
         (!result.is_empty()).then_some(result)
@@ -521,36 +545,44 @@ async fn the_drift_alert_fires_on_unhealed_drift_and_resolves_when_healed() {
     .await;
     assert_eq!(firing.len(), 1, "{firing:?}");
     let labels = &firing[0]["metric"];
-    assert_eq!(labels["source"], "test", "{labels}");
+    assert_eq!(labels["source"], source.as_str(), "{labels}");
     assert_eq!(labels["backend"], "kubernetes", "{labels}");
     assert_eq!(labels["kind"], "ConfigMap", "{labels}");
     assert_eq!(labels["severity"], "warning", "{labels}");
     let alerts = http_get(prometheus_port, "/api/v1/alerts").unwrap();
     assert!(
-        alerts.contains("1 ConfigMap object(s) of source test drifted from Git"),
+        alerts.contains(&format!(
+            "1 ConfigMap object(s) of source {source} drifted from Git"
+        )),
         "{alerts}"
     );
-    assert_eq!(level().as_deref(), Some("debug"), "healing was refused");
+    let live = kube.get("", "ConfigMap", Some(&shop), "app").await;
+    assert_eq!(
+        live.as_ref().and_then(|cm| cm["data"]["level"].as_str()),
+        Some("debug"),
+        "healing was refused"
+    );
 
-    // The API server accepts again: the next drift check heals, and the
-    // alert resolves.
-    kube.clear_faults();
-    wait_until(&mut procs, "self-heal restored the ConfigMap", || {
-        (level().as_deref() == Some("info")).then_some(())
-    })
+    // The other manager's object goes away: the next drift check creates
+    // it again from Git, and the alert resolves.
+    assert!(kube.delete("", "ConfigMap", Some(&shop), "app").await);
+    wait_for_level(
+        &mut procs,
+        &kube,
+        &shop,
+        "info",
+        "self-heal restored the ConfigMap",
+    )
     .await;
     wait_until(&mut procs, "MooringDriftDetected resolved", || {
         let firing = query(prometheus_port, DRIFTING)?;
-        let drift = single_value(
-            prometheus_port,
-            "mooring_resource_drift{source=\"test\",kind=\"ConfigMap\",name=\"app\"}",
-        )?;
+        let drift = single_value(prometheus_port, &drift_series)?;
         (firing.is_empty() && drift == "0").then_some(())
     })
     .await;
     let drifted = single_value(
         prometheus_port,
-        "max by (source) (mooring_drifted_resources{source=\"test\"})",
+        &format!("max by (source) (mooring_drifted_resources{{source=\"{source}\"}})"),
     );
     assert_eq!(drifted.as_deref(), Some("0"));
 
@@ -578,11 +610,11 @@ async fn the_drift_alert_fires_on_unhealed_drift_and_resolves_when_healed() {
         }
     }
     for expr in [
-        "mooring_source_info{source=\"test\"}",
-        "mooring_managed_resources{source=\"test\",kind=\"ConfigMap\"}",
+        format!("mooring_source_info{{source=\"{source}\"}}"),
+        format!("mooring_managed_resources{{source=\"{source}\",kind=\"ConfigMap\"}}"),
     ] {
         assert_eq!(
-            single_value(prometheus_port, expr).as_deref(),
+            single_value(prometheus_port, &expr).as_deref(),
             Some("1"),
             "{expr}"
         );

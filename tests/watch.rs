@@ -1,7 +1,10 @@
-//! Drift seen through a watch: the real `mooring run` binary against the
-//! Kubernetes API emulator (`emulators/`, which serves `?watch=true`) on
-//! loopback, with a Git repository made in a temp dir. These tests use an
-//! emulator.
+//! Drift seen through a watch: the real `mooring run` binary against a
+//! Kubernetes target on loopback, with a Git repository made in a temp dir.
+//! Each test body runs against both the API emulator (`emulators/`, which
+//! serves `?watch=true`) and a real kube-apiserver (`on_both_targets!`,
+//! tests/support/kube_target.rs), with a Namespace and a source of its own;
+//! the one that needs a server without watch support runs on the emulator
+//! only.
 //!
 //! With `driftInterval: 1h` the periodic drift check never runs during a
 //! test, so a heal or a drift metric can only come from the watch. Waits
@@ -13,42 +16,64 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use mooring_emulators::kubernetes::{KubeEmulator, KubeOptions};
+use mooring_emulators::kubernetes::KubeOptions;
 use serde_json::json;
-use support::{eventually, free_port, http_get, write};
+use support::kube_target::{KubeEnv, Target};
+use support::{eventually, eventually_async, free_port, http_get, write};
 
 const NS: &str = "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n";
 const CM: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app, namespace: shop}\ndata: {level: info}\n";
-const DRIFT: &str = "mooring_resource_drift{backend=\"kubernetes\",kind=\"ConfigMap\",name=\"app\",namespace=\"shop\",source=\"test\"}";
 
 struct Env {
-    kube: KubeEmulator,
+    kube: KubeEnv,
     dir: tempfile::TempDir,
+    /// The test's own Namespace (`shop` made unique).
+    shop: String,
 }
 
 impl Env {
-    /// An emulator and a repository with a Namespace and a ConfigMap;
-    /// `settings` are added to the top level of mooring.yaml.
-    async fn start(options: KubeOptions, drift_interval: &str, settings: &str) -> Env {
-        let kube = KubeEmulator::start(options).await.unwrap();
+    /// A Kubernetes target and a repository with a Namespace and a
+    /// ConfigMap; `settings` are added to the top level of mooring.yaml.
+    /// `options` apply to the emulator only.
+    async fn start(t: Target, options: KubeOptions, drift_interval: &str, settings: &str) -> Env {
+        let kube = KubeEnv::start_with(t, options).await;
         let dir = tempfile::tempdir().unwrap();
-        kube.write_kubeconfig(&dir.path().join("kubeconfig"), "test")
-            .unwrap();
+        let shop = kube.name("shop");
         let repo = dir.path().join("repo");
-        write(&repo, "deploy/ns.yaml", NS);
-        write(&repo, "deploy/cm.yaml", CM);
+        write(&repo, "deploy/ns.yaml", &NS.replace("shop", &shop));
+        write(&repo, "deploy/cm.yaml", &CM.replace("shop", &shop));
         let git = git2::Repository::init(&repo).unwrap();
         support::commit_all(&git, "first");
         write(
             dir.path(),
             "mooring.yaml",
             &format!(
-                "source: {{name: test, url: {}, ref: HEAD, path: deploy, interval: 1h, driftInterval: {drift_interval}}}\ntargets:\n  kubernetes: {{kubeconfig: {}, context: test, forceConflicts: true}}\ntimeout: 5s\n{settings}",
+                "source: {{name: {}, url: {}, ref: HEAD, path: deploy, interval: 1h, driftInterval: {drift_interval}}}\ntargets:\n  kubernetes: {{kubeconfig: {}, context: {}, forceConflicts: true}}\ntimeout: 5s\n{settings}",
+                kube.source,
                 repo.display(),
-                dir.path().join("kubeconfig").display()
+                kube.kubeconfig.display(),
+                kube.context
             ),
         );
-        Env { kube, dir }
+        Env { kube, dir, shop }
+    }
+
+    /// The drift metric's series for the ConfigMap.
+    fn drift(&self) -> String {
+        format!(
+            "mooring_resource_drift{{backend=\"kubernetes\",kind=\"ConfigMap\",name=\"app\",namespace=\"{}\",source=\"{}\"}}",
+            self.shop, self.kube.source
+        )
+    }
+
+    /// Waits until the daemon's ConfigMap watcher has listed (a change
+    /// after that is seen as a change), on either target.
+    async fn watching(&self) {
+        assert!(
+            eventually(|| self.log().contains("change=Listed object=ConfigMap/")).await,
+            "no watch was started:\n{}",
+            self.log()
+        );
     }
 
     /// Starts the daemon, logging to `daemon.log`, and waits until its
@@ -82,7 +107,12 @@ impl Env {
             "never ready:\n{}",
             self.log()
         );
-        assert_eq!(self.level().as_deref(), Some("info"), "{}", self.log());
+        assert_eq!(
+            self.level().await.as_deref(),
+            Some("info"),
+            "{}",
+            self.log()
+        );
         daemon
     }
 
@@ -94,31 +124,37 @@ impl Env {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
     }
 
-    fn level(&self) -> Option<String> {
+    async fn level(&self) -> Option<String> {
         self.kube
-            .get("", "ConfigMap", Some("shop"), "app")
+            .get("", "ConfigMap", Some(&self.shop), "app")
+            .await
             .and_then(|cm| cm["data"]["level"].as_str().map(str::to_string))
     }
 
+    /// Whether the ConfigMap's level is `level`.
+    async fn level_is(&self, level: &str) -> bool {
+        self.level().await.as_deref() == Some(level)
+    }
+
     /// `kubectl edit` of the ConfigMap's level.
-    fn edit(&self, level: &str) {
+    async fn edit(&self, level: &str) {
         self.kube
             .edit_as(
                 "kubectl-edit",
                 "",
-                "configmaps",
-                Some("shop"),
+                "ConfigMap",
+                Some(&self.shop),
                 "app",
                 &json!({"data": {"level": level}}),
             )
-            .unwrap();
+            .await;
     }
 
+    /// WATCH requests the emulator has served (emulator only).
     fn watch_calls(&self) -> u64 {
         self.kube
             .calls()
-            .get("WATCH configmaps")
-            .copied()
+            .and_then(|c| c.get("WATCH configmaps").copied())
             .unwrap_or(0)
     }
 }
@@ -162,28 +198,28 @@ fn self_heal(on: bool) -> String {
     format!("selfHeal: {on}\n")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_edit_is_healed_through_the_watch() {
-    let env = Env::start(KubeOptions::default(), "1h", &self_heal(true)).await;
+crate::on_both_targets!(
+    an_edit_is_healed_through_the_watch,
+    without_self_heal_a_watched_edit_is_reported_and_clears_when_reverted,
+);
+
+async fn an_edit_is_healed_through_the_watch(t: Target) {
+    let env = Env::start(t, KubeOptions::default(), "1h", &self_heal(true)).await;
     let daemon = env.daemon().await;
-    assert!(
-        eventually(|| env.watch_calls() >= 1).await,
-        "no watch was started:\n{}",
-        env.log()
-    );
+    env.watching().await;
 
     let edited = std::time::Instant::now();
-    env.edit("debug");
+    env.edit("debug").await;
     assert!(
-        eventually(|| env.level().as_deref() == Some("info")).await,
+        eventually_async(|| env.level_is("info")).await,
         "the edit was not healed:\n{}",
         env.log()
     );
     eprintln!("edit healed after {:?}", edited.elapsed());
     // Again: the watch goes on after mooring's own apply.
-    env.edit("trace");
+    env.edit("trace").await;
     assert!(
-        eventually(|| env.level().as_deref() == Some("info")).await,
+        eventually_async(|| env.level_is("info")).await,
         "the second edit was not healed:\n{}",
         env.log()
     );
@@ -196,35 +232,36 @@ async fn an_edit_is_healed_through_the_watch() {
     assert_eq!(daemon.stop().await, Some(0), "{}", env.log());
     let log = env.log();
     assert!(
-        log.contains("change=Applied object=ConfigMap/shop/app"),
+        log.contains(&format!("change=Applied object=ConfigMap/{}/app", env.shop)),
         "the watch saw the edit: {log}"
     );
     assert!(log.contains("drift_check=true"), "{log}");
     assert!(!log.contains("watch failed"), "{log}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn without_self_heal_a_watched_edit_is_reported_and_clears_when_reverted() {
-    let env = Env::start(KubeOptions::default(), "1h", &self_heal(false)).await;
+async fn without_self_heal_a_watched_edit_is_reported_and_clears_when_reverted(t: Target) {
+    let env = Env::start(t, KubeOptions::default(), "1h", &self_heal(false)).await;
+    let drift = env.drift();
     let daemon = env.daemon().await;
     assert!(
-        eventually(|| daemon.metrics().contains(&format!("{DRIFT} 0"))).await,
+        eventually(|| daemon.metrics().contains(&format!("{drift} 0"))).await,
         "{}",
         daemon.metrics()
     );
+    env.watching().await;
 
-    env.edit("debug");
+    env.edit("debug").await;
     assert!(
-        eventually(|| daemon.metrics().contains(&format!("{DRIFT} 1"))).await,
+        eventually(|| daemon.metrics().contains(&format!("{drift} 1"))).await,
         "the drift was not reported:\n{}\n{}",
         daemon.metrics(),
         env.log()
     );
-    assert_eq!(env.level().as_deref(), Some("debug"), "not healed");
+    assert_eq!(env.level().await.as_deref(), Some("debug"), "not healed");
 
-    env.edit("info");
+    env.edit("info").await;
     assert!(
-        eventually(|| daemon.metrics().contains(&format!("{DRIFT} 0"))).await,
+        eventually(|| daemon.metrics().contains(&format!("{drift} 0"))).await,
         "the drift did not clear:\n{}\n{}",
         daemon.metrics(),
         env.log()
@@ -232,18 +269,20 @@ async fn without_self_heal_a_watched_edit_is_reported_and_clears_when_reverted()
     assert_eq!(daemon.stop().await, Some(0), "{}", env.log());
 }
 
+/// Emulator only: it needs a server that refuses watches (a real one always
+/// serves them) and counts the WATCH requests.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_watch_support_syncs_and_periodic_drift_checks_go_on() {
     let options = KubeOptions {
         watch: false,
         ..KubeOptions::default()
     };
-    let env = Env::start(options, "1s", &self_heal(true)).await;
+    let env = Env::start(Target::Emulator, options, "1s", &self_heal(true)).await;
     let daemon = env.daemon().await;
 
-    env.edit("debug");
+    env.edit("debug").await;
     assert!(
-        eventually(|| env.level().as_deref() == Some("info")).await,
+        eventually_async(|| env.level_is("info")).await,
         "the periodic drift check did not heal:\n{}",
         env.log()
     );

@@ -40,6 +40,13 @@
 //!   `type: Opaque` and `stringData` folded into base64 `data`; Namespace
 //!   `spec.finalizers: [kubernetes]` and `status.phase: Active`;
 //!   LlamaStackDistribution `spec.replicas: 1`.
+//! - Two checks a real kube-apiserver makes, answered as it answers them: a
+//!   server-side apply of a top-level field the schema of a ConfigMap,
+//!   Secret or Namespace does not declare is a **500** (`failed to create
+//!   typed patch object ...: .spec: field not declared in schema`), and a
+//!   change to the data (or `immutable`) of a ConfigMap or Secret with
+//!   `immutable: true` is a 422 (``field is immutable when `immutable` is
+//!   set``).
 //! - Faults: [`KubeEmulator::inject`] answers matching requests with a
 //!   given status a number of times; an optional bearer token (401 without
 //!   it); per-verb call counters ([`KubeEmulator::calls`]).
@@ -48,7 +55,8 @@
 //! Strategic merge patch and JSON patch (415), list merging by key
 //! (`x-kubernetes-list-type: map`, `k:`/`v:` entries in managedFields: every
 //! list is atomic here), admission webhooks, schema validation and pruning
-//! of built-in and custom types (any fields are stored as sent), defaulting
+//! of built-in and custom types (any fields are stored as sent, but for the
+//! top-level check above), defaulting
 //! beyond the list above, version conversion (an object is returned in the
 //! version asked for, unchanged), streaming lists (`sendInitialEvents`),
 //! subresources (`/status`,

@@ -102,6 +102,21 @@ pub async fn eventually(mut check: impl FnMut() -> bool) -> bool {
     false
 }
 
+/// [`eventually`] with an async check (e.g. a read from a live server).
+pub async fn eventually_async<F, Fut>(mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..600 {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    false
+}
+
 /// Commits everything in `dir`, making it a repository first if needed.
 pub fn commit_dir(dir: &Path, message: &str) {
     let repo = git2::Repository::open(dir)

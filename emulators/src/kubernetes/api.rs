@@ -11,8 +11,8 @@ use serde_json::{Value, json};
 
 use super::fields::{self, Path};
 use super::objects::{
-    conflict_error, crd_resources, defaults, identity, now_rfc3339, render, strip_server_fields,
-    without_meta,
+    conflict_error, crd_resources, defaults, identity, immutable_error, now_rfc3339, render,
+    strip_server_fields, undeclared_field_error, without_meta,
 };
 use super::selector::Selector;
 use super::{
@@ -674,6 +674,9 @@ impl State {
                 "an apply configuration needs apiVersion and kind",
             ));
         }
+        if let Some(e) = undeclared_field_error(def, namespace, name, &config) {
+            return Err(e);
+        }
         let key = Key::new(def, namespace, name);
         let existing = self.objects.get(&key);
         if existing.is_none() {
@@ -981,6 +984,11 @@ impl State {
                 return Ok((200, render(s, def, true)));
             }
         }
+        if let Some(e) =
+            existing.and_then(|s| immutable_error(def, &key.name, &s.content, &content))
+        {
+            return Err(e);
+        }
         let created = existing.is_none();
         let stored = match existing {
             Some(s) => {
@@ -1169,6 +1177,70 @@ mod tests {
             .unwrap();
         assert_eq!(edit["operation"], "Update");
         assert_eq!(edit["fieldsV1"], json!({"f:data": {"f:z": {}}}));
+    }
+
+    fn apply_body(st: &mut State, def: &ResourceDef, body: Value) -> Result<Value, ApiError> {
+        st.apply(
+            def,
+            Some("default"),
+            "c",
+            body.to_string().as_bytes(),
+            "m",
+            false,
+            false,
+        )
+        .map(|(_, v)| v)
+    }
+
+    #[test]
+    fn an_applied_field_the_schema_does_not_declare_is_a_500_as_on_a_real_server() {
+        let (mut st, def) = state();
+        let body = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "spec": {"z": 1}});
+        let err = apply_body(&mut st, &def, body).unwrap_err();
+        assert_eq!(err.code, 500);
+        assert_eq!(
+            err.message,
+            "failed to create typed patch object (default/c; /v1, Kind=ConfigMap): .spec: field not declared in schema"
+        );
+        assert!(st.get(&def, Some("default"), "c").is_err());
+    }
+
+    #[test]
+    fn an_immutable_config_maps_data_cannot_change_but_its_labels_can() {
+        let (mut st, def) = state();
+        let body = |data: Value, immutable: Value, labels: Value| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "labels": labels}, "data": data, "immutable": immutable});
+        apply_body(
+            &mut st,
+            &def,
+            body(json!({"a": "1"}), json!(true), json!({})),
+        )
+        .unwrap();
+        let err = apply_body(
+            &mut st,
+            &def,
+            body(json!({"a": "2"}), json!(true), json!({})),
+        )
+        .unwrap_err();
+        assert_eq!(err.code, 422);
+        assert_eq!(
+            err.message,
+            "ConfigMap \"c\" is invalid: data: Forbidden: field is immutable when `immutable` is set"
+        );
+        let err = apply_body(
+            &mut st,
+            &def,
+            body(json!({"a": "1"}), json!(false), json!({})),
+        )
+        .unwrap_err();
+        assert_eq!(err.details.unwrap()["causes"][0]["field"], "immutable");
+        let v = apply_body(
+            &mut st,
+            &def,
+            body(json!({"a": "1"}), json!(true), json!({"x": "y"})),
+        )
+        .unwrap();
+        assert_eq!(v["metadata"]["labels"], json!({"x": "y"}));
+        assert_eq!(v["data"], json!({"a": "1"}));
     }
 
     #[test]

@@ -154,6 +154,95 @@ pub(super) fn strip_server_fields(content: &mut Value) {
     }
 }
 
+/// The top-level fields the schema of a built-in kind declares, for the
+/// kinds the emulator checks (`None`: any field is stored as sent).
+fn declared_fields(def: &ResourceDef) -> Option<&'static [&'static str]> {
+    match (def.group.as_str(), def.kind.as_str()) {
+        ("", "ConfigMap") => Some(&[
+            "apiVersion",
+            "kind",
+            "metadata",
+            "data",
+            "binaryData",
+            "immutable",
+        ]),
+        ("", "Secret") => Some(&[
+            "apiVersion",
+            "kind",
+            "metadata",
+            "data",
+            "stringData",
+            "type",
+            "immutable",
+        ]),
+        ("", "Namespace") => Some(&["apiVersion", "kind", "metadata", "spec", "status"]),
+        _ => None,
+    }
+}
+
+/// A server-side apply of a top-level field the kind's schema does not
+/// declare: a real kube-apiserver answers **500** with this message (not
+/// 400 or 422), which is what the emulator mimics.
+pub(super) fn undeclared_field_error(
+    def: &ResourceDef,
+    namespace: Option<&str>,
+    name: &str,
+    config: &Value,
+) -> Option<ApiError> {
+    let declared = declared_fields(def)?;
+    let undeclared = config
+        .as_object()?
+        .keys()
+        .find(|k| !declared.contains(&k.as_str()))?;
+    Some(ApiError::new(
+        500,
+        "",
+        format!(
+            "failed to create typed patch object ({}/{name}; {}, Kind={}): .{undeclared}: field not declared in schema",
+            namespace.unwrap_or_default(),
+            if def.group.is_empty() {
+                format!("/{}", def.version)
+            } else {
+                def.api_version()
+            },
+            def.kind
+        ),
+    ))
+}
+
+/// A change to an immutable ConfigMap or Secret (`immutable: true`): its
+/// data, and `immutable` itself, can no longer change; a real
+/// kube-apiserver refuses with this 422.
+pub(super) fn immutable_error(
+    def: &ResourceDef,
+    name: &str,
+    before: &Value,
+    after: &Value,
+) -> Option<ApiError> {
+    let fields: &[&str] = match (def.group.as_str(), def.kind.as_str()) {
+        ("", "ConfigMap") => &["data", "binaryData", "immutable"],
+        ("", "Secret") => &["data", "type", "immutable"],
+        _ => return None,
+    };
+    if before.get("immutable") != Some(&Value::Bool(true)) {
+        return None;
+    }
+    let changed = fields.iter().find(|f| before.get(**f) != after.get(**f))?;
+    let message = "Forbidden: field is immutable when `immutable` is set";
+    Some(ApiError {
+        details: Some(json!({
+            "name": name,
+            "kind": def.kind,
+            "causes": [{"reason": "FieldValueForbidden", "message": message, "field": changed}],
+        })),
+        ..ApiError::new(
+            422,
+            "Invalid",
+            format!("{} \"{name}\" is invalid: {changed}: {message}", def.kind),
+        )
+    })
+}
+
 /// The emulated defaulting and mutation of built-in and known kinds.
 pub(super) fn defaults(def: &ResourceDef, content: &mut Value) {
     let Some(obj) = content.as_object_mut() else {

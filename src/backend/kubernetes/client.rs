@@ -28,7 +28,9 @@ pub enum CallError {
 impl CallError {
     fn retryable(&self) -> bool {
         match self {
-            CallError::Status(s) => s.code == 429 || s.code >= 500,
+            CallError::Status(s) => {
+                s.code == 429 || (s.code >= 500 && schema_rejection(s).is_none())
+            }
             CallError::Transport(_) => true,
             CallError::Auth(_) | CallError::Other(_) => false,
         }
@@ -40,6 +42,35 @@ impl CallError {
             _ => None,
         }
     }
+}
+
+/// The fields a server-side apply was refused for because they do not fit
+/// the server's schema, as `(path, reason)`: `("spec", "field not declared
+/// in schema")`. A real kube-apiserver answers such an apply with **500**
+/// (`failed to create typed patch object (NS/NAME; GROUP/VERSION,
+/// Kind=KIND): .spec: field not declared in schema`), although retrying it
+/// can never succeed; it is invalid input, not a server fault. `None` for
+/// any other answer.
+pub fn schema_rejection(status: &Status) -> Option<Vec<(String, String)>> {
+    const MARK: &str = "failed to create typed patch object";
+    if status.code != 500 {
+        return None;
+    }
+    let rest = &status.message[status.message.find(MARK)? + MARK.len()..];
+    // Past the object's identity in parentheses.
+    let rest = rest.split_once("): ").map_or(rest, |(_, r)| r);
+    // One error, or `errors:` and one per line.
+    let mut out: Vec<(String, String)> = rest
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with('.'))
+        .filter_map(|l| l.split_once(": "))
+        .map(|(path, reason)| (path.trim_start_matches('.').to_string(), reason.to_string()))
+        .collect();
+    if out.is_empty() {
+        out.push((String::new(), rest.trim().to_string()));
+    }
+    Some(out)
 }
 
 pub use crate::backend::retry::Retry;
@@ -234,5 +265,41 @@ mod tests {
         assert!(!status(401).retryable());
         assert!(CallError::Transport("refused".into()).retryable());
         assert!(!CallError::Auth("no".into()).retryable());
+    }
+
+    #[test]
+    fn a_schema_rejection_answered_500_is_read_as_invalid_input_not_retried() {
+        let status = |code, message: &str| Status::failure(message, "").with_code(code);
+        let one = status(
+            500,
+            "failed to create typed patch object (apps/settings; /v1, Kind=ConfigMap): .spec: field not declared in schema",
+        );
+        assert_eq!(
+            schema_rejection(&one),
+            Some(vec![(
+                "spec".to_string(),
+                "field not declared in schema".to_string()
+            )])
+        );
+        assert!(!CallError::Status(Box::new(one)).retryable());
+        let two = status(
+            500,
+            "failed to create typed patch object (/x; /v1, Kind=ConfigMap): errors:\n  .spec: field not declared in schema\n  .data.a: expected string, got &value.valueUnstructured{}",
+        );
+        assert_eq!(
+            schema_rejection(&two).map(|v| v.into_iter().map(|(p, _)| p).collect::<Vec<_>>()),
+            Some(vec!["spec".to_string(), "data.a".to_string()])
+        );
+        // Other server errors stay retryable.
+        let etcd = status(500, "etcdserver: request timed out");
+        assert_eq!(schema_rejection(&etcd), None);
+        assert!(CallError::Status(Box::new(etcd)).retryable());
+        assert_eq!(
+            schema_rejection(&status(
+                422,
+                "failed to create typed patch object (x): .a: b"
+            )),
+            None
+        );
     }
 }

@@ -293,7 +293,7 @@ impl Kubernetes {
             )
             .map_err(|e| failed(format!("{}: {e}", located(manifest))))?;
         match self.caller.json(request).await {
-            Ok(result) => Ok((fields::strip_server_fields(&result), Vec::new())),
+            Ok(result) => Ok((fields::strip_server_fields(&result), Vec::new(), false)),
             Err(CallError::Status(s)) if s.code == 409 => {
                 let notes = conflict_owners(&s)
                     .into_iter()
@@ -308,11 +308,31 @@ impl Kubernetes {
                         )
                     })
                     .collect();
-                Ok((fields::local_apply(live, &body, &self.field_manager), notes))
+                Ok((
+                    fields::local_apply(live, &body, &self.field_manager),
+                    notes,
+                    false,
+                ))
+            }
+            Err(CallError::Status(s)) if s.code == 422 && refuses_immutable_change(&s, live) => {
+                Ok((
+                    fields::local_apply(live, &body, &self.field_manager),
+                    Vec::new(),
+                    true,
+                ))
             }
             Err(CallError::Status(s)) if s.code == 400 || s.code == 422 => Ok((
                 fields::local_apply(live, &body, &self.field_manager),
                 vec![format!("the server refuses this object: {}", s.message)],
+                false,
+            )),
+            Err(CallError::Status(s)) if client::schema_rejection(&s).is_some() => Ok((
+                fields::local_apply(live, &body, &self.field_manager),
+                vec![format!(
+                    "the server refuses this object: {}",
+                    schema_message(&s)
+                )],
+                false,
             )),
             Err(e) => Err(self.error(e, &located(manifest))),
         }
@@ -536,6 +556,13 @@ impl Kubernetes {
     fn error(&self, err: CallError, object: &str) -> BackendError {
         let attempts = self.caller.retry.attempts;
         match err {
+            CallError::Status(s) if client::schema_rejection(&s).is_some() => {
+                BackendError::Invalid {
+                    backend: BACKEND,
+                    object: object.to_string(),
+                    message: schema_message(&s),
+                }
+            }
             CallError::Status(s) => match s.code {
                 401 | 403 => BackendError::Unauthorized {
                     backend: BACKEND,
@@ -581,8 +608,10 @@ struct ListJob {
     namespace: Option<String>,
 }
 
-/// The desired side of an object, and notes about how it was made.
-type DryRun = (Value, Vec<String>);
+/// The desired side of an object, notes about how it was made, and
+/// whether only a replace can make it (an immutable ConfigMap or Secret
+/// whose data changed).
+type DryRun = (Value, Vec<String>, bool);
 
 /// Identity of a live object across versions.
 type LiveKey = (String, String, Option<String>, String);
@@ -799,9 +828,17 @@ impl Backend for Kubernetes {
             .collect()
             .await;
         for (i, result) in results {
-            let (desired, notes) = result?;
-            out[i].desired = Some(desired);
+            let (want, notes, immutable) = result?;
+            out[i].desired = Some(want);
             out[i].notes.extend(notes);
+            if immutable && out[i].update == UpdateStrategy::InPlace {
+                out[i].update = immutable_strategy(&desired[i]);
+                if out[i].update == UpdateStrategy::Replace {
+                    out[i].notes.push(
+                        "immutable: its data cannot change in place, so it is replaced (deleted, then created again); what reads it may miss it for a moment".to_string(),
+                    );
+                }
+            }
         }
 
         // What is live, ours, and no longer in Git.
@@ -845,11 +882,28 @@ impl Backend for Kubernetes {
         desired: Option<&Manifest>,
     ) -> Result<Applied, BackendError> {
         match change.action {
-            Action::Create | Action::Update | Action::Replace => {
+            Action::Create | Action::Update => {
                 let manifest = desired.ok_or_else(|| {
                     failed(format!("{}: no manifest was given to apply", change.id))
                 })?;
                 self.apply_manifest(manifest, change.action).await
+            }
+            // An immutable ConfigMap or Secret whose data changed: deleted
+            // (only the object observed: the uid precondition), then
+            // created from Git.
+            Action::Replace => {
+                let manifest = desired.ok_or_else(|| {
+                    failed(format!("{}: no manifest was given to apply", change.id))
+                })?;
+                let deleted = self.delete(change).await?;
+                if deleted.unhealthy.is_some() {
+                    return Ok(deleted);
+                }
+                let mut created = self.apply_manifest(manifest, Action::Create).await?;
+                if created.unhealthy.is_none() {
+                    created.summary = "replaced".to_string();
+                }
+                Ok(created)
             }
             Action::Delete => self.delete(change).await,
             Action::Unchanged | Action::Declared => Ok(Applied {
@@ -893,6 +947,68 @@ impl Backend for Kubernetes {
             .collect();
         Ok(Some(stream::select_all(streams).boxed()))
     }
+}
+
+/// A 422 for a change to the data of an immutable ConfigMap or Secret
+/// (`immutable: true`), which only a delete and create can carry out.
+fn refuses_immutable_change(status: &Status, live: &Value) -> bool {
+    live.get("immutable") == Some(&Value::Bool(true))
+        && status
+            .message
+            .contains("field is immutable when `immutable` is set")
+}
+
+/// How an immutable object whose data changed is carried out: replaced,
+/// unless its manifest says `mooring.dev/replace: never`.
+fn immutable_strategy(manifest: &Manifest) -> UpdateStrategy {
+    let never = manifest
+        .value
+        .pointer("/metadata/annotations")
+        .and_then(|a| a.get(crate::backend::REPLACE_ANNOTATION))
+        .and_then(Value::as_str)
+        == Some("never");
+    if never {
+        UpdateStrategy::Refused(format!(
+            "{}:{}: {} is immutable and its data changed, but `{}: never` forbids replacing it: give it a new name in Git (and point what reads it at the new name), or remove the annotation to have mooring delete and re-create it",
+            manifest.file,
+            manifest.line,
+            manifest.id,
+            crate::backend::REPLACE_ANNOTATION
+        ))
+    } else {
+        UpdateStrategy::Replace
+    }
+}
+
+/// What to tell a user whose apply the server's schema refused
+/// ([`client::schema_rejection`]): each field, and what to do.
+fn schema_message(status: &kube::core::Status) -> String {
+    let fields = client::schema_rejection(status).unwrap_or_default();
+    let mut undeclared = Vec::new();
+    let mut wrong = Vec::new();
+    for (path, reason) in fields {
+        if reason == "field not declared in schema" {
+            undeclared.push(format!("`{path}`"));
+        } else if path.is_empty() {
+            wrong.push(reason);
+        } else {
+            wrong.push(format!("`{path}`: {reason}"));
+        }
+    }
+    let mut parts = Vec::new();
+    if !undeclared.is_empty() {
+        parts.push(format!(
+            "field {} is not declared in the server's schema for this kind: remove it or correct its name in the manifest (for a custom resource, check that its CustomResourceDefinition declares it)",
+            undeclared.join(", ")
+        ));
+    }
+    if !wrong.is_empty() {
+        parts.push(format!(
+            "the server's schema refuses {}: correct the value in the manifest",
+            wrong.join("; ")
+        ));
+    }
+    parts.join("; ")
 }
 
 pub(crate) fn failed(message: String) -> BackendError {
