@@ -123,3 +123,107 @@ pub fn render(read: Read, validator: &Validator, limits: &Limits) -> Desired {
         documents: loaded.documents,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::SourceFile;
+    use crate::validate::Options;
+
+    const CM: &str =
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: apps}\ndata: {a: b}\n";
+
+    fn vm(spec: &str) -> String {
+        format!(
+            "apiVersion: ignite.weave.works/v1alpha1\nkind: VM\nmetadata: {{name: v}}\nspec:\n  image: {{ociClaim: {{ref: weaveworks/ignite-ubuntu:20.04}}}}\n{spec}"
+        )
+    }
+
+    fn render_text(text: &str, options: Options) -> Desired {
+        let read = Read {
+            label: "test".into(),
+            files: vec![SourceFile {
+                path: "m.yaml".into(),
+                rel: "m.yaml".into(),
+                bytes: text.as_bytes().to_vec(),
+            }],
+            ..Read::default()
+        };
+        let validator = Validator::new(options).expect("built-in schemas compile");
+        render(read, &validator, &Limits::default())
+    }
+
+    fn messages(d: &Desired) -> Vec<String> {
+        d.findings.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn a_vm_is_translated_once_as_the_targets_receive_it() {
+        let text = format!("{}---\n{CM}", vm("  memory: 2GB\n  extra: 1\n"));
+        let d = render_text(
+            &text,
+            Options {
+                strict: false,
+                ..Options::default()
+            },
+        );
+        assert!(d.is_valid(), "{:#?}", messages(&d));
+        assert_eq!(d.microvms.len(), 1, "{:#?}", messages(&d));
+        let sent = serde_json::to_string(&d.microvms[0].value).unwrap_or_default();
+        assert!(!sent.contains("extra"), "{sent}");
+        // Each finding once: validation and translation each ran once.
+        let all = messages(&d);
+        let mut unique = all.clone();
+        unique.dedup();
+        assert_eq!(all, unique);
+        assert!(
+            all.iter().any(|m| m.contains("unknown field: dropped")),
+            "{all:#?}"
+        );
+        assert_eq!((d.files, d.documents), (1, 2));
+        let targets: Vec<String> = d.for_targets().iter().map(|m| m.id.to_string()).collect();
+        assert_eq!(targets, ["ConfigMap/apps/c", "MicroVM/default/v"]);
+    }
+
+    #[test]
+    fn a_vm_with_errors_of_its_own_is_not_translated() {
+        let d = render_text(&vm("  cpus: many\n"), Options::default());
+        assert!(!d.is_valid());
+        assert!(d.microvms.is_empty());
+        assert!(
+            d.findings.iter().all(|f| f.source != translate::SOURCE),
+            "{:#?}",
+            messages(&d)
+        );
+        assert!(
+            d.findings.iter().any(|f| f.source == "schema"),
+            "{:#?}",
+            messages(&d)
+        );
+    }
+
+    #[test]
+    fn the_memory_floor_follows_the_validator() {
+        let small = vm("  memory: 512MB\n");
+        let for_flintlock = render_text(&small, Options::default());
+        assert_eq!(for_flintlock.errors(), 1, "{:#?}", messages(&for_flintlock));
+        assert!(for_flintlock.microvms.is_empty());
+        let plain = render_text(
+            &small,
+            Options {
+                for_flintlock: false,
+                ..Options::default()
+            },
+        );
+        assert!(plain.is_valid(), "{:#?}", messages(&plain));
+        assert!(plain.warnings() > 0);
+        assert_eq!(plain.microvms.len(), 1);
+        assert!(
+            plain
+                .summary()
+                .starts_with("1 document in 1 file: 0 errors, "),
+            "{}",
+            plain.summary()
+        );
+    }
+}

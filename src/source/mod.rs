@@ -203,3 +203,75 @@ pub fn read(revision: &Revision, limits: &Limits) -> Result<Read, SourceError> {
         findings,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A repository with `deploy/cm.yaml` in one commit.
+    fn repo() -> (tempfile::TempDir, Oid) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let repo = git2::Repository::init(dir.path()).expect("init");
+        std::fs::create_dir_all(dir.path().join("deploy")).expect("mkdir");
+        std::fs::write(dir.path().join("deploy/cm.yaml"), "kind: ConfigMap\n").expect("write");
+        let mut index = repo.index().expect("index");
+        index
+            .add_all(["*"], git2::IndexAddOption::DEFAULT, None)
+            .expect("add");
+        let tree = repo
+            .find_tree(index.write_tree().expect("tree"))
+            .expect("tree");
+        let sig = git2::Signature::now("t", "t@example.com").expect("signature");
+        let commit = repo
+            .commit(Some("HEAD"), &sig, &sig, "first", &tree, &[])
+            .expect("commit");
+        (dir, commit)
+    }
+
+    fn spec(dir: &std::path::Path, path: &str) -> Spec {
+        Spec::Git(Box::new(GitSpec {
+            url: SourceUrl::new(dir.display().to_string()),
+            rev: "HEAD".into(),
+            path: path.into(),
+            credentials: None,
+            timeout: None,
+            cache_dir: dir.join("cache"),
+        }))
+    }
+
+    #[test]
+    fn resolve_pins_the_commit_and_read_reads_its_folder() {
+        let (dir, commit) = repo();
+        let revision = resolve(&spec(dir.path(), "deploy")).expect("resolves");
+        assert_eq!(revision.commit(), Some(commit));
+        assert!(revision.require_path().is_ok());
+        let read = read(&revision, &Limits::default()).expect("reads");
+        assert_eq!(read.revision, Some(commit));
+        assert_eq!(read.label, format!("HEAD ({})", git::short(commit)));
+        let paths: Vec<&str> = read.files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(paths, ["deploy/cm.yaml"]);
+    }
+
+    #[test]
+    fn a_missing_folder_is_refused_when_required() {
+        let (dir, commit) = repo();
+        let revision = resolve(&spec(dir.path(), "deplyo")).expect("resolves");
+        assert!(!revision.has_path().expect("tree reads"));
+        let err = revision.require_path().expect_err("missing");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "path \"deplyo\" does not exist at HEAD ({})",
+                git::short(commit)
+            )
+        );
+    }
+
+    #[test]
+    fn paths_resolve_to_themselves() {
+        let revision = resolve(&Spec::Paths(vec!["a".into(), "b".into()])).expect("resolves");
+        assert_eq!(revision.commit(), None);
+        assert_eq!(revision.label(), "a, b");
+        assert!(revision.require_path().is_ok());
+    }
+}
