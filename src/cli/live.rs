@@ -1,8 +1,8 @@
 //! What every command that talks to targets shares: reading `mooring.yaml`
-//! and the flags that stand in for it (targets, source, safety), loading and
-//! validating the desired manifests, translating Ignite VMs, connecting the
-//! backends, and the plan against them that `plan` shows and `apply`
-//! carries out.
+//! and the flags that stand in for it (targets, source, safety), the desired
+//! side (a `source::Spec` read and rendered by `mooring::desired::render`),
+//! connecting the backends, and the plan against them that `plan` shows and
+//! `apply` carries out.
 
 use std::io::IsTerminal as _;
 use std::path::PathBuf;

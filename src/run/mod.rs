@@ -3,8 +3,11 @@
 //! apply; between syncs, look for drift.
 //!
 //! Invariants:
-//! - An unchanged remote revision costs one fetch and no backend write
-//!   (only the drift check, on its own interval, reads live state).
+//! - An unchanged remote revision costs one fetch ([`source::resolve`]), no
+//!   file read and no backend write (only the drift check, on its own
+//!   interval, reads live state). A new one is read within the command
+//!   line's `Limits` and rendered by [`desired::render`], as every command
+//!   renders its desired side.
 //! - Invalid manifests are never applied: the last good revision stays
 //!   applied and the failure is reported (result `invalid`).
 //! - When Git is unreachable the last applied revision keeps being served
