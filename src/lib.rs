@@ -1,14 +1,14 @@
 //! mooring holds live infrastructure to what a Git repository declares.
 //!
-//! Start at [`validate::Validator::check`]: it takes the files a
-//! [`source`] produced and runs the whole offline pipeline (load, schema,
-//! typed rules, policies). [`plan::plan`] compares two sets of manifests.
-//! Each stage is usable on its own, and the CLI commands are exactly these
-//! pieces:
+//! Start at [`desired::render`]: it takes what a [`source`] read and runs
+//! the whole offline pipeline (load, schema, typed rules, policies, then
+//! translation). [`plan::plan`] compares two sets of manifests. Each stage
+//! is usable on its own, and the CLI commands are exactly these pieces:
 //!
 //! ```text
-//! source (fs, git) → manifest (load, identity, lines) → validate (schema,
-//! rules, policy) → plan (normalize, mask, diff) → backend (observe, apply)
+//! source (resolve, read) → desired [manifest (load) → validate (schema,
+//! rules, policy) → translate] → plan (normalize, mask, diff) → backend
+//! (observe, apply)
 //! ```
 //!
 //! [`kinds`] holds the Rust types every schema is generated from, and
@@ -18,6 +18,7 @@
 pub mod apply;
 pub mod backend;
 pub mod config;
+pub mod desired;
 pub mod error;
 pub mod file;
 pub mod finding;

@@ -806,3 +806,138 @@ async fn a_password_in_the_source_url_is_never_shown() {
         assert!(!config.contains(PASSWORD), "{config}");
     }
 }
+
+/// `mooring run --max-file-size` reaches the daemon's reads: a revision with a
+/// file over it is invalid and nothing of it is applied. (The flag was once
+/// accepted and ignored.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_honours_max_file_size() {
+    let env = Env::start().await;
+    // ns.yaml is 54 bytes, cm.yaml 90: only cm.yaml is over 70.
+    let args = env.args(&["--once", "--max-file-size", "70"]);
+    let dir = env.dir.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        support::mooring(&refs, Some(&dir))
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("test: invalid"), "{}", out.stdout);
+    assert!(
+        out.stdout.lines().any(|l| l.contains("deploy/cm.yaml")
+            && l.contains("file is 90 bytes, over the 70 byte limit")),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(env.level(), None);
+    // The default limit reads it: applied.
+    let out = env.once().await;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(env.level().as_deref(), Some("info"));
+}
+
+/// `plan --against-ref` reaches a private repository with the `source.auth`
+/// of `--config`, as `apply` and `run` do. (It once opened Git with no
+/// credentials.)
+#[test]
+fn a_git_to_git_plan_uses_the_configured_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    write(&repo, "deploy/ns.yaml", NS);
+    commit_all(&repo, "first");
+    write(&repo, "deploy/cm.yaml", &cm("info"));
+    commit_all(&repo, "second");
+    let git = GitHttp::start(&repo, "T0ken");
+    write(dir.path(), "token", "T0ken\n");
+    let config = dir.path().join("mooring.yaml");
+    write(
+        dir.path(),
+        "mooring.yaml",
+        &format!(
+            "source: {{auth: {{tokenFile: {}, username: alice}}}}\ntimeout: 5s\n",
+            dir.path().join("token").display()
+        ),
+    );
+    let url = format!("http://127.0.0.1:{}/org/repo.git", git.port);
+    let cache = dir.path().join("cache");
+    let plan = |extra: &[&str]| {
+        let mut args = vec![
+            "plan",
+            "--no-policies",
+            "--repo",
+            &url,
+            "--path",
+            "deploy",
+            "--against-ref",
+            "HEAD~1",
+            "--cache-dir",
+            cache.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        support::mooring(&args, None)
+    };
+    let refused = plan(&[]);
+    assert_eq!(refused.code, 1, "{}\n{}", refused.stdout, refused.stderr);
+    assert!(
+        refused.stderr.contains("cannot clone"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(git.authorized.load(std::sync::atomic::Ordering::SeqCst), 0);
+    let out = plan(&["--config", config.to_str().unwrap()]);
+    assert_eq!(out.code, 2, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("ConfigMap/shop/app"), "{}", out.stdout);
+    assert!(git.authorized.load(std::sync::atomic::Ordering::SeqCst) > 0);
+}
+
+/// `plan --against-ref` bounds its Git traffic with the `timeout` of
+/// `--config`: a server that accepts and never answers fails the plan
+/// instead of hanging it. (It once opened Git with no network timeout.)
+#[test]
+fn a_git_to_git_plan_has_a_network_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // Accepts every connection and keeps it open, silent.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    write(dir.path(), "mooring.yaml", "timeout: 1s\n");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mooring"))
+        .args([
+            "plan",
+            "--no-policies",
+            "--repo",
+            &format!("http://127.0.0.1:{port}/org/repo.git"),
+            "--against-ref",
+            "main",
+            "--config",
+        ])
+        .arg(dir.path().join("mooring.yaml"))
+        .arg("--cache-dir")
+        .arg(dir.path().join("cache"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Generous: without a timeout the plan never ends at all.
+    let mut ended = None;
+    for _ in 0..600 {
+        if let Some(status) = child.try_wait().unwrap() {
+            ended = Some(status);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    if ended.is_none() {
+        let _ = child.kill();
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(ended.and_then(|s| s.code()), Some(1), "{stderr}");
+    assert!(stderr.contains("cannot clone"), "{stderr}");
+}

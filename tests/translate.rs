@@ -7,9 +7,16 @@ mod support;
 use base64::Engine;
 use mooring::finding::{Finding, Severity};
 use mooring::manifest::{Limits, Manifest, SourceFile, load};
-use mooring::translate::{self, Declared, MemoryFloor, ignite_vm, translate_set};
+use mooring::translate::{self, Declared, MemoryFloor, ignite_vm};
 use serde_json::{Value, json};
 use support::{mooring, write};
+
+/// Every manifest of `ms` translated together, as the targets would get them.
+fn translate_set(ms: &[Manifest]) -> (Vec<Manifest>, Vec<Finding>) {
+    let refs: Vec<&Manifest> = ms.iter().collect();
+    let out = translate::expand(&refs, MemoryFloor::Error);
+    (out.microvms, out.findings)
+}
 
 fn manifests(text: &str) -> Vec<Manifest> {
     let loaded = load(
@@ -675,23 +682,32 @@ spec:
 }
 
 #[test]
-fn validator_validate_includes_translation_findings() {
+fn the_desired_render_includes_translation_findings() {
     use mooring::validate::{Options, Validator};
-    let ms = manifests(
-        "apiVersion: ignite.weave.works/v1alpha1
+    let text = "apiVersion: ignite.weave.works/v1alpha1
 kind: VM
 metadata: {name: v}
 spec:
   image: {ociClaim: {ref: weaveworks/ignite-ubuntu:20.04}}
   extra: 1
-",
-    );
+";
     let validator = Validator::new(Options {
         strict: false,
         ..Options::default()
     })
     .unwrap();
-    let found = lines(&validator.validate(&ms));
+    let read = mooring::source::Read {
+        files: vec![SourceFile {
+            path: "vms.yaml".into(),
+            rel: "vms.yaml".into(),
+            bytes: text.as_bytes().to_vec(),
+        }],
+        ..mooring::source::Read::default()
+    };
+    let desired = mooring::desired::render(read, &validator, &Limits::default());
+    // 512 MB is under Flintlock's minimum: an error, so no MicroVM is made.
+    assert_eq!(desired.microvms.len(), 0, "{:#?}", desired.findings);
+    let found = lines(&desired.findings);
     assert!(
         found.contains(
             &"vms.yaml:6: warning: VM/v: spec.extra: unknown field: dropped, Ignite objects are translated to Flintlock field by field (--strict refuses it)".to_string()

@@ -1,8 +1,8 @@
 //! What every command that talks to targets shares: reading `mooring.yaml`
-//! and the flags that stand in for it (targets, source, safety), loading and
-//! validating the desired manifests, translating Ignite VMs, connecting the
-//! backends, and the plan against them that `plan` shows and `apply`
-//! carries out.
+//! and the flags that stand in for it (targets, source, safety), the desired
+//! side (a `source::Spec` read and rendered by `mooring::desired::render`),
+//! connecting the backends, and the plan against them that `plan` shows and
+//! `apply` carries out.
 
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
@@ -11,12 +11,13 @@ use anyhow::{Context, bail};
 use clap::Args;
 use mooring::apply::{Engine, Safety, TargetPlan};
 use mooring::config::{Config, DeletionCap, Overrides};
+use mooring::desired::{Desired, render};
 use mooring::finding::Finding;
-use mooring::manifest::Manifest;
 use mooring::plan::render;
 use mooring::source::auth::Credentials;
-use mooring::source::git::{self, GitRepo};
+use mooring::source::git;
 use mooring::source::url::SourceUrl;
+use mooring::source::{GitSpec, Spec};
 use mooring::validate::Validator;
 
 use super::CheckArgs;
@@ -133,15 +134,6 @@ impl TargetArgs {
     }
 }
 
-/// Validated desired manifests, ready for the engine.
-pub struct Desired {
-    /// e.g. `main (1a2b3c4d5e)` or `examples/manifests`.
-    pub label: String,
-    pub manifests: Vec<Manifest>,
-    /// Warnings (errors stop before this is made).
-    pub findings: Vec<Finding>,
-}
-
 /// Reads and validates the desired side. `Ok(Err(()))` means it is
 /// invalid; its findings have been printed ([`output::report_invalid`]).
 pub fn desired(
@@ -152,70 +144,63 @@ pub fn desired(
 ) -> anyhow::Result<Result<Desired, ()>> {
     let limits = check.limits();
     let validator = Validator::new(check.options()).context("cannot start validation")?;
-    let (label, files, mut findings) = if !source.paths.is_empty() {
-        let (files, findings) = mooring::source::fs::read_paths(&source.paths, &limits);
-        let label = source
-            .paths
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ");
-        (label, files, findings)
+    let spec = if !source.paths.is_empty() {
+        Spec::Paths(source.paths.clone())
     } else {
         let Some(url) = source.repo.as_ref().or(config.source.url.as_ref()) else {
             bail!(
                 "say where the manifests are: PATHs, --repo <path or URL>, or source.url in mooring.yaml"
             );
         };
-        let rev = source
-            .git_ref
-            .clone()
-            .unwrap_or_else(|| config.source.git_ref.clone());
-        let subdir = source
-            .path
-            .clone()
-            .unwrap_or_else(|| config.source.path.clone());
-        let cache = source
-            .cache_dir
-            .clone()
-            .unwrap_or_else(git::default_cache_dir);
-        let credentials = match &config.source.auth {
-            Some(auth) => Some(Credentials::resolve(auth)?),
-            None => None,
-        };
-        // Before any Git traffic, and before the runtime's threads exist.
-        git::set_network_timeout(config.timeout)?;
-        let url = SourceUrl::new(url.as_str());
-        let repo = GitRepo::open_with(&url, &cache, credentials.as_ref())?;
-        let commit = repo.resolve(&rev)?;
-        // Against live targets an absent folder is a mistake, not an empty
-        // render: refuse it rather than plan every deletion.
-        if !repo.has_path(commit, &subdir)? {
-            bail!(
-                "path {subdir:?} does not exist in {url} at {rev} ({}): check source.path / --path",
-                git::short(commit)
-            );
-        }
-        let (files, findings) = repo.read(commit, &subdir, &limits)?;
-        (format!("{rev} ({})", git::short(commit)), files, findings)
+        Spec::Git(Box::new(GitSpec {
+            url: SourceUrl::new(url.as_str()),
+            rev: (source.git_ref.as_ref())
+                .unwrap_or(&config.source.git_ref)
+                .clone(),
+            path: (source.path.as_ref())
+                .unwrap_or(&config.source.path)
+                .clone(),
+            credentials: match &config.source.auth {
+                Some(auth) => Some(Credentials::resolve(auth)?),
+                None => None,
+            },
+            // Before any Git traffic, and before the runtime's threads exist.
+            timeout: Some(config.timeout),
+            cache_dir: source
+                .cache_dir
+                .clone()
+                .unwrap_or_else(git::default_cache_dir),
+        }))
     };
-    let mut report = validator.check(&files, &limits);
-    findings.append(&mut report.findings);
-    let manifests = mooring::translate::for_targets(report.manifests);
-    mooring::finding::sort(&mut findings);
-    if findings.iter().any(Finding::is_error) {
-        let errors = findings.iter().filter(|f| f.is_error()).count();
-        let why = format!(
-            "{errors} error(s) in {label}: nothing is planned or applied from invalid manifests"
+    let revision = mooring::source::resolve(&spec)?;
+    // Against live targets an absent folder is a mistake, not an empty
+    // render: refuse it rather than plan every deletion.
+    if let (Spec::Git(git), Some(commit)) = (&spec, revision.commit())
+        && !revision.has_path()?
+    {
+        bail!(
+            "path {:?} does not exist in {} at {} ({}): check source.path / --path",
+            git.path,
+            git.url,
+            git.rev,
+            git::short(commit)
         );
-        output::report_invalid(format, &why, &findings)?;
+    }
+    let desired = render(
+        mooring::source::read(&revision, &limits)?,
+        &validator,
+        &limits,
+    );
+    if !desired.is_valid() {
+        let why = format!(
+            "{} error(s) in {}: nothing is planned or applied from invalid manifests",
+            desired.errors(),
+            desired.label
+        );
+        output::report_invalid(format, &why, &desired.findings)?;
         return Ok(Err(()));
     }
-    Ok(Ok(Desired {
-        label,
-        manifests,
-        findings,
-    }))
+    Ok(Ok(desired))
 }
 
 /// Connects the configured backends.
@@ -238,12 +223,18 @@ pub struct LivePlan {
 
 /// Connects the backends, plans `desired` against them and guards the
 /// deletions with `safety`.
-pub async fn plan(config: &Config, desired: Desired, safety: &Safety) -> anyhow::Result<LivePlan> {
+pub async fn plan(
+    config: &Config,
+    mut desired: Desired,
+    safety: &Safety,
+) -> anyhow::Result<LivePlan> {
     let engine = engine(config).await?;
-    let mut plan = engine.plan(&desired.manifests).await;
+    let label = std::mem::take(&mut desired.label);
+    let findings = std::mem::take(&mut desired.findings);
+    let mut plan = engine.plan(&desired.for_targets()).await;
     let held = engine.guard(&mut plan, safety);
-    let findings = plan_findings(desired.findings, &plan);
-    let sides = sides(config, desired.label, &plan);
+    let findings = plan_findings(findings, &plan);
+    let sides = sides(config, label, &plan);
     Ok(LivePlan {
         engine,
         plan,

@@ -5,11 +5,14 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 use clap::Args;
+use mooring::desired::render;
 use mooring::finding::Finding;
 use mooring::manifest::{self, Limits, SourceFile};
 use mooring::plan::{self, render};
-use mooring::source::git::{self, GitRepo};
+use mooring::source::auth::Credentials;
+use mooring::source::git;
 use mooring::source::url::SourceUrl;
+use mooring::source::{self, GitSpec, Revision, Spec};
 use mooring::validate::Validator;
 
 use super::live::{self, LivePlan, SafetyArgs, SourceArgs, TargetArgs};
@@ -21,8 +24,9 @@ pub struct PlanArgs {
     #[command(flatten)]
     source: SourceArgs,
     /// Compare with this Git revision instead of live targets (e.g. the
-    /// target branch of a pull request): a Git-to-Git plan.
-    #[arg(long, value_name = "REV", conflicts_with_all = ["config", "kubeconfig", "context", "flintlock", "prune", "allow_empty", "max_deletions", "force_prune"])]
+    /// target branch of a pull request): a Git-to-Git plan. With --config,
+    /// its source.auth and timeout are used to reach the repository.
+    #[arg(long, value_name = "REV", conflicts_with_all = ["kubeconfig", "context", "flintlock", "prune", "allow_empty", "max_deletions", "force_prune"])]
     against_ref: Option<String>,
     #[command(flatten)]
     targets: TargetArgs,
@@ -43,10 +47,16 @@ struct Side {
     present: bool,
 }
 
-fn git_side(repo: &GitRepo, rev: &str, subdir: &str, limits: &Limits) -> anyhow::Result<Side> {
-    let commit = repo.resolve(rev)?;
-    let present = repo.has_path(commit, subdir)?;
-    let (files, findings) = repo.read(commit, subdir, limits)?;
+/// One revision of the repository `git` names (its own `rev` and `path`).
+fn git_side(git: &GitSpec, limits: &Limits) -> anyhow::Result<Side> {
+    let revision = source::resolve(&Spec::Git(Box::new(git.clone())))?;
+    let Some(commit) = revision.commit() else {
+        bail!("{} is not a Git revision", git.rev);
+    };
+    let present = revision.has_path()?;
+    let read = source::read(&revision, limits)?;
+    let (files, findings) = (read.files, read.findings);
+    let rev = git.rev.as_str();
     let short = git::short(commit);
     let label = if commit.to_string().starts_with(rev) {
         short
@@ -127,18 +137,35 @@ fn run_git(args: &PlanArgs, against_ref: &str) -> anyhow::Result<i32> {
     let subdir = source.path.as_deref().unwrap_or("");
     let limits = args.check.limits();
     let validator = Validator::new(args.check.options()).context("cannot start validation")?;
-    let cache = source
-        .cache_dir
-        .clone()
-        .unwrap_or_else(git::default_cache_dir);
+    // --config lends its source.auth and timeout: every Git open has both.
+    let config = match &args.targets.config {
+        Some(path) => mooring::config::Config::load(path)
+            .with_context(|| format!("cannot read {}", path.display()))?,
+        None => mooring::config::Config::default(),
+    };
+    let spec = |url: String, rev: &str, path: &str| -> anyhow::Result<GitSpec> {
+        Ok(GitSpec {
+            url: SourceUrl::new(url),
+            rev: rev.to_string(),
+            path: path.to_string(),
+            credentials: match &config.source.auth {
+                Some(auth) => Some(Credentials::resolve(auth)?),
+                None => None,
+            },
+            timeout: Some(config.timeout),
+            cache_dir: source
+                .cache_dir
+                .clone()
+                .unwrap_or_else(git::default_cache_dir),
+        })
+    };
 
     let (desired, current) = if source.paths.is_empty() {
         let Some(repo_arg) = &source.repo else {
             bail!("say what to plan: --repo <path or URL> (with --ref), or work-tree PATHs");
         };
-        let repo = GitRepo::open(&SourceUrl::new(repo_arg.as_str()), &cache)?;
-        let desired = git_side(&repo, git_ref, subdir, &limits)?;
-        let current = git_side(&repo, against_ref, subdir, &limits)?;
+        let desired = git_side(&spec(repo_arg.clone(), git_ref, subdir)?, &limits)?;
+        let current = git_side(&spec(repo_arg.clone(), against_ref, subdir)?, &limits)?;
         // Absent on one side is a folder added or removed by the change;
         // absent on both is a typo that would compare nothing with nothing.
         if !desired.present && !current.present {
@@ -154,7 +181,7 @@ fn run_git(args: &PlanArgs, against_ref: &str) -> anyhow::Result<i32> {
             bail!("plan compares one folder with its past: give one PATH");
         }
         let path = &source.paths[0];
-        let repo = GitRepo::open(&SourceUrl::new(path.display().to_string()), &cache)?;
+        let repo = source::open(&spec(path.display().to_string(), against_ref, "")?)?;
         let Some(workdir) = repo.workdir() else {
             bail!(
                 "{} is in a bare repository: use --repo and --ref",
@@ -162,8 +189,8 @@ fn run_git(args: &PlanArgs, against_ref: &str) -> anyhow::Result<i32> {
             );
         };
         let rel = relative_to_workdir(path, workdir)?;
-        let (mut files, findings) =
-            mooring::source::fs::read_paths(std::slice::from_ref(path), &limits);
+        let read = source::read(&Revision::Paths(vec![path.clone()]), &limits)?;
+        let mut files = read.files;
         // Report files by their repository path, as the Git side does.
         let prefix = if rel.is_empty() {
             String::new()
@@ -181,18 +208,25 @@ fn run_git(args: &PlanArgs, against_ref: &str) -> anyhow::Result<i32> {
             Side {
                 label: "work tree".to_string(),
                 files,
-                findings,
+                findings: read.findings,
                 present: true,
             },
-            git_side(&repo, against_ref, &rel, &limits)?,
+            git_side(
+                &spec(path.display().to_string(), against_ref, &rel)?,
+                &limits,
+            )?,
         )
     };
 
     // The desired side must be valid; nothing is planned from a broken render.
-    let mut report = validator.check(&desired.files, &limits);
-    report.findings.extend(desired.findings);
-    mooring::finding::sort(&mut report.findings);
-    if report.errors() > 0 {
+    let read = source::Read {
+        label: desired.label.clone(),
+        revision: None,
+        files: desired.files,
+        findings: desired.findings,
+    };
+    let report = render(read, &validator, &limits);
+    if !report.is_valid() {
         let why = format!(
             "{}; no plan is made from invalid manifests",
             report.summary()

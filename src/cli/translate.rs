@@ -8,8 +8,9 @@ use clap::{Args, ValueEnum};
 use mooring::backend::HOST_ANNOTATION;
 use mooring::manifest::Manifest;
 use mooring::plan::yaml::to_yaml;
-use mooring::translate::{self, is_ignite_vm};
+use mooring::translate::is_ignite_vm;
 use mooring::validate::Validator;
+use mooring::{desired, source};
 use serde_json::Value;
 
 use super::{CheckArgs, exit};
@@ -55,32 +56,20 @@ fn passed_over(m: &Manifest) -> &'static str {
 pub fn run(args: &TranslateArgs) -> anyhow::Result<i32> {
     let validator = Validator::new(args.check.options()).context("cannot start validation")?;
     let limits = args.check.limits();
-    let (files, mut findings) = mooring::source::fs::read_paths(&args.paths, &limits);
-    // Validation includes each VM's translation findings.
-    let report = validator.check(&files, &limits);
-    findings.extend(report.findings.iter().cloned());
-    mooring::finding::sort(&mut findings);
-    for line in mooring::finding::text_lines(&findings) {
+    let read = source::read(&source::Revision::Paths(args.paths.clone()), &limits)?;
+    let desired = desired::render(read, &validator, &limits);
+    for line in mooring::finding::text_lines(&desired.findings) {
         eprintln!("{line}");
     }
-    let errors = findings.iter().filter(|f| f.is_error()).count();
-    let plural = |n: usize, w: &str| format!("{n} {w}{}", if n == 1 { "" } else { "s" });
-    let counts = format!(
-        "{} in {}: {}, {}",
-        plural(report.documents, "document"),
-        plural(report.files, "file"),
-        plural(errors, "error"),
-        plural(findings.len() - errors, "warning"),
-    );
-    if errors > 0 {
-        eprintln!("{counts}; nothing translated");
+    let summary = desired.summary();
+    if !desired.is_valid() {
+        eprintln!("{summary}; nothing translated");
         return Ok(exit::FAILED);
     }
-    for m in report.manifests.iter().filter(|m| !is_ignite_vm(m)) {
+    for m in desired.manifests.iter().filter(|m| !is_ignite_vm(m)) {
         eprintln!("{}:{}: {}: {}", m.file, m.line, m.id, passed_over(m));
     }
-
-    let (mut microvms, _) = translate::translate_set(&report.manifests);
+    let mut microvms = desired.microvms;
     if let Some(host) = &args.host {
         for m in &mut microvms {
             set_annotation(&mut m.value, HOST_ANNOTATION, host);
@@ -109,9 +98,10 @@ pub fn run(args: &TranslateArgs) -> anyhow::Result<i32> {
     if microvms.is_empty() {
         eprintln!("no Ignite VM found in the given paths");
     }
+    let n = microvms.len();
     eprintln!(
-        "{counts}; {} translated",
-        plural(microvms.len(), "Ignite VM")
+        "{summary}; {n} Ignite VM{} translated",
+        if n == 1 { "" } else { "s" }
     );
     Ok(exit::OK)
 }

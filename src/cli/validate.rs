@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 use mooring::validate::{Validator, policy};
+use mooring::{desired, source};
 
 use super::{CheckArgs, exit};
 
@@ -60,26 +61,19 @@ pub fn run(args: &ValidateArgs) -> anyhow::Result<i32> {
     };
     let validator = Validator::new(options).context("cannot start validation")?;
     let limits = args.check.limits();
-    let (files, mut read_findings) = mooring::source::fs::read_paths(&args.paths, &limits);
-    let mut report = validator.check(&files, &limits);
-    read_findings.append(&mut report.findings);
-    report.findings = read_findings;
+    let read = source::read(&source::Revision::Paths(args.paths.clone()), &limits)?;
+    let mut report = desired::render(read, &validator, &limits);
     if report.documents == 0 && report.errors() == 0 && !args.allow_empty {
-        let paths = args
-            .paths
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ");
         report.findings.push(mooring::finding::Finding::error(
             "load",
             format!(
-                "no manifest in {paths}: nothing was checked (a wrong or empty folder?); \
-                 pass --allow-empty if that is intended"
+                "no manifest in {}: nothing was checked (a wrong or empty folder?); \
+                 pass --allow-empty if that is intended",
+                report.label
             ),
         ));
+        mooring::finding::sort(&mut report.findings);
     }
-    mooring::finding::sort(&mut report.findings);
     match args.output {
         ValidateFormat::Json => {
             let doc = serde_json::json!({
@@ -102,7 +96,7 @@ pub fn run(args: &ValidateArgs) -> anyhow::Result<i32> {
             println!("{}", report.summary());
         }
     }
-    Ok(if report.errors() == 0 {
+    Ok(if report.is_valid() {
         exit::OK
     } else {
         exit::FAILED

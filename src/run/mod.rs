@@ -3,8 +3,11 @@
 //! apply; between syncs, look for drift.
 //!
 //! Invariants:
-//! - An unchanged remote revision costs one fetch and no backend write
-//!   (only the drift check, on its own interval, reads live state).
+//! - An unchanged remote revision costs one fetch ([`source::resolve`]), no
+//!   file read and no backend write (only the drift check, on its own
+//!   interval, reads live state). A new one is read within the command
+//!   line's `Limits` and rendered by [`desired::render`], as every command
+//!   renders its desired side.
 //! - Invalid manifests are never applied: the last good revision stays
 //!   applied and the failure is reported (result `invalid`).
 //! - When Git is unreachable the last applied revision keeps being served
@@ -27,13 +30,14 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::apply::{Engine, Report, Safety};
 use crate::backend::BackendError;
 use crate::config::{Config, Source};
+use crate::desired;
 use crate::finding::Finding;
 use crate::manifest::{Limits, Manifest};
 use crate::plan::Plan;
-use crate::source::SourceError;
 use crate::source::auth::Credentials;
-use crate::source::git::{self, GitRepo};
+use crate::source::git;
 use crate::source::url::SourceUrl;
+use crate::source::{self, GitSpec, SourceError, Spec};
 use crate::validate::Validator;
 
 /// How a sync ended.
@@ -237,54 +241,47 @@ impl SourceRunner {
         }
     }
 
+    /// The source as [`source::resolve`] takes it. The network timeout was
+    /// set once, before any runner's thread fetches.
+    fn spec(&self) -> Spec {
+        Spec::Git(Box::new(GitSpec {
+            url: self.url.clone(),
+            rev: self.source.git_ref.clone(),
+            path: self.source.path.clone(),
+            credentials: self.credentials.clone(),
+            timeout: None,
+            cache_dir: self.cache_dir.clone(),
+        }))
+    }
+
+    /// The outcome of a sync whose source could not be read.
+    fn fetch_failed(
+        &mut self,
+        mut out: SyncOutcome,
+        clock: Instant,
+        e: &SourceError,
+    ) -> SyncOutcome {
+        self.fetch_failures += 1;
+        out.fetched = Some(false);
+        out.result = SyncResult::Failed;
+        out.error = Some(crate::error::with_causes(e));
+        out.duration = clock.elapsed();
+        out
+    }
+
     /// Fetches, and when the revision is new, validates, plans and applies.
     pub async fn sync(&mut self) -> SyncOutcome {
         let started = SystemTime::now();
         let clock = Instant::now();
         let mut out = self.outcome(started, clock, false);
 
-        // Git is blocking I/O: off the runtime's threads.
-        let fetch = {
-            let url = self.url.clone();
-            let cache = self.cache_dir.clone();
-            let creds = self.credentials.clone();
-            let rev = self.source.git_ref.clone();
-            let path = self.source.path.clone();
-            let limits = self.limits;
-            let applied = self.applied.as_ref().map(|a| a.revision);
-            tokio::task::spawn_blocking(move || {
-                let repo = GitRepo::open_with(&url, &cache, creds.as_ref())?;
-                let commit = repo.resolve(&rev)?;
-                if applied == Some(commit) {
-                    // Unchanged: nothing to read.
-                    return Ok((commit, Vec::new(), Vec::new()));
-                }
-                if !repo.has_path(commit, &path)? {
-                    return Err(SourceError::PathMissing {
-                        path,
-                        rev,
-                        commit: git::short(commit),
-                    });
-                }
-                let (files, findings) = repo.read(commit, &path, &limits)?;
-                Ok((commit, files, findings))
-            })
-            .await
-        };
-        let (commit, files, read_findings) = match fetch {
-            Ok(Ok(v)) => {
-                self.fetch_failures = 0;
-                out.fetched = Some(true);
-                v
-            }
-            Ok(Err(e)) => {
-                self.fetch_failures += 1;
-                out.fetched = Some(false);
-                out.result = SyncResult::Failed;
-                out.error = Some(crate::error::with_causes(&e));
-                out.duration = clock.elapsed();
-                return out;
-            }
+        // Git is blocking I/O: off the runtime's threads. Resolving opens
+        // and fetches the repository but reads no file.
+        let spec = self.spec();
+        let resolved = tokio::task::spawn_blocking(move || source::resolve(&spec)).await;
+        let revision = match resolved {
+            Ok(Ok(v)) => v,
+            Ok(Err(e)) => return self.fetch_failed(out, clock, &e),
             Err(e) => {
                 out.result = SyncResult::Failed;
                 out.error = Some(format!("the Git task failed: {e}"));
@@ -292,24 +289,35 @@ impl SourceRunner {
                 return out;
             }
         };
+        let Some(commit) = revision.commit() else {
+            out.result = SyncResult::Failed;
+            out.error = Some("the source is not a Git revision".to_string());
+            out.duration = clock.elapsed();
+            return out;
+        };
         if self.applied.as_ref().map(|a| a.revision) == Some(commit) {
-            // Nothing new: no validation, no backend call.
+            // Nothing new: nothing read, no validation, no backend call.
+            self.fetch_failures = 0;
+            out.fetched = Some(true);
             out.duration = clock.elapsed();
             return out;
         }
 
         let validator = self.validator.clone();
         let limits = self.limits;
-        let checked = tokio::task::spawn_blocking(move || {
-            let report = validator.check(&files, &limits);
-            (
-                report.findings,
-                crate::translate::for_targets(report.manifests),
-            )
+        let rendered = tokio::task::spawn_blocking(move || {
+            revision.require_path()?;
+            let read = source::read(&revision, &limits)?;
+            Ok::<_, SourceError>(desired::render(read, &validator, &limits))
         })
         .await;
-        let (mut findings, manifests) = match checked {
-            Ok(v) => v,
+        let mut desired = match rendered {
+            Ok(Ok(v)) => {
+                self.fetch_failures = 0;
+                out.fetched = Some(true);
+                v
+            }
+            Ok(Err(e)) => return self.fetch_failed(out, clock, &e),
             Err(e) => {
                 out.result = SyncResult::Failed;
                 out.error = Some(format!("validation failed to run: {e}"));
@@ -317,10 +325,8 @@ impl SourceRunner {
                 return out;
             }
         };
-        findings.extend(read_findings);
-        crate::finding::sort(&mut findings);
-        out.findings = findings;
-        if out.findings.iter().any(Finding::is_error) {
+        if !desired.is_valid() {
+            out.findings = desired.findings;
             out.result = SyncResult::Invalid;
             out.error = Some(format!(
                 "revision {} is invalid; {} stays applied",
@@ -332,6 +338,8 @@ impl SourceRunner {
             out.duration = clock.elapsed();
             return out;
         }
+        out.findings = std::mem::take(&mut desired.findings);
+        let manifests = desired.for_targets();
 
         let manifests = Arc::new(manifests);
         let hold = self.window_hold();

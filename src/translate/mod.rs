@@ -3,8 +3,11 @@
 //! becomes a Flintlock `MicroVM` ([`ignite`]); Ignite `Kernel` and `Image`
 //! objects only declare what VMs may use, and `Pool` is host-local.
 //!
-//! Start at [`translate_set`] for a whole set of manifests (what `apply`
-//! and `validate` use) or [`ignite_vm`] for one VM.
+//! Start at [`expand`] for a whole set of manifests (what
+//! [`crate::desired::render`] calls, once, after validation) or
+//! [`ignite_vm`] for one VM. Translation never calls validation: it checks
+//! the `MicroVM`s it makes with the shared helpers of
+//! [`crate::validate::schema`].
 //!
 //! Invariants:
 //! - Translation is pure: no I/O, and the same input always gives the same
@@ -75,31 +78,21 @@ pub(crate) fn is_kind<T: KindType>(m: &Manifest) -> bool {
         .is_some_and(|k| k.group == T::GROUP && k.kind == T::KIND && k.version == T::VERSION)
 }
 
+/// What a set of manifests translates to.
+#[derive(Debug, Clone, Default)]
+pub struct Expanded {
+    /// The `MicroVM`s that translated without error, in input order.
+    pub microvms: Vec<Manifest>,
+    /// Every finding, sorted.
+    pub findings: Vec<Finding>,
+}
+
 /// Translates every Ignite `VM` in `manifests` into a Flintlock `MicroVM`,
 /// cross-checking their kernels and images against the Ignite `Kernel` and
-/// `Image` objects of the same set. Returns the microVMs that translated
-/// without error (in input order) and every finding, sorted.
-pub fn translate_set(manifests: &[Manifest]) -> (Vec<Manifest>, Vec<Finding>) {
-    let refs: Vec<&Manifest> = manifests.iter().collect();
-    translate_refs(&refs, MemoryFloor::Error)
-}
-
-/// The set a target sees: `manifests` (validated, so their translation
-/// findings were already reported) with every Ignite `VM` replaced by the
-/// Flintlock `MicroVM` it becomes.
-pub fn for_targets(manifests: Vec<Manifest>) -> Vec<Manifest> {
-    let (microvms, _reported_by_validation) = translate_set(&manifests);
-    let mut out: Vec<Manifest> = manifests.into_iter().filter(|m| !is_ignite_vm(m)).collect();
-    out.extend(microvms);
-    out
-}
-
-/// [`translate_set`] over borrowed manifests, so a caller can leave some out
-/// (validation leaves out VMs it already found invalid).
-pub fn translate_refs(
-    manifests: &[&Manifest],
-    floor: MemoryFloor,
-) -> (Vec<Manifest>, Vec<Finding>) {
+/// `Image` objects of the same set. Borrowed, so that a caller can leave
+/// some out (VMs with errors of their own, whose findings already say what
+/// to fix).
+pub fn expand(manifests: &[&Manifest], floor: MemoryFloor) -> Expanded {
     let declared = Declared::collect(manifests.iter().copied());
     let native: BTreeMap<&ObjectId, &Manifest> = manifests
         .iter()
@@ -137,7 +130,7 @@ pub fn translate_refs(
         microvms.extend(t.microvm);
     }
     finding::sort(&mut findings);
-    (microvms, findings)
+    Expanded { microvms, findings }
 }
 
 /// The `source` of every finding this module makes.
@@ -152,8 +145,9 @@ pub(crate) fn microvm_kind() -> Option<&'static KindInfo> {
 }
 
 /// The `MicroVM` schema, compiled once.
-static MICROVM_SCHEMA: LazyLock<Option<jsonschema::Validator>> =
-    LazyLock::new(|| microvm_kind().and_then(|k| crate::validate::compile(&(k.schema)()).ok()));
+static MICROVM_SCHEMA: LazyLock<Option<jsonschema::Validator>> = LazyLock::new(|| {
+    microvm_kind().and_then(|k| crate::validate::schema::compile(&(k.schema)()).ok())
+});
 
 /// A problem with a translated `MicroVM`, as Flintlock's rules see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -176,7 +170,8 @@ pub(crate) fn check_microvm(value: &Value) -> Vec<FlintlockProblem> {
     };
     if let Some(schema) = MICROVM_SCHEMA.as_ref() {
         for e in schema.iter_errors(value) {
-            for (pointer, severity, message) in crate::validate::describe(&e, true, &secret) {
+            for (pointer, severity, message) in crate::validate::schema::describe(&e, true, &secret)
+            {
                 if severity == finding::Severity::Error {
                     out.push(FlintlockProblem { pointer, message });
                 }

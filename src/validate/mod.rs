@@ -1,22 +1,25 @@
 //! Validation: schema, typed rules, then policies, for every manifest.
 //!
 //! A [`Validator`] compiles each schema once and is shared by the worker
-//! threads; [`Validator::validate`] checks a set of manifests in parallel and
-//! returns findings in a deterministic order.
+//! threads; [`Validator::check`] checks a set of manifests in parallel and
+//! returns, per manifest, its findings and the value to use from now on.
+//! Validation never translates: [`crate::desired`] runs translation after
+//! it, and both draw on the schema helpers in [`schema`].
 
 pub mod policy;
+pub mod schema;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use jsonschema::error::{TypeKind, ValidationErrorKind};
-use jsonschema::{ValidationError, Validator as Compiled};
+use jsonschema::Validator as Compiled;
 use rayon::prelude::*;
 use serde_json::Value;
 
-use crate::finding::{self, Finding, Severity};
-use crate::kinds::{self, KindInfo, Scope, formats};
-use crate::manifest::{Manifest, type_name};
+use crate::finding::{Finding, Severity};
+use crate::kinds::{self, KindInfo, Scope};
+use crate::manifest::Manifest;
+use schema::{compile, describe};
 
 pub use policy::{PolicyError, PolicySet};
 
@@ -75,17 +78,6 @@ pub struct Validator {
     options: Options,
 }
 
-/// Compiles a kind schema with mooring's formats (draft 2020-12).
-pub(crate) fn compile(schema: &Value) -> Result<Compiled, String> {
-    let mut opts = jsonschema::options()
-        .with_draft(jsonschema::Draft::Draft202012)
-        .should_validate_formats(true);
-    for f in formats::formats() {
-        opts = opts.with_format(f.name, f.check);
-    }
-    opts.build(schema).map_err(|e| e.to_string())
-}
-
 impl Validator {
     pub fn new(options: Options) -> Result<Validator, ValidateError> {
         let mut schemas = HashMap::new();
@@ -121,29 +113,14 @@ impl Validator {
         self.policies.as_ref().map(|p| p.files()).unwrap_or(&[])
     }
 
-    /// Checks every manifest; findings come back sorted by file and line.
-    pub fn validate(&self, manifests: &[Manifest]) -> Vec<Finding> {
-        let each = self.validate_each(manifests);
-        let translated = translation_findings(manifests, &each, self.memory_floor());
-        let mut findings: Vec<Finding> = each.into_iter().flat_map(|(f, _)| f).collect();
-        findings.extend(translated);
-        finding::sort(&mut findings);
-        findings
+    /// The options this validator was made with.
+    pub fn options(&self) -> &Options {
+        &self.options
     }
 
-    fn memory_floor(&self) -> crate::translate::MemoryFloor {
-        if self.options.for_flintlock {
-            crate::translate::MemoryFloor::Error
-        } else {
-            crate::translate::MemoryFloor::Warning
-        }
-    }
-
-    /// Per manifest: its findings, and, for a kind mooring converts before
-    /// sending (Flintlock, Ignite), the value without the unknown fields
-    /// `--strict=false` let through and without server-written metadata.
-    /// Kubernetes kinds are applied as written.
-    fn validate_each(&self, manifests: &[Manifest]) -> Vec<(Vec<Finding>, Option<Value>)> {
+    /// Checks every manifest, in parallel: one [`Checked`] per manifest, in
+    /// input order.
+    pub fn check(&self, manifests: &[Manifest]) -> Vec<Checked> {
         manifests
             .par_iter()
             .map_init(
@@ -153,11 +130,7 @@ impl Validator {
             .collect()
     }
 
-    fn validate_one(
-        &self,
-        m: &Manifest,
-        policies: Option<&mut PolicySet>,
-    ) -> (Vec<Finding>, Option<Value>) {
+    fn validate_one(&self, m: &Manifest, policies: Option<&mut PolicySet>) -> Checked {
         let mut out = Vec::new();
         let mut pruned_value = None;
         let key = (m.api_version.clone(), m.id.kind.clone());
@@ -308,49 +281,33 @@ impl Validator {
                 Err(e) => out.push(m.finding(Finding::error("policy", e.to_string()), "")),
             }
         }
-        (out, pruned_value)
+        Checked {
+            findings: out,
+            pruned: pruned_value,
+        }
     }
 }
 
-/// Whether a document has errors of its own (not a policy's): it may not
-/// even read as its type.
-fn own_errors(findings: &[Finding]) -> bool {
-    findings
-        .iter()
-        .any(|f| f.is_error() && !f.source.starts_with("policy"))
+/// What validation found about one manifest.
+#[derive(Debug, Clone, Default)]
+pub struct Checked {
+    /// Its findings, in the order found.
+    pub findings: Vec<Finding>,
+    /// For a kind mooring converts before sending (Flintlock, Ignite): the
+    /// value without the unknown fields `--strict=false` let through and
+    /// without server-written metadata, when it had any. Kubernetes kinds
+    /// are applied as written, so theirs is always `None`.
+    pub pruned: Option<Value>,
 }
 
-/// Ignite VMs run as Flintlock microVMs, so what their translation finds
-/// (Flintlock's limits, fields it drops, undeclared kernels and images) is
-/// part of validating them. VMs with errors of their own are left out
-/// (their findings already say what to fix), and a VM is translated as the
-/// API server would keep it: without the unknown fields `--strict=false`
-/// let through.
-fn translation_findings(
-    manifests: &[Manifest],
-    each: &[(Vec<Finding>, Option<Value>)],
-    floor: crate::translate::MemoryFloor,
-) -> Vec<Finding> {
-    use crate::translate::{is_ignite_vm, translate_refs};
-    let pruned: Vec<Option<Manifest>> = manifests
-        .iter()
-        .zip(each)
-        .map(|(m, (_, pruned))| {
-            let value = pruned.as_ref().filter(|_| is_ignite_vm(m))?;
-            Some(Manifest {
-                value: value.clone(),
-                ..m.clone()
-            })
-        })
-        .collect();
-    let usable: Vec<&Manifest> = manifests
-        .iter()
-        .zip(each)
-        .zip(&pruned)
-        .filter(|((m, (f, _)), _)| !(is_ignite_vm(m) && own_errors(f)))
-        .map(|((m, _), p)| p.as_ref().unwrap_or(m))
-        .collect();
-    translate_refs(&usable, floor).1
+impl Checked {
+    /// Whether the manifest has errors of its own (not a policy's): it may
+    /// not even read as its type.
+    pub fn own_errors(&self) -> bool {
+        self.findings
+            .iter()
+            .any(|f| f.is_error() && !f.source.starts_with("policy"))
+    }
 }
 
 /// Server-written metadata that generated files carry as `null`.
@@ -414,166 +371,6 @@ fn pointer_of(field: &str) -> String {
     }
     flush(&mut seg, &mut out);
     out
-}
-
-fn short(v: &Value) -> String {
-    let s = v.to_string();
-    if s.chars().count() > 60 {
-        format!("{}…", s.chars().take(60).collect::<String>())
-    } else {
-        s
-    }
-}
-
-/// Turns one schema error into (pointer, severity, message) items a person
-/// can act on: one per unknown field, the missing field's own path for
-/// `required`, the format's explanation instead of its name, and the one
-/// meaningful branch of an `anyOf` that only adds `null`.
-pub(crate) fn describe(
-    e: &ValidationError<'_>,
-    strict: bool,
-    secret: &dyn Fn(&str) -> bool,
-) -> Vec<(String, Severity, String)> {
-    let pointer = e.instance_path().as_str().to_string();
-    let instance = e.instance();
-    // A secret's value never appears in a message.
-    let hidden = secret(&pointer);
-    let shown = |v: &Value| {
-        if hidden {
-            "the value".to_string()
-        } else {
-            short(v)
-        }
-    };
-    let error = |message: String| vec![(pointer.clone(), Severity::Error, message)];
-    match e.kind() {
-        ValidationErrorKind::AdditionalProperties { unexpected }
-        | ValidationErrorKind::UnevaluatedProperties { unexpected } => unexpected
-            .iter()
-            .map(|key| {
-                let severity = if strict {
-                    Severity::Error
-                } else {
-                    Severity::Warning
-                };
-                (
-                    format!("{pointer}/{}", key.replace('~', "~0").replace('/', "~1")),
-                    severity,
-                    if strict {
-                        "unknown field (use --strict=false to only warn)".to_string()
-                    } else {
-                        "unknown field".to_string()
-                    },
-                )
-            })
-            .collect(),
-        ValidationErrorKind::Required { property } => {
-            let name = property
-                .as_str()
-                .map(str::to_string)
-                .unwrap_or_else(|| property.to_string());
-            vec![(
-                format!("{pointer}/{}", name.replace('~', "~0").replace('/', "~1")),
-                Severity::Error,
-                "required field is missing".to_string(),
-            )]
-        }
-        ValidationErrorKind::Type { kind } => {
-            let types: Vec<String> = match kind {
-                TypeKind::Single(t) => vec![t.to_string()],
-                TypeKind::Multiple(set) => set.into_iter().map(|t| t.to_string()).collect(),
-            };
-            // `null` is "absent" for optional fields: not worth suggesting.
-            let expected: Vec<&str> = types
-                .iter()
-                .filter(|t| t.as_str() != "null")
-                .map(|t| match t.as_str() {
-                    "object" => "a mapping",
-                    "array" => "a list",
-                    "string" => "a string",
-                    "integer" => "an integer",
-                    "number" => "a number",
-                    "boolean" => "a boolean",
-                    other => other,
-                })
-                .collect();
-            let found = if hidden {
-                type_name(instance).to_string()
-            } else {
-                format!("{} {}", type_name(instance), shown(instance))
-            };
-            error(format!("expected {}, found {found}", expected.join(" or ")))
-        }
-        ValidationErrorKind::Format { format } => {
-            let expected = formats::format_expected(format)
-                .map(str::to_string)
-                .unwrap_or_else(|| format!("a valid {format}"));
-            error(format!("{} is not {expected}", shown(instance)))
-        }
-        ValidationErrorKind::Pattern { pattern } => match formats::pattern_expected(pattern) {
-            Some(expected) => error(format!("{} is not {expected}", shown(instance))),
-            None => error(format!("{} does not match {pattern}", shown(instance))),
-        },
-        ValidationErrorKind::Enum { options } => {
-            let list = match options.as_ref() {
-                Value::Array(items) => items.iter().map(short).collect::<Vec<_>>().join(", "),
-                other => shown(other),
-            };
-            error(format!("{} is not one of {list}", shown(instance)))
-        }
-        ValidationErrorKind::Constant { expected_value } => error(format!(
-            "must be {}, found {}",
-            shown(expected_value),
-            shown(instance)
-        )),
-        ValidationErrorKind::Minimum { limit } => error(format!(
-            "{} is below the minimum of {limit}",
-            shown(instance)
-        )),
-        ValidationErrorKind::Maximum { limit } => error(format!(
-            "{} is above the maximum of {limit}",
-            shown(instance)
-        )),
-        ValidationErrorKind::MinItems { limit } => {
-            error(format!("must have at least {limit} item(s)"))
-        }
-        ValidationErrorKind::MaxItems { limit } => {
-            error(format!("must have at most {limit} item(s)"))
-        }
-        ValidationErrorKind::MinLength { limit } => {
-            error(format!("must be at least {limit} character(s) long"))
-        }
-        ValidationErrorKind::MaxLength { limit } => {
-            error(format!("must be at most {limit} character(s) long"))
-        }
-        ValidationErrorKind::AnyOf { context } | ValidationErrorKind::OneOfNotValid { context } => {
-            // Drop branches that failed only on the value's type (the `null`
-            // of an Option, the integer side of int-or-string): what is left
-            // is the branch the author meant.
-            let meant: Vec<&Vec<ValidationError<'static>>> = context
-                .iter()
-                .filter(|branch| {
-                    !branch.iter().all(|b| {
-                        matches!(b.kind(), ValidationErrorKind::Type { .. })
-                            && b.instance_path().as_str() == pointer
-                    })
-                })
-                .collect();
-            if meant.len() == 1 {
-                meant[0]
-                    .iter()
-                    .flat_map(|b| describe(b, strict, secret))
-                    .collect()
-            } else {
-                error(format!(
-                    "{} does not match any allowed form",
-                    shown(instance)
-                ))
-            }
-        }
-        _ if hidden => error("the value is not valid here".to_string()),
-        _ => error(e.to_string()),
-    }
 }
 
 fn load_extra_schemas(
@@ -650,69 +447,5 @@ mod tests {
             pointer_of("metadata.labels[\"app.kubernetes.io/name\"]"),
             "/metadata/labels/app.kubernetes.io~1name"
         );
-    }
-}
-
-/// The outcome of loading and validating a set of files.
-#[derive(Debug, Default)]
-pub struct Report {
-    pub manifests: Vec<crate::manifest::Manifest>,
-    /// Load and validation findings, sorted by file and line.
-    pub findings: Vec<Finding>,
-    pub files: usize,
-    pub documents: usize,
-}
-
-impl Report {
-    pub fn errors(&self) -> usize {
-        self.findings.iter().filter(|f| f.is_error()).count()
-    }
-
-    pub fn warnings(&self) -> usize {
-        self.findings.len() - self.errors()
-    }
-
-    /// `12 documents in 5 files: 0 errors, 1 warning`.
-    pub fn summary(&self) -> String {
-        let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
-        format!(
-            "{} in {}: {}, {}",
-            plural(self.documents, "document"),
-            plural(self.files, "file"),
-            plural(self.errors(), "error"),
-            plural(self.warnings(), "warning")
-        )
-    }
-}
-
-impl Validator {
-    /// Loads `files` and validates every object in them: the whole offline
-    /// pipeline after the source.
-    pub fn check(
-        &self,
-        files: &[crate::manifest::SourceFile],
-        limits: &crate::manifest::Limits,
-    ) -> Report {
-        let mut loaded = crate::manifest::load(files, limits);
-        let mut findings = loaded.findings;
-        let results = self.validate_each(&loaded.manifests);
-        findings.extend(translation_findings(
-            &loaded.manifests,
-            &results,
-            self.memory_floor(),
-        ));
-        for (m, (f, pruned)) in loaded.manifests.iter_mut().zip(results) {
-            findings.extend(f);
-            if let Some(v) = pruned {
-                m.value = v;
-            }
-        }
-        finding::sort(&mut findings);
-        Report {
-            manifests: loaded.manifests,
-            findings,
-            files: loaded.files,
-            documents: loaded.documents,
-        }
     }
 }

@@ -1,11 +1,13 @@
-//! The whole validation pipeline (`Validator::check`) on every kind: what
+//! The whole desired-side pipeline (`desired::render`) on every kind: what
 //! generated files carry (`creationTimestamp: null`), and what
 //! `--strict=false` hands on to the targets.
 
+use mooring::desired::{self, Desired as Report};
 use mooring::finding::Severity;
 use mooring::kinds;
 use mooring::manifest::{Limits, SourceFile};
-use mooring::validate::{Options, Report, Validator};
+use mooring::source::Read;
+use mooring::validate::{Options, Validator};
 use serde_json::{Value, json};
 
 use super::ignite_versions::{v1alpha2, v1alpha3, v1alpha4};
@@ -83,9 +85,11 @@ fn check(docs: &[Value], options: Options) -> Report {
             bytes: serde_json::to_vec_pretty(d).unwrap(),
         })
         .collect();
-    Validator::new(options)
-        .unwrap()
-        .check(&files, &Limits::default())
+    let read = Read {
+        files,
+        ..Read::default()
+    };
+    desired::render(read, &Validator::new(options).unwrap(), &Limits::default())
 }
 
 fn errors(report: &Report) -> Vec<String> {

@@ -1,0 +1,229 @@
+//! The desired side, read once: the one pipeline every command and the
+//! daemon use between a source and the engine.
+//!
+//! [`render`] = [`manifest::load`] → [`Validator::check`] →
+//! [`translate::expand`] (once, over the validated values, leaving out the
+//! Ignite VMs that have errors of their own) → one [`Desired`] value with
+//! every finding sorted.
+//!
+//! Invariants:
+//! - Validation and translation run once per render, in that order; neither
+//!   calls the other.
+//! - A VM is translated as the targets would receive it: without the
+//!   unknown fields `--strict=false` let through.
+//! - Nothing here does I/O: the source was read before ([`crate::source`]).
+
+use git2::Oid;
+
+use crate::finding::{self, Finding};
+use crate::manifest::{self, Limits, Manifest};
+use crate::source::Read;
+use crate::translate::{self, MemoryFloor, is_ignite_vm};
+use crate::validate::Validator;
+
+/// A source's manifests, validated and translated.
+#[derive(Debug, Default)]
+pub struct Desired {
+    /// e.g. `main (1a2b3c4d5e)` or `examples/manifests`.
+    pub label: String,
+    /// The commit, for a Git source.
+    pub revision: Option<Oid>,
+    /// Every object as written, validated, with the unknown fields
+    /// `--strict=false` let through pruned from the kinds mooring converts
+    /// (Ignite VMs included, untranslated: [`Desired::for_targets`] is what
+    /// the targets receive).
+    pub manifests: Vec<Manifest>,
+    /// The Flintlock `MicroVM`s the Ignite VMs became.
+    pub microvms: Vec<Manifest>,
+    /// Read, load, validation and translation findings, sorted by file and
+    /// line.
+    pub findings: Vec<Finding>,
+    pub files: usize,
+    pub documents: usize,
+}
+
+impl Desired {
+    pub fn errors(&self) -> usize {
+        self.findings.iter().filter(|f| f.is_error()).count()
+    }
+
+    pub fn warnings(&self) -> usize {
+        self.findings.len() - self.errors()
+    }
+
+    pub fn is_valid(&self) -> bool {
+        self.errors() == 0
+    }
+
+    /// `12 documents in 5 files: 0 errors, 1 warning`.
+    pub fn summary(&self) -> String {
+        let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+        format!(
+            "{} in {}: {}, {}",
+            plural(self.documents, "document"),
+            plural(self.files, "file"),
+            plural(self.errors(), "error"),
+            plural(self.warnings(), "warning")
+        )
+    }
+
+    /// The set the targets receive: every manifest, with each Ignite VM
+    /// replaced by the `MicroVM` it became.
+    pub fn for_targets(self) -> Vec<Manifest> {
+        let mut out: Vec<Manifest> = self
+            .manifests
+            .into_iter()
+            .filter(|m| !is_ignite_vm(m))
+            .collect();
+        out.extend(self.microvms);
+        out
+    }
+}
+
+/// How the validator wants an Ignite VM under Flintlock's minimum reported.
+fn memory_floor(validator: &Validator) -> MemoryFloor {
+    if validator.options().for_flintlock {
+        MemoryFloor::Error
+    } else {
+        MemoryFloor::Warning
+    }
+}
+
+/// Loads, validates and translates what was read from a source.
+pub fn render(read: Read, validator: &Validator, limits: &Limits) -> Desired {
+    let loaded = manifest::load(&read.files, limits);
+    let mut findings = read.findings;
+    findings.extend(loaded.findings);
+    let mut manifests = loaded.manifests;
+    let checked = validator.check(&manifests);
+    let mut skip = vec![false; manifests.len()];
+    for ((m, c), skip) in manifests.iter_mut().zip(checked).zip(&mut skip) {
+        *skip = is_ignite_vm(m) && c.own_errors();
+        findings.extend(c.findings);
+        if let Some(v) = c.pruned {
+            m.value = v;
+        }
+    }
+    let usable: Vec<&Manifest> = manifests
+        .iter()
+        .zip(&skip)
+        .filter(|(_, skip)| !**skip)
+        .map(|(m, _)| m)
+        .collect();
+    let expanded = translate::expand(&usable, memory_floor(validator));
+    findings.extend(expanded.findings);
+    finding::sort(&mut findings);
+    Desired {
+        label: read.label,
+        revision: read.revision,
+        manifests,
+        microvms: expanded.microvms,
+        findings,
+        files: loaded.files,
+        documents: loaded.documents,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::SourceFile;
+    use crate::validate::Options;
+
+    const CM: &str =
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: apps}\ndata: {a: b}\n";
+
+    fn vm(spec: &str) -> String {
+        format!(
+            "apiVersion: ignite.weave.works/v1alpha1\nkind: VM\nmetadata: {{name: v}}\nspec:\n  image: {{ociClaim: {{ref: weaveworks/ignite-ubuntu:20.04}}}}\n{spec}"
+        )
+    }
+
+    fn render_text(text: &str, options: Options) -> Desired {
+        let read = Read {
+            label: "test".into(),
+            files: vec![SourceFile {
+                path: "m.yaml".into(),
+                rel: "m.yaml".into(),
+                bytes: text.as_bytes().to_vec(),
+            }],
+            ..Read::default()
+        };
+        let validator = Validator::new(options).expect("built-in schemas compile");
+        render(read, &validator, &Limits::default())
+    }
+
+    fn messages(d: &Desired) -> Vec<String> {
+        d.findings.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn a_vm_is_translated_once_as_the_targets_receive_it() {
+        let text = format!("{}---\n{CM}", vm("  memory: 2GB\n  extra: 1\n"));
+        let d = render_text(
+            &text,
+            Options {
+                strict: false,
+                ..Options::default()
+            },
+        );
+        assert!(d.is_valid(), "{:#?}", messages(&d));
+        assert_eq!(d.microvms.len(), 1, "{:#?}", messages(&d));
+        let sent = serde_json::to_string(&d.microvms[0].value).unwrap_or_default();
+        assert!(!sent.contains("extra"), "{sent}");
+        // Each finding once: validation and translation each ran once.
+        let all = messages(&d);
+        let mut unique = all.clone();
+        unique.dedup();
+        assert_eq!(all, unique);
+        assert!(
+            all.iter().any(|m| m.contains("unknown field: dropped")),
+            "{all:#?}"
+        );
+        assert_eq!((d.files, d.documents), (1, 2));
+        let targets: Vec<String> = d.for_targets().iter().map(|m| m.id.to_string()).collect();
+        assert_eq!(targets, ["ConfigMap/apps/c", "MicroVM/default/v"]);
+    }
+
+    #[test]
+    fn a_vm_with_errors_of_its_own_is_not_translated() {
+        let d = render_text(&vm("  cpus: many\n"), Options::default());
+        assert!(!d.is_valid());
+        assert!(d.microvms.is_empty());
+        assert!(
+            d.findings.iter().all(|f| f.source != translate::SOURCE),
+            "{:#?}",
+            messages(&d)
+        );
+        assert!(
+            d.findings.iter().any(|f| f.source == "schema"),
+            "{:#?}",
+            messages(&d)
+        );
+    }
+
+    #[test]
+    fn the_memory_floor_follows_the_validator() {
+        let small = vm("  memory: 512MB\n");
+        let for_flintlock = render_text(&small, Options::default());
+        assert_eq!(for_flintlock.errors(), 1, "{:#?}", messages(&for_flintlock));
+        assert!(for_flintlock.microvms.is_empty());
+        let plain = render_text(
+            &small,
+            Options {
+                for_flintlock: false,
+                ..Options::default()
+            },
+        );
+        assert!(plain.is_valid(), "{:#?}", messages(&plain));
+        assert!(plain.warnings() > 0);
+        assert_eq!(plain.microvms.len(), 1);
+        assert!(
+            plain
+                .summary()
+                .starts_with("1 document in 1 file: 0 errors, "),
+            "{}",
+            plain.summary()
+        );
+    }
+}
