@@ -12,13 +12,19 @@
 //! then run the daemon (`mooring run`) for a few seconds: its drift metric
 //! flips 0 → 1 → 0 as live state is changed and healed, and a push webhook
 //! brings a new commit in at once.
+//!
+//! `scripts/sandbox --kube real` runs the same walkthrough against a real
+//! kube-apiserver with etcd (`scripts/kube-apiserver`), passed to this
+//! example as `--kube-real KUBECONFIG CONTEXT`; the CustomResourceDefinitions
+//! are installed first with `mooring crds` and `mooring apply`, since no
+//! operator is there to install them.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use mooring_emulators::flintlock::{FlintlockEmulator, FlintlockOptions};
 use mooring_emulators::kubernetes::{KubeEmulator, KubeOptions};
-use serde_json::json;
+use serde_json::{Value, json};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
@@ -26,9 +32,166 @@ fn step(title: &str) {
     println!("\n\x1b[1m== {title}\x1b[0m");
 }
 
+/// The Kubernetes target: the emulator, or a real API server.
+enum Kube {
+    Emulator(KubeEmulator),
+    Real {
+        client: kube::Client,
+        kubeconfig: PathBuf,
+        context: String,
+    },
+}
+
+impl Kube {
+    async fn start(real: Option<(PathBuf, String)>) -> Result<Kube> {
+        let Some((kubeconfig, context)) = real else {
+            return Ok(Kube::Emulator(
+                KubeEmulator::start(KubeOptions::default()).await?,
+            ));
+        };
+        let config = kube::Config::from_custom_kubeconfig(
+            kube::config::Kubeconfig::read_from(&kubeconfig)?,
+            &kube::config::KubeConfigOptions {
+                context: Some(context.clone()),
+                ..Default::default()
+            },
+        )
+        .await?;
+        Ok(Kube::Real {
+            client: kube::Client::try_from(config)?,
+            kubeconfig,
+            context,
+        })
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Kube::Emulator(e) => format!("Kubernetes API emulator: {}", e.url()),
+            Kube::Real { kubeconfig, .. } => format!(
+                "a real kube-apiserver with etcd (scripts/kube-apiserver), kubeconfig {}",
+                kubeconfig.display()
+            ),
+        }
+    }
+
+    /// The kubeconfig and context mooring is given.
+    fn kubeconfig(&self, work: &Path) -> Result<(PathBuf, String)> {
+        match self {
+            Kube::Emulator(e) => {
+                let path = work.join("kubeconfig");
+                e.write_kubeconfig(&path, "sandbox")?;
+                Ok((path, "sandbox".into()))
+            }
+            Kube::Real {
+                kubeconfig,
+                context,
+                ..
+            } => Ok((kubeconfig.clone(), context.clone())),
+        }
+    }
+
+    async fn api(
+        &self,
+        group: &str,
+        version: &str,
+        kind: &str,
+        ns: &str,
+    ) -> Result<kube::Api<kube::api::DynamicObject>> {
+        let Kube::Real { client, .. } = self else {
+            return Err("not a real server".into());
+        };
+        let gvk = kube::api::GroupVersionKind::gvk(group, version, kind);
+        let (resource, _) = kube::discovery::pinned_kind(client, &gvk).await?;
+        Ok(kube::Api::namespaced_with(client.clone(), ns, &resource))
+    }
+
+    /// Changes a LlamaStackDistribution behind mooring's back, as
+    /// `kubectl scale` would (an update by another field manager).
+    async fn scale_llsd(&self, ns: &str, name: &str, replicas: i64) -> Result<()> {
+        let patch = json!({"spec": {"replicas": replicas}});
+        match self {
+            Kube::Emulator(e) => {
+                e.edit_as(
+                    "kubectl-scale",
+                    "llamastack.io",
+                    "LlamaStackDistribution",
+                    Some(ns),
+                    name,
+                    &patch,
+                )?;
+            }
+            Kube::Real { .. } => {
+                let api = self
+                    .api("llamastack.io", "v1alpha1", "LlamaStackDistribution", ns)
+                    .await?;
+                let params = kube::api::PatchParams {
+                    field_manager: Some("kubectl-scale".into()),
+                    ..Default::default()
+                };
+                api.patch(name, &params, &kube::api::Patch::Merge(&patch))
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn llsd_replicas(&self, ns: &str, name: &str) -> Option<i64> {
+        let object: Value = match self {
+            Kube::Emulator(e) => {
+                e.get("llamastack.io", "LlamaStackDistribution", Some(ns), name)?
+            }
+            Kube::Real { .. } => {
+                let api = self
+                    .api("llamastack.io", "v1alpha1", "LlamaStackDistribution", ns)
+                    .await
+                    .ok()?;
+                serde_json::to_value(api.get(name).await.ok()?).ok()?
+            }
+        };
+        object["spec"]["replicas"].as_i64()
+    }
+
+    /// How many objects carry mooring's ownership labels.
+    async fn managed_objects(&self) -> Result<usize> {
+        let client = match self {
+            Kube::Emulator(e) => return Ok(e.objects().len()),
+            Kube::Real { client, .. } => client,
+        };
+        let discovery = kube::Discovery::new(client.clone()).run().await?;
+        let mut n = 0;
+        let selector =
+            kube::api::ListParams::default().labels("app.kubernetes.io/managed-by=mooring");
+        for group in discovery.groups() {
+            for (resource, caps) in group.recommended_resources() {
+                if !caps.supports_operation(kube::discovery::verbs::LIST) {
+                    continue;
+                }
+                let api: kube::Api<kube::api::DynamicObject> =
+                    kube::Api::all_with(client.clone(), &resource);
+                if let Ok(list) = api.list_metadata(&selector).await {
+                    n += list.items.len();
+                }
+            }
+        }
+        Ok(n)
+    }
+}
+
+/// `--kube-real KUBECONFIG CONTEXT`, when given.
+fn real_kube_args() -> Result<Option<(PathBuf, String)>> {
+    let args: Vec<String> = std::env::args().collect();
+    let Some(i) = args.iter().position(|a| a == "--kube-real") else {
+        return Ok(None);
+    };
+    match (args.get(i + 1), args.get(i + 2)) {
+        (Some(k), Some(c)) => Ok(Some((std::fs::canonicalize(k)?, c.clone()))),
+        _ => Err("--kube-real takes a kubeconfig and a context".into()),
+    }
+}
+
 /// The `mooring` binary next to this example's build output.
 fn mooring_binary() -> Result<PathBuf> {
-    if let Some(p) = std::env::args().nth(1) {
+    if let Some(p) = std::env::args().nth(1).filter(|a| a != "--kube-real") {
         // Commands run in a temporary directory: make the path absolute.
         return Ok(std::fs::canonicalize(&p)
             .map_err(|e| format!("cannot find the mooring binary {p}: {e}"))?);
@@ -183,15 +346,20 @@ async fn main() -> Result<()> {
     let bin = mooring_binary()?;
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
 
-    step("Starting the emulators (local stand-ins, not real targets)");
-    let kube = KubeEmulator::start(KubeOptions::default()).await?;
+    let real = real_kube_args()?;
+    step(if real.is_some() {
+        "Starting the flintlockd emulator; Kubernetes is a real API server on loopback"
+    } else {
+        "Starting the emulators (local stand-ins, not real targets)"
+    });
+    let kube = Kube::start(real).await?;
     let flintlock = FlintlockEmulator::start(FlintlockOptions::default()).await?;
     println!(
-        "Kubernetes API emulator: {}   flintlockd emulator (edge-1): {}",
-        kube.url(),
+        "{}   flintlockd emulator (edge-1): {}",
+        kube.describe(),
         flintlock.endpoint()
     );
-    println!("Every target below is one of these two emulators on loopback.");
+    println!("Every target below is on loopback.");
 
     let work = tempfile::tempdir()?;
     let repo = work.path().join("platform");
@@ -199,15 +367,14 @@ async fn main() -> Result<()> {
     git(&repo, &["init", "-q", "-b", "main"])?;
     git(&repo, &["add", "-A"])?;
     git(&repo, &["commit", "-qm", "platform: initial"])?;
-    let kubeconfig = work.path().join("kubeconfig");
-    kube.write_kubeconfig(&kubeconfig, "sandbox")?;
+    let (kubeconfig, context) = kube.kubeconfig(work.path())?;
     let config = work.path().join("mooring.yaml");
     let config_text = |source_extra: &str, extra: &str| {
         format!(
             "# The sandbox's configuration: a Git repository made from examples/manifests,\n\
              # and the two emulators as targets.\n\
              source:\n  name: sandbox\n  url: {repo}\n  ref: main\n  path: manifests\n{source_extra}\
-             targets:\n  kubernetes:\n    kubeconfig: {kubeconfig}\n    context: sandbox\n\
+             targets:\n  kubernetes:\n    kubeconfig: {kubeconfig}\n    context: {context}\n\
              \x20   # Take fields back from kubectl edits and scales (drift healing).\n\
              \x20   forceConflicts: true\n\
              \x20 flintlock:\n    - name: edge-1\n      endpoint: {endpoint}\n\
@@ -242,14 +409,43 @@ async fn main() -> Result<()> {
         }
     };
 
+    if let Kube::Real { .. } = kube {
+        step("0. No operator is installed: mooring installs the CRDs it generates");
+        let crds = work.path().join("crds.yaml");
+        let out = Command::new(&bin).arg("crds").output()?;
+        std::fs::write(&crds, &out.stdout)?;
+        println!("$ mooring crds > crds.yaml");
+        let kc = kubeconfig.display().to_string();
+        let crds_path = crds.display().to_string();
+        let code = mooring(
+            &bin,
+            work.path(),
+            &[
+                "apply",
+                &crds_path,
+                "--kubeconfig",
+                &kc,
+                "--context",
+                &context,
+                "--source-name",
+                "crds",
+                "--allow-unknown-kinds",
+                "--no-policies",
+                "--yes",
+            ],
+        )
+        .await?;
+        expect("CRD install", code, 0)?;
+    }
+
     step("1. Plan: everything is new");
     expect("plan", run(with("plan", &[])).await?, 2)?;
 
     step("2. Apply");
     expect("apply", run(with("apply", &["--yes"])).await?, 0)?;
     println!(
-        "The Kubernetes emulator now holds {} objects; flintlockd holds {} microVMs.",
-        kube.objects().len(),
+        "Kubernetes now holds {} objects applied by mooring; flintlockd holds {} microVMs.",
+        kube.managed_objects().await?,
         flintlock.vms().len()
     );
 
@@ -260,14 +456,8 @@ async fn main() -> Result<()> {
     println!(
         "kubectl scale: LlamaStackDistribution ml-platform/support-assistant goes from 2 to 5 replicas"
     );
-    kube.edit_as(
-        "kubectl-scale",
-        "llamastack.io",
-        "LlamaStackDistribution",
-        Some("ml-platform"),
-        "support-assistant",
-        &json!({"spec": {"replicas": 5}}),
-    )?;
+    kube.scale_llsd("ml-platform", "support-assistant", 5)
+        .await?;
     println!("on edge-1: microVM ci/build-cache is given 8 vCPUs");
     flintlock.edit("ci", "build-cache", |spec| spec.vcpu = 8);
 
@@ -347,20 +537,11 @@ async fn main() -> Result<()> {
         wait_for("the drift metric", || drift(port).is_some()).await?;
         println!("{drift_series} {}", drift(port).unwrap_or_default());
         println!("kubectl scale: support-assistant goes to 7 replicas while the daemon runs");
-        kube.edit_as(
-            "kubectl-scale",
-            "llamastack.io",
-            "LlamaStackDistribution",
-            Some("ml-platform"),
-            "support-assistant",
-            &json!({"spec": {"replicas": 7}}),
-        )?;
+        kube.scale_llsd("ml-platform", "support-assistant", 7).await?;
         wait_for("drift to be seen", || drift(port).as_deref() == Some("1")).await?;
         println!("{drift_series} 1   (seen by the drift check, healed in the same pass)");
         wait_for("drift to be healed", || drift(port).as_deref() == Some("0")).await?;
-        let replicas = kube
-            .get("llamastack.io", "LlamaStackDistribution", Some("ml-platform"), "support-assistant")
-            .and_then(|o| o["spec"]["replicas"].as_i64());
+        let replicas = kube.llsd_replicas("ml-platform", "support-assistant").await;
         println!("{drift_series} 0   (replicas back to {})", replicas.unwrap_or(-1));
 
         println!("\nA commit, then a push webhook (POST /hooks/git, as GitHub sends it):");
@@ -402,7 +583,12 @@ async fn main() -> Result<()> {
     println!("mooring run exited with {status}");
 
     println!(
-        "\nDone. The targets were local emulators; point mooring.yaml at a real cluster and flintlockd to do this for real (see README)."
+        "\nDone. {}; point mooring.yaml at your cluster and flintlockd hosts to do this for real (see README).",
+        match kube {
+            Kube::Emulator(_) => "The targets were local emulators",
+            Kube::Real { .. } =>
+                "Kubernetes was a real API server on loopback, flintlockd an emulator",
+        }
     );
     Ok(())
 }

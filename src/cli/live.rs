@@ -134,6 +134,32 @@ impl TargetArgs {
     }
 }
 
+/// A Git source as one command reads it: `url` at `rev`, folder `path`, with
+/// the config's `source.auth` and `timeout` (set before any Git traffic, and
+/// before the runtime's threads exist) and the `--cache-dir`.
+pub fn git_spec(
+    source: &SourceArgs,
+    config: &Config,
+    url: &str,
+    rev: &str,
+    path: &str,
+) -> anyhow::Result<GitSpec> {
+    Ok(GitSpec {
+        url: SourceUrl::new(url),
+        rev: rev.to_string(),
+        path: path.to_string(),
+        credentials: match &config.source.auth {
+            Some(auth) => Some(Credentials::resolve(auth)?),
+            None => None,
+        },
+        timeout: Some(config.timeout),
+        cache_dir: source
+            .cache_dir
+            .clone()
+            .unwrap_or_else(git::default_cache_dir),
+    })
+}
+
 /// Reads and validates the desired side. `Ok(Err(()))` means it is
 /// invalid; its findings have been printed ([`output::report_invalid`]).
 pub fn desired(
@@ -152,25 +178,9 @@ pub fn desired(
                 "say where the manifests are: PATHs, --repo <path or URL>, or source.url in mooring.yaml"
             );
         };
-        Spec::Git(Box::new(GitSpec {
-            url: SourceUrl::new(url.as_str()),
-            rev: (source.git_ref.as_ref())
-                .unwrap_or(&config.source.git_ref)
-                .clone(),
-            path: (source.path.as_ref())
-                .unwrap_or(&config.source.path)
-                .clone(),
-            credentials: match &config.source.auth {
-                Some(auth) => Some(Credentials::resolve(auth)?),
-                None => None,
-            },
-            // Before any Git traffic, and before the runtime's threads exist.
-            timeout: Some(config.timeout),
-            cache_dir: source
-                .cache_dir
-                .clone()
-                .unwrap_or_else(git::default_cache_dir),
-        }))
+        let rev = source.git_ref.as_ref().unwrap_or(&config.source.git_ref);
+        let path = source.path.as_ref().unwrap_or(&config.source.path);
+        Spec::Git(Box::new(git_spec(source, config, url, rev, path)?))
     };
     let revision = mooring::source::resolve(&spec)?;
     // Against live targets an absent folder is a mistake, not an empty

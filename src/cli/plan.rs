@@ -9,9 +9,7 @@ use mooring::desired::render;
 use mooring::finding::Finding;
 use mooring::manifest::{self, Limits, SourceFile};
 use mooring::plan::{self, render};
-use mooring::source::auth::Credentials;
 use mooring::source::git;
-use mooring::source::url::SourceUrl;
 use mooring::source::{self, GitSpec, Revision, Spec};
 use mooring::validate::Validator;
 
@@ -143,22 +141,8 @@ fn run_git(args: &PlanArgs, against_ref: &str) -> anyhow::Result<i32> {
             .with_context(|| format!("cannot read {}", path.display()))?,
         None => mooring::config::Config::default(),
     };
-    let spec = |url: String, rev: &str, path: &str| -> anyhow::Result<GitSpec> {
-        Ok(GitSpec {
-            url: SourceUrl::new(url),
-            rev: rev.to_string(),
-            path: path.to_string(),
-            credentials: match &config.source.auth {
-                Some(auth) => Some(Credentials::resolve(auth)?),
-                None => None,
-            },
-            timeout: Some(config.timeout),
-            cache_dir: source
-                .cache_dir
-                .clone()
-                .unwrap_or_else(git::default_cache_dir),
-        })
-    };
+    let spec =
+        |url: String, rev: &str, path: &str| live::git_spec(source, &config, &url, rev, path);
 
     let (desired, current) = if source.paths.is_empty() {
         let Some(repo_arg) = &source.repo else {
