@@ -154,7 +154,15 @@ impl Kube {
     /// How many objects carry mooring's ownership labels.
     async fn managed_objects(&self) -> Result<usize> {
         let client = match self {
-            Kube::Emulator(e) => return Ok(e.objects().len()),
+            Kube::Emulator(e) => {
+                return Ok(e
+                    .objects()
+                    .iter()
+                    .filter(|o| {
+                        o["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "mooring"
+                    })
+                    .count());
+            }
             Kube::Real { client, .. } => client,
         };
         let discovery = kube::Discovery::new(client.clone()).run().await?;
