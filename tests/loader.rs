@@ -273,6 +273,25 @@ fn fifos_are_findings_never_read() {
         stderr.contains("a FIFO (named pipe), not a regular file"),
         "{stderr}"
     );
+    // A FIFO as the kubeconfig.
+    mkfifo(&dir.path().join("kubeconfig"));
+    let (code, _, stderr) = mooring_bounded(
+        &[
+            "plan",
+            "m/ok.yaml",
+            "--kubeconfig",
+            "kubeconfig",
+            "--context",
+            "x",
+            "--no-policies",
+        ],
+        dir.path(),
+    );
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stderr.contains("cannot read kubeconfig kubeconfig: it is a FIFO (named pipe)"),
+        "{stderr}"
+    );
 }
 
 #[test]

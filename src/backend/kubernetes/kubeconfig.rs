@@ -58,6 +58,10 @@ pub async fn config_for(target: &KubernetesTarget) -> Result<kube::Config, Backe
 /// Returns it with how to name it in messages.
 fn load_kubeconfig(explicit: Option<&Path>) -> Result<(Kubeconfig, String), BackendError> {
     let read = |p: &Path| {
+        // Only a regular file: a FIFO named as the kubeconfig would block
+        // the read forever.
+        crate::file::open(p)
+            .map_err(|e| failed(format!("cannot read kubeconfig {}: {e}", p.display())))?;
         Kubeconfig::read_from(p)
             .map_err(|e| failed(format!("cannot read kubeconfig {}: {e}", p.display())))
     };
