@@ -6,11 +6,10 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use mooring_emulators::kubernetes::{KubeEmulator, KubeOptions};
-use support::{commit_dir, mooring, write};
+use support::{commit_dir, mooring, mooring_bounded, write};
 
 /// Two ConfigMaps with a NUL in a comment between them: the issue's
 /// reproduction.
@@ -205,35 +204,6 @@ fn utf16_and_utf32_files_are_read_whole_in_either_byte_order() {
     );
 }
 
-/// Runs the binary with a hang guard: a FIFO used to block forever.
-fn mooring_bounded(args: &[&str], cwd: &Path) -> (i32, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mooring"))
-        .args(args)
-        .current_dir(cwd)
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            let out = child.wait_with_output().unwrap();
-            return (
-                out.status.code().unwrap_or(-1),
-                String::from_utf8_lossy(&out.stdout).into_owned(),
-                String::from_utf8_lossy(&out.stderr).into_owned(),
-            );
-        }
-        if start.elapsed() > Duration::from_secs(60) {
-            let _ = child.kill();
-            panic!("mooring {args:?} hung on a FIFO");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 fn mkfifo(path: &Path) {
     let status = Command::new("mkfifo").arg(path).status().unwrap();
     assert!(status.success());
@@ -246,18 +216,18 @@ fn fifos_are_findings_never_read() {
     mkfifo(&dir.path().join("m/x.yaml"));
     let expected = "m/x.yaml:1: a FIFO (named pipe), not a regular file: not read; \
                     mooring reads only regular files";
-    let (code, stdout, _) = mooring_bounded(&["validate", "--no-policies", "m"], dir.path());
-    assert_eq!(code, 1, "{stdout}");
-    assert!(stdout.contains(expected), "{stdout}");
-    let (code, _, stderr) = mooring_bounded(&["translate", "--no-policies", "m"], dir.path());
-    assert_eq!(code, 1, "{stderr}");
-    assert!(stderr.contains(expected), "{stderr}");
+    let out = mooring_bounded(&["validate", "--no-policies", "m"], Some(dir.path()));
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(out.stdout.contains(expected), "{}", out.stdout);
+    let out = mooring_bounded(&["translate", "--no-policies", "m"], Some(dir.path()));
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(out.stderr.contains(expected), "{}", out.stderr);
     // Named on the command line, and as the config file of apply.
-    let (code, stdout, _) = mooring_bounded(&["validate", "--no-policies", "m/x.yaml"], dir.path());
-    assert_eq!(code, 1, "{stdout}");
-    assert!(stdout.contains("a FIFO (named pipe)"), "{stdout}");
+    let out = mooring_bounded(&["validate", "--no-policies", "m/x.yaml"], Some(dir.path()));
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(out.stdout.contains("a FIFO (named pipe)"), "{}", out.stdout);
     mkfifo(&dir.path().join("mooring.yaml"));
-    let (code, _, stderr) = mooring_bounded(
+    let out = mooring_bounded(
         &[
             "apply",
             "m/ok.yaml",
@@ -266,16 +236,18 @@ fn fifos_are_findings_never_read() {
             "--yes",
             "--no-policies",
         ],
-        dir.path(),
+        Some(dir.path()),
     );
-    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(out.code, 1, "{}", out.stderr);
     assert!(
-        stderr.contains("a FIFO (named pipe), not a regular file"),
-        "{stderr}"
+        out.stderr
+            .contains("a FIFO (named pipe), not a regular file"),
+        "{}",
+        out.stderr
     );
     // A FIFO as the kubeconfig.
     mkfifo(&dir.path().join("kubeconfig"));
-    let (code, _, stderr) = mooring_bounded(
+    let out = mooring_bounded(
         &[
             "plan",
             "m/ok.yaml",
@@ -285,12 +257,14 @@ fn fifos_are_findings_never_read() {
             "x",
             "--no-policies",
         ],
-        dir.path(),
+        Some(dir.path()),
     );
-    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(out.code, 1, "{}", out.stderr);
     assert!(
-        stderr.contains("cannot read kubeconfig kubeconfig: it is a FIFO (named pipe)"),
-        "{stderr}"
+        out.stderr
+            .contains("cannot read kubeconfig kubeconfig: it is a FIFO (named pipe)"),
+        "{}",
+        out.stderr
     );
 }
 

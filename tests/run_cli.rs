@@ -18,6 +18,21 @@ fn cm(level: &str) -> String {
     )
 }
 
+/// `mooring run` with `DIR/mooring.yaml`, no policies, the cache in
+/// `DIR/cache`, then `extra`.
+fn run_args(dir: &std::path::Path, extra: &[&str]) -> Vec<String> {
+    let mut v = vec![
+        "run".to_string(),
+        "--config".to_string(),
+        dir.join("mooring.yaml").display().to_string(),
+        "--no-policies".to_string(),
+        "--cache-dir".to_string(),
+        dir.join("cache").display().to_string(),
+    ];
+    v.extend(extra.iter().map(|s| s.to_string()));
+    v
+}
+
 struct Env {
     kube: KubeEmulator,
     dir: tempfile::TempDir,
@@ -46,16 +61,7 @@ impl Env {
     }
 
     fn args(&self, extra: &[&str]) -> Vec<String> {
-        let mut v = vec![
-            "run".to_string(),
-            "--config".to_string(),
-            self.dir.path().join("mooring.yaml").display().to_string(),
-            "--no-policies".to_string(),
-            "--cache-dir".to_string(),
-            self.dir.path().join("cache").display().to_string(),
-        ];
-        v.extend(extra.iter().map(|s| s.to_string()));
-        v
+        run_args(self.dir.path(), extra)
     }
 
     async fn once(&self) -> support::Output {
@@ -432,18 +438,7 @@ async fn sigterm_mid_sync_starts_nothing_new_and_a_restart_creates_no_duplicate(
             flintlock.endpoint()
         ),
     );
-    let args = |extra: &[&str]| {
-        let mut v = vec![
-            "run".to_string(),
-            "--config".into(),
-            dir.path().join("mooring.yaml").display().to_string(),
-            "--no-policies".into(),
-            "--cache-dir".into(),
-            dir.path().join("cache").display().to_string(),
-        ];
-        v.extend(extra.iter().map(|s| s.to_string()));
-        v
-    };
+    let args = |extra: &[&str]| run_args(dir.path(), extra);
     flintlock.set_latency(Duration::from_secs(3));
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
@@ -692,18 +687,7 @@ async fn a_password_in_the_source_url_is_never_shown() {
             dir.path().join("kubeconfig").display()
         ),
     );
-    let args = |extra: &[&str]| {
-        let mut v = vec![
-            "run".to_string(),
-            "--config".into(),
-            dir.path().join("mooring.yaml").display().to_string(),
-            "--no-policies".into(),
-            "--cache-dir".into(),
-            dir.path().join("cache").display().to_string(),
-        ];
-        v.extend(extra.iter().map(|s| s.to_string()));
-        v
-    };
+    let args = |extra: &[&str]| run_args(dir.path(), extra);
     let port = free_port();
     let log_path = dir.path().join("daemon.log");
     let child = Command::new(env!("CARGO_BIN_EXE_mooring"))
@@ -907,37 +891,25 @@ fn a_git_to_git_plan_has_a_network_timeout() {
         }
     });
     write(dir.path(), "mooring.yaml", "timeout: 1s\n");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mooring"))
-        .args([
+    let url = format!("http://127.0.0.1:{port}/org/repo.git");
+    let config = dir.path().join("mooring.yaml").display().to_string();
+    let cache = dir.path().join("cache").display().to_string();
+    // Bounded: without a timeout the plan never ends at all.
+    let out = support::mooring_bounded(
+        &[
             "plan",
             "--no-policies",
             "--repo",
-            &format!("http://127.0.0.1:{port}/org/repo.git"),
+            &url,
             "--against-ref",
             "main",
             "--config",
-        ])
-        .arg(dir.path().join("mooring.yaml"))
-        .arg("--cache-dir")
-        .arg(dir.path().join("cache"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Generous: without a timeout the plan never ends at all.
-    let mut ended = None;
-    for _ in 0..600 {
-        if let Some(status) = child.try_wait().unwrap() {
-            ended = Some(status);
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    if ended.is_none() {
-        let _ = child.kill();
-    }
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(ended.and_then(|s| s.code()), Some(1), "{stderr}");
-    assert!(stderr.contains("cannot clone"), "{stderr}");
+            &config,
+            "--cache-dir",
+            &cache,
+        ],
+        None,
+    );
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(out.stderr.contains("cannot clone"), "{}", out.stderr);
 }
