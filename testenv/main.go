@@ -14,6 +14,16 @@
 // DIR/etcd; and, once /readyz answers and the default ServiceAccount exists,
 // writes DIR/kubeconfig (one context, the generated CA, the token). The
 // kubeconfig appearing is the signal that the control plane is ready.
+// DIR/etcd-endpoint holds etcd's client URL (plain HTTP on 127.0.0.1), so a
+// test can compact etcd's history through its JSON gateway
+// (`POST /v3/kv/compaction`).
+//
+// ConfigMaps are served without the API server's watch cache
+// (`--watch-cache-sizes=configmaps#0`): their watches read etcd directly, so
+// a watch resumed from a resourceVersion that etcd has compacted away gets
+// the 410 Gone a long-disconnected client gets from a real cluster, which
+// the cache would otherwise hide for as long as it keeps the old events.
+// Every other resource keeps the watch cache, as in a cluster.
 // scripts/kube-apiserver is the usual way to run this.
 package main
 
@@ -145,6 +155,10 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
+	etcdURL := "http://127.0.0.1:" + strconv.Itoa(etcdPort)
+	if err := writeAtomically(filepath.Join(root, "etcd-endpoint"), []byte(etcdURL+"\n")); err != nil {
+		return err
+	}
 	defer func() {
 		// A graceful close waits for every client stream, and the API
 		// server does not close all of its etcd watches: bound the wait.
@@ -161,7 +175,9 @@ func serve(args []string) error {
 	cmd := apiserver.NewAPIServerCommand() // installs the SIGTERM/SIGINT handler
 	ctx := cmd.Context()
 	cmd.SetArgs([]string{
-		"--etcd-servers=http://127.0.0.1:" + strconv.Itoa(etcdPort),
+		"--etcd-servers=" + etcdURL,
+		// See the package doc: a compaction must reach ConfigMap watches.
+		"--watch-cache-sizes=configmaps#0",
 		"--bind-address=127.0.0.1",
 		"--advertise-address=127.0.0.1",
 		"--secure-port=" + strconv.Itoa(apiPort),

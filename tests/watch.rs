@@ -19,6 +19,7 @@ use std::time::Duration;
 use mooring_emulators::kubernetes::KubeOptions;
 use serde_json::json;
 use support::kube_target::{KubeEnv, Target};
+use support::proxy::{self, Proxy};
 use support::{eventually, eventually_async, free_port, http_get, write};
 
 const NS: &str = "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n";
@@ -29,6 +30,8 @@ struct Env {
     dir: tempfile::TempDir,
     /// The test's own Namespace (`shop` made unique).
     shop: String,
+    /// Between the daemon and the target, when the test cuts the link.
+    proxy: Option<Proxy>,
 }
 
 impl Env {
@@ -36,6 +39,22 @@ impl Env {
     /// ConfigMap; `settings` are added to the top level of mooring.yaml.
     /// `options` apply to the emulator only.
     async fn start(t: Target, options: KubeOptions, drift_interval: &str, settings: &str) -> Env {
+        Env::start_with(t, options, drift_interval, settings, false).await
+    }
+
+    /// [`Env::start`], with the daemon reaching the target through a
+    /// [`Proxy`] the test can cut (the test itself goes direct).
+    async fn start_proxied(t: Target, drift_interval: &str, settings: &str) -> Env {
+        Env::start_with(t, KubeOptions::default(), drift_interval, settings, true).await
+    }
+
+    async fn start_with(
+        t: Target,
+        options: KubeOptions,
+        drift_interval: &str,
+        settings: &str,
+        proxied: bool,
+    ) -> Env {
         let kube = KubeEnv::start_with(t, options).await;
         let dir = tempfile::tempdir().unwrap();
         let shop = kube.name("shop");
@@ -44,6 +63,13 @@ impl Env {
         write(&repo, "deploy/cm.yaml", &CM.replace("shop", &shop));
         let git = git2::Repository::init(&repo).unwrap();
         support::commit_all(&git, "first");
+        let (proxy, kubeconfig) = if proxied {
+            let proxy = Proxy::start(proxy::socket_addr(kube.url())).await;
+            let kubeconfig = kube.kubeconfig_via(&proxy);
+            (Some(proxy), kubeconfig)
+        } else {
+            (None, kube.kubeconfig.clone())
+        };
         write(
             dir.path(),
             "mooring.yaml",
@@ -51,11 +77,16 @@ impl Env {
                 "source: {{name: {}, url: {}, ref: HEAD, path: deploy, interval: 1h, driftInterval: {drift_interval}}}\ntargets:\n  kubernetes: {{kubeconfig: {}, context: {}, forceConflicts: true}}\ntimeout: 5s\n{settings}",
                 kube.source,
                 repo.display(),
-                kube.kubeconfig.display(),
+                kubeconfig.display(),
                 kube.context
             ),
         );
-        Env { kube, dir, shop }
+        Env {
+            kube,
+            dir,
+            shop,
+            proxy,
+        }
     }
 
     /// The drift metric's series for the ConfigMap.
@@ -93,7 +124,10 @@ impl Env {
                 &format!("127.0.0.1:{port}"),
             ])
             .current_dir(self.dir.path())
-            .env("RUST_LOG", "info,mooring::run::watch=debug")
+            .env(
+                "RUST_LOG",
+                "info,mooring::run::watch=debug,mooring::backend::kubernetes::watch=debug",
+            )
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))
             .spawn()
@@ -150,6 +184,11 @@ impl Env {
             .await;
     }
 
+    /// Compacts the target's watch history (see [`KubeEnv::compact`]).
+    async fn compact(&self) {
+        self.kube.compact().await;
+    }
+
     /// WATCH requests the emulator has served (emulator only).
     fn watch_calls(&self) -> u64 {
         self.kube
@@ -201,6 +240,7 @@ fn self_heal(on: bool) -> String {
 crate::on_both_targets!(
     an_edit_is_healed_through_the_watch,
     without_self_heal_a_watched_edit_is_reported_and_clears_when_reverted,
+    after_a_compaction_the_watch_lists_again_and_sees_the_change,
 );
 
 async fn an_edit_is_healed_through_the_watch(t: Target) {
@@ -267,6 +307,47 @@ async fn without_self_heal_a_watched_edit_is_reported_and_clears_when_reverted(t
         env.log()
     );
     assert_eq!(daemon.stop().await, Some(0), "{}", env.log());
+}
+
+/// The link drops, the ConfigMap is edited and the history compacted while
+/// the daemon cannot see it; when the link is back, the watch resumes from
+/// a resourceVersion that no longer exists, gets a 410 (an `ERROR` event),
+/// lists again, and the drift check the list ends with heals the edit. On
+/// the real server the compaction is etcd's (testenv/main.go).
+async fn after_a_compaction_the_watch_lists_again_and_sees_the_change(t: Target) {
+    let env = Env::start_proxied(t, "1h", &self_heal(true)).await;
+    let proxy = env.proxy.as_ref().expect("a proxied environment");
+    let daemon = env.daemon().await;
+    env.watching().await;
+    // The list's own drift check is over: a heal can then only come from
+    // what the watch sees next.
+    assert!(
+        eventually(|| env.log().contains("drift_check=true")).await,
+        "no drift check after the first list:\n{}",
+        env.log()
+    );
+    let lists = || env.log().matches("change=Listed object=ConfigMap/").count();
+    let listed = lists();
+
+    proxy.cut();
+    env.edit("debug").await;
+    env.compact().await;
+    proxy.resume();
+
+    assert!(
+        eventually_async(|| env.level_is("info")).await,
+        "the edit made during the outage was not healed:\n{}",
+        env.log()
+    );
+    assert_eq!(daemon.stop().await, Some(0), "{}", env.log());
+    let log = env.log();
+    assert!(
+        log.lines().any(
+            |l| l.contains("error returned by apiserver during watch") && l.contains("Expired")
+        ),
+        "the resumed watch got no 410 Expired:\n{log}"
+    );
+    assert!(lists() > listed, "the watch did not list again:\n{log}");
 }
 
 /// Emulator only: it needs a server that refuses watches (a real one always

@@ -176,6 +176,13 @@ impl KubeEmulator {
         });
     }
 
+    /// Drops the watch history, as an etcd compaction at the current
+    /// revision does: a watch resumed from an older resourceVersion gets a
+    /// 410 `Expired` and has to list again.
+    pub fn compact(&self) {
+        self.lock().watch_log.compact();
+    }
+
     /// Removes every injected fault that has not fired yet.
     pub fn clear_faults(&self) {
         self.lock().faults.clear();

@@ -34,6 +34,8 @@ use kube::discovery::ApiResource;
 use mooring_emulators::kubernetes::{KubeEmulator, KubeOptions};
 use serde_json::Value;
 
+use super::proxy::{self, Proxy};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
     Emulator,
@@ -200,6 +202,63 @@ impl KubeEnv {
         path
     }
 
+    /// A copy of the kubeconfig whose server is `proxy`, which forwards to
+    /// this target: a link the test can cut.
+    pub fn kubeconfig_via(&self, proxy: &Proxy) -> PathBuf {
+        let text = std::fs::read_to_string(&self.kubeconfig)
+            .unwrap_or_else(|e| panic!("reading {}: {e}", self.kubeconfig.display()));
+        assert!(
+            text.contains(&self.url),
+            "{} does not name {} as written",
+            self.kubeconfig.display(),
+            self.url
+        );
+        let path = self.dir.path().join("kubeconfig-via-proxy");
+        std::fs::write(&path, text.replace(&self.url, &proxy.url_for(&self.url)))
+            .expect("the kubeconfig copy is written");
+        path
+    }
+
+    /// Compacts the watch history at the current revision: on the real
+    /// server, etcd's (through its JSON gateway; ConfigMap watches read
+    /// etcd directly, testenv/main.go), on the emulator its event log. A
+    /// watch resumed from an older resourceVersion then gets a 410.
+    pub async fn compact(&self) {
+        match &self.emu {
+            Some(emu) => emu.compact(),
+            None => {
+                let dir = self.kubeconfig.parent().expect("the kubeconfig's folder");
+                let file = dir.join("etcd-endpoint");
+                let endpoint = std::fs::read_to_string(&file)
+                    .unwrap_or_else(|e| panic!("reading {}: {e}", file.display()));
+                let etcd = proxy::socket_addr(endpoint.trim());
+                tokio::task::spawn_blocking(move || {
+                    // A write outside the API server's keys first, so the
+                    // compaction is past every object's last change: a
+                    // watch resumed just before a change whose previous
+                    // version was compacted gets a 500 (`PrevKv=nil`) that
+                    // clients retry as is, not the 410 this is about.
+                    let put = etcd_post(
+                        etcd,
+                        "/v3/kv/put",
+                        // base64 of "/mooring-tests/compaction" and "1"
+                        &serde_json::json!({"key": "L21vb3JpbmctdGVzdHMvY29tcGFjdGlvbg==", "value": "MQ=="}),
+                    );
+                    let revision = put["header"]["revision"].clone();
+                    assert!(!revision.is_null(), "etcd gave no revision: {put}");
+                    let done = etcd_post(
+                        etcd,
+                        "/v3/kv/compaction",
+                        &serde_json::json!({"revision": revision, "physical": true}),
+                    );
+                    assert!(done.get("header").is_some(), "etcd did not compact: {done}");
+                })
+                .await
+                .expect("the compaction request ran");
+            }
+        }
+    }
+
     async fn api(&self, group: &str, kind: &str, namespace: Option<&str>) -> Api<DynamicObject> {
         let resource = resource(&self.client, group, kind).await;
         match namespace {
@@ -350,6 +409,35 @@ const LLAMASTACK_TEST_CRD: &str = r#"{
     }]
   }
 }"#;
+
+/// `POST path` with a JSON body to etcd's JSON gateway on loopback, and the
+/// JSON it answers.
+fn etcd_post(etcd: std::net::SocketAddr, path: &str, body: &Value) -> Value {
+    use std::io::{Read, Write};
+    let body = body.to_string();
+    let mut stream = std::net::TcpStream::connect(etcd)
+        .unwrap_or_else(|e| panic!("connecting to etcd at {etcd}: {e}"));
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("a read timeout");
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {etcd}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream
+        .write_all(request.as_bytes())
+        .unwrap_or_else(|e| panic!("POST {path} to etcd: {e}"));
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .unwrap_or_else(|e| panic!("reading etcd's answer to {path}: {e}"));
+    // The JSON object, whether or not the body is chunked.
+    let json = match (response.find('{'), response.rfind('}')) {
+        (Some(start), Some(end)) if start < end => &response[start..=end],
+        _ => panic!("etcd's answer to {path} has no JSON: {response}"),
+    };
+    serde_json::from_str(json).unwrap_or_else(|e| panic!("etcd's answer to {path}: {e}: {json}"))
+}
 
 async fn client_for(kubeconfig: &Path, context: &str) -> (kube::Client, String) {
     let config = kube::config::Kubeconfig::read_from(kubeconfig)

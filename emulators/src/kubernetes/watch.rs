@@ -88,6 +88,15 @@ impl Log {
         self.notify.send_replace(rv);
     }
 
+    /// Forgets every recorded change, as an etcd compaction at the current
+    /// revision does: a watch resumed from before now gets a 410.
+    pub(super) fn compact(&mut self) {
+        if let Some(newest) = self.events.back() {
+            self.evicted = newest.rv;
+        }
+        self.events.clear();
+    }
+
     /// Ends every open watch.
     pub(super) fn stop(&mut self) {
         self.stopped = true;
@@ -498,6 +507,30 @@ mod tests {
             st.watch_next(&start.request, start.since).unwrap().0.len(),
             3
         );
+    }
+
+    #[test]
+    fn after_a_compaction_only_the_current_version_resumes() {
+        let (mut st, def) = state(100);
+        let first = apply(&mut st, &def, "a", "blue", "1");
+        let newest = apply(&mut st, &def, "a", "blue", "2");
+        st.watch_log.compact();
+        let gone = st
+            .watch_start(
+                &def,
+                None,
+                &query(&[("resourceVersion", &first.to_string())]),
+            )
+            .unwrap();
+        assert!(gone.close, "a version from before the compaction is gone");
+        let current = st
+            .watch_start(
+                &def,
+                None,
+                &query(&[("resourceVersion", &newest.to_string())]),
+            )
+            .unwrap();
+        assert!(!current.close, "the newest version still resumes");
     }
 }
 
