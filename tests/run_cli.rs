@@ -1,6 +1,9 @@
-//! `mooring run`: the daemon and `--once`, through the real binary against
-//! the Kubernetes API emulator (`emulators/`) on loopback, with Git
-//! repositories made in temp dirs. These tests use an emulator.
+//! `mooring run`: the daemon and `--once`, through the real binary on
+//! loopback, with Git repositories made in temp dirs. Each Kubernetes test
+//! body runs against both the API emulator and a real kube-apiserver
+//! (`on_both_targets!`, tests/support/kube_target.rs), in a Namespace and
+//! with a source name of its own; the microVM test uses the Flintlock
+//! emulator, and the Git-only tests no target.
 
 mod support;
 
@@ -8,7 +11,8 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use mooring_emulators::kubernetes::{KubeEmulator, KubeOptions};
-use support::{commit_dir as commit_all, eventually, free_port, http_get, write};
+use support::kube_target::{KubeEnv, Target};
+use support::{commit_dir as commit_all, eventually, eventually_async, free_port, http_get, write};
 
 const NS: &str = "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n";
 
@@ -34,30 +38,44 @@ fn run_args(dir: &std::path::Path, extra: &[&str]) -> Vec<String> {
 }
 
 struct Env {
-    kube: KubeEmulator,
+    kube: KubeEnv,
     dir: tempfile::TempDir,
+    /// The test's own Namespace (`shop` made unique).
+    shop: String,
 }
 
 impl Env {
-    async fn start() -> Env {
-        let kube = KubeEmulator::start(KubeOptions::default()).await.unwrap();
+    async fn start(t: Target) -> Env {
+        let kube = KubeEnv::start(t).await;
         let dir = tempfile::tempdir().unwrap();
-        kube.write_kubeconfig(&dir.path().join("kubeconfig"), "test")
-            .unwrap();
-        let repo = dir.path().join("repo");
-        write(&repo, "deploy/ns.yaml", NS);
-        write(&repo, "deploy/cm.yaml", &cm("info"));
+        let shop = kube.name("shop");
+        let env = Env { kube, dir, shop };
+        let repo = env.dir.path().join("repo");
+        write(&repo, "deploy/ns.yaml", &env.ours(NS));
+        write(&repo, "deploy/cm.yaml", &env.ours(&cm("info")));
         commit_all(&repo, "first");
         write(
-            dir.path(),
+            env.dir.path(),
             "mooring.yaml",
             &format!(
-                "source: {{name: test, url: {}, ref: HEAD, path: deploy, interval: 200ms, driftInterval: 1h}}\ntargets:\n  kubernetes: {{kubeconfig: {}, context: test}}\ntimeout: 5s\n",
+                "source: {{name: {}, url: {}, ref: HEAD, path: deploy, interval: 200ms, driftInterval: 1h}}\ntargets:\n  kubernetes: {{kubeconfig: {}, context: {}}}\ntimeout: 5s\n",
+                env.kube.source,
                 repo.display(),
-                dir.path().join("kubeconfig").display()
+                env.kube.kubeconfig.display(),
+                env.kube.context,
             ),
         );
-        Env { kube, dir }
+        env
+    }
+
+    /// `manifest` in this test's Namespace.
+    fn ours(&self, manifest: &str) -> String {
+        manifest.replace("shop", &self.shop)
+    }
+
+    /// This test's source name.
+    fn source(&self) -> &str {
+        &self.kube.source
     }
 
     fn args(&self, extra: &[&str]) -> Vec<String> {
@@ -75,45 +93,66 @@ impl Env {
         .unwrap()
     }
 
-    fn level(&self) -> Option<String> {
+    async fn level(&self) -> Option<String> {
         self.kube
-            .get("", "ConfigMap", Some("shop"), "app")
+            .get("", "ConfigMap", Some(&self.shop), "app")
+            .await
             .and_then(|cm| cm["data"]["level"].as_str().map(str::to_string))
+    }
+
+    async fn level_is(&self, level: &str) -> bool {
+        self.level().await.as_deref() == Some(level)
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn once_applies_a_new_commit_and_never_an_invalid_one() {
-    let env = Env::start().await;
+crate::on_both_targets!(
+    once_applies_a_new_commit_and_never_an_invalid_one,
+    the_daemon_follows_new_commits_and_stops_cleanly_on_sigterm,
+    a_deny_window_holds_changes_until_it_is_gone,
+    a_signed_push_webhook_syncs_at_once_and_an_unsigned_one_is_refused,
+    while_git_is_down_the_last_revision_stays_and_the_daemon_comes_back,
+);
+
+async fn once_applies_a_new_commit_and_never_an_invalid_one(t: Target) {
+    let env = Env::start(t).await;
     let out = env.once().await;
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
-    assert!(out.stdout.contains("test: success"), "{}", out.stdout);
-    assert_eq!(env.level().as_deref(), Some("info"));
+    assert!(
+        out.stdout.contains(&format!("{}: success", env.source())),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(env.level().await.as_deref(), Some("info"));
 
     // An invalid commit on top: nothing is applied, exit 1, live unchanged.
     let repo = env.dir.path().join("repo");
     write(
         &repo,
         "deploy/cm.yaml",
-        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app, namespace: shop}\ndata: {level: 3}\n",
+        &env.ours(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app, namespace: shop}\ndata: {level: 3}\n",
+        ),
     );
     commit_all(&repo, "broken");
     let out = env.once().await;
     assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
-    assert!(out.stdout.contains("test: invalid"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains(&format!("{}: invalid", env.source())),
+        "{}",
+        out.stdout
+    );
     assert!(out.stdout.contains("deploy/cm.yaml:4"), "{}", out.stdout);
-    assert_eq!(env.level().as_deref(), Some("info"));
+    assert_eq!(env.level().await.as_deref(), Some("info"));
 
     // Fixed: applied.
-    write(&repo, "deploy/cm.yaml", &cm("debug"));
+    write(&repo, "deploy/cm.yaml", &env.ours(&cm("debug")));
     commit_all(&repo, "fixed");
     assert_eq!(env.once().await.code, 0);
-    assert_eq!(env.level().as_deref(), Some("debug"));
+    assert_eq!(env.level().await.as_deref(), Some("debug"));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_daemon_follows_new_commits_and_stops_cleanly_on_sigterm() {
-    let env = Env::start().await;
+async fn the_daemon_follows_new_commits_and_stops_cleanly_on_sigterm(t: Target) {
+    let env = Env::start(t).await;
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let child = Command::new(env!("CARGO_BIN_EXE_mooring"))
@@ -124,7 +163,7 @@ async fn the_daemon_follows_new_commits_and_stops_cleanly_on_sigterm() {
         .spawn()
         .unwrap();
     assert!(
-        eventually(|| env.level().as_deref() == Some("info")).await,
+        eventually_async(|| env.level_is("info")).await,
         "the first sync applied nothing"
     );
     assert!(
@@ -135,11 +174,14 @@ async fn the_daemon_follows_new_commits_and_stops_cleanly_on_sigterm() {
     let (code, metrics) = http_get(port, "/metrics");
     assert_eq!(code, 200);
     assert!(
-        metrics.contains("mooring_sync_total{result=\"success\",source=\"test\"}"),
+        metrics.contains(&format!(
+            "mooring_sync_total{{result=\"success\",source=\"{}\"}}",
+            env.source()
+        )),
         "{metrics}"
     );
     assert!(
-        metrics.contains("mooring_resource_drift{backend=\"kubernetes\",kind=\"ConfigMap\",name=\"app\",namespace=\"shop\",source=\"test\"}"),
+        metrics.contains(&format!("mooring_resource_drift{{backend=\"kubernetes\",kind=\"ConfigMap\",name=\"app\",namespace=\"{}\",source=\"{}\"}}", env.shop, env.source())),
         "{metrics}"
     );
     // Every request to the target is counted and timed.
@@ -175,13 +217,13 @@ async fn the_daemon_follows_new_commits_and_stops_cleanly_on_sigterm() {
     let (code, status) = http_get(port, "/api/v1/status");
     assert_eq!(code, 200);
     let status: serde_json::Value = serde_json::from_str(&status).unwrap();
-    assert_eq!(status["sources"][0]["name"], "test");
+    assert_eq!(status["sources"][0]["name"], env.source());
     assert_eq!(status["sources"][0]["result"], "success");
     let repo = env.dir.path().join("repo");
-    write(&repo, "deploy/cm.yaml", &cm("warn"));
+    write(&repo, "deploy/cm.yaml", &env.ours(&cm("warn")));
     commit_all(&repo, "second");
     assert!(
-        eventually(|| env.level().as_deref() == Some("warn")).await,
+        eventually_async(|| env.level_is("warn")).await,
         "the new commit was not applied"
     );
 
@@ -199,9 +241,8 @@ async fn the_daemon_follows_new_commits_and_stops_cleanly_on_sigterm() {
     assert!(stderr.contains("result=\"success\""), "{stderr}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_deny_window_holds_changes_until_it_is_gone() {
-    let env = Env::start().await;
+async fn a_deny_window_holds_changes_until_it_is_gone(t: Target) {
+    let env = Env::start(t).await;
     let config = env.dir.path().join("mooring.yaml");
     let text = std::fs::read_to_string(&config).unwrap();
     // A deny window that fired within the last hour, whenever this runs.
@@ -213,18 +254,26 @@ async fn a_deny_window_holds_changes_until_it_is_gone() {
     std::fs::write(&config, &denied).unwrap();
     let out = env.once().await;
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
-    assert!(out.stdout.contains("test: skipped"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains(&format!("{}: skipped", env.source())),
+        "{}",
+        out.stdout
+    );
     assert!(
         out.stdout.contains("inside the deny window"),
         "{}",
         out.stdout
     );
-    assert_eq!(env.level(), None, "nothing applied inside the window");
+    assert_eq!(env.level().await, None, "nothing applied inside the window");
 
     std::fs::write(&config, &text).unwrap();
     let out = env.once().await;
-    assert!(out.stdout.contains("test: success"), "{}", out.stdout);
-    assert_eq!(env.level().as_deref(), Some("info"));
+    assert!(
+        out.stdout.contains(&format!("{}: success", env.source())),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(env.level().await.as_deref(), Some("info"));
 }
 
 /// `POST /hooks/git` with GitHub's headers; the status code.
@@ -281,9 +330,8 @@ impl Drop for Daemon {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_signed_push_webhook_syncs_at_once_and_an_unsigned_one_is_refused() {
-    let env = Env::start().await;
+async fn a_signed_push_webhook_syncs_at_once_and_an_unsigned_one_is_refused(t: Target) {
+    let env = Env::start(t).await;
     let config = env.dir.path().join("mooring.yaml");
     let text = std::fs::read_to_string(&config).unwrap();
     // Polling every hour: only the webhook can bring the next commit in.
@@ -309,10 +357,10 @@ async fn a_signed_push_webhook_syncs_at_once_and_an_unsigned_one_is_refused() {
         eventually(|| http_get(port, "/readyz").0 == 200).await,
         "never ready"
     );
-    assert_eq!(env.level().as_deref(), Some("info"));
+    assert_eq!(env.level().await.as_deref(), Some("info"));
 
     let repo = env.dir.path().join("repo");
-    write(&repo, "deploy/cm.yaml", &cm("warn"));
+    write(&repo, "deploy/cm.yaml", &env.ours(&cm("warn")));
     commit_all(&repo, "second");
     let body = serde_json::json!({
         "ref": "refs/heads/master",
@@ -325,7 +373,7 @@ async fn a_signed_push_webhook_syncs_at_once_and_an_unsigned_one_is_refused() {
     let good = github_signature("hunter2", &body);
     assert_eq!(http_post_github(port, &body, Some(&good)), 202);
     assert!(
-        eventually(|| env.level().as_deref() == Some("warn")).await,
+        eventually_async(|| env.level_is("warn")).await,
         "the webhook did not bring the new commit in"
     );
     let (_, metrics) = http_get(port, "/metrics");
@@ -347,16 +395,18 @@ async fn a_signed_push_webhook_syncs_at_once_and_an_unsigned_one_is_refused() {
         sample(
             &metrics,
             "mooring_git_fetch_total",
-            &["result=\"success\"", "source=\"test\""]
+            &[
+                "result=\"success\"",
+                &format!("source=\"{}\"", env.source())
+            ]
         ),
         Some(2.0),
         "{metrics}"
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn while_git_is_down_the_last_revision_stays_and_the_daemon_comes_back() {
-    let env = Env::start().await;
+async fn while_git_is_down_the_last_revision_stays_and_the_daemon_comes_back(t: Target) {
+    let env = Env::start(t).await;
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let _daemon = Daemon(
@@ -392,15 +442,15 @@ async fn while_git_is_down_the_last_revision_stays_and_the_daemon_comes_back() {
     assert_eq!(status["sources"][0]["result"], "failed", "{status}");
     assert_eq!(status["sources"][0]["revision"], revision, "{status}");
     assert!(status["sources"][0]["error"].as_str().is_some(), "{status}");
-    assert_eq!(env.level().as_deref(), Some("info"));
+    assert_eq!(env.level().await.as_deref(), Some("info"));
     assert_eq!(http_get(port, "/readyz").0, 200, "still serving");
 
     // Back, with a new commit: applied after the backoff (5 s at first).
     std::fs::rename(&away, &repo).unwrap();
-    write(&repo, "deploy/cm.yaml", &cm("error"));
+    write(&repo, "deploy/cm.yaml", &env.ours(&cm("error")));
     commit_all(&repo, "after the outage");
     assert!(
-        eventually(|| env.level().as_deref() == Some("error")).await,
+        eventually_async(|| env.level_is("error")).await,
         "not applied after Git came back"
     );
     let (_, status) = http_get(port, "/api/v1/status");
@@ -661,7 +711,7 @@ fn git_http_answer(
 /// Every place a password in `source.url` could surface, with the daemon
 /// logging at trace level: its log, `/api/v1/status` (url and error),
 /// `/metrics` (`mooring_source_info`'s url label), `--once`'s output and the
-/// cached clone's config.
+/// cached clone's config. About the source, not the target: emulator only.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_password_in_the_source_url_is_never_shown() {
     const PASSWORD: &str = "S3cretPassw0rd";
@@ -793,12 +843,19 @@ async fn a_password_in_the_source_url_is_never_shown() {
 
 /// `mooring run --max-file-size` reaches the daemon's reads: a revision with a
 /// file over it is invalid and nothing of it is applied. (The flag was once
-/// accepted and ignored.)
+/// accepted and ignored.) About reading, not the target: emulator only.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_honours_max_file_size() {
-    let env = Env::start().await;
-    // ns.yaml is 54 bytes, cm.yaml 90: only cm.yaml is over 70.
-    let args = env.args(&["--once", "--max-file-size", "70"]);
+    let env = Env::start(Target::Emulator).await;
+    let size = |f: &str| {
+        std::fs::metadata(env.dir.path().join("repo/deploy").join(f))
+            .unwrap()
+            .len()
+    };
+    let (ns, cm) = (size("ns.yaml"), size("cm.yaml"));
+    assert!(ns < cm, "the limit goes between them");
+    let limit = (ns + cm) / 2;
+    let args = env.args(&["--once", "--max-file-size", &limit.to_string()]);
     let dir = env.dir.path().to_path_buf();
     let out = tokio::task::spawn_blocking(move || {
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -807,18 +864,24 @@ async fn run_honours_max_file_size() {
     .await
     .unwrap();
     assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
-    assert!(out.stdout.contains("test: invalid"), "{}", out.stdout);
     assert!(
-        out.stdout.lines().any(|l| l.contains("deploy/cm.yaml")
-            && l.contains("file is 90 bytes, over the 70 byte limit")),
+        out.stdout.contains(&format!("{}: invalid", env.source())),
         "{}",
         out.stdout
     );
-    assert_eq!(env.level(), None);
+    let over = format!("file is {cm} bytes, over the {limit} byte limit");
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l.contains("deploy/cm.yaml") && l.contains(&over)),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(env.level().await, None);
     // The default limit reads it: applied.
     let out = env.once().await;
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
-    assert_eq!(env.level().as_deref(), Some("info"));
+    assert_eq!(env.level().await.as_deref(), Some("info"));
 }
 
 /// `plan --against-ref` reaches a private repository with the `source.auth`
