@@ -139,10 +139,11 @@ fn assert_code(out: &Output, code: i32) {
 }
 
 // Emulator only: the examples use fixed Namespaces and the operators' kinds; on
-// the real server they are applied with their generated CRDs, in a Namespace of
-// the test's own, by `generated_crds_serve_the_examples_without_a_perpetual_diff`
-// (tests/kubernetes.rs).
+// the real server they are applied with the CRDs `mooring crds` prints, in a
+// Namespace of the test's own, by
+// `crds_from_mooring_and_the_examples_apply_in_one_run_without_a_perpetual_diff`.
 crate::on_both_targets!(
+    crds_from_mooring_and_the_examples_apply_in_one_run_without_a_perpetual_diff,
     live_drift_is_planned_and_healed,
     prune_deletes_only_owned_objects_and_only_when_asked,
     an_empty_render_deletes_nothing,
@@ -176,6 +177,122 @@ async fn every_example_applies_and_then_plans_clean() {
     assert!(names.contains(&"dev-sandbox".to_string()), "{names:?}");
 
     let again = env.run(&["plan"]).await;
+    assert_code(&again, 0);
+    assert!(again.stdout.contains("no changes"), "{}", again.stdout);
+}
+
+/// Users without the operators install the CRDs with mooring: `mooring crds`
+/// (the binary's output) sits in the repository next to the LlamaStack and
+/// wasmCloud examples, and one `mooring apply` creates the CRDs, waits until
+/// they are Established and served, then applies the objects; the next plan
+/// has no change (server defaults from the CRDs included). CRDs are
+/// cluster-wide and the real server is shared, so every group gets the test's
+/// own prefix, which mooring then does not know (`--allow-unknown-kinds`: the
+/// server checks the objects against the CRDs).
+async fn crds_from_mooring_and_the_examples_apply_in_one_run_without_a_perpetual_diff(t: Target) {
+    let env = Env::start(t).await;
+    let crds = support::mooring(&["crds"], None);
+    assert_code(&crds, 0);
+    let prefix = format!("t{}.", env.kube.id);
+    let regroup = |text: &str| {
+        text.replace("llamastack.io", &format!("{prefix}llamastack.io"))
+            .replace(
+                "runtime.wasmcloud.dev",
+                &format!("{prefix}runtime.wasmcloud.dev"),
+            )
+    };
+    let ns = env.kube.name("crds");
+    write(&env.path("repo"), "crds.yaml", &regroup(&crds.stdout));
+    write(
+        &env.path("repo"),
+        "namespace.yaml",
+        &format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: {ns}}}\n"),
+    );
+    // One object the server defaults (`spec.replicas`, from the CRD).
+    write(
+        &env.path("repo"),
+        "defaulted.yaml",
+        &regroup(&format!(
+            "apiVersion: llamastack.io/v1alpha1\nkind: LlamaStackDistribution\nmetadata: {{name: defaulted, namespace: {ns}}}\nspec:\n  server:\n    distribution: {{name: ollama}}\n"
+        )),
+    );
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/manifests");
+    let mut copied = 0;
+    for dir in ["llamastack", "wasmcloud"] {
+        copy_dir(&examples.join(dir), &env.path(&format!("repo/{dir}")));
+    }
+    let mut stack = vec![env.path("repo/llamastack"), env.path("repo/wasmcloud")];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let text = std::fs::read_to_string(&path).unwrap();
+                let text: String = text
+                    .lines()
+                    .map(|l| {
+                        if l.starts_with("  namespace: ") {
+                            format!("  namespace: {ns}\n")
+                        } else {
+                            format!("{}\n", regroup(l))
+                        }
+                    })
+                    .collect();
+                std::fs::write(&path, text).unwrap();
+                copied += 1;
+            }
+        }
+    }
+    assert!(copied >= 10, "{copied} example files");
+
+    let apply = env.run(&["apply", "--yes", "--allow-unknown-kinds"]).await;
+    assert_code(&apply, 0);
+    assert!(apply.stdout.contains("0 failed"), "{}", apply.stdout);
+    let kinds = crds
+        .stdout
+        .matches("kind: CustomResourceDefinition")
+        .count();
+    assert_eq!(kinds, 6, "{}", crds.stdout);
+    for info in mooring::kinds::crd::kinds() {
+        let name = format!(
+            "{}.{prefix}{}",
+            mooring::kinds::crd::plural(info.kind),
+            info.group
+        );
+        let crd = env
+            .kube
+            .get(
+                "apiextensions.k8s.io",
+                "CustomResourceDefinition",
+                None,
+                &name,
+            )
+            .await
+            .unwrap_or_else(|| panic!("{name} was not created:\n{}", apply.stdout));
+        let established = crd["status"]["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| c["type"] == "Established" && c["status"] == "True");
+        assert!(established, "{name} is not Established: {crd}");
+    }
+    let defaulted = env
+        .kube
+        .get(
+            &format!("{prefix}llamastack.io"),
+            "LlamaStackDistribution",
+            Some(&ns),
+            "defaulted",
+        )
+        .await
+        .expect("the LlamaStackDistribution without replicas was created");
+    if t == Target::Real {
+        // The emulator defaults only what docs/emulator-gaps.md lists.
+        assert_eq!(defaulted["spec"]["replicas"], 1, "{defaulted}");
+    }
+
+    let again = env.run(&["plan", "--allow-unknown-kinds"]).await;
     assert_code(&again, 0);
     assert!(again.stdout.contains("no changes"), "{}", again.stdout);
 }

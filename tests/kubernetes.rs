@@ -171,7 +171,6 @@ crate::on_both_targets!(
     leases_are_replaced_with_optimistic_concurrency,
     long_lists_are_read_page_by_page,
     a_watch_reports_changes_to_this_sources_objects_after_its_list,
-    generated_crds_serve_the_examples_without_a_perpetual_diff,
     a_field_the_schema_does_not_declare_is_invalid_input_not_a_server_fault,
     an_immutable_config_map_or_secret_whose_data_changed_is_replaced,
     a_replace_spares_an_object_recreated_since_it_was_observed,
@@ -1095,83 +1094,6 @@ async fn a_watch_reports_changes_to_this_sources_objects_after_its_list(t: Targe
             "{calls:?}"
         );
     }
-}
-
-/// `mooring crds` (the library behind it) for every custom kind, in a group
-/// of the test's own (CRDs are cluster-wide), applied through mooring with
-/// the examples' LlamaStack and wasmCloud objects in the same run: the real
-/// server accepts them as structural schemas, validates and prunes the
-/// objects with them, and a re-plan shows no change.
-async fn generated_crds_serve_the_examples_without_a_perpetual_diff(t: Target) {
-    let env = KubeEnv::start(t).await;
-    let k = connect(&env, &target(&env)).await;
-    let ns = env.name("crds");
-    let regroup = |text: &str| {
-        text.replace("llamastack.io/", &format!("t{}.llamastack.io/", env.id))
-            .replace(
-                "runtime.wasmcloud.dev/",
-                &format!("t{}.runtime.wasmcloud.dev/", env.id),
-            )
-    };
-    let mut text = format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: {ns}}}\n");
-    for info in mooring::kinds::crd::kinds() {
-        let mut crd = mooring::kinds::crd::crd(info);
-        let group = format!("t{}.{}", env.id, info.group);
-        crd["metadata"]["name"] = json!(format!(
-            "{}.{group}",
-            mooring::kinds::crd::plural(info.kind)
-        ));
-        crd["spec"]["group"] = json!(group);
-        text.push_str("---\n");
-        text.push_str(&mooring::plan::yaml::to_yaml(&crd));
-    }
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/manifests");
-    let mut files = Vec::new();
-    for dir in ["llamastack", "wasmcloud"] {
-        let mut stack = vec![root.join(dir)];
-        while let Some(d) = stack.pop() {
-            for entry in std::fs::read_dir(&d).unwrap() {
-                let path = entry.unwrap().path();
-                if path.is_dir() {
-                    stack.push(path);
-                } else if path.extension().is_some_and(|e| e == "yaml") {
-                    files.push(path);
-                }
-            }
-        }
-    }
-    files.sort();
-    let mut examples = 0;
-    for file in files {
-        let content = std::fs::read_to_string(&file).unwrap();
-        if !content.starts_with("---") {
-            text.push_str("---\n"); // each file starts a document
-        }
-        for line in content.lines() {
-            if line.starts_with("  namespace: ") {
-                text.push_str(&format!("  namespace: {ns}\n"));
-            } else {
-                text.push_str(&regroup(line));
-                text.push('\n');
-            }
-        }
-        examples += 1;
-    }
-    assert!(examples >= 10, "{examples} example files");
-    let desired = manifests(&env, &text);
-    let kinds = mooring::kinds::crd::kinds().len();
-    assert!(desired.len() > 1 + kinds + examples, "{}", desired.len());
-    let p = plan(&k, &desired).await;
-    assert_eq!(p.summary.create, desired.len(), "{p:#?}");
-    apply_ok(&k, &p, &desired).await;
-    let again = plan(&k, &desired).await;
-    let changed: Vec<String> = again
-        .changes
-        .iter()
-        .filter(|c| c.action != Action::Unchanged)
-        .map(|c| format!("{} {:?}\n{}", c.id, c.action, c.diff))
-        .collect();
-    assert!(changed.is_empty(), "{}", changed.join("\n"));
 }
 
 /// A real kube-apiserver answers an apply with a field its schema does not

@@ -19,6 +19,10 @@
 //!   nullable pattern, other `anyOf`/`oneOf`) are dropped: `mooring
 //!   validate` still checks them.
 //!
+//! Defaults the types declare (upstream's, such as a LlamaStackDistribution's
+//! `spec.replicas: 1`; `tests/kinds/upstream.rs` keeps them equal) are kept,
+//! so a server defaults objects as it would with upstream's CRD.
+//!
 //! The root keeps `spec`'s schema and `required`; `metadata` is
 //! `type: object` (the API server owns its schema) and `status` is
 //! preserved as is, with the status subresource enabled.

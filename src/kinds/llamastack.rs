@@ -39,6 +39,7 @@ pub struct LlamaStackDistribution {
 pub struct LlamaStackDistributionSpec {
     /// Number of server pods; the operator uses 1 when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = 1))]
     pub replicas: Option<i32>,
     /// Who may reach the server, and whether it gets an OpenShift Route.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -57,6 +58,7 @@ pub struct NetworkSpec {
     pub allowed_from: Option<AllowedFrom>,
     /// Create a Route (OpenShift) exposing the server; false when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = false))]
     pub expose_route: Option<bool>,
 }
 
@@ -184,6 +186,7 @@ pub struct DistributionType {
 pub struct ContainerSpec {
     /// Container name; `llama-stack` when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = "llama-stack"))]
     pub name: Option<String>,
     /// Port the server listens on; 8321 when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]

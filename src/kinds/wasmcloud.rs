@@ -458,8 +458,9 @@ pub struct WorkloadReplicaSet {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct WorkloadReplicaSetSpec {
-    /// Number of workloads to keep running.
+    /// Number of workloads to keep running; 1 when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = 1))]
     pub replicas: Option<i32>,
     /// The workload to replicate.
     pub template: WorkloadReplicaTemplate,
@@ -499,13 +500,15 @@ pub struct WorkloadDeployment {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct WorkloadDeploymentSpec {
-    /// Number of workloads to keep running.
+    /// Number of workloads to keep running; 1 when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = 1))]
     pub replicas: Option<i32>,
     /// The workload to replicate.
     pub template: WorkloadReplicaTemplate,
     /// How a template change is rolled out: `RollingUpdate` (default) or `Recreate`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = "RollingUpdate"))]
     pub deploy_policy: Option<String>,
     /// Artifacts the template's components may refer to by name.
     #[serde(default, skip_serializing_if = "Option::is_none")]

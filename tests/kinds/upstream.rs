@@ -2,7 +2,8 @@
 //! today (`../shared/reference/upstream-crds/`): every property upstream
 //! has, mooring has; every constraint upstream enforces (required fields,
 //! bounds, lengths, item counts, patterns, enums, int32 ranges,
-//! int-or-string, CEL rules), mooring enforces, in its schema or, where the
+//! int-or-string, CEL rules) and every default upstream declares on its
+//! own types, mooring enforces (or declares), in its schema or, where the
 //! allow-list below says so, in a typed rule or on purpose not at all.
 //!
 //! Being stricter than upstream (unknown fields rejected, a minimum of 0 on
@@ -167,6 +168,12 @@ fn compare(root: &Value, u: &Value, m: &Value, path: &str, out: &mut Vec<(String
             _ => problem(format!("enum {allowed:?} not enforced")),
         }
     }
+    if let Some(default) = u.get("default")
+        && default_compared(path, default)
+        && m.get("default") != Some(default)
+    {
+        problem(format!("default {default} not declared"));
+    }
     if u.get("x-kubernetes-int-or-string") == Some(&Value::Bool(true))
         && !(mt.contains(&"integer") && mt.contains(&"string"))
     {
@@ -229,6 +236,18 @@ fn compare(root: &Value, u: &Value, m: &Value, path: &str, out: &mut Vec<(String
             None => out.push((path.to_string(), "list items are not described".to_string())),
         }
     }
+}
+
+/// Whether an upstream `default` must be declared by mooring's schema too
+/// (so that `mooring crds` defaults what upstream's CRD defaults). Not
+/// compared: the empty-string `name` of Kubernetes object references (the
+/// Go zero value controller-gen copies, which defaults nothing useful), and
+/// fields of Kubernetes' own types (volume sources, env var sources), whose
+/// schemas come from k8s-openapi without defaults.
+fn default_compared(path: &str, default: &Value) -> bool {
+    let go_zero_name = path.ends_with(".name") && default == &json!("");
+    let core_type = path.contains(".volumes[].") || path.contains(".valueFrom.");
+    !go_zero_name && !core_type
 }
 
 /// (CRD file name, apiVersion, kind, the CRD's schema), for every served
@@ -347,7 +366,7 @@ fn the_comparison_reports_missing_properties_and_constraints() {
         "required": ["a"],
         "properties": {
             "a": {"type": "integer", "format": "int32", "minimum": 1},
-            "b": {"type": "string", "pattern": "^x$"},
+            "b": {"type": "string", "pattern": "^x$", "default": "x"},
             "c": {"type": "array", "maxItems": 3, "items": {"type": "string"},
                   "x-kubernetes-validations": [{"rule": "true", "message": "m"}]},
             "d": {"type": "object", "additionalProperties": {"type": "string"}},
@@ -377,6 +396,7 @@ fn the_comparison_reports_missing_properties_and_constraints() {
             "a: minimum 1 upstream, 0 here",
             "a: int32 range not enforced",
             "b: pattern ^x$ not enforced",
+            "b: default \"x\" not declared",
             "c: maxItems 3 upstream, 5 here",
             "c: CEL rule \"m\" has no schema equivalent",
             ": property d is missing",

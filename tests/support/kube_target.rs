@@ -362,11 +362,19 @@ impl KubeEnv {
         }
     }
 
-    /// On the real server: CustomResourceDefinitions the emulator serves
-    /// built in (LlamaStackDistribution), applied idempotently, then waited
-    /// for until discovery serves them.
+    /// On the real server: the CustomResourceDefinition the emulator serves
+    /// built in (LlamaStackDistribution), as `mooring crds` prints it (the
+    /// same library function), applied idempotently, then waited for until
+    /// discovery serves it.
     async fn install_test_crds(&self) {
-        let crd: Value = serde_json::from_str(LLAMASTACK_TEST_CRD).expect("the test CRD is JSON");
+        let info = mooring::kinds::find("llamastack.io/v1alpha1", "LlamaStackDistribution")
+            .expect("mooring knows LlamaStackDistribution");
+        let crd = mooring::kinds::crd::crd(info);
+        assert_eq!(
+            crd.pointer("/spec/versions/0/schema/openAPIV3Schema/properties/spec/properties/replicas/default"),
+            Some(&serde_json::json!(1)),
+            "the generated CRD defaults spec.replicas as upstream's does"
+        );
         self.apply_as(FIXTURE_MANAGER, &crd, true).await;
         for _ in 0..300 {
             if kube::discovery::group(&self.client, "llamastack.io")
@@ -379,36 +387,9 @@ impl KubeEnv {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("the test CRD llamastackdistributions.llamastack.io is not served after 30 s");
+        panic!("the CRD llamastackdistributions.llamastack.io is not served after 30 s");
     }
 }
-
-/// A stand-in for the LlamaStack operator's CRD, until tests install
-/// mooring's own (issue 11): structural, with the one default the tests
-/// rely on (`spec.replicas: 1`, as upstream), the rest preserved.
-const LLAMASTACK_TEST_CRD: &str = r#"{
-  "apiVersion": "apiextensions.k8s.io/v1",
-  "kind": "CustomResourceDefinition",
-  "metadata": {"name": "llamastackdistributions.llamastack.io"},
-  "spec": {
-    "group": "llamastack.io",
-    "scope": "Namespaced",
-    "names": {"kind": "LlamaStackDistribution", "plural": "llamastackdistributions",
-              "singular": "llamastackdistribution", "listKind": "LlamaStackDistributionList"},
-    "versions": [{
-      "name": "v1alpha1", "served": true, "storage": true,
-      "subresources": {"status": {}},
-      "schema": {"openAPIV3Schema": {
-        "type": "object",
-        "properties": {
-          "spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": true,
-                   "properties": {"replicas": {"type": "integer", "format": "int32", "default": 1}}},
-          "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}
-        }
-      }}
-    }]
-  }
-}"#;
 
 /// `POST path` with a JSON body to etcd's JSON gateway on loopback, and the
 /// JSON it answers.
