@@ -3,10 +3,17 @@
 //! every managed kind, plan 10,000 objects) cost in CPU, and the peak
 //! resident memory of `mooring run`.
 //!
-//! Run with `cargo bench --bench daemon`. The targets are the emulators
-//! (`emulators/`) in this process on 127.0.0.1; `mooring run` is the real
-//! release binary in its own process, measured through /proc (Linux).
-//! It prints figures and asserts nothing about time.
+//! Run with `cargo bench --bench daemon`. The Kubernetes target is first
+//! the emulator (`emulators/`, in this process: mooring's own cost), then a
+//! real kube-apiserver with etcd (`testenv/`, started for this run:
+//! benches/support/real_kube.rs; what users see), each with a Flintlock
+//! emulator on 127.0.0.1; `mooring run` is the real release binary in its
+//! own process, measured through /proc (Linux). It prints figures and
+//! asserts nothing about time. The real half is skipped, saying why, when
+//! the control plane cannot start (no Go).
+
+#[path = "support/real_kube.rs"]
+mod real_kube;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -128,8 +135,6 @@ struct Phase {
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let kube = KubeEmulator::start(KubeOptions::default()).await?;
-    let flintlock = FlintlockEmulator::start(FlintlockOptions::default()).await?;
     let dir = tempfile::tempdir()?;
     let repo = dir.path().join("repo");
     std::fs::create_dir_all(repo.join("deploy"))?;
@@ -153,12 +158,43 @@ async fn main() -> Result<()> {
     git(&repo, &["init", "-q", "-b", "main"])?;
     git(&repo, &["add", "-A"])?;
     git(&repo, &["commit", "-qm", "10,000 objects"])?;
-    kube.write_kubeconfig(&dir.path().join("kubeconfig"), "bench")?;
-
+    let emulator = KubeEmulator::start(KubeOptions::default()).await?;
+    let kubeconfig = dir.path().join("kubeconfig");
+    emulator.write_kubeconfig(&kubeconfig, "bench")?;
     println!(
-        "mooring run with {OBJECTS} objects ({} microVMs on one flintlockd, the rest Kubernetes objects in 4 kinds × {NAMESPACES} namespaces), against the emulators",
+        "mooring run with {OBJECTS} objects ({} microVMs on one flintlockd emulator, the rest Kubernetes objects in 4 kinds × {NAMESPACES} namespaces)",
         OBJECTS / 20
     );
+    println!("\n== Kubernetes emulator (emulators/, this process): mooring's own cost");
+    let cache = dir.path().join("emulator");
+    std::fs::create_dir_all(&cache)?;
+    run_phases(&cache, &repo, &kubeconfig, "bench").await?;
+    drop(emulator);
+
+    println!("\n== real kube-apiserver v1.37.2 with etcd (testenv/): what users see");
+    match real_kube::start() {
+        Ok(real) => {
+            real.install_crd("runtime.wasmcloud.dev/v1alpha1", "Artifact")
+                .await?;
+            let cache = dir.path().join("real");
+            std::fs::create_dir_all(&cache)?;
+            run_phases(&cache, &repo, &real.kubeconfig, &real.context).await?;
+        }
+        Err(e) => println!("skipped: {e}"),
+    }
+    Ok(())
+}
+
+/// The two phases against one Kubernetes target (and a Flintlock emulator
+/// of its own): the first daemon creates everything, the second finds
+/// nothing to change. `dir` holds the config and Git cache.
+async fn run_phases(
+    dir: &std::path::Path,
+    repo: &std::path::Path,
+    kubeconfig: &std::path::Path,
+    context: &str,
+) -> Result<()> {
+    let flintlock = FlintlockEmulator::start(FlintlockOptions::default()).await?;
     let phases = [
         Phase {
             name: "idle syncs (unchanged revision, every 2 s; no drift check)",
@@ -172,15 +208,15 @@ async fn main() -> Result<()> {
         },
     ];
     for (i, phase) in phases.iter().enumerate() {
-        let config = dir.path().join("mooring.yaml");
+        let config = dir.join("mooring.yaml");
         std::fs::write(
             &config,
             format!(
-                "source: {{name: bench, url: {}, ref: main, path: deploy, interval: {}, driftInterval: {}}}\ntargets:\n  kubernetes: {{kubeconfig: {}, context: bench}}\n  flintlock:\n    - {{name: edge-1, endpoint: '{}'}}\ntimeout: 60s\n",
+                "source: {{name: bench, url: {}, ref: main, path: deploy, interval: {}, driftInterval: {}}}\ntargets:\n  kubernetes: {{kubeconfig: {}, context: {context}}}\n  flintlock:\n    - {{name: edge-1, endpoint: '{}'}}\ntimeout: 60s\n",
                 repo.display(),
                 phase.interval,
                 phase.drift_interval,
-                dir.path().join("kubeconfig").display(),
+                kubeconfig.display(),
                 flintlock.endpoint()
             ),
         )?;
@@ -198,7 +234,7 @@ async fn main() -> Result<()> {
                     "--listen",
                     &format!("127.0.0.1:{port}"),
                     "--cache-dir",
-                    &dir.path().join("cache").display().to_string(),
+                    &dir.join("cache").display().to_string(),
                 ])
                 .env("RUST_LOG", "warn")
                 .stdout(Stdio::null())
@@ -216,7 +252,6 @@ async fn main() -> Result<()> {
         let cpu_first = cpu_seconds(pid)?;
         let (peak_first, _) = rss_mib(pid)?;
         let (_, before) = http_get(port, "/metrics").ok_or("no metrics")?;
-        kube.reset_calls();
         tokio::time::sleep(WINDOW).await;
         let cpu = cpu_seconds(pid)? - cpu_first;
         let (peak, rss) = rss_mib(pid)?;

@@ -1,14 +1,27 @@
-//! Planning 10,000 objects against the emulators: how many API calls, and
-//! how long. Reads must be O(kinds × namespaces) LIST calls, never one GET
-//! per object; an unchanged re-plan must make no dry-run apply at all.
+//! Planning 10,000 objects: how many API calls, and how long, against the
+//! Kubernetes emulator and then against a real kube-apiserver with etcd
+//! (`testenv/`, started for this run; benches/support/real_kube.rs), with
+//! the Flintlock emulator beside each. Reads must be O(kinds × namespaces)
+//! LIST calls, never one GET per object; an unchanged re-plan must make no
+//! dry-run apply at all. Requests are counted on mooring's side (the
+//! `backend::requests` sink the daemon's metrics use), so both targets are
+//! counted alike.
 //!
 //! Run with `cargo bench --bench plan_targets`. It prints figures and
-//! asserts nothing about time (the call counts are checked by tests).
+//! asserts nothing about time (the call counts are checked by tests). The
+//! real half is skipped, saying why, when the control plane cannot start
+//! (no Go).
+
+#[path = "support/real_kube.rs"]
+mod real_kube;
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use mooring::apply::{Engine, Safety};
+use mooring::backend::requests::{self, RequestOutcome, RequestSink};
 use mooring::config::{Config, FlintlockHost, KubernetesTarget, Targets};
 use mooring::manifest::{Limits, Manifest, SourceFile, load};
 use mooring_emulators::flintlock::{FlintlockEmulator, FlintlockOptions};
@@ -77,50 +90,68 @@ fn desired(change_every: Option<usize>) -> Vec<Manifest> {
     loaded.manifests
 }
 
-fn total(calls: &BTreeMap<String, u64>, prefix: &str) -> u64 {
-    calls
-        .iter()
-        .filter(|(k, _)| k.starts_with(prefix))
-        .map(|(_, v)| v)
-        .sum()
+/// Every request mooring made, by (backend, operation), since the last
+/// [`Counts::take`].
+#[derive(Default)]
+struct Counts(Mutex<BTreeMap<(String, String), u64>>);
+
+impl RequestSink for Counts {
+    fn request(&self, backend: &str, operation: &str, _: RequestOutcome, _: Duration) {
+        let mut counts = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        *counts
+            .entry((backend.to_string(), operation.to_string()))
+            .or_default() += 1;
+    }
 }
 
-fn report(what: &str, took: Duration, kube: &KubeEmulator, fl: &FlintlockEmulator) {
-    let k = kube.calls();
-    let f = fl.calls();
+impl Counts {
+    fn take(&self) -> BTreeMap<(String, String), u64> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+fn report(what: &str, took: Duration, counts: &Counts) {
+    let c = counts.take();
+    let n = |backend: &str, operation: &str| {
+        c.get(&(backend.to_string(), operation.to_string()))
+            .copied()
+            .unwrap_or(0)
+    };
     println!(
-        "{what:<34} {:>8.2} s   kubernetes: {:>5} LIST {:>5} GET {:>6} PATCH {:>4} DELETE   flintlock: {:>4} List {:>5} Create {:>5} Get {:>4} Delete",
+        "{what:<34} {:>8.2} s   kubernetes: {:>5} list {:>5} get {:>6} dry-run {:>6} apply {:>5} delete   flintlock: {:>4} list {:>5} create {:>5} get {:>4} delete",
         took.as_secs_f64(),
-        total(&k, "LIST"),
-        total(&k, "GET"),
-        total(&k, "PATCH"),
-        total(&k, "DELETE"),
-        total(&f, "ListMicroVMs"),
-        total(&f, "CreateMicroVM"),
-        total(&f, "GetMicroVM"),
-        total(&f, "DeleteMicroVM"),
+        n("kubernetes", "list"),
+        n("kubernetes", "get"),
+        n("kubernetes", "dry_run"),
+        n("kubernetes", "apply"),
+        n("kubernetes", "delete"),
+        n("flintlock", "list"),
+        n("flintlock", "create"),
+        n("flintlock", "get"),
+        n("flintlock", "delete"),
     );
-    kube.reset_calls();
-    fl.reset_calls();
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let kube = KubeEmulator::start(KubeOptions::default()).await?;
+/// Plans and applies the 10,000 objects against one Kubernetes target (and
+/// a Flintlock emulator of its own), printing a line per step.
+async fn scenario(
+    kubeconfig: PathBuf,
+    context: &str,
+    first: &[Manifest],
+    changed: &[Manifest],
+    counts: &Counts,
+) -> Result<(), Box<dyn std::error::Error>> {
     let fl = FlintlockEmulator::start(FlintlockOptions {
         create_delay: Duration::from_millis(1),
         delete_delay: Duration::from_millis(1),
         ..FlintlockOptions::default()
     })
     .await?;
-    let dir = tempfile::tempdir()?;
-    let kubeconfig = dir.path().join("kubeconfig");
-    kube.write_kubeconfig(&kubeconfig, "bench")?;
     let config = Config {
         targets: Targets {
             kubernetes: Some(KubernetesTarget {
                 kubeconfig: Some(kubeconfig),
-                context: Some("bench".into()),
+                context: Some(context.into()),
                 ..KubernetesTarget::default()
             }),
             flintlock: vec![FlintlockHost {
@@ -135,26 +166,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ..Config::default()
     };
     let engine = Engine::from_config(&config, "bench").await?;
-
-    let first = desired(None);
-    println!(
-        "{} objects ({} microVMs, {} namespaces, 5 Kubernetes kinds), concurrency 8, 2 cores\n",
-        first.len(),
-        first.iter().filter(|m| m.id.kind == "MicroVM").count(),
-        NAMESPACES
-    );
-    kube.reset_calls();
-    fl.reset_calls();
+    counts.take();
 
     let t = Instant::now();
-    let mut plan = engine.plan(&first).await;
-    report("plan, empty targets (all create)", t.elapsed(), &kube, &fl);
+    let mut plan = engine.plan(first).await;
+    report("plan, empty targets (all create)", t.elapsed(), counts);
     assert_eq!(plan.plan.summary.create, OBJECTS);
     engine.guard(&mut plan, &Safety::default());
 
     let t = Instant::now();
     let applied = engine.apply(&plan).await;
-    report("apply 10,000 creates", t.elapsed(), &kube, &fl);
+    report("apply 10,000 creates", t.elapsed(), counts);
     assert_eq!(
         applied.failed,
         0,
@@ -166,17 +188,54 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     let t = Instant::now();
-    let plan = engine.plan(&first).await;
-    report("plan again, nothing changed", t.elapsed(), &kube, &fl);
+    let plan = engine.plan(first).await;
+    report("plan again, nothing changed", t.elapsed(), counts);
     assert!(!plan.plan.has_changes(), "{:?}", plan.plan.summary);
 
-    let changed = desired(Some(97));
     let t = Instant::now();
-    let plan = engine.plan(&changed).await;
-    report("plan with 1% of objects changed", t.elapsed(), &kube, &fl);
+    let plan = engine.plan(changed).await;
+    report("plan with 1% of objects changed", t.elapsed(), counts);
     println!(
-        "\nlast plan: {} update, {} replace, {} unchanged",
+        "last plan: {} update, {} replace, {} unchanged",
         plan.plan.summary.update, plan.plan.summary.replace, plan.plan.summary.unchanged
     );
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let counts = Arc::new(Counts::default());
+    requests::install(counts.clone());
+    let first = desired(None);
+    let changed = desired(Some(97));
+    println!(
+        "{} objects ({} microVMs, {} namespaces, 5 Kubernetes kinds), concurrency 8, 2 cores",
+        first.len(),
+        first.iter().filter(|m| m.id.kind == "MicroVM").count(),
+        NAMESPACES
+    );
+
+    println!("\nKubernetes emulator (emulators/, this process): mooring's own cost");
+    let kube = KubeEmulator::start(KubeOptions::default()).await?;
+    let dir = tempfile::tempdir()?;
+    let kubeconfig = dir.path().join("kubeconfig");
+    kube.write_kubeconfig(&kubeconfig, "bench")?;
+    scenario(kubeconfig, "bench", &first, &changed, &counts).await?;
+    drop(kube);
+
+    println!("\nreal kube-apiserver v1.37.2 with etcd (testenv/): what users see");
+    let started = Instant::now();
+    match real_kube::start() {
+        Ok(real) => {
+            real.install_crd("runtime.wasmcloud.dev/v1alpha1", "Artifact")
+                .await?;
+            println!(
+                "(control plane up and the Artifact CRD served in {:.1} s)",
+                started.elapsed().as_secs_f64()
+            );
+            scenario(real.kubeconfig, &real.context, &first, &changed, &counts).await?;
+        }
+        Err(e) => println!("skipped: {e}"),
+    }
     Ok(())
 }
