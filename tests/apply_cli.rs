@@ -297,6 +297,64 @@ async fn crds_from_mooring_and_the_examples_apply_in_one_run_without_a_perpetual
     assert!(again.stdout.contains("no changes"), "{}", again.stdout);
 }
 
+/// Real server only: the emulator serves no Deployments and defaults almost
+/// nothing (docs/emulator-gaps.md). A Deployment gets a dozen fields from the
+/// server's defaulting (strategy, revisionHistoryLimit, progressDeadlineSeconds,
+/// the pod template's restartPolicy, dnsPolicy, terminationMessagePath...): none
+/// of them is a change, and a change in Git shows as exactly its own lines, as
+/// `kubectl diff --server-side` shows them (without `metadata.generation`, which
+/// mooring leaves out of every diff with the other server-set metadata).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_defaulted_deployment_diffs_only_what_git_changed() {
+    let env = Env::start(Target::Real).await;
+    let deployment = |replicas: u32, tag: &str| {
+        format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web, namespace: {}}}\nspec:\n  replicas: {replicas}\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata: {{labels: {{app: web}}}}\n    spec:\n      containers:\n        - name: web\n          image: registry.example/web:{tag}\n          ports: [{{containerPort: 8080}}]\n",
+            env.shop
+        )
+    };
+    write(&env.path("repo"), "ns.yaml", &env.ns());
+    write(&env.path("repo"), "deploy.yaml", &deployment(1, "1.0"));
+    let apply = env.run(&["apply", "--yes", "--allow-unknown-kinds"]).await;
+    assert_code(&apply, 0);
+    let live = env
+        .kube
+        .get("apps", "Deployment", Some(&env.shop), "web")
+        .await
+        .unwrap();
+    assert_eq!(
+        live["spec"]["revisionHistoryLimit"], 10,
+        "the server defaulted it: {live}"
+    );
+    let again = env.run(&["plan", "--allow-unknown-kinds"]).await;
+    assert_code(&again, 0);
+    assert!(again.stdout.contains("no changes"), "{}", again.stdout);
+
+    write(&env.path("repo"), "deploy.yaml", &deployment(3, "1.1"));
+    let plan = env.run(&["plan", "--allow-unknown-kinds"]).await;
+    assert_code(&plan, 2);
+    let changed: Vec<&str> = plan
+        .stdout
+        .lines()
+        .filter(|l| {
+            (l.starts_with('+') || l.starts_with('-'))
+                && !l.starts_with("+++")
+                && !l.starts_with("---")
+        })
+        .collect();
+    assert_eq!(
+        changed,
+        vec![
+            "-  replicas: 1",
+            "+  replicas: 3",
+            "-        - image: \"registry.example/web:1.0\"",
+            "+        - image: \"registry.example/web:1.1\"",
+        ],
+        "{}",
+        plan.stdout
+    );
+}
+
 async fn live_drift_is_planned_and_healed(t: Target) {
     let env = Env::start(t).await;
     // kubectl edit takes ownership of the field it changes: healing it means
