@@ -23,8 +23,8 @@ impl Backend for Memory {
         "memory"
     }
 
-    fn handles(&self, m: &Manifest) -> bool {
-        m.id.group.is_empty()
+    fn target(&self) -> Target {
+        Target::Kubernetes
     }
 
     async fn observe(&self, desired: &[Manifest]) -> Result<Vec<Observed>, BackendError> {
@@ -241,7 +241,7 @@ async fn an_unreachable_backend_fails_alone_and_objects_without_target_are_error
     };
     let engine = Engine::new(vec![Box::new(down)], "test", 4);
     let desired = manifests(
-        "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\napiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n",
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\napiVersion: flintlock.liquidmetal.dev/v1alpha1\nkind: MicroVM\nmetadata: {name: w}\n",
     );
     let plan = engine.plan(&desired).await;
     assert!(plan.failed());

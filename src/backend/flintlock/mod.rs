@@ -47,11 +47,12 @@ use proto::{MicroVm, MicroVmSpec, MicroVmState};
 
 use super::{Applied, Backend, BackendError, Observed, UpdateStrategy, is_owned};
 use crate::config::FlintlockHost;
+use crate::kinds::{KindType, Target};
 use crate::manifest::{Manifest, ObjectId};
 use crate::plan::{Action, Change};
 
 const BACKEND: &str = "flintlock";
-const GROUP: &str = "flintlock.liquidmetal.dev";
+const GROUP: &str = <crate::kinds::flintlock::MicroVm as KindType>::GROUP;
 
 /// flintlockd hosts as one [`Backend`].
 #[derive(Debug)]
@@ -429,8 +430,8 @@ impl Backend for Flintlock {
         BACKEND
     }
 
-    fn handles(&self, manifest: &Manifest) -> bool {
-        manifest.id.group == GROUP && manifest.id.kind == KIND
+    fn target(&self) -> Target {
+        Target::Flintlock
     }
 
     async fn observe(&self, desired: &[Manifest]) -> Result<Vec<Observed>, BackendError> {
