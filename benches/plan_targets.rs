@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use mooring::apply::{Engine, Safety};
+use mooring::apply::Safety;
 use mooring::config::{Config, FlintlockHost, KubernetesTarget, Targets};
 use mooring::manifest::{Limits, Manifest, SourceFile, load};
 use mooring_emulators::flintlock::{FlintlockEmulator, FlintlockOptions};
@@ -134,7 +134,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         timeout: Duration::from_secs(30),
         ..Config::default()
     };
-    let engine = Engine::from_config(&config, "bench").await?;
+    let engine = config.engine("bench").await?;
 
     let first = desired(None);
     println!(

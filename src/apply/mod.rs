@@ -15,23 +15,23 @@
 //!   creation failed are skipped, not attempted;
 //! - **bounds**: at most `concurrency` requests per backend at a time.
 //!
-//! [`Engine::from_config`] builds the configured backends; past their
+//! `Config::engine` builds the configured backends; past their
 //! constructors the engine knows no target's API.
 //!
 //! A backend that cannot be observed fails alone: its objects are neither
 //! applied nor deleted, the others go ahead, and the run reports failure.
 
+mod cap;
 pub mod order;
+
+pub use cap::DeletionCap;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use futures::StreamExt;
 use serde::Serialize;
 
-use crate::backend::flintlock::Flintlock;
-use crate::backend::kubernetes::Kubernetes;
 use crate::backend::{self, BackendError, DynBackend};
-use crate::config::{Config, DeletionCap};
 use crate::finding::Finding;
 use crate::kinds::{self, Holds, KindFacts, Target};
 use crate::manifest::{Manifest, ObjectId};
@@ -156,31 +156,6 @@ impl Engine {
         }
     }
 
-    /// The engine for the targets `config` names (Kubernetes, then
-    /// Flintlock), labelling objects as the source named `source`, with
-    /// `config`'s concurrency and request timeout. Every command that talks
-    /// to targets, and the daemon per source, builds its engine here.
-    pub async fn from_config(config: &Config, source: &str) -> Result<Engine, EngineError> {
-        let mut backends: Vec<Box<dyn DynBackend>> = Vec::new();
-        if let Some(k) = &config.targets.kubernetes {
-            let kube = Kubernetes::connect(k, source, config.concurrency, config.timeout).await?;
-            backends.push(Box::new(kube));
-        }
-        if !config.targets.flintlock.is_empty() {
-            let fl = Flintlock::new(
-                &config.targets.flintlock,
-                source,
-                config.concurrency,
-                config.timeout,
-            )?;
-            backends.push(Box::new(fl));
-        }
-        if backends.is_empty() {
-            return Err(EngineError::NoTarget);
-        }
-        Ok(Engine::new(backends, source, config.concurrency))
-    }
-
     /// Names of the backends, in the order they are observed.
     pub fn backends(&self) -> Vec<&'static str> {
         self.backends.iter().map(|b| b.name()).collect()
@@ -199,6 +174,11 @@ impl Engine {
 
     pub fn source(&self) -> &str {
         &self.source
+    }
+
+    /// The most requests in flight per backend.
+    pub fn concurrency(&self) -> usize {
+        self.concurrency
     }
 
     /// The backend of `target`, if there is one.

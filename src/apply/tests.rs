@@ -378,24 +378,3 @@ async fn once_stopping_no_change_is_started_and_the_rest_is_skipped() {
     // Nothing reached the target: the next start creates all three.
     assert_eq!(engine.plan(&desired).await.plan.summary.create, 3);
 }
-
-#[tokio::test]
-async fn an_engine_is_built_from_the_configured_targets_only() {
-    let err = Engine::from_config(&Config::default(), "default")
-        .await
-        .err()
-        .expect("no target");
-    assert!(matches!(err, EngineError::NoTarget), "{err}");
-    assert!(err.to_string().contains("--flintlock NAME=URL"), "{err}");
-
-    // Flintlock channels connect lazily: no flintlockd is needed to build.
-    let config = Config::parse(
-        "source: {name: team-a}\ntargets:\n  flintlock:\n    - {name: edge-1, endpoint: 'http://127.0.0.1:9'}\nconcurrency: 3\n",
-        "m.yaml",
-    )
-    .unwrap();
-    let engine = Engine::from_config(&config, "team-a").await.unwrap();
-    assert_eq!(engine.backends(), ["flintlock"]);
-    assert_eq!(engine.source(), "team-a");
-    assert_eq!(engine.concurrency, 3);
-}

@@ -30,6 +30,7 @@
 mod client;
 mod convert;
 pub mod proto;
+mod settings;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::Duration;
@@ -44,9 +45,9 @@ use client::{Host, state};
 pub use convert::RECORD_KEY;
 use convert::{API_VERSION, KIND, Wanted};
 use proto::{MicroVm, MicroVmSpec, MicroVmState};
+pub use settings::{FlintlockHost, Tls};
 
 use super::{Applied, Backend, BackendError, Observed, UpdateStrategy, is_owned};
-use crate::config::FlintlockHost;
 use crate::kinds::{KindType, Target};
 use crate::manifest::{Manifest, ObjectId};
 use crate::plan::{Action, Change};

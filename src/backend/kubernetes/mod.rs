@@ -31,6 +31,7 @@ mod client;
 pub mod discovery;
 pub mod fields;
 mod kubeconfig;
+mod settings;
 mod watch;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -45,7 +46,6 @@ use crate::backend::{
     Applied, Backend, BackendError, MANAGED_BY_LABEL, MANAGED_BY_VALUE, Observed, SOURCE_LABEL,
     UpdateStrategy, WatchStream, is_owned, other_source,
 };
-use crate::config::KubernetesTarget;
 use crate::kinds::{self, Holds, Ready, Scope, Target};
 use crate::manifest::{Manifest, ObjectId};
 use crate::plan::{Action, Change};
@@ -53,6 +53,7 @@ use crate::plan::{Action, Change};
 pub use client::Retry;
 use client::{CallError, Caller};
 use discovery::{Lookup, Resource, split_api_version};
+pub use settings::KubernetesTarget;
 
 const BACKEND: &str = "kubernetes";
 const CRD_GROUP: &str = "apiextensions.k8s.io";
