@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use mooring::apply::{Engine, Safety};
+use mooring::apply::Safety;
 use mooring::backend::requests::{self, RequestOutcome, RequestSink};
 use mooring::config::{Config, FlintlockHost, KubernetesTarget, Targets};
 use mooring::manifest::{Limits, Manifest, SourceFile, load};
@@ -165,7 +165,7 @@ async fn scenario(
         timeout: Duration::from_secs(30),
         ..Config::default()
     };
-    let engine = Engine::from_config(&config, "bench").await?;
+    let engine = config.engine("bench").await?;
     counts.take();
 
     let t = Instant::now();

@@ -15,40 +15,31 @@
 //!   creation failed are skipped, not attempted;
 //! - **bounds**: at most `concurrency` requests per backend at a time.
 //!
-//! [`Engine::from_config`] builds the configured backends; past their
+//! `Config::engine` builds the configured backends; past their
 //! constructors the engine knows no target's API.
 //!
 //! A backend that cannot be observed fails alone: its objects are neither
 //! applied nor deleted, the others go ahead, and the run reports failure.
 
+mod cap;
 pub mod order;
+
+pub use cap::DeletionCap;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use futures::StreamExt;
 use serde::Serialize;
 
-use crate::backend::flintlock::Flintlock;
-use crate::backend::kubernetes::Kubernetes;
 use crate::backend::{self, BackendError, DynBackend};
-use crate::config::{Config, DeletionCap};
 use crate::finding::Finding;
+use crate::kinds::{self, Holds, KindFacts, Target};
 use crate::manifest::{Manifest, ObjectId};
 use crate::plan::{Action, Change, Plan};
 
-/// Kinds that are declared in Git for other objects to refer to and have
-/// nothing to apply: Ignite's Kernel, Image and Pool.
-pub fn is_declaration_only(m: &Manifest) -> bool {
-    m.id.group == "ignite.weave.works" && matches!(m.id.kind.as_str(), "Kernel" | "Image" | "Pool")
-}
-
-/// Kinds whose deletion takes other objects with it (mooring's or not):
-/// a Namespace its contents, a CustomResourceDefinition every instance.
-fn deletes_contents(id: &ObjectId) -> bool {
-    matches!(
-        (id.group.as_str(), id.kind.as_str()),
-        ("", "Namespace") | ("apiextensions.k8s.io", "CustomResourceDefinition")
-    )
+/// What the kind table says of an object's kind.
+fn facts(id: &ObjectId) -> &'static KindFacts {
+    kinds::facts(&id.group, &id.kind)
 }
 
 /// What is applied and how carefully.
@@ -165,31 +156,6 @@ impl Engine {
         }
     }
 
-    /// The engine for the targets `config` names (Kubernetes, then
-    /// Flintlock), labelling objects as the source named `source`, with
-    /// `config`'s concurrency and request timeout. Every command that talks
-    /// to targets, and the daemon per source, builds its engine here.
-    pub async fn from_config(config: &Config, source: &str) -> Result<Engine, EngineError> {
-        let mut backends: Vec<Box<dyn DynBackend>> = Vec::new();
-        if let Some(k) = &config.targets.kubernetes {
-            let kube = Kubernetes::connect(k, source, config.concurrency, config.timeout).await?;
-            backends.push(Box::new(kube));
-        }
-        if !config.targets.flintlock.is_empty() {
-            let fl = Flintlock::new(
-                &config.targets.flintlock,
-                source,
-                config.concurrency,
-                config.timeout,
-            )?;
-            backends.push(Box::new(fl));
-        }
-        if backends.is_empty() {
-            return Err(EngineError::NoTarget);
-        }
-        Ok(Engine::new(backends, source, config.concurrency))
-    }
-
     /// Names of the backends, in the order they are observed.
     pub fn backends(&self) -> Vec<&'static str> {
         self.backends.iter().map(|b| b.name()).collect()
@@ -210,15 +176,27 @@ impl Engine {
         &self.source
     }
 
+    /// The most requests in flight per backend.
+    pub fn concurrency(&self) -> usize {
+        self.concurrency
+    }
+
+    /// The backend of `target`, if there is one.
+    fn backend_for(&self, target: Target) -> Option<usize> {
+        self.backends.iter().position(|b| b.target() == target)
+    }
+
     /// Plans `desired` (validated, Ignite VMs already translated) against
-    /// every backend. Declaration-only kinds are listed as declared.
+    /// every backend: each object goes to the backend of its kind's
+    /// [`Target`]. Declaration-only kinds are listed as declared.
     pub async fn plan(&self, desired: &[Manifest]) -> TargetPlan {
         let mut out = TargetPlan::default();
         let mut per_backend: Vec<Vec<Manifest>> = vec![Vec::new(); self.backends.len()];
         let mut declared = Vec::new();
         let mut seen: BTreeMap<(usize, &ObjectId), &Manifest> = BTreeMap::new();
         for m in desired {
-            if is_declaration_only(m) {
+            let target = facts(&m.id).target;
+            if target == Target::DeclarationOnly {
                 declared.push(Change {
                     action: Action::Declared,
                     id: m.id.clone(),
@@ -233,7 +211,7 @@ impl Engine {
                 });
                 continue;
             }
-            let Some(i) = self.backends.iter().position(|b| b.handles(m)) else {
+            let Some(i) = self.backend_for(target) else {
                 out.findings.push(
                     Finding::error(
                         "apply",
@@ -298,8 +276,8 @@ impl Engine {
         desired: &[Manifest],
     ) -> Result<Option<backend::WatchStream>, BackendError> {
         let mut per_backend: Vec<Vec<Manifest>> = vec![Vec::new(); self.backends.len()];
-        for m in desired.iter().filter(|m| !is_declaration_only(m)) {
-            if let Some(i) = self.backends.iter().position(|b| b.handles(m)) {
+        for m in desired {
+            if let Some(i) = self.backend_for(facts(&m.id).target) {
                 per_backend[i].push(m.clone());
             }
         }
@@ -374,7 +352,7 @@ impl Engine {
         {
             if let Some(why) = &reason {
                 c.blocked = Some(why.clone());
-            } else if !safety.force_prune && deletes_contents(&c.id) {
+            } else if !safety.force_prune && facts(&c.id).deletes_contents() {
                 c.blocked = Some(format!(
                     "deleting a {} deletes everything in it, mooring's or not: pass --force-prune to delete it",
                     c.id.kind
@@ -494,8 +472,7 @@ impl Engine {
                         // Only a Namespace that could not be created is
                         // missing; a failed update leaves it in place.
                         if c.action == Action::Create
-                            && c.id.group.is_empty()
-                            && c.id.kind == "Namespace"
+                            && facts(&c.id).holds == Holds::NamespacedObjects
                         {
                             failed_namespaces.insert((c.backend.clone(), c.id.name.clone()));
                         }

@@ -23,8 +23,8 @@ impl Backend for Memory {
         "memory"
     }
 
-    fn handles(&self, m: &Manifest) -> bool {
-        m.id.group.is_empty()
+    fn target(&self) -> Target {
+        Target::Kubernetes
     }
 
     async fn observe(&self, desired: &[Manifest]) -> Result<Vec<Observed>, BackendError> {
@@ -241,7 +241,7 @@ async fn an_unreachable_backend_fails_alone_and_objects_without_target_are_error
     };
     let engine = Engine::new(vec![Box::new(down)], "test", 4);
     let desired = manifests(
-        "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\napiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n",
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\napiVersion: flintlock.liquidmetal.dev/v1alpha1\nkind: MicroVM\nmetadata: {name: w}\n",
     );
     let plan = engine.plan(&desired).await;
     assert!(plan.failed());
@@ -377,25 +377,4 @@ async fn once_stopping_no_change_is_started_and_the_rest_is_skipped() {
     );
     // Nothing reached the target: the next start creates all three.
     assert_eq!(engine.plan(&desired).await.plan.summary.create, 3);
-}
-
-#[tokio::test]
-async fn an_engine_is_built_from_the_configured_targets_only() {
-    let err = Engine::from_config(&Config::default(), "default")
-        .await
-        .err()
-        .expect("no target");
-    assert!(matches!(err, EngineError::NoTarget), "{err}");
-    assert!(err.to_string().contains("--flintlock NAME=URL"), "{err}");
-
-    // Flintlock channels connect lazily: no flintlockd is needed to build.
-    let config = Config::parse(
-        "source: {name: team-a}\ntargets:\n  flintlock:\n    - {name: edge-1, endpoint: 'http://127.0.0.1:9'}\nconcurrency: 3\n",
-        "m.yaml",
-    )
-    .unwrap();
-    let engine = Engine::from_config(&config, "team-a").await.unwrap();
-    assert_eq!(engine.backends(), ["flintlock"]);
-    assert_eq!(engine.source(), "team-a");
-    assert_eq!(engine.concurrency, 3);
 }

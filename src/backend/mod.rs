@@ -17,6 +17,7 @@ use std::future::Future;
 
 use serde_json::Value;
 
+use crate::kinds::{self, Target};
 use crate::manifest::{Manifest, ObjectId};
 use crate::plan::Change;
 pub use crate::plan::{Observed, UpdateStrategy};
@@ -127,8 +128,14 @@ pub trait Backend: Send + Sync {
     /// Short name used in plans, logs and metrics (`kubernetes`, `flintlock`).
     fn name(&self) -> &'static str;
 
+    /// The target this backend is: the engine gives it the objects whose
+    /// kind the kind table ([`crate::kinds::facts`]) sends there.
+    fn target(&self) -> Target;
+
     /// Whether objects of this manifest's kind are this backend's to manage.
-    fn handles(&self, manifest: &Manifest) -> bool;
+    fn handles(&self, manifest: &Manifest) -> bool {
+        kinds::facts(&manifest.id.group, &manifest.id.kind).target == self.target()
+    }
 
     /// Live state for `desired` (only manifests this backend handles are
     /// passed), plus every object this backend holds that carries
@@ -164,7 +171,7 @@ pub trait Backend: Send + Sync {
 /// of different backends. Every `Backend` is a `DynBackend`.
 pub trait DynBackend: Send + Sync {
     fn name(&self) -> &'static str;
-    fn handles(&self, manifest: &Manifest) -> bool;
+    fn target(&self) -> Target;
     fn observe_boxed<'a>(
         &'a self,
         desired: &'a [Manifest],
@@ -185,8 +192,8 @@ impl<B: Backend> DynBackend for B {
         Backend::name(self)
     }
 
-    fn handles(&self, manifest: &Manifest) -> bool {
-        Backend::handles(self, manifest)
+    fn target(&self) -> Target {
+        Backend::target(self)
     }
 
     fn observe_boxed<'a>(

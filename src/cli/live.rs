@@ -215,7 +215,7 @@ pub fn desired(
 
 /// Connects the configured backends.
 pub async fn engine(config: &Config) -> anyhow::Result<Engine> {
-    Ok(Engine::from_config(config, &config.source.name).await?)
+    Ok(config.engine(&config.source.name).await?)
 }
 
 /// The plan against live targets, guarded: what `plan` shows and `apply`

@@ -6,7 +6,6 @@ use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use mooring::apply::Engine;
 use mooring::config::Config;
 use mooring::metrics::Metrics;
 use mooring::run::{LogObserver, Observer, SourceRunner, SyncOutcome, SyncResult};
@@ -105,7 +104,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
                     args.config.display()
                 );
             }
-            let mut engine = Engine::from_config(&config, &source.name).await?;
+            let mut engine = config.engine(&source.name).await?;
             engine.stop_on(halt_rx.clone());
             runners.push(SourceRunner::new(
                 &config,

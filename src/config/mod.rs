@@ -1,23 +1,33 @@
 //! `mooring.yaml`: where the manifests come from and which targets they are
 //! applied to. `examples/mooring.yaml` is the commented reference.
 //!
-//! This file holds the types; `parse` reads the file (with mooring's own
-//! YAML reader, so every error names the file, the line and the field) and
-//! lays the command-line flags over it ([`Overrides`]), `check` holds the
-//! rules serde cannot say, one function per section, and `duration` the
-//! `30s` / `1h30m` format. Unknown fields are errors (a typo in `prune`
-//! must not silently keep the default).
+//! This file holds the types. The settings of a part are that part's own
+//! type, embedded here by value and re-exported: a Kubernetes target
+//! ([`KubernetesTarget`]) and a flintlockd host ([`FlintlockHost`]) are
+//! their backends', Git credentials ([`GitAuth`]) the source's, the
+//! deletion cap ([`DeletionCap`]) the engine's; none of those parts reads
+//! a configuration. `parse` reads the file (with mooring's own YAML
+//! reader, so every error names the file, the line and the field) and lays
+//! the command-line flags over it ([`Overrides`]), `check` holds the rules
+//! serde cannot say, one function per section, `duration` the `30s` /
+//! `1h30m` format, and `engine` builds the [`Engine`](crate::apply::Engine)
+//! a configuration describes ([`Config::engine`]). Unknown fields are
+//! errors (a typo in `prune` must not silently keep the default).
 
 mod check;
 mod duration;
+mod engine;
 mod parse;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
-use serde_json::Value;
 
+pub use crate::apply::DeletionCap;
+pub use crate::backend::flintlock::{FlintlockHost, Tls};
+pub use crate::backend::kubernetes::KubernetesTarget;
+pub use crate::source::auth::GitAuth;
 pub use duration::parse_duration;
 pub use parse::Overrides;
 
@@ -219,33 +229,6 @@ fn default_ref() -> String {
     "HEAD".to_string()
 }
 
-/// Credentials for the Git source. Secrets are read from files or the
-/// environment, never written in this file, and never logged.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct GitAuth {
-    /// Private key for ssh URLs.
-    #[serde(default)]
-    pub ssh_key_file: Option<PathBuf>,
-    /// known_hosts file the server's host key must be listed in (required
-    /// with `sshKeyFile`: host keys are verified, never accepted blindly).
-    #[serde(default)]
-    pub known_hosts_file: Option<PathBuf>,
-    /// File holding an https token.
-    #[serde(default)]
-    pub token_file: Option<PathBuf>,
-    /// Environment variable holding an https token.
-    #[serde(default)]
-    pub token_env: Option<String>,
-    /// User name sent with the token (most forges accept any).
-    #[serde(default = "default_token_user")]
-    pub username: String,
-}
-
-fn default_token_user() -> String {
-    "mooring".to_string()
-}
-
 /// The targets objects are applied to. Either may be absent; objects of a
 /// kind whose target is not configured are an error at plan time.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -255,144 +238,6 @@ pub struct Targets {
     pub kubernetes: Option<KubernetesTarget>,
     #[serde(default)]
     pub flintlock: Vec<FlintlockHost>,
-}
-
-/// A Kubernetes cluster.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct KubernetesTarget {
-    /// kubeconfig file [default: $KUBECONFIG, then ~/.kube/config].
-    #[serde(default)]
-    pub kubeconfig: Option<PathBuf>,
-    /// kubeconfig context [default: the file's current-context].
-    #[serde(default)]
-    pub context: Option<String>,
-    /// Use the pod's service account instead of a kubeconfig.
-    #[serde(default)]
-    pub in_cluster: bool,
-    /// Server-side apply field manager.
-    #[serde(default = "default_field_manager")]
-    pub field_manager: String,
-    /// Take fields owned by other managers instead of reporting a conflict.
-    #[serde(default)]
-    pub force_conflicts: bool,
-}
-
-impl Default for KubernetesTarget {
-    fn default() -> Self {
-        KubernetesTarget {
-            kubeconfig: None,
-            context: None,
-            in_cluster: false,
-            field_manager: default_field_manager(),
-            force_conflicts: false,
-        }
-    }
-}
-
-fn default_field_manager() -> String {
-    "mooring".to_string()
-}
-
-/// One flintlockd.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct FlintlockHost {
-    /// Name that `mooring.dev/host` annotations refer to.
-    pub name: String,
-    /// gRPC endpoint, `http://host:9090` or `https://host:9090`.
-    pub endpoint: String,
-    #[serde(default)]
-    pub tls: Option<Tls>,
-    /// File holding the shared token flintlockd was started with.
-    #[serde(default)]
-    pub token_file: Option<PathBuf>,
-}
-
-/// TLS for a gRPC endpoint: `ca` verifies the server; `cert` and `key`
-/// present a client certificate (mTLS).
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Tls {
-    #[serde(default)]
-    pub ca: Option<PathBuf>,
-    #[serde(default)]
-    pub cert: Option<PathBuf>,
-    #[serde(default)]
-    pub key: Option<PathBuf>,
-}
-
-/// The deletion cap: an absolute number or a share of managed objects.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum DeletionCap {
-    Count(usize),
-    Percent(f64),
-}
-
-impl Default for DeletionCap {
-    fn default() -> Self {
-        DeletionCap::Percent(30.0)
-    }
-}
-
-impl DeletionCap {
-    /// The most deletions allowed when `managed` objects are managed. A
-    /// percentage above zero always allows at least one deletion.
-    pub fn limit(&self, managed: usize) -> usize {
-        match *self {
-            DeletionCap::Count(n) => n,
-            DeletionCap::Percent(p) if p <= 0.0 => 0,
-            DeletionCap::Percent(p) => (((managed as f64) * p / 100.0).floor() as usize).max(1),
-        }
-    }
-}
-
-impl std::fmt::Display for DeletionCap {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            DeletionCap::Count(n) => write!(f, "{n}"),
-            DeletionCap::Percent(p) => write!(f, "{p}%"),
-        }
-    }
-}
-
-impl std::str::FromStr for DeletionCap {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        let s = s.trim();
-        if let Some(p) = s.strip_suffix('%') {
-            let p: f64 = p
-                .trim()
-                .parse()
-                .map_err(|_| format!("`{s}` is not a percentage like `30%`"))?;
-            if !(0.0..=100.0).contains(&p) {
-                return Err(format!("`{s}` is not between 0% and 100%"));
-            }
-            Ok(DeletionCap::Percent(p))
-        } else {
-            s.parse().map(DeletionCap::Count).map_err(|_| {
-                format!("`{s}` is neither a count like `5` nor a percentage like `30%`")
-            })
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for DeletionCap {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let v = Value::deserialize(d)?;
-        match &v {
-            Value::Number(n) => n
-                .as_u64()
-                .map(|n| DeletionCap::Count(n as usize))
-                .ok_or_else(|| {
-                    serde::de::Error::custom("a deletion cap is a whole number or `N%`")
-                }),
-            Value::String(s) => s.parse().map_err(serde::de::Error::custom),
-            _ => Err(serde::de::Error::custom(
-                "a deletion cap is a whole number or `N%`",
-            )),
-        }
-    }
 }
 
 /// Whether `name` can be a Kubernetes label value, as `source.name` must:
@@ -413,13 +258,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn caps_and_label_values_parse() {
-        assert_eq!("0%".parse::<DeletionCap>().unwrap().limit(100), 0);
+    fn label_values_parse() {
         assert!(is_label_value("tidewater-platform"));
         assert!(!is_label_value("-x") && !is_label_value("a,b") && !is_label_value(""));
-        assert_eq!("30%".parse::<DeletionCap>().unwrap().limit(10), 3);
-        assert_eq!("30%".parse::<DeletionCap>().unwrap().limit(2), 1);
-        assert_eq!("4".parse::<DeletionCap>().unwrap().limit(100), 4);
-        assert!("130%".parse::<DeletionCap>().is_err());
     }
 }

@@ -1,16 +1,21 @@
 //! The kinds mooring knows, as Rust types. Everything else about a kind (its
 //! JSON Schema, its identity scope, the rules JSON Schema cannot say) is
-//! derived from these types and registered in one table, [`all`].
+//! derived from these types and registered in one table, [`all`]; what
+//! mooring does with a kind (target, apply tier, what deleting it takes
+//! along, readiness, secret fields) is the table in [`facts`].
 //!
-//! The planner, validator and backends never match on kind names themselves:
-//! they ask this table.
+//! The planner, validator, engine and backends never match on kind names
+//! for these: they ask the tables.
 
 use serde::Deserialize;
 
 use crate::finding::Severity;
 
+pub use facts::{Holds, KindFacts, Ready, SecretRule, TIERS, Target, facts, is_secret};
+
 pub mod core;
 pub mod crd;
+pub mod facts;
 pub mod flintlock;
 pub mod formats;
 pub mod ignite;
@@ -93,6 +98,11 @@ impl KindInfo {
         } else {
             format!("{}/{}", self.group, self.version)
         }
+    }
+
+    /// What mooring does with objects of this kind.
+    pub fn facts(&self) -> &'static KindFacts {
+        facts(self.group, self.kind)
     }
 
     /// Where the schema lives under `schemas/`: `<group>/<version>/<Kind>.json`,

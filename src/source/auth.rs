@@ -11,11 +11,38 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use git2::{CertificateCheckStatus, Cred, CredentialType, RemoteCallbacks};
 use hmac::{Hmac, Mac};
+use serde::Deserialize;
 use sha1::Sha1;
 
-use crate::config::GitAuth;
-
 use super::SourceError;
+
+/// Credentials for the Git source, as `source.auth` in `mooring.yaml` sets
+/// them. Secrets are read from files or the environment, never written in
+/// that file, and never logged.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GitAuth {
+    /// Private key for ssh URLs.
+    #[serde(default)]
+    pub ssh_key_file: Option<PathBuf>,
+    /// known_hosts file the server's host key must be listed in (required
+    /// with `sshKeyFile`: host keys are verified, never accepted blindly).
+    #[serde(default)]
+    pub known_hosts_file: Option<PathBuf>,
+    /// File holding an https token.
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
+    /// Environment variable holding an https token.
+    #[serde(default)]
+    pub token_env: Option<String>,
+    /// User name sent with the token (most forges accept any).
+    #[serde(default = "default_token_user")]
+    pub username: String,
+}
+
+fn default_token_user() -> String {
+    "mooring".to_string()
+}
 
 /// An https token. Its `Debug` and `Display` never show it.
 #[derive(Clone)]

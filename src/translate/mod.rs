@@ -162,7 +162,7 @@ pub(crate) struct FlintlockProblem {
 pub(crate) fn check_microvm(value: &Value) -> Vec<FlintlockProblem> {
     let mut out = Vec::new();
     let secret = |p: &str| {
-        crate::plan::mask::is_secret(
+        kinds::is_secret(
             kinds::flintlock::MicroVm::GROUP,
             kinds::flintlock::MicroVm::KIND,
             p,

@@ -185,7 +185,7 @@ impl Validator {
                 let applied_as_written = entry.info.is_none_or(|i| i.applied_as_written);
                 let mut schema_errors = 0;
                 let mut ignored = Vec::new();
-                let secret = |p: &str| crate::plan::mask::is_secret(&m.id.group, &m.id.kind, p);
+                let secret = |p: &str| kinds::is_secret(&m.id.group, &m.id.kind, p);
                 let mut schema_pointers = std::collections::BTreeSet::new();
                 for e in entry.compiled.iter_errors(value) {
                     for (pointer, severity, mut message) in

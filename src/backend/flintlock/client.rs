@@ -27,11 +27,11 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 use tonic::{Code, Request, Status};
 
+use super::FlintlockHost;
 use super::proto::api::micro_vm_client::MicroVmClient;
 use super::proto::{MicroVm, MicroVmSpec, MicroVmState, api};
 use crate::backend::BackendError;
 use crate::backend::requests::{self, RequestOutcome};
-use crate::config::FlintlockHost;
 
 const BACKEND: &str = "flintlock";
 

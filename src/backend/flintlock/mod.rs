@@ -30,6 +30,7 @@
 mod client;
 mod convert;
 pub mod proto;
+mod settings;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::Duration;
@@ -44,14 +45,15 @@ use client::{Host, state};
 pub use convert::RECORD_KEY;
 use convert::{API_VERSION, KIND, Wanted};
 use proto::{MicroVm, MicroVmSpec, MicroVmState};
+pub use settings::{FlintlockHost, Tls};
 
 use super::{Applied, Backend, BackendError, Observed, UpdateStrategy, is_owned};
-use crate::config::FlintlockHost;
+use crate::kinds::{KindType, Target};
 use crate::manifest::{Manifest, ObjectId};
 use crate::plan::{Action, Change};
 
 const BACKEND: &str = "flintlock";
-const GROUP: &str = "flintlock.liquidmetal.dev";
+const GROUP: &str = <crate::kinds::flintlock::MicroVm as KindType>::GROUP;
 
 /// flintlockd hosts as one [`Backend`].
 #[derive(Debug)]
@@ -429,8 +431,8 @@ impl Backend for Flintlock {
         BACKEND
     }
 
-    fn handles(&self, manifest: &Manifest) -> bool {
-        manifest.id.group == GROUP && manifest.id.kind == KIND
+    fn target(&self) -> Target {
+        Target::Flintlock
     }
 
     async fn observe(&self, desired: &[Manifest]) -> Result<Vec<Observed>, BackendError> {

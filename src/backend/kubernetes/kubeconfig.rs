@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
+use super::KubernetesTarget;
 use super::failed;
 use crate::backend::BackendError;
-use crate::config::KubernetesTarget;
 
 /// The client configuration `target` asks for.
 pub async fn config_for(target: &KubernetesTarget) -> Result<kube::Config, BackendError> {

@@ -31,6 +31,7 @@ mod client;
 pub mod discovery;
 pub mod fields;
 mod kubeconfig;
+mod settings;
 mod watch;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -45,18 +46,16 @@ use crate::backend::{
     Applied, Backend, BackendError, MANAGED_BY_LABEL, MANAGED_BY_VALUE, Observed, SOURCE_LABEL,
     UpdateStrategy, WatchStream, is_owned, other_source,
 };
-use crate::config::KubernetesTarget;
-use crate::kinds::Scope;
+use crate::kinds::{self, Holds, Ready, Scope, Target};
 use crate::manifest::{Manifest, ObjectId};
 use crate::plan::{Action, Change};
 
 pub use client::Retry;
 use client::{CallError, Caller};
 use discovery::{Lookup, Resource, split_api_version};
+pub use settings::KubernetesTarget;
 
 const BACKEND: &str = "kubernetes";
-/// Groups other backends handle.
-const OTHER_GROUPS: [&str; 2] = ["flintlock.liquidmetal.dev", "ignite.weave.works"];
 const CRD_GROUP: &str = "apiextensions.k8s.io";
 const CRD_KIND: &str = "CustomResourceDefinition";
 /// Objects per LIST page.
@@ -404,12 +403,13 @@ impl Kubernetes {
         name: &str,
         mut object: Value,
     ) -> Result<Option<String>, CallError> {
-        let (what, ready): (&str, fn(&Value) -> bool) =
-            match (resource.group.as_str(), resource.kind.as_str()) {
-                ("", "Namespace") => ("Active", namespace_active),
-                (CRD_GROUP, CRD_KIND) => ("Established", crd_established),
-                _ => return Ok(None),
-            };
+        let Some(condition) = kinds::facts(&resource.group, &resource.kind).ready else {
+            return Ok(None);
+        };
+        let (what, ready): (&str, fn(&Value) -> bool) = match condition {
+            Ready::Active => (condition.name(), namespace_active),
+            Ready::Established => (condition.name(), crd_established),
+        };
         let deadline = tokio::time::Instant::now() + self.caller.timeout();
         let result = loop {
             if ready(&object) {
@@ -621,8 +621,8 @@ impl Backend for Kubernetes {
         BACKEND
     }
 
-    fn handles(&self, manifest: &Manifest) -> bool {
-        !OTHER_GROUPS.contains(&manifest.id.group.as_str())
+    fn target(&self) -> Target {
+        Target::Kubernetes
     }
 
     async fn observe(&self, desired: &[Manifest]) -> Result<Vec<Observed>, BackendError> {
@@ -634,7 +634,7 @@ impl Backend for Kubernetes {
         };
         let known: Vec<(String, String, String)> = crate::kinds::all()
             .iter()
-            .filter(|k| !OTHER_GROUPS.contains(&k.group))
+            .filter(|k| k.facts().target == Target::Kubernetes)
             .map(|k| {
                 (
                     k.group.to_string(),
@@ -848,7 +848,7 @@ impl Backend for Kubernetes {
             if !is_owned(labels(&object), &self.source) || terminating(&object) {
                 continue;
             }
-            let notes = if group.is_empty() && kind == "Namespace" {
+            let notes = if kinds::facts(&group, &kind).holds == Holds::NamespacedObjects {
                 vec![
                     "deleting a Namespace deletes every object in it, mooring's or not".to_string(),
                 ]
