@@ -62,32 +62,14 @@ use tokio::task::JoinHandle;
 
 use state::{Phase, State, echo, lock};
 
-/// The types generated from mooring's `proto/`, nested by package.
-#[allow(clippy::all, clippy::pedantic, missing_docs)]
-pub mod proto {
-    pub mod flintlock {
-        pub mod types {
-            tonic::include_proto!("flintlock.types");
-        }
-    }
-    pub mod microvm {
-        pub mod services {
-            pub mod api {
-                pub mod v1alpha1 {
-                    tonic::include_proto!("microvm.services.api.v1alpha1");
-                }
-            }
-        }
-    }
-}
-
-pub use proto::flintlock::types::micro_vm_status::MicroVmState;
-pub use proto::flintlock::types::network_interface::IfaceType;
-pub use proto::flintlock::types::{
-    Initrd, Kernel, MicroVm, MicroVmSpec, MicroVmStatus, NetworkInterface, NetworkOverrides,
-    StaticAddress, Volume, VolumeSource,
+/// The types generated from mooring's `proto/`, nested by package: the same
+/// crate mooring's client is built from.
+pub use mooring_proto as proto;
+use mooring_proto::api;
+pub use mooring_proto::{
+    IfaceType, Initrd, Kernel, MicroVm, MicroVmSpec, MicroVmState, MicroVmStatus, NetworkInterface,
+    NetworkOverrides, StaticAddress, Volume, VolumeSource,
 };
-use proto::microvm::services::api::v1alpha1 as api;
 
 /// The cloud-init instance-data key flintlockd fills in.
 pub const INSTANCE_DATA_KEY: &str = "meta-data";
