@@ -4,7 +4,8 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends pkg-config libssl-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-COPY Cargo.toml Cargo.lock build.rs ./
+COPY Cargo.toml Cargo.lock ./
+# The mooring-proto crate: flintlock's .proto files and the build that compiles them.
 COPY proto ./proto
 COPY src ./src
 COPY benches ./benches

@@ -967,14 +967,7 @@ async fn a_signal_mid_apply_stops_cleanly_and_a_rerun_finishes() {
     env.flintlock.set_latency(std::time::Duration::ZERO);
     let out = env.run(&["apply", "--yes"]).await;
     assert_code(&out, 0);
-    let mut names: Vec<String> = env
-        .flintlock
-        .vms()
-        .iter()
-        .filter_map(|v| v.spec.as_ref().map(|s| s.id.clone()))
-        .collect();
-    names.sort();
-    assert_eq!(names, ["a", "b", "c", "d"]);
+    assert_eq!(support::vm_names(&env.flintlock), ["a", "b", "c", "d"]);
     assert_eq!(
         env.flintlock.call_count("CreateMicroVM"),
         4,

@@ -10,9 +10,10 @@
 mod support;
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use support::daemon::{self, Daemon};
 use support::kube_target::{KubeEnv, Target};
 use support::{commit_dir as commit_all, eventually, eventually_async, free_port, http_get, write};
 
@@ -33,17 +34,16 @@ struct Env {
     lease: String,
 }
 
-/// A `mooring run` process, killed if the test ends before it exits.
-struct Daemon {
+/// One replica: a `mooring run --leader-elect` process and its log.
+struct Replica {
     identity: String,
-    port: u16,
-    child: Option<Child>,
+    daemon: Daemon,
     log: PathBuf,
 }
 
-impl Daemon {
+impl Replica {
     fn metrics(&self) -> String {
-        http_get(self.port, "/metrics").1
+        self.daemon.metrics()
     }
 
     /// `mooring_leader`'s value, when the endpoint answers.
@@ -57,42 +57,6 @@ impl Daemon {
     fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
-
-    fn signal(&self, signal: &str) {
-        let pid = self.child.as_ref().unwrap().id().to_string();
-        let sent = Command::new("kill").args([signal, &pid]).status().unwrap();
-        assert!(sent.success());
-    }
-
-    /// Waits (at most 30 s) for the process to exit; its exit code.
-    async fn exit_code(&mut self) -> Option<i32> {
-        let mut child = self.child.take().unwrap();
-        tokio::task::spawn_blocking(move || {
-            let deadline = Instant::now() + Duration::from_secs(30);
-            loop {
-                if let Some(status) = child.try_wait().unwrap() {
-                    return status.code();
-                }
-                if Instant::now() > deadline {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return None;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        })
-        .await
-        .unwrap()
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Some(child) = &mut self.child {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
 }
 
 impl Env {
@@ -101,20 +65,20 @@ impl Env {
         let dir = tempfile::tempdir().unwrap();
         let shop = kube.name("shop");
         let lease = kube.name("mooring");
-        let repo = dir.path().join("repo");
-        write(&repo, "deploy/ns.yaml", &NS.replace("shop", &shop));
-        write(&repo, "deploy/cm.yaml", &cm(&shop, "info"));
-        commit_all(&repo, "first");
-        write(
+        let repo = daemon::repo(
             dir.path(),
-            "mooring.yaml",
-            &format!(
-                "source: {{name: {}, url: {}, ref: HEAD, path: deploy, interval: 200ms, driftInterval: 1h}}\ntargets:\n  kubernetes: {{kubeconfig: {}, context: {}}}\ntimeout: 5s\n",
-                kube.source,
-                repo.display(),
-                kube.kubeconfig.display(),
-                kube.context
-            ),
+            &[
+                ("deploy/ns.yaml", &NS.replace("shop", &shop)),
+                ("deploy/cm.yaml", &cm(&shop, "info")),
+            ],
+        );
+        daemon::config(
+            dir.path(),
+            &kube.source,
+            &repo.display().to_string(),
+            daemon::POLL_FAST,
+            &kube.target(),
+            "",
         );
         Env {
             kube,
@@ -134,7 +98,7 @@ impl Env {
 
     /// Starts `mooring run --leader-elect --lease-duration 2s` as
     /// `identity`, with its own port, cache and log file.
-    fn daemon(&self, identity: &str) -> Daemon {
+    fn daemon(&self, identity: &str) -> Replica {
         let port = free_port();
         let log = self.dir.path().join(format!("{identity}.log"));
         let cache = self.dir.path().join(format!("cache-{identity}"));
@@ -163,10 +127,9 @@ impl Env {
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
-        Daemon {
+        Replica {
             identity: identity.to_string(),
-            port,
-            child: Some(child),
+            daemon: Daemon::new(child, port),
             log,
         }
     }
@@ -203,7 +166,7 @@ impl Env {
 
     /// Starts `a` and `b`, waits until one holds the Lease and says so in
     /// its metrics; returns (leader, follower).
-    async fn two(&self) -> (Daemon, Daemon) {
+    async fn two(&self) -> (Replica, Replica) {
         let a = self.daemon("replica-a");
         let b = self.daemon("replica-b");
         assert!(
@@ -232,7 +195,7 @@ impl Env {
 }
 
 /// The follower has run no sync at all: no `mooring_sync_total` series.
-fn assert_never_synced(d: &Daemon) {
+fn assert_never_synced(d: &Replica) {
     let metrics = d.metrics();
     assert!(!metrics.is_empty(), "{} serves no metrics", d.identity);
     assert!(
@@ -259,12 +222,12 @@ async fn one_replica_applies_and_the_other_takes_over_when_it_is_killed(t: Targe
     // Both serve status; the leader is ready after its first sync, the
     // follower is ready as a follower.
     for (d, leading) in [(&leader, true), (&follower, false)] {
-        let (code, body) = http_get(d.port, "/api/v1/status");
+        let (code, body) = http_get(d.daemon.port, "/api/v1/status");
         assert_eq!(code, 200);
         let status: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert_eq!(status["leader"]["identity"], d.identity.as_str());
         assert_eq!(status["leader"]["leading"], leading);
-        assert!(eventually(|| http_get(d.port, "/readyz").0 == 200).await);
+        assert!(eventually(|| http_get(d.daemon.port, "/readyz").0 == 200).await);
     }
     assert!(leader.metrics().contains(&env.synced()));
     // Several lease durations pass: the leader keeps renewing, the
@@ -284,8 +247,8 @@ async fn one_replica_applies_and_the_other_takes_over_when_it_is_killed(t: Targe
     // kill -9: no release. The follower takes over once the Lease has not
     // changed for the lease duration, and applies a new commit.
     let started = Instant::now();
-    leader.signal("-KILL");
-    assert_eq!(leader.exit_code().await, None, "killed by a signal");
+    leader.daemon.signal("-KILL");
+    assert_eq!(leader.daemon.exit_code().await, None, "killed by a signal");
     assert!(
         eventually_async(|| env.holder_is(&follower.identity)).await,
         "the follower never took over\n{}",
@@ -312,8 +275,8 @@ async fn sigterm_releases_the_lease_and_the_other_replica_takes_over_at_once(t: 
     assert!(eventually_async(|| env.level_is("info")).await);
 
     let started = Instant::now();
-    leader.signal("-TERM");
-    let code = leader.exit_code().await;
+    leader.daemon.signal("-TERM");
+    let code = leader.daemon.exit_code().await;
     let log = leader.log();
     assert_eq!(code, Some(0), "{log}");
     assert!(log.contains("released the lease"), "{log}");
@@ -348,7 +311,7 @@ async fn a_leader_that_cannot_renew_stops_and_exits_1() {
         .emu()
         .unwrap()
         .inject(Some("PUT"), "/leases/", 500, 100_000);
-    let code = only.exit_code().await;
+    let code = only.daemon.exit_code().await;
     let log = only.log();
     assert_eq!(code, Some(1), "{log}");
     assert!(

@@ -11,6 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use mooring_emulators::kubernetes::{KubeEmulator, KubeOptions};
+use support::daemon::{self, Daemon};
 use support::kube_target::{KubeEnv, Target};
 use support::{commit_dir as commit_all, eventually, eventually_async, free_port, http_get, write};
 
@@ -22,19 +23,21 @@ fn cm(level: &str) -> String {
     )
 }
 
-/// `mooring run` with `DIR/mooring.yaml`, no policies, the cache in
-/// `DIR/cache`, then `extra`.
-fn run_args(dir: &std::path::Path, extra: &[&str]) -> Vec<String> {
-    let mut v = vec![
-        "run".to_string(),
-        "--config".to_string(),
-        dir.join("mooring.yaml").display().to_string(),
-        "--no-policies".to_string(),
-        "--cache-dir".to_string(),
-        dir.join("cache").display().to_string(),
-    ];
-    v.extend(extra.iter().map(|s| s.to_string()));
-    v
+/// A Kubernetes API emulator, with its kubeconfig (context `test`) written
+/// to `DIR/kubeconfig`, for the tests about the source rather than the target.
+async fn emulator(dir: &std::path::Path) -> KubeEmulator {
+    let kube = KubeEmulator::start(KubeOptions::default()).await.unwrap();
+    kube.write_kubeconfig(&dir.join("kubeconfig"), "test")
+        .unwrap();
+    kube
+}
+
+/// The target [`emulator`] wrote, as mooring.yaml's `targets.kubernetes`.
+fn kubernetes_target(dir: &std::path::Path) -> String {
+    format!(
+        "kubeconfig: {}, context: test",
+        dir.join("kubeconfig").display()
+    )
 }
 
 struct Env {
@@ -50,20 +53,24 @@ impl Env {
         let dir = tempfile::tempdir().unwrap();
         let shop = kube.name("shop");
         let env = Env { kube, dir, shop };
-        let repo = env.dir.path().join("repo");
-        write(&repo, "deploy/ns.yaml", &env.ours(NS));
-        write(&repo, "deploy/cm.yaml", &env.ours(&cm("info")));
-        commit_all(&repo, "first");
-        write(
+        let repo = daemon::repo(
             env.dir.path(),
-            "mooring.yaml",
+            &[
+                ("deploy/ns.yaml", &env.ours(NS)),
+                ("deploy/cm.yaml", &env.ours(&cm("info"))),
+            ],
+        );
+        daemon::config(
+            env.dir.path(),
+            &env.kube.source,
+            &repo.display().to_string(),
+            daemon::POLL_FAST,
             &format!(
-                "source: {{name: {}, url: {}, ref: HEAD, path: deploy, interval: 200ms, driftInterval: 1h}}\ntargets:\n  kubernetes: {{kubeconfig: {}, context: {}}}\ntimeout: 5s\n",
-                env.kube.source,
-                repo.display(),
+                "kubeconfig: {}, context: {}",
                 env.kube.kubeconfig.display(),
-                env.kube.context,
+                env.kube.context
             ),
+            "",
         );
         env
     }
@@ -79,7 +86,7 @@ impl Env {
     }
 
     fn args(&self, extra: &[&str]) -> Vec<String> {
-        run_args(self.dir.path(), extra)
+        daemon::run_args(self.dir.path(), extra)
     }
 
     async fn once(&self) -> support::Output {
@@ -321,15 +328,6 @@ fn sample(metrics: &str, metric: &str, labels: &[&str]) -> Option<f64> {
         .find_map(|l| l.rsplit(' ').next()?.parse().ok())
 }
 
-struct Daemon(std::process::Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 async fn a_signed_push_webhook_syncs_at_once_and_an_unsigned_one_is_refused(t: Target) {
     let env = Env::start(t).await;
     let config = env.dir.path().join("mooring.yaml");
@@ -343,7 +341,7 @@ async fn a_signed_push_webhook_syncs_at_once_and_an_unsigned_one_is_refused(t: T
     std::fs::write(&config, &hooked).unwrap();
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
-    let _daemon = Daemon(
+    let _daemon = Daemon::new(
         Command::new(env!("CARGO_BIN_EXE_mooring"))
             .args(env.args(&["--listen", &listen]))
             .env("MOORING_TEST_HOOK_SECRET", "hunter2")
@@ -352,6 +350,7 @@ async fn a_signed_push_webhook_syncs_at_once_and_an_unsigned_one_is_refused(t: T
             .stderr(Stdio::null())
             .spawn()
             .unwrap(),
+        port,
     );
     assert!(
         eventually(|| http_get(port, "/readyz").0 == 200).await,
@@ -409,7 +408,7 @@ async fn while_git_is_down_the_last_revision_stays_and_the_daemon_comes_back(t: 
     let env = Env::start(t).await;
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
-    let _daemon = Daemon(
+    let _daemon = Daemon::new(
         Command::new(env!("CARGO_BIN_EXE_mooring"))
             .args(env.args(&["--listen", &listen]))
             .current_dir(env.dir.path())
@@ -417,6 +416,7 @@ async fn while_git_is_down_the_last_revision_stays_and_the_daemon_comes_back(t: 
             .stderr(Stdio::null())
             .spawn()
             .unwrap(),
+        port,
     );
     assert!(eventually(|| http_get(port, "/readyz").0 == 200).await);
     let (_, status) = http_get(port, "/api/v1/status");
@@ -488,7 +488,7 @@ async fn sigterm_mid_sync_starts_nothing_new_and_a_restart_creates_no_duplicate(
             flintlock.endpoint()
         ),
     );
-    let args = |extra: &[&str]| run_args(dir.path(), extra);
+    let args = |extra: &[&str]| daemon::run_args(dir.path(), extra);
     flintlock.set_latency(Duration::from_secs(3));
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
@@ -539,13 +539,7 @@ async fn sigterm_mid_sync_starts_nothing_new_and_a_restart_creates_no_duplicate(
     .await
     .unwrap();
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
-    let mut names: Vec<String> = flintlock
-        .vms()
-        .iter()
-        .filter_map(|v| v.spec.as_ref().map(|s| s.id.clone()))
-        .collect();
-    names.sort();
-    assert_eq!(names, ["a", "b", "c", "d"]);
+    assert_eq!(support::vm_names(&flintlock), ["a", "b", "c", "d"]);
     assert_eq!(
         flintlock.call_count("CreateMicroVM"),
         4,
@@ -715,29 +709,27 @@ fn git_http_answer(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_password_in_the_source_url_is_never_shown() {
     const PASSWORD: &str = "S3cretPassw0rd";
-    let kube = KubeEmulator::start(KubeOptions::default()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    kube.write_kubeconfig(&dir.path().join("kubeconfig"), "test")
-        .unwrap();
-    let repo = dir.path().join("repo");
-    write(&repo, "deploy/ns.yaml", NS);
-    write(&repo, "deploy/cm.yaml", &cm("info"));
-    commit_all(&repo, "first");
+    let _kube = emulator(dir.path()).await;
+    let repo = daemon::repo(
+        dir.path(),
+        &[("deploy/ns.yaml", NS), ("deploy/cm.yaml", &cm("info"))],
+    );
     let git = GitHttp::start(&repo, PASSWORD);
     let url = format!(
         "http://alice:{PASSWORD}@127.0.0.1:{}/org/repo.git",
         git.port
     );
     let shown = format!("http://alice:***@127.0.0.1:{}/org/repo.git", git.port);
-    write(
+    daemon::config(
         dir.path(),
-        "mooring.yaml",
-        &format!(
-            "source: {{name: test, url: '{url}', ref: HEAD, path: deploy, interval: 200ms, driftInterval: 1h}}\ntargets:\n  kubernetes: {{kubeconfig: {}, context: test}}\ntimeout: 5s\n",
-            dir.path().join("kubeconfig").display()
-        ),
+        "test",
+        &format!("'{url}'"),
+        daemon::POLL_FAST,
+        &kubernetes_target(dir.path()),
+        "",
     );
-    let args = |extra: &[&str]| run_args(dir.path(), extra);
+    let args = |extra: &[&str]| daemon::run_args(dir.path(), extra);
     let port = free_port();
     let log_path = dir.path().join("daemon.log");
     let child = Command::new(env!("CARGO_BIN_EXE_mooring"))
@@ -748,7 +740,7 @@ async fn a_password_in_the_source_url_is_never_shown() {
         .stderr(std::fs::File::create(&log_path).unwrap())
         .spawn()
         .unwrap();
-    let mut daemon = Daemon(child);
+    let daemon = Daemon::new(child, port);
     assert!(
         eventually(|| http_get(port, "/readyz").0 == 200).await,
         "never ready: {}",
@@ -792,16 +784,7 @@ async fn a_password_in_the_source_url_is_never_shown() {
     let (_, metrics) = http_get(port, "/metrics");
     assert!(!metrics.contains(PASSWORD), "{metrics}");
 
-    let pid = daemon.0.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let exit = daemon.0.wait().unwrap();
-    assert_eq!(exit.code(), Some(0));
+    assert_eq!(daemon.stop().await, Some(0));
     let log = std::fs::read_to_string(&log_path).unwrap();
     assert!(log.contains("TRACE"), "not a trace log: {log}");
     assert!(!log.contains(PASSWORD), "the log shows the password");

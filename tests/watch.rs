@@ -13,11 +13,12 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use mooring_emulators::kubernetes::KubeOptions;
 use serde_json::json;
+use support::daemon::{self, Daemon};
 use support::kube_target::{KubeEnv, Target};
 use support::proxy::{self, Proxy};
 use support::{eventually, eventually_async, free_port, http_get, write};
@@ -58,11 +59,13 @@ impl Env {
         let kube = KubeEnv::start_with(t, options).await;
         let dir = tempfile::tempdir().unwrap();
         let shop = kube.name("shop");
-        let repo = dir.path().join("repo");
-        write(&repo, "deploy/ns.yaml", &NS.replace("shop", &shop));
-        write(&repo, "deploy/cm.yaml", &CM.replace("shop", &shop));
-        let git = git2::Repository::init(&repo).unwrap();
-        support::commit_all(&git, "first");
+        let repo = daemon::repo(
+            dir.path(),
+            &[
+                ("deploy/ns.yaml", &NS.replace("shop", &shop)),
+                ("deploy/cm.yaml", &CM.replace("shop", &shop)),
+            ],
+        );
         let (proxy, kubeconfig) = if proxied {
             let proxy = Proxy::start(proxy::socket_addr(kube.url())).await;
             let kubeconfig = kube.kubeconfig_via(&proxy);
@@ -70,16 +73,17 @@ impl Env {
         } else {
             (None, kube.kubeconfig.clone())
         };
-        write(
+        daemon::config(
             dir.path(),
-            "mooring.yaml",
+            &kube.source,
+            &repo.display().to_string(),
+            &format!("interval: 1h, driftInterval: {drift_interval}"),
             &format!(
-                "source: {{name: {}, url: {}, ref: HEAD, path: deploy, interval: 1h, driftInterval: {drift_interval}}}\ntargets:\n  kubernetes: {{kubeconfig: {}, context: {}, forceConflicts: true}}\ntimeout: 5s\n{settings}",
-                kube.source,
-                repo.display(),
+                "kubeconfig: {}, context: {}, forceConflicts: true",
                 kubeconfig.display(),
                 kube.context
             ),
+            settings,
         );
         Env {
             kube,
@@ -113,16 +117,10 @@ impl Env {
         let port = free_port();
         let log = std::fs::File::create(self.log_path()).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_mooring"))
-            .args([
-                "run",
-                "--config",
-                &self.dir.path().join("mooring.yaml").display().to_string(),
-                "--no-policies",
-                "--cache-dir",
-                &self.dir.path().join("cache").display().to_string(),
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-            ])
+            .args(daemon::run_args(
+                self.dir.path(),
+                &["--listen", &format!("127.0.0.1:{port}")],
+            ))
             .current_dir(self.dir.path())
             .env(
                 "RUST_LOG",
@@ -132,10 +130,7 @@ impl Env {
             .stderr(Stdio::from(log))
             .spawn()
             .unwrap();
-        let daemon = Daemon {
-            child: Some(child),
-            port,
-        };
+        let daemon = Daemon::new(child, port);
         assert!(
             eventually(|| http_get(port, "/readyz").0 == 200).await,
             "never ready:\n{}",
@@ -195,41 +190,6 @@ impl Env {
             .calls()
             .and_then(|c| c.get("WATCH configmaps").copied())
             .unwrap_or(0)
-    }
-}
-
-/// The daemon; killed when dropped (a test that failed), stopped with
-/// SIGTERM by [`Daemon::stop`].
-struct Daemon {
-    child: Option<Child>,
-    port: u16,
-}
-
-impl Daemon {
-    fn metrics(&self) -> String {
-        http_get(self.port, "/metrics").1
-    }
-
-    /// SIGTERM, and the exit code.
-    async fn stop(mut self) -> Option<i32> {
-        let mut child = self.child.take()?;
-        let pid = child.id().to_string();
-        let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        assert!(killed.success());
-        tokio::task::spawn_blocking(move || child.wait())
-            .await
-            .unwrap()
-            .unwrap()
-            .code()
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Some(child) = &mut self.child {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
     }
 }
 

@@ -66,10 +66,12 @@
 //! protobuf, `generateName`, and `resourceVersion` semantics on LIST/GET.
 
 mod api;
+mod discovery;
 mod fields;
 mod objects;
 mod selector;
 mod watch;
+mod write;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -451,6 +453,30 @@ struct State {
     /// Whether `?watch=true` is served.
     watch: bool,
     watch_log: watch::Log,
+}
+
+/// Looking up what is served; every module of the server reads these.
+impl State {
+    fn def_for_key(&self, key: &Key) -> Option<&ResourceDef> {
+        self.resources
+            .iter()
+            .find(|d| d.group == key.group && d.plural == key.plural)
+    }
+
+    fn find_def(&self, group: &str, kind_or_resource: &str) -> Option<&ResourceDef> {
+        self.resources.iter().find(|d| {
+            d.group == group
+                && (d.kind == kind_or_resource
+                    || d.plural == kind_or_resource
+                    || d.singular == kind_or_resource)
+        })
+    }
+
+    fn find(&self, group: &str, version: &str, plural: &str) -> Option<&ResourceDef> {
+        self.resources
+            .iter()
+            .find(|d| d.group == group && d.version == version && d.plural == plural)
+    }
 }
 
 /// What a request gets: an answer, or a watch to stream.

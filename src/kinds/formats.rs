@@ -4,6 +4,9 @@
 //! The validator registers every [`Format`] with its JSON Schema engine, and
 //! uses [`patterns`] to turn a failed `pattern` keyword into a readable
 //! message instead of printing the raw regular expression.
+//!
+//! It imports no kind module: kinds take their formats and patterns from
+//! here (Ignite's size pattern included), never the other way round.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::LazyLock;
@@ -110,7 +113,7 @@ static PATTERNS: LazyLock<Vec<NamedPattern>> = LazyLock::new(|| {
                        or digit",
         },
         NamedPattern {
-            pattern: crate::kinds::ignite::ignite_size_pattern().to_string(),
+            pattern: ignite_size_pattern().to_string(),
             expected: "a valid Ignite size: a string holding a whole number and an optional unit \
                        (B, KB, MB, GB, TB, PB, EB, any case, all powers of 1024), such as \
                        \"512MB\"; KiB, MiB, GiB and Kubernetes' Mi, Gi are not Ignite units \
@@ -150,6 +153,55 @@ pub fn pattern_expected(pattern: &str) -> Option<&'static str> {
         .iter()
         .find(|p| p.pattern == pattern)
         .map(|p| p.expected)
+}
+
+// ---------------------------------------------------------------------------
+// Ignite sizes
+
+/// Ignite's size unit prefixes by power of 1024, with their spelled-out
+/// word. `kinds::ignite`'s size parser reads the same table.
+pub(crate) const IGNITE_SIZE_PREFIXES: [(char, &str); 6] = [
+    ('k', "kilo"),
+    ('m', "mega"),
+    ('g', "giga"),
+    ('t', "tera"),
+    ('p', "peta"),
+    ('e', "exa"),
+];
+
+/// `[xX]` for a letter, the character itself otherwise.
+fn any_case(c: char) -> String {
+    if c.is_ascii_alphabetic() {
+        format!("[{}{}]", c.to_ascii_lowercase(), c.to_ascii_uppercase())
+    } else {
+        c.to_string()
+    }
+}
+
+fn any_case_word(w: &str) -> String {
+    w.chars().map(any_case).collect()
+}
+
+static SIZE_PATTERN: LazyLock<String> = LazyLock::new(|| {
+    let mut alternatives = vec![any_case_word("byte"), any_case_word("b")];
+    for (p, word) in IGNITE_SIZE_PREFIXES {
+        let lower = p.to_string();
+        let upper = p.to_ascii_uppercase().to_string();
+        alternatives.push(any_case_word(&format!("{word}bytes")));
+        alternatives.push(any_case_word(&format!("{word}byte")));
+        alternatives.push(any_case_word(word));
+        // Two-letter form: any case except capital prefix + lowercase b,
+        // which Ignite reads as bits.
+        alternatives.push(format!("{lower}[bB]|{upper}B"));
+        alternatives.push(any_case(p));
+    }
+    format!(r"^(?:[0-9]+\s*(?:{})?\s*)?$", alternatives.join("|"))
+});
+
+/// The JSON Schema pattern (ECMA-262, no flags) of an Ignite size string.
+/// The parser that says *why* a size is wrong is `kinds::ignite`'s.
+pub fn ignite_size_pattern() -> &'static str {
+    &SIZE_PATTERN
 }
 
 // ---------------------------------------------------------------------------

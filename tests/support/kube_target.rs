@@ -147,6 +147,16 @@ impl KubeEnv {
         format!("{base}-{}", self.id)
     }
 
+    /// The inside of mooring.yaml's `targets.kubernetes` mapping for this
+    /// target: `kubeconfig: …, context: …`.
+    pub fn target(&self) -> String {
+        format!(
+            "kubeconfig: {}, context: {}",
+            self.kubeconfig.display(),
+            self.context
+        )
+    }
+
     /// The emulator, for emulator-only steps (faults, call counts).
     pub fn emu(&self) -> Option<&KubeEmulator> {
         self.emu.as_ref()

@@ -2,6 +2,7 @@
 
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub mod daemon;
 pub mod kube_target;
 pub mod proxy;
 
@@ -159,4 +160,15 @@ pub fn commit_dir(dir: &Path, message: &str) {
         .or_else(|_| git2::Repository::init(dir))
         .unwrap();
     commit_all(&repo, message);
+}
+
+/// The names of the emulator's microVMs, sorted.
+pub fn vm_names(flintlock: &mooring_emulators::flintlock::FlintlockEmulator) -> Vec<String> {
+    let mut names: Vec<String> = flintlock
+        .vms()
+        .iter()
+        .filter_map(|v| v.spec.as_ref().map(|s| s.id.clone()))
+        .collect();
+    names.sort();
+    names
 }

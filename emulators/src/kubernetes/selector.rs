@@ -2,7 +2,11 @@
 //! `a=b`, `a==b`, `a!=b`, `a in (x,y)`, `a notin (x,y)`, `a`, `!a`,
 //! joined by commas (all must hold).
 
+use std::collections::BTreeMap;
+
 use serde_json::{Map, Value};
+
+use super::ApiError;
 
 #[derive(Debug, Clone, PartialEq)]
 enum Requirement {
@@ -117,6 +121,35 @@ fn requirement(part: &str) -> Result<Requirement, String> {
         return Err(format!("unknown operator in selector requirement `{part}`"));
     }
     Ok(Requirement::Exists(key(part)?))
+}
+
+/// `metadata.name` and `metadata.namespace` from a `fieldSelector`; any
+/// other field is a 400, as the API server answers for most kinds.
+pub(super) fn field_selector(
+    query: &BTreeMap<String, String>,
+) -> Result<(Option<String>, Option<String>), ApiError> {
+    let mut name_is = None;
+    let mut ns_is = None;
+    if let Some(fs) = query.get("fieldSelector") {
+        for part in fs.split(',').filter(|p| !p.trim().is_empty()) {
+            let (k, v) = part
+                .split_once("==")
+                .or_else(|| part.split_once('='))
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!("unsupported field selector `{part}`"))
+                })?;
+            match k.trim() {
+                "metadata.name" => name_is = Some(v.trim().to_string()),
+                "metadata.namespace" => ns_is = Some(v.trim().to_string()),
+                other => {
+                    return Err(ApiError::bad_request(format!(
+                        "field label not supported: {other}"
+                    )));
+                }
+            }
+        }
+    }
+    Ok((name_is, ns_is))
 }
 
 #[cfg(test)]

@@ -29,7 +29,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::selector::Selector;
+use super::selector::{Selector, field_selector};
 use super::{Key, ResourceDef, Shared, State};
 
 /// How often a watch that asked for bookmarks gets one.
@@ -188,7 +188,7 @@ impl State {
     ) -> Result<Start, super::ApiError> {
         let selector = Selector::parse(query.get("labelSelector").map_or("", String::as_str))
             .map_err(super::ApiError::bad_request)?;
-        let (name_is, ns_is) = super::api::field_selector(query)?;
+        let (name_is, ns_is) = field_selector(query)?;
         let timeout = match query.get("timeoutSeconds") {
             Some(t) => Duration::from_secs(t.parse().map_err(|_| {
                 super::ApiError::bad_request(format!("invalid timeoutSeconds `{t}`"))

@@ -21,12 +21,13 @@ pub mod v1alpha4;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use std::sync::LazyLock;
 
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
 
-use super::formats::{IMAGE_REFERENCE, IP};
+/// Re-exported from [`super::formats`], which owns every named pattern.
+pub use super::formats::ignite_size_pattern;
+use super::formats::{IGNITE_SIZE_PREFIXES as PREFIXES, IMAGE_REFERENCE, IP};
 use super::meta::{FreeForm, IgniteObjectMeta, StringMap};
 use super::{KindType, Scope, Violation};
 
@@ -63,16 +64,6 @@ pub enum SizeError {
     #[error("the size does not fit in 64 bits (at most 16 EiB)")]
     Overflow,
 }
-
-/// Unit prefixes by power of 1024, with their spelled-out word.
-const PREFIXES: [(char, &str); 6] = [
-    ('k', "kilo"),
-    ('m', "mega"),
-    ('g', "giga"),
-    ('t', "tera"),
-    ('p', "peta"),
-    ('e', "exa"),
-];
 
 /// Units Ignite rejects as bits: exactly these spellings.
 const BIT_UNITS: [&str; 6] = ["Kb", "Mb", "Gb", "Tb", "Pb", "Eb"];
@@ -154,40 +145,6 @@ pub fn parse_ignite_size(s: &str) -> Result<u64, SizeError> {
     value
         .checked_mul(1u64 << (10 * power))
         .ok_or(SizeError::Overflow)
-}
-
-/// `[xX]` for a letter, the character itself otherwise.
-fn any_case(c: char) -> String {
-    if c.is_ascii_alphabetic() {
-        format!("[{}{}]", c.to_ascii_lowercase(), c.to_ascii_uppercase())
-    } else {
-        c.to_string()
-    }
-}
-
-fn any_case_word(w: &str) -> String {
-    w.chars().map(any_case).collect()
-}
-
-static SIZE_PATTERN: LazyLock<String> = LazyLock::new(|| {
-    let mut alternatives = vec![any_case_word("byte"), any_case_word("b")];
-    for (p, word) in PREFIXES {
-        let lower = p.to_string();
-        let upper = p.to_ascii_uppercase().to_string();
-        alternatives.push(any_case_word(&format!("{word}bytes")));
-        alternatives.push(any_case_word(&format!("{word}byte")));
-        alternatives.push(any_case_word(word));
-        // Two-letter form: any case except capital prefix + lowercase b,
-        // which Ignite reads as bits.
-        alternatives.push(format!("{lower}[bB]|{upper}B"));
-        alternatives.push(any_case(p));
-    }
-    format!(r"^(?:[0-9]+\s*(?:{})?\s*)?$", alternatives.join("|"))
-});
-
-/// The JSON Schema pattern (ECMA-262, no flags) of an Ignite size string.
-pub fn ignite_size_pattern() -> &'static str {
-    &SIZE_PATTERN
 }
 
 /// A byte size as Ignite writes it: a string such as `512MB` or `4GB`.
