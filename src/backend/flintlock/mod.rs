@@ -23,29 +23,32 @@
 //! labels, they are also kept in mooring's applied record (see
 //! [`convert`]).
 //!
+//! `observe` holds the read side, in named steps; this file the
+//! [`Flintlock`] value, placement, create and delete, and the [`Backend`]
+//! impl.
+//!
 //! **Invariants**: observe fails as a whole when any host cannot be read,
 //! so nothing is pruned from a partial view; every call has the timeout;
 //! at most `concurrency` calls are in flight per host.
 
 mod client;
 mod convert;
+mod observe;
 pub mod proto;
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::Duration;
 
-use futures::future::try_join_all;
 use serde_json::Value;
 use tokio::time::Instant;
-use tonic::Code;
 
 pub use client::Retry;
 use client::{Host, state};
 pub use convert::RECORD_KEY;
-use convert::{API_VERSION, KIND, Wanted};
-use proto::{MicroVm, MicroVmSpec, MicroVmState};
+use convert::{KIND, Wanted};
+use observe::Live;
+use proto::{MicroVmSpec, MicroVmState};
 
-use super::{Applied, Backend, BackendError, Observed, UpdateStrategy, is_owned};
+use super::{Applied, Backend, BackendError, Observed};
 use crate::config::FlintlockHost;
 use crate::manifest::{Manifest, ObjectId};
 use crate::plan::{Action, Change};
@@ -70,43 +73,9 @@ struct Placed<'a> {
     comparable: Value,
 }
 
-/// A live microVM as read from a host.
-struct Live {
-    host: usize,
-    uid: String,
-    vm: MicroVm,
-    comparable: Value,
-    owned: bool,
-}
-
-impl Live {
-    /// The namespace, `default` when the server reports none (as it
-    /// defaults an empty one on create).
-    fn namespace(&self) -> &str {
-        match self.vm.spec.as_ref().map_or("", |s| s.namespace.as_str()) {
-            "" => "default",
-            ns => ns,
-        }
-    }
-    fn name(&self) -> &str {
-        self.vm.spec.as_ref().map_or("", |s| s.id.as_str())
-    }
-}
-
 /// `file:line: MicroVM/ns/name`, as errors name a desired object.
 fn object_label(file: &str, line: usize, id: &ObjectId) -> String {
     format!("{file}:{line}: {id}")
-}
-
-fn health_note(vm: &MicroVm) -> Option<String> {
-    let retry = vm.status.as_ref().map_or(0, |s| s.retry);
-    match state(vm) {
-        MicroVmState::Failed => Some(format!(
-            "unhealthy: FAILED (the server retried {retry} times)"
-        )),
-        MicroVmState::Pending => Some("pending: the host has not finished creating it".into()),
-        _ => None,
-    }
 }
 
 impl Flintlock {
@@ -163,6 +132,11 @@ impl Flintlock {
         self
     }
 
+    /// Whether a manifest is a Flintlock `MicroVM`.
+    fn handles_kind(manifest: &Manifest) -> bool {
+        manifest.id.group == GROUP && manifest.id.kind == KIND
+    }
+
     /// The configured host names, in order.
     pub fn host_names(&self) -> Vec<&str> {
         self.hosts.iter().map(|h| h.name.as_str()).collect()
@@ -213,62 +187,6 @@ impl Flintlock {
             host,
             comparable,
         })
-    }
-
-    /// Every microVM on one host that is not being deleted.
-    async fn list_host(
-        &self,
-        index: usize,
-        namespaces: &BTreeSet<String>,
-    ) -> Result<Vec<Live>, BackendError> {
-        let host = &self.hosts[index];
-        let object = format!("flintlock host {}", host.name);
-        let vms = match host.list("", None).await {
-            Ok(vms) => vms,
-            Err(s) if s.code() == Code::InvalidArgument => {
-                tracing::warn!(
-                    host = %host.name,
-                    "flintlockd cannot list all namespaces at once; listing the namespaces Git \
-                     mentions and `default`: owned microVMs in other namespaces are not seen"
-                );
-                let mut all = BTreeSet::from(["default".to_string()]);
-                all.extend(namespaces.iter().cloned());
-                let lists = try_join_all(all.iter().map(|ns| host.list(ns, None)))
-                    .await
-                    .map_err(|s| host.error(&s, &object))?;
-                lists.into_iter().flatten().collect()
-            }
-            Err(s) => return Err(host.error(&s, &object)),
-        };
-        let mut out = Vec::with_capacity(vms.len());
-        for vm in vms {
-            if state(&vm) == MicroVmState::Deleting {
-                continue;
-            }
-            let Some(spec) = vm.spec.as_ref() else {
-                continue;
-            };
-            let uid = spec.uid.clone().unwrap_or_default();
-            let owned = is_owned(Some(&convert::labels(spec)), &self.source);
-            let comparable = convert::comparable(spec, &host.name);
-            out.push(Live {
-                host: index,
-                uid,
-                vm,
-                comparable,
-                owned,
-            });
-        }
-        // Deterministic choice among same-named microVMs: mooring's first.
-        out.sort_by(|a, b| {
-            (a.namespace(), a.name(), !a.owned, &a.uid).cmp(&(
-                b.namespace(),
-                b.name(),
-                !b.owned,
-                &b.uid,
-            ))
-        });
-        Ok(out)
     }
 
     fn handle(&self, live: &Live) -> String {
@@ -430,134 +348,11 @@ impl Backend for Flintlock {
     }
 
     fn handles(&self, manifest: &Manifest) -> bool {
-        manifest.id.group == GROUP && manifest.id.kind == KIND
+        Self::handles_kind(manifest)
     }
 
     async fn observe(&self, desired: &[Manifest]) -> Result<Vec<Observed>, BackendError> {
-        let mut wanted = Vec::new();
-        for m in desired.iter().filter(|m| self.handles(m)) {
-            wanted.push(self.desired(m)?);
-        }
-        let mut namespaces: Vec<BTreeSet<String>> = vec![BTreeSet::new(); self.hosts.len()];
-        for d in &wanted {
-            namespaces[d.host].insert(d.wanted.spec.namespace.clone());
-        }
-        let lists =
-            try_join_all((0..self.hosts.len()).map(|i| self.list_host(i, &namespaces[i]))).await?;
-        let live: Vec<Live> = lists.into_iter().flatten().collect();
-        // (namespace, name) → indexes into `live`, mooring's first per host.
-        let mut by_name: BTreeMap<(&str, &str), Vec<usize>> = BTreeMap::new();
-        for (i, l) in live.iter().enumerate() {
-            by_name
-                .entry((l.namespace(), l.name()))
-                .or_default()
-                .push(i);
-        }
-        let mut used: HashSet<usize> = HashSet::new();
-        let mut out = Vec::new();
-        for d in &wanted {
-            let spec = &d.wanted.spec;
-            let same = by_name
-                .get(&(spec.namespace.as_str(), spec.id.as_str()))
-                .map(Vec::as_slice)
-                .unwrap_or_default();
-            let here = same.iter().copied().find(|&i| live[i].host == d.host);
-            let moved = same
-                .iter()
-                .copied()
-                .find(|&i| live[i].host != d.host && live[i].owned);
-            let mut notes = Vec::new();
-            let matched = match (here, moved) {
-                (Some(i), _) => Some(i),
-                (None, Some(i)) => {
-                    notes.push(format!(
-                        "moves from host {} to {}",
-                        self.hosts[live[i].host].name, self.hosts[d.host].name
-                    ));
-                    Some(i)
-                }
-                (None, None) => None,
-            };
-            let mut update = if d.wanted.replace_never {
-                UpdateStrategy::Refused(format!("{}: never", super::REPLACE_ANNOTATION))
-            } else {
-                UpdateStrategy::Replace
-            };
-            let (live_value, owned, handle) = match matched {
-                Some(i) => {
-                    used.insert(i);
-                    let l = &live[i];
-                    notes.extend(health_note(&l.vm));
-                    if !l.owned {
-                        update = UpdateStrategy::Refused(format!(
-                            "the microVM on {} (uid {}) does not carry mooring's ownership \
-                             labels for source `{}`; mooring never deletes it",
-                            self.hosts[l.host].name, l.uid, self.source
-                        ));
-                    }
-                    (Some(l.comparable.clone()), l.owned, Some(self.handle(l)))
-                }
-                None => (None, false, None),
-            };
-            if !owned {
-                // A microVM that is not mooring's holds the name here:
-                // mooring's own same-named microVMs elsewhere are kept
-                // (not pruned) until that is sorted out.
-                for &i in same {
-                    if live[i].owned && used.insert(i) {
-                        notes.push(format!(
-                            "uid {} on host {} is mooring's and is left alone",
-                            live[i].uid, self.hosts[live[i].host].name
-                        ));
-                    }
-                }
-            }
-            out.push(Observed {
-                id: d.manifest.id.clone(),
-                api_version: d.manifest.api_version.clone(),
-                file: d.manifest.file.clone(),
-                line: d.manifest.line,
-                desired: Some(d.comparable.clone()),
-                live: live_value,
-                owned,
-                update,
-                handle,
-                notes,
-            });
-        }
-        for (i, l) in live.iter().enumerate() {
-            if used.contains(&i) || !l.owned {
-                continue;
-            }
-            let mut notes: Vec<String> = health_note(&l.vm).into_iter().collect();
-            let desired_elsewhere = wanted
-                .iter()
-                .any(|d| d.wanted.spec.namespace == l.namespace() && d.wanted.spec.id == l.name());
-            if desired_elsewhere {
-                notes.push(format!(
-                    "another microVM with this name is the one kept; uid {} is a duplicate",
-                    l.uid
-                ));
-            }
-            out.push(Observed {
-                id: ObjectId {
-                    group: GROUP.to_string(),
-                    kind: KIND.to_string(),
-                    namespace: Some(l.namespace().to_string()),
-                    name: l.name().to_string(),
-                },
-                api_version: API_VERSION.to_string(),
-                file: format!("flintlock host {}", self.hosts[l.host].name),
-                line: 0,
-                desired: None,
-                live: Some(l.comparable.clone()),
-                owned: true,
-                update: UpdateStrategy::Replace,
-                handle: Some(self.handle(l)),
-                notes,
-            });
-        }
-        Ok(out)
+        self.observe_all(desired).await
     }
 
     async fn apply(
