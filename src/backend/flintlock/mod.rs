@@ -91,10 +91,7 @@ impl Flintlock {
         timeout: Duration,
     ) -> Result<Flintlock, BackendError> {
         if tokio::runtime::Handle::try_current().is_err() {
-            return Err(BackendError::Failed {
-                backend: BACKEND,
-                message: "Flintlock::new must be called inside a tokio runtime".into(),
-            });
+            return Err(BackendError::NoRuntime { backend: BACKEND });
         }
         let hosts = hosts
             .iter()
@@ -195,22 +192,27 @@ impl Flintlock {
 
     /// `host/uid` of a change back to the host and the uid.
     fn parse_handle(&self, change: &Change) -> Result<(&Host, String), BackendError> {
-        let failed = |message: String| BackendError::Failed {
+        let no_live = || BackendError::NoLiveObject {
             backend: BACKEND,
-            message: format!("{}: {message}", change.id),
+            object: change.id.to_string(),
         };
-        let handle = change
+        let (name, uid) = change
             .handle
             .as_deref()
-            .ok_or_else(|| failed("no live microVM was observed for this change".into()))?;
-        let (name, uid) = handle
-            .rsplit_once('/')
-            .ok_or_else(|| failed(format!("`{handle}` is not a host/uid handle")))?;
+            .and_then(|h| h.rsplit_once('/'))
+            .ok_or_else(no_live)?;
         let host = self
             .hosts
             .iter()
             .find(|h| h.name == name)
-            .ok_or_else(|| failed(format!("host `{name}` is not configured")))?;
+            .ok_or_else(|| BackendError::Invalid {
+                backend: BACKEND,
+                object: change.id.to_string(),
+                message: format!(
+                    "it was observed on host `{name}`, which is no longer configured; configured hosts: {}",
+                    self.known_hosts()
+                ),
+            })?;
         Ok((host, uid.to_string()))
     }
 
@@ -231,12 +233,10 @@ impl Flintlock {
             .spec
             .as_ref()
             .and_then(|s| s.uid.clone())
-            .ok_or_else(|| BackendError::Failed {
+            .ok_or_else(|| BackendError::CreatedWithoutUid {
                 backend: BACKEND,
-                message: format!(
-                    "{object}: {} answered the create without a uid",
-                    host.label()
-                ),
+                object: object.to_string(),
+                endpoint: host.label(),
             })?;
         let deadline = Instant::now() + self.wait_limit;
         let mut attempt = 0;
@@ -245,10 +245,11 @@ impl Flintlock {
                 .get(&uid)
                 .await
                 .map_err(|s| host.error(&s, object))?
-                .ok_or_else(|| BackendError::Failed {
+                .ok_or_else(|| BackendError::RemovedMeanwhile {
                     backend: BACKEND,
+                    object: object.to_string(),
                     message: format!(
-                        "{object}: uid {uid} disappeared from {} while it was being created",
+                        "uid {uid} disappeared from {} while it was being created",
                         host.name
                     ),
                 })?;
@@ -262,10 +263,11 @@ impl Flintlock {
                     ));
                 }
                 MicroVmState::Deleting => {
-                    return Err(BackendError::Failed {
+                    return Err(BackendError::RemovedMeanwhile {
                         backend: BACKEND,
+                        object: object.to_string(),
                         message: format!(
-                            "{object}: uid {uid} on {} is being deleted by someone else",
+                            "uid {uid} on {} is being deleted by someone else",
                             host.name
                         ),
                     });
@@ -274,10 +276,11 @@ impl Flintlock {
             }
             let delay = self.poll.delay(attempt);
             if Instant::now() + delay > deadline {
-                return Err(BackendError::Failed {
+                return Err(BackendError::WaitTimedOut {
                     backend: BACKEND,
+                    object: object.to_string(),
                     message: format!(
-                        "{object}: created on {} (uid {uid}) but still PENDING after {:?}",
+                        "created on {} (uid {uid}) but still PENDING after {:?}",
                         host.name, self.wait_limit
                     ),
                 });
@@ -312,10 +315,11 @@ impl Flintlock {
             }
             let delay = self.poll.delay(attempt);
             if Instant::now() + delay > deadline {
-                return Err(BackendError::Failed {
+                return Err(BackendError::WaitTimedOut {
                     backend: BACKEND,
+                    object: object.to_string(),
                     message: format!(
-                        "{object}: deleted on {} (uid {uid}) but still listed after {:?}",
+                        "deleted on {} (uid {uid}) but still listed after {:?}",
                         host.name, self.wait_limit
                     ),
                 });
@@ -330,13 +334,10 @@ impl Flintlock {
         change: &Change,
         desired: Option<&'a Manifest>,
     ) -> Result<Placed<'a>, BackendError> {
-        let manifest = desired.ok_or_else(|| BackendError::Failed {
+        let manifest = desired.ok_or_else(|| BackendError::NoManifest {
             backend: BACKEND,
-            message: format!(
-                "{}: {} needs the desired manifest",
-                change.id,
-                change.action.verb()
-            ),
+            object: change.id.to_string(),
+            action: change.action.verb(),
         })?;
         self.desired(manifest)
     }

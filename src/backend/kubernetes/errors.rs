@@ -12,7 +12,9 @@ use crate::backend::BackendError;
 use crate::manifest::Manifest;
 
 impl Kubernetes {
-    /// A failed request as a [`BackendError`] about `object`.
+    /// A failed request as a [`BackendError`] about `object`. An answer's
+    /// `Status` or the client's error is kept as the error's source, and
+    /// its text ends the message.
     pub(super) fn error(&self, err: CallError, object: &str) -> BackendError {
         let attempts = self.caller.retry.attempts;
         match err {
@@ -27,7 +29,8 @@ impl Kubernetes {
                 401 | 403 => BackendError::Unauthorized {
                     backend: BACKEND,
                     endpoint: self.endpoint.clone(),
-                    message: format!("{} {}: {}", s.code, s.reason, s.message),
+                    message: format!("answered {}: {s}", s.code),
+                    source: Some(s),
                 },
                 400 | 422 => BackendError::Invalid {
                     backend: BACKEND,
@@ -37,24 +40,29 @@ impl Kubernetes {
                 429 | 500..=599 => BackendError::Unreachable {
                     backend: BACKEND,
                     endpoint: self.endpoint.clone(),
-                    message: format!(
-                        "{object}: answered {} {} ({attempts} attempts): {}",
-                        s.code, s.reason, s.message
-                    ),
+                    message: format!("{object}: answered {} ({attempts} attempts): {s}", s.code),
+                    source: Some(s),
                 },
-                code => failed(format!("{object}: {code} {}: {}", s.reason, s.message)),
+                code => BackendError::Refused {
+                    backend: BACKEND,
+                    object: object.to_string(),
+                    message: format!("answered {code}: {s}"),
+                    source: Some(s),
+                },
             },
-            CallError::Transport(m) => BackendError::Unreachable {
+            CallError::Transport { message, source } => BackendError::Unreachable {
                 backend: BACKEND,
                 endpoint: self.endpoint.clone(),
-                message: format!("{m} ({attempts} attempts)"),
+                message: format!("{message} ({attempts} attempts)"),
+                source,
             },
-            CallError::Auth(m) => BackendError::Unauthorized {
+            CallError::Auth { message, source } => BackendError::Unauthorized {
                 backend: BACKEND,
                 endpoint: self.endpoint.clone(),
-                message: m,
+                message,
+                source,
             },
-            CallError::Other(m) => failed(format!("{object}: {m}")),
+            CallError::Other(m) => request_failed(object, m),
         }
     }
 }
@@ -90,8 +98,18 @@ pub(super) fn schema_message(status: &Status) -> String {
     parts.join("; ")
 }
 
-pub(crate) fn failed(message: String) -> BackendError {
-    BackendError::Failed {
+/// A request about `object` that could not be made.
+pub(super) fn request_failed(object: &str, message: impl std::fmt::Display) -> BackendError {
+    BackendError::Request {
+        backend: BACKEND,
+        object: object.to_string(),
+        message: message.to_string(),
+    }
+}
+
+/// What a kubeconfig or client problem becomes.
+pub(super) fn config(message: String) -> BackendError {
+    BackendError::Config {
         backend: BACKEND,
         message,
     }
@@ -163,6 +181,55 @@ fn quoted(s: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+
+    fn backend() -> Kubernetes {
+        let config = kube::Config::new("http://127.0.0.1:9".parse().unwrap());
+        let client = kube::Client::try_from(config).unwrap();
+        Kubernetes::from_client(
+            client,
+            "http://127.0.0.1:9",
+            &crate::config::KubernetesTarget::default(),
+            "test",
+            1,
+            Duration::from_secs(1),
+        )
+    }
+
+    #[tokio::test]
+    async fn an_answer_is_kept_as_the_source_and_said_once() {
+        let k = backend();
+        let status = |code| {
+            CallError::Status(Box::new(
+                Status::failure("the token expired", "Unauthorized").with_code(code),
+            ))
+        };
+        let err = k.error(status(401), "LIST /api/v1/secrets");
+        assert!(matches!(err, BackendError::Unauthorized { .. }), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            "kubernetes: http://127.0.0.1:9 refused the credentials: answered 401: the token expired: Unauthorized"
+        );
+        let kept = std::error::Error::source(&err)
+            .and_then(|s| s.downcast_ref::<Status>())
+            .map(|s| s.code);
+        assert_eq!(kept, Some(401));
+        // The cause is not repeated where errors are joined with their
+        // causes (the daemon's status).
+        assert_eq!(crate::error::with_causes(&err), err.to_string());
+
+        let err = k.error(status(503), "LIST /api/v1/secrets");
+        assert!(matches!(err, BackendError::Unreachable { .. }), "{err:?}");
+        assert!(std::error::Error::source(&err).is_some());
+        assert_eq!(crate::error::with_causes(&err), err.to_string());
+
+        let err = k.error(status(404), "ConfigMap/default/a");
+        assert!(matches!(err, BackendError::Refused { .. }), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            "kubernetes: ConfigMap/default/a: answered 404: the token expired: Unauthorized"
+        );
+    }
 
     #[test]
     fn conflict_owners_come_from_causes_or_the_message() {

@@ -56,7 +56,6 @@ use crate::plan::{Action, Change};
 pub use client::Retry;
 use client::{CallError, Caller};
 use discovery::{Lookup, Resource, split_api_version};
-pub(crate) use errors::failed;
 
 const BACKEND: &str = "kubernetes";
 /// Groups other backends handle.
@@ -101,7 +100,7 @@ async fn config_for(
 
 fn make_client(config: kube::Config, endpoint: &str) -> Result<kube::Client, BackendError> {
     kube::Client::try_from(config)
-        .map_err(|e| failed(format!("cannot make a client for {endpoint}: {e}")))
+        .map_err(|e| errors::config(format!("cannot make a client for {endpoint}: {e}")))
 }
 
 /// A Kubernetes cluster as a [`Backend`].
@@ -243,14 +242,18 @@ impl Backend for Kubernetes {
     ) -> Result<Applied, BackendError> {
         match change.action {
             Action::Create | Action::Update => {
-                let manifest = desired.ok_or_else(|| {
-                    failed(format!("{}: no manifest was given to apply", change.id))
+                let manifest = desired.ok_or_else(|| BackendError::NoManifest {
+                    backend: BACKEND,
+                    object: change.id.to_string(),
+                    action: change.action.verb(),
                 })?;
                 self.apply_manifest(manifest, change.action).await
             }
             Action::Replace => {
-                let manifest = desired.ok_or_else(|| {
-                    failed(format!("{}: no manifest was given to apply", change.id))
+                let manifest = desired.ok_or_else(|| BackendError::NoManifest {
+                    backend: BACKEND,
+                    object: change.id.to_string(),
+                    action: change.action.verb(),
                 })?;
                 self.replace(change, manifest).await
             }

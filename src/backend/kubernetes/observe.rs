@@ -31,7 +31,7 @@ use serde_json::{Map, Value};
 
 use super::client::{self, CallError};
 use super::discovery::{self, Resource, split_api_version};
-use super::errors::{conflict_owners, failed, not_served, schema_message};
+use super::errors::{conflict_owners, not_served, request_failed, schema_message};
 use super::write::terminating;
 use super::{
     BACKEND, CRD_GROUP, CRD_KIND, Kubernetes, OTHER_GROUPS, PAGE, apply_body, fields, located,
@@ -444,7 +444,7 @@ impl Kubernetes {
                 &self.patch_params().dry_run(),
                 &Patch::Apply(&body),
             )
-            .map_err(|e| failed(format!("{}: {e}", located(manifest))))?;
+            .map_err(|e| request_failed(&located(manifest), e))?;
         let local = || fields::local_apply(live, &body, &self.field_manager);
         match self.caller.json(request).await {
             Ok(result) => Ok((fields::strip_server_fields(&result), Vec::new(), false)),

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::client::CallError;
 use super::discovery::{Resource, split_api_version};
-use super::errors::{conflict_owners, failed, not_served};
+use super::errors::{conflict_owners, not_served, request_failed};
 use super::{
     BACKEND, CRD_GROUP, CRD_KIND, Kubernetes, READY_POLL, apply_body, located, namespace_of,
 };
@@ -105,7 +105,7 @@ impl Kubernetes {
                 &self.patch_params(),
                 &Patch::Apply(&body),
             )
-            .map_err(|e| failed(format!("{object}: {e}")))?;
+            .map_err(|e| request_failed(&object, e))?;
         let applied = match self.caller.json(request).await {
             Ok(v) => v,
             Err(CallError::Status(s)) if s.code == 409 => {
@@ -257,7 +257,10 @@ impl Kubernetes {
             }
         };
         let Some((collection, name)) = path.rsplit_once('/') else {
-            return Err(failed(format!("{object}: no object path to delete")));
+            return Err(BackendError::NoLiveObject {
+                backend: BACKEND,
+                object,
+            });
         };
         let mut params = DeleteParams::background();
         if let Some(uid) = &uid {
@@ -268,16 +271,17 @@ impl Kubernetes {
         }
         let request = Request::new(collection)
             .delete(name, &params)
-            .map_err(|e| failed(format!("{object}: {e}")))?;
+            .map_err(|e| request_failed(&object, e))?;
         let (summary, answer) = match self.caller.json(request).await {
             Ok(answer) => ("deleted", answer),
             Err(e) if e.code() == Some(404) => ("already gone", Value::Null),
             Err(CallError::Status(s)) if s.code == 409 && uid.is_some() => {
-                return Err(failed(format!(
-                    "{object}: not deleted: it was replaced after it was observed (uid {} no longer matches): {}",
-                    uid.unwrap_or_default(),
-                    s.message
-                )));
+                return Err(BackendError::Replaced {
+                    backend: BACKEND,
+                    object,
+                    uid: uid.unwrap_or_default(),
+                    message: s.message.clone(),
+                });
             }
             Err(e) => return Err(self.error(e, &object)),
         };
