@@ -51,7 +51,7 @@ use proto::{MicroVmSpec, MicroVmState};
 use super::{Applied, Backend, BackendError, Observed};
 use crate::config::FlintlockHost;
 use crate::manifest::{Manifest, ObjectId};
-use crate::plan::{Action, Change};
+use crate::plan::{Action, Change, Handle};
 
 const BACKEND: &str = "flintlock";
 const GROUP: &str = "flintlock.liquidmetal.dev";
@@ -186,25 +186,25 @@ impl Flintlock {
         })
     }
 
-    fn handle(&self, live: &Live) -> String {
-        format!("{}/{}", self.hosts[live.host].name, live.uid)
+    fn handle(&self, live: &Live) -> Handle {
+        Handle::Flintlock {
+            host: self.hosts[live.host].name.clone(),
+            uid: live.uid.clone(),
+        }
     }
 
-    /// `host/uid` of a change back to the host and the uid.
-    fn parse_handle(&self, change: &Change) -> Result<(&Host, String), BackendError> {
-        let no_live = || BackendError::NoLiveObject {
-            backend: BACKEND,
-            object: change.id.to_string(),
+    /// The host and uid of the microVM a change is about (observe saw it).
+    fn live_of(&self, change: &Change) -> Result<(&Host, String), BackendError> {
+        let Some(Handle::Flintlock { host: name, uid }) = &change.handle else {
+            return Err(BackendError::NoLiveObject {
+                backend: BACKEND,
+                object: change.id.to_string(),
+            });
         };
-        let (name, uid) = change
-            .handle
-            .as_deref()
-            .and_then(|h| h.rsplit_once('/'))
-            .ok_or_else(no_live)?;
         let host = self
             .hosts
             .iter()
-            .find(|h| h.name == name)
+            .find(|h| &h.name == name)
             .ok_or_else(|| BackendError::Invalid {
                 backend: BACKEND,
                 object: change.id.to_string(),
@@ -213,7 +213,7 @@ impl Flintlock {
                     self.known_hosts()
                 ),
             })?;
-        Ok((host, uid.to_string()))
+        Ok((host, uid.clone()))
     }
 
     /// Creates the microVM and waits until it is `CREATED` or `FAILED`.
@@ -378,7 +378,7 @@ impl Backend for Flintlock {
                 })
             }
             Action::Delete => {
-                let (host, uid) = self.parse_handle(change)?;
+                let (host, uid) = self.live_of(change)?;
                 self.delete(host, &uid, &change.id, &object).await?;
                 Ok(Applied {
                     summary: format!("deleted from {} (uid {uid})", host.name),
@@ -387,7 +387,7 @@ impl Backend for Flintlock {
             }
             Action::Replace => {
                 let d = self.desired_for_apply(change, desired)?;
-                let (old_host, old_uid) = self.parse_handle(change)?;
+                let (old_host, old_uid) = self.live_of(change)?;
                 self.delete(old_host, &old_uid, &change.id, &object).await?;
                 let (uid, unhealthy) = self.create(&d, &object).await?;
                 let new_host = &self.hosts[d.host].name;

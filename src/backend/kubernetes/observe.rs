@@ -43,6 +43,7 @@ use crate::backend::{
 };
 use crate::kinds::Scope;
 use crate::manifest::{Manifest, ObjectId};
+use crate::plan::Handle;
 
 /// A kind by (group, version, kind).
 type Gvk = (String, String, String);
@@ -599,19 +600,18 @@ fn labels(object: &Value) -> Option<&Map<String, Value>> {
         .and_then(Value::as_object)
 }
 
-/// `<uid> <object path>`: what a delete needs, and the uid it must still
-/// have.
-fn handle(resource: &Resource, object: &Value) -> Option<String> {
+/// What a delete needs: where the object is, and the uid it must still
+/// have (`None` without a uid).
+fn handle(resource: &Resource, object: &Value) -> Option<Handle> {
     let meta = object.get("metadata")?;
     let name = meta.get("name")?.as_str()?;
     let uid = meta.get("uid").and_then(Value::as_str).unwrap_or_default();
     let namespace = meta.get("namespace").and_then(Value::as_str);
-    let path = resource.object_path(namespace, name);
-    if uid.is_empty() {
-        None
-    } else {
-        Some(format!("{uid} {path}"))
-    }
+    (!uid.is_empty()).then(|| Handle::Kubernetes {
+        uid: uid.to_string(),
+        collection: resource.collection_path(namespace),
+        name: name.to_string(),
+    })
 }
 
 /// Kinds the CustomResourceDefinitions in Git will serve, by (group,
@@ -657,105 +657,4 @@ fn pending_kinds(desired: &[Manifest]) -> BTreeMap<Gvk, Resource> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn host_manifest(namespace: &str) -> Manifest {
-        let text = format!(
-            "apiVersion: runtime.wasmcloud.dev/v1alpha1\nkind: Host\nmetadata:\n  name: h1\n{namespace}hostId: N1\n"
-        );
-        let files = [crate::manifest::SourceFile {
-            path: "hosts.yaml".into(),
-            rel: "hosts.yaml".into(),
-            bytes: text.into_bytes(),
-        }];
-        let mut loaded = crate::manifest::load(&files, &crate::manifest::Limits::default());
-        loaded.manifests.remove(0)
-    }
-
-    #[test]
-    fn a_host_must_match_the_installed_crd_scope() {
-        let resource = |namespaced| Resource {
-            group: "runtime.wasmcloud.dev".into(),
-            version: "v1alpha1".into(),
-            kind: "Host".into(),
-            plural: "hosts".into(),
-            namespaced,
-        };
-        let with_ns = host_manifest("  namespace: wasm\n");
-        let without = host_manifest("");
-        assert_eq!(with_ns.id.namespace.as_deref(), Some("wasm"));
-        assert_eq!(without.id.namespace, None);
-        assert!(check_scope(&with_ns, &resource(true)).is_ok());
-        assert!(check_scope(&without, &resource(false)).is_ok());
-        let e = check_scope(&with_ns, &resource(false))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("hosts.yaml:1: Host/wasm/h1"), "{e}");
-        assert!(e.contains("is cluster-scoped"), "{e}");
-        assert!(e.contains("remove it"), "{e}");
-        let e = check_scope(&without, &resource(true))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("is namespaced"), "{e}");
-        assert!(e.contains("set metadata.namespace"), "{e}");
-    }
-
-    #[test]
-    fn crds_in_git_announce_their_kinds() {
-        let loaded = crate::manifest::load(
-            &[crate::manifest::SourceFile {
-                path: "crd.yaml".into(),
-                rel: "crd.yaml".into(),
-                bytes: b"apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {name: widgets.example.com}\nspec:\n  group: example.com\n  scope: Cluster\n  names: {kind: Widget, plural: widgets}\n  versions: [{name: v1, served: true, storage: true}]\n".to_vec(),
-            }],
-            &crate::manifest::Limits::default(),
-        );
-        let kinds = pending_kinds(&loaded.manifests);
-        let r = &kinds[&(
-            "example.com".to_string(),
-            "v1".to_string(),
-            "Widget".to_string(),
-        )];
-        assert_eq!(r.plural, "widgets");
-        assert!(!r.namespaced);
-    }
-
-    #[test]
-    fn a_cluster_scoped_kind_listed_whole_gets_no_second_owned_list() {
-        let resource = |kind: &str, namespaced| Resource {
-            group: String::new(),
-            version: "v1".into(),
-            kind: kind.into(),
-            plural: format!("{}s", kind.to_lowercase()),
-            namespaced,
-        };
-        let files = [crate::manifest::SourceFile {
-            path: "a.yaml".into(),
-            rel: "a.yaml".into(),
-            bytes: b"apiVersion: v1\nkind: Namespace\nmetadata: {name: apps}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: apps}\n".to_vec(),
-        }];
-        let loaded = crate::manifest::load(&files, &crate::manifest::Limits::default());
-        let targets: Vec<Target<'_>> = loaded
-            .manifests
-            .iter()
-            .map(|m| Target {
-                manifest: m,
-                resource: resource(&m.id.kind, m.id.kind == "ConfigMap"),
-                served: true,
-            })
-            .collect();
-        let jobs: Vec<(bool, String, Option<String>)> = list_jobs(&targets, &[], &BTreeMap::new())
-            .into_iter()
-            .map(|j| (j.owned_only, j.resource.kind, j.namespace))
-            .collect();
-        assert_eq!(
-            jobs,
-            [
-                (false, "ConfigMap".to_string(), Some("apps".to_string())),
-                (false, "Namespace".to_string(), None),
-                (true, "ConfigMap".to_string(), None),
-            ]
-        );
-    }
-}
+mod tests;

@@ -17,7 +17,7 @@ use super::{
 };
 use crate::backend::{Applied, BackendError};
 use crate::manifest::Manifest;
-use crate::plan::{Action, Change};
+use crate::plan::{Action, Change, Handle};
 
 /// A state a written object is waited for, checked on each read of it
 /// (`None`: the server answered 404), in the manner of kube-runtime's
@@ -227,8 +227,18 @@ impl Kubernetes {
     /// waits for it to be gone.
     pub(super) async fn delete(&self, change: &Change) -> Result<Applied, BackendError> {
         let object = change.id.to_string();
-        let (uid, path) = match change.handle.as_deref().and_then(|h| h.split_once(' ')) {
-            Some((uid, path)) => (Some(uid.to_string()), path.to_string()),
+        let (uid, collection, name) = match &change.handle {
+            Some(Handle::Kubernetes {
+                uid,
+                collection,
+                name,
+            }) => (Some(uid.clone()), collection.clone(), name.clone()),
+            Some(_) => {
+                return Err(BackendError::NoLiveObject {
+                    backend: BACKEND,
+                    object,
+                });
+            }
             None => {
                 let (group, version) = split_api_version(&change.api_version);
                 let resource = self
@@ -252,16 +262,12 @@ impl Kubernetes {
                 });
                 (
                     None,
-                    resource.object_path(namespace.as_deref(), &change.id.name),
+                    resource.collection_path(namespace.as_deref()),
+                    change.id.name.clone(),
                 )
             }
         };
-        let Some((collection, name)) = path.rsplit_once('/') else {
-            return Err(BackendError::NoLiveObject {
-                backend: BACKEND,
-                object,
-            });
-        };
+        let path = format!("{collection}/{name}");
         let mut params = DeleteParams::background();
         if let Some(uid) = &uid {
             params.preconditions = Some(Preconditions {
@@ -270,7 +276,7 @@ impl Kubernetes {
             });
         }
         let request = Request::new(collection)
-            .delete(name, &params)
+            .delete(&name, &params)
             .map_err(|e| request_failed(&object, e))?;
         let (summary, answer) = match self.caller.json(request).await {
             Ok(answer) => ("deleted", answer),
