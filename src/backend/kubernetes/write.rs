@@ -128,15 +128,7 @@ impl Kubernetes {
             .wait_ready(&resource, namespace.as_deref(), &manifest.id.name, applied)
             .await
             .map_err(|e| self.error(e, &object))?;
-        let summary = if unhealthy.is_some() {
-            "deletion started"
-        } else {
-            summary
-        };
-        Ok(Applied {
-            summary: summary.to_string(),
-            unhealthy,
-        })
+        Ok(written(summary, unhealthy))
     }
 
     /// An immutable ConfigMap or Secret whose data changed: deleted (only
@@ -306,15 +298,7 @@ impl Kubernetes {
         {
             self.discovery.forget_group(group);
         }
-        let summary = if unhealthy.is_some() {
-            "deletion started"
-        } else {
-            summary
-        };
-        Ok(Applied {
-            summary: summary.to_string(),
-            unhealthy,
-        })
+        Ok(written(summary, unhealthy))
     }
 
     /// Waits for the object at `path` to be [`Condition::Gone`]; if it is
@@ -337,6 +321,20 @@ impl Kubernetes {
             self.caller.timeout().as_secs(),
             finalizers.join(", ")
         )))
+    }
+}
+
+/// What a write reports: `summary`, or "deletion started" when the object
+/// did not reach its condition in time (`unhealthy` says which).
+fn written(summary: &str, unhealthy: Option<String>) -> Applied {
+    let summary = if unhealthy.is_some() {
+        "deletion started"
+    } else {
+        summary
+    };
+    Applied {
+        summary: summary.to_string(),
+        unhealthy,
     }
 }
 
