@@ -33,6 +33,7 @@ impl Backend for Memory {
                 backend: "memory",
                 endpoint: "mem://".into(),
                 message: "connection refused".into(),
+                source: None,
             });
         }
         let live = self.live.lock().unwrap().clone();
@@ -75,9 +76,11 @@ impl Backend for Memory {
             .unwrap()
             .push(format!("{} {}", change.action.verb(), change.id));
         if change.id.name.starts_with("fail-") {
-            return Err(BackendError::Failed {
+            return Err(BackendError::Refused {
                 backend: "memory",
-                message: format!("{} refused", change.id),
+                object: change.id.to_string(),
+                message: "refused".into(),
+                source: None,
             });
         }
         let mut live = self.live.lock().unwrap();

@@ -35,6 +35,19 @@ pub const HOST_ANNOTATION: &str = "mooring.dev/host";
 /// Annotation refusing replacement (`never`) of a MicroVM whose spec changed.
 pub const REPLACE_ANNOTATION: &str = "mooring.dev/replace";
 
+/// The error a request to a target failed with, kept whole as the
+/// `source()` of [`BackendError::Unreachable`] and the like: a
+/// Kubernetes `Status` or `kube::Error`, a Flintlock gRPC status.
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Why a backend could not read or change its target.
+///
+/// Where a variant keeps its cause (`source`), its `message` already says
+/// that cause in words, so `Display` reads whole on the one line the plan,
+/// the apply report and the daemon's log show; the message holds the
+/// cause's own text, so [`crate::error::with_causes`] adds nothing twice.
+/// No variant ever holds a credential: a token or client key never
+/// reaches a message or a cause.
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
     #[error("{backend}: {operation} is not supported by this backend")]
@@ -49,6 +62,9 @@ pub enum BackendError {
         backend: &'static str,
         endpoint: String,
         message: String,
+        /// `None` when there was no answer in time.
+        #[source]
+        source: Option<Cause>,
     },
     /// The target refused the credentials.
     #[error("{backend}: {endpoint} refused the credentials: {message}")]
@@ -56,6 +72,8 @@ pub enum BackendError {
         backend: &'static str,
         endpoint: String,
         message: String,
+        #[source]
+        source: Option<Cause>,
     },
     /// Another field manager owns fields this apply sets (Kubernetes
     /// server-side apply without force).
@@ -74,9 +92,83 @@ pub enum BackendError {
         object: String,
         message: String,
     },
+    /// The target's configuration cannot be used: a kubeconfig that does
+    /// not read, a context it does not have, a client that cannot be made.
+    /// The message names the file and the setting.
     #[error("{backend}: {message}")]
-    Failed {
+    Config {
         backend: &'static str,
+        message: String,
+    },
+    /// A backend made outside a tokio runtime (a program error).
+    #[error("{backend}: must be made inside a tokio runtime")]
+    NoRuntime { backend: &'static str },
+    /// A change that needs the desired manifest (create, update, replace)
+    /// was given none.
+    #[error("{backend}: {object}: {action} needs the desired manifest")]
+    NoManifest {
+        backend: &'static str,
+        object: String,
+        action: &'static str,
+    },
+    /// A change to a live object that observe did not see: the change
+    /// carries no handle of this backend (made by hand, or by another
+    /// backend).
+    #[error("{backend}: {object}: no live object was observed for this change; plan again")]
+    NoLiveObject {
+        backend: &'static str,
+        object: String,
+    },
+    /// A delete on the observed uid found another object by that name: it
+    /// was replaced after it was observed, and is left alone.
+    #[error(
+        "{backend}: {object}: not deleted: it was replaced after it was observed (uid {uid} no longer matches): {message}"
+    )]
+    Replaced {
+        backend: &'static str,
+        object: String,
+        uid: String,
+        message: String,
+    },
+    /// The target accepted a create without saying the uid it gave.
+    #[error("{backend}: {object}: {endpoint} answered the create without a uid")]
+    CreatedWithoutUid {
+        backend: &'static str,
+        object: String,
+        endpoint: String,
+    },
+    /// An object mooring was creating was removed by someone else before
+    /// it was ready.
+    #[error("{backend}: {object}: {message}")]
+    RemovedMeanwhile {
+        backend: &'static str,
+        object: String,
+        message: String,
+    },
+    /// The target took a change but did not finish it within the wait
+    /// limit (a microVM still `PENDING`, or still listed after its delete).
+    #[error("{backend}: {object}: {message}")]
+    WaitTimedOut {
+        backend: &'static str,
+        object: String,
+        message: String,
+    },
+    /// The target refused a request for a reason no other variant names
+    /// (an unexpected status code).
+    #[error("{backend}: {object}: {message}")]
+    Refused {
+        backend: &'static str,
+        object: String,
+        message: String,
+        #[source]
+        source: Option<Cause>,
+    },
+    /// A request could not be made, or its answer could not be read (not
+    /// JSON).
+    #[error("{backend}: {object}: {message}")]
+    Request {
+        backend: &'static str,
+        object: String,
         message: String,
     },
 }

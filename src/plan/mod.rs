@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 
 use crate::manifest::{Manifest, ObjectId};
 
-pub use observed::{Observed, UpdateStrategy};
+pub use observed::{Handle, Observed, UpdateStrategy};
 
 /// What happens to one object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -90,9 +90,9 @@ pub struct Change {
     /// Facts worth showing with the object (health, lossy translation).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
-    /// Backend-private reference to the live object, for `apply`.
+    /// Where the live object is, for `apply` ([`Handle`]).
     #[serde(skip)]
-    pub handle: Option<String>,
+    pub handle: Option<Handle>,
 }
 
 impl Change {

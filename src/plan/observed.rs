@@ -24,6 +24,23 @@ pub enum UpdateStrategy {
     Held(String),
 }
 
+/// Where a live object is, in the terms of the backend that observed it:
+/// made by that backend's `observe`, read by its `apply`, carried in
+/// between by [`Observed`] and [`Change`](super::Change). Never shown: not
+/// in a plan's JSON.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Handle {
+    /// A Kubernetes object: its uid (a delete is conditional on it), the
+    /// URL of its collection and its name.
+    Kubernetes {
+        uid: String,
+        collection: String,
+        name: String,
+    },
+    /// A Flintlock microVM: the configured host holding it, and its uid.
+    Flintlock { host: String, uid: String },
+}
+
 /// One object as a backend sees it, ready for [`plan_observed`](super::plan_observed).
 ///
 /// `desired` and `live` are in the form the plan compares: what the target
@@ -45,9 +62,8 @@ pub struct Observed {
     /// The live object carries mooring's ownership labels for this source.
     pub owned: bool,
     pub update: UpdateStrategy,
-    /// Backend-private reference to the live object (e.g. `host/uid`),
-    /// carried into the [`Change`](super::Change) for `apply`.
-    pub handle: Option<String>,
+    /// Where the live object is, for `apply` (`None`: nothing live).
+    pub handle: Option<Handle>,
     /// Health or other facts worth showing next to the object, e.g.
     /// `FAILED (retried 3 times)`.
     pub notes: Vec<String>,

@@ -30,8 +30,8 @@ use tonic::{Code, Request, Status};
 use super::FlintlockHost;
 use super::proto::api::micro_vm_client::MicroVmClient;
 use super::proto::{MicroVm, MicroVmSpec, MicroVmState, api};
-use crate::backend::BackendError;
 use crate::backend::requests::{self, RequestOutcome};
+use crate::backend::{BackendError, Cause};
 
 const BACKEND: &str = "flintlock";
 
@@ -347,14 +347,17 @@ impl Host {
     }
 
     /// The error a failed call becomes. `object` is the object the call
-    /// was about, for `Invalid`.
+    /// was about. The status is kept as the error's source
+    /// ([`GrpcError`]), and its text ends the message.
     pub fn error(&self, status: &Status, object: &str) -> BackendError {
         let message = describe(status);
+        let source = || -> Option<Cause> { Some(Box::new(GrpcError(status.clone()))) };
         if certificate_refused(status) {
             return BackendError::Unauthorized {
                 backend: BACKEND,
                 endpoint: self.label(),
                 message: format!("the client certificate was refused: {message}"),
+                source: source(),
             };
         }
         if is_transient(status) {
@@ -362,6 +365,7 @@ impl Host {
                 backend: BACKEND,
                 endpoint: self.label(),
                 message,
+                source: source(),
             };
         }
         match status.code() {
@@ -369,12 +373,14 @@ impl Host {
                 backend: BACKEND,
                 endpoint: self.label(),
                 message,
+                source: source(),
             },
             Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled => {
                 BackendError::Unreachable {
                     backend: BACKEND,
                     endpoint: self.label(),
                     message,
+                    source: source(),
                 }
             }
             Code::InvalidArgument => BackendError::Invalid {
@@ -382,13 +388,31 @@ impl Host {
                 object: object.to_string(),
                 message: format!("{} refused it: {message}", self.name),
             },
-            code => BackendError::Failed {
+            code => BackendError::Refused {
                 backend: BACKEND,
-                message: format!("{object}: {}: {code:?}: {message}", self.label()),
+                object: object.to_string(),
+                message: format!("{}: {code:?}: {message}", self.label()),
+                source: source(),
             },
         }
     }
 }
+
+/// A failed gRPC call, kept whole as the source of a [`BackendError`].
+/// Shown as [`describe`] says it: the status's message and the transport
+/// error behind it (tonic's own `Display` adds the code's description and
+/// a `Debug` of that error).
+#[derive(Debug)]
+pub struct GrpcError(pub Status);
+
+impl std::fmt::Display for GrpcError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&describe(&self.0))
+    }
+}
+
+/// No `source()`: [`describe`] already says the causes behind the status.
+impl std::error::Error for GrpcError {}
 
 /// The state a microVM reports (`PENDING` when unknown).
 pub fn state(vm: &MicroVm) -> MicroVmState {
@@ -470,5 +494,44 @@ mod tests {
         assert!(certificate_refused(&refused));
         assert!(!is_transient(&refused));
         assert!(!is_transient(&Status::unknown("microvm spec x not found")));
+    }
+
+    #[tokio::test]
+    async fn a_status_is_kept_as_the_source_and_said_once() {
+        let host = Host::new(
+            &FlintlockHost {
+                name: "edge-1".into(),
+                endpoint: "http://127.0.0.1:9".into(),
+                tls: None,
+                token_file: None,
+            },
+            1,
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        let err = host.error(
+            &Status::unauthenticated("bad token"),
+            "vm.yaml:1: MicroVM/default/web",
+        );
+        assert!(matches!(err, BackendError::Unauthorized { .. }), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            "flintlock: edge-1 (http://127.0.0.1:9) refused the credentials: bad token"
+        );
+        let kept = std::error::Error::source(&err)
+            .and_then(|s| s.downcast_ref::<GrpcError>())
+            .map(|g| g.0.code());
+        assert_eq!(kept, Some(Code::Unauthenticated));
+        assert_eq!(crate::error::with_causes(&err), err.to_string());
+
+        let err = host.error(
+            &Status::internal("disk full"),
+            "vm.yaml:1: MicroVM/default/web",
+        );
+        assert!(matches!(err, BackendError::Refused { .. }), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            "flintlock: vm.yaml:1: MicroVM/default/web: edge-1 (http://127.0.0.1:9): Internal: disk full"
+        );
     }
 }

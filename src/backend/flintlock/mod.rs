@@ -23,34 +23,37 @@
 //! labels, they are also kept in mooring's applied record (see
 //! [`convert`]).
 //!
+//! `observe` holds the read side, in named steps; this file the
+//! [`Flintlock`] value, placement, create and delete, and the [`Backend`]
+//! impl.
+//!
 //! **Invariants**: observe fails as a whole when any host cannot be read,
 //! so nothing is pruned from a partial view; every call has the timeout;
 //! at most `concurrency` calls are in flight per host.
 
 mod client;
 mod convert;
+mod observe;
 pub mod proto;
 mod settings;
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::Duration;
 
-use futures::future::try_join_all;
 use serde_json::Value;
 use tokio::time::Instant;
-use tonic::Code;
 
 pub use client::Retry;
 use client::{Host, state};
 pub use convert::RECORD_KEY;
-use convert::{API_VERSION, KIND, Wanted};
-use proto::{MicroVm, MicroVmSpec, MicroVmState};
+use convert::{KIND, Wanted};
+use observe::Live;
+use proto::{MicroVmSpec, MicroVmState};
 pub use settings::{FlintlockHost, Tls};
 
-use super::{Applied, Backend, BackendError, Observed, UpdateStrategy, is_owned};
+use super::{Applied, Backend, BackendError, Observed};
 use crate::kinds::{KindType, Target};
 use crate::manifest::{Manifest, ObjectId};
-use crate::plan::{Action, Change};
+use crate::plan::{Action, Change, Handle};
 
 const BACKEND: &str = "flintlock";
 const GROUP: &str = <crate::kinds::flintlock::MicroVm as KindType>::GROUP;
@@ -72,43 +75,9 @@ struct Placed<'a> {
     comparable: Value,
 }
 
-/// A live microVM as read from a host.
-struct Live {
-    host: usize,
-    uid: String,
-    vm: MicroVm,
-    comparable: Value,
-    owned: bool,
-}
-
-impl Live {
-    /// The namespace, `default` when the server reports none (as it
-    /// defaults an empty one on create).
-    fn namespace(&self) -> &str {
-        match self.vm.spec.as_ref().map_or("", |s| s.namespace.as_str()) {
-            "" => "default",
-            ns => ns,
-        }
-    }
-    fn name(&self) -> &str {
-        self.vm.spec.as_ref().map_or("", |s| s.id.as_str())
-    }
-}
-
 /// `file:line: MicroVM/ns/name`, as errors name a desired object.
 fn object_label(file: &str, line: usize, id: &ObjectId) -> String {
     format!("{file}:{line}: {id}")
-}
-
-fn health_note(vm: &MicroVm) -> Option<String> {
-    let retry = vm.status.as_ref().map_or(0, |s| s.retry);
-    match state(vm) {
-        MicroVmState::Failed => Some(format!(
-            "unhealthy: FAILED (the server retried {retry} times)"
-        )),
-        MicroVmState::Pending => Some("pending: the host has not finished creating it".into()),
-        _ => None,
-    }
 }
 
 impl Flintlock {
@@ -124,10 +93,7 @@ impl Flintlock {
         timeout: Duration,
     ) -> Result<Flintlock, BackendError> {
         if tokio::runtime::Handle::try_current().is_err() {
-            return Err(BackendError::Failed {
-                backend: BACKEND,
-                message: "Flintlock::new must be called inside a tokio runtime".into(),
-            });
+            return Err(BackendError::NoRuntime { backend: BACKEND });
         }
         let hosts = hosts
             .iter()
@@ -163,6 +129,11 @@ impl Flintlock {
             };
         }
         self
+    }
+
+    /// Whether a manifest is a Flintlock `MicroVM`.
+    fn handles_kind(manifest: &Manifest) -> bool {
+        manifest.id.group == GROUP && manifest.id.kind == KIND
     }
 
     /// The configured host names, in order.
@@ -217,85 +188,34 @@ impl Flintlock {
         })
     }
 
-    /// Every microVM on one host that is not being deleted.
-    async fn list_host(
-        &self,
-        index: usize,
-        namespaces: &BTreeSet<String>,
-    ) -> Result<Vec<Live>, BackendError> {
-        let host = &self.hosts[index];
-        let object = format!("flintlock host {}", host.name);
-        let vms = match host.list("", None).await {
-            Ok(vms) => vms,
-            Err(s) if s.code() == Code::InvalidArgument => {
-                tracing::warn!(
-                    host = %host.name,
-                    "flintlockd cannot list all namespaces at once; listing the namespaces Git \
-                     mentions and `default`: owned microVMs in other namespaces are not seen"
-                );
-                let mut all = BTreeSet::from(["default".to_string()]);
-                all.extend(namespaces.iter().cloned());
-                let lists = try_join_all(all.iter().map(|ns| host.list(ns, None)))
-                    .await
-                    .map_err(|s| host.error(&s, &object))?;
-                lists.into_iter().flatten().collect()
-            }
-            Err(s) => return Err(host.error(&s, &object)),
-        };
-        let mut out = Vec::with_capacity(vms.len());
-        for vm in vms {
-            if state(&vm) == MicroVmState::Deleting {
-                continue;
-            }
-            let Some(spec) = vm.spec.as_ref() else {
-                continue;
-            };
-            let uid = spec.uid.clone().unwrap_or_default();
-            let owned = is_owned(Some(&convert::labels(spec)), &self.source);
-            let comparable = convert::comparable(spec, &host.name);
-            out.push(Live {
-                host: index,
-                uid,
-                vm,
-                comparable,
-                owned,
-            });
+    fn handle(&self, live: &Live) -> Handle {
+        Handle::Flintlock {
+            host: self.hosts[live.host].name.clone(),
+            uid: live.uid.clone(),
         }
-        // Deterministic choice among same-named microVMs: mooring's first.
-        out.sort_by(|a, b| {
-            (a.namespace(), a.name(), !a.owned, &a.uid).cmp(&(
-                b.namespace(),
-                b.name(),
-                !b.owned,
-                &b.uid,
-            ))
-        });
-        Ok(out)
     }
 
-    fn handle(&self, live: &Live) -> String {
-        format!("{}/{}", self.hosts[live.host].name, live.uid)
-    }
-
-    /// `host/uid` of a change back to the host and the uid.
-    fn parse_handle(&self, change: &Change) -> Result<(&Host, String), BackendError> {
-        let failed = |message: String| BackendError::Failed {
-            backend: BACKEND,
-            message: format!("{}: {message}", change.id),
+    /// The host and uid of the microVM a change is about (observe saw it).
+    fn live_of(&self, change: &Change) -> Result<(&Host, String), BackendError> {
+        let Some(Handle::Flintlock { host: name, uid }) = &change.handle else {
+            return Err(BackendError::NoLiveObject {
+                backend: BACKEND,
+                object: change.id.to_string(),
+            });
         };
-        let handle = change
-            .handle
-            .as_deref()
-            .ok_or_else(|| failed("no live microVM was observed for this change".into()))?;
-        let (name, uid) = handle
-            .rsplit_once('/')
-            .ok_or_else(|| failed(format!("`{handle}` is not a host/uid handle")))?;
         let host = self
             .hosts
             .iter()
-            .find(|h| h.name == name)
-            .ok_or_else(|| failed(format!("host `{name}` is not configured")))?;
-        Ok((host, uid.to_string()))
+            .find(|h| &h.name == name)
+            .ok_or_else(|| BackendError::Invalid {
+                backend: BACKEND,
+                object: change.id.to_string(),
+                message: format!(
+                    "it was observed on host `{name}`, which is no longer configured; configured hosts: {}",
+                    self.known_hosts()
+                ),
+            })?;
+        Ok((host, uid.clone()))
     }
 
     /// Creates the microVM and waits until it is `CREATED` or `FAILED`.
@@ -315,12 +235,10 @@ impl Flintlock {
             .spec
             .as_ref()
             .and_then(|s| s.uid.clone())
-            .ok_or_else(|| BackendError::Failed {
+            .ok_or_else(|| BackendError::CreatedWithoutUid {
                 backend: BACKEND,
-                message: format!(
-                    "{object}: {} answered the create without a uid",
-                    host.label()
-                ),
+                object: object.to_string(),
+                endpoint: host.label(),
             })?;
         let deadline = Instant::now() + self.wait_limit;
         let mut attempt = 0;
@@ -329,10 +247,11 @@ impl Flintlock {
                 .get(&uid)
                 .await
                 .map_err(|s| host.error(&s, object))?
-                .ok_or_else(|| BackendError::Failed {
+                .ok_or_else(|| BackendError::RemovedMeanwhile {
                     backend: BACKEND,
+                    object: object.to_string(),
                     message: format!(
-                        "{object}: uid {uid} disappeared from {} while it was being created",
+                        "uid {uid} disappeared from {} while it was being created",
                         host.name
                     ),
                 })?;
@@ -346,10 +265,11 @@ impl Flintlock {
                     ));
                 }
                 MicroVmState::Deleting => {
-                    return Err(BackendError::Failed {
+                    return Err(BackendError::RemovedMeanwhile {
                         backend: BACKEND,
+                        object: object.to_string(),
                         message: format!(
-                            "{object}: uid {uid} on {} is being deleted by someone else",
+                            "uid {uid} on {} is being deleted by someone else",
                             host.name
                         ),
                     });
@@ -358,10 +278,11 @@ impl Flintlock {
             }
             let delay = self.poll.delay(attempt);
             if Instant::now() + delay > deadline {
-                return Err(BackendError::Failed {
+                return Err(BackendError::WaitTimedOut {
                     backend: BACKEND,
+                    object: object.to_string(),
                     message: format!(
-                        "{object}: created on {} (uid {uid}) but still PENDING after {:?}",
+                        "created on {} (uid {uid}) but still PENDING after {:?}",
                         host.name, self.wait_limit
                     ),
                 });
@@ -396,10 +317,11 @@ impl Flintlock {
             }
             let delay = self.poll.delay(attempt);
             if Instant::now() + delay > deadline {
-                return Err(BackendError::Failed {
+                return Err(BackendError::WaitTimedOut {
                     backend: BACKEND,
+                    object: object.to_string(),
                     message: format!(
-                        "{object}: deleted on {} (uid {uid}) but still listed after {:?}",
+                        "deleted on {} (uid {uid}) but still listed after {:?}",
                         host.name, self.wait_limit
                     ),
                 });
@@ -414,13 +336,10 @@ impl Flintlock {
         change: &Change,
         desired: Option<&'a Manifest>,
     ) -> Result<Placed<'a>, BackendError> {
-        let manifest = desired.ok_or_else(|| BackendError::Failed {
+        let manifest = desired.ok_or_else(|| BackendError::NoManifest {
             backend: BACKEND,
-            message: format!(
-                "{}: {} needs the desired manifest",
-                change.id,
-                change.action.verb()
-            ),
+            object: change.id.to_string(),
+            action: change.action.verb(),
         })?;
         self.desired(manifest)
     }
@@ -436,130 +355,7 @@ impl Backend for Flintlock {
     }
 
     async fn observe(&self, desired: &[Manifest]) -> Result<Vec<Observed>, BackendError> {
-        let mut wanted = Vec::new();
-        for m in desired.iter().filter(|m| self.handles(m)) {
-            wanted.push(self.desired(m)?);
-        }
-        let mut namespaces: Vec<BTreeSet<String>> = vec![BTreeSet::new(); self.hosts.len()];
-        for d in &wanted {
-            namespaces[d.host].insert(d.wanted.spec.namespace.clone());
-        }
-        let lists =
-            try_join_all((0..self.hosts.len()).map(|i| self.list_host(i, &namespaces[i]))).await?;
-        let live: Vec<Live> = lists.into_iter().flatten().collect();
-        // (namespace, name) → indexes into `live`, mooring's first per host.
-        let mut by_name: BTreeMap<(&str, &str), Vec<usize>> = BTreeMap::new();
-        for (i, l) in live.iter().enumerate() {
-            by_name
-                .entry((l.namespace(), l.name()))
-                .or_default()
-                .push(i);
-        }
-        let mut used: HashSet<usize> = HashSet::new();
-        let mut out = Vec::new();
-        for d in &wanted {
-            let spec = &d.wanted.spec;
-            let same = by_name
-                .get(&(spec.namespace.as_str(), spec.id.as_str()))
-                .map(Vec::as_slice)
-                .unwrap_or_default();
-            let here = same.iter().copied().find(|&i| live[i].host == d.host);
-            let moved = same
-                .iter()
-                .copied()
-                .find(|&i| live[i].host != d.host && live[i].owned);
-            let mut notes = Vec::new();
-            let matched = match (here, moved) {
-                (Some(i), _) => Some(i),
-                (None, Some(i)) => {
-                    notes.push(format!(
-                        "moves from host {} to {}",
-                        self.hosts[live[i].host].name, self.hosts[d.host].name
-                    ));
-                    Some(i)
-                }
-                (None, None) => None,
-            };
-            let mut update = if d.wanted.replace_never {
-                UpdateStrategy::Refused(format!("{}: never", super::REPLACE_ANNOTATION))
-            } else {
-                UpdateStrategy::Replace
-            };
-            let (live_value, owned, handle) = match matched {
-                Some(i) => {
-                    used.insert(i);
-                    let l = &live[i];
-                    notes.extend(health_note(&l.vm));
-                    if !l.owned {
-                        update = UpdateStrategy::Refused(format!(
-                            "the microVM on {} (uid {}) does not carry mooring's ownership \
-                             labels for source `{}`; mooring never deletes it",
-                            self.hosts[l.host].name, l.uid, self.source
-                        ));
-                    }
-                    (Some(l.comparable.clone()), l.owned, Some(self.handle(l)))
-                }
-                None => (None, false, None),
-            };
-            if !owned {
-                // A microVM that is not mooring's holds the name here:
-                // mooring's own same-named microVMs elsewhere are kept
-                // (not pruned) until that is sorted out.
-                for &i in same {
-                    if live[i].owned && used.insert(i) {
-                        notes.push(format!(
-                            "uid {} on host {} is mooring's and is left alone",
-                            live[i].uid, self.hosts[live[i].host].name
-                        ));
-                    }
-                }
-            }
-            out.push(Observed {
-                id: d.manifest.id.clone(),
-                api_version: d.manifest.api_version.clone(),
-                file: d.manifest.file.clone(),
-                line: d.manifest.line,
-                desired: Some(d.comparable.clone()),
-                live: live_value,
-                owned,
-                update,
-                handle,
-                notes,
-            });
-        }
-        for (i, l) in live.iter().enumerate() {
-            if used.contains(&i) || !l.owned {
-                continue;
-            }
-            let mut notes: Vec<String> = health_note(&l.vm).into_iter().collect();
-            let desired_elsewhere = wanted
-                .iter()
-                .any(|d| d.wanted.spec.namespace == l.namespace() && d.wanted.spec.id == l.name());
-            if desired_elsewhere {
-                notes.push(format!(
-                    "another microVM with this name is the one kept; uid {} is a duplicate",
-                    l.uid
-                ));
-            }
-            out.push(Observed {
-                id: ObjectId {
-                    group: GROUP.to_string(),
-                    kind: KIND.to_string(),
-                    namespace: Some(l.namespace().to_string()),
-                    name: l.name().to_string(),
-                },
-                api_version: API_VERSION.to_string(),
-                file: format!("flintlock host {}", self.hosts[l.host].name),
-                line: 0,
-                desired: None,
-                live: Some(l.comparable.clone()),
-                owned: true,
-                update: UpdateStrategy::Replace,
-                handle: Some(self.handle(l)),
-                notes,
-            });
-        }
-        Ok(out)
+        self.observe_all(desired).await
     }
 
     async fn apply(
@@ -584,7 +380,7 @@ impl Backend for Flintlock {
                 })
             }
             Action::Delete => {
-                let (host, uid) = self.parse_handle(change)?;
+                let (host, uid) = self.live_of(change)?;
                 self.delete(host, &uid, &change.id, &object).await?;
                 Ok(Applied {
                     summary: format!("deleted from {} (uid {uid})", host.name),
@@ -593,7 +389,7 @@ impl Backend for Flintlock {
             }
             Action::Replace => {
                 let d = self.desired_for_apply(change, desired)?;
-                let (old_host, old_uid) = self.parse_handle(change)?;
+                let (old_host, old_uid) = self.live_of(change)?;
                 self.delete(old_host, &old_uid, &change.id, &object).await?;
                 let (uid, unhealthy) = self.create(&d, &object).await?;
                 let new_host = &self.hosts[d.host].name;

@@ -11,6 +11,7 @@ use serde_json::Value;
 use tokio::sync::Semaphore;
 
 use super::BACKEND;
+use crate::backend::Cause;
 use crate::backend::requests::{self, RequestOutcome};
 
 /// Why a request failed, before it is given an object's context.
@@ -19,9 +20,18 @@ pub enum CallError {
     /// The server answered with an error `Status`.
     Status(Box<Status>),
     /// No answer: connection refused or reset, timeout, TLS failure.
-    Transport(String),
+    /// `message` is the whole chain in words; `source` the client's error
+    /// (`None`: no answer in time).
+    Transport {
+        message: String,
+        source: Option<Cause>,
+    },
     /// The client could not authenticate (e.g. a failing exec plugin).
-    Auth(String),
+    Auth {
+        message: String,
+        source: Option<Cause>,
+    },
+    /// The request could not be made, or the answer was not JSON.
     Other(String),
 }
 
@@ -31,8 +41,8 @@ impl CallError {
             CallError::Status(s) => {
                 s.code == 429 || (s.code >= 500 && schema_rejection(s).is_none())
             }
-            CallError::Transport(_) => true,
-            CallError::Auth(_) | CallError::Other(_) => false,
+            CallError::Transport { .. } => true,
+            CallError::Auth { .. } | CallError::Other(_) => false,
         }
     }
 
@@ -132,14 +142,14 @@ impl Caller {
                     });
                 }
                 Ok(Err(e)) => classify(e),
-                Err(_) => CallError::Transport(format!(
-                    "no answer within {}s",
-                    self.timeout.as_secs_f64()
-                )),
+                Err(_) => CallError::Transport {
+                    message: format!("no answer within {}s", self.timeout.as_secs_f64()),
+                    source: None,
+                },
             };
             let outcome = match &err {
                 CallError::Status(s) if s.code == 404 => RequestOutcome::NotFound,
-                CallError::Transport(_) => RequestOutcome::Unreachable,
+                CallError::Transport { .. } => RequestOutcome::Unreachable,
                 _ => RequestOutcome::Error,
             };
             requests::record(BACKEND, operation(&request), outcome, started.elapsed());
@@ -206,13 +216,19 @@ fn chain(err: &dyn std::error::Error) -> String {
     text
 }
 
+/// A client error as a [`CallError`], the client's error kept as the
+/// source of a transport or authentication failure.
 fn classify(err: kube::Error) -> CallError {
     match err {
         kube::Error::Api(status) => CallError::Status(status),
-        kube::Error::Auth(e) => CallError::Auth(chain(&e)),
-        e @ (kube::Error::HyperError(_) | kube::Error::Service(_)) => {
-            CallError::Transport(chain(&e))
-        }
+        kube::Error::Auth(e) => CallError::Auth {
+            message: chain(&e),
+            source: Some(Box::new(e)),
+        },
+        e @ (kube::Error::HyperError(_) | kube::Error::Service(_)) => CallError::Transport {
+            message: chain(&e),
+            source: Some(Box::new(e)),
+        },
         e => CallError::Other(chain(&e)),
     }
 }
@@ -263,8 +279,16 @@ mod tests {
         assert!(!status(409).retryable());
         assert!(!status(422).retryable());
         assert!(!status(401).retryable());
-        assert!(CallError::Transport("refused".into()).retryable());
-        assert!(!CallError::Auth("no".into()).retryable());
+        let transport = CallError::Transport {
+            message: "refused".into(),
+            source: None,
+        };
+        assert!(transport.retryable());
+        let auth = CallError::Auth {
+            message: "no".into(),
+            source: None,
+        };
+        assert!(!auth.retryable());
     }
 
     #[test]

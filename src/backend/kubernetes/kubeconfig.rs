@@ -9,14 +9,14 @@ use std::path::{Path, PathBuf};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
 use super::KubernetesTarget;
-use super::failed;
+use super::errors::config;
 use crate::backend::BackendError;
 
 /// The client configuration `target` asks for.
 pub async fn config_for(target: &KubernetesTarget) -> Result<kube::Config, BackendError> {
     if target.in_cluster {
         return kube::Config::incluster()
-            .map_err(|e| failed(format!("in-cluster configuration: {e}")));
+            .map_err(|e| config(format!("in-cluster configuration: {e}")));
     }
     let (kubeconfig, shown) = load_kubeconfig(target.kubeconfig.as_deref())?;
     let context = target
@@ -25,7 +25,7 @@ pub async fn config_for(target: &KubernetesTarget) -> Result<kube::Config, Backe
         .or_else(|| kubeconfig.current_context.clone())
         .filter(|c| !c.is_empty())
         .ok_or_else(|| {
-            failed(format!(
+            config(format!(
                 "kubeconfig {shown} has no current-context: set targets.kubernetes.context"
             ))
         })?;
@@ -40,7 +40,7 @@ pub async fn config_for(target: &KubernetesTarget) -> Result<kube::Config, Backe
         } else {
             names.join(", ")
         };
-        return Err(failed(format!(
+        return Err(config(format!(
             "kubeconfig {shown} has no context `{context}` (it has: {names})"
         )));
     }
@@ -50,7 +50,7 @@ pub async fn config_for(target: &KubernetesTarget) -> Result<kube::Config, Backe
     };
     kube::Config::from_custom_kubeconfig(kubeconfig, &options)
         .await
-        .map_err(|e| failed(format!("kubeconfig {shown}, context `{context}`: {e}")))
+        .map_err(|e| config(format!("kubeconfig {shown}, context `{context}`: {e}")))
 }
 
 /// Reads the kubeconfig kubectl would: `explicit`, else every file in
@@ -61,9 +61,9 @@ fn load_kubeconfig(explicit: Option<&Path>) -> Result<(Kubeconfig, String), Back
         // Only a regular file: a FIFO named as the kubeconfig would block
         // the read forever.
         crate::file::open(p)
-            .map_err(|e| failed(format!("cannot read kubeconfig {}: {e}", p.display())))?;
+            .map_err(|e| config(format!("cannot read kubeconfig {}: {e}", p.display())))?;
         Kubeconfig::read_from(p)
-            .map_err(|e| failed(format!("cannot read kubeconfig {}: {e}", p.display())))
+            .map_err(|e| config(format!("cannot read kubeconfig {}: {e}", p.display())))
     };
     if let Some(p) = explicit {
         return Ok((read(p)?, p.display().to_string()));
@@ -80,25 +80,25 @@ fn load_kubeconfig(explicit: Option<&Path>) -> Result<(Kubeconfig, String), Back
                 None => next,
                 Some(m) => m
                     .merge(next)
-                    .map_err(|e| failed(format!("cannot merge {shown}: {e}")))?,
+                    .map_err(|e| config(format!("cannot merge {shown}: {e}")))?,
             });
         }
         return merged
             .map(|k| (k, shown.clone()))
-            .ok_or_else(|| failed(format!("none of the files in {shown} exists")));
+            .ok_or_else(|| config(format!("none of the files in {shown} exists")));
     }
     let home = std::env::var_os("HOME")
         .or_else(|| std::env::var_os("USERPROFILE"))
         .map(PathBuf::from)
         .ok_or_else(|| {
-            failed(
+            config(
                 "no kubeconfig: set targets.kubernetes.kubeconfig or KUBECONFIG (no home directory to find ~/.kube/config)"
                     .to_string(),
             )
         })?;
     let path = home.join(".kube").join("config");
     if !path.exists() {
-        return Err(failed(format!(
+        return Err(config(format!(
             "no kubeconfig: {} does not exist; set targets.kubernetes.kubeconfig or KUBECONFIG, or inCluster: true",
             path.display()
         )));

@@ -1,0 +1,659 @@
+//! Observe: live state read with LIST calls only, paired with the desired
+//! objects, the desired side made by a server-side dry run where the apply
+//! could change something. One step per function, in the order
+//! [`Kubernetes::observe_all`] runs them:
+//!
+//! 1. [`kinds_to_list`]: the kinds in Git, and every Kubernetes kind
+//!    mooring knows (to find what to prune);
+//! 2. [`Kubernetes::discover`]: their resources, one discovery request
+//!    per group-version not cached yet;
+//! 3. [`targets`]: each desired object's resource (a kind a CRD in Git
+//!    defines is not served yet: it is planned as a create);
+//! 4. [`list_jobs`]: one LIST per resource and namespace in Git, plus one
+//!    labelled cluster-wide LIST per managed kind;
+//! 5. [`Kubernetes::run_lists`] and [`index_live`]: the LISTs, and the
+//!    live objects by identity;
+//! 6. [`Kubernetes::pair`]: desired with live, taking the no-change fast
+//!    path ([`fields::unchanged`]) or queueing a dry run;
+//! 7. [`Kubernetes::dry_runs`]: the desired side of the objects whose apply
+//!    may change something;
+//! 8. [`Kubernetes::prune_candidates`]: what is live, ours and no longer in
+//!    Git.
+//!
+//! Fails as a whole when any discovery or LIST request fails.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use futures::{StreamExt, TryStreamExt, stream};
+use kube::api::{ListParams, Patch};
+use kube::core::{Request, Status};
+use serde_json::{Map, Value};
+
+use super::client::{self, CallError};
+use super::discovery::{self, Resource, split_api_version};
+use super::errors::{conflict_owners, not_served, request_failed, schema_message};
+use super::write::terminating;
+use super::{
+    BACKEND, CRD_GROUP, CRD_KIND, Kubernetes, PAGE, apply_body, fields, located, namespace_of,
+};
+use crate::backend::{
+    BackendError, MANAGED_BY_LABEL, MANAGED_BY_VALUE, Observed, SOURCE_LABEL, UpdateStrategy,
+    is_owned, other_source,
+};
+use crate::kinds::{self, Holds, Scope};
+use crate::manifest::{Manifest, ObjectId};
+use crate::plan::Handle;
+
+/// A kind by (group, version, kind).
+type Gvk = (String, String, String);
+
+/// Identity of a live object across versions: (group, kind, namespace,
+/// name).
+type LiveKey = (String, String, Option<String>, String);
+
+/// One LIST observe makes.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct ListJob {
+    /// Unfiltered lists sort first, so their version of an object wins.
+    owned_only: bool,
+    resource: Resource,
+    namespace: Option<String>,
+}
+
+/// A desired object and the resource that serves it; `served`: false for
+/// a kind a CRD in Git will serve once applied.
+struct Target<'a> {
+    manifest: &'a Manifest,
+    resource: Resource,
+    served: bool,
+}
+
+/// A dry run to make: the index of the desired object (in `desired` and
+/// in the observed rows alike), its resource and its live object.
+type DryRunJob = (usize, Resource, Value);
+
+/// The desired side of an object, notes about how it was made, and
+/// whether only a replace can make it (an immutable ConfigMap or Secret
+/// whose data changed).
+type DryRun = (Value, Vec<String>, bool);
+
+fn gvk(m: &Manifest) -> Gvk {
+    let (g, v) = split_api_version(&m.api_version);
+    (g.to_string(), v.to_string(), m.id.kind.clone())
+}
+
+/// Kinds to resolve: those in Git, plus every Kubernetes kind mooring
+/// knows, returned apart too (`known`: listed to find what to prune).
+fn kinds_to_list(desired: &[Manifest]) -> (BTreeSet<Gvk>, Vec<Gvk>) {
+    let known: Vec<Gvk> = crate::kinds::all()
+        .iter()
+        .filter(|k| k.facts().target == kinds::Target::Kubernetes)
+        .map(|k| {
+            (
+                k.group.to_string(),
+                k.version.to_string(),
+                k.kind.to_string(),
+            )
+        })
+        .collect();
+    let mut kinds: BTreeSet<Gvk> = desired.iter().map(gvk).collect();
+    kinds.extend(known.iter().cloned());
+    (kinds, known)
+}
+
+/// Each desired object's resource: served, or announced by a CRD in Git;
+/// any other kind is an error.
+fn targets<'a>(
+    desired: &'a [Manifest],
+    resolved: &BTreeMap<Gvk, Option<Resource>>,
+) -> Result<Vec<Target<'a>>, BackendError> {
+    let pending = pending_kinds(desired);
+    let mut out = Vec::with_capacity(desired.len());
+    for manifest in desired {
+        let key = gvk(manifest);
+        let target = match resolved.get(&key).cloned().flatten() {
+            Some(resource) => {
+                check_scope(manifest, &resource)?;
+                Target {
+                    manifest,
+                    resource,
+                    served: true,
+                }
+            }
+            None => match pending.get(&key) {
+                Some(resource) => Target {
+                    manifest,
+                    resource: resource.clone(),
+                    served: false,
+                },
+                None => return Err(not_served(manifest)),
+            },
+        };
+        out.push(target);
+    }
+    Ok(out)
+}
+
+/// The LISTs: per served resource and namespace in Git, plus per managed
+/// kind one cluster-wide LIST filtered by the ownership labels (left out
+/// for a cluster-scoped resource Git already lists whole).
+fn list_jobs(
+    targets: &[Target<'_>],
+    known: &[Gvk],
+    resolved: &BTreeMap<Gvk, Option<Resource>>,
+) -> BTreeSet<ListJob> {
+    let mut jobs: BTreeSet<ListJob> = BTreeSet::new();
+    let mut by_kind: BTreeMap<(String, String), Resource> = BTreeMap::new();
+    for t in targets.iter().filter(|t| t.served) {
+        let r = &t.resource;
+        jobs.insert(ListJob {
+            owned_only: false,
+            resource: r.clone(),
+            namespace: namespace_of(t.manifest, r),
+        });
+        by_kind
+            .entry((r.group.clone(), r.kind.clone()))
+            .or_insert_with(|| r.clone());
+    }
+    for k in known {
+        if let Some(Some(r)) = resolved.get(k) {
+            by_kind
+                .entry((r.group.clone(), r.kind.clone()))
+                .or_insert_with(|| r.clone());
+        }
+    }
+    for r in by_kind.into_values() {
+        let whole = ListJob {
+            owned_only: false,
+            resource: r.clone(),
+            namespace: None,
+        };
+        if !r.namespaced && jobs.contains(&whole) {
+            continue;
+        }
+        jobs.insert(ListJob {
+            owned_only: true,
+            resource: r,
+            namespace: None,
+        });
+    }
+    jobs
+}
+
+/// The live objects of every LIST by identity; of an object listed twice,
+/// the first LIST's copy (unfiltered lists sort first).
+fn index_live(mut lists: Vec<(ListJob, Vec<Value>)>) -> BTreeMap<LiveKey, (Resource, Value)> {
+    lists.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut live: BTreeMap<LiveKey, (Resource, Value)> = BTreeMap::new();
+    for (job, items) in lists {
+        for item in items {
+            let meta = item.get("metadata");
+            let Some(name) = meta.and_then(|m| m.get("name")).and_then(Value::as_str) else {
+                continue;
+            };
+            let namespace = if job.resource.namespaced {
+                meta.and_then(|m| m.get("namespace"))
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            } else {
+                None
+            };
+            let key = (
+                job.resource.group.clone(),
+                job.resource.kind.clone(),
+                namespace,
+                name.to_string(),
+            );
+            live.entry(key)
+                .or_insert_with(|| (job.resource.clone(), item));
+        }
+    }
+    live
+}
+
+impl Kubernetes {
+    /// [`Backend::observe`](crate::backend::Backend::observe): the steps
+    /// above, in order.
+    pub(super) async fn observe_all(
+        &self,
+        desired: &[Manifest],
+    ) -> Result<Vec<Observed>, BackendError> {
+        let (kinds, known) = kinds_to_list(desired);
+        let resolved = self.discover(&kinds).await?;
+        let targets = targets(desired, &resolved)?;
+        let jobs = list_jobs(&targets, &known, &resolved);
+        let mut live = index_live(self.run_lists(jobs).await?);
+        let (mut out, dry_runs) = self.pair(&targets, &mut live);
+        self.dry_runs(desired, dry_runs, &mut out).await?;
+        out.extend(self.prune_candidates(live));
+        Ok(out)
+    }
+
+    /// The resource of each kind (`None`: not served), fetching the
+    /// group-versions not cached yet concurrently.
+    async fn discover(
+        &self,
+        kinds: &BTreeSet<Gvk>,
+    ) -> Result<BTreeMap<Gvk, Option<Resource>>, BackendError> {
+        let unfetched: BTreeSet<(String, String)> = kinds
+            .iter()
+            .filter(|(g, v, _)| !self.discovery.has(g, v))
+            .map(|(g, v, _)| (g.clone(), v.clone()))
+            .collect();
+        stream::iter(unfetched)
+            .map(|(g, v)| async move {
+                self.fetch_group_version(&g, &v).await.map_err(|e| {
+                    let path = discovery::group_version_path(&g, &v);
+                    self.error(e, &format!("discovery ({path})"))
+                })
+            })
+            .buffer_unordered(self.concurrency)
+            .try_collect::<Vec<()>>()
+            .await?;
+        let mut resolved = BTreeMap::new();
+        for (g, v, k) in kinds {
+            let r = self
+                .resolve(g, v, k)
+                .await
+                .map_err(|e| self.error(e, &format!("discovery of {k} ({g}/{v})")))?;
+            resolved.insert((g.clone(), v.clone(), k.clone()), r);
+        }
+        Ok(resolved)
+    }
+
+    /// Every LIST, `concurrency` at a time.
+    async fn run_lists(
+        &self,
+        jobs: BTreeSet<ListJob>,
+    ) -> Result<Vec<(ListJob, Vec<Value>)>, BackendError> {
+        let selector = self.selector();
+        stream::iter(jobs)
+            .map(|job| {
+                let selector = job.owned_only.then_some(selector.as_str());
+                async move {
+                    let namespace = job.namespace.as_deref();
+                    match self.list(&job.resource, namespace, selector).await {
+                        Ok(items) => Ok((job, items)),
+                        Err(e) => {
+                            let path = job.resource.collection_path(namespace);
+                            Err(self.error(e, &format!("LIST {path}")))
+                        }
+                    }
+                }
+            })
+            .buffer_unordered(self.concurrency)
+            .try_collect()
+            .await
+    }
+
+    /// Every object of a LIST, page by page, with `apiVersion` and `kind`
+    /// filled in (an API server leaves them out of built-in list items).
+    async fn list(
+        &self,
+        resource: &Resource,
+        namespace: Option<&str>,
+        selector: Option<&str>,
+    ) -> Result<Vec<Value>, CallError> {
+        let mut params = ListParams::default().limit(PAGE);
+        if let Some(s) = selector {
+            params = params.labels(s);
+        }
+        let request = Request::new(resource.collection_path(namespace));
+        let mut items = Vec::new();
+        loop {
+            let page = self
+                .caller
+                .json(
+                    request
+                        .list(&params)
+                        .map_err(|e| CallError::Other(e.to_string()))?,
+                )
+                .await?;
+            if let Some(Value::Array(list)) = page.get("items") {
+                for item in list {
+                    let mut item = item.clone();
+                    if let Some(obj) = item.as_object_mut() {
+                        obj.entry("apiVersion")
+                            .or_insert_with(|| Value::String(resource.api_version()));
+                        obj.entry("kind")
+                            .or_insert_with(|| Value::String(resource.kind.clone()));
+                    }
+                    items.push(item);
+                }
+            }
+            let next = page
+                .get("metadata")
+                .and_then(|m| m.get("continue"))
+                .and_then(Value::as_str)
+                .filter(|c| !c.is_empty());
+            match next {
+                Some(token) => params.continue_token = Some(token.to_string()),
+                None => return Ok(items),
+            }
+        }
+    }
+
+    /// One row per desired object, its live object taken out of `live`;
+    /// the desired side is the live object when the apply provably changes
+    /// nothing, else a dry run is queued.
+    fn pair(
+        &self,
+        targets: &[Target<'_>],
+        live: &mut BTreeMap<LiveKey, (Resource, Value)>,
+    ) -> (Vec<Observed>, Vec<DryRunJob>) {
+        let mut out: Vec<Observed> = Vec::with_capacity(targets.len());
+        let mut dry_runs = Vec::new();
+        for Target {
+            manifest: m,
+            resource: r,
+            ..
+        } in targets
+        {
+            let key = (
+                r.group.clone(),
+                r.kind.clone(),
+                namespace_of(m, r),
+                m.id.name.clone(),
+            );
+            let mut o = Observed {
+                id: m.id.clone(),
+                api_version: m.api_version.clone(),
+                file: m.file.clone(),
+                line: m.line,
+                desired: Some(m.value.clone()),
+                live: None,
+                owned: false,
+                update: UpdateStrategy::InPlace,
+                handle: None,
+                notes: Vec::new(),
+            };
+            if let Some((live_resource, object)) = live.remove(&key) {
+                o.owned = is_owned(labels(&object), &self.source);
+                o.handle = handle(&live_resource, &object);
+                if let Some(other) = other_source(labels(&object), &self.source) {
+                    // Two sources declaring one object would take it from
+                    // each other on every run: leave it to its first owner.
+                    o.update = UpdateStrategy::Held(format!(
+                        "the live object belongs to mooring source `{other}`; two sources must not declare the same object"
+                    ));
+                }
+                if terminating(&object) {
+                    // Applying to it would change an object about to go:
+                    // it is created afresh once it is gone.
+                    let why = "the live object is being deleted (Terminating): it is created again once it is gone; re-run then".to_string();
+                    o.notes.push(why.clone());
+                    o.update = UpdateStrategy::Held(why);
+                }
+                let stripped = fields::strip_server_fields(&object);
+                if fields::unchanged(&apply_body(m, r), &object, &self.field_manager) {
+                    o.desired = Some(stripped.clone());
+                } else {
+                    dry_runs.push((out.len(), r.clone(), object));
+                }
+                o.live = Some(stripped);
+            }
+            out.push(o);
+        }
+        (out, dry_runs)
+    }
+
+    /// Makes the queued dry runs, `concurrency` at a time, and writes their
+    /// results into `out`; an immutable object whose data changed is
+    /// replaced (or refused, as its manifest says).
+    async fn dry_runs(
+        &self,
+        desired: &[Manifest],
+        jobs: Vec<DryRunJob>,
+        out: &mut [Observed],
+    ) -> Result<(), BackendError> {
+        let results: Vec<(usize, Result<DryRun, BackendError>)> = stream::iter(jobs)
+            .map(|(i, r, object)| async move { (i, self.dry_run(&desired[i], &r, &object).await) })
+            .buffer_unordered(self.concurrency)
+            .collect()
+            .await;
+        for (i, result) in results {
+            let (want, notes, immutable) = result?;
+            out[i].desired = Some(want);
+            out[i].notes.extend(notes);
+            if immutable && out[i].update == UpdateStrategy::InPlace {
+                out[i].update = immutable_strategy(&desired[i]);
+                if out[i].update == UpdateStrategy::Replace {
+                    out[i].notes.push(
+                        "immutable: its data cannot change in place, so it is replaced (deleted, then created again); what reads it may miss it for a moment".to_string(),
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The desired side of an object that exists: a server-side dry-run
+    /// apply. A conflict or a refusal is a note, not a failure; the desired
+    /// side is then computed locally ([`fields::local_apply`]).
+    async fn dry_run(
+        &self,
+        manifest: &Manifest,
+        resource: &Resource,
+        live: &Value,
+    ) -> Result<DryRun, BackendError> {
+        let body = apply_body(manifest, resource);
+        let namespace = namespace_of(manifest, resource);
+        let request = Request::new(resource.collection_path(namespace.as_deref()))
+            .patch(
+                &manifest.id.name,
+                &self.patch_params().dry_run(),
+                &Patch::Apply(&body),
+            )
+            .map_err(|e| request_failed(&located(manifest), e))?;
+        let local = || fields::local_apply(live, &body, &self.field_manager);
+        match self.caller.json(request).await {
+            Ok(result) => Ok((fields::strip_server_fields(&result), Vec::new(), false)),
+            Err(CallError::Status(s)) if s.code == 409 => {
+                let notes = conflict_owners(&s)
+                    .into_iter()
+                    .map(|(manager, fields)| {
+                        let fields = if fields.is_empty() {
+                            "fields".to_string()
+                        } else {
+                            fields.join(", ")
+                        };
+                        format!(
+                            "conflict: {manager} owns {fields}; apply will fail unless forceConflicts"
+                        )
+                    })
+                    .collect();
+                Ok((local(), notes, false))
+            }
+            Err(CallError::Status(s)) if s.code == 422 && refuses_immutable_change(&s, live) => {
+                Ok((local(), Vec::new(), true))
+            }
+            Err(CallError::Status(s)) if s.code == 400 || s.code == 422 => Ok((
+                local(),
+                vec![format!("the server refuses this object: {}", s.message)],
+                false,
+            )),
+            Err(CallError::Status(s)) if client::schema_rejection(&s).is_some() => Ok((
+                local(),
+                vec![format!(
+                    "the server refuses this object: {}",
+                    schema_message(&s)
+                )],
+                false,
+            )),
+            Err(e) => Err(self.error(e, &located(manifest))),
+        }
+    }
+
+    /// Rows for what is live, ours and no longer in Git (what `pair` left
+    /// in `live`), except objects already being deleted: deleting them
+    /// again would be a change on every plan until their finalizers are
+    /// done.
+    fn prune_candidates(
+        &self,
+        live: BTreeMap<LiveKey, (Resource, Value)>,
+    ) -> impl Iterator<Item = Observed> + '_ {
+        live.into_iter()
+            .filter(|(_, (_, object))| {
+                is_owned(labels(object), &self.source) && !terminating(object)
+            })
+            .map(|((group, kind, namespace, name), (resource, object))| {
+                let notes = if kinds::facts(&group, &kind).holds == Holds::NamespacedObjects {
+                    vec![
+                        "deleting a Namespace deletes every object in it, mooring's or not"
+                            .to_string(),
+                    ]
+                } else {
+                    Vec::new()
+                };
+                Observed {
+                    id: ObjectId {
+                        group,
+                        kind,
+                        namespace,
+                        name,
+                    },
+                    api_version: resource.api_version(),
+                    file: format!("{BACKEND} {}", self.endpoint),
+                    line: 0,
+                    desired: None,
+                    live: Some(fields::strip_server_fields(&object)),
+                    owned: true,
+                    update: UpdateStrategy::InPlace,
+                    handle: handle(&resource, &object),
+                    notes,
+                }
+            })
+    }
+
+    /// The label selector of this source's objects.
+    pub(super) fn selector(&self) -> String {
+        format!(
+            "{MANAGED_BY_LABEL}={MANAGED_BY_VALUE},{SOURCE_LABEL}={}",
+            self.source
+        )
+    }
+}
+
+/// A 422 for a change to the data of an immutable ConfigMap or Secret
+/// (`immutable: true`), which only a delete and create can carry out.
+fn refuses_immutable_change(status: &Status, live: &Value) -> bool {
+    live.get("immutable") == Some(&Value::Bool(true))
+        && status
+            .message
+            .contains("field is immutable when `immutable` is set")
+}
+
+/// How an immutable object whose data changed is carried out: replaced,
+/// unless its manifest says `mooring.dev/replace: never`.
+fn immutable_strategy(manifest: &Manifest) -> UpdateStrategy {
+    let never = manifest
+        .value
+        .pointer("/metadata/annotations")
+        .and_then(|a| a.get(crate::backend::REPLACE_ANNOTATION))
+        .and_then(Value::as_str)
+        == Some("never");
+    if never {
+        UpdateStrategy::Refused(format!(
+            "{}:{}: {} is immutable and its data changed, but `{}: never` forbids replacing it: give it a new name in Git (and point what reads it at the new name), or remove the annotation to have mooring delete and re-create it",
+            manifest.file,
+            manifest.line,
+            manifest.id,
+            crate::backend::REPLACE_ANNOTATION
+        ))
+    } else {
+        UpdateStrategy::Replace
+    }
+}
+
+/// A kind whose scope changed between upstream releases (wasmCloud `Host`)
+/// is namespaced in a manifest with `metadata.namespace` and cluster-scoped
+/// in one without; the installed CRD must agree.
+fn check_scope(m: &Manifest, r: &Resource) -> Result<(), BackendError> {
+    if m.kind.is_none_or(|k| k.scope != Scope::NamespacedOrCluster) {
+        return Ok(());
+    }
+    let message = match (m.id.namespace.is_some(), r.namespaced) {
+        (true, false) => format!(
+            "the cluster's {} ({}) is cluster-scoped (an older CRD), but this manifest sets \
+             metadata.namespace: remove it, or install the namespaced CRD",
+            m.id.kind, m.api_version
+        ),
+        (false, true) => format!(
+            "the cluster's {} ({}) is namespaced, but this manifest has no \
+             metadata.namespace (the older cluster-scoped form): set metadata.namespace",
+            m.id.kind, m.api_version
+        ),
+        _ => return Ok(()),
+    };
+    Err(BackendError::Invalid {
+        backend: BACKEND,
+        object: located(m),
+        message,
+    })
+}
+
+fn labels(object: &Value) -> Option<&Map<String, Value>> {
+    object
+        .get("metadata")
+        .and_then(|m| m.get("labels"))
+        .and_then(Value::as_object)
+}
+
+/// What a delete needs: where the object is, and the uid it must still
+/// have (`None` without a uid).
+fn handle(resource: &Resource, object: &Value) -> Option<Handle> {
+    let meta = object.get("metadata")?;
+    let name = meta.get("name")?.as_str()?;
+    let uid = meta.get("uid").and_then(Value::as_str).unwrap_or_default();
+    let namespace = meta.get("namespace").and_then(Value::as_str);
+    (!uid.is_empty()).then(|| Handle::Kubernetes {
+        uid: uid.to_string(),
+        collection: resource.collection_path(namespace),
+        name: name.to_string(),
+    })
+}
+
+/// Kinds the CustomResourceDefinitions in Git will serve, by (group,
+/// version, kind).
+fn pending_kinds(desired: &[Manifest]) -> BTreeMap<Gvk, Resource> {
+    let mut out = BTreeMap::new();
+    for m in desired {
+        if m.id.group != CRD_GROUP || m.id.kind != CRD_KIND {
+            continue;
+        }
+        let spec = m.value.get("spec");
+        let text = |p: &str| {
+            spec.and_then(|s| s.pointer(p))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        let (group, kind, plural) = (text("/group"), text("/names/kind"), text("/names/plural"));
+        if group.is_empty() || kind.is_empty() || plural.is_empty() {
+            continue;
+        }
+        let namespaced = text("/scope") != "Cluster";
+        let versions = spec
+            .and_then(|s| s.get("versions"))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.get("name").and_then(Value::as_str));
+        for version in versions {
+            out.insert(
+                (group.clone(), version.to_string(), kind.clone()),
+                Resource {
+                    group: group.clone(),
+                    version: version.to_string(),
+                    kind: kind.clone(),
+                    plural: plural.clone(),
+                    namespaced,
+                },
+            );
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,125 @@
+//! Unit tests of observe's pure steps.
+
+use super::*;
+
+fn host_manifest(namespace: &str) -> Manifest {
+    let text = format!(
+        "apiVersion: runtime.wasmcloud.dev/v1alpha1\nkind: Host\nmetadata:\n  name: h1\n{namespace}hostId: N1\n"
+    );
+    let files = [crate::manifest::SourceFile {
+        path: "hosts.yaml".into(),
+        rel: "hosts.yaml".into(),
+        bytes: text.into_bytes(),
+    }];
+    let mut loaded = crate::manifest::load(&files, &crate::manifest::Limits::default());
+    loaded.manifests.remove(0)
+}
+
+#[test]
+fn a_host_must_match_the_installed_crd_scope() {
+    let resource = |namespaced| Resource {
+        group: "runtime.wasmcloud.dev".into(),
+        version: "v1alpha1".into(),
+        kind: "Host".into(),
+        plural: "hosts".into(),
+        namespaced,
+    };
+    let with_ns = host_manifest("  namespace: wasm\n");
+    let without = host_manifest("");
+    assert_eq!(with_ns.id.namespace.as_deref(), Some("wasm"));
+    assert_eq!(without.id.namespace, None);
+    assert!(check_scope(&with_ns, &resource(true)).is_ok());
+    assert!(check_scope(&without, &resource(false)).is_ok());
+    let e = check_scope(&with_ns, &resource(false))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("hosts.yaml:1: Host/wasm/h1"), "{e}");
+    assert!(e.contains("is cluster-scoped"), "{e}");
+    assert!(e.contains("remove it"), "{e}");
+    let e = check_scope(&without, &resource(true))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("is namespaced"), "{e}");
+    assert!(e.contains("set metadata.namespace"), "{e}");
+}
+
+#[test]
+fn a_live_object_is_handled_by_its_uid_collection_and_name() {
+    let configmaps = Resource {
+        group: String::new(),
+        version: "v1".into(),
+        kind: "ConfigMap".into(),
+        plural: "configmaps".into(),
+        namespaced: true,
+    };
+    let live = serde_json::json!({"metadata": {"name": "a", "namespace": "apps", "uid": "u1"}});
+    assert_eq!(
+        handle(&configmaps, &live),
+        Some(Handle::Kubernetes {
+            uid: "u1".into(),
+            collection: "/api/v1/namespaces/apps/configmaps".into(),
+            name: "a".into(),
+        })
+    );
+    // Without a uid a delete could not be made conditional.
+    let no_uid = serde_json::json!({"metadata": {"name": "a", "namespace": "apps"}});
+    assert_eq!(handle(&configmaps, &no_uid), None);
+}
+
+#[test]
+fn crds_in_git_announce_their_kinds() {
+    let loaded = crate::manifest::load(
+        &[crate::manifest::SourceFile {
+            path: "crd.yaml".into(),
+            rel: "crd.yaml".into(),
+            bytes: b"apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {name: widgets.example.com}\nspec:\n  group: example.com\n  scope: Cluster\n  names: {kind: Widget, plural: widgets}\n  versions: [{name: v1, served: true, storage: true}]\n".to_vec(),
+        }],
+        &crate::manifest::Limits::default(),
+    );
+    let kinds = pending_kinds(&loaded.manifests);
+    let r = &kinds[&(
+        "example.com".to_string(),
+        "v1".to_string(),
+        "Widget".to_string(),
+    )];
+    assert_eq!(r.plural, "widgets");
+    assert!(!r.namespaced);
+}
+
+#[test]
+fn a_cluster_scoped_kind_listed_whole_gets_no_second_owned_list() {
+    let resource = |kind: &str, namespaced| Resource {
+        group: String::new(),
+        version: "v1".into(),
+        kind: kind.into(),
+        plural: format!("{}s", kind.to_lowercase()),
+        namespaced,
+    };
+    let files = [crate::manifest::SourceFile {
+        path: "a.yaml".into(),
+        rel: "a.yaml".into(),
+        bytes: b"apiVersion: v1\nkind: Namespace\nmetadata: {name: apps}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: apps}\n".to_vec(),
+    }];
+    let loaded = crate::manifest::load(&files, &crate::manifest::Limits::default());
+    let targets: Vec<Target<'_>> = loaded
+        .manifests
+        .iter()
+        .map(|m| Target {
+            manifest: m,
+            resource: resource(&m.id.kind, m.id.kind == "ConfigMap"),
+            served: true,
+        })
+        .collect();
+    let jobs: Vec<(bool, String, Option<String>)> = list_jobs(&targets, &[], &BTreeMap::new())
+        .into_iter()
+        .map(|j| (j.owned_only, j.resource.kind, j.namespace))
+        .collect();
+    assert_eq!(
+        jobs,
+        [
+            (false, "ConfigMap".to_string(), Some("apps".to_string())),
+            (false, "Namespace".to_string(), None),
+            (true, "ConfigMap".to_string(), None),
+        ]
+    );
+}
