@@ -375,6 +375,16 @@ async fn a_signed_push_webhook_syncs_at_once_and_an_unsigned_one_is_refused(t: T
         eventually_async(|| env.level_is("warn")).await,
         "the webhook did not bring the new commit in"
     );
+    // The sync is counted when it ends, after its apply: wait for it.
+    let synced = format!("result=\"success\",source=\"{}\"", env.source());
+    assert!(
+        eventually(|| {
+            let (_, m) = http_get(port, "/metrics");
+            sample(&m, "mooring_sync_total", &[&synced]) == Some(2.0)
+        })
+        .await,
+        "the webhook's sync was not counted"
+    );
     let (_, metrics) = http_get(port, "/metrics");
     assert_eq!(
         sample(
