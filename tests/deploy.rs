@@ -10,7 +10,8 @@ mod support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use mooring::manifest::yaml::{Limits, parse_stream};
+use mooring::manifest::Limits;
+use mooring::manifest::yaml::parse_stream;
 use serde_json::Value;
 
 const DIR: &str = "deploy/kubernetes";

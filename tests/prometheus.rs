@@ -107,7 +107,7 @@ fn every_alert_has_a_firing_and_a_silent_unit_test() {
 fn yaml(path: &Path) -> Value {
     let text = std::fs::read_to_string(path).unwrap();
     let (docs, errors) =
-        mooring::manifest::yaml::parse_stream(&text, &mooring::manifest::yaml::Limits::default());
+        mooring::manifest::yaml::parse_stream(&text, &mooring::manifest::Limits::default());
     assert!(
         errors.iter().all(|e| e.warning),
         "{}: {errors:?}",

@@ -7,7 +7,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::manifest::yaml::{self, Limits, LineIndex};
+use crate::manifest::yaml::{self, LineIndex};
+use crate::source::Limits;
 
 use super::check::{self, Problem};
 use super::{Config, ConfigError, FlintlockHost, KubernetesTarget};

@@ -5,7 +5,6 @@
 //! and returns every object it could read plus a finding for every problem,
 //! so one run reports everything wrong with a repository.
 
-pub mod budget;
 pub mod yaml;
 
 use std::collections::BTreeMap;
@@ -17,20 +16,8 @@ use serde_json::Value;
 use crate::finding::Finding;
 use crate::kinds::{self, KindInfo, Scope};
 
-pub use budget::Budget;
-pub use yaml::{Limits, LineIndex};
-
-/// A file's bytes and the path it is reported under.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SourceFile {
-    /// As shown to users: relative to where they pointed mooring, or the
-    /// path inside the Git tree.
-    pub path: String,
-    /// Relative to the manifest root (the directory or Git sub-folder
-    /// mooring was pointed at): the same on disk and in Git.
-    pub rel: String,
-    pub bytes: Vec<u8>,
-}
+pub use crate::source::{Budget, Limits, SourceFile};
+pub use yaml::LineIndex;
 
 /// What makes two manifests the same object: group, kind, namespace, name.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Default)]
@@ -128,7 +115,7 @@ pub fn load(files: &[SourceFile], limits: &Limits) -> Loaded {
     // upper bound that costs one scan of the bytes, and again while parsing.
     let estimate: usize = files
         .iter()
-        .map(|f| budget::estimate_documents(&f.bytes))
+        .map(|f| crate::source::budget::estimate_documents(&f.bytes))
         .sum();
     if estimate > limits.max_documents {
         out.findings
@@ -211,7 +198,12 @@ pub fn load(files: &[SourceFile], limits: &Limits) -> Loaded {
 fn too_many_documents(files: &[SourceFile], max: usize) -> Finding {
     let mut counts: Vec<(usize, &str)> = files
         .iter()
-        .map(|f| (budget::estimate_documents(&f.bytes), f.path.as_str()))
+        .map(|f| {
+            (
+                crate::source::budget::estimate_documents(&f.bytes),
+                f.path.as_str(),
+            )
+        })
         .collect();
     counts.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1)));
     let named: Vec<String> = counts

@@ -13,37 +13,7 @@ use std::collections::{HashMap, HashSet};
 use saphyr_parser::{Event, Parser, ScalarStyle, Span, Tag};
 use serde_json::{Map, Number, Value};
 
-/// Bounds on what one file may cost.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    /// Largest manifest file read, in bytes.
-    pub max_file_bytes: u64,
-    /// Most nodes one document may hold, counting every node an alias
-    /// expands to.
-    pub max_nodes: usize,
-    /// Most scalar text (keys and values) one document may hold, counting
-    /// every copy an alias expands to: the bound on memory.
-    pub max_bytes: usize,
-    /// Deepest nesting of mappings and sequences.
-    pub max_depth: usize,
-    /// Most bytes of manifests one run reads, all files together.
-    pub max_total_bytes: u64,
-    /// Most documents one run reads, all files together.
-    pub max_documents: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_file_bytes: 4 * 1024 * 1024,
-            max_nodes: 200_000,
-            max_bytes: 32 * 1024 * 1024,
-            max_depth: 64,
-            max_total_bytes: 64 * 1024 * 1024,
-            max_documents: 100_000,
-        }
-    }
-}
+use crate::source::Limits;
 
 /// Maps JSON pointers (`/spec/interfaces/0`) to the 1-based line the node
 /// starts on (for a mapping entry, the line of its key).

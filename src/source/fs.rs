@@ -3,8 +3,8 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
+use super::{Budget, Limits, SourceFile};
 use crate::finding::Finding;
-use crate::manifest::{Budget, Limits, SourceFile};
 
 use super::is_manifest_name;
 

@@ -6,8 +6,8 @@ use std::path::{Component, Path, PathBuf};
 
 use git2::{ObjectType, Oid, Repository, Tree};
 
+use super::{Budget, Limits, SourceFile};
 use crate::finding::Finding;
-use crate::manifest::{Budget, Limits, SourceFile};
 
 use super::SourceError;
 use super::auth::Credentials;

@@ -16,9 +16,11 @@
 //! one without the network timeout and the credentials.
 
 pub mod auth;
+pub mod budget;
 mod error;
 pub mod fs;
 pub mod git;
+mod input;
 pub mod url;
 
 use std::path::PathBuf;
@@ -27,13 +29,14 @@ use std::time::Duration;
 use git2::Oid;
 
 use crate::finding::Finding;
-use crate::manifest::{Limits, SourceFile};
 
 use auth::Credentials;
 use git::GitRepo;
 use url::SourceUrl;
 
+pub use budget::Budget;
 pub use error::SourceError;
+pub use input::{Limits, SourceFile};
 
 /// Whether a file name is a manifest mooring reads.
 pub fn is_manifest_name(name: &str) -> bool {

@@ -9,7 +9,7 @@
 
 use crate::finding::Finding;
 
-use super::Limits;
+use super::input::Limits;
 
 /// Counts the bytes a source admits against [`Limits::max_total_bytes`].
 #[derive(Debug)]
