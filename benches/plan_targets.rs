@@ -91,7 +91,8 @@ fn desired(change_every: Option<usize>) -> Vec<Manifest> {
 }
 
 /// Every request mooring made, by (backend, operation), since the last
-/// [`Counts::take`].
+/// [`Counts::take`]. Kubernetes reads (GETs and LIST pages alike) are
+/// `get`; Flintlock's are `list` and `get`.
 #[derive(Default)]
 struct Counts(Mutex<BTreeMap<(String, String), u64>>);
 
@@ -118,9 +119,8 @@ fn report(what: &str, took: Duration, counts: &Counts) {
             .unwrap_or(0)
     };
     println!(
-        "{what:<34} {:>8.2} s   kubernetes: {:>5} list {:>5} get {:>6} dry-run {:>6} apply {:>5} delete   flintlock: {:>4} list {:>5} create {:>5} get {:>4} delete",
+        "{what:<34} {:>8.2} s   kubernetes: {:>5} read {:>6} dry-run {:>6} apply {:>5} delete   flintlock: {:>4} list {:>5} create {:>5} get {:>4} delete",
         took.as_secs_f64(),
-        n("kubernetes", "list"),
         n("kubernetes", "get"),
         n("kubernetes", "dry_run"),
         n("kubernetes", "apply"),
