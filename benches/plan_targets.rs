@@ -20,9 +20,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use mooring::apply::Safety;
 use mooring::backend::requests::{self, RequestOutcome, RequestSink};
 use mooring::config::{Config, FlintlockHost, KubernetesTarget, Targets};
+use mooring::engine::Safety;
 use mooring::manifest::{Limits, Manifest, SourceFile, load};
 use mooring_emulators::flintlock::{FlintlockEmulator, FlintlockOptions};
 use mooring_emulators::kubernetes::{KubeEmulator, KubeOptions};
@@ -184,7 +184,7 @@ async fn scenario(
         applied
             .results
             .iter()
-            .find(|r| !matches!(r.outcome, mooring::apply::Outcome::Done { .. }))
+            .find(|r| !matches!(r.outcome, mooring::engine::Outcome::Done { .. }))
     );
 
     let t = Instant::now();

@@ -8,17 +8,17 @@
 //! ```text
 //! source (resolve, read) → desired [manifest (load) → validate (schema,
 //! rules, policy) → translate] → plan (normalize, mask, diff) → backend
-//! (observe, apply)
+//! (observe, apply), driven by the engine (route, guard, order)
 //! ```
 //!
 //! [`kinds`] holds the Rust types every schema is generated from, and
 //! [`finding`] the one shape every reported problem takes. [`translate`]
 //! turns Ignite VMs into the Flintlock microVMs they run as.
 
-pub mod apply;
 pub mod backend;
 pub mod config;
 pub mod desired;
+pub mod engine;
 pub mod error;
 pub mod file;
 pub mod finding;

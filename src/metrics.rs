@@ -14,7 +14,7 @@ use prometheus::{
     TextEncoder,
 };
 
-use crate::apply::{Outcome, Report};
+use crate::engine::{Outcome, Report};
 use crate::plan::{Action, Plan};
 use crate::run::{Observer, SyncOutcome, SyncResult};
 

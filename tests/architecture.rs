@@ -28,7 +28,7 @@ const LAYERS: &[&[&str]] = &[
     // Planning, the backends that observe and write, the engine.
     &["plan"],
     &["backend"],
-    &["apply"],
+    &["engine"],
     // What ties the engine to a configuration, then the daemon.
     &["config"],
     &["leader", "run"],
@@ -281,7 +281,7 @@ fn no_module_imports_one_above_it() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
     assert!(
-        krate.top.contains_key("apply") && krate.top["apply"].contains("backend"),
+        krate.top.contains_key("engine") && krate.top["engine"].contains("backend"),
         "the import reader found nothing: {:?}",
         krate.top
     );

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use mooring::backend::flintlock::Flintlock;
-use mooring::backend::{Applied, Backend, BackendError, with_ownership};
+use mooring::backend::{Backend, BackendError, Done, with_ownership};
 use mooring::config::{FlintlockHost, Tls};
 use mooring::manifest::{Limits, Manifest, ObjectId, SourceFile, load};
 use mooring::plan::{Action, Plan, plan_observed};
@@ -99,7 +99,7 @@ async fn apply(
     backend: &Flintlock,
     plan: &Plan,
     desired: &[Manifest],
-) -> Vec<Result<Applied, BackendError>> {
+) -> Vec<Result<Done, BackendError>> {
     let by_id: BTreeMap<&ObjectId, &Manifest> = desired.iter().map(|m| (&m.id, m)).collect();
     let work = plan
         .changes

@@ -13,10 +13,10 @@ mod support;
 use std::time::Duration;
 
 use futures::{StreamExt, stream};
-use mooring::apply::order;
 use mooring::backend::kubernetes::{Kubernetes, Retry};
-use mooring::backend::{Applied, Backend, BackendError, Observed, with_ownership};
+use mooring::backend::{Backend, BackendError, Done, Observed, with_ownership};
 use mooring::config::KubernetesTarget;
+use mooring::engine::order;
 use mooring::finding::Severity;
 use mooring::manifest::{Limits, Manifest, SourceFile, load};
 use mooring::plan::{Action, Change, Plan, plan_observed};
@@ -79,7 +79,7 @@ async fn apply(
     k: &Kubernetes,
     plan: &Plan,
     desired: &[Manifest],
-) -> Vec<(Change, Result<Applied, BackendError>)> {
+) -> Vec<(Change, Result<Done, BackendError>)> {
     let manifest = |c: &Change| desired.iter().find(|m| m.id == c.id);
     let mut changes: Vec<&Change> = plan.changes.iter().filter(|c| c.is_actionable()).collect();
     changes.sort_by_key(|c| {
@@ -101,7 +101,7 @@ async fn apply(
             .copied()
             .collect();
         i += batch.len();
-        let results: Vec<(Change, Result<Applied, BackendError>)> = stream::iter(batch)
+        let results: Vec<(Change, Result<Done, BackendError>)> = stream::iter(batch)
             .map(|c| async move { (c.clone(), k.apply(c, manifest(c)).await) })
             .buffer_unordered(8)
             .collect()

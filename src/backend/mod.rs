@@ -175,7 +175,7 @@ pub enum BackendError {
 
 /// What `apply` did to one object.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Applied {
+pub struct Done {
     /// Past tense, e.g. `created`, `replaced (deleted uid 1f2e…, created uid 9a8b…)`.
     pub summary: String,
     /// The object was applied but is not healthy (e.g. Flintlock `FAILED`).
@@ -243,7 +243,7 @@ pub trait Backend: Send + Sync {
         &self,
         change: &Change,
         desired: Option<&Manifest>,
-    ) -> impl Future<Output = Result<Applied, BackendError>> + Send;
+    ) -> impl Future<Output = Result<Done, BackendError>> + Send;
 
     /// Changes to the live objects of `desired`'s kinds that carry this
     /// source's ownership labels, as they happen, so drift is seen between
@@ -272,7 +272,7 @@ pub trait DynBackend: Send + Sync {
         &'a self,
         change: &'a Change,
         desired: Option<&'a Manifest>,
-    ) -> futures::future::BoxFuture<'a, Result<Applied, BackendError>>;
+    ) -> futures::future::BoxFuture<'a, Result<Done, BackendError>>;
     fn watch_boxed<'a>(
         &'a self,
         desired: &'a [Manifest],
@@ -299,7 +299,7 @@ impl<B: Backend> DynBackend for B {
         &'a self,
         change: &'a Change,
         desired: Option<&'a Manifest>,
-    ) -> futures::future::BoxFuture<'a, Result<Applied, BackendError>> {
+    ) -> futures::future::BoxFuture<'a, Result<Done, BackendError>> {
         Box::pin(self.apply(change, desired))
     }
 

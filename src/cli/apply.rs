@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 
 use clap::Args;
-use mooring::apply::{Outcome, Report};
+use mooring::engine::{Outcome, Report};
 use mooring::finding::Finding;
 use mooring::plan::render;
 

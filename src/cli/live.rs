@@ -9,9 +9,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use mooring::apply::{Engine, Safety, TargetPlan};
 use mooring::config::{Config, DeletionCap, Overrides};
 use mooring::desired::{Desired, render};
+use mooring::engine::{Engine, Safety, TargetPlan};
 use mooring::finding::Finding;
 use mooring::plan::render;
 use mooring::source::auth::Credentials;

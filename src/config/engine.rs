@@ -2,10 +2,10 @@
 //! that knows which settings make which backend, so the engine, the
 //! backends and the source never read a configuration.
 
-use crate::apply::{Engine, EngineError};
 use crate::backend::DynBackend;
 use crate::backend::flintlock::Flintlock;
 use crate::backend::kubernetes::Kubernetes;
+use crate::engine::{Engine, EngineError};
 
 use super::Config;
 

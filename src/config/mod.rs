@@ -10,7 +10,7 @@
 //! reader, so every error names the file, the line and the field) and lays
 //! the command-line flags over it ([`Overrides`]), `check` holds the rules
 //! serde cannot say, one function per section, `duration` the `30s` /
-//! `1h30m` format, and `engine` builds the [`Engine`](crate::apply::Engine)
+//! `1h30m` format, and `engine` builds the [`Engine`](crate::engine::Engine)
 //! a configuration describes ([`Config::engine`]). Unknown fields are
 //! errors (a typo in `prune` must not silently keep the default).
 
@@ -24,9 +24,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-pub use crate::apply::DeletionCap;
 pub use crate::backend::flintlock::{FlintlockHost, Tls};
 pub use crate::backend::kubernetes::KubernetesTarget;
+pub use crate::engine::DeletionCap;
 pub use crate::source::auth::GitAuth;
 pub use duration::parse_duration;
 pub use parse::Overrides;

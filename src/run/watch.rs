@@ -2,7 +2,7 @@
 //! drift within seconds instead of every `driftInterval`.
 //!
 //! [`DriftWatch::follow`] (re)starts the backends' watches
-//! ([`crate::apply::Engine::watch`]) over the kinds of the applied
+//! ([`crate::engine::Engine::watch`]) over the kinds of the applied
 //! revision whenever that revision changes, and retries after a failed
 //! start on the next call. [`DriftWatch::changed`] waits for an event, then
 //! coalesces everything that arrives within the debounce window into one

@@ -50,7 +50,7 @@ use observe::Live;
 use proto::{MicroVmSpec, MicroVmState};
 pub use settings::{FlintlockHost, Tls};
 
-use super::{Applied, Backend, BackendError, Observed};
+use super::{Backend, BackendError, Done, Observed};
 use crate::kinds::{KindType, Target};
 use crate::manifest::{Manifest, ObjectId};
 use crate::plan::{Action, Change, Handle};
@@ -362,9 +362,9 @@ impl Backend for Flintlock {
         &self,
         change: &Change,
         desired: Option<&Manifest>,
-    ) -> Result<Applied, BackendError> {
+    ) -> Result<Done, BackendError> {
         if let Some(why) = &change.blocked {
-            return Ok(Applied {
+            return Ok(Done {
                 summary: format!("left alone: {why}"),
                 unhealthy: None,
             });
@@ -374,7 +374,7 @@ impl Backend for Flintlock {
             Action::Create => {
                 let d = self.desired_for_apply(change, desired)?;
                 let (uid, unhealthy) = self.create(&d, &object).await?;
-                Ok(Applied {
+                Ok(Done {
                     summary: format!("created on {} (uid {uid})", self.hosts[d.host].name),
                     unhealthy,
                 })
@@ -382,7 +382,7 @@ impl Backend for Flintlock {
             Action::Delete => {
                 let (host, uid) = self.live_of(change)?;
                 self.delete(host, &uid, &change.id, &object).await?;
-                Ok(Applied {
+                Ok(Done {
                     summary: format!("deleted from {} (uid {uid})", host.name),
                     unhealthy: None,
                 })
@@ -401,13 +401,13 @@ impl Backend for Flintlock {
                         old_host.name
                     )
                 };
-                Ok(Applied { summary, unhealthy })
+                Ok(Done { summary, unhealthy })
             }
             Action::Update => Err(BackendError::Unsupported {
                 backend: BACKEND,
                 operation: "update (flintlock has no update; a changed microVM is replaced)",
             }),
-            Action::Unchanged | Action::Declared => Ok(Applied {
+            Action::Unchanged | Action::Declared => Ok(Done {
                 summary: "unchanged".into(),
                 unhealthy: None,
             }),

@@ -49,7 +49,7 @@ use futures::{StreamExt, stream};
 use kube::api::PatchParams;
 use serde_json::{Map, Value};
 
-use crate::backend::{Applied, Backend, BackendError, Observed, WatchStream};
+use crate::backend::{Backend, BackendError, Done, Observed, WatchStream};
 use crate::kinds::Target;
 use crate::manifest::Manifest;
 use crate::plan::{Action, Change};
@@ -239,7 +239,7 @@ impl Backend for Kubernetes {
         &self,
         change: &Change,
         desired: Option<&Manifest>,
-    ) -> Result<Applied, BackendError> {
+    ) -> Result<Done, BackendError> {
         match change.action {
             Action::Create | Action::Update => {
                 let manifest = desired.ok_or_else(|| BackendError::NoManifest {
@@ -258,7 +258,7 @@ impl Backend for Kubernetes {
                 self.replace(change, manifest).await
             }
             Action::Delete => self.delete(change).await,
-            Action::Unchanged | Action::Declared => Ok(Applied {
+            Action::Unchanged | Action::Declared => Ok(Done {
                 summary: "unchanged".to_string(),
                 unhealthy: None,
             }),

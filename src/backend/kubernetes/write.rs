@@ -15,7 +15,7 @@ use super::errors::{conflict_owners, not_served, request_failed};
 use super::{
     BACKEND, CRD_GROUP, CRD_KIND, Kubernetes, READY_POLL, apply_body, located, namespace_of,
 };
-use crate::backend::{Applied, BackendError};
+use crate::backend::{BackendError, Done};
 use crate::kinds::{self, Ready};
 use crate::manifest::Manifest;
 use crate::plan::{Action, Change, Handle};
@@ -90,7 +90,7 @@ impl Kubernetes {
         &self,
         manifest: &Manifest,
         action: Action,
-    ) -> Result<Applied, BackendError> {
+    ) -> Result<Done, BackendError> {
         let object = located(manifest);
         let (group, version) = split_api_version(&manifest.api_version);
         let resource = self
@@ -138,7 +138,7 @@ impl Kubernetes {
         &self,
         change: &Change,
         manifest: &Manifest,
-    ) -> Result<Applied, BackendError> {
+    ) -> Result<Done, BackendError> {
         let deleted = self.delete(change).await?;
         if deleted.unhealthy.is_some() {
             return Ok(deleted);
@@ -218,7 +218,7 @@ impl Kubernetes {
     /// Deletes the object a change names: with the uid observe saw as a
     /// precondition, so an object recreated since is left alone; then
     /// waits for it to be gone.
-    pub(super) async fn delete(&self, change: &Change) -> Result<Applied, BackendError> {
+    pub(super) async fn delete(&self, change: &Change) -> Result<Done, BackendError> {
         let object = change.id.to_string();
         let (uid, collection, name) = match &change.handle {
             Some(Handle::Kubernetes {
@@ -327,13 +327,13 @@ impl Kubernetes {
 
 /// What a write reports: `summary`, or "deletion started" when the object
 /// did not reach its condition in time (`unhealthy` says which).
-fn written(summary: &str, unhealthy: Option<String>) -> Applied {
+fn written(summary: &str, unhealthy: Option<String>) -> Done {
     let summary = if unhealthy.is_some() {
         "deletion started"
     } else {
         summary
     };
-    Applied {
+    Done {
         summary: summary.to_string(),
         unhealthy,
     }

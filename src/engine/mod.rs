@@ -1,5 +1,7 @@
-//! Apply: plan validated manifests against live targets, decide what may be
-//! done safely, and carry it out in dependency order.
+//! The engine: route validated manifests to the backend of their kind, plan
+//! them against live targets, decide what may be done safely, and carry it
+//! out in dependency order. `mooring plan`, `mooring apply` and the daemon
+//! all drive it (the command keeps the name `apply`).
 //!
 //! The engine never talks to a target itself: each [`DynBackend`] observes
 //! and applies its own objects. What lives here is what must be the same
@@ -445,7 +447,7 @@ impl Engine {
             .buffer_unordered(self.backends.len().max(1))
             .collect::<Vec<_>>()
             .await;
-            let mut results: Vec<(&Change, Option<Result<backend::Applied, BackendError>>)> =
+            let mut results: Vec<(&Change, Option<Result<backend::Done, BackendError>>)> =
                 results.into_iter().flatten().collect();
             results.sort_by(|a, b| a.0.id.cmp(&b.0.id));
             for (c, result) in results {

@@ -70,7 +70,7 @@ impl Backend for Memory {
         &self,
         change: &Change,
         desired: Option<&Manifest>,
-    ) -> Result<backend::Applied, BackendError> {
+    ) -> Result<backend::Done, BackendError> {
         self.log
             .lock()
             .unwrap()
@@ -92,7 +92,7 @@ impl Backend for Memory {
                 live.remove(&change.id);
             }
         }
-        Ok(backend::Applied {
+        Ok(backend::Done {
             summary: change.action.verb().to_string(),
             unhealthy: None,
         })
