@@ -182,10 +182,11 @@ async fn every_example_applies_and_then_plans_clean() {
 }
 
 /// Users without the operators install the CRDs with mooring: `mooring crds`
-/// (the binary's output) sits in the repository next to the LlamaStack and
-/// wasmCloud examples, and one `mooring apply` creates the CRDs, waits until
+/// (the binary's output) sits in the repository next to every file of
+/// `examples/manifests`, and one `mooring apply` creates the CRDs, waits until
 /// they are Established and served, then applies the objects; the next plan
-/// has no change (server defaults from the CRDs included). CRDs are
+/// has no change (server defaults from the CRDs, Secrets written with
+/// `stringData`, quantities, label and annotation maps included). CRDs are
 /// cluster-wide and the real server is shared, so every group gets the test's
 /// own prefix, which mooring then does not know (`--allow-unknown-kinds`: the
 /// server checks the objects against the CRDs).
@@ -216,35 +217,32 @@ async fn crds_from_mooring_and_the_examples_apply_in_one_run_without_a_perpetual
             "apiVersion: llamastack.io/v1alpha1\nkind: LlamaStackDistribution\nmetadata: {{name: defaulted, namespace: {ns}}}\nspec:\n  server:\n    distribution: {{name: ollama}}\n"
         )),
     );
+    // Every example, in Namespaces of the test's own (the Kubernetes
+    // objects) and the Flintlock emulator (microVMs, Ignite VMs).
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/manifests");
+    copy_dir(&examples, &env.path("repo/examples"));
+    let ours = |text: &str| {
+        ["ml-platform", "ml-research", "wasm-apps"]
+            .iter()
+            .fold(regroup(text), |t, n| {
+                t.replace(n, &format!("{n}-{}", env.kube.id))
+            })
+    };
     let mut copied = 0;
-    for dir in ["llamastack", "wasmcloud"] {
-        copy_dir(&examples.join(dir), &env.path(&format!("repo/{dir}")));
-    }
-    let mut stack = vec![env.path("repo/llamastack"), env.path("repo/wasmcloud")];
+    let mut stack = vec![env.path("repo/examples")];
     while let Some(d) = stack.pop() {
         for entry in std::fs::read_dir(&d).unwrap() {
             let path = entry.unwrap().path();
             if path.is_dir() {
                 stack.push(path);
-            } else {
+            } else if path.extension().is_some_and(|e| e == "yaml") {
                 let text = std::fs::read_to_string(&path).unwrap();
-                let text: String = text
-                    .lines()
-                    .map(|l| {
-                        if l.starts_with("  namespace: ") {
-                            format!("  namespace: {ns}\n")
-                        } else {
-                            format!("{}\n", regroup(l))
-                        }
-                    })
-                    .collect();
-                std::fs::write(&path, text).unwrap();
+                std::fs::write(&path, ours(&text)).unwrap();
                 copied += 1;
             }
         }
     }
-    assert!(copied >= 10, "{copied} example files");
+    assert!(copied >= 25, "{copied} example files");
 
     let apply = env.run(&["apply", "--yes", "--allow-unknown-kinds"]).await;
     assert_code(&apply, 0);
@@ -291,6 +289,11 @@ async fn crds_from_mooring_and_the_examples_apply_in_one_run_without_a_perpetual
         // The emulator defaults only what docs/emulator-gaps.md lists.
         assert_eq!(defaulted["spec"]["replicas"], 1, "{defaulted}");
     }
+
+    // The Ignite VMs became microVMs next to the MicroVM manifests.
+    let names = support::vm_names(&env.flintlock);
+    assert!(names.contains(&"build-cache".to_string()), "{names:?}");
+    assert!(names.contains(&"dev-sandbox".to_string()), "{names:?}");
 
     let again = env.run(&["plan", "--allow-unknown-kinds"]).await;
     assert_code(&again, 0);
