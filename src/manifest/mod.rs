@@ -5,6 +5,8 @@
 //! and returns every object it could read plus a finding for every problem,
 //! so one run reports everything wrong with a repository.
 
+mod scalar;
+mod text;
 pub mod yaml;
 
 use std::collections::BTreeMap;

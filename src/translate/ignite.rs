@@ -31,10 +31,17 @@
 //! - A VM under Flintlock's 1024 MiB minimum is an error, except in
 //!   `validate` without a Flintlock target, where it is a warning
 //!   ([`MemoryFloor`]).
+//!
+//! This file translates one VM; its own files hold what it leans on:
+//! `declared` (the kernels and images a set declares, and references
+//! written in full) and `cloud_init` (`ssh` → the keys to install, and the
+//! `meta-data` / `user-data` documents).
+
+mod cloud_init;
+mod declared;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use base64::Engine;
 use serde_json::Value;
 
 use super::{MemoryFloor, SOURCE, TRANSLATED_FROM_ANNOTATION, Translation, check_microvm};
@@ -43,10 +50,14 @@ use crate::kinds::flintlock::{
     IfaceType, Kernel as FlintlockKernel, MicroVm, MicroVmSpec, NetworkInterface, Volume,
     VolumeSource,
 };
-use crate::kinds::ignite::{self as ig, IgniteSize, IgniteVm, Ssh, VmKind, parse_ignite_size};
+use crate::kinds::ignite::{self as ig, IgniteSize, IgniteVm, VmKind, parse_ignite_size};
 use crate::kinds::meta::{FlintlockObjectMeta, StringMap};
 use crate::kinds::{self, KindType};
 use crate::manifest::{Manifest, ObjectId, field_path};
+
+use cloud_init::{base64, ssh_keys};
+pub use cloud_init::{meta_data, user_data};
+pub use declared::{Declared, normalize_reference};
 
 /// CPUs of an Ignite VM that sets none (or 0).
 pub const DEFAULT_CPUS: u64 = 1;
@@ -78,93 +89,6 @@ const MAX_MEMORY_MIB: u64 = 32768;
 const MAX_VCPU: u64 = 64;
 /// `sizeInMb` is an int32 on the wire.
 const MAX_SIZE_MIB: u64 = i32::MAX as u64;
-
-/// The kernels and images a set of manifests declares through Ignite
-/// `Kernel` and `Image` objects. Both their names and their
-/// `spec.ociClaim.ref` count (Ignite names these objects after the
-/// reference), compared in fully qualified form, so `weaveworks/x:1` and
-/// `docker.io/weaveworks/x:1` are the same image.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Declared {
-    kernels: BTreeSet<String>,
-    images: BTreeSet<String>,
-}
-
-impl Declared {
-    pub fn from_manifests(manifests: &[Manifest]) -> Declared {
-        Declared::collect(manifests)
-    }
-
-    pub fn collect<'a>(manifests: impl IntoIterator<Item = &'a Manifest>) -> Declared {
-        let mut out = Declared::default();
-        for m in manifests {
-            let set = match m.kind.filter(|k| k.group == ig::GROUP).map(|k| k.kind) {
-                Some("Kernel") => &mut out.kernels,
-                Some("Image") => &mut out.images,
-                _ => continue,
-            };
-            set.insert(normalize_reference(&m.id.name));
-            for pointer in ["/spec/ociClaim/ref", "/spec/oci"] {
-                if let Some(r) = m.value.pointer(pointer).and_then(Value::as_str) {
-                    set.insert(normalize_reference(r));
-                }
-            }
-        }
-        out
-    }
-
-    /// Whether an Ignite `Kernel` object declares this image reference.
-    pub fn declares_kernel(&self, reference: &str) -> bool {
-        self.kernels.contains(&normalize_reference(reference))
-    }
-
-    /// Whether an Ignite `Image` object declares this image reference.
-    pub fn declares_image(&self, reference: &str) -> bool {
-        self.images.contains(&normalize_reference(reference))
-    }
-}
-
-/// An image reference as Docker reads it, written out in full: registry
-/// `docker.io` when the first path component is not a host (no `.` or `:`,
-/// not `localhost`), `library/` for official images, `:latest` when neither
-/// a tag nor a digest is given. `weaveworks/ignite-ubuntu:20.04` becomes
-/// `docker.io/weaveworks/ignite-ubuntu:20.04`.
-pub fn normalize_reference(reference: &str) -> String {
-    let r = reference.trim();
-    let (name, digest) = match r.split_once('@') {
-        Some((n, d)) => (n, Some(d)),
-        None => (r, None),
-    };
-    let (name, tag) = match name.rfind(':') {
-        Some(i) if !name[i + 1..].contains('/') => (&name[..i], Some(&name[i + 1..])),
-        _ => (name, None),
-    };
-    let (domain, path) = match name.split_once('/') {
-        Some((first, rest)) if first.contains(['.', ':']) || first == "localhost" => (first, rest),
-        _ => ("docker.io", name),
-    };
-    let domain = if domain == "index.docker.io" {
-        "docker.io"
-    } else {
-        domain
-    };
-    let mut out = if domain == "docker.io" && !path.contains('/') {
-        format!("{domain}/library/{path}")
-    } else {
-        format!("{domain}/{path}")
-    };
-    if let Some(tag) = tag {
-        out.push(':');
-        out.push_str(tag);
-    }
-    if let Some(digest) = digest {
-        out.push('@');
-        out.push_str(digest);
-    } else if tag.is_none() {
-        out.push_str(":latest");
-    }
-    out
-}
 
 /// Splits a kernel command line as the kernel does: whitespace separates
 /// parameters, double quotes keep spaces inside one, `k=v` is a pair and a
@@ -308,47 +232,6 @@ fn read_size(
         defaulted,
         mib,
     })
-}
-
-/// Whether `line` reads as an OpenSSH public key (`type base64 [comment]`).
-fn is_public_key(line: &str) -> bool {
-    let mut fields = line.split_whitespace();
-    let kind = fields.next().unwrap_or_default();
-    let known = ["ssh-", "ecdsa-sha2-", "sk-ssh-", "sk-ecdsa-sha2-"]
-        .iter()
-        .any(|p| kind.starts_with(p));
-    known && fields.next().is_some()
-}
-
-fn base64(text: &str) -> String {
-    base64::engine::general_purpose::STANDARD.encode(text)
-}
-
-/// A YAML double-quoted scalar (JSON strings are valid YAML).
-fn quoted(s: &str) -> String {
-    Value::String(s.to_string()).to_string()
-}
-
-/// cloud-init `meta-data` naming the instance after the VM. `instance-id`
-/// and `local-hostname` are what cloud-init reads; `instance_id` is what
-/// flintlockd looks for, and when it is missing the server adds one and
-/// rewrites the document, which would show as drift on every plan.
-pub fn meta_data(name: &str) -> String {
-    let name = quoted(name);
-    format!("instance-id: {name}\ninstance_id: {name}\nlocal-hostname: {name}\n")
-}
-
-/// cloud-init `user-data` installing `keys`. Ignite put the key in root's
-/// `authorized_keys`; `disable_root: false` keeps root login working, and
-/// cloud-init also gives the keys to the image's default user.
-pub fn user_data(keys: &[&str]) -> String {
-    let mut out = String::from("#cloud-config\ndisable_root: false\nssh_authorized_keys:\n");
-    for k in keys {
-        out.push_str("  - ");
-        out.push_str(&quoted(k));
-        out.push('\n');
-    }
-    out
 }
 
 /// Which Ignite field of `vm` a `MicroVM` field was made from.
@@ -716,170 +599,5 @@ fn dropped(out: &mut Findings<'_>, vm: &IgniteVm) {
     }
 }
 
-/// Whether `text` holds a private key (never quoted in a message).
-fn is_private_key(text: &str) -> bool {
-    text.contains("PRIVATE KEY")
-}
-
-/// The public keys to install, warning when Ignite's SSH setup cannot be
-/// carried over and refusing private keys.
-fn ssh_keys(out: &mut Findings<'_>, ssh: Option<&Ssh>) -> Vec<String> {
-    let Some(ssh) = ssh else {
-        return Vec::new();
-    };
-    let pointer = match ssh {
-        Ssh::Mapping(_) => "/spec/ssh/publicKey",
-        _ => "/spec/ssh",
-    };
-    let value = match ssh.wanted() {
-        None => return Vec::new(),
-        Some(None) => {
-            out.warning(
-                "/spec/ssh",
-                "Ignite generates a key pair on its host for this `ssh` setting; Flintlock \
-                 cannot, so no SSH key is installed. Put a public key (ssh-ed25519 AAAA…) in \
-                 spec.ssh instead",
-            );
-            return Vec::new();
-        }
-        Some(Some(v)) => v.trim(),
-    };
-    if is_private_key(value) {
-        out.error(
-            pointer,
-            "holds a private key (its value is not shown). A private key must never be in a \
-             manifest: remove it from the file and from Git history, rotate it, and write the \
-             public key (ssh-ed25519 AAAA… user@host) here instead",
-        );
-        return Vec::new();
-    }
-    let lines: Vec<&str> = value
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect();
-    if lines.iter().all(|l| is_public_key(l)) {
-        return lines.into_iter().map(str::to_string).collect();
-    }
-    if !value.ends_with(".pub") {
-        out.error(
-            pointer,
-            format!(
-                "\"{value}\" looks like the path of a private key (Ignite wants a public key, \
-                 a .pub file). mooring never reads or sends private keys: write the public key \
-                 itself here (ssh-ed25519 AAAA… user@host)"
-            ),
-        );
-        return Vec::new();
-    }
-    out.warning(
-        pointer,
-        format!(
-            "\"{value}\" is a path on the Ignite host (Ignite copies that file into the VM), \
-             which mooring cannot read; no SSH key is installed. Write the public key itself \
-             here (ssh-ed25519 AAAA… user@host) and mooring passes it to cloud-init"
-        ),
-    );
-    Vec::new()
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn references_are_written_in_full() {
-        for (given, full) in [
-            (
-                "weaveworks/ignite-ubuntu:20.04",
-                "docker.io/weaveworks/ignite-ubuntu:20.04",
-            ),
-            ("ubuntu", "docker.io/library/ubuntu:latest"),
-            ("ubuntu:22.04", "docker.io/library/ubuntu:22.04"),
-            ("ghcr.io/tidewater/k6:0.49.0", "ghcr.io/tidewater/k6:0.49.0"),
-            ("localhost:5000/kernel", "localhost:5000/kernel:latest"),
-            ("localhost/kernel:1", "localhost/kernel:1"),
-            (
-                "index.docker.io/weaveworks/ignite-kernel:5.4.108",
-                "docker.io/weaveworks/ignite-kernel:5.4.108",
-            ),
-            (
-                "weaveworks/k@sha256:0123abcd",
-                "docker.io/weaveworks/k@sha256:0123abcd",
-            ),
-            (
-                "reg.example.com:443/a/b:1@sha256:00",
-                "reg.example.com:443/a/b:1@sha256:00",
-            ),
-        ] {
-            assert_eq!(normalize_reference(given), full, "{given}");
-        }
-    }
-
-    #[test]
-    fn cmdline_tokens_split_like_the_kernel() {
-        let (params, init) =
-            parse_cmdline("  console=ttyS0 ro  foo=\"a b\" x=1=2 quiet -- single extra ");
-        let strs: Vec<(&str, &str)> = params
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        assert_eq!(
-            strs,
-            vec![
-                ("console", "ttyS0"),
-                ("ro", ""),
-                ("foo", "a b"),
-                ("x", "1=2"),
-                ("quiet", ""),
-            ]
-        );
-        assert_eq!(init, vec!["single", "extra"]);
-        assert_eq!(parse_cmdline("   "), (vec![], vec![]));
-    }
-
-    #[test]
-    fn public_keys_are_told_from_paths() {
-        assert!(is_public_key("ssh-ed25519 AAAAC3Nza me@host"));
-        assert!(is_public_key("ecdsa-sha2-nistp256 AAAAE2V"));
-        assert!(is_public_key("sk-ssh-ed25519@openssh.com AAAA"));
-        assert!(!is_public_key("/home/me/.ssh/id_ed25519.pub"));
-        assert!(!is_public_key("ssh-ed25519"));
-    }
-
-    #[test]
-    fn microvm_fields_point_back_at_ignite_fields() {
-        let v1 = read_vm(
-            serde_json::json!({"apiVersion": "ignite.weave.works/v1alpha1", "kind": "VM",
-                "metadata": {"name": "a"}, "spec": {"image": {"ociClaim": {"ref": "x:1"}},
-                "network": {"mode": "cni"}}}),
-            "v1alpha1",
-        )
-        .unwrap();
-        let p = |ptr: &str| ignite_pointer(&v1, ptr);
-        assert_eq!(p("/spec/vcpu"), "/spec/cpus");
-        assert_eq!(p("/spec/rootVolume/sizeInMb"), "/spec/diskSize");
-        assert_eq!(
-            p("/spec/rootVolume/source/containerSource"),
-            "/spec/image/ociClaim/ref"
-        );
-        assert_eq!(p("/spec/kernel/cmdline/console"), "/spec/kernel/cmdLine");
-        assert_eq!(p("/spec/kernel/image"), "/spec/kernel/ociClaim/ref");
-        assert_eq!(p("/spec/interfaces/0"), "/spec/network/mode");
-        assert_eq!(p("/metadata/labels/a"), "/metadata/labels/a");
-        assert_eq!(p("/spec/provider"), "");
-        let v4 = read_vm(
-            serde_json::json!({"apiVersion": "ignite.weave.works/v1alpha4", "kind": "VM",
-                "metadata": {"name": "a"}, "spec": {"image": {"oci": "x:1"}}}),
-            "v1alpha4",
-        )
-        .unwrap();
-        assert_eq!(ignite_pointer(&v4, "/spec/rootVolume"), "/spec/image/oci");
-        assert_eq!(
-            ignite_pointer(&v4, "/spec/kernel/image"),
-            "/spec/kernel/oci"
-        );
-        assert_eq!(ignite_pointer(&v4, "/spec/interfaces"), "/spec");
-        assert_eq!(v4.default_kernel, ig::DEFAULT_KERNEL_V3);
-    }
-}
+mod tests;
