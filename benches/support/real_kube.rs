@@ -4,12 +4,14 @@
 //! itself when the benchmark's process exits. The emulator's figures are
 //! mooring's own cost; the real server's are what users see.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::discovery::ApiResource;
+
+#[path = "../../tests/support/control_plane.rs"]
+mod control_plane;
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
@@ -21,28 +23,8 @@ pub struct RealKube {
 
 /// Starts the control plane, or says why it cannot (no Go, a failed build).
 pub fn start() -> Result<RealKube> {
-    let dir = tempfile::Builder::new()
-        .prefix("mooring-bench-kube-")
-        .tempdir()?
-        .keep();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/kube-apiserver");
-    let out = Command::new(&script)
-        .arg("up")
-        .arg(&dir)
-        .env("MOORING_KUBE_OWNER_PID", std::process::id().to_string())
-        .output()?;
-    if !out.status.success() {
-        return Err(format!(
-            "`{} up {}` failed ({}): {}",
-            script.display(),
-            dir.display(),
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        )
-        .into());
-    }
     Ok(RealKube {
-        kubeconfig: dir.join("kubeconfig"),
+        kubeconfig: control_plane::start_owned("mooring-bench-kube-")?,
         context: "mooring-testenv".into(),
     })
 }

@@ -24,7 +24,6 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -493,30 +492,7 @@ fn start_real_server() -> Result<RealServer, String> {
         }
         return Ok(RealServer { kubeconfig });
     }
-    // Removed by the control plane itself when this process exits.
-    let dir = tempfile::Builder::new()
-        .prefix("mooring-kube-")
-        .tempdir()
-        .map_err(|e| format!("creating a temporary folder: {e}"))?
-        .keep();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/kube-apiserver");
-    let out = Command::new(&script)
-        .arg("up")
-        .arg(&dir)
-        .env("MOORING_KUBE_OWNER_PID", std::process::id().to_string())
-        .output()
-        .map_err(|e| format!("running {}: {e}", script.display()))?;
-    if !out.status.success() {
-        return Err(format!(
-            "`{} up {}` failed ({}): {}{}",
-            script.display(),
-            dir.display(),
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
     Ok(RealServer {
-        kubeconfig: dir.join("kubeconfig"),
+        kubeconfig: super::control_plane::start_owned("mooring-kube-")?,
     })
 }

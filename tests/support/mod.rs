@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses its own subset
 
 pub mod daemon;
+pub mod control_plane;
 pub mod kube_target;
 pub mod proxy;
 
