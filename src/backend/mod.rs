@@ -221,7 +221,7 @@ pub trait Backend: Send + Sync {
     fn name(&self) -> &'static str;
 
     /// The target this backend is: the engine gives it the objects whose
-    /// kind the kind table ([`crate::kinds::facts`]) sends there.
+    /// kind the kind table ([`crate::kinds::facts()`]) sends there.
     fn target(&self) -> Target;
 
     /// Whether objects of this manifest's kind are this backend's to manage.

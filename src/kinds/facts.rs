@@ -1,7 +1,7 @@
 //! What mooring does with a kind, beyond its shape: which target handles
 //! it, in which tier it is applied, what deleting it takes along, what
 //! "ready" means for it, and which of its fields are secret. One table,
-//! looked up by API group and kind ([`facts`]); the engine's routing,
+//! looked up by API group and kind ([`facts()`]); the engine's routing,
 //! ordering and deletion guard, the plan's masking, the validator's
 //! messages and the backends read it, and none of them matches on kind
 //! names for these facts.

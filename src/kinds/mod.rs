@@ -2,7 +2,7 @@
 //! JSON Schema, its identity scope, the rules JSON Schema cannot say) is
 //! derived from these types and registered in one table, [`all`]; what
 //! mooring does with a kind (target, apply tier, what deleting it takes
-//! along, readiness, secret fields) is the table in [`facts`].
+//! along, readiness, secret fields) is the table in [`facts()`](facts()).
 //!
 //! The planner, validator, engine and backends never match on kind names
 //! for these: they ask the tables.

@@ -2,8 +2,8 @@
 
 #![allow(dead_code)] // each test binary uses its own subset
 
-pub mod daemon;
 pub mod control_plane;
+pub mod daemon;
 pub mod kube_target;
 pub mod proxy;
 

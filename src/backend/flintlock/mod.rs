@@ -21,7 +21,7 @@
 //! are deleted or replaced; one with the same name that is not mooring's
 //! is reported and left alone. Because upstream flintlockd does not store
 //! labels, they are also kept in mooring's applied record (see
-//! [`convert`]).
+//! `convert`).
 //!
 //! `observe` holds the read side, in named steps; this file the
 //! [`Flintlock`] value, placement, create and delete, and the [`Backend`]

@@ -19,7 +19,7 @@
 //!   conditional on the uid that was observed.
 //! - **Errors** (`errors`): how a failed request becomes a
 //!   [`BackendError`].
-//! - **Watch** ([`watch`]): one cluster-wide kube-runtime watcher per
+//! - **Watch** (`watch`): one cluster-wide kube-runtime watcher per
 //!   resource among the desired objects, with the ownership label
 //!   selector, over a client without a read timeout (a watch is quiet for
 //!   as long as nothing changes; the watcher renews it every 290 s and
@@ -30,7 +30,7 @@
 //! carrying this source's ownership labels are returned as prune
 //! candidates; every request has a time limit and goes through one
 //! semaphore of `concurrency` permits; only idempotent requests are retried
-//! ([`client`]).
+//! (`client`).
 
 mod client;
 pub mod discovery;

@@ -38,7 +38,7 @@ pub(super) enum Condition<'a> {
 impl Condition<'_> {
     /// What an applied object of `resource` is waited for; `None`: it is
     /// ready as soon as the server accepted it.
-    /// The kind table ([`kinds::facts`]) says which kinds have one.
+    /// The kind table ([`kinds::facts()`]) says which kinds have one.
     pub(super) fn after_apply(resource: &Resource) -> Option<Condition<'static>> {
         match kinds::facts(&resource.group, &resource.kind).ready? {
             Ready::Active => Some(Condition::NamespaceActive),
