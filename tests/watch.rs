@@ -197,6 +197,11 @@ fn self_heal(on: bool) -> String {
     format!("selfHeal: {on}\n")
 }
 
+/// Held by the tests that compact etcd: a compaction is store-wide on the
+/// shared real server, so another test's would change what this one's
+/// watch is answered.
+static COMPACTING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 crate::on_both_targets!(
     an_edit_is_healed_through_the_watch,
     without_self_heal_a_watched_edit_is_reported_and_clears_when_reverted,
@@ -275,6 +280,7 @@ async fn without_self_heal_a_watched_edit_is_reported_and_clears_when_reverted(t
 /// lists again, and the drift check the list ends with heals the edit. On
 /// the real server the compaction is etcd's (testenv/main.go).
 async fn after_a_compaction_the_watch_lists_again_and_sees_the_change(t: Target) {
+    let _alone = COMPACTING.lock().await;
     let env = Env::start_proxied(t, "1h", &self_heal(true)).await;
     let proxy = env.proxy.as_ref().expect("a proxied environment");
     let daemon = env.daemon().await;
@@ -307,6 +313,46 @@ async fn after_a_compaction_the_watch_lists_again_and_sees_the_change(t: Target)
         ),
         "the resumed watch got no 410 Expired:\n{log}"
     );
+    assert!(lists() > listed, "the watch did not list again:\n{log}");
+}
+
+/// Real server only (the emulator has no etcd): compacted exactly at the
+/// edit's revision, the resumed watch is refused with a 500 on every try
+/// (`PrevKv=nil`; kube-runtime would retry it for ever from the same
+/// resourceVersion); after two the watcher lists again, and the edit is
+/// healed through the watch, not by the hourly drift check.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_refused_again_and_again_lists_again() {
+    let _alone = COMPACTING.lock().await;
+    let env = Env::start_proxied(Target::Real, "1h", &self_heal(true)).await;
+    let proxy = env.proxy.as_ref().expect("a proxied environment");
+    let daemon = env.daemon().await;
+    env.watching().await;
+    assert!(
+        eventually(|| env.log().contains("drift_check=true")).await,
+        "no drift check after the first list:\n{}",
+        env.log()
+    );
+    let lists = || env.log().matches("change=Listed object=ConfigMap/").count();
+    let listed = lists();
+
+    proxy.cut();
+    env.edit("debug").await;
+    env.kube.compact_at_last_change().await;
+    proxy.resume();
+
+    assert!(
+        eventually_async(|| env.level_is("info")).await,
+        "the edit made during the outage was not healed:\n{}",
+        env.log()
+    );
+    assert_eq!(daemon.stop().await, Some(0), "{}", env.log());
+    let log = env.log();
+    assert!(
+        log.contains("PrevKv=nil"),
+        "the resumed watch was not refused as this test expects:\n{log}"
+    );
+    assert!(log.contains("listing again"), "{log}");
     assert!(lists() > listed, "the watch did not list again:\n{log}");
 }
 

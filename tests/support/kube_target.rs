@@ -235,37 +235,52 @@ impl KubeEnv {
     pub async fn compact(&self) {
         match &self.emu {
             Some(emu) => emu.compact(),
-            None => {
-                let dir = self.kubeconfig.parent().expect("the kubeconfig's folder");
-                let file = dir.join("etcd-endpoint");
-                let endpoint = std::fs::read_to_string(&file)
-                    .unwrap_or_else(|e| panic!("reading {}: {e}", file.display()));
-                let etcd = proxy::socket_addr(endpoint.trim());
-                tokio::task::spawn_blocking(move || {
-                    // A write outside the API server's keys first, so the
-                    // compaction is past every object's last change: a
-                    // watch resumed just before a change whose previous
-                    // version was compacted gets a 500 (`PrevKv=nil`) that
-                    // clients retry as is, not the 410 this is about.
-                    let put = etcd_post(
-                        etcd,
-                        "/v3/kv/put",
-                        // base64 of "/mooring-tests/compaction" and "1"
-                        &serde_json::json!({"key": "L21vb3JpbmctdGVzdHMvY29tcGFjdGlvbg==", "value": "MQ=="}),
-                    );
-                    let revision = put["header"]["revision"].clone();
-                    assert!(!revision.is_null(), "etcd gave no revision: {put}");
-                    let done = etcd_post(
-                        etcd,
-                        "/v3/kv/compaction",
-                        &serde_json::json!({"revision": revision, "physical": true}),
-                    );
-                    assert!(done.get("header").is_some(), "etcd did not compact: {done}");
-                })
-                .await
-                .expect("the compaction request ran");
-            }
+            // A write outside the API server's keys first, so the compaction
+            // is past every object's last change: a watch resumed just
+            // before a change whose previous version was compacted gets a
+            // 500 instead (see [`KubeEnv::compact_at_last_change`]).
+            None => self.etcd_compact(true).await,
         }
+    }
+
+    /// Real server only: compacts etcd at its current revision, the last
+    /// change made. A watch resumed from just before that change is served
+    /// the change, but its previous version is gone: the API server sends
+    /// a 500 (`etcd event received with PrevKv=nil`) on every try.
+    pub async fn compact_at_last_change(&self) {
+        assert!(self.emu.is_none(), "the emulator has no etcd");
+        self.etcd_compact(false).await;
+    }
+
+    async fn etcd_compact(&self, past_last_change: bool) {
+        let dir = self.kubeconfig.parent().expect("the kubeconfig's folder");
+        let file = dir.join("etcd-endpoint");
+        let endpoint = std::fs::read_to_string(&file)
+            .unwrap_or_else(|e| panic!("reading {}: {e}", file.display()));
+        let etcd = proxy::socket_addr(endpoint.trim());
+        tokio::task::spawn_blocking(move || {
+            let answer = if past_last_change {
+                // base64 of "/mooring-tests/compaction" and "1"
+                etcd_post(
+                    etcd,
+                    "/v3/kv/put",
+                    &serde_json::json!({"key": "L21vb3JpbmctdGVzdHMvY29tcGFjdGlvbg==", "value": "MQ=="}),
+                )
+            } else {
+                // Any key: the answer's header carries the revision.
+                etcd_post(etcd, "/v3/kv/range", &serde_json::json!({"key": "Lw=="}))
+            };
+            let revision = answer["header"]["revision"].clone();
+            assert!(!revision.is_null(), "etcd gave no revision: {answer}");
+            let done = etcd_post(
+                etcd,
+                "/v3/kv/compaction",
+                &serde_json::json!({"revision": revision, "physical": true}),
+            );
+            assert!(done.get("header").is_some(), "etcd did not compact: {done}");
+        })
+        .await
+        .expect("the compaction request ran");
     }
 
     async fn api(&self, group: &str, kind: &str, namespace: Option<&str>) -> Api<DynamicObject> {

@@ -10,6 +10,13 @@
 //! with kube-runtime's default backoff (0.8 s doubling to 30 s, jittered)
 //! and logged once per failure streak: a warning when it starts, info when
 //! it ends. The streams never end by themselves.
+//!
+//! kube-runtime answers a 410 with a new list, but retries any other error
+//! the server sends in the watch from the same resourceVersion, for ever.
+//! A real API server can send one every time: a watch resumed exactly at
+//! the revision etcd compacted to gets a 500 (`etcd event received with
+//! PrevKv=nil`) on each try. So after [`RESTART_AFTER`] such errors in a row
+//! the watcher is started again, from a fresh list.
 
 use futures::StreamExt;
 use kube::api::{Api, ApiResource, DynamicObject};
@@ -23,6 +30,12 @@ use crate::manifest::ObjectId;
 /// How long one watch request lasts before the watcher renews it (from
 /// the resourceVersion it reached, without a new LIST).
 const WATCH_TIMEOUT_SECS: u32 = 290;
+
+/// Server-sent watch errors in a row (a 410 aside) after which the watcher
+/// starts again from a fresh list.
+const RESTART_AFTER: u32 = 2;
+
+type Item = Result<watcher::Event<DynamicObject>, watcher::Error>;
 
 /// The events of one resource's watcher: objects carrying `selector`'s
 /// labels, across all namespaces.
@@ -43,10 +56,41 @@ pub(super) fn resource_stream(
         .labels(selector)
         .timeout(WATCH_TIMEOUT_SECS);
     let mut state = Streak::new(resource.clone());
-    watcher(api, config)
-        .default_backoff()
+    let start = move || {
+        watcher(api.clone(), config.clone())
+            .default_backoff()
+            .boxed()
+    };
+    restarting(start)
         .filter_map(move |item| futures::future::ready(state.next(item)))
         .boxed()
+}
+
+/// The items of the watcher `start` makes, started again whenever
+/// [`RESTART_AFTER`] server-sent errors other than 410 come in a row.
+fn restarting<S>(start: impl Fn() -> S + Send + 'static) -> impl futures::Stream<Item = Item> + Send
+where
+    S: futures::Stream<Item = Item> + Send + Unpin + 'static,
+{
+    futures::stream::unfold((None::<S>, 0u32), move |(inner, errors)| {
+        let mut inner = inner.unwrap_or_else(&start);
+        async move {
+            let item = inner.next().await?;
+            let errors = match &item {
+                Err(watcher::Error::WatchError(status)) if status.code != 410 => errors + 1,
+                Err(_) => errors,
+                Ok(_) => 0,
+            };
+            if errors >= RESTART_AFTER {
+                tracing::debug!(
+                    "the server refused the watch {errors} times from the same resourceVersion: listing again"
+                );
+                Some((item, (None, 0)))
+            } else {
+                Some((item, (Some(inner), errors)))
+            }
+        }
+    })
 }
 
 /// What one resource's watcher has been through.
@@ -122,6 +166,61 @@ impl Streak {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn server_error(code: u16) -> Item {
+        Err(watcher::Error::WatchError(
+            kube::core::Status::failure("refused", "InternalError")
+                .with_code(code)
+                .boxed(),
+        ))
+    }
+
+    /// A watcher that sends `items`, then nothing more.
+    fn scripted(items: Vec<Item>) -> futures::stream::BoxStream<'static, Item> {
+        futures::stream::iter(items)
+            .chain(futures::stream::pending())
+            .boxed()
+    }
+
+    #[tokio::test]
+    async fn the_same_server_error_twice_starts_the_watcher_again() {
+        let starts = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let counted = starts.clone();
+        let stream = restarting(move || {
+            let n = counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if n == 0 {
+                scripted(vec![server_error(500), server_error(500)])
+            } else {
+                scripted(vec![Ok(watcher::Event::InitDone)])
+            }
+        });
+        let items: Vec<Item> = stream.take(3).collect().await;
+        assert!(
+            matches!(items[2], Ok(watcher::Event::InitDone)),
+            "{items:?}"
+        );
+        assert_eq!(starts.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_410_and_a_success_between_errors_keep_the_watcher() {
+        let starts = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let counted = starts.clone();
+        let stream = restarting(move || {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            scripted(vec![
+                server_error(500),
+                Ok(watcher::Event::InitDone),
+                server_error(500),
+                server_error(410),
+                server_error(410),
+                server_error(410),
+            ])
+        });
+        let items: Vec<Item> = stream.take(6).collect().await;
+        assert_eq!(items.len(), 6);
+        assert_eq!(starts.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
 
     fn configmap(name: &str) -> DynamicObject {
         let ar = ApiResource {
