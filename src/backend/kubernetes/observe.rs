@@ -301,7 +301,7 @@ impl Kubernetes {
         let request = Request::new(resource.collection_path(namespace));
         let mut items = Vec::new();
         loop {
-            let page = self
+            let mut page = self
                 .caller
                 .json(
                     request
@@ -309,9 +309,10 @@ impl Kubernetes {
                         .map_err(|e| CallError::Other(e.to_string()))?,
                 )
                 .await?;
-            if let Some(Value::Array(list)) = page.get("items") {
-                for item in list {
-                    let mut item = item.clone();
+            // Moved out of the page, not copied: a page holds up to
+            // `PAGE` whole objects with their managedFields.
+            if let Some(Value::Array(list)) = page.get_mut("items").map(Value::take) {
+                for mut item in list {
                     if let Some(obj) = item.as_object_mut() {
                         obj.entry("apiVersion")
                             .or_insert_with(|| Value::String(resource.api_version()));
