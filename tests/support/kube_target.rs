@@ -238,37 +238,38 @@ impl KubeEnv {
             // A write outside the API server's keys first, so the compaction
             // is past every object's last change: a watch resumed just
             // before a change whose previous version was compacted gets a
-            // 500 instead (see [`KubeEnv::compact_at_last_change`]).
-            None => self.etcd_compact(true).await,
+            // 500 instead (see [`KubeEnv::compact_at`]).
+            None => self.etcd_compact(None).await,
         }
     }
 
-    /// Real server only: compacts etcd at its current revision, the last
-    /// change made. A watch resumed from just before that change is served
-    /// the change, but its previous version is gone: the API server sends
-    /// a 500 (`etcd event received with PrevKv=nil`) on every try.
-    pub async fn compact_at_last_change(&self) {
+    /// Real server only: compacts etcd at `revision` (an object's
+    /// `resourceVersion`: the revision of its last change). A watch resumed
+    /// from just before that change is served the change, but its previous
+    /// version is gone: the API server sends a 500 (`etcd event received
+    /// with PrevKv=nil`) on every try.
+    pub async fn compact_at(&self, revision: &str) {
         assert!(self.emu.is_none(), "the emulator has no etcd");
-        self.etcd_compact(false).await;
+        self.etcd_compact(Some(revision.to_string())).await;
     }
 
-    async fn etcd_compact(&self, past_last_change: bool) {
+    /// Compacts etcd at `at`, or past every change so far when `None` (a
+    /// write outside the API server's keys first).
+    async fn etcd_compact(&self, at: Option<String>) {
         let dir = self.kubeconfig.parent().expect("the kubeconfig's folder");
         let file = dir.join("etcd-endpoint");
         let endpoint = std::fs::read_to_string(&file)
             .unwrap_or_else(|e| panic!("reading {}: {e}", file.display()));
         let etcd = proxy::socket_addr(endpoint.trim());
         tokio::task::spawn_blocking(move || {
-            let answer = if past_last_change {
+            let answer = match at {
+                Some(revision) => serde_json::json!({"header": {"revision": revision}}),
                 // base64 of "/mooring-tests/compaction" and "1"
-                etcd_post(
+                None => etcd_post(
                     etcd,
                     "/v3/kv/put",
                     &serde_json::json!({"key": "L21vb3JpbmctdGVzdHMvY29tcGFjdGlvbg==", "value": "MQ=="}),
-                )
-            } else {
-                // Any key: the answer's header carries the revision.
-                etcd_post(etcd, "/v3/kv/range", &serde_json::json!({"key": "Lw=="}))
+                ),
             };
             let revision = answer["header"]["revision"].clone();
             assert!(!revision.is_null(), "etcd gave no revision: {answer}");

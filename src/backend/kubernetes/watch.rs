@@ -18,6 +18,8 @@
 //! PrevKv=nil`) on each try. So after [`RESTART_AFTER`] such errors in a row
 //! the watcher is started again, from a fresh list.
 
+use std::time::Duration;
+
 use futures::StreamExt;
 use kube::api::{Api, ApiResource, DynamicObject};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -61,34 +63,87 @@ pub(super) fn resource_stream(
             .default_backoff()
             .boxed()
     };
-    restarting(start)
+    restarting(start, RESTART_PAUSE)
         .filter_map(move |item| futures::future::ready(state.next(item)))
         .boxed()
 }
 
+/// The first pause before a watcher is started again; it doubles with each
+/// restart that brings no change, up to [`RESTART_PAUSE_MAX`].
+const RESTART_PAUSE: Duration = Duration::from_secs(1);
+const RESTART_PAUSE_MAX: Duration = Duration::from_secs(30);
+
+/// How long to wait before the `restarts`-th restart in a row: none for the
+/// first start, then `first`, doubling, at most [`RESTART_PAUSE_MAX`].
+fn restart_pause(restarts: u32, first: Duration) -> Duration {
+    match restarts {
+        0 => Duration::ZERO,
+        n => first
+            .saturating_mul(1 << (n - 1).min(16))
+            .min(RESTART_PAUSE_MAX),
+    }
+}
+
 /// The items of the watcher `start` makes, started again whenever
-/// [`RESTART_AFTER`] server-sent errors other than 410 come in a row.
-fn restarting<S>(start: impl Fn() -> S + Send + 'static) -> impl futures::Stream<Item = Item> + Send
+/// [`RESTART_AFTER`] server-sent errors other than 410 come in a row. A
+/// restart waits first, longer each time until a change comes through, so a
+/// server that refuses every watch is listed again at most every
+/// [`RESTART_PAUSE_MAX`], not in a loop.
+fn restarting<S>(
+    start: impl Fn() -> S + Send + 'static,
+    first_pause: Duration,
+) -> impl futures::Stream<Item = Item> + Send
 where
     S: futures::Stream<Item = Item> + Send + Unpin + 'static,
 {
-    futures::stream::unfold((None::<S>, 0u32), move |(inner, errors)| {
-        let mut inner = inner.unwrap_or_else(&start);
-        async move {
-            let item = inner.next().await?;
-            let errors = match &item {
-                Err(watcher::Error::WatchError(status)) if status.code != 410 => errors + 1,
-                Err(_) => errors,
-                Ok(_) => 0,
-            };
-            if errors >= RESTART_AFTER {
-                tracing::debug!(
-                    "the server refused the watch {errors} times from the same resourceVersion: listing again"
-                );
-                Some((item, (None, 0)))
-            } else {
-                Some((item, (Some(inner), errors)))
+    struct State<S> {
+        inner: Option<S>,
+        errors: u32,
+        /// Restarts since the last change came through.
+        restarts: u32,
+    }
+    let first = State {
+        inner: None,
+        errors: 0,
+        restarts: 0,
+    };
+    futures::stream::unfold(first, move |mut state| {
+        let inner = state.inner.take();
+        let restarts = state.restarts;
+        let inner = match inner {
+            Some(inner) => futures::future::Either::Left(futures::future::ready(inner)),
+            None => {
+                let pause = restart_pause(restarts, first_pause);
+                let made = start();
+                futures::future::Either::Right(async move {
+                    tokio::time::sleep(pause).await;
+                    made
+                })
             }
+        };
+        async move {
+            let mut inner = inner.await;
+            let item = inner.next().await?;
+            match &item {
+                Err(watcher::Error::WatchError(status)) if status.code != 410 => state.errors += 1,
+                Err(_) => {}
+                Ok(watcher::Event::Apply(_) | watcher::Event::Delete(_)) => {
+                    state.errors = 0;
+                    state.restarts = 0;
+                }
+                Ok(_) => state.errors = 0,
+            }
+            if state.errors >= RESTART_AFTER {
+                tracing::debug!(
+                    "the server refused the watch {} times from the same resourceVersion: listing again",
+                    state.errors
+                );
+                state.errors = 0;
+                state.restarts += 1;
+            } else {
+                state.inner = Some(inner);
+            }
+            Some((item, state))
         }
     })
 }
@@ -186,14 +241,17 @@ mod tests {
     async fn the_same_server_error_twice_starts_the_watcher_again() {
         let starts = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
         let counted = starts.clone();
-        let stream = restarting(move || {
-            let n = counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            if n == 0 {
-                scripted(vec![server_error(500), server_error(500)])
-            } else {
-                scripted(vec![Ok(watcher::Event::InitDone)])
-            }
-        });
+        let stream = restarting(
+            move || {
+                let n = counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                if n == 0 {
+                    scripted(vec![server_error(500), server_error(500)])
+                } else {
+                    scripted(vec![Ok(watcher::Event::InitDone)])
+                }
+            },
+            Duration::from_millis(1),
+        );
         let items: Vec<Item> = stream.take(3).collect().await;
         assert!(
             matches!(items[2], Ok(watcher::Event::InitDone)),
@@ -202,21 +260,48 @@ mod tests {
         assert_eq!(starts.load(std::sync::atomic::Ordering::SeqCst), 2);
     }
 
+    #[test]
+    fn restarts_in_a_row_wait_ever_longer_up_to_the_cap() {
+        let first = Duration::from_secs(1);
+        let pauses: Vec<u64> = (0..9).map(|n| restart_pause(n, first).as_secs()).collect();
+        assert_eq!(pauses, vec![0, 1, 2, 4, 8, 16, 30, 30, 30]);
+        assert_eq!(restart_pause(u32::MAX, first), RESTART_PAUSE_MAX);
+    }
+
+    #[tokio::test]
+    async fn a_server_refusing_every_watch_is_started_again_each_time() {
+        let starts = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let counted = starts.clone();
+        let stream = restarting(
+            move || {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                scripted(vec![server_error(500), server_error(500)])
+            },
+            Duration::from_millis(1),
+        );
+        let items: Vec<Item> = stream.take(8).collect().await;
+        assert_eq!(items.len(), 8);
+        assert_eq!(starts.load(std::sync::atomic::Ordering::SeqCst), 4);
+    }
+
     #[tokio::test]
     async fn a_410_and_a_success_between_errors_keep_the_watcher() {
         let starts = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
         let counted = starts.clone();
-        let stream = restarting(move || {
-            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            scripted(vec![
-                server_error(500),
-                Ok(watcher::Event::InitDone),
-                server_error(500),
-                server_error(410),
-                server_error(410),
-                server_error(410),
-            ])
-        });
+        let stream = restarting(
+            move || {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                scripted(vec![
+                    server_error(500),
+                    Ok(watcher::Event::InitDone),
+                    server_error(500),
+                    server_error(410),
+                    server_error(410),
+                    server_error(410),
+                ])
+            },
+            Duration::from_millis(1),
+        );
         let items: Vec<Item> = stream.take(6).collect().await;
         assert_eq!(items.len(), 6);
         assert_eq!(starts.load(std::sync::atomic::Ordering::SeqCst), 1);

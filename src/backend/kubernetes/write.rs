@@ -3,7 +3,9 @@
 //! replace of an immutable object (the two in a row). After a write the
 //! object is waited for, at most the request timeout, until it reaches its
 //! [`Condition`]: a Namespace `Active`, a CustomResourceDefinition
-//! `Established`, a deleted object gone.
+//! `Established`, a deleted object gone when the server's answer shows it
+//! Terminating (held by finalizers). An apply whose object is not ready in
+//! time is still reported as created or updated, with what it is not yet.
 
 use kube::api::{DeleteParams, Patch, Preconditions};
 use kube::core::Request;
@@ -129,7 +131,11 @@ impl Kubernetes {
             .wait_ready(&resource, namespace.as_deref(), &manifest.id.name, applied)
             .await
             .map_err(|e| self.error(e, &object))?;
-        Ok(written(summary, unhealthy))
+        // Written, and reported so; `unhealthy` says what it is not yet.
+        Ok(Done {
+            summary: summary.to_string(),
+            unhealthy,
+        })
     }
 
     /// An immutable ConfigMap or Secret whose data changed: deleted (only
@@ -299,7 +305,7 @@ impl Kubernetes {
         {
             self.discovery.forget_group(group);
         }
-        Ok(written(summary, unhealthy))
+        Ok(deleted(summary, unhealthy))
     }
 
     /// Waits for the object at `path` to be [`Condition::Gone`]; if it is
@@ -325,9 +331,9 @@ impl Kubernetes {
     }
 }
 
-/// What a write reports: `summary`, or "deletion started" when the object
-/// did not reach its condition in time (`unhealthy` says which).
-fn written(summary: &str, unhealthy: Option<String>) -> Done {
+/// What a delete reports: `summary`, or "deletion started" when the object
+/// was not gone in time (`unhealthy` says what holds it).
+fn deleted(summary: &str, unhealthy: Option<String>) -> Done {
     let summary = if unhealthy.is_some() {
         "deletion started"
     } else {
