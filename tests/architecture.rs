@@ -66,14 +66,46 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// The code of a file that counts: before its `#[cfg(test)]` part, without
-/// line comments.
+/// The code of a file that counts: without line comments, and without
+/// each item marked `#[cfg(test)]` (up to its `;`, or its `{` block).
 fn code(text: &str) -> String {
-    let text = text.split("#[cfg(test)]").next().unwrap_or("");
-    text.lines()
+    let text: String = text
+        .lines()
         .map(|l| l.split("//").next().unwrap_or(""))
         .collect::<Vec<_>>()
-        .join("\n")
+        .join("\n");
+    let mut out = String::new();
+    let mut rest = text.as_str();
+    while let Some(at) = rest.find("#[cfg(test)]") {
+        out.push_str(&rest[..at]);
+        let item = &rest[at..];
+        let end = match (item.find(';'), item.find('{')) {
+            (Some(semi), Some(open)) if semi < open => semi + 1,
+            (_, Some(open)) => {
+                let mut depth = 0usize;
+                let mut close = item.len();
+                for (i, c) in item[open..].char_indices() {
+                    match c {
+                        '{' => depth += 1,
+                        '}' => {
+                            depth -= 1;
+                            if depth == 0 {
+                                close = open + i + 1;
+                                break;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                close
+            }
+            (Some(semi), None) => semi + 1,
+            (None, None) => item.len(),
+        };
+        rest = &item[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 fn is_ident(c: char) -> bool {
@@ -179,12 +211,18 @@ fn read_crate() -> Crate {
         // `super::` of `a/b.rs` and of `a/b/mod.rs` alike is `a`.
         let parent: ModPath = me[..me.len() - 1].to_vec();
         let mut named: Vec<Vec<String>> = mentions(&text, "crate::");
-        named.extend(
-            mentions(&text, "super::")
-                .into_iter()
-                .filter(|p| p.first().is_none_or(|s| s != "super"))
-                .map(|p| parent.iter().cloned().chain(p).collect()),
-        );
+        named.extend(mentions(&text, "super::").into_iter().filter_map(|p| {
+            // `super::super::x` is `x` one more level up, and so on.
+            let ups = p.iter().take_while(|s| *s == "super").count();
+            let base = parent.len().checked_sub(ups)?;
+            Some(
+                parent[..base]
+                    .iter()
+                    .cloned()
+                    .chain(p[ups..].iter().cloned())
+                    .collect(),
+            )
+        }));
         for path in named {
             let Some(first) = path.first() else { continue };
             if *first != me[0] {
@@ -315,6 +353,18 @@ fn the_reader_sees_grouped_imports_and_the_finder_sees_loops() {
     assert!(named.contains(&vec!["a".into(), "c".into(), "e".into()]));
     assert!(named.contains(&vec!["f".into(), "g".into()]));
     assert_eq!(mentions("mycrate::x", "crate::"), Vec::<Vec<String>>::new());
+    let kept = code(
+        "use crate::a;\n#[cfg(test)]\nmod tests { fn f() { let _ = crate::t; } }\nuse crate::b; // crate::c\n#[cfg(test)]\nuse crate::d;\nfn g() {}",
+    );
+    assert!(
+        kept.contains("crate::a") && kept.contains("crate::b"),
+        "{kept}"
+    );
+    assert!(
+        !kept.contains("crate::t") && !kept.contains("crate::c") && !kept.contains("crate::d"),
+        "{kept}"
+    );
+    assert!(kept.contains("fn g"), "{kept}");
     let mut g: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     g.entry("a").or_default().insert("b");
     g.entry("b").or_default().insert("c");

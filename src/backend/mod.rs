@@ -99,6 +99,10 @@ pub enum BackendError {
     Config {
         backend: &'static str,
         message: String,
+        /// What failed underneath (a file that does not read or parse),
+        /// not repeated in `message`.
+        #[source]
+        source: Option<Cause>,
     },
     /// A backend made outside a tokio runtime (a program error).
     #[error("{backend}: must be made inside a tokio runtime")]

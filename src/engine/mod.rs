@@ -132,7 +132,7 @@ pub enum EngineError {
     )]
     NoTarget,
     /// A target's client could not be made (a kubeconfig that does not
-    /// read, a TLS file that does not load).
+    /// read, a Flintlock endpoint, TLS or token file that does not load).
     #[error(transparent)]
     Backend(#[from] BackendError),
 }

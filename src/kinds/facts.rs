@@ -181,7 +181,8 @@ const UNHANDLED: KindFacts = KindFacts {
     ..KUBERNETES
 };
 
-/// Only a built-in Kubernetes kind mooring has no type of its own for.
+/// The group of CustomResourceDefinitions, the one built-in kind the table
+/// lists without a type of mooring's own.
 const CRD_GROUP: &str = "apiextensions.k8s.io";
 
 /// Facts of the kind `T` is, starting from [`KUBERNETES`].

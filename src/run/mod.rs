@@ -43,7 +43,7 @@ use crate::validate::Validator;
 /// How a sync ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SyncResult {
-    /// Done (or nothing to apply) without failure.
+    /// Applied (or nothing to apply) without failure.
     Success,
     /// Git, a target or an apply failed.
     Failed,
@@ -126,7 +126,7 @@ pub enum RunError {
 }
 
 /// The last revision that was applied, and what it rendered to.
-struct Done {
+struct LastApplied {
     revision: git2::Oid,
     manifests: Arc<Vec<Manifest>>,
 }
@@ -142,7 +142,7 @@ pub struct SourceRunner {
     self_heal: bool,
     cache_dir: PathBuf,
     credentials: Option<Credentials>,
-    applied: Option<Done>,
+    applied: Option<LastApplied>,
     /// A newer revision whose apply did not complete: live state is a mix
     /// of it and the applied one, so drift is not judged (nor healed, nor
     /// pruned) against the older render until the retry succeeds.
@@ -370,7 +370,7 @@ impl SourceRunner {
         // The revision counts as applied once everything of it went in; a
         // partial apply is retried from the same revision next time.
         if out.result == SyncResult::Success {
-            self.applied = Some(Done {
+            self.applied = Some(LastApplied {
                 revision: commit,
                 manifests,
             });

@@ -45,7 +45,7 @@ use tokio::time::Instant;
 pub use client::Retry;
 use client::{Host, state};
 pub use convert::RECORD_KEY;
-use convert::{KIND, Wanted};
+use convert::Wanted;
 use observe::Live;
 use proto::{MicroVmSpec, MicroVmState};
 pub use settings::{FlintlockHost, Tls};
@@ -129,11 +129,6 @@ impl Flintlock {
             };
         }
         self
-    }
-
-    /// Whether a manifest is a Flintlock `MicroVM`.
-    fn handles_kind(manifest: &Manifest) -> bool {
-        manifest.id.group == GROUP && manifest.id.kind == KIND
     }
 
     /// The configured host names, in order.

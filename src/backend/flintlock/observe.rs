@@ -24,7 +24,9 @@ use super::client::state;
 use super::convert::{self, API_VERSION, KIND};
 use super::proto::{MicroVm, MicroVmState};
 use super::{Flintlock, GROUP, Placed};
-use crate::backend::{BackendError, Observed, REPLACE_ANNOTATION, UpdateStrategy, is_owned};
+use crate::backend::{
+    Backend, BackendError, Observed, REPLACE_ANNOTATION, UpdateStrategy, is_owned,
+};
 use crate::manifest::{Manifest, ObjectId};
 
 /// A live microVM as read from a host.
@@ -96,7 +98,7 @@ impl Flintlock {
     ) -> Result<Vec<Observed>, BackendError> {
         let wanted = desired
             .iter()
-            .filter(|m| Self::handles_kind(m))
+            .filter(|m| Backend::handles(self, m))
             .map(|m| self.desired(m))
             .collect::<Result<Vec<_>, _>>()?;
         let live = self

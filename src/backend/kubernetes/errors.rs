@@ -112,6 +112,19 @@ pub(super) fn config(message: String) -> BackendError {
     BackendError::Config {
         backend: BACKEND,
         message,
+        source: None,
+    }
+}
+
+/// [`config`], with the error underneath kept as its source.
+pub(super) fn config_from(
+    message: String,
+    cause: impl std::error::Error + Send + Sync + 'static,
+) -> BackendError {
+    BackendError::Config {
+        backend: BACKEND,
+        message,
+        source: Some(Box::new(cause)),
     }
 }
 

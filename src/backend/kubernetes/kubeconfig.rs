@@ -9,14 +9,14 @@ use std::path::{Path, PathBuf};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
 use super::KubernetesTarget;
-use super::errors::config;
+use super::errors::{config, config_from};
 use crate::backend::BackendError;
 
 /// The client configuration `target` asks for.
 pub async fn config_for(target: &KubernetesTarget) -> Result<kube::Config, BackendError> {
     if target.in_cluster {
         return kube::Config::incluster()
-            .map_err(|e| config(format!("in-cluster configuration: {e}")));
+            .map_err(|e| config_from("in-cluster configuration".to_string(), e));
     }
     let (kubeconfig, shown) = load_kubeconfig(target.kubeconfig.as_deref())?;
     let context = target
@@ -50,7 +50,7 @@ pub async fn config_for(target: &KubernetesTarget) -> Result<kube::Config, Backe
     };
     kube::Config::from_custom_kubeconfig(kubeconfig, &options)
         .await
-        .map_err(|e| config(format!("kubeconfig {shown}, context `{context}`: {e}")))
+        .map_err(|e| config_from(format!("kubeconfig {shown}, context `{context}`"), e))
 }
 
 /// Reads the kubeconfig kubectl would: `explicit`, else every file in
@@ -61,9 +61,9 @@ fn load_kubeconfig(explicit: Option<&Path>) -> Result<(Kubeconfig, String), Back
         // Only a regular file: a FIFO named as the kubeconfig would block
         // the read forever.
         crate::file::open(p)
-            .map_err(|e| config(format!("cannot read kubeconfig {}: {e}", p.display())))?;
+            .map_err(|e| config_from(format!("cannot read kubeconfig {}", p.display()), e))?;
         Kubeconfig::read_from(p)
-            .map_err(|e| config(format!("cannot read kubeconfig {}: {e}", p.display())))
+            .map_err(|e| config_from(format!("cannot read kubeconfig {}", p.display()), e))
     };
     if let Some(p) = explicit {
         return Ok((read(p)?, p.display().to_string()));
@@ -80,7 +80,7 @@ fn load_kubeconfig(explicit: Option<&Path>) -> Result<(Kubeconfig, String), Back
                 None => next,
                 Some(m) => m
                     .merge(next)
-                    .map_err(|e| config(format!("cannot merge {shown}: {e}")))?,
+                    .map_err(|e| config_from(format!("cannot merge {shown}"), e))?,
             });
         }
         return merged

@@ -100,7 +100,7 @@ async fn config_for(
 
 fn make_client(config: kube::Config, endpoint: &str) -> Result<kube::Client, BackendError> {
     kube::Client::try_from(config)
-        .map_err(|e| errors::config(format!("cannot make a client for {endpoint}: {e}")))
+        .map_err(|e| errors::config_from(format!("cannot make a client for {endpoint}"), e))
 }
 
 /// A Kubernetes cluster as a [`Backend`].

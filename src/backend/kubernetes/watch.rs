@@ -6,8 +6,9 @@
 //! (only changes after the watch is established count); the end of each
 //! list is reported once as [`WatchChange::Listed`], because a change made
 //! before it (between the sync that started the watch and the list, or
-//! while a broken watch was down) would otherwise go unseen. Errors are retried by the watcher
-//! with kube-runtime's default backoff (0.8 s doubling to 30 s, jittered)
+//! while a broken watch was down) would otherwise go unseen. Errors are
+//! retried by the watcher with kube-runtime's default backoff (0.8 s
+//! doubling to 30 s, jittered)
 //! and logged once per failure streak: a warning when it starts, info when
 //! it ends. The streams never end by themselves.
 //!

@@ -51,8 +51,8 @@ impl Condition<'_> {
     /// The condition's name in messages.
     fn name(self) -> &'static str {
         match self {
-            Condition::NamespaceActive => "Active",
-            Condition::CrdEstablished => "Established",
+            Condition::NamespaceActive => Ready::Active.name(),
+            Condition::CrdEstablished => Ready::Established.name(),
             Condition::Gone { .. } => "gone",
         }
     }
