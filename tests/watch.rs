@@ -180,6 +180,45 @@ impl Env {
             .await
     }
 
+    /// An outage of the daemon's link to the target: once its watch has
+    /// listed and the list's own drift check is over (so a heal can only
+    /// come from what the watch sees next), the link is cut, the ConfigMap
+    /// edited and `compact` run, then the link is back. Waits for the heal
+    /// and stops the daemon; the log, and whether the watch listed again.
+    async fn outage<F, Fut>(&self, compact: F) -> (String, bool)
+    where
+        F: FnOnce(serde_json::Value) -> Fut,
+        Fut: std::future::Future<Output = ()>,
+    {
+        let proxy = self.proxy.as_ref().expect("a proxied environment");
+        let daemon = self.daemon().await;
+        self.watching().await;
+        assert!(
+            eventually(|| self.log().contains("drift_check=true")).await,
+            "no drift check after the first list:\n{}",
+            self.log()
+        );
+        let lists = || {
+            self.log()
+                .matches("change=Listed object=ConfigMap/")
+                .count()
+        };
+        let listed = lists();
+
+        proxy.cut();
+        let edited = self.edit("debug").await;
+        compact(edited).await;
+        proxy.resume();
+
+        assert!(
+            eventually_async(|| self.level_is("info")).await,
+            "the edit made during the outage was not healed:\n{}",
+            self.log()
+        );
+        assert_eq!(daemon.stop().await, Some(0), "{}", self.log());
+        (self.log(), lists() > listed)
+    }
+
     /// Compacts the target's watch history (see [`KubeEnv::compact`]).
     async fn compact(&self) {
         self.kube.compact().await;
@@ -286,38 +325,14 @@ async fn without_self_heal_a_watched_edit_is_reported_and_clears_when_reverted(t
 async fn after_a_compaction_the_watch_lists_again_and_sees_the_change(t: Target) {
     let _alone = COMPACTING.write().await;
     let env = Env::start_proxied(t, "1h", &self_heal(true)).await;
-    let proxy = env.proxy.as_ref().expect("a proxied environment");
-    let daemon = env.daemon().await;
-    env.watching().await;
-    // The list's own drift check is over: a heal can then only come from
-    // what the watch sees next.
-    assert!(
-        eventually(|| env.log().contains("drift_check=true")).await,
-        "no drift check after the first list:\n{}",
-        env.log()
-    );
-    let lists = || env.log().matches("change=Listed object=ConfigMap/").count();
-    let listed = lists();
-
-    proxy.cut();
-    env.edit("debug").await;
-    env.compact().await;
-    proxy.resume();
-
-    assert!(
-        eventually_async(|| env.level_is("info")).await,
-        "the edit made during the outage was not healed:\n{}",
-        env.log()
-    );
-    assert_eq!(daemon.stop().await, Some(0), "{}", env.log());
-    let log = env.log();
+    let (log, listed_again) = env.outage(|_| env.compact()).await;
     assert!(
         log.lines().any(
             |l| l.contains("error returned by apiserver during watch") && l.contains("Expired")
         ),
         "the resumed watch got no 410 Expired:\n{log}"
     );
-    assert!(lists() > listed, "the watch did not list again:\n{log}");
+    assert!(listed_again, "the watch did not list again:\n{log}");
 }
 
 /// Real server only (the emulator has no etcd): compacted exactly at the
@@ -329,33 +344,16 @@ async fn after_a_compaction_the_watch_lists_again_and_sees_the_change(t: Target)
 async fn a_watch_refused_again_and_again_lists_again() {
     let _alone = COMPACTING.write().await;
     let env = Env::start_proxied(Target::Real, "1h", &self_heal(true)).await;
-    let proxy = env.proxy.as_ref().expect("a proxied environment");
-    let daemon = env.daemon().await;
-    env.watching().await;
-    assert!(
-        eventually(|| env.log().contains("drift_check=true")).await,
-        "no drift check after the first list:\n{}",
-        env.log()
-    );
-    let lists = || env.log().matches("change=Listed object=ConfigMap/").count();
-    let listed = lists();
-
-    proxy.cut();
-    let edited = env.edit("debug").await;
-    let revision = edited["metadata"]["resourceVersion"]
-        .as_str()
-        .expect("the edited object's resourceVersion")
-        .to_string();
-    env.kube.compact_at(&revision).await;
-    proxy.resume();
-
-    assert!(
-        eventually_async(|| env.level_is("info")).await,
-        "the edit made during the outage was not healed:\n{}",
-        env.log()
-    );
-    assert_eq!(daemon.stop().await, Some(0), "{}", env.log());
-    let log = env.log();
+    let kube = &env.kube;
+    let (log, listed_again) = env
+        .outage(|edited| async move {
+            let revision = edited["metadata"]["resourceVersion"]
+                .as_str()
+                .expect("the edited object's resourceVersion")
+                .to_string();
+            kube.compact_at(&revision).await;
+        })
+        .await;
     // A write elsewhere in the store between the watch's last revision and
     // the edit (the control plane's own Leases) makes the resumed watch a
     // plain 410 instead: then this run shows the 410 path, healed as well.
@@ -367,7 +365,7 @@ async fn a_watch_refused_again_and_again_lists_again() {
             "neither refused nor expired:\n{log}"
         );
     }
-    assert!(lists() > listed, "the watch did not list again:\n{log}");
+    assert!(listed_again, "the watch did not list again:\n{log}");
 }
 
 /// Emulator only: it needs a server that refuses watches (a real one always
