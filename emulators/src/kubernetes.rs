@@ -457,6 +457,21 @@ struct State {
 
 /// Looking up what is served; every module of the server reads these.
 impl State {
+    /// The stored object `name` of `def` (in `namespace`) with its key, or
+    /// the API's 404.
+    fn stored(
+        &self,
+        def: &ResourceDef,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<(Key, &Stored), ApiError> {
+        let key = Key::new(def, namespace, name);
+        match self.objects.get(&key) {
+            Some(stored) => Ok((key, stored)),
+            None => Err(ApiError::not_found(def, name)),
+        }
+    }
+
     fn def_for_key(&self, key: &Key) -> Option<&ResourceDef> {
         self.resources
             .iter()

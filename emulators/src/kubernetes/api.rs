@@ -404,9 +404,7 @@ impl State {
         namespace: Option<&str>,
         name: &str,
     ) -> Result<Value, ApiError> {
-        self.objects
-            .get(&Key::new(def, namespace, name))
-            .map(|s| render(s, def, true))
-            .ok_or_else(|| ApiError::not_found(def, name))
+        self.stored(def, namespace, name)
+            .map(|(_, s)| render(s, def, true))
     }
 }

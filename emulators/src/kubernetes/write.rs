@@ -317,11 +317,7 @@ impl State {
     ) -> Result<(u16, Value), ApiError> {
         let patch: Value = serde_json::from_slice(body)
             .map_err(|e| ApiError::bad_request(format!("error decoding JSON: {e}")))?;
-        let key = Key::new(def, namespace, name);
-        let stored = self
-            .objects
-            .get(&key)
-            .ok_or_else(|| ApiError::not_found(def, name))?;
+        let (key, stored) = self.stored(def, namespace, name)?;
         let mut content = stored.content.clone();
         fields::merge_patch(&mut content, &patch);
         strip_server_fields(&mut content);
@@ -339,11 +335,7 @@ impl State {
         dry: bool,
     ) -> Result<(u16, Value), ApiError> {
         let mut content = self.body_object(def, namespace, Some(name), body, false)?;
-        let key = Key::new(def, namespace, name);
-        let stored = self
-            .objects
-            .get(&key)
-            .ok_or_else(|| ApiError::not_found(def, name))?;
+        let (key, stored) = self.stored(def, namespace, name)?;
         let sent_rv = content
             .get("metadata")
             .and_then(|m| m.get("resourceVersion"))
@@ -384,11 +376,7 @@ impl State {
         body: &[u8],
         dry: bool,
     ) -> Result<Value, ApiError> {
-        let key = Key::new(def, namespace, name);
-        let stored = self
-            .objects
-            .get(&key)
-            .ok_or_else(|| ApiError::not_found(def, name))?;
+        let (key, stored) = self.stored(def, namespace, name)?;
         let options: Value = if body.is_empty() {
             Value::Null
         } else {
