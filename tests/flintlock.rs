@@ -91,7 +91,7 @@ fn backend(hosts: &[FlintlockHost]) -> Flintlock {
 
 async fn plan(backend: &Flintlock, desired: &[Manifest]) -> Plan {
     let observed = backend.observe(desired).await.unwrap();
-    plan_observed("flintlock", observed)
+    plan_observed("flintlock", observed.rows)
 }
 
 /// Applies every actionable change of `plan`, concurrently.

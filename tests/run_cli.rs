@@ -463,10 +463,17 @@ async fn while_git_is_down_the_last_revision_stays_and_the_daemon_comes_back(t: 
         eventually_async(|| env.level_is("error")).await,
         "not applied after Git came back"
     );
-    let (_, status) = http_get(port, "/api/v1/status");
-    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
-    assert_eq!(status["sources"][0]["result"], "success", "{status}");
-    assert_ne!(status["sources"][0]["revision"], revision);
+    // The object is written before the sync is recorded: wait for the record.
+    let status = || {
+        let (_, status) = http_get(port, "/api/v1/status");
+        serde_json::from_str::<serde_json::Value>(&status).unwrap()
+    };
+    assert!(
+        eventually(|| status()["sources"][0]["result"] == "success").await,
+        "{}",
+        status()
+    );
+    assert_ne!(status()["sources"][0]["revision"], revision);
 }
 
 fn vm(name: &str) -> String {

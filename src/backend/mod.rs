@@ -210,6 +210,24 @@ pub struct WatchEvent {
     pub id: ObjectId,
 }
 
+/// What a backend's `observe` saw: one row per object, and warnings about
+/// its target that are no one object's (e.g. a kind its inventory records
+/// that the cluster no longer serves).
+#[derive(Debug, Default)]
+pub struct Observation {
+    pub rows: Vec<Observed>,
+    pub warnings: Vec<String>,
+}
+
+impl From<Vec<Observed>> for Observation {
+    fn from(rows: Vec<Observed>) -> Observation {
+        Observation {
+            rows,
+            warnings: Vec::new(),
+        }
+    }
+}
+
 /// A backend's watch: endless unless the backend gives up on it.
 pub type WatchStream = futures::stream::BoxStream<'static, WatchEvent>;
 
@@ -239,7 +257,31 @@ pub trait Backend: Send + Sync {
     fn observe(
         &self,
         desired: &[Manifest],
-    ) -> impl Future<Output = Result<Vec<Observed>, BackendError>> + Send;
+    ) -> impl Future<Output = Result<Observation, BackendError>> + Send;
+
+    /// Called once before any change of this backend is carried out in an
+    /// apply, with every row the plan has for it: a backend that keeps an
+    /// inventory of what the source applied records there each kind and
+    /// place the run may touch (Kubernetes: widens the ApplySet parent's
+    /// record). An error holds back every change of this backend.
+    fn begin_apply(
+        &self,
+        rows: &[&Change],
+    ) -> impl Future<Output = Result<(), BackendError>> + Send {
+        let _ = rows;
+        async { Ok(()) }
+    }
+
+    /// Called once after the apply, with every row whose object still
+    /// exists or may (all but the deletions carried out): the inventory is
+    /// narrowed to them.
+    fn end_apply(
+        &self,
+        remaining: &[&Change],
+    ) -> impl Future<Output = Result<(), BackendError>> + Send {
+        let _ = remaining;
+        async { Ok(()) }
+    }
 
     /// Carries out one planned change. `desired` is the manifest for
     /// create, update and replace, `None` for delete.
@@ -271,7 +313,15 @@ pub trait DynBackend: Send + Sync {
     fn observe_boxed<'a>(
         &'a self,
         desired: &'a [Manifest],
-    ) -> futures::future::BoxFuture<'a, Result<Vec<Observed>, BackendError>>;
+    ) -> futures::future::BoxFuture<'a, Result<Observation, BackendError>>;
+    fn begin_apply_boxed<'a>(
+        &'a self,
+        rows: &'a [&'a Change],
+    ) -> futures::future::BoxFuture<'a, Result<(), BackendError>>;
+    fn end_apply_boxed<'a>(
+        &'a self,
+        remaining: &'a [&'a Change],
+    ) -> futures::future::BoxFuture<'a, Result<(), BackendError>>;
     fn apply_boxed<'a>(
         &'a self,
         change: &'a Change,
@@ -295,8 +345,22 @@ impl<B: Backend> DynBackend for B {
     fn observe_boxed<'a>(
         &'a self,
         desired: &'a [Manifest],
-    ) -> futures::future::BoxFuture<'a, Result<Vec<Observed>, BackendError>> {
+    ) -> futures::future::BoxFuture<'a, Result<Observation, BackendError>> {
         Box::pin(self.observe(desired))
+    }
+
+    fn begin_apply_boxed<'a>(
+        &'a self,
+        rows: &'a [&'a Change],
+    ) -> futures::future::BoxFuture<'a, Result<(), BackendError>> {
+        Box::pin(self.begin_apply(rows))
+    }
+
+    fn end_apply_boxed<'a>(
+        &'a self,
+        remaining: &'a [&'a Change],
+    ) -> futures::future::BoxFuture<'a, Result<(), BackendError>> {
+        Box::pin(self.end_apply(remaining))
     }
 
     fn apply_boxed<'a>(
@@ -345,21 +409,4 @@ pub fn is_owned(labels: Option<&serde_json::Map<String, Value>>, source: &str) -
         l.get(MANAGED_BY_LABEL).and_then(Value::as_str) == Some(MANAGED_BY_VALUE)
             && l.get(SOURCE_LABEL).and_then(Value::as_str) == Some(source)
     })
-}
-
-/// The other mooring source a live object's labels name, if they name one
-/// that is not `source`.
-pub fn other_source(
-    labels: Option<&serde_json::Map<String, Value>>,
-    source: &str,
-) -> Option<String> {
-    let labels = labels?;
-    if labels.get(MANAGED_BY_LABEL).and_then(Value::as_str) != Some(MANAGED_BY_VALUE) {
-        return None;
-    }
-    labels
-        .get(SOURCE_LABEL)
-        .and_then(Value::as_str)
-        .filter(|s| *s != source)
-        .map(str::to_string)
 }

@@ -36,7 +36,7 @@ pub struct ApplyArgs {
 }
 
 pub fn run(args: &ApplyArgs) -> anyhow::Result<i32> {
-    let config = args.targets.config()?;
+    let config = live::config(&args.targets, &args.source)?;
     let Ok(desired) = live::desired(&args.source, &config, &args.check, args.output)? else {
         return Ok(exit::FAILED);
     };

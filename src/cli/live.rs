@@ -43,8 +43,12 @@ pub struct TargetArgs {
     /// repeat for more hosts.
     #[arg(long, value_name = "NAME=URL")]
     pub flintlock: Vec<String>,
-    /// Name of this source, written into the `mooring.dev/source` label of
-    /// every object applied [default: source.name, else "default"].
+    /// Name of this source: written into the `mooring.dev/source` label of
+    /// every object applied and naming its inventory (the ApplySet parent
+    /// Secret `mooring-NAME`), so it decides what prune may delete
+    /// [default: source.name, else derived from the folders given, or from
+    /// the repository URL and --path: readable, stable, and never shared by
+    /// two sources by accident].
     #[arg(long, value_name = "NAME")]
     pub source_name: Option<String>,
 }
@@ -132,6 +136,24 @@ impl TargetArgs {
         };
         Ok(Config::load_with(self.config.as_deref(), &overrides)?)
     }
+}
+
+/// The configuration for a command reading `source`: [`TargetArgs::config`],
+/// and the source's name when neither `--source-name` nor `source.name`
+/// gives one: derived from the folders on disk, or from the repository URL
+/// and folder the command line names (`--repo`, `--path` win over
+/// `source.url` and `source.path`, and so over the name derived from them).
+pub fn config(targets: &TargetArgs, source: &SourceArgs) -> anyhow::Result<Config> {
+    let mut config = targets.config()?;
+    if config.source.name.is_empty() || config.source.name_derived {
+        let path = source.path.as_ref().unwrap_or(&config.source.path);
+        if !source.paths.is_empty() {
+            config.source.name = mooring::source::name::for_paths(&source.paths);
+        } else if let Some(url) = source.repo.as_ref().or(config.source.url.as_ref()) {
+            config.source.name = mooring::source::name::for_git(&SourceUrl::new(url), path);
+        }
+    }
+    Ok(config)
 }
 
 /// A Git source as one command reads it: `url` at `rev`, folder `path`, with

@@ -99,7 +99,7 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<i32> {
 
 /// A plan against live targets: the one `apply` would carry out.
 fn run_live(args: &PlanArgs) -> anyhow::Result<i32> {
-    let config = args.targets.config()?;
+    let config = live::config(&args.targets, &args.source)?;
     let Ok(desired) = live::desired(&args.source, &config, &args.check, args.output)? else {
         return Ok(exit::FAILED);
     };

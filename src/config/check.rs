@@ -176,6 +176,10 @@ fn labels(config: &Config) -> Checked {
     let named = std::iter::once(("/source".to_string(), "source".to_string(), &config.source))
         .chain(sources);
     for (at, field, src) in named {
+        // No name and no URL: the command names it after its folders.
+        if src.name.is_empty() && src.url.is_none() && !src.name_derived {
+            continue;
+        }
         if !is_label_value(&src.name) {
             return Err(Problem::at(
                 format!("{at}/name"),

@@ -112,9 +112,16 @@ fn default_timeout() -> Duration {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Source {
     /// Name written into the `mooring.dev/source` label of every applied
-    /// object. Two sources must not share a name: each prunes only its own.
-    #[serde(default = "default_source_name")]
+    /// object, and of its inventory (`mooring-<name>`). Two sources must
+    /// not share a name: each prunes only its own. When not given, derived
+    /// from the source's identity ([`crate::source::name`]): the repository
+    /// URL and folder, as the configuration is read (`name_derived`), or
+    /// the folders on disk, by the command that reads them.
+    #[serde(default)]
     pub name: String,
+    /// The name was not given but derived from `url` and `path`.
+    #[serde(skip)]
+    pub name_derived: bool,
     /// Repository: https, ssh, file URL, or a local path.
     #[serde(default)]
     pub url: Option<String>,
@@ -196,7 +203,8 @@ impl Config {
 impl Default for Source {
     fn default() -> Self {
         Source {
-            name: default_source_name(),
+            name: String::new(),
+            name_derived: false,
             url: None,
             git_ref: default_ref(),
             path: String::new(),
@@ -215,14 +223,23 @@ fn default_drift_interval() -> Duration {
 }
 
 impl Source {
+    /// Gives a source without a name the one its repository URL and
+    /// folder make ([`crate::source::name::for_git`]); a source without
+    /// a URL keeps none (the command reading its folders names it).
+    pub fn derive_name(&mut self) {
+        if !self.name.is_empty() {
+            return;
+        }
+        if let Some(url) = &self.url {
+            self.name = crate::source::name::for_git(&url.as_str().into(), &self.path);
+            self.name_derived = true;
+        }
+    }
+
     /// How often `mooring run` syncs when no schedule is set.
     pub fn sync_interval(&self) -> Duration {
         self.interval.unwrap_or(Duration::from_secs(60))
     }
-}
-
-fn default_source_name() -> String {
-    "default".to_string()
 }
 
 fn default_ref() -> String {

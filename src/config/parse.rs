@@ -214,6 +214,10 @@ fn finish(
     lines: Option<&Lines<'_>>,
 ) -> Result<Config, ConfigError> {
     let set = overrides.apply(&mut config);
+    config.source.derive_name();
+    for source in &mut config.sources {
+        source.derive_name();
+    }
     check::all(&config).map_err(|problem| {
         let by_flag = set.iter().find(|(pointer, _)| {
             problem
@@ -268,10 +272,47 @@ mod tests {
     use crate::config::DeletionCap;
 
     #[test]
+    fn an_unnamed_git_source_is_named_after_its_repository_and_folder() {
+        let c = Config::parse(
+            "source: {url: 'https://bob:tok@git.example/acme/infra.git', path: clusters/prod}\n",
+            "m.yaml",
+        )
+        .unwrap();
+        assert!(c.source.name_derived);
+        assert!(
+            c.source
+                .name
+                .starts_with("git-example-acme-infra-git-clusters-prod-"),
+            "{}",
+            c.source.name
+        );
+        assert!(!c.source.name.contains("tok"));
+        // A name given wins.
+        let c = Config::parse(
+            "source: {name: team-a, url: 'https://git.example/acme/infra.git'}\n",
+            "m.yaml",
+        )
+        .unwrap();
+        assert_eq!(
+            (c.source.name.as_str(), c.source.name_derived),
+            ("team-a", false)
+        );
+        // Two unnamed sources of one repository and folder would share a
+        // name: each must then be named.
+        let err = Config::parse(
+            "sources:\n  - {url: 'https://git.example/a.git', ref: main}\n  - {url: 'https://git.example/a.git', ref: dev}\n",
+            "m.yaml",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("used twice"), "{err}");
+    }
+
+    #[test]
     fn an_empty_file_is_the_defaults() {
         let c = Config::parse("# nothing\n", "m.yaml").unwrap();
         assert_eq!(c, Config::default());
-        assert_eq!(c.source.name, "default");
+        // No name: the command names the source after what it reads.
+        assert_eq!(c.source.name, "");
         assert_eq!(c.max_deletions, DeletionCap::Percent(30.0));
         assert_eq!(c.concurrency, 8);
     }

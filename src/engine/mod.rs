@@ -257,7 +257,13 @@ impl Engine {
         for ((b, ms), result) in self.backends.iter().zip(per_backend).zip(observed) {
             match result {
                 Ok(observed) => {
-                    plan = plan.merge(crate::plan::plan_observed(b.name(), observed));
+                    out.findings.extend(
+                        observed
+                            .warnings
+                            .into_iter()
+                            .map(|w| Finding::warning(b.name(), w)),
+                    );
+                    plan = plan.merge(crate::plan::plan_observed(b.name(), observed.rows));
                     for m in ms {
                         out.desired.insert((b.name().to_string(), m.id.clone()), m);
                     }
@@ -307,11 +313,13 @@ impl Engine {
     /// Marks the deletions that must not happen, with why. Returns the
     /// reason deletions were held back as a whole, if they were.
     pub fn guard(&self, plan: &mut TargetPlan, safety: &Safety) -> Option<String> {
+        // Deletions a backend already holds (see `Change::blocked`) are
+        // not counted, and keep their reason.
         let deletions = plan
             .plan
             .changes
             .iter()
-            .filter(|c| c.action == Action::Delete)
+            .filter(|c| c.action == Action::Delete && c.blocked.is_none())
             .count();
         if deletions == 0 {
             return None;
@@ -350,7 +358,7 @@ impl Engine {
             .plan
             .changes
             .iter_mut()
-            .filter(|c| c.action == Action::Delete)
+            .filter(|c| c.action == Action::Delete && c.blocked.is_none())
         {
             if let Some(why) = &reason {
                 c.blocked = Some(why.clone());
@@ -366,15 +374,37 @@ impl Engine {
     }
 
     /// Carries out every actionable change of `plan` (after [`Engine::guard`]).
+    ///
+    /// Each backend is told first of every row it has in the plan
+    /// ([`backend::Backend::begin_apply`]: Kubernetes widens its inventory
+    /// to them), and last of what remains ([`backend::Backend::end_apply`]:
+    /// every row but the deletions carried out). A backend whose
+    /// `begin_apply` fails has none of its changes made.
     pub async fn apply(&self, plan: &TargetPlan) -> Report {
         let mut report = Report::default();
         let mut failed_namespaces: BTreeSet<(String, String)> = BTreeSet::new();
+        let mut not_begun: BTreeMap<&str, String> = BTreeMap::new();
+        for b in &self.backends {
+            let rows: Vec<&Change> = plan
+                .plan
+                .changes
+                .iter()
+                .filter(|c| c.backend == b.name())
+                .collect();
+            if !rows.iter().any(|c| c.is_actionable()) {
+                continue;
+            }
+            if let Err(e) = b.begin_apply_boxed(&rows).await {
+                not_begun.insert(b.name(), e.to_string());
+            }
+        }
         let actionable: Vec<&Change> = plan
             .plan
             .changes
             .iter()
             .filter(|c| c.is_actionable())
             .collect();
+        let mut deleted: BTreeSet<(String, ObjectId)> = BTreeSet::new();
         // Creates, updates and replaces by ascending tier, then deletions by
         // descending tier.
         let mut stages: Vec<Vec<&Change>> = Vec::new();
@@ -402,6 +432,17 @@ impl Engine {
             }
             let mut runnable = Vec::new();
             for c in stage {
+                if let Some(why) = not_begun.get(c.backend.as_str()) {
+                    report.push(
+                        c,
+                        Outcome::Failed {
+                            error: format!(
+                                "not started: this source's inventory could not be recorded first: {why}"
+                            ),
+                        },
+                    );
+                    continue;
+                }
                 let blocked_ns =
                     c.id.namespace.as_ref().filter(|ns| {
                         failed_namespaces.contains(&(c.backend.clone(), (*ns).clone()))
@@ -463,13 +504,18 @@ impl Engine {
                     continue;
                 };
                 match result {
-                    Ok(done) => report.push(
-                        c,
-                        Outcome::Done {
-                            summary: done.summary,
-                            unhealthy: done.unhealthy,
-                        },
-                    ),
+                    Ok(done) => {
+                        if c.action == Action::Delete {
+                            deleted.insert((c.backend.clone(), c.id.clone()));
+                        }
+                        report.push(
+                            c,
+                            Outcome::Done {
+                                summary: done.summary,
+                                unhealthy: done.unhealthy,
+                            },
+                        )
+                    }
                     Err(e) => {
                         // Only a Namespace that could not be created is
                         // missing; a failed update leaves it in place.
@@ -486,6 +532,26 @@ impl Engine {
                         );
                     }
                 }
+            }
+        }
+        for b in &self.backends {
+            let rows: Vec<&Change> = plan
+                .plan
+                .changes
+                .iter()
+                .filter(|c| c.backend == b.name())
+                .collect();
+            if not_begun.contains_key(b.name()) || !rows.iter().any(|c| c.is_actionable()) {
+                continue;
+            }
+            let remaining: Vec<&Change> = rows
+                .into_iter()
+                .filter(|c| !deleted.contains(&(c.backend.clone(), c.id.clone())))
+                .collect();
+            if let Err(e) = b.end_apply_boxed(&remaining).await {
+                // Every change is made; the record keeps naming kinds that
+                // may have no member left, which costs a LIST next time.
+                tracing::warn!(backend = b.name(), error = %e, "the inventory could not be narrowed after the apply; it is narrowed on the next one");
             }
         }
         report

@@ -27,7 +27,7 @@ impl Backend for Memory {
         Target::Kubernetes
     }
 
-    async fn observe(&self, desired: &[Manifest]) -> Result<Vec<Observed>, BackendError> {
+    async fn observe(&self, desired: &[Manifest]) -> Result<backend::Observation, BackendError> {
         if self.down {
             return Err(BackendError::Unreachable {
                 backend: "memory",
@@ -63,7 +63,7 @@ impl Backend for Memory {
                 });
             }
         }
-        Ok(out)
+        Ok(out.into())
     }
 
     async fn apply(

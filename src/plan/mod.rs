@@ -260,7 +260,14 @@ pub fn plan_observed(backend: &str, observed: Vec<Observed>) -> Plan {
         let have = o.live.as_ref().map(|v| normalize_object(&o.id, v));
         let (action, blocked) = match (&want, &have) {
             (Some(_), None) => (Action::Create, None),
-            (None, Some(_)) if o.owned => (Action::Delete, None),
+            (None, Some(_)) if o.owned => match &o.update {
+                // A deletion the backend says must not happen (e.g. labels
+                // without proof that mooring applied the object).
+                UpdateStrategy::Held(why) | UpdateStrategy::Refused(why) => {
+                    (Action::Delete, Some(why.clone()))
+                }
+                _ => (Action::Delete, None),
+            },
             (None, _) => continue,
             (Some(w), Some(h)) if w == h => (Action::Unchanged, None),
             (Some(_), Some(_)) => match &o.update {

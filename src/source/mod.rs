@@ -21,6 +21,7 @@ mod error;
 pub mod fs;
 pub mod git;
 mod input;
+pub mod name;
 pub mod url;
 
 use std::path::PathBuf;

@@ -387,6 +387,50 @@ impl KubeEnv {
         }
     }
 
+    /// Installs a CustomResourceDefinition as the tests' own manager, and
+    /// waits until discovery serves its kind (at most 30 s).
+    pub async fn install_crd(&self, crd: &Value) {
+        self.apply_as(FIXTURE_MANAGER, crd, true).await;
+        let group = crd["spec"]["group"].as_str().unwrap_or_default();
+        let kind = crd["spec"]["names"]["kind"].as_str().unwrap_or_default();
+        for _ in 0..300 {
+            if kube::discovery::group(&self.client, group)
+                .await
+                .ok()
+                .and_then(|g| g.recommended_kind(kind))
+                .is_some()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the CRD of {kind}.{group} is not served after 30 s");
+    }
+
+    /// Deletes a CustomResourceDefinition and waits until discovery no
+    /// longer serves its kind (at most 30 s).
+    pub async fn uninstall_crd(&self, name: &str, group: &str, kind: &str) {
+        self.delete(
+            "apiextensions.k8s.io",
+            "CustomResourceDefinition",
+            None,
+            name,
+        )
+        .await;
+        for _ in 0..300 {
+            let served = kube::discovery::group(&self.client, group)
+                .await
+                .ok()
+                .and_then(|g| g.recommended_kind(kind))
+                .is_some();
+            if !served {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{kind}.{group} is still served 30 s after its CRD was deleted");
+    }
+
     /// On the real server: the CustomResourceDefinition the emulator serves
     /// built in (LlamaStackDistribution), as `mooring crds` prints it (the
     /// same library function), applied idempotently, then waited for until

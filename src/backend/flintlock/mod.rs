@@ -50,7 +50,7 @@ use observe::Live;
 use proto::{MicroVmSpec, MicroVmState};
 pub use settings::{FlintlockHost, Tls};
 
-use super::{Backend, BackendError, Done, Observed};
+use super::{Backend, BackendError, Done, Observation};
 use crate::kinds::{KindType, Target};
 use crate::manifest::{Manifest, ObjectId};
 use crate::plan::{Action, Change, Handle};
@@ -349,8 +349,8 @@ impl Backend for Flintlock {
         Target::Flintlock
     }
 
-    async fn observe(&self, desired: &[Manifest]) -> Result<Vec<Observed>, BackendError> {
-        self.observe_all(desired).await
+    async fn observe(&self, desired: &[Manifest]) -> Result<Observation, BackendError> {
+        Ok(self.observe_all(desired).await?.into())
     }
 
     async fn apply(

@@ -32,10 +32,12 @@
 //! semaphore of `concurrency` permits; only idempotent requests are retried
 //! (`client`).
 
+pub mod applyset;
 mod client;
 pub mod discovery;
 mod errors;
 pub mod fields;
+mod inventory;
 mod kubeconfig;
 mod observe;
 mod settings;
@@ -49,7 +51,7 @@ use futures::{StreamExt, stream};
 use kube::api::PatchParams;
 use serde_json::{Map, Value};
 
-use crate::backend::{Backend, BackendError, Done, Observed, WatchStream};
+use crate::backend::{Backend, BackendError, Done, Observation, WatchStream};
 use crate::kinds::Target;
 use crate::manifest::Manifest;
 use crate::plan::{Action, Change};
@@ -110,6 +112,9 @@ pub struct Kubernetes {
     watch_client: kube::Client,
     endpoint: String,
     source: String,
+    /// This source's ApplySet: its parent Secret and the id its members
+    /// are labelled with.
+    applyset: applyset::ApplySet,
     field_manager: String,
     force: bool,
     concurrency: usize,
@@ -156,6 +161,7 @@ impl Kubernetes {
             caller: Caller::new(client, concurrency, timeout),
             endpoint: endpoint.to_string(),
             source: source.to_string(),
+            applyset: applyset::ApplySet::for_source(source, &target.inventory_namespace),
             field_manager: target.field_manager.clone(),
             force: target.force_conflicts,
             concurrency: concurrency.max(1),
@@ -231,8 +237,16 @@ impl Backend for Kubernetes {
         Target::Kubernetes
     }
 
-    async fn observe(&self, desired: &[Manifest]) -> Result<Vec<Observed>, BackendError> {
+    async fn observe(&self, desired: &[Manifest]) -> Result<Observation, BackendError> {
         self.observe_all(desired).await
+    }
+
+    async fn begin_apply(&self, rows: &[&Change]) -> Result<(), BackendError> {
+        self.widen_inventory(rows).await
+    }
+
+    async fn end_apply(&self, remaining: &[&Change]) -> Result<(), BackendError> {
+        self.narrow_inventory(remaining).await
     }
 
     async fn apply(
@@ -318,8 +332,9 @@ fn namespace_of(m: &Manifest, r: &Resource) -> Option<String> {
 }
 
 /// The body of a server-side apply: the manifest without `status`, with
-/// the namespace its resource's scope calls for.
-fn apply_body(m: &Manifest, r: &Resource) -> Value {
+/// the namespace its resource's scope calls for, and labelled a member of
+/// the ApplySet `part_of`.
+fn apply_body(m: &Manifest, r: &Resource, part_of: &str) -> Value {
     let mut body = m.value.clone();
     if let Some(obj) = body.as_object_mut() {
         obj.remove("status");
@@ -327,6 +342,15 @@ fn apply_body(m: &Manifest, r: &Resource) -> Value {
             .entry("metadata")
             .or_insert_with(|| Value::Object(Map::new()));
         if let Some(meta) = meta.as_object_mut() {
+            let labels = meta
+                .entry("labels")
+                .or_insert_with(|| Value::Object(Map::new()));
+            if !labels.is_object() {
+                *labels = Value::Object(Map::new());
+            }
+            if let Some(labels) = labels.as_object_mut() {
+                labels.insert(applyset::PART_OF_LABEL.into(), part_of.into());
+            }
             match namespace_of(m, r) {
                 Some(ns) => {
                     meta.insert("namespace".into(), Value::String(ns));

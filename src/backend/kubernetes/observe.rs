@@ -29,6 +29,7 @@ use kube::api::{ListParams, Patch};
 use kube::core::{Request, Status};
 use serde_json::{Map, Value};
 
+use super::applyset::{self, GroupKind, Record};
 use super::client::{self, CallError};
 use super::discovery::{self, Resource, split_api_version};
 use super::errors::{conflict_owners, not_served, request_failed, schema_message};
@@ -37,8 +38,8 @@ use super::{
     BACKEND, CRD_GROUP, CRD_KIND, Kubernetes, PAGE, apply_body, fields, located, namespace_of,
 };
 use crate::backend::{
-    BackendError, MANAGED_BY_LABEL, MANAGED_BY_VALUE, Observed, SOURCE_LABEL, UpdateStrategy,
-    is_owned, other_source,
+    BackendError, MANAGED_BY_LABEL, MANAGED_BY_VALUE, Observation, Observed, SOURCE_LABEL,
+    UpdateStrategy,
 };
 use crate::kinds::{self, Holds, Scope};
 use crate::manifest::{Manifest, ObjectId};
@@ -54,10 +55,33 @@ type LiveKey = (String, String, Option<String>, String);
 /// One LIST observe makes.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct ListJob {
-    /// Unfiltered lists sort first, so their version of an object wins.
+    /// Only objects labelled as this source's (`false`: every object of
+    /// the resource in the namespace). Unfiltered lists sort first, so
+    /// their copy of an object wins.
     owned_only: bool,
     resource: Resource,
     namespace: Option<String>,
+}
+
+/// The legacy name of a source without a name of its own: before
+/// inventories, such a source labelled its objects `mooring.dev/source:
+/// default`. An object of the desired set carrying only that label is
+/// adopted; one that is not in Git is never deleted on its strength.
+const LEGACY_DEFAULT_SOURCE: &str = "default";
+
+/// Whose a live object is, by its labels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Membership {
+    /// This source's: a member of its ApplySet, or labelled by this
+    /// source before inventories existed (`legacy`).
+    Ours { legacy: bool },
+    /// Labelled by mooring before inventories, as the unnamed source's
+    /// (`default`): adopted when Git declares it, never pruned.
+    LegacyDefault,
+    /// Another ApplySet's or another mooring source's: the text names it.
+    Other(String),
+    /// No ownership label of mooring or of any ApplySet.
+    Unowned,
 }
 
 /// A desired object and the resource that serves it; `served`: false for
@@ -136,11 +160,15 @@ fn targets<'a>(
 
 /// The LISTs: per served resource and namespace in Git, plus per managed
 /// kind one cluster-wide LIST filtered by the ownership labels (left out
-/// for a cluster-scoped resource Git already lists whole).
+/// for a cluster-scoped resource Git already lists whole). Managed kinds
+/// are those in Git, those mooring knows, and those the inventory records
+/// (`recorded`), so that a kind whose last object left Git is still
+/// listed, and pruned.
 fn list_jobs(
     targets: &[Target<'_>],
     known: &[Gvk],
     resolved: &BTreeMap<Gvk, Option<Resource>>,
+    recorded: &[Resource],
 ) -> BTreeSet<ListJob> {
     let mut jobs: BTreeSet<ListJob> = BTreeSet::new();
     let mut by_kind: BTreeMap<(String, String), Resource> = BTreeMap::new();
@@ -161,6 +189,11 @@ fn list_jobs(
                 .entry((r.group.clone(), r.kind.clone()))
                 .or_insert_with(|| r.clone());
         }
+    }
+    for r in recorded {
+        by_kind
+            .entry((r.group.clone(), r.kind.clone()))
+            .or_insert_with(|| r.clone());
     }
     for r in by_kind.into_values() {
         let whole = ListJob {
@@ -217,16 +250,111 @@ impl Kubernetes {
     pub(super) async fn observe_all(
         &self,
         desired: &[Manifest],
-    ) -> Result<Vec<Observed>, BackendError> {
+    ) -> Result<Observation, BackendError> {
+        let record = self.read_inventory().await?;
         let (kinds, known) = kinds_to_list(desired);
         let resolved = self.discover(&kinds).await?;
         let targets = targets(desired, &resolved)?;
-        let jobs = list_jobs(&targets, &known, &resolved);
+        let (recorded, warnings) = self.recorded_kinds(record.as_ref()).await?;
+        let jobs = list_jobs(&targets, &known, &resolved, &recorded);
         let mut live = index_live(self.run_lists(jobs).await?);
         let (mut out, dry_runs) = self.pair(&targets, &mut live);
         self.dry_runs(desired, dry_runs, &mut out).await?;
         out.extend(self.prune_candidates(live));
-        Ok(out)
+        Ok(Observation {
+            rows: out,
+            warnings,
+        })
+    }
+
+    /// The resource of each kind the inventory records, and a warning for
+    /// each the cluster no longer serves (its CRD was deleted, which took
+    /// its objects along): the record drops it at the next apply.
+    async fn recorded_kinds(
+        &self,
+        record: Option<&Record>,
+    ) -> Result<(Vec<Resource>, Vec<String>), BackendError> {
+        let Some(record) = record else {
+            return Ok((Vec::new(), Vec::new()));
+        };
+        let mut resources = Vec::new();
+        let mut warnings = Vec::new();
+        for gk in &record.group_kinds {
+            match self.resolve_group_kind(gk).await {
+                Ok(Some(r)) => resources.push(r),
+                Ok(None) => warnings.push(format!(
+                    "{gk}: recorded in this source's inventory ({}/{}/{}) but no longer served by the cluster (its CustomResourceDefinition is gone, and its objects with it); dropped from the record by the next apply that changes something",
+                    applyset::PARENT_KIND, self.applyset.namespace, self.applyset.name
+                )),
+                Err(e) => return Err(self.error(e, &format!("discovery of {gk}"))),
+            }
+        }
+        Ok((resources, warnings))
+    }
+
+    /// The resource serving a kind of any version of its group: the
+    /// group's preferred version first (`None`: no version serves it).
+    async fn resolve_group_kind(&self, gk: &GroupKind) -> Result<Option<Resource>, CallError> {
+        if gk.group.is_empty() {
+            return self.resolve("", "v1", &gk.kind).await;
+        }
+        let request = http::Request::get(format!("/apis/{}", gk.group))
+            .body(Vec::new())
+            .map_err(|e| CallError::Other(e.to_string()))?;
+        let group = match self.caller.json(request).await {
+            Ok(group) => group,
+            Err(e) if e.code() == Some(404) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let preferred = group
+            .pointer("/preferredVersion/version")
+            .and_then(Value::as_str);
+        let mut versions: Vec<&str> = preferred.into_iter().collect();
+        versions.extend(
+            group
+                .get("versions")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.get("version").and_then(Value::as_str))
+                .filter(|v| Some(*v) != preferred),
+        );
+        for version in versions {
+            if let Some(r) = self.resolve(&gk.group, version, &gk.kind).await? {
+                return Ok(Some(r));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Whose `object` is, by its labels (see [`Membership`]).
+    fn membership(&self, object: &Value) -> Membership {
+        let Some(labels) = labels(object) else {
+            return Membership::Unowned;
+        };
+        let text = |key: &str| labels.get(key).and_then(Value::as_str);
+        let source =
+            text(SOURCE_LABEL).filter(|_| text(MANAGED_BY_LABEL) == Some(MANAGED_BY_VALUE));
+        if let Some(part_of) = text(applyset::PART_OF_LABEL) {
+            return if part_of == self.applyset.id {
+                Membership::Ours { legacy: false }
+            } else {
+                Membership::Other(match source {
+                    Some(s) => format!("mooring source `{s}` (ApplySet {part_of})"),
+                    None => format!("another ApplySet ({}: {part_of})", applyset::PART_OF_LABEL),
+                })
+            };
+        }
+        if text(applyset::ID_LABEL).is_some() {
+            // An ApplySet parent, this source's or another's: never a member.
+            return Membership::Other("an ApplySet parent".to_string());
+        }
+        match source {
+            Some(s) if s == self.source => Membership::Ours { legacy: true },
+            Some(LEGACY_DEFAULT_SOURCE) => Membership::LegacyDefault,
+            Some(s) => Membership::Other(format!("mooring source `{s}`")),
+            None => Membership::Unowned,
+        }
     }
 
     /// The resource of each kind (`None`: not served), fetching the
@@ -368,15 +496,23 @@ impl Kubernetes {
                 handle: None,
                 notes: Vec::new(),
             };
+            let body = apply_body(m, r, &self.applyset.id);
             if let Some((live_resource, object)) = live.remove(&key) {
-                o.owned = is_owned(labels(&object), &self.source);
                 o.handle = handle(&live_resource, &object);
-                if let Some(other) = other_source(labels(&object), &self.source) {
-                    // Two sources declaring one object would take it from
-                    // each other on every run: leave it to its first owner.
-                    o.update = UpdateStrategy::Held(format!(
-                        "the live object belongs to mooring source `{other}`; two sources must not declare the same object"
-                    ));
+                match self.membership(&object) {
+                    Membership::Ours { .. } => o.owned = true,
+                    Membership::LegacyDefault => o.notes.push(format!(
+                        "adopted: labelled by a mooring source without a name (`{SOURCE_LABEL}: {LEGACY_DEFAULT_SOURCE}`) before inventories; this source declares it and takes it over"
+                    )),
+                    Membership::Other(other) => {
+                        // Two sources declaring one object would take it
+                        // from each other on every run: leave it to its
+                        // first owner.
+                        o.update = UpdateStrategy::Held(format!(
+                            "the live object belongs to {other}; two sources must not declare the same object: remove it from one of them"
+                        ));
+                    }
+                    Membership::Unowned => {}
                 }
                 if terminating(&object) {
                     // Applying to it would change an object about to go:
@@ -386,12 +522,15 @@ impl Kubernetes {
                     o.update = UpdateStrategy::Held(why);
                 }
                 let stripped = fields::strip_server_fields(&object);
-                if fields::unchanged(&apply_body(m, r), &object, &self.field_manager) {
+                if fields::unchanged(&body, &object, &self.field_manager) {
                     o.desired = Some(stripped.clone());
                 } else {
                     dry_runs.push((out.len(), r.clone(), object));
                 }
                 o.live = Some(stripped);
+            } else {
+                // What the create sends: labelled a member of the set.
+                o.desired = Some(body);
             }
             out.push(o);
         }
@@ -437,7 +576,7 @@ impl Kubernetes {
         resource: &Resource,
         live: &Value,
     ) -> Result<DryRun, BackendError> {
-        let body = apply_body(manifest, resource);
+        let body = apply_body(manifest, resource, &self.applyset.id);
         let namespace = namespace_of(manifest, resource);
         let request = Request::new(resource.collection_path(namespace.as_deref()))
             .patch(
@@ -489,22 +628,38 @@ impl Kubernetes {
     /// in `live`), except objects already being deleted: deleting them
     /// again would be a change on every plan until their finalizers are
     /// done.
+    ///
+    /// Ours means labelled as this source's (a member of its ApplySet, or
+    /// labelled by it before inventories) **and** applied by it: a
+    /// server-side apply entry of mooring's field manager in
+    /// `managedFields`. Labels alone can be copied by anyone: an object
+    /// that has them but no such entry is shown, held, never deleted.
     fn prune_candidates(
         &self,
         live: BTreeMap<LiveKey, (Resource, Value)>,
     ) -> impl Iterator<Item = Observed> + '_ {
         live.into_iter()
             .filter(|(_, (_, object))| {
-                is_owned(labels(object), &self.source) && !terminating(object)
+                matches!(self.membership(object), Membership::Ours { .. }) && !terminating(object)
             })
             .map(|((group, kind, namespace, name), (resource, object))| {
-                let notes = if kinds::facts(&group, &kind).holds == Holds::NamespacedObjects {
+                let mut notes = if kinds::facts(&group, &kind).holds == Holds::NamespacedObjects {
                     vec![
                         "deleting a Namespace deletes every object in it, mooring's or not"
                             .to_string(),
                     ]
                 } else {
                     Vec::new()
+                };
+                let update = if applyset::applied_by(&object, &self.field_manager) {
+                    UpdateStrategy::InPlace
+                } else {
+                    let why = format!(
+                        "labelled as this source's but not applied by mooring (no server-side apply by field manager `{}` in its managedFields); not deleted",
+                        self.field_manager
+                    );
+                    notes.push(why.clone());
+                    UpdateStrategy::Held(why)
                 };
                 Observed {
                     id: ObjectId {
@@ -519,7 +674,7 @@ impl Kubernetes {
                     desired: None,
                     live: Some(fields::strip_server_fields(&object)),
                     owned: true,
-                    update: UpdateStrategy::InPlace,
+                    update,
                     handle: handle(&resource, &object),
                     notes,
                 }

@@ -25,6 +25,11 @@ pub struct KubernetesTarget {
     /// Take fields owned by other managers instead of reporting a conflict.
     #[serde(default)]
     pub force_conflicts: bool,
+    /// Namespace of each source's inventory: the ApplySet parent Secret
+    /// `mooring-<source name>` that records what the source applied (it
+    /// must exist; `default` always does).
+    #[serde(default = "default_inventory_namespace")]
+    pub inventory_namespace: String,
 }
 
 impl Default for KubernetesTarget {
@@ -35,10 +40,15 @@ impl Default for KubernetesTarget {
             in_cluster: false,
             field_manager: default_field_manager(),
             force_conflicts: false,
+            inventory_namespace: default_inventory_namespace(),
         }
     }
 }
 
 fn default_field_manager() -> String {
     "mooring".to_string()
+}
+
+fn default_inventory_namespace() -> String {
+    "default".to_string()
 }

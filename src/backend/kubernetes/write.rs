@@ -101,7 +101,7 @@ impl Kubernetes {
             .map_err(|e| self.error(e, &object))?
             .ok_or_else(|| not_served(manifest))?;
         let namespace = namespace_of(manifest, &resource);
-        let body = apply_body(manifest, &resource);
+        let body = apply_body(manifest, &resource, &self.applyset.id);
         let request = Request::new(resource.collection_path(namespace.as_deref()))
             .patch(
                 &manifest.id.name,
@@ -179,6 +179,12 @@ impl Kubernetes {
                 .and_then(Value::as_str)
         {
             self.discovery.forget_group(group);
+            if waited.met
+                && let Some(crd) = &waited.last
+                && let Some(not_served) = self.wait_served(crd).await?
+            {
+                return Ok(Some(not_served));
+            }
         }
         Ok((!waited.met).then(|| {
             format!(
@@ -187,6 +193,41 @@ impl Kubernetes {
                 self.caller.timeout().as_secs()
             )
         }))
+    }
+
+    /// After a CRD is Established, its kinds may still be missing from the
+    /// discovery documents for a moment (a loaded API server takes longer):
+    /// polls discovery until every served version lists the kind, so that
+    /// the custom resources applied next find it. `Some`: what is not
+    /// served yet when the request timeout has passed.
+    async fn wait_served(&self, crd: &Value) -> Result<Option<String>, CallError> {
+        let text = |p: &str| crd.pointer(p).and_then(Value::as_str).unwrap_or_default();
+        let (group, kind) = (text("/spec/group"), text("/spec/names/kind"));
+        let versions: Vec<&str> = crd
+            .pointer("/spec/versions")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|v| v.get("served").and_then(Value::as_bool) != Some(false))
+            .filter_map(|v| v.get("name").and_then(Value::as_str))
+            .collect();
+        let deadline = tokio::time::Instant::now() + self.caller.timeout();
+        for version in versions {
+            loop {
+                if self.resolve(group, version, kind).await?.is_some() {
+                    break;
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    return Ok(Some(format!(
+                        "Established, but {kind} ({group}/{version}) is not served by discovery after {}s",
+                        self.caller.timeout().as_secs()
+                    )));
+                }
+                self.discovery.forget_group(group);
+                tokio::time::sleep(READY_POLL).await;
+            }
+        }
+        Ok(None)
     }
 
     /// Polls the object at `path` (starting from `seen`, if given) until

@@ -110,7 +110,7 @@ fn a_cluster_scoped_kind_listed_whole_gets_no_second_owned_list() {
             served: true,
         })
         .collect();
-    let jobs: Vec<(bool, String, Option<String>)> = list_jobs(&targets, &[], &BTreeMap::new())
+    let jobs: Vec<(bool, String, Option<String>)> = list_jobs(&targets, &[], &BTreeMap::new(), &[])
         .into_iter()
         .map(|j| (j.owned_only, j.resource.kind, j.namespace))
         .collect();
