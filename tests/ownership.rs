@@ -28,6 +28,7 @@ crate::on_both_targets!(
     the_inventory_follows_the_applyset_convention,
     objects_labelled_before_inventories_are_adopted_in_place,
     a_recorded_kind_the_cluster_no_longer_serves_is_a_warning,
+    force_prune_shows_what_a_namespace_takes_along,
 );
 
 const MEMBER: &str = "applyset.kubernetes.io/part-of";
@@ -454,4 +455,42 @@ async fn a_recorded_kind_the_cluster_no_longer_serves_is_a_warning(t: Target) {
     )
     .await;
     assert_eq!(out.code, 0, "{}", show(&out));
+}
+
+/// A Namespace that left Git while objects in it did not: the plan with
+/// `--force-prune` (which lets the Namespace go) names what its deletion
+/// takes along, the objects Git still declares marked.
+async fn force_prune_shows_what_a_namespace_takes_along(t: Target) {
+    let env = KubeEnv::start(t).await;
+    let ns = env.name("doomed");
+    let repo = folder(&env, "repo");
+    write(
+        &repo,
+        "ns.yaml",
+        &format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: {ns}}}\n"),
+    );
+    write(&repo, "cm.yaml", &cm("app", &ns));
+    let base = ["--source-name", env.source.as_str(), "--prune"];
+    let out = mooring(
+        &env,
+        &[&["apply", &path(&repo)][..], &base, &["--yes"]].concat(),
+    )
+    .await;
+    assert_eq!(out.code, 0, "{}", show(&out));
+
+    std::fs::remove_file(repo.join("ns.yaml")).unwrap();
+    let plan = mooring(
+        &env,
+        &[&["plan", &path(&repo)][..], &base, &["--force-prune"]].concat(),
+    )
+    .await;
+    assert_eq!(plan.code, 2, "{}", show(&plan));
+    assert!(
+        plan.stdout.contains("deleting it also deletes 1 object(s)")
+            && plan
+                .stdout
+                .contains(&format!("ConfigMap/{ns}/app (still in Git)")),
+        "{}",
+        show(&plan)
+    );
 }

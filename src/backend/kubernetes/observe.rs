@@ -261,6 +261,7 @@ impl Kubernetes {
         let (mut out, dry_runs) = self.pair(&targets, &mut live);
         self.dry_runs(desired, dry_runs, &mut out).await?;
         out.extend(self.prune_candidates(live));
+        cascade_notes(&mut out);
         Ok(Observation {
             rows: out,
             warnings,
@@ -687,6 +688,77 @@ impl Kubernetes {
             "{MANAGED_BY_LABEL}={MANAGED_BY_VALUE},{SOURCE_LABEL}={}",
             self.source
         )
+    }
+}
+
+/// The most objects a cascade note names one by one.
+const CASCADE_SHOWN: usize = 20;
+
+/// On each planned deletion of a Namespace or a CustomResourceDefinition,
+/// a note naming what the deletion takes along among the objects this plan
+/// knows (mooring's, in Git or live), those Git still declares marked: the
+/// server deletes them with it, whatever mooring's plan says of them.
+fn cascade_notes(rows: &mut [Observed]) {
+    let mut notes: Vec<(usize, String)> = Vec::new();
+    for (i, row) in rows.iter().enumerate() {
+        if row.desired.is_some() {
+            continue;
+        }
+        let holds = kinds::facts(&row.id.group, &row.id.kind).holds;
+        let takes = |other: &Observed| match holds {
+            Holds::NamespacedObjects => other.id.namespace.as_deref() == Some(row.id.name.as_str()),
+            Holds::Instances => {
+                let spec = row.live.as_ref().and_then(|l| l.get("spec"));
+                let text = |p: &str| spec.and_then(|s| s.pointer(p)).and_then(Value::as_str);
+                text("/group") == Some(other.id.group.as_str())
+                    && text("/names/kind") == Some(other.id.kind.as_str())
+            }
+            Holds::Nothing => false,
+        };
+        if holds == Holds::Nothing {
+            continue;
+        }
+        let taken: Vec<String> = rows
+            .iter()
+            .enumerate()
+            .filter(|(j, other)| *j != i && takes(other))
+            .map(|(_, other)| {
+                if other.desired.is_some() {
+                    format!("{} (still in Git)", other.id)
+                } else {
+                    other.id.to_string()
+                }
+            })
+            .collect();
+        if taken.is_empty() {
+            continue;
+        }
+        let in_git = taken
+            .iter()
+            .filter(|t| t.ends_with("(still in Git)"))
+            .count();
+        let mut shown = taken
+            .iter()
+            .take(CASCADE_SHOWN)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ");
+        if taken.len() > CASCADE_SHOWN {
+            shown.push_str(&format!(" and {} more", taken.len() - CASCADE_SHOWN));
+        }
+        let mut note = format!(
+            "deleting it also deletes {} object(s) mooring knows of: {shown}",
+            taken.len()
+        );
+        if in_git > 0 {
+            note.push_str(&format!(
+                "; {in_git} of them Git still declares: they are gone until an apply creates them again"
+            ));
+        }
+        notes.push((i, note));
+    }
+    for (i, note) in notes {
+        rows[i].notes.push(note);
     }
 }
 

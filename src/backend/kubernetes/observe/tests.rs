@@ -123,3 +123,48 @@ fn a_cluster_scoped_kind_listed_whole_gets_no_second_owned_list() {
         ]
     );
 }
+
+#[test]
+fn deleting_a_namespace_or_crd_names_what_it_takes_along() {
+    let row = |group: &str, kind: &str, ns: Option<&str>, name: &str, desired: bool| Observed {
+        id: ObjectId {
+            group: group.into(),
+            kind: kind.into(),
+            namespace: ns.map(str::to_string),
+            name: name.into(),
+        },
+        desired: desired.then(|| serde_json::json!({})),
+        live: Some(
+            serde_json::json!({"spec": {"group": "x.example", "names": {"kind": "Widget"}}}),
+        ),
+        ..Observed::default()
+    };
+    let mut rows = vec![
+        row("", "Namespace", None, "shop", false),
+        row("", "ConfigMap", Some("shop"), "app", true),
+        row("", "Secret", Some("shop"), "old", false),
+        row("", "ConfigMap", Some("other"), "app", true),
+        row(
+            "apiextensions.k8s.io",
+            "CustomResourceDefinition",
+            None,
+            "widgets.x.example",
+            false,
+        ),
+        row("x.example", "Widget", Some("other"), "w", true),
+        // A Namespace still in Git takes nothing: it is not deleted.
+        row("", "Namespace", None, "other", true),
+    ];
+    cascade_notes(&mut rows);
+    let ns = rows[0].notes.join("\n");
+    assert!(ns.contains("2 object(s)"), "{ns}");
+    assert!(ns.contains("ConfigMap/shop/app (still in Git)"), "{ns}");
+    assert!(
+        ns.contains("Secret/shop/old") && !ns.contains("other"),
+        "{ns}"
+    );
+    assert!(ns.contains("1 of them Git still declares"), "{ns}");
+    let crd = rows[4].notes.join("\n");
+    assert!(crd.contains("Widget/other/w (still in Git)"), "{crd}");
+    assert!(rows[6].notes.is_empty() && rows[1].notes.is_empty());
+}
