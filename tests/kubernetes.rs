@@ -457,7 +457,12 @@ async fn only_this_sources_objects_are_pruned(t: Target) {
     );
     assert_eq!(
         change(&p, &format!("Namespace/{elsewhere}")).notes,
-        vec!["deleting a Namespace deletes every object in it, mooring's or not"]
+        vec![
+            "deleting a Namespace deletes every object in it, mooring's or not".to_string(),
+            format!(
+                "deleting it also deletes 1 object(s) mooring knows of: ServiceAccount/{elsewhere}/bot"
+            ),
+        ]
     );
 
     let results = apply(&k, &p, &one).await;
@@ -789,9 +794,14 @@ async fn reads_are_lists_per_kind_and_namespace_and_an_unchanged_replan_makes_no
         !calls.keys().any(|k| only_inventory_get(&calls, k)),
         "{calls:?}"
     );
+    // Every create is dry-run on the server, but for objects in a
+    // Namespace the plan creates (it would only answer "not found").
+    assert_eq!(calls.get("PATCH namespaces"), Some(&2), "{calls:?}");
     assert!(
-        !calls.keys().any(|k| k.starts_with("PATCH")),
-        "creates need no dry-run: {calls:?}"
+        !calls
+            .keys()
+            .any(|k| k.starts_with("PATCH") && k != "PATCH namespaces"),
+        "objects in a Namespace the plan creates are not dry-run: {calls:?}"
     );
 
     apply_ok(&k, &p, &desired).await;
@@ -1132,14 +1142,28 @@ async fn a_field_the_schema_does_not_declare_is_invalid_input_not_a_server_fault
         );
     };
 
-    // A create: refused at once, not retried.
+    // A create: its dry run in the plan is refused, and so is the apply,
+    // each at once, not retried.
     env.reset_calls();
-    let p = plan(&k, &bad).await;
+    let observed = k.observe(&bad).await.unwrap();
+    assert_eq!(observed.refused.len(), 1, "{:?}", observed.refused);
+    let refusal = observed.refused[0].to_string();
+    assert!(
+        refusal.contains("the server refuses to create it")
+            && refusal.contains("field `spec` is not declared"),
+        "{refusal}"
+    );
+    // Refused, it is no change of the plan.
+    assert!(observed.rows.iter().all(|o| o.id.to_string() != id));
+    // Applied all the same (a create planned from the good manifest), the
+    // server refuses it as invalid input.
+    let p = plan(&k, &good).await;
     let c = change(&p, &id);
     assert_eq!(c.action, Action::Create);
     expect_invalid(k.apply(c, Some(&bad[0])).await.unwrap_err());
     if let Some(calls) = env.calls() {
-        assert_eq!(calls.get("PATCH configmaps"), Some(&1), "{calls:?}");
+        // Two dry runs (the bad and the good create) and one apply.
+        assert_eq!(calls.get("PATCH configmaps"), Some(&3), "{calls:?}");
     }
     assert!(
         env.get("", "ConfigMap", Some("default"), &name)

@@ -17,6 +17,7 @@ use std::future::Future;
 
 use serde_json::Value;
 
+use crate::finding::Finding;
 use crate::kinds::{self, Target};
 use crate::manifest::{Manifest, ObjectId};
 use crate::plan::Change;
@@ -217,13 +218,18 @@ pub struct WatchEvent {
 pub struct Observation {
     pub rows: Vec<Observed>,
     pub warnings: Vec<String>,
+    /// Objects the target refuses as they are (a dry run of their create
+    /// failed: a missing namespace, an invalid name, an unknown field):
+    /// errors at the object's file and line, so that a plan that cannot
+    /// be applied says so before anything is applied.
+    pub refused: Vec<Finding>,
 }
 
 impl From<Vec<Observed>> for Observation {
     fn from(rows: Vec<Observed>) -> Observation {
         Observation {
             rows,
-            warnings: Vec::new(),
+            ..Observation::default()
         }
     }
 }

@@ -263,6 +263,7 @@ impl Engine {
                             .into_iter()
                             .map(|w| Finding::warning(b.name(), w)),
                     );
+                    out.findings.extend(observed.refused);
                     plan = plan.merge(crate::plan::plan_observed(b.name(), observed.rows));
                     for m in ms {
                         out.desired.insert((b.name().to_string(), m.id.clone()), m);

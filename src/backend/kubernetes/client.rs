@@ -115,8 +115,19 @@ impl Caller {
     }
 
     /// Sends `request` (retrying as the policy says) and reads the JSON
-    /// answer.
+    /// answer. The server's `Warning` headers are logged (debug); the
+    /// writes that show them use [`Caller::call`].
     pub async fn json(&self, request: http::Request<Vec<u8>>) -> Result<Value, CallError> {
+        let answer = self.call(request).await?;
+        for warning in &answer.warnings {
+            tracing::debug!(%warning, "the API server warns");
+        }
+        Ok(answer.value)
+    }
+
+    /// [`Caller::json`], with the server's `Warning` headers (e.g. a
+    /// deprecated API version, an unknown field the server dropped).
+    pub async fn call(&self, request: http::Request<Vec<u8>>) -> Result<Answer, CallError> {
         let mut retry = 0;
         loop {
             let attempt = copy(&request);
@@ -127,19 +138,20 @@ impl Caller {
                     .acquire()
                     .await
                     .map_err(|e| CallError::Other(e.to_string()))?;
-                tokio::time::timeout(self.timeout, self.client.request_text(attempt)).await
+                tokio::time::timeout(self.timeout, self.send(attempt)).await
             };
             let err = match result {
-                Ok(Ok(text)) => {
+                Ok(Ok((text, warnings))) => {
                     requests::record(
                         BACKEND,
                         operation(&request),
                         RequestOutcome::Ok,
                         started.elapsed(),
                     );
-                    return serde_json::from_str(&text).map_err(|e| {
+                    let value = serde_json::from_str(&text).map_err(|e| {
                         CallError::Other(format!("the server's answer is not JSON: {e}"))
-                    });
+                    })?;
+                    return Ok(Answer { value, warnings });
                 }
                 Ok(Err(e)) => classify(e),
                 Err(_) => CallError::Transport {
@@ -166,6 +178,63 @@ impl Caller {
             tokio::time::sleep(self.retry.delay(retry - 1)).await;
         }
     }
+}
+
+/// A successful answer: its JSON, and the server's warnings about the
+/// request, one per `Warning` header.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    pub value: Value,
+    pub warnings: Vec<String>,
+}
+
+impl Caller {
+    /// One attempt: the answer's text and warnings, or the server's error
+    /// `Status` (as kube's `request_text` makes it, which drops headers).
+    async fn send(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> Result<(String, Vec<String>), kube::Error> {
+        let response = self
+            .client
+            .send(request.map(kube::client::Body::from))
+            .await?;
+        let code = response.status();
+        let warnings = warnings(response.headers());
+        let bytes = response.into_body().collect_bytes().await?;
+        let text = String::from_utf8(bytes.to_vec()).map_err(kube::Error::FromUtf8)?;
+        if code.is_client_error() || code.is_server_error() {
+            let status = serde_json::from_str::<Status>(&text).unwrap_or_else(|_| {
+                Status::failure(text.trim(), "Failed to parse error data").with_code(code.as_u16())
+            });
+            return Err(kube::Error::Api(status.boxed()));
+        }
+        Ok((text, warnings))
+    }
+}
+
+/// The texts of `Warning: 299 - "text"` headers (RFC 7234's form, which
+/// the API server uses); a header in another form is kept whole.
+fn warnings(headers: &http::HeaderMap) -> Vec<String> {
+    headers
+        .get_all(http::header::WARNING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(|v| {
+            let v = v.trim();
+            let text = v
+                .strip_prefix("299")
+                .map(str::trim_start)
+                .and_then(|rest| rest.strip_prefix('-'))
+                .map(str::trim)
+                .unwrap_or(v);
+            text.strip_prefix('"')
+                .and_then(|t| t.strip_suffix('"'))
+                .unwrap_or(text)
+                .replace("\\\"", "\"")
+        })
+        .filter(|t| !t.is_empty())
+        .collect()
 }
 
 /// The operation label of a request: `get` (reads and lists), `dry_run`
@@ -236,6 +305,32 @@ fn classify(err: kube::Error) -> CallError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn warning_headers_are_read_as_their_text() {
+        let mut headers = http::HeaderMap::new();
+        headers.append(
+            http::header::WARNING,
+            "299 - \"unknown field \\\"spec.replica\\\"\""
+                .parse()
+                .unwrap(),
+        );
+        headers.append(
+            http::header::WARNING,
+            "299 - \"policy/v1beta1 PodDisruptionBudget is deprecated\""
+                .parse()
+                .unwrap(),
+        );
+        headers.append(http::header::WARNING, "something else".parse().unwrap());
+        assert_eq!(
+            warnings(&headers),
+            [
+                "unknown field \"spec.replica\"",
+                "policy/v1beta1 PodDisruptionBudget is deprecated",
+                "something else",
+            ]
+        );
+    }
 
     #[test]
     fn requests_are_labelled_by_what_they_do() {

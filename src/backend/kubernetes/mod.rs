@@ -222,8 +222,11 @@ impl Kubernetes {
         }
     }
 
+    /// Server-side apply by mooring's field manager, forced when
+    /// configured, with strict field validation: a field the server's
+    /// schema does not know is refused, never dropped silently.
     fn patch_params(&self) -> PatchParams {
-        let params = PatchParams::apply(&self.field_manager);
+        let params = PatchParams::apply(&self.field_manager).validation_strict();
         if self.force { params.force() } else { params }
     }
 }

@@ -41,6 +41,7 @@ use crate::backend::{
     BackendError, MANAGED_BY_LABEL, MANAGED_BY_VALUE, Observation, Observed, SOURCE_LABEL,
     UpdateStrategy,
 };
+use crate::finding::Finding;
 use crate::kinds::{self, Holds, Scope};
 use crate::manifest::{Manifest, ObjectId};
 use crate::plan::Handle;
@@ -260,11 +261,19 @@ impl Kubernetes {
         let mut live = index_live(self.run_lists(jobs).await?);
         let (mut out, dry_runs) = self.pair(&targets, &mut live);
         self.dry_runs(desired, dry_runs, &mut out).await?;
+        let (refused, unplanned) = self.create_dry_runs(&targets, &mut out).await?;
+        // A create the server refuses is an error of the plan, not a row.
+        let mut i = 0;
+        out.retain(|_| {
+            i += 1;
+            !unplanned.contains(&(i - 1))
+        });
         out.extend(self.prune_candidates(live));
         cascade_notes(&mut out);
         Ok(Observation {
             rows: out,
             warnings,
+            refused,
         })
     }
 
@@ -568,6 +577,100 @@ impl Kubernetes {
         Ok(())
     }
 
+    /// Every create is tried on the server first (a server-side dry-run
+    /// apply, as `kubectl diff` does), so that what the server would refuse
+    /// (a missing namespace, an invalid name, an unknown field, admission)
+    /// is an error of the plan, at the object's file and line, and not a
+    /// failed apply. Exempt: objects of a kind not served yet (a CRD in
+    /// Git will serve it) and objects in a Namespace the same plan
+    /// creates. The server's warnings become notes. `out` holds one row
+    /// per target, in order; the indices of the refused ones are returned
+    /// with the errors.
+    async fn create_dry_runs(
+        &self,
+        targets: &[Target<'_>],
+        out: &mut [Observed],
+    ) -> Result<(Vec<Finding>, BTreeSet<usize>), BackendError> {
+        let new_namespaces: BTreeSet<&str> = out
+            .iter()
+            .filter(|o| o.live.is_none() && o.id.group.is_empty() && o.id.kind == "Namespace")
+            .map(|o| o.id.name.as_str())
+            .collect();
+        let jobs: Vec<usize> = targets
+            .iter()
+            .enumerate()
+            .filter(|(i, t)| {
+                t.served
+                    && out[*i].live.is_none()
+                    && namespace_of(t.manifest, &t.resource)
+                        .is_none_or(|ns| !new_namespaces.contains(ns.as_str()))
+            })
+            .map(|(i, _)| i)
+            .collect();
+        let results: Vec<(usize, Result<Vec<String>, CreateRefused>)> = stream::iter(jobs)
+            .map(|i| async move {
+                let t = &targets[i];
+                (i, self.create_dry_run(t.manifest, &t.resource).await)
+            })
+            .buffer_unordered(self.concurrency)
+            .collect()
+            .await;
+        let mut refused = Vec::new();
+        let mut unplanned = BTreeSet::new();
+        for (i, result) in results {
+            match result {
+                Ok(warnings) => out[i].notes.extend(
+                    warnings
+                        .into_iter()
+                        .map(|w| format!("the server warns: {w}")),
+                ),
+                Err(CreateRefused::Refused(message)) => {
+                    unplanned.insert(i);
+                    let m = targets[i].manifest;
+                    refused.push(
+                        Finding::error(
+                            BACKEND,
+                            format!("the server refuses to create it: {message}"),
+                        )
+                        .at(m.file.clone(), m.line)
+                        .object(m.id.to_string()),
+                    );
+                }
+                Err(CreateRefused::Failed(e)) => return Err(e),
+            }
+        }
+        crate::finding::sort(&mut refused);
+        Ok((refused, unplanned))
+    }
+
+    /// A dry-run create of `manifest`: the server's warnings, or why it
+    /// refuses it.
+    async fn create_dry_run(
+        &self,
+        manifest: &Manifest,
+        resource: &Resource,
+    ) -> Result<Vec<String>, CreateRefused> {
+        let body = apply_body(manifest, resource, &self.applyset.id);
+        let namespace = namespace_of(manifest, resource);
+        let request = Request::new(resource.collection_path(namespace.as_deref()))
+            .patch(
+                &manifest.id.name,
+                &self.patch_params().dry_run(),
+                &Patch::Apply(&body),
+            )
+            .map_err(|e| CreateRefused::Failed(request_failed(&located(manifest), e)))?;
+        match self.caller.call(request).await {
+            Ok(answer) => Ok(answer.warnings),
+            Err(CallError::Status(s)) if matches!(s.code, 400 | 403 | 404 | 409 | 422) => {
+                Err(CreateRefused::Refused(s.message.clone()))
+            }
+            Err(CallError::Status(s)) if client::schema_rejection(&s).is_some() => {
+                Err(CreateRefused::Refused(schema_message(&s)))
+            }
+            Err(e) => Err(CreateRefused::Failed(self.error(e, &located(manifest)))),
+        }
+    }
+
     /// The desired side of an object that exists: a server-side dry-run
     /// apply. A conflict or a refusal is a note, not a failure; the desired
     /// side is then computed locally ([`fields::local_apply`]).
@@ -587,8 +690,16 @@ impl Kubernetes {
             )
             .map_err(|e| request_failed(&located(manifest), e))?;
         let local = || fields::local_apply(live, &body, &self.field_manager);
-        match self.caller.json(request).await {
-            Ok(result) => Ok((fields::strip_server_fields(&result), Vec::new(), false)),
+        match self.caller.call(request).await {
+            Ok(answer) => Ok((
+                fields::strip_server_fields(&answer.value),
+                answer
+                    .warnings
+                    .into_iter()
+                    .map(|w| format!("the server warns: {w}"))
+                    .collect(),
+                false,
+            )),
             Err(CallError::Status(s)) if s.code == 409 => {
                 let notes = conflict_owners(&s)
                     .into_iter()
@@ -689,6 +800,14 @@ impl Kubernetes {
             self.source
         )
     }
+}
+
+/// Why a dry-run create did not pass.
+enum CreateRefused {
+    /// The server refuses the object as it is: an error of the plan.
+    Refused(String),
+    /// The server could not be asked: observe fails as a whole.
+    Failed(BackendError),
 }
 
 /// The most objects a cascade note names one by one.

@@ -109,8 +109,8 @@ impl Kubernetes {
                 &Patch::Apply(&body),
             )
             .map_err(|e| request_failed(&object, e))?;
-        let applied = match self.caller.json(request).await {
-            Ok(v) => v,
+        let (applied, warnings) = match self.caller.call(request).await {
+            Ok(answer) => (answer.value, answer.warnings),
             Err(CallError::Status(s)) if s.code == 409 => {
                 let managers: Vec<String> =
                     conflict_owners(&s).into_iter().map(|(m, _)| m).collect();
@@ -131,11 +131,13 @@ impl Kubernetes {
             .wait_ready(&resource, namespace.as_deref(), &manifest.id.name, applied)
             .await
             .map_err(|e| self.error(e, &object))?;
-        // Written, and reported so; `unhealthy` says what it is not yet.
-        Ok(Done {
-            summary: summary.to_string(),
-            unhealthy,
-        })
+        // Written, and reported so; `unhealthy` says what it is not yet,
+        // and the server's warnings are shown with the object.
+        let mut summary = summary.to_string();
+        for warning in warnings {
+            summary.push_str(&format!("; the server warns: {warning}"));
+        }
+        Ok(Done { summary, unhealthy })
     }
 
     /// An immutable ConfigMap or Secret whose data changed: deleted (only
