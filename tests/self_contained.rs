@@ -19,7 +19,15 @@ use std::path::{Component, Path, PathBuf};
 
 /// The folders whose files are checked, relative to the repository root.
 const CHECKED: &[&str] = &[
-    "src", "tests", "benches", "examples", "scripts", "emulators", "proto", "testenv", ".ci",
+    "src",
+    "tests",
+    "benches",
+    "examples",
+    "scripts",
+    "emulators",
+    "proto",
+    "testenv",
+    ".ci",
 ];
 
 fn root() -> &'static Path {
@@ -146,7 +154,9 @@ fn problems(path: &Path, text: &str) -> Vec<String> {
                 if let Some(file) = first_literal(&line[at..])
                     && !inside_root(folder, file)
                 {
-                    out.push(format!("{n}: {include} names {file}, outside the repository"));
+                    out.push(format!(
+                        "{n}: {include} names {file}, outside the repository"
+                    ));
                 }
             }
         }
@@ -157,7 +167,9 @@ fn problems(path: &Path, text: &str) -> Vec<String> {
                 .take_while(|c| !c.is_whitespace() && !matches!(c, '"' | '\'' | ')' | ';'))
                 .collect();
             if !inside_root(folder, &rel) {
-                out.push(format!("{n}: $(dirname \"$0\")/{rel} is outside the repository"));
+                out.push(format!(
+                    "{n}: $(dirname \"$0\")/{rel} is outside the repository"
+                ));
             }
         }
         line_start += line.len();
@@ -179,7 +191,11 @@ fn nothing_names_a_path_outside_the_repository() {
         let Ok(text) = std::fs::read_to_string(&path) else {
             continue; // not text
         };
-        let shown = path.strip_prefix(root()).unwrap_or(&path).display().to_string();
+        let shown = path
+            .strip_prefix(root())
+            .unwrap_or(&path)
+            .display()
+            .to_string();
         found.extend(
             problems(&path, &text)
                 .into_iter()

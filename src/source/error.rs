@@ -4,6 +4,12 @@
 
 use std::path::PathBuf;
 
+/// Turns a libgit2 error into [`SourceError::Git`] with `context`.
+pub(super) fn git(context: impl Into<String>) -> impl FnOnce(git2::Error) -> SourceError {
+    let context = context.into();
+    move |cause| SourceError::Git { context, cause }
+}
+
 /// Why a source could not be read. Problems *in* the files read are
 /// findings, not errors; these stop the read as a whole.
 #[derive(Debug, thiserror::Error)]

@@ -22,7 +22,9 @@ pub mod fs;
 pub mod git;
 mod input;
 pub mod name;
+mod tree;
 pub mod url;
+pub mod walk;
 
 use std::path::PathBuf;
 use std::time::Duration;
