@@ -742,7 +742,8 @@ async fn a_password_in_the_source_url_is_never_shown() {
         dir.path(),
         "test",
         &format!("'{url}'"),
-        daemon::POLL_FAST,
+        // A password over plain http is refused without it (loopback here).
+        &format!("{}, insecure: true", daemon::POLL_FAST),
         &kubernetes_target(dir.path()),
         "",
     );
@@ -902,7 +903,8 @@ fn a_git_to_git_plan_uses_the_configured_credentials() {
         dir.path(),
         "mooring.yaml",
         &format!(
-            "source: {{auth: {{tokenFile: {}, username: alice}}}}\ntimeout: 5s\n",
+            // Plain http on loopback: a token needs `insecure: true` there.
+            "source: {{insecure: true, auth: {{tokenFile: {}, username: alice}}}}\ntimeout: 5s\n",
             dir.path().join("token").display()
         ),
     );

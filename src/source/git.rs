@@ -39,6 +39,13 @@ pub fn is_url(repo: &str) -> bool {
     }
 }
 
+/// Whether `url` is plain `http://`, where a token or password would cross
+/// the network unencrypted.
+fn is_plain_http(url: &str) -> bool {
+    url.get(..7)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("http://"))
+}
+
 /// A stable, readable cache folder name for a URL. Made from the redacted
 /// URL, so that neither the name nor its hash depends on a password.
 fn cache_name(url: &SourceUrl) -> String {
@@ -112,20 +119,36 @@ impl GitRepo {
     /// Opens a local repository (any path inside it), or clones/fetches a URL
     /// into `cache_dir` (a bare clone, fetched again on every call).
     pub fn open(repo: &SourceUrl, cache_dir: &Path) -> Result<GitRepo, SourceError> {
-        GitRepo::open_with(repo, cache_dir, None)
+        GitRepo::open_with(repo, cache_dir, None, false)
     }
 
     /// [`GitRepo::open`], authenticating with `credentials` when the remote
-    /// asks and verifying ssh host keys against its known_hosts.
+    /// asks (the token only to the origin it is meant for, see
+    /// [`super::auth`]) and verifying ssh host keys against its
+    /// known_hosts. A token, or a password in the URL, is refused over
+    /// plain `http://` unless `plain_http` (the source's `insecure: true`).
     pub fn open_with(
         url: &SourceUrl,
         cache_dir: &Path,
         credentials: Option<&Credentials>,
+        plain_http: bool,
     ) -> Result<GitRepo, SourceError> {
+        let has_secret = url.has_password() || credentials.is_some_and(Credentials::has_token);
+        if has_secret && !plain_http && is_plain_http(url.expose()) {
+            return Err(SourceError::PlainHttp {
+                url: url.to_string(),
+            });
+        }
         let fetch_options = || {
             let mut fo = git2::FetchOptions::new();
             if let Some(c) = credentials {
-                fo.remote_callbacks(c.callbacks());
+                fo.remote_callbacks(c.callbacks(url.expose()));
+                fo.follow_redirects(c.redirects());
+            }
+            if url.has_password() {
+                // libgit2 sends a URL's password itself, without the
+                // callback: no redirect to another host either.
+                fo.follow_redirects(git2::RemoteRedirect::None);
             }
             fo
         };

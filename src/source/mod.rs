@@ -74,6 +74,9 @@ pub struct GitSpec {
     pub timeout: Option<Duration>,
     /// Where clones of remote repositories are kept.
     pub cache_dir: PathBuf,
+    /// Whether a token or URL password may go over plain `http://` (the
+    /// source's `insecure: true`); refused otherwise.
+    pub insecure: bool,
 }
 
 impl std::fmt::Debug for GitSpec {
@@ -86,6 +89,7 @@ impl std::fmt::Debug for GitSpec {
             .field("credentials", &self.credentials.is_some())
             .field("timeout", &self.timeout)
             .field("cache_dir", &self.cache_dir)
+            .field("insecure", &self.insecure)
             .finish()
     }
 }
@@ -96,7 +100,12 @@ pub fn open(spec: &GitSpec) -> Result<GitRepo, SourceError> {
     if let Some(timeout) = spec.timeout {
         git::set_network_timeout(timeout)?;
     }
-    GitRepo::open_with(&spec.url, &spec.cache_dir, spec.credentials.as_ref())
+    GitRepo::open_with(
+        &spec.url,
+        &spec.cache_dir,
+        spec.credentials.as_ref(),
+        spec.insecure,
+    )
 }
 
 /// A source pinned to what [`read`] will read.
@@ -242,6 +251,7 @@ mod tests {
             credentials: None,
             timeout: None,
             cache_dir: dir.join("cache"),
+            insecure: false,
         }))
     }
 
