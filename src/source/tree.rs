@@ -156,6 +156,9 @@ fn climbs(path: &str) -> bool {
     path.split('/').any(|p| p == "..")
 }
 
+/// The files read, and the findings about what was not.
+pub(super) type Files = (Vec<SourceFile>, Vec<Finding>);
+
 /// Reads the manifests under `subdir` (repository-relative, without
 /// leading or trailing `/`; empty for the whole tree) of `root`, reported
 /// under repository-relative paths as the configuration names them.
@@ -165,7 +168,7 @@ pub(super) fn read(
     root: &Tree<'_>,
     subdir: &str,
     limits: &Limits,
-) -> Result<Option<(Vec<SourceFile>, Vec<Finding>)>, SourceError> {
+) -> Result<Option<Files>, SourceError> {
     let mut reader = Reader {
         repo,
         root,
