@@ -226,7 +226,11 @@ mod tests {
     /// A repository with `deploy/cm.yaml` in one commit.
     fn repo() -> (tempfile::TempDir, Oid) {
         let dir = tempfile::tempdir().expect("temp dir");
-        let repo = git2::Repository::init(dir.path()).expect("init");
+        // No templates (their info/exclude could hide files) and a named
+        // branch: nothing here depends on the machine's git configuration.
+        let mut options = git2::RepositoryInitOptions::new();
+        options.external_template(false).initial_head("main");
+        let repo = git2::Repository::init_opts(dir.path(), &options).expect("init");
         std::fs::create_dir_all(dir.path().join("deploy")).expect("mkdir");
         std::fs::write(dir.path().join("deploy/cm.yaml"), "kind: ConfigMap\n").expect("write");
         let mut index = repo.index().expect("index");
