@@ -104,8 +104,9 @@ fn seen(server: &Server) -> Vec<Option<String>> {
         .clone()
 }
 
-/// `mooring plan --repo URL` with a mooring.yaml whose source is `URL`
-/// with the token in a file, then `extra` source settings; the exit code
+/// `mooring plan --repo URL` with a mooring.yaml whose source `edge` is
+/// `URL` (when `source_url_in_config`) with the token in a file, then
+/// `extra` source settings; the exit code
 /// and stdout+stderr.
 async fn plan(url: &str, source_url_in_config: bool, extra: &str) -> (i32, String) {
     let dir = tempfile::tempdir().unwrap();
@@ -120,7 +121,7 @@ async fn plan(url: &str, source_url_in_config: bool, extra: &str) -> (i32, Strin
         dir.path(),
         "mooring.yaml",
         &format!(
-            "source: {{{source_url}auth: {{tokenFile: '{}'}}{extra}}}\ntimeout: 5s\n",
+            "source: {{name: edge, {source_url}auth: {{tokenFile: '{}'}}{extra}}}\ntimeout: 5s\n",
             token.display()
         ),
     );
@@ -242,7 +243,7 @@ async fn a_token_over_plain_http_needs_insecure() {
     assert_eq!(code, 1, "{out}");
     assert!(
         out.contains(
-            "source.url: source `default` is plain http://, which would send the token of auth unencrypted: use https://, or set `insecure: true` on this source to allow it"
+            "source.url: source `edge` is plain http://, which would send the token of auth unencrypted: use https://, or set `insecure: true` on this source to allow it"
         ),
         "{out}"
     );
