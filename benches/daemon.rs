@@ -52,10 +52,14 @@ fn object(i: usize) -> String {
     }
 }
 
+/// `git` in `dir`, without the user's global or system configuration (no
+/// hooks, templates or identity of theirs).
 fn git(dir: &std::path::Path, args: &[&str]) -> Result<()> {
     let ok = Command::new("git")
         .args(args)
         .current_dir(dir)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
         .env("GIT_AUTHOR_NAME", "bench")
         .env("GIT_AUTHOR_EMAIL", "bench@localhost")
         .env("GIT_COMMITTER_NAME", "bench")

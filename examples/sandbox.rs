@@ -260,17 +260,22 @@ async fn mooring(bin: &Path, cwd: &Path, args: &[&str]) -> Result<i32> {
     Ok(code)
 }
 
+/// `git` without the user's global or system configuration (no hooks,
+/// templates or default branch of theirs), as the sandbox's own author.
+fn git_command(dir: &Path) -> Command {
+    let mut cmd = Command::new("git");
+    cmd.current_dir(dir)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_AUTHOR_NAME", "sandbox")
+        .env("GIT_AUTHOR_EMAIL", "sandbox@example.com")
+        .env("GIT_COMMITTER_NAME", "sandbox")
+        .env("GIT_COMMITTER_EMAIL", "sandbox@example.com");
+    cmd
+}
+
 fn git(dir: &Path, args: &[&str]) -> Result<()> {
-    let status = Command::new("git")
-        .args([
-            "-c",
-            "user.name=sandbox",
-            "-c",
-            "user.email=sandbox@example.com",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .status()?;
+    let status = git_command(dir).args(args).status()?;
     if !status.success() {
         return Err(format!("git {} failed", args.join(" ")).into());
     }
@@ -562,7 +567,7 @@ async fn main() -> Result<()> {
         let code = http_post(port, "/hooks/git", &[("X-GitHub-Event", "push")], &body)?;
         println!("POST /hooks/git → {code} (no secret is configured in the sandbox; set source.webhook to require a signature)");
         let head = String::from_utf8(
-            Command::new("git").args(["rev-parse", "HEAD"]).current_dir(&repo).output()?.stdout,
+            git_command(&repo).args(["rev-parse", "HEAD"]).output()?.stdout,
         )?;
         let head = head.trim().to_string();
         wait_for("the pushed revision", || {

@@ -679,7 +679,7 @@ async fn a_wrong_flintlock_token_is_an_auth_error() {
 async fn apply_from_git_with_flags_only(t: Target) {
     let env = Env::start(t).await;
     write(&env.path("git"), "deploy/ns.yaml", &env.ns());
-    support::commit_all(&git2::Repository::init(env.path("git")).unwrap(), "first");
+    support::commit_all(&support::git_init(&env.path("git")), "first");
     let git = env.path("git").display().to_string();
     let kubeconfig = env.kube.kubeconfig.display().to_string();
     let context = env.kube.context.clone();

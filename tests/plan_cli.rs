@@ -28,7 +28,7 @@ const CM_BROKEN: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg
 /// object created, two updated (one a Secret), one deleted, one unchanged.
 fn two_commits() -> (tempfile::TempDir, git2::Oid, git2::Oid) {
     let dir = tempfile::tempdir().unwrap();
-    let repo = git2::Repository::init(dir.path()).unwrap();
+    let repo = support::git_init(dir.path());
     let d = dir.path();
     write(d, "deploy/ns.yaml", NS);
     write(d, "deploy/cfg.yaml", CM_V1);
@@ -234,7 +234,7 @@ fn a_url_is_cloned_into_the_cache_and_fetched_again() {
                 "--repo",
                 &url,
                 "--ref",
-                "master",
+                "main",
                 "--path",
                 "deploy",
                 "--against-ref",
@@ -314,7 +314,7 @@ fn a_folder_added_by_the_change_is_all_creates() {
 #[test]
 fn secrets_never_show_in_any_output() {
     let dir = tempfile::tempdir().unwrap();
-    let repo = git2::Repository::init(dir.path()).unwrap();
+    let repo = support::git_init(dir.path());
     write(
         dir.path(),
         "d/old.yaml",

@@ -442,7 +442,7 @@ async fn the_drift_alert_fires_on_unhealed_drift_and_resolves_when_healed(t: Tar
     let repo = d.join("repo");
     write(&repo, "deploy/ns.yaml", &NS.replace("shop", &shop));
     write(&repo, "deploy/cm.yaml", &CM.replace("shop", &shop));
-    let git = git2::Repository::init(&repo).unwrap();
+    let git = support::git_init(&repo);
     support::commit_all(&git, "first");
     // forceConflicts off: a field another manager took stays theirs, so
     // that drift cannot be healed.

@@ -362,7 +362,7 @@ async fn a_signed_push_webhook_syncs_at_once_and_an_unsigned_one_is_refused(t: T
     write(&repo, "deploy/cm.yaml", &env.ours(&cm("warn")));
     commit_all(&repo, "second");
     let body = serde_json::json!({
-        "ref": "refs/heads/master",
+        "ref": "refs/heads/main",
         "repository": {"clone_url": repo.display().to_string()}
     })
     .to_string();
@@ -676,7 +676,7 @@ fn git_http_answer(
     }
     authorized.fetch_add(1, Ordering::SeqCst);
     let upload_pack = |advertise: bool, input: &[u8]| {
-        let mut cmd = Command::new("git");
+        let mut cmd = support::git_command();
         cmd.arg("upload-pack").arg("--stateless-rpc");
         if advertise {
             cmd.arg("--advertise-refs");
@@ -742,7 +742,8 @@ async fn a_password_in_the_source_url_is_never_shown() {
         dir.path(),
         "test",
         &format!("'{url}'"),
-        daemon::POLL_FAST,
+        // A password over plain http is refused without it (loopback here).
+        &format!("{}, insecure: true", daemon::POLL_FAST),
         &kubernetes_target(dir.path()),
         "",
     );
@@ -902,7 +903,8 @@ fn a_git_to_git_plan_uses_the_configured_credentials() {
         dir.path(),
         "mooring.yaml",
         &format!(
-            "source: {{auth: {{tokenFile: {}, username: alice}}}}\ntimeout: 5s\n",
+            // Plain http on loopback: a token needs `insecure: true` there.
+            "source: {{insecure: true, auth: {{tokenFile: {}, username: alice}}}}\ntimeout: 5s\n",
             dir.path().join("token").display()
         ),
     );

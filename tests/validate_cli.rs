@@ -102,7 +102,10 @@ fn every_bad_input_class_is_reported_with_file_and_line() {
         format!(
             "{p}/k-unknown-kind.yaml:2: Widget/default/w: kind: no schema for kind Widget (apiVersion example.com/v1)"
         ),
-        format!("{p}/l-link.yaml:1: symlink points outside the manifest root"),
+        format!(
+            "{p}/l-link.yaml:1: symlink to {}/secret.yaml points outside the folder mooring reads",
+            outside.path().display()
+        ),
     ];
     for e in &expected {
         assert!(

@@ -61,7 +61,10 @@ pub struct SourceArgs {
     #[arg(conflicts_with_all = ["repo", "git_ref", "path"])]
     pub paths: Vec<PathBuf>,
     /// Repository: a local path, or a URL (https, ssh, file) cloned into the
-    /// cache directory and fetched on every run [default: source.url].
+    /// cache directory and fetched on every run [default: source.url]. The
+    /// token of source.auth is sent only to source.url's scheme, host and
+    /// port (this URL's without source.url), never after a redirect
+    /// elsewhere, and over plain http:// only with `insecure: true`.
     #[arg(long, value_name = "PATH|URL")]
     pub repo: Option<String>,
     /// The desired revision [default: source.ref, else HEAD].
@@ -170,8 +173,12 @@ pub fn git_spec(
         url: SourceUrl::new(url),
         rev: rev.to_string(),
         path: path.to_string(),
+        // The token goes to the server it was configured for: source.url's,
+        // else the one named here.
         credentials: match &config.source.auth {
-            Some(auth) => Some(Credentials::resolve(auth)?),
+            Some(auth) => Some(
+                Credentials::resolve(auth)?.bound_to(config.source.url.as_deref().unwrap_or(url)),
+            ),
             None => None,
         },
         timeout: Some(config.timeout),
@@ -179,6 +186,7 @@ pub fn git_spec(
             .cache_dir
             .clone()
             .unwrap_or_else(git::default_cache_dir),
+        insecure: config.source.insecure,
     })
 }
 

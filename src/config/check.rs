@@ -67,6 +67,7 @@ pub(super) fn all(config: &Config) -> Checked {
     for (i, src) in config.all_sources().into_iter().enumerate() {
         let (at, field) = at(config, i);
         auth(&at, &field, src)?;
+        plain_http(&at, &field, src)?;
         webhook(&at, &field, src)?;
     }
     targets(&config.targets)
@@ -216,6 +217,39 @@ fn auth(at: &str, field: &str, src: &Source) -> Checked {
     Ok(())
 }
 
+/// A token (or a password in the URL) crosses the network only encrypted,
+/// unless the source says `insecure: true`.
+fn plain_http(at: &str, field: &str, src: &Source) -> Checked {
+    let Some(url) = &src.url else {
+        return Ok(());
+    };
+    let plain = url
+        .get(..7)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("http://"));
+    let token = src
+        .auth
+        .as_ref()
+        .is_some_and(|a| a.token_file.is_some() || a.token_env.is_some());
+    let password = crate::source::url::SourceUrl::new(url.as_str()).has_password();
+    if !plain || src.insecure || !(token || password) {
+        return Ok(());
+    }
+    let what = if token {
+        "the token of auth"
+    } else {
+        "the password in the URL"
+    };
+    Err(Problem::at(
+        format!("{at}/url"),
+        format!("{field}.url"),
+        format!(
+            "source `{}` is plain http://, which would send {what} unencrypted: \
+             use https://, or set `insecure: true` on this source to allow it",
+            src.name
+        ),
+    ))
+}
+
 /// A push webhook's secret: from exactly one place.
 fn webhook(at: &str, field: &str, src: &Source) -> Checked {
     let Some(hook) = &src.webhook else {
@@ -314,6 +348,30 @@ mod tests {
         let err = refused("sources:\n  - {name: a}\n  - {name: a}\n");
         assert!(err.contains("used twice"), "{err}");
         assert_eq!(Config::default().all_sources().len(), 1);
+    }
+
+    #[test]
+    fn a_token_or_password_over_plain_http_needs_insecure() {
+        let err = refused(
+            "sources:\n  - name: edge\n    url: http://git.lan/r.git\n    auth: {tokenEnv: T}\n",
+        );
+        assert_eq!(
+            err,
+            "m.yaml:3: sources[0].url: source `edge` is plain http://, which would send the \
+             token of auth unencrypted: use https://, or set `insecure: true` on this source \
+             to allow it"
+        );
+        let err = refused("source: {url: 'HTTP://alice:pw@git.lan/r.git'}\n");
+        assert!(err.contains("the password in the URL unencrypted"), "{err}");
+        for allowed in [
+            "source: {url: http://git.lan/r.git, insecure: true, auth: {tokenEnv: T}}\n",
+            "source: {url: https://git.lan/r.git, auth: {tokenEnv: T}}\n",
+            "source: {url: http://git.lan/r.git}\n",
+            "source: {url: http://git.lan/r.git, auth: {sshKeyFile: /k, knownHostsFile: /h}}\n",
+        ] {
+            let parsed = Config::parse(allowed, "m.yaml");
+            assert!(parsed.is_ok(), "{allowed}: {:?}", parsed.err());
+        }
     }
 
     #[test]

@@ -133,6 +133,11 @@ pub struct Source {
     pub path: String,
     #[serde(default)]
     pub auth: Option<GitAuth>,
+    /// Allow the token of `auth` (or a password in `url`) over plain
+    /// `http://`, unencrypted: refused otherwise. For a server on loopback
+    /// or a trusted network only.
+    #[serde(default)]
+    pub insecure: bool,
     /// `mooring run`: fetch and sync this often, e.g. `1m` (the default
     /// when no `schedule` is given).
     #[serde(default, with = "duration::optional")]
@@ -209,6 +214,7 @@ impl Default for Source {
             git_ref: default_ref(),
             path: String::new(),
             auth: None,
+            insecure: false,
             interval: None,
             schedule: None,
             drift_interval: default_drift_interval(),

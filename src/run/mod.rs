@@ -251,6 +251,7 @@ impl SourceRunner {
             credentials: self.credentials.clone(),
             timeout: None,
             cache_dir: self.cache_dir.clone(),
+            insecure: self.source.insecure,
         }))
     }
 

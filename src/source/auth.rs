@@ -5,6 +5,25 @@
 //! [`Token`]'s `Debug` prints `***`. An ssh server's host key must be listed
 //! in the configured known_hosts file (plain or hashed `|1|` entries);
 //! an unknown or changed key stops the fetch, it is never accepted.
+//!
+//! A token goes only where it was configured for: the [`Origin`] (scheme,
+//! host and port) of the source's URL. libgit2 asks for credentials through
+//! the callback of [`Credentials::callbacks`] each time a server answers
+//! 401, passing the URL it is talking to *now*, which after a redirect is
+//! the redirect's target; the callback compares that URL's origin with the
+//! configured one and refuses any other, so a server that redirects
+//! elsewhere (another host, another port, or http↔https) never receives the
+//! token. libgit2 itself follows a redirect to another host only on the
+//! first request of a fetch (`http.followRedirects=initial`) and compares
+//! hosts but not ports or schemes; with a token [`Credentials::redirects`]
+//! turns off-site redirects off entirely (`RemoteRedirect::None`), so a
+//! redirect to another host fails the fetch before any request reaches that
+//! host, and the callback covers the rest. One case neither reaches: once
+//! the configured server has the token, if it answers a redirect to another
+//! port of its own host *and* puts an authentication challenge on that
+//! redirect, libgit2 (1.9, `httpclient.c`, `apply_credentials`) answers the
+//! challenge on the new port with the credentials it holds, without asking.
+//! Only the server the token was configured for can cause that.
 
 use std::path::{Path, PathBuf};
 
@@ -54,12 +73,51 @@ impl std::fmt::Debug for Token {
     }
 }
 
+/// Where a token may be sent: the scheme, host and port of an `http` or
+/// `https` URL (the port as written, or the scheme's default).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    scheme: String,
+    host: String,
+    port: Option<u16>,
+}
+
+impl Origin {
+    /// The origin of an `http` or `https` URL; `None` for anything else
+    /// (ssh, file, a local path) or a URL that does not parse.
+    pub fn of(url: &str) -> Option<Origin> {
+        let parsed = url::Url::parse(url).ok()?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return None;
+        }
+        Some(Origin {
+            scheme: parsed.scheme().to_string(),
+            host: parsed.host_str()?.to_ascii_lowercase(),
+            port: parsed.port_or_known_default(),
+        })
+    }
+}
+
+impl std::fmt::Display for Origin {
+    // Never a user or password: only what identifies the server.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}://{}", self.scheme, self.host)?;
+        if let Some(port) = self.port {
+            write!(f, ":{port}")?;
+        }
+        Ok(())
+    }
+}
+
 /// Credentials resolved from `source.auth`.
 #[derive(Debug, Clone, Default)]
 pub struct Credentials {
     ssh_key: Option<PathBuf>,
     known_hosts: Option<KnownHosts>,
     token: Option<(String, Token)>,
+    /// The origin the token was configured for, when it is not the URL
+    /// fetched (`--repo` naming another repository than `source.url`).
+    bound: Option<Origin>,
 }
 
 impl Credentials {
@@ -104,18 +162,62 @@ impl Credentials {
             ssh_key: auth.ssh_key_file.clone(),
             known_hosts,
             token: token.map(|t| (auth.username.clone(), Token(t))),
+            bound: None,
         })
     }
 
-    /// libgit2 callbacks answering credential requests and checking ssh
-    /// host keys.
-    pub fn callbacks(&self) -> RemoteCallbacks<'_> {
+    /// These credentials, their token bound to the origin of `url` (the
+    /// URL they were configured for) whatever URL is fetched with them.
+    /// Without a binding the token is bound to the URL fetched.
+    #[must_use]
+    pub fn bound_to(mut self, url: &str) -> Credentials {
+        self.bound = Origin::of(url);
+        self
+    }
+
+    /// Whether a token is configured.
+    pub fn has_token(&self) -> bool {
+        self.token.is_some()
+    }
+
+    /// How far libgit2 may follow redirects: with a token, never to another
+    /// host (see the module's documentation).
+    pub fn redirects(&self) -> git2::RemoteRedirect {
+        if self.token.is_some() {
+            git2::RemoteRedirect::None
+        } else {
+            git2::RemoteRedirect::Initial
+        }
+    }
+
+    /// libgit2 callbacks answering credential requests for `fetched` (the
+    /// URL opened) and checking ssh host keys. The token is given only to
+    /// the origin it is bound to (see [`Credentials::bound_to`]).
+    pub fn callbacks(&self, fetched: &str) -> RemoteCallbacks<'_> {
         let mut callbacks = RemoteCallbacks::new();
         let mut tried = std::collections::HashSet::new();
-        callbacks.credentials(move |_url, user_from_url, allowed| {
+        let meant_for = self.bound.clone().or_else(|| Origin::of(fetched));
+        callbacks.credentials(move |asked, user_from_url, allowed| {
             // An ssh URL without a user: libgit2 first asks for the name.
             if allowed.contains(CredentialType::USERNAME) {
                 return Cred::username(user_from_url.unwrap_or("git"));
+            }
+            // `asked` is the server libgit2 talks to now, after any
+            // redirect: the token goes to the configured origin only.
+            if allowed.contains(CredentialType::USER_PASS_PLAINTEXT)
+                && self.token.is_some()
+                && Origin::of(asked) != meant_for
+            {
+                let asked = Origin::of(asked).map_or_else(
+                    || "a server that is not the configured one".to_string(),
+                    |o| o.to_string(),
+                );
+                let meant = meant_for
+                    .as_ref()
+                    .map_or_else(|| "no http(s) server".to_string(), ToString::to_string);
+                return Err(git2::Error::from_str(&format!(
+                    "{asked} asks for credentials, but the token of source.auth is sent only to {meant}: refused (was the request redirected?)"
+                )));
             }
             // libgit2 asks again after a rejection; giving the same answer
             // twice only loops.
@@ -408,6 +510,51 @@ mod tests {
             "a revoked key is refused even when a wildcard lists it"
         );
         assert_eq!(kh.check("y.x", &blob(KEY_A)), HostKeyCheck::Unknown);
+    }
+
+    #[test]
+    fn origins_are_scheme_host_and_port() {
+        let o = |u: &str| Origin::of(u).map(|o| o.to_string());
+        assert_eq!(
+            o("https://alice:S3cret@Git.Example.com/org/r.git").as_deref(),
+            Some("https://git.example.com:443"),
+            "no user or password, the host in lower case, the default port"
+        );
+        assert_eq!(
+            Origin::of("https://git.example.com/a"),
+            Origin::of("https://git.example.com:443/b")
+        );
+        assert_ne!(
+            Origin::of("https://git.example.com/a"),
+            Origin::of("http://git.example.com/a")
+        );
+        assert_ne!(
+            Origin::of("http://127.0.0.1:8080/a"),
+            Origin::of("http://127.0.0.1:8081/a")
+        );
+        assert_eq!(o("http://[::1]:9/r").as_deref(), Some("http://[::1]:9"));
+        assert_eq!(o("ssh://git@host/r"), None);
+        assert_eq!(o("git@host:org/r.git"), None);
+        assert_eq!(o("/srv/repo"), None);
+    }
+
+    #[test]
+    fn a_token_is_bound_to_the_url_it_was_configured_for() {
+        let creds = Credentials {
+            token: Some(("u".into(), Token("t".into()))),
+            ..Credentials::default()
+        };
+        assert!(creds.has_token());
+        assert!(matches!(creds.redirects(), git2::RemoteRedirect::None));
+        assert!(matches!(
+            Credentials::default().redirects(),
+            git2::RemoteRedirect::Initial
+        ));
+        let bound = creds.bound_to("https://git.example.com/org/r.git");
+        assert_eq!(
+            bound.bound.map(|o| o.to_string()).as_deref(),
+            Some("https://git.example.com:443")
+        );
     }
 
     #[test]

@@ -4,6 +4,12 @@
 
 use std::path::PathBuf;
 
+/// Turns a libgit2 error into [`SourceError::Git`] with `context`.
+pub(super) fn git(context: impl Into<String>) -> impl FnOnce(git2::Error) -> SourceError {
+    let context = context.into();
+    move |cause| SourceError::Git { context, cause }
+}
+
 /// Why a source could not be read. Problems *in* the files read are
 /// findings, not errors; these stop the read as a whole.
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +46,13 @@ pub enum SourceError {
     /// `source.auth` cannot be used as written: the message names the field.
     #[error("{0}")]
     Auth(String),
+    /// A token or a URL password would go over plain `http://` (`url` is
+    /// shown redacted) and the source does not say `insecure: true`.
+    #[error(
+        "{url}: plain http:// would send the token of source.auth (or the URL's password) unencrypted; \
+         use https://, or set `insecure: true` on the source to allow it"
+    )]
+    PlainHttp { url: String },
 }
 
 #[cfg(test)]

@@ -1,17 +1,20 @@
 //! Manifests from directories and files on disk.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use super::walk::{self, MAX_DEPTH};
 use super::{Budget, Limits, SourceFile};
 use crate::finding::Finding;
 
 use super::is_manifest_name;
 
 /// Reads every path: a file as it is, a directory recursively (sorted by
-/// name, hidden entries skipped, only `.yaml`/`.yml`). A symlink may point
-/// anywhere inside the directory given, never outside it. Unreadable and
-/// oversized files become findings; nothing stops the walk.
+/// name, hidden entries skipped, only `.yaml`/`.yml`), by the rules of
+/// [`walk`], which Git mode keeps too: a symlink may point anywhere inside
+/// the directory given, never outside it; a folder is read once, down to
+/// [`MAX_DEPTH`]. Unreadable and oversized files become findings; nothing
+/// stops the walk.
 pub fn read_paths(paths: &[PathBuf], limits: &Limits) -> (Vec<SourceFile>, Vec<Finding>) {
     let mut files = Vec::new();
     let mut findings = Vec::new();
@@ -48,9 +51,9 @@ pub fn read_paths(paths: &[PathBuf], limits: &Limits) -> (Vec<SourceFile>, Vec<F
                 files: &mut files,
                 findings: &mut findings,
                 budget: &mut budget,
-                visited: HashSet::new(),
+                read: HashMap::new(),
             };
-            walk.dir(path, "");
+            walk.dir(path, "", 0);
         } else if let Some(what) = crate::file::special_kind(&meta) {
             findings.push(not_regular(&display, what));
         } else {
@@ -81,15 +84,26 @@ struct Walk<'a> {
     files: &'a mut Vec<SourceFile>,
     findings: &'a mut Vec<Finding>,
     budget: &'a mut Budget,
-    visited: HashSet<PathBuf>,
+    /// Each folder read (canonical path), with the path it was shown under.
+    read: HashMap<PathBuf, String>,
 }
 
 impl Walk<'_> {
-    fn dir(&mut self, dir: &Path, rel: &str) {
-        if let Ok(canonical) = dir.canonicalize()
-            && !self.visited.insert(canonical)
-        {
-            return; // a symlink loop
+    /// Reads the folder `dir`, `rel` below the root and `depth` folders
+    /// down.
+    fn dir(&mut self, dir: &Path, rel: &str, depth: usize) {
+        let shown = dir.display().to_string();
+        if depth > MAX_DEPTH {
+            self.findings.push(walk::too_deep(&shown));
+            return;
+        }
+        if let Ok(canonical) = dir.canonicalize() {
+            if let Some(first) = self.read.get(&canonical) {
+                // Reached again through a link (or a loop of links).
+                self.findings.push(walk::already_read(&shown, first));
+                return;
+            }
+            self.read.insert(canonical, shown);
         }
         let entries = match std::fs::read_dir(dir) {
             Ok(e) => e,
@@ -122,35 +136,38 @@ impl Walk<'_> {
                 continue;
             };
             if link_meta.is_symlink() {
-                match path.canonicalize() {
-                    Ok(target) if target.starts_with(self.root) => {}
-                    Ok(target) => {
-                        self.findings.push(
-                            Finding::error(
-                                "load",
-                                format!(
-                                    "symlink points outside the manifest root ({}); \
-                                     mooring only reads files inside the directory it was given",
-                                    target.display()
-                                ),
-                            )
-                            .at(display, 1),
-                        );
-                        continue;
+                let text = std::fs::read_link(&path)
+                    .map(|t| t.display().to_string())
+                    .unwrap_or_default();
+                let finding = match path.canonicalize() {
+                    Ok(target) if target.starts_with(self.root) => None,
+                    Ok(_) => Some(walk::link_outside(&display, &text)),
+                    Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+                        Some(walk::link_loop(&display, &text))
                     }
-                    Err(e) => {
-                        self.findings.push(
-                            Finding::error("load", format!("broken symlink: {e}")).at(display, 1),
-                        );
-                        continue;
-                    }
+                    Err(_) => Some(walk::link_broken(&display, &text)),
+                };
+                if let Some(f) = finding {
+                    self.findings.push(f);
+                    continue;
                 }
             }
-            let Ok(meta) = std::fs::metadata(&path) else {
-                continue;
+            let meta = match std::fs::metadata(&path) {
+                Ok(m) => m,
+                Err(e) => {
+                    self.findings.push(
+                        Finding::error("load", format!("cannot read {display}: {e}"))
+                            .at(display, 1),
+                    );
+                    continue;
+                }
             };
             if meta.is_dir() {
-                self.dir(&path, &child_rel);
+                if is_manifest_name(&name) {
+                    self.findings
+                        .push(walk::folder_named_like_a_manifest(&display));
+                }
+                self.dir(&path, &child_rel, depth + 1);
             } else if is_manifest_name(&name)
                 && let Some(what) = crate::file::special_kind(&meta)
             {
@@ -217,5 +234,92 @@ fn read_file(
             findings.push(Finding::error("load", format!("cannot read file: {e}")).at(display, 1));
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    const CM: &str = "kind: ConfigMap\n";
+
+    /// Reads `root`; the files' rel paths and the findings as lines, with
+    /// `root` shown as `R`.
+    fn read(root: &Path) -> (Vec<String>, Vec<String>) {
+        let (files, findings) = read_paths(&[root.to_path_buf()], &Limits::default());
+        let shown = root.display().to_string();
+        (
+            files.into_iter().map(|f| f.rel).collect(),
+            findings
+                .iter()
+                .map(|f| f.to_string().replace(&shown, "R"))
+                .collect(),
+        )
+    }
+
+    fn write(root: &Path, rel: &str) {
+        let path = root.join(rel);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, CM).expect("write");
+    }
+
+    #[test]
+    fn links_inside_are_followed_and_a_folder_is_read_once() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path().join("deploy");
+        write(&root, ".shared/apps/cm.yaml");
+        write(&root, "x.yaml/cm.yaml");
+        symlink(".shared/apps", root.join("apps")).expect("link");
+        symlink("apps", root.join("chain")).expect("link");
+        symlink("..", root.join("x.yaml/up")).expect("link");
+        let (files, findings) = read(&root);
+        assert_eq!(files, ["apps/cm.yaml", "x.yaml/cm.yaml"]);
+        assert_eq!(
+            findings,
+            [
+                "R/chain:1: warning: symlink to a folder already read as R/apps: its files are \
+                 read once, under that name",
+                "R/x.yaml:1: warning: a folder named like a manifest file: read as a folder \
+                 (the files in it), not as one file",
+                "R/x.yaml/up:1: warning: symlink to a folder already read as R: its files are \
+                 read once, under that name",
+            ]
+        );
+    }
+
+    #[test]
+    fn links_outside_broken_or_looping_are_errors_naming_the_target() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path().join("deploy");
+        write(dir.path(), "base/cm.yaml");
+        std::fs::create_dir_all(&root).expect("mkdir");
+        symlink("../base", root.join("apps")).expect("link");
+        symlink("missing.yaml", root.join("gone.yaml")).expect("link");
+        symlink("loop", root.join("loop")).expect("link");
+        let (files, findings) = read(&root);
+        assert!(files.is_empty(), "{files:?}");
+        assert_eq!(findings.len(), 3, "{findings:#?}");
+        assert!(findings[0].starts_with("R/apps:1: symlink to ../base points outside"));
+        assert!(findings[1].starts_with("R/gone.yaml:1: broken symlink to missing.yaml"));
+        assert!(findings[2].starts_with("R/loop:1: symlink to loop passes through more than 40"));
+    }
+
+    #[test]
+    fn folders_below_the_depth_limit_are_an_error() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path().join("deploy");
+        write(&root, &format!("{}cm.yaml", "n/".repeat(MAX_DEPTH)));
+        write(&root, &format!("{}cm.yaml", "n/".repeat(MAX_DEPTH + 1)));
+        let (files, findings) = read(&root);
+        assert_eq!(files, [format!("{}cm.yaml", "n/".repeat(MAX_DEPTH))]);
+        assert_eq!(
+            findings,
+            [format!(
+                "R/{}n:1: folder is nested deeper than the 64 folders mooring reads: its \
+                 files are not read",
+                "n/".repeat(MAX_DEPTH)
+            )]
+        );
     }
 }

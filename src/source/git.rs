@@ -1,23 +1,21 @@
 //! Manifests from a Git revision, read straight from the object database
 //! with git2: no checkout, so two revisions can be compared side by side and
-//! the work tree is never touched.
+//! the work tree is never touched. This file opens, clones and fetches
+//! repositories and resolves revisions; reading a revision's folder is
+//! `tree`'s.
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
-use git2::{ObjectType, Oid, Repository, Tree};
+use git2::{Oid, Repository};
 
-use super::{Budget, Limits, SourceFile};
+use super::{Limits, SourceFile};
 use crate::finding::Finding;
 
 use super::SourceError;
 use super::auth::Credentials;
-use super::is_manifest_name;
+use super::error::git;
+use super::tree;
 use super::url::SourceUrl;
-
-fn git(context: impl Into<String>) -> impl FnOnce(git2::Error) -> SourceError {
-    let context = context.into();
-    move |cause| SourceError::Git { context, cause }
-}
 
 /// [`git`] for errors about `url`: libgit2 may echo the URL, or the
 /// password alone, in its message; both are scrubbed, in the context and in
@@ -39,6 +37,13 @@ pub fn is_url(repo: &str) -> bool {
         (Some(at), Some(colon)) => at < colon && !repo[..at].contains('/'),
         _ => false,
     }
+}
+
+/// Whether `url` is plain `http://`, where a token or password would cross
+/// the network unencrypted.
+fn is_plain_http(url: &str) -> bool {
+    url.get(..7)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("http://"))
 }
 
 /// A stable, readable cache folder name for a URL. Made from the redacted
@@ -114,20 +119,36 @@ impl GitRepo {
     /// Opens a local repository (any path inside it), or clones/fetches a URL
     /// into `cache_dir` (a bare clone, fetched again on every call).
     pub fn open(repo: &SourceUrl, cache_dir: &Path) -> Result<GitRepo, SourceError> {
-        GitRepo::open_with(repo, cache_dir, None)
+        GitRepo::open_with(repo, cache_dir, None, false)
     }
 
     /// [`GitRepo::open`], authenticating with `credentials` when the remote
-    /// asks and verifying ssh host keys against its known_hosts.
+    /// asks (the token only to the origin it is meant for, see
+    /// [`super::auth`]) and verifying ssh host keys against its
+    /// known_hosts. A token, or a password in the URL, is refused over
+    /// plain `http://` unless `plain_http` (the source's `insecure: true`).
     pub fn open_with(
         url: &SourceUrl,
         cache_dir: &Path,
         credentials: Option<&Credentials>,
+        plain_http: bool,
     ) -> Result<GitRepo, SourceError> {
+        let has_secret = url.has_password() || credentials.is_some_and(Credentials::has_token);
+        if has_secret && !plain_http && is_plain_http(url.expose()) {
+            return Err(SourceError::PlainHttp {
+                url: url.to_string(),
+            });
+        }
         let fetch_options = || {
             let mut fo = git2::FetchOptions::new();
             if let Some(c) = credentials {
-                fo.remote_callbacks(c.callbacks());
+                fo.remote_callbacks(c.callbacks(url.expose()));
+                fo.follow_redirects(c.redirects());
+            }
+            if url.has_password() {
+                // libgit2 sends a URL's password itself, without the
+                // callback: no redirect to another host either.
+                fo.follow_redirects(git2::RemoteRedirect::None);
             }
             fo
         };
@@ -215,42 +236,39 @@ impl GitRepo {
         Ok(commit.id())
     }
 
+    /// The root tree of `commit`.
+    fn root(&self, commit: Oid) -> Result<git2::Tree<'_>, SourceError> {
+        self.repo
+            .find_commit(commit)
+            .and_then(|c| c.tree())
+            .map_err(git(format!("cannot read the tree of {commit}")))
+    }
+
     /// Whether `path` (repository-relative; empty for the root) exists at
-    /// `commit`.
+    /// `commit`, symlinks on the way followed.
     pub fn has_path(&self, commit: Oid, path: &str) -> Result<bool, SourceError> {
         let path = path.trim_matches('/');
         if path.is_empty() || path == "." {
             return Ok(true);
         }
-        let tree = self
-            .repo
-            .find_commit(commit)
-            .and_then(|c| c.tree())
-            .map_err(git(format!("cannot read the tree of {commit}")))?;
-        Ok(tree.get_path(Path::new(path)).is_ok())
+        tree::exists(&self.repo, &self.root(commit)?, path)
     }
 
     /// Reads the manifests under `subdir` (repository-relative; empty for
-    /// the whole tree) at `commit`. Paths are reported repository-relative.
+    /// the whole tree) at `commit`, by the rules a work tree is read by
+    /// (`tree`). Paths are reported repository-relative.
     pub fn read(
         &self,
         commit: Oid,
         subdir: &str,
         limits: &Limits,
     ) -> Result<(Vec<SourceFile>, Vec<Finding>), SourceError> {
-        let commit_obj = self
-            .repo
-            .find_commit(commit)
-            .map_err(git(format!("cannot read commit {commit}")))?;
-        let root = commit_obj
-            .tree()
-            .map_err(git(format!("cannot read the tree of {commit}")))?;
+        let root = self.root(commit)?;
         let subdir = subdir.trim_matches('/');
         let subdir = if subdir == "." { "" } else { subdir };
-        let tree = if subdir.is_empty() {
-            root
-        } else {
-            let Ok(entry) = root.get_path(Path::new(subdir)) else {
+        match tree::read(&self.repo, &root, subdir, limits)? {
+            Some(read) => Ok(read),
+            None => {
                 // A folder added or removed by this change: that side is empty.
                 let note = Finding::warning(
                     "load",
@@ -259,197 +277,15 @@ impl GitRepo {
                         short(commit)
                     ),
                 );
-                return Ok((Vec::new(), vec![note]));
-            };
-            if entry.kind() == Some(ObjectType::Blob) {
-                let name = subdir.rsplit('/').next().unwrap_or(subdir).to_string();
-                let prefix = subdir[..subdir.len() - name.len()].to_string();
-                let mut out = Reader {
-                    repo: &self.repo,
-                    root: &root,
-                    prefix: &prefix,
-                    limits,
-                    budget: Budget::new(limits),
-                    files: Vec::new(),
-                    findings: Vec::new(),
-                };
-                out.blob(&name, entry.id(), entry.filemode(), 0)?;
-                out.findings.extend(out.budget.finding());
-                return Ok((out.files, out.findings));
+                Ok((Vec::new(), vec![note]))
             }
-            let obj = entry
-                .to_object(&self.repo)
-                .map_err(git(format!("cannot read {subdir}")))?;
-            obj.peel_to_tree()
-                .map_err(git(format!("{subdir} is neither a file nor a directory")))?
-        };
-        let prefix = if subdir.is_empty() {
-            String::new()
-        } else {
-            format!("{subdir}/")
-        };
-        let mut out = Reader {
-            repo: &self.repo,
-            root: &tree,
-            prefix: &prefix,
-            limits,
-            budget: Budget::new(limits),
-            files: Vec::new(),
-            findings: Vec::new(),
-        };
-        out.walk(&tree, "", 0)?;
-        out.findings.extend(out.budget.finding());
-        Ok((out.files, out.findings))
+        }
     }
 }
 
 /// A commit's short id, for messages.
 pub fn short(oid: Oid) -> String {
     oid.to_string().chars().take(10).collect()
-}
-
-struct Reader<'a> {
-    repo: &'a Repository,
-    root: &'a Tree<'a>,
-    prefix: &'a str,
-    limits: &'a Limits,
-    budget: Budget,
-    files: Vec<SourceFile>,
-    findings: Vec<Finding>,
-}
-
-const MODE_LINK: i32 = 0o120_000;
-const MAX_LINK_HOPS: usize = 8;
-
-impl Reader<'_> {
-    fn walk(&mut self, tree: &Tree<'_>, rel: &str, depth: usize) -> Result<(), SourceError> {
-        if depth > 64 {
-            return Ok(());
-        }
-        let mut entries: Vec<_> = tree.iter().collect();
-        entries.sort_by(|a, b| a.name_bytes().cmp(b.name_bytes()));
-        for entry in entries {
-            if self.budget.exceeded() {
-                return Ok(());
-            }
-            let Ok(name) = entry.name() else { continue };
-            if name.starts_with('.') {
-                continue;
-            }
-            let child = if rel.is_empty() {
-                name.to_string()
-            } else {
-                format!("{rel}/{name}")
-            };
-            match entry.kind() {
-                Some(ObjectType::Tree) => {
-                    let sub = self
-                        .repo
-                        .find_tree(entry.id())
-                        .map_err(git(format!("cannot read {}{child}", self.prefix)))?;
-                    self.walk(&sub, &child, depth + 1)?;
-                }
-                Some(ObjectType::Blob) if is_manifest_name(name) => {
-                    let (id, mode) = (entry.id(), entry.filemode());
-                    self.blob(&child, id, mode, 0)?;
-                }
-                _ => {}
-            }
-        }
-        Ok(())
-    }
-
-    fn blob(&mut self, rel: &str, id: Oid, mode: i32, hops: usize) -> Result<(), SourceError> {
-        let display = format!("{}{rel}", self.prefix);
-        let odb = self
-            .repo
-            .odb()
-            .map_err(git("cannot open the object database"))?;
-        let (size, _) = odb
-            .read_header(id)
-            .map_err(git(format!("cannot read {display}")))?;
-        if mode == MODE_LINK {
-            let blob = self
-                .repo
-                .find_blob(id)
-                .map_err(git(format!("cannot read {display}")))?;
-            let target = String::from_utf8_lossy(blob.content()).to_string();
-            let Some(resolved) = resolve_link(rel, &target) else {
-                self.findings.push(
-                    Finding::error(
-                        "load",
-                        format!(
-                            "symlink points outside the manifest root ({target}); \
-                             mooring only reads files inside the folder it was given"
-                        ),
-                    )
-                    .at(display, 1),
-                );
-                return Ok(());
-            };
-            let entry = match self.root.get_path(Path::new(&resolved)) {
-                Ok(e) if hops < MAX_LINK_HOPS => e,
-                _ => {
-                    self.findings.push(
-                        Finding::error("load", format!("broken symlink to {target}"))
-                            .at(display, 1),
-                    );
-                    return Ok(());
-                }
-            };
-            if entry.kind() == Some(ObjectType::Blob) {
-                return self.blob(rel, entry.id(), entry.filemode(), hops + 1);
-            }
-            return Ok(());
-        }
-        if size as u64 > self.limits.max_file_bytes {
-            self.findings.push(
-                Finding::error(
-                    "load",
-                    format!(
-                        "file is {size} bytes, over the {} byte limit for a manifest file",
-                        self.limits.max_file_bytes
-                    ),
-                )
-                .at(display, 1),
-            );
-            return Ok(());
-        }
-        if !self.budget.admit(&display, size as u64) {
-            return Ok(());
-        }
-        let blob = self
-            .repo
-            .find_blob(id)
-            .map_err(git(format!("cannot read {display}")))?;
-        self.files.push(SourceFile {
-            path: display,
-            rel: rel.to_string(),
-            bytes: blob.content().to_vec(),
-        });
-        Ok(())
-    }
-}
-
-/// Resolves a symlink's target against the link's folder, lexically. `None`
-/// when it leaves the root.
-fn resolve_link(link_rel: &str, target: &str) -> Option<String> {
-    if target.starts_with('/') {
-        return None;
-    }
-    let mut parts: Vec<String> = link_rel.split('/').map(str::to_string).collect();
-    parts.pop();
-    for c in Path::new(target).components() {
-        match c {
-            Component::Normal(p) => parts.push(p.to_string_lossy().to_string()),
-            Component::ParentDir => {
-                parts.pop()?;
-            }
-            Component::CurDir => {}
-            _ => return None,
-        }
-    }
-    Some(parts.join("/"))
 }
 
 #[cfg(test)]
@@ -463,14 +299,6 @@ mod tests {
         assert!(is_url("git@example.com:org/repo.git"));
         assert!(!is_url("./repo"));
         assert!(!is_url("/srv/repos/infra"));
-    }
-
-    #[test]
-    fn links_stay_inside_the_root() {
-        assert_eq!(resolve_link("a/b.yaml", "c.yaml"), Some("a/c.yaml".into()));
-        assert_eq!(resolve_link("a/b.yaml", "../c.yaml"), Some("c.yaml".into()));
-        assert_eq!(resolve_link("b.yaml", "../c.yaml"), None);
-        assert_eq!(resolve_link("b.yaml", "/etc/passwd"), None);
     }
 
     #[test]

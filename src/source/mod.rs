@@ -22,7 +22,9 @@ pub mod fs;
 pub mod git;
 mod input;
 pub mod name;
+mod tree;
 pub mod url;
+pub mod walk;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -72,6 +74,9 @@ pub struct GitSpec {
     pub timeout: Option<Duration>,
     /// Where clones of remote repositories are kept.
     pub cache_dir: PathBuf,
+    /// Whether a token or URL password may go over plain `http://` (the
+    /// source's `insecure: true`); refused otherwise.
+    pub insecure: bool,
 }
 
 impl std::fmt::Debug for GitSpec {
@@ -84,6 +89,7 @@ impl std::fmt::Debug for GitSpec {
             .field("credentials", &self.credentials.is_some())
             .field("timeout", &self.timeout)
             .field("cache_dir", &self.cache_dir)
+            .field("insecure", &self.insecure)
             .finish()
     }
 }
@@ -94,7 +100,12 @@ pub fn open(spec: &GitSpec) -> Result<GitRepo, SourceError> {
     if let Some(timeout) = spec.timeout {
         git::set_network_timeout(timeout)?;
     }
-    GitRepo::open_with(&spec.url, &spec.cache_dir, spec.credentials.as_ref())
+    GitRepo::open_with(
+        &spec.url,
+        &spec.cache_dir,
+        spec.credentials.as_ref(),
+        spec.insecure,
+    )
 }
 
 /// A source pinned to what [`read`] will read.
@@ -215,7 +226,11 @@ mod tests {
     /// A repository with `deploy/cm.yaml` in one commit.
     fn repo() -> (tempfile::TempDir, Oid) {
         let dir = tempfile::tempdir().expect("temp dir");
-        let repo = git2::Repository::init(dir.path()).expect("init");
+        // No templates (their info/exclude could hide files) and a named
+        // branch: nothing here depends on the machine's git configuration.
+        let mut options = git2::RepositoryInitOptions::new();
+        options.external_template(false).initial_head("main");
+        let repo = git2::Repository::init_opts(dir.path(), &options).expect("init");
         std::fs::create_dir_all(dir.path().join("deploy")).expect("mkdir");
         std::fs::write(dir.path().join("deploy/cm.yaml"), "kind: ConfigMap\n").expect("write");
         let mut index = repo.index().expect("index");
@@ -240,6 +255,7 @@ mod tests {
             credentials: None,
             timeout: None,
             cache_dir: dir.join("cache"),
+            insecure: false,
         }))
     }
 

@@ -1,6 +1,7 @@
 //! mooring's schemas side by side with the CRDs the upstream projects ship
-//! today (`../shared/reference/upstream-crds/`): every property upstream
-//! has, mooring has; every constraint upstream enforces (required fields,
+//! today (copied unchanged into `tests/fixtures/upstream-crds/`, whose
+//! README names each file's repository, path, commit and licence): every
+//! property upstream has, mooring has; every constraint upstream enforces (required fields,
 //! bounds, lengths, item counts, patterns, enums, int32 ranges,
 //! int-or-string, CEL rules) and every default upstream declares on its
 //! own types, mooring enforces (or declares), in its schema or, where the
@@ -20,7 +21,7 @@ use serde_json::{Value, json};
 fn crd_dir() -> PathBuf {
     PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../shared/reference/upstream-crds"
+        "/tests/fixtures/upstream-crds"
     ))
 }
 

@@ -72,6 +72,34 @@ pub fn write(dir: &Path, rel: &str, text: &str) {
     std::fs::write(path, text).unwrap();
 }
 
+/// A new repository in `dir` (made if absent) whose first branch is
+/// `main`, whatever the user's `init.defaultBranch`, and without templates
+/// (`init.templateDir`): no test depends on the git configuration of the
+/// machine it runs on. Commits are made with [`commit_all`], which names its
+/// own author and runs no hook.
+pub fn git_init(dir: &Path) -> git2::Repository {
+    let mut options = git2::RepositoryInitOptions::new();
+    options
+        .mkpath(true)
+        .external_template(false)
+        .initial_head("main");
+    git2::Repository::init_opts(dir, &options).unwrap()
+}
+
+/// The `git` program with no global or system configuration (so no
+/// `core.hooksPath`, `init.templateDir`, `init.defaultBranch` or identity of
+/// the user's), and its own author and committer.
+pub fn git_command() -> Command {
+    let mut cmd = Command::new("git");
+    cmd.env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_AUTHOR_NAME", "test")
+        .env("GIT_AUTHOR_EMAIL", "test@example.com")
+        .env("GIT_COMMITTER_NAME", "test")
+        .env("GIT_COMMITTER_EMAIL", "test@example.com");
+    cmd
+}
+
 /// Stages everything in the work tree of `repo` (additions, changes,
 /// removals) and commits it on HEAD.
 pub fn commit_all(repo: &git2::Repository, message: &str) -> git2::Oid {
@@ -157,9 +185,7 @@ where
 
 /// Commits everything in `dir`, making it a repository first if needed.
 pub fn commit_dir(dir: &Path, message: &str) {
-    let repo = git2::Repository::open(dir)
-        .or_else(|_| git2::Repository::init(dir))
-        .unwrap();
+    let repo = git2::Repository::open(dir).unwrap_or_else(|_| git_init(dir));
     commit_all(&repo, message);
 }
 

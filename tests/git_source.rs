@@ -1,0 +1,218 @@
+//! Git mode (`--repo`, the daemon) reads what the work tree reads: the same
+//! repository, read from disk and from a commit through the real binary,
+//! gives the same objects; symlinks are followed inside the folder and are
+//! errors outside it, in both modes; what Git mode cannot read (submodules,
+//! folders too deep) is reported, never passed over.
+
+mod support;
+
+use std::os::unix::fs::symlink;
+use std::path::Path;
+
+use support::{commit_all, git_init, mooring, write};
+
+const NS: &str = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: apps\n";
+
+fn cm(name: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: apps\ndata:\n  k: v\n"
+    )
+}
+
+fn link(dir: &Path, rel: &str, target: &str) {
+    let path = dir.join(rel);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    symlink(target, path).unwrap();
+}
+
+/// `deploy/` with a Namespace, a ConfigMap reached only through a symlink
+/// to a (hidden) folder, and one through a symlink to a file.
+fn linked_repo(dir: &Path) -> (git2::Oid, git2::Oid) {
+    let repo = git_init(dir);
+    write(dir, "README.md", "manifests live in deploy/\n");
+    let first = commit_all(&repo, "empty");
+    write(dir, "deploy/ns.yaml", NS);
+    write(dir, "deploy/.shared/apps/cm.yaml", &cm("a"));
+    write(dir, "deploy/.shared/b.yaml", &cm("b"));
+    link(dir, "deploy/apps", ".shared/apps");
+    link(dir, "deploy/b.yaml", ".shared/b.yaml");
+    let second = commit_all(&repo, "linked");
+    (first, second)
+}
+
+/// The work tree (`PATH`) against the commit of the same files (Git mode):
+/// nothing to change, so both read the same objects. Before, Git mode passed
+/// over the folder symlink and planned its ConfigMap as new.
+#[test]
+fn the_work_tree_and_git_mode_read_the_same_objects() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, second) = linked_repo(dir.path());
+    let deploy = dir.path().join("deploy");
+    let out = mooring(
+        &[
+            "plan",
+            "--no-policies",
+            deploy.to_str().unwrap(),
+            "--against-ref",
+            &second.to_string(),
+        ],
+        None,
+    );
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("→ work tree: no changes (3 unchanged)"),
+        "{}",
+        out.stdout
+    );
+}
+
+/// Git mode alone: every object behind a symlink is planned, under the
+/// link's path.
+#[test]
+fn git_mode_follows_a_symlink_to_a_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let (first, second) = linked_repo(dir.path());
+    let repo = dir.path().to_str().unwrap();
+    let out = mooring(
+        &[
+            "plan",
+            "--no-policies",
+            "--repo",
+            repo,
+            "--ref",
+            &second.to_string(),
+            "--path",
+            "deploy",
+            "--against-ref",
+            &first.to_string(),
+        ],
+        None,
+    );
+    assert_eq!(out.code, 2, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("3 to create, 0 to update, 0 to delete"),
+        "{}",
+        out.stdout
+    );
+    for line in [
+        "+ create ConfigMap/apps/a  (deploy/apps/cm.yaml:1)",
+        "+ create ConfigMap/apps/b  (deploy/b.yaml:1)",
+        "+ create Namespace/apps  (deploy/ns.yaml:1)",
+    ] {
+        assert!(out.stdout.contains(line), "{line}: {}", out.stdout);
+    }
+}
+
+/// A folder moved out of `deploy/` and linked back from there: the link
+/// leaves the folder mooring reads, which is an error in both modes, with
+/// the same words. Before, Git mode passed over it in silence and planned
+/// the folder's objects for deletion.
+#[test]
+fn a_symlink_leaving_the_folder_is_an_error_in_both_modes_not_a_deletion() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let repo = git_init(d);
+    write(d, "deploy/ns.yaml", NS);
+    write(d, "deploy/apps/cm.yaml", &cm("a"));
+    let first = commit_all(&repo, "in place");
+    std::fs::create_dir_all(d.join("base")).unwrap();
+    std::fs::rename(d.join("deploy/apps"), d.join("base/apps")).unwrap();
+    link(d, "deploy/apps", "../base/apps");
+    commit_all(&repo, "moved, linked back");
+    let expected =
+        "deploy/apps:1: symlink to ../base/apps points outside the folder mooring reads: not read";
+
+    let out = mooring(
+        &[
+            "plan",
+            "--no-policies",
+            "--repo",
+            ".",
+            "--path",
+            "deploy",
+            "--against-ref",
+            &first.to_string(),
+        ],
+        Some(d),
+    );
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    let all = format!("{}{}", out.stdout, out.stderr);
+    assert!(all.contains(expected), "{all}");
+    assert!(!all.contains("to delete"), "{all}");
+
+    let out = mooring(&["validate", "--no-policies", "deploy"], Some(d));
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains(expected), "{}", out.stdout);
+}
+
+/// A submodule, a folder and a submodule named like manifests, and a folder
+/// below the depth limit: each is a finding in Git mode.
+#[test]
+fn submodules_odd_manifest_names_and_deep_folders_are_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let repo = git_init(d);
+    write(d, "README.md", "x\n");
+    let first = commit_all(&repo, "empty");
+    write(d, "deploy/ns.yaml", NS);
+    write(d, "deploy/x.yaml/cm.yaml", &cm("a"));
+    let deep = format!("deploy/{}cm.yaml", "n/".repeat(65));
+    write(d, &deep, &cm("deep"));
+    let mut index = repo.index().unwrap();
+    index
+        .add_all(["*"].iter(), git2::IndexAddOption::DEFAULT, None)
+        .unwrap();
+    // Submodules as Git stores them: a gitlink entry naming a commit.
+    for path in ["deploy/vendor", "deploy/sub.yml"] {
+        let entry = git2::IndexEntry {
+            ctime: git2::IndexTime::new(0, 0),
+            mtime: git2::IndexTime::new(0, 0),
+            dev: 0,
+            ino: 0,
+            mode: 0o160_000,
+            uid: 0,
+            gid: 0,
+            file_size: 0,
+            id: first,
+            flags: 0,
+            flags_extended: 0,
+            path: path.as_bytes().to_vec(),
+        };
+        index.add(&entry).unwrap();
+    }
+    let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+    let sig = git2::Signature::now("test", "test@example.com").unwrap();
+    let parent = repo.find_commit(first).unwrap();
+    let second = repo
+        .commit(None, &sig, &sig, "odd", &tree, &[&parent])
+        .unwrap();
+
+    let out = mooring(
+        &[
+            "plan",
+            "--no-policies",
+            "--repo",
+            ".",
+            "--ref",
+            &second.to_string(),
+            "--path",
+            "deploy",
+            "--against-ref",
+            &first.to_string(),
+        ],
+        Some(d),
+    );
+    let all = format!("{}{}", out.stdout, out.stderr);
+    assert_eq!(out.code, 1, "the deep folder is an error: {all}");
+    for line in [
+        format!(
+            "deploy/{}n:1: folder is nested deeper than the 64 folders mooring reads: its files are not read",
+            "n/".repeat(64)
+        ),
+        "deploy/sub.yml:1: warning: a submodule: its files are another repository's, not in this commit, and are not read".to_string(),
+        "deploy/vendor:1: warning: a submodule: its files are another repository's".to_string(),
+        "deploy/x.yaml:1: warning: a folder named like a manifest file: read as a folder".to_string(),
+    ] {
+        assert!(all.contains(&line), "{line}\n{all}");
+    }
+}
