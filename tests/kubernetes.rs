@@ -1293,3 +1293,26 @@ async fn a_replace_spares_an_object_recreated_since_it_was_observed(t: Target) {
     assert_eq!(live["metadata"]["uid"], theirs["metadata"]["uid"]);
     assert_eq!(live["data"], json!({"a": "9"}));
 }
+
+/// The test server says the release it is (`/version`), as a release
+/// build of Kubernetes does: clients read it (Helm's `kubeVersion`,
+/// kubectl's version skew). Real server only: the emulator has no version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_test_server_reports_its_real_version() {
+    let env = KubeEnv::start(Target::Real).await;
+    let script = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/kube-apiserver"),
+    )
+    .unwrap();
+    let pinned = script
+        .lines()
+        .find_map(|l| l.strip_prefix("KUBERNETES_VERSION="))
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("scripts/kube-apiserver pins KUBERNETES_VERSION");
+    let info = env.client().apiserver_version().await.unwrap();
+    assert_eq!(info.git_version, pinned, "{info:?}");
+    assert_eq!(
+        format!("v{}.{}", info.major, info.minor),
+        pinned[..pinned.rfind('.').unwrap()]
+    );
+}
