@@ -35,6 +35,8 @@ pub struct Metrics {
     sync_duration: HistogramVec,
     last_sync: GaugeVec,
     last_success: GaugeVec,
+    source_started: GaugeVec,
+    changes_held: IntGaugeVec,
     source_info: IntGaugeVec,
     git_fetch_total: IntCounterVec,
     validation_errors: IntGaugeVec,
@@ -152,6 +154,18 @@ impl Metrics {
                 "mooring_last_successful_sync_timestamp_seconds",
                 "When the last successful sync finished (Unix time)",
                 &["source"],
+            )?,
+            source_started: gauge(
+                &r,
+                "mooring_source_started_timestamp_seconds",
+                "When this process started following the source (Unix time): the stale alert's reference for a source that never synced successfully",
+                &["source"],
+            )?,
+            changes_held: int_gauge(
+                &r,
+                "mooring_changes_held",
+                "Changes held back by a safety rule in the last sync or drift check, by reason (other_owner, not_applied_by_mooring, deletion_cap, empty_render, force_prune_needed, replace_refused, failed_changes, terminating, other)",
+                &["source", "reason"],
             )?,
             source_info: int_gauge(
                 &r,
@@ -296,10 +310,34 @@ impl Metrics {
                 Outcome::Done { .. } => "done",
                 Outcome::Failed { .. } => "failed",
                 Outcome::Skipped { .. } => "skipped",
+                Outcome::Held { .. } => "held",
             };
             self.apply_total
                 .with_label_values(&[source, &r.backend, r.action.verb(), result])
                 .inc();
+        }
+    }
+
+    /// Marks `source` as followed from now on: before its first successful
+    /// sync, the stale alert measures from here.
+    pub fn start_source(&self, source: &str) {
+        let now = std::time::SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
+        self.source_started.with_label_values(&[source]).set(now);
+        for kind in crate::engine::HOLD_KINDS {
+            self.changes_held.with_label_values(&[source, kind]).set(0);
+        }
+    }
+
+    /// How many changes of the last sync or drift check were held, by reason.
+    fn record_held(&self, source: &str, held: &[crate::run::HeldChange]) {
+        for kind in crate::engine::HOLD_KINDS {
+            let n = held.iter().filter(|h| h.kind == *kind).count();
+            self.changes_held
+                .with_label_values(&[source, kind])
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
         }
     }
 
@@ -389,6 +427,11 @@ impl Observer for Metrics {
         if let Some(report) = &o.report {
             self.record_apply(source, report);
         }
+        // A sync window holding a sync back plans without holding changes:
+        // only what was planned and applied says what is held.
+        if o.plan.is_some() {
+            self.record_held(source, &o.held);
+        }
         if let Some(rev) = &o.revision {
             self.set_source_info(source, &o.url.to_string(), rev);
         }
@@ -445,6 +488,7 @@ mod tests {
             started: SystemTime::now(),
             duration: Duration::from_millis(120),
             drift_check: false,
+            held: Vec::new(),
         }
     }
 
@@ -487,6 +531,49 @@ mod tests {
         assert!(!text.contains("revision=\"abc123\""), "{text}");
         assert!(text.contains("revision=\"def456\""));
         assert!(text.contains("mooring_sync_total{result=\"success\",source=\"web\"} 3"));
+    }
+
+    #[test]
+    fn held_changes_are_counted_by_reason_and_the_sync_as_held() {
+        let m = Metrics::new().unwrap();
+        m.start_source("web");
+        let text = m.encode();
+        assert!(
+            text.contains("mooring_source_started_timestamp_seconds{source=\"web\"}"),
+            "{text}"
+        );
+        assert!(
+            text.contains("mooring_changes_held{reason=\"other_owner\",source=\"web\"} 0"),
+            "{text}"
+        );
+        let mut o = outcome(plan(A, A));
+        o.result = SyncResult::Held;
+        o.held = vec![
+            crate::run::HeldChange {
+                change: "update ConfigMap/shop/app [kubernetes]".into(),
+                reason: "the live object belongs to mooring source `x`".into(),
+                kind: "other_owner",
+            };
+            2
+        ];
+        m.observe(&o);
+        let text = m.encode();
+        assert!(
+            text.contains("mooring_changes_held{reason=\"other_owner\",source=\"web\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("mooring_sync_total{result=\"held\",source=\"web\"} 1"),
+            "{text}"
+        );
+        // Released: back to zero.
+        o.held.clear();
+        o.result = SyncResult::Success;
+        m.observe(&o);
+        assert!(
+            m.encode()
+                .contains("mooring_changes_held{reason=\"other_owner\",source=\"web\"} 0")
+        );
     }
 
     #[test]

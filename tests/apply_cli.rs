@@ -434,9 +434,11 @@ async fn prune_deletes_only_owned_objects_and_only_when_asked(t: Target) {
             .is_some()
     );
 
-    // 2 of 3 managed objects is above the 30% cap.
+    // 2 of 3 managed objects is above the 30% cap: held, which is not a
+    // success.
     let capped = env.run(&["apply", "--yes", "--prune"]).await;
-    assert_code(&capped, 0);
+    assert_code(&capped, 1);
+    assert!(capped.stderr.contains("held: delete"), "{}", capped.stderr);
     assert!(
         capped.stderr.contains("exceed the cap"),
         "{}",
@@ -477,7 +479,8 @@ async fn an_empty_render_deletes_nothing(t: Target) {
     assert_code(&env.run(&["apply", "--yes"]).await, 0);
     std::fs::remove_file(env.path("repo/ns.yaml")).unwrap();
     let out = env.run(&["apply", "--yes"]).await;
-    assert_code(&out, 0);
+    // Held, not applied: exit 1.
+    assert_code(&out, 1);
     assert!(
         out.stderr.contains("rendered set is empty"),
         "{}",
@@ -721,7 +724,15 @@ async fn a_second_source_never_takes_over_the_firsts_objects(t: Target) {
     let other = env
         .run(&["apply", "--yes", "--source-name", &env.kube.name("other")])
         .await;
-    assert_code(&other, 0);
+    // Held, with the owner named, and not a success.
+    assert_code(&other, 1);
+    assert!(
+        other
+            .stderr
+            .contains(&format!("held: update ConfigMap/{}/app", env.shop)),
+        "{}",
+        other.stderr
+    );
     assert!(
         other
             .stdout

@@ -29,6 +29,7 @@ crate::on_both_targets!(
     objects_labelled_before_inventories_are_adopted_in_place,
     a_recorded_kind_the_cluster_no_longer_serves_is_a_warning,
     force_prune_shows_what_a_namespace_takes_along,
+    no_deletion_after_a_failed_change,
 );
 
 const MEMBER: &str = "applyset.kubernetes.io/part-of";
@@ -492,5 +493,69 @@ async fn force_prune_shows_what_a_namespace_takes_along(t: Target) {
                 .contains(&format!("ConfigMap/{ns}/app (still in Git)")),
         "{}",
         show(&plan)
+    );
+}
+
+/// A run where an update fails (a field another manager owns, without
+/// forceConflicts) deletes nothing: the deletion is held, with why, and
+/// apply exits 1. The next run, once the conflict is gone, deletes it.
+async fn no_deletion_after_a_failed_change(t: Target) {
+    let env = KubeEnv::start(t).await;
+    let (kept, gone) = (env.name("kept"), env.name("gone"));
+    let repo = folder(&env, "repo");
+    write(&repo, "kept.yaml", &cm(&kept, "default"));
+    write(&repo, "gone.yaml", &cm(&gone, "default"));
+    let base = ["--source-name", env.source.as_str(), "--prune", "--yes"];
+    let apply = || async { mooring(&env, &[&["apply", &path(&repo)][..], &base].concat()).await };
+    let out = apply().await;
+    assert_eq!(out.code, 0, "{}", show(&out));
+
+    // Someone else takes `data.k` of `kept`; Git changes it and drops `gone`.
+    env.apply_as(
+        "kubectl",
+        &json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": kept, "namespace": "default"}, "data": {"k": "theirs"}}),
+        true,
+    )
+    .await;
+    write(
+        &repo,
+        "kept.yaml",
+        &format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {kept}, namespace: default}}\ndata: {{k: ours}}\n"
+        ),
+    );
+    std::fs::remove_file(repo.join("gone.yaml")).unwrap();
+    let out = apply().await;
+    assert_eq!(out.code, 1, "{}", show(&out));
+    assert!(out.stdout.contains("conflict"), "{}", show(&out));
+    assert!(
+        out.stdout.contains(&format!(
+            "delete ConfigMap/default/{gone} [kubernetes]: held:"
+        )) && out.stdout.contains("1 other change(s) of this run failed"),
+        "{}",
+        show(&out)
+    );
+    assert!(
+        env.get("", "ConfigMap", Some("default"), &gone)
+            .await
+            .is_some(),
+        "deleted although a change of the run failed: {}",
+        show(&out)
+    );
+
+    // Git gives `k` back to the other manager's value: nothing conflicts,
+    // and the deletion goes ahead.
+    write(
+        &repo,
+        "kept.yaml",
+        &cm(&kept, "default").replace("k: v", "k: theirs"),
+    );
+    let out = apply().await;
+    assert_eq!(out.code, 0, "{}", show(&out));
+    assert!(
+        env.get("", "ConfigMap", Some("default"), &gone)
+            .await
+            .is_none()
     );
 }

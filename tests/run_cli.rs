@@ -118,7 +118,54 @@ crate::on_both_targets!(
     a_deny_window_holds_changes_until_it_is_gone,
     a_signed_push_webhook_syncs_at_once_and_an_unsigned_one_is_refused,
     while_git_is_down_the_last_revision_stays_and_the_daemon_comes_back,
+    once_says_held_and_exits_1_when_a_change_is_held_back,
 );
+
+/// Held is not success: an object of the source that another mooring
+/// source owns is held back, named with its owner, and `--once` exits 1
+/// with the result `held`.
+async fn once_says_held_and_exits_1_when_a_change_is_held_back(t: Target) {
+    let env = Env::start(t).await;
+    let other = env.kube.name("other");
+    env.kube
+        .apply_as(
+            "mooring-tests",
+            &serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": env.shop}}),
+            false,
+        )
+        .await;
+    env.kube
+        .apply_as(
+            "mooring",
+            &serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "app", "namespace": env.shop, "labels": {
+                    "app.kubernetes.io/managed-by": "mooring", "mooring.dev/source": other}},
+                "data": {"level": "theirs"}}),
+            false,
+        )
+        .await;
+    let out = env.once().await;
+    assert_eq!(
+        out.code, 1,
+        "{}
+{}",
+        out.stdout, out.stderr
+    );
+    assert!(
+        out.stdout.contains(&format!("{}: held", env.source())),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains(&format!(
+            "held: update ConfigMap/{}/app [kubernetes]: the live object belongs to mooring source `{other}`",
+            env.shop
+        )),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(env.level().await.as_deref(), Some("theirs"));
+}
 
 async fn once_applies_a_new_commit_and_never_an_invalid_one(t: Target) {
     let env = Env::start(t).await;

@@ -77,6 +77,19 @@ pub fn run(args: &ApplyArgs) -> anyhow::Result<i32> {
         if let Some(why) = &held {
             eprintln!("deletions held back: {why}");
         }
+        // Held is not success: each held change is named with its reason,
+        // and the run exits 1 (prune being off is not a hold: it was asked).
+        let held_changes = plan.held();
+        for c in &held_changes {
+            eprintln!(
+                "held: {} {} [{}]: {}",
+                c.action.verb(),
+                c.id,
+                c.backend,
+                c.blocked.as_deref().unwrap_or_default()
+            );
+        }
+        let any_held = !held_changes.is_empty();
         if args.dry_run || actionable == 0 {
             if json {
                 print!("{}", output::render(args.output, &plan.plan, &sides, &findings));
@@ -89,7 +102,7 @@ pub fn run(args: &ApplyArgs) -> anyhow::Result<i32> {
             } else {
                 println!("\nDry run: nothing was changed.");
             }
-            return Ok(if plan.failed() {
+            return Ok(if plan.failed() || (any_held && !args.dry_run) {
                 exit::FAILED
             } else if args.dry_run && plan.plan.has_changes() {
                 exit::CHANGES
@@ -140,7 +153,7 @@ pub fn run(args: &ApplyArgs) -> anyhow::Result<i32> {
             );
             return Ok(signal.exit_code());
         }
-        Ok(if report.succeeded() && !plan.failed() {
+        Ok(if report.succeeded() && !plan.failed() && !any_held {
             exit::OK
         } else {
             exit::FAILED
@@ -254,11 +267,19 @@ pub fn text_report(report: &Report) -> String {
                     r.object
                 )
             }
+            Outcome::Held { reason } => {
+                writeln!(
+                    out,
+                    "  ‖ {} {}{target}: held: {reason}",
+                    r.action.verb(),
+                    r.object
+                )
+            }
         };
     }
     let _ = writeln!(
         out,
-        "\nApplied: {} done{}, {} failed, {} skipped.{}",
+        "\nApplied: {} done{}, {} failed, {} skipped{}.{}",
         report.done,
         if report.unhealthy > 0 {
             format!(" ({} unhealthy)", report.unhealthy)
@@ -267,6 +288,11 @@ pub fn text_report(report: &Report) -> String {
         },
         report.failed,
         report.skipped,
+        if report.held > 0 {
+            format!(", {} held", report.held)
+        } else {
+            String::new()
+        },
         if report.failed > 0 {
             " Run apply again once the failures are fixed: it only does what is left."
         } else {

@@ -62,11 +62,19 @@ impl Observer for PrintObserver {
         let applied = o.report.as_ref().map_or(String::new(), |r| {
             format!("; applied {} ({} failed)", r.done, r.failed)
         });
+        let held = if o.held.is_empty() {
+            String::new()
+        } else {
+            format!("; {} held", o.held.len())
+        };
         println!(
-            "{}: {} at {revision}{counts}{applied}",
+            "{}: {} at {revision}{counts}{applied}{held}",
             o.source,
             o.result.label()
         );
+        for h in &o.held {
+            println!("  held: {h}");
+        }
         for line in mooring::finding::text_lines(&o.findings) {
             println!("  {line}");
         }
@@ -148,6 +156,9 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
         }
         let ready = Arc::new(AtomicBool::new(false));
         let metrics = Arc::new(Metrics::new()?);
+        for source in config.all_sources() {
+            metrics.start_source(&source.name);
+        }
         mooring::backend::requests::install(metrics.clone());
         let status = StatusBoard::default();
         let election = elector.map(super::lead::Election::start);

@@ -77,7 +77,60 @@ impl TargetPlan {
     pub fn failed(&self) -> bool {
         !self.unreachable.is_empty() || self.findings.iter().any(Finding::is_error)
     }
+
+    /// The changes held back, each with why: owned by another source,
+    /// labelled but not applied by mooring, over the deletion cap, from an
+    /// empty render, a Namespace or CRD without `--force-prune`, a refused
+    /// replace. Deletions shown while prune is off are not held: not
+    /// pruning is what was asked.
+    pub fn held(&self) -> Vec<&Change> {
+        self.plan
+            .changes
+            .iter()
+            .filter(|c| {
+                c.blocked
+                    .as_deref()
+                    .is_some_and(|why| !(c.action == Action::Delete && why == PRUNE_OFF))
+            })
+            .collect()
+    }
 }
+
+/// Why deletions are not made when prune is off.
+const PRUNE_OFF: &str = "prune is off (set `prune: true` or pass --prune)";
+
+/// What a held change is held for, as the small fixed set of words the
+/// `mooring_changes_held{reason}` gauge uses ([`HOLD_KINDS`]), from the
+/// reason the engine or a backend gave.
+pub fn hold_kind(reason: &str) -> &'static str {
+    const KINDS: &[(&str, &str)] = &[
+        ("belongs to", "other_owner"),
+        ("not applied by mooring", "not_applied_by_mooring"),
+        ("exceed the cap", "deletion_cap"),
+        ("rendered set is empty", "empty_render"),
+        ("pass --force-prune to delete it", "force_prune_needed"),
+        ("forbids replacing", "replace_refused"),
+        ("other change(s) of this run failed", "failed_changes"),
+        ("Terminating", "terminating"),
+    ];
+    KINDS
+        .iter()
+        .find(|(text, _)| reason.contains(text))
+        .map_or("other", |(_, kind)| kind)
+}
+
+/// Every value [`hold_kind`] gives.
+pub const HOLD_KINDS: &[&str] = &[
+    "other_owner",
+    "not_applied_by_mooring",
+    "deletion_cap",
+    "empty_render",
+    "force_prune_needed",
+    "replace_refused",
+    "failed_changes",
+    "terminating",
+    "other",
+];
 
 /// What happened to one change.
 #[derive(Debug, Clone, Serialize)]
@@ -92,6 +145,11 @@ pub enum Outcome {
         error: String,
     },
     Skipped {
+        reason: String,
+    },
+    /// Not attempted on purpose, for a safety rule: a deletion in a run
+    /// where another change failed.
+    Held {
         reason: String,
     },
 }
@@ -113,6 +171,8 @@ pub struct Report {
     pub done: usize,
     pub failed: usize,
     pub skipped: usize,
+    /// Held back by a safety rule (see [`Outcome::Held`]).
+    pub held: usize,
     /// Done, but not healthy (e.g. a microVM that ended `FAILED`).
     pub unhealthy: usize,
 }
@@ -120,7 +180,7 @@ pub struct Report {
 impl Report {
     /// Every change was made and everything made is healthy.
     pub fn succeeded(&self) -> bool {
-        self.failed == 0 && self.skipped == 0 && self.unhealthy == 0
+        self.failed == 0 && self.skipped == 0 && self.held == 0 && self.unhealthy == 0
     }
 }
 
@@ -315,14 +375,21 @@ impl Engine {
     /// reason deletions were held back as a whole, if they were.
     pub fn guard(&self, plan: &mut TargetPlan, safety: &Safety) -> Option<String> {
         // Deletions a backend already holds (see `Change::blocked`) are
-        // not counted, and keep their reason.
+        // not counted, and keep their reason. A replace deletes before it
+        // creates, so it counts against the cap too.
         let deletions = plan
             .plan
             .changes
             .iter()
             .filter(|c| c.action == Action::Delete && c.blocked.is_none())
             .count();
-        if deletions == 0 {
+        let replaces = plan
+            .plan
+            .changes
+            .iter()
+            .filter(|c| c.action == Action::Replace && c.blocked.is_none())
+            .count();
+        if deletions + replaces == 0 {
             return None;
         }
         // Managed: what is live and mooring's now. Creates do not count, so a
@@ -340,21 +407,38 @@ impl Engine {
             .count();
         // Rendered: objects to apply; declarations alone do not count.
         let rendered = plan.desired.len();
-        let reason = if !safety.prune {
-            Some("prune is off (set `prune: true` or pass --prune)".to_string())
-        } else if rendered == 0 && !safety.allow_empty {
+        let counted = deletions + replaces;
+        let over_cap = !safety.force_prune && counted > safety.max_deletions.limit(managed);
+        let reason = if deletions > 0 && !safety.prune {
+            Some(PRUNE_OFF.to_string())
+        } else if deletions > 0 && rendered == 0 && !safety.allow_empty {
             Some(format!(
                 "the rendered set is empty; refusing to delete {deletions} object(s) (pass --allow-empty if that is intended)"
             ))
-        } else if !safety.force_prune && deletions > safety.max_deletions.limit(managed) {
+        } else if over_cap {
+            let replaced = if replaces > 0 {
+                format!(" ({replaces} of them replaces, which delete first)")
+            } else {
+                String::new()
+            };
             Some(format!(
-                "{deletions} deletions exceed the cap of {} ({} of {managed} managed objects); pass --force-prune to delete them",
+                "{counted} deletions{replaced} exceed the cap of {} ({} of {managed} managed objects); pass --force-prune to delete them",
                 safety.max_deletions.limit(managed),
                 safety.max_deletions
             ))
         } else {
             None
         };
+        if over_cap && reason.is_some() {
+            for c in plan
+                .plan
+                .changes
+                .iter_mut()
+                .filter(|c| c.action == Action::Replace && c.blocked.is_none())
+            {
+                c.blocked = reason.clone();
+            }
+        }
         for c in plan
             .plan
             .changes
@@ -431,8 +515,23 @@ impl Engine {
             if stage.is_empty() {
                 continue;
             }
+            // Garbage is collected only after everything else succeeded (as
+            // kustomize-controller does): a deletion after a failed create
+            // could remove the only copy of an object that moved.
+            let not_made = report.failed + report.skipped;
             let mut runnable = Vec::new();
             for c in stage {
+                if c.action == Action::Delete && not_made > 0 {
+                    report.push(
+                        c,
+                        Outcome::Held {
+                            reason: format!(
+                                "{not_made} other change(s) of this run failed or were skipped: deletions wait until every create, update and replace succeeds (run apply again once they are fixed)"
+                            ),
+                        },
+                    );
+                    continue;
+                }
                 if let Some(why) = not_begun.get(c.backend.as_str()) {
                     report.push(
                         c,
@@ -568,6 +667,7 @@ impl Report {
             }
             Outcome::Failed { .. } => self.failed += 1,
             Outcome::Skipped { .. } => self.skipped += 1,
+            Outcome::Held { .. } => self.held += 1,
         }
         self.results.push(ChangeResult {
             action: change.action,

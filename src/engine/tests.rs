@@ -47,6 +47,12 @@ impl Backend for Memory {
                 desired: Some(m.value.clone()),
                 live: live.get(&m.id).cloned(),
                 owned: true,
+                // Stands for an immutable object, which only a replace changes.
+                update: if m.id.name.starts_with("frozen-") {
+                    crate::plan::UpdateStrategy::Replace
+                } else {
+                    crate::plan::UpdateStrategy::InPlace
+                },
                 ..Observed::default()
             });
         }
@@ -380,4 +386,63 @@ async fn once_stopping_no_change_is_started_and_the_rest_is_skipped() {
     );
     // Nothing reached the target: the next start creates all three.
     assert_eq!(engine.plan(&desired).await.plan.summary.create, 3);
+}
+
+#[tokio::test]
+async fn replaces_count_against_the_deletion_cap() {
+    let engine = Engine::new(vec![Box::new(Memory::default())], "test", 4);
+    let text = |v: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: frozen-a}}\ndata: {{x: '{v}'}}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: frozen-b}}\ndata: {{x: '{v}'}}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: c}}\n"
+        )
+    };
+    let plan = engine.plan(&manifests(&text("1"))).await;
+    engine.apply(&plan).await;
+    // Two of three managed objects are replaced (deleted first): over 30%.
+    let mut plan = engine.plan(&manifests(&text("2"))).await;
+    assert_eq!(plan.plan.summary.replace, 2);
+    let why = engine.guard(&mut plan, &prune()).unwrap();
+    assert!(why.contains("2 deletions (2 of them replaces"), "{why}");
+    assert!(plan.plan.changes.iter().all(|c| !c.is_actionable()));
+    assert_eq!(engine.apply(&plan).await.results.len(), 0);
+    // Prune off does not hold a replace back: it is not a deletion of
+    // something Git dropped.
+    let mut plan = engine.plan(&manifests(&text("2"))).await;
+    let lenient = Safety {
+        max_deletions: DeletionCap::Count(5),
+        ..Safety::default()
+    };
+    assert!(engine.guard(&mut plan, &lenient).is_none());
+    assert_eq!(engine.apply(&plan).await.done, 2);
+}
+
+#[tokio::test]
+async fn no_deletion_runs_after_a_failed_change() {
+    let engine = Engine::new(vec![Box::new(Memory::default())], "test", 4);
+    let plan = engine
+        .plan(&manifests(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: old}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: keep}\n",
+        ))
+        .await;
+    engine.apply(&plan).await;
+    // `old` leaves Git, and the new object fails to be created.
+    let mut plan = engine
+        .plan(&manifests(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: keep}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: fail-new}\n",
+        ))
+        .await;
+    let forced = Safety {
+        force_prune: true,
+        ..prune()
+    };
+    assert!(engine.guard(&mut plan, &forced).is_none());
+    let report = engine.apply(&plan).await;
+    assert_eq!((report.failed, report.held, report.done), (1, 1, 0));
+    let held = report
+        .results
+        .iter()
+        .find(|r| matches!(r.outcome, Outcome::Held { .. }))
+        .unwrap();
+    assert_eq!(held.object, "ConfigMap/default/old");
+    assert!(!report.succeeded());
 }

@@ -51,6 +51,10 @@ pub enum SyncResult {
     Invalid,
     /// Changes were planned but a sync window held them back.
     Skipped,
+    /// Applied, but some changes were held back by a safety rule (another
+    /// source's object, the deletion cap, a deletion after a failed
+    /// change…): each is in [`SyncOutcome::held`] with why.
+    Held,
 }
 
 impl SyncResult {
@@ -60,6 +64,7 @@ impl SyncResult {
             SyncResult::Failed => "failed",
             SyncResult::Invalid => "invalid",
             SyncResult::Skipped => "skipped",
+            SyncResult::Held => "held",
         }
     }
 }
@@ -84,6 +89,64 @@ pub struct SyncOutcome {
     pub duration: Duration,
     /// A drift check rather than a sync of a new revision.
     pub drift_check: bool,
+    /// The changes held back, each with why.
+    pub held: Vec<HeldChange>,
+}
+
+/// A change a safety rule held back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldChange {
+    /// `update ConfigMap/shop/app [kubernetes]`.
+    pub change: String,
+    pub reason: String,
+    /// One of [`crate::engine::HOLD_KINDS`].
+    pub kind: &'static str,
+}
+
+impl std::fmt::Display for HeldChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.change, self.reason)
+    }
+}
+
+/// One line for an apply's failures: how many, the first with the
+/// server's words, and `what` they mean.
+fn failed_summary(report: Option<&Report>, what: &str) -> String {
+    let Some(r) = report else {
+        return what.to_string();
+    };
+    let first = r.results.iter().find_map(|c| match &c.outcome {
+        crate::engine::Outcome::Failed { error } => Some(format!("{}: {error}", c.object)),
+        _ => None,
+    });
+    let n = r.failed + r.skipped + r.unhealthy;
+    match first {
+        Some(first) if n > 1 => format!("{n} {what}; first: {first}"),
+        Some(first) => format!("{n} {what}: {first}"),
+        None => format!("{n} {what}"),
+    }
+}
+
+/// One line for several held changes: the first, and how many more.
+fn held_summary(held: &[HeldChange]) -> String {
+    match held {
+        [] => String::new(),
+        [one] => format!("1 change held: {one}"),
+        [first, rest @ ..] => format!(
+            "{} changes held: {first} (and {} more)",
+            rest.len() + 1,
+            rest.len()
+        ),
+    }
+}
+
+/// What one plan (and apply, when asked) of a source did.
+struct Attempt {
+    plan: Plan,
+    report: Option<Report>,
+    /// Why the whole thing failed, if it did.
+    failed: Option<String>,
+    held: Vec<HeldChange>,
 }
 
 /// Receives every outcome: metrics, the status endpoint, logs.
@@ -95,25 +158,40 @@ pub trait Observer: Send + Sync {
 pub struct LogObserver;
 
 impl Observer for LogObserver {
+    /// INFO for a success, WARN for held or skipped changes, ERROR for a
+    /// failed or invalid sync.
     fn observe(&self, o: &SyncOutcome) {
         let summary = o.plan.as_ref().map(|p| p.summary).unwrap_or_default();
         let applied = o.report.as_ref().map(|r| r.done).unwrap_or(0);
-        tracing::info!(
-            source = %o.source,
-            revision = o.revision.as_deref().unwrap_or("-"),
-            result = o.result.label(),
-            drift_check = o.drift_check,
-            create = summary.create,
-            update = summary.update,
-            replace = summary.replace,
-            delete = summary.delete,
-            unchanged = summary.unchanged,
-            applied,
-            findings = o.findings.len(),
-            duration_ms = o.duration.as_millis() as u64,
-            error = o.error.as_deref().unwrap_or(""),
-            "sync"
-        );
+        macro_rules! log {
+            ($level:ident) => {
+                tracing::$level!(
+                    source = %o.source,
+                    revision = o.revision.as_deref().unwrap_or("-"),
+                    result = o.result.label(),
+                    drift_check = o.drift_check,
+                    create = summary.create,
+                    update = summary.update,
+                    replace = summary.replace,
+                    delete = summary.delete,
+                    unchanged = summary.unchanged,
+                    applied,
+                    held = o.held.len(),
+                    findings = o.findings.len(),
+                    duration_ms = o.duration.as_millis() as u64,
+                    error = o.error.as_deref().unwrap_or(""),
+                    "sync"
+                )
+            };
+        }
+        match o.result {
+            SyncResult::Success => log!(info),
+            SyncResult::Held | SyncResult::Skipped => log!(warn),
+            SyncResult::Failed | SyncResult::Invalid => log!(error),
+        }
+        for h in &o.held {
+            tracing::warn!(source = %o.source, change = %h.change, reason = %h.reason, "held");
+        }
     }
 }
 
@@ -238,6 +316,7 @@ impl SourceRunner {
             started,
             duration: clock.elapsed(),
             drift_check,
+            held: Vec::new(),
         }
     }
 
@@ -344,7 +423,12 @@ impl SourceRunner {
 
         let manifests = Arc::new(manifests);
         let hold = self.window_hold();
-        let (plan, report, failed) = self.plan_and_apply(&manifests, hold.is_none()).await;
+        let Attempt {
+            plan,
+            report,
+            failed,
+            held,
+        } = self.plan_and_apply(&manifests, hold.is_none()).await;
         if let Some(why) = hold
             && failed.is_none()
             && plan.has_changes()
@@ -362,15 +446,26 @@ impl SourceRunner {
             out.result = SyncResult::Failed;
             out.error = Some(why);
         }
-        let complete = report.as_ref().is_none_or(Report::succeeded);
+        let failures = report
+            .as_ref()
+            .map_or(0, |r| r.failed + r.skipped + r.unhealthy);
         out.report = report;
-        if out.result == SyncResult::Success && !complete {
+        if out.result == SyncResult::Success && failures > 0 {
             out.result = SyncResult::Failed;
-            out.error = Some("some changes failed; the next sync retries them".into());
+            out.error = Some(failed_summary(
+                out.report.as_ref(),
+                "change(s) failed; the next sync retries them",
+            ));
         }
-        // The revision counts as applied once everything of it went in; a
-        // partial apply is retried from the same revision next time.
-        if out.result == SyncResult::Success {
+        out.held = held;
+        if out.result == SyncResult::Success && !out.held.is_empty() {
+            out.result = SyncResult::Held;
+            out.error = Some(held_summary(&out.held));
+        }
+        // The revision counts as applied once everything of it went in (or
+        // was held back on purpose); a partial apply is retried from the
+        // same revision next time.
+        if matches!(out.result, SyncResult::Success | SyncResult::Held) {
             self.applied = Some(LastApplied {
                 revision: commit,
                 manifests,
@@ -398,30 +493,65 @@ impl SourceRunner {
         let mut out = self.outcome(started, clock, true);
         // Sync windows hold healing back too.
         let heal = self.self_heal && self.window_hold().is_none();
-        let (plan, report, failed) = self.plan_and_apply(&manifests, heal).await;
+        let Attempt {
+            plan,
+            report,
+            failed,
+            held,
+        } = self.plan_and_apply(&manifests, heal).await;
         out.plan = Some(plan);
         if let Some(why) = failed {
             out.result = SyncResult::Failed;
             out.error = Some(why);
         }
-        if report.as_ref().is_some_and(|r| !r.succeeded()) {
-            out.result = SyncResult::Failed;
-            out.error = Some("healing some drifted objects failed".into());
+        if let Some(r) = &report {
+            // Each failed heal is logged with its object and the server's
+            // words (a conflict names the other field manager).
+            for f in r.results.iter() {
+                if let crate::engine::Outcome::Failed { error } = &f.outcome {
+                    tracing::error!(
+                        source = %self.source.name,
+                        object = %f.object,
+                        backend = %f.backend,
+                        error = %error,
+                        "healing a drifted object failed"
+                    );
+                }
+            }
+            if r.failed + r.skipped + r.unhealthy > 0 {
+                out.result = SyncResult::Failed;
+                out.error = Some(failed_summary(
+                    Some(r),
+                    "drifted object(s) could not be healed",
+                ));
+            }
         }
         out.report = report;
+        out.held = held;
+        if out.result == SyncResult::Success && !out.held.is_empty() {
+            out.result = SyncResult::Held;
+            out.error = Some(held_summary(&out.held));
+        }
         out.duration = clock.elapsed();
         Some(out)
     }
 
-    /// Plans; applies when `apply` and anything is actionable. Returns the
-    /// plan, the apply report, and why the whole thing failed (if it did).
-    async fn plan_and_apply(
-        &self,
-        manifests: &[Manifest],
-        apply: bool,
-    ) -> (Plan, Option<Report>, Option<String>) {
+    /// Plans; applies when `apply` and anything is actionable.
+    async fn plan_and_apply(&self, manifests: &[Manifest], apply: bool) -> Attempt {
         let mut plan = self.engine.plan(manifests).await;
         self.engine.guard(&mut plan, &self.safety);
+        let mut held: Vec<HeldChange> = plan
+            .held()
+            .into_iter()
+            .map(|c| {
+                let reason = c.blocked.clone().unwrap_or_default();
+                HeldChange {
+                    change: format!("{} {} [{}]", c.action.verb(), c.id, c.backend),
+                    kind: crate::engine::hold_kind(&reason),
+                    reason,
+                }
+            })
+            .collect();
         let mut failed = None;
         if !plan.unreachable.is_empty() {
             failed = Some(
@@ -433,7 +563,12 @@ impl SourceRunner {
             );
         }
         if let Some(f) = plan.findings.iter().find(|f| f.is_error()) {
-            return (plan.plan.clone(), None, Some(f.to_string()));
+            return Attempt {
+                plan: plan.plan.clone(),
+                report: None,
+                failed: Some(f.to_string()),
+                held,
+            };
         }
         let actionable = plan.plan.changes.iter().any(|c| c.is_actionable());
         let report = if apply && actionable {
@@ -441,7 +576,23 @@ impl SourceRunner {
         } else {
             None
         };
-        (plan.plan.clone(), report, failed)
+        if let Some(r) = &report {
+            for c in &r.results {
+                if let crate::engine::Outcome::Held { reason } = &c.outcome {
+                    held.push(HeldChange {
+                        change: format!("{} {} [{}]", c.action.verb(), c.object, c.backend),
+                        kind: crate::engine::hold_kind(reason),
+                        reason: reason.clone(),
+                    });
+                }
+            }
+        }
+        Attempt {
+            plan: plan.plan.clone(),
+            report,
+            failed,
+            held,
+        }
     }
 
     /// How long to wait before the next sync: the interval or the next

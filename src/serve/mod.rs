@@ -26,7 +26,7 @@ use serde::Serialize;
 
 use crate::finding::Finding;
 use crate::metrics::Metrics;
-use crate::run::{Observer, SyncOutcome};
+use crate::run::{Observer, SyncOutcome, SyncResult};
 
 /// One source as `/api/v1/status` shows it.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -38,9 +38,13 @@ pub struct SourceStatus {
     pub revision: Option<String>,
     /// When the last sync (not drift check) finished, RFC 3339 UTC.
     pub last_sync: Option<String>,
-    /// `success`, `failed`, `invalid` or `skipped`.
+    /// `success`, `held`, `failed`, `invalid` or `skipped`: of the last
+    /// sync, or of the last drift check that failed or held changes back.
     pub result: Option<String>,
     pub error: Option<String>,
+    /// Each change held back by a safety rule, with why (`update
+    /// ConfigMap/shop/app [kubernetes]: the live object belongs to …`).
+    pub held: Vec<String>,
     /// `Kind/ns/name [backend]` of every object whose live state differs
     /// from Git, as of the last plan (sync or drift check).
     pub drifted: Vec<String>,
@@ -76,7 +80,14 @@ impl Observer for StatusBoard {
                 .map(|c| format!("{} [{}]", c.id, c.backend))
                 .collect();
         }
+        s.held = o.held.iter().map(ToString::to_string).collect();
         if o.drift_check {
+            // A drift check that healed nothing wrong keeps the last sync's
+            // result; one whose healing failed or held changes says so.
+            if matches!(o.result, SyncResult::Failed | SyncResult::Held) {
+                s.result = Some(o.result.label().to_string());
+                s.error.clone_from(&o.error);
+            }
             return;
         }
         let finished = chrono::DateTime::<chrono::Utc>::from(o.started + o.duration);
@@ -185,12 +196,28 @@ mod tests {
             started: SystemTime::UNIX_EPOCH,
             duration: Duration::from_secs(1),
             drift_check: false,
+            held: Vec::new(),
         };
         board.observe(&o);
         let s = &board.snapshot()[0];
         assert_eq!(s.result.as_deref(), Some("invalid"));
         assert_eq!(s.last_sync.as_deref(), Some("1970-01-01T00:00:01Z"));
         assert_eq!(s.findings.len(), 1);
+        // A drift check whose healing failed says so, with why.
+        let mut failed = o.clone();
+        failed.drift_check = true;
+        failed.result = SyncResult::Failed;
+        failed.error = Some("1 drifted object(s) could not be healed: ConfigMap/shop/app: conflict with field manager kubectl-edit".into());
+        board.observe(&failed);
+        assert_eq!(board.snapshot()[0].result.as_deref(), Some("failed"));
+        assert!(
+            board.snapshot()[0]
+                .error
+                .as_deref()
+                .unwrap()
+                .contains("kubectl-edit")
+        );
+        board.observe(&o);
         // A drift check keeps the last sync's result.
         o.drift_check = true;
         o.result = SyncResult::Success;
