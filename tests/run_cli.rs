@@ -1025,3 +1025,135 @@ fn a_git_to_git_plan_has_a_network_timeout() {
     assert_eq!(out.code, 1, "{}", out.stderr);
     assert!(out.stderr.contains("cannot clone"), "{}", out.stderr);
 }
+
+/// The daemon's listener survives abuse: 1,100 idle connections (more than
+/// it keeps open at once) and one that sends its request head a byte at a
+/// time do not stop `/healthz` from answering or the daemon from syncing;
+/// the slow one is closed. With `--webhook-listen`, `/hooks/git` is served
+/// there alone and no longer on `--listen`. Emulator only: this is about
+/// mooring's own HTTP listener, not about Kubernetes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_and_slow_connections_do_not_starve_the_daemon() {
+    use std::io::{Read, Write};
+    let env = Env::start(Target::Emulator).await;
+    let (port, hook_port) = (free_port(), free_port());
+    let (listen, hook_listen) = (
+        format!("127.0.0.1:{port}"),
+        format!("127.0.0.1:{hook_port}"),
+    );
+    let child = Command::new(env!("CARGO_BIN_EXE_mooring"))
+        .args(env.args(&["--listen", &listen, "--webhook-listen", &hook_listen]))
+        .current_dir(env.dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let daemon = Daemon::new(child, port);
+    assert!(
+        eventually_async(|| env.level_is("info")).await,
+        "the first sync applied nothing"
+    );
+    assert!(
+        eventually(|| http_get(port, "/readyz").0 == 200).await,
+        "never ready"
+    );
+
+    // The webhook is on its own address, and only there.
+    let (code, _) = http_post(hook_port, "/hooks/git", "{}");
+    assert_eq!(
+        code, 400,
+        "the webhook answers on --webhook-listen (no event header: 400)"
+    );
+    assert_eq!(
+        http_post(port, "/hooks/git", "{}").0,
+        404,
+        "not on --listen"
+    );
+    assert_eq!(
+        http_get(hook_port, "/metrics").0,
+        404,
+        "only the webhook there"
+    );
+
+    // 1,100 connections that never send a byte, and one that sends its
+    // head a byte at a time. (Bounded: 1,100 sockets, closed at the end.)
+    let addr: std::net::SocketAddr = listen.parse().unwrap();
+    let idle: Vec<std::net::TcpStream> = (0..1100)
+        .filter_map(|_| std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok())
+        .collect();
+    assert!(
+        idle.len() >= 1000,
+        "only {} connections were made",
+        idle.len()
+    );
+    let slow = std::thread::spawn(move || {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        let head = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+        // At most 60 s (a bound): the server must close it long before.
+        for byte in head.iter().take(60) {
+            if s.write_all(&[*byte]).is_err() {
+                return true;
+            }
+            let mut buf = [0u8; 64];
+            match s.read(&mut buf) {
+                Ok(0) => return true,
+                Err(e)
+                    if e.kind() != std::io::ErrorKind::WouldBlock
+                        && e.kind() != std::io::ErrorKind::TimedOut =>
+                {
+                    return true;
+                }
+                _ => {}
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        false
+    });
+
+    // /healthz still answers (within the bound of `eventually`: 30 s) ...
+    assert!(
+        eventually(|| http_get(port, "/healthz") == (200, "ok\n".to_string())).await,
+        "/healthz did not answer while 1,100 idle connections were open"
+    );
+    // ... and the daemon still syncs a new commit.
+    let repo = env.dir.path().join("repo");
+    write(&repo, "deploy/cm.yaml", &env.ours(&cm("warn")));
+    commit_all(&repo, "during the flood");
+    assert!(
+        eventually_async(|| env.level_is("warn")).await,
+        "no sync during the flood"
+    );
+    assert!(
+        tokio::task::spawn_blocking(move || slow.join().unwrap())
+            .await
+            .unwrap(),
+        "the connection sending its head a byte at a time was not closed"
+    );
+    drop(idle);
+    assert_eq!(daemon.stop().await, Some(0));
+}
+
+/// `POST path` with a JSON body: the status code, 0 when nothing answers.
+fn http_post(port: u16, path: &str, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return (0, String::new());
+    };
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    if stream.write_all(request.as_bytes()).is_err() {
+        return (0, String::new());
+    }
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    let code = response
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (code, response)
+}

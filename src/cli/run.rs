@@ -33,6 +33,12 @@ pub struct RunArgs {
     /// the same secret in the source's `webhook` in mooring.yaml).
     #[arg(long, value_name = "ADDR", default_value = "0.0.0.0:9464")]
     listen: std::net::SocketAddr,
+    /// Serve POST /hooks/git on this address of its own instead of on
+    /// --listen, so that only the webhook is exposed to the forge (e.g.
+    /// --webhook-listen 0.0.0.0:9465 behind the ingress, --listen
+    /// 127.0.0.1:9464 for Prometheus).
+    #[arg(long, value_name = "ADDR")]
+    webhook_listen: Option<std::net::SocketAddr>,
     /// Where clones of the sources are kept and fetched incrementally
     /// [default: $XDG_CACHE_HOME/mooring/git].
     #[arg(long, value_name = "DIR")]
@@ -175,17 +181,45 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
-        tracing::info!(listen = %args.listen, "serving /metrics, /healthz, /readyz, /api/v1/status, POST /hooks/git");
+        let hook_listener = match args.webhook_listen {
+            Some(addr) => Some(
+                tokio::net::TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr} (--webhook-listen)"))?,
+            ),
+            None => None,
+        };
+        let limits = mooring::serve::listener::Limits::default();
+        tracing::info!(
+            listen = %args.listen,
+            webhook_listen = %args.webhook_listen.map_or("-".to_string(), |a| a.to_string()),
+            max_connections = limits.max_connections,
+            "serving /metrics, /healthz, /readyz, /api/v1/status{}",
+            if args.webhook_listen.is_some() { "; POST /hooks/git on its own address" } else { ", POST /hooks/git" }
+        );
         // Stopped after the runners, also when the Lease is lost.
-        let (stop_http_tx, mut stop_http) = tokio::sync::watch::channel(false);
-        let server = tokio::spawn(async move {
-            let stop = async move {
-                let _ = stop_http.wait_for(|stop| *stop).await;
-            };
-            axum::serve(listener, mooring::serve::router(state))
-                .with_graceful_shutdown(stop)
-                .await
-        });
+        let (stop_http_tx, stop_http) = tokio::sync::watch::channel(false);
+        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        };
+        let main_router = match hook_listener {
+            Some(_) => mooring::serve::status_router(state.clone()),
+            None => mooring::serve::router(state.clone()),
+        };
+        let mut servers = vec![tokio::spawn(mooring::serve::listener::serve(
+            listener,
+            main_router,
+            limits,
+            stopped(stop_http.clone()),
+        ))];
+        if let Some(hook_listener) = hook_listener {
+            servers.push(tokio::spawn(mooring::serve::listener::serve(
+                hook_listener,
+                mooring::serve::webhook_router(state),
+                limits,
+                stopped(stop_http.clone()),
+            )));
+        }
         let observer: Arc<dyn Observer> =
             Arc::new(Fanout(vec![Arc::new(LogObserver), metrics.clone(), Arc::new(status)]));
         let code = match election {
@@ -203,11 +237,12 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
             }
         };
         let _ = stop_http_tx.send(true);
-        match server.await {
-            Ok(Ok(())) => Ok(code),
-            Ok(Err(e)) => Err(anyhow::anyhow!("the HTTP endpoint failed: {e}")),
-            Err(e) => Err(anyhow::anyhow!("the HTTP endpoint failed: {e}")),
+        for server in servers {
+            server
+                .await
+                .map_err(|e| anyhow::anyhow!("the HTTP endpoint failed: {e}"))?;
         }
+        Ok(code)
     })
 }
 

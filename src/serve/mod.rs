@@ -11,6 +11,7 @@
 //! metrics and status) while a leader is ready after its first sync: the
 //! daemon sets `ready` accordingly.
 
+pub mod listener;
 pub mod webhook;
 
 use std::collections::BTreeMap;
@@ -129,12 +130,25 @@ pub struct Leadership {
     pub leading: tokio::sync::watch::Receiver<bool>,
 }
 
+/// Every endpoint on one address: [`status_router`] and [`webhook_router`].
 pub fn router(state: AppState) -> Router {
+    status_router(state.clone()).merge(webhook_router(state))
+}
+
+/// `/metrics`, `/healthz`, `/readyz` and `/api/v1/status`.
+pub fn status_router(state: AppState) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/api/v1/status", get(status))
+        .with_state(state)
+}
+
+/// `POST /hooks/git` alone, for a listener of its own (`--webhook-listen`):
+/// the one endpoint a forge on the internet must reach.
+pub fn webhook_router(state: AppState) -> Router {
+    Router::new()
         .route("/hooks/git", post(webhook::handle))
         .with_state(state)
 }

@@ -4,11 +4,17 @@
 //! Invariants:
 //! - The body is read up to [`MAX_BODY`] bytes; a larger one is refused
 //!   (413) before anything else happens.
+//! - The body must arrive within [`BODY_TIMEOUT`] (408 otherwise), so a
+//!   client sending it a byte at a time holds no connection for long.
 //! - A source with a secret is triggered only by a request that proves it:
 //!   GitHub's `X-Hub-Signature-256` or Gitea's `X-Gitea-Signature`
 //!   (HMAC-SHA256 of the raw body) or GitLab's `X-Gitlab-Token`. Comparisons
-//!   are constant-time. A request that names only such sources and proves
-//!   none gets 401 and triggers nothing.
+//!   are constant-time.
+//! - Once any source has a secret, a request must prove one of the
+//!   configured secrets before anything else is looked at: an unsigned or
+//!   wrongly signed one gets the same 401, whether the repository it names
+//!   is followed or not, so unauthenticated callers learn nothing of which
+//!   repositories are followed.
 //! - A trigger only asks for a fetch: the revision applied is always the
 //!   one Git has, whatever the payload says. Triggers coalesce, so a burst
 //!   of pushes costs one sync.
@@ -35,6 +41,9 @@ use crate::run::Trigger;
 /// event of a normal size is a few kilobytes; a large push (many commits)
 /// stays far below this.
 pub const MAX_BODY: usize = 1 << 20;
+
+/// The longest a request body may take to arrive.
+pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A webhook secret. `Debug` never shows it.
 #[derive(Clone)]
@@ -320,7 +329,19 @@ pub async fn handle(State(s): State<super::AppState>, headers: HeaderMap, body: 
         .is_some_and(|n| n > MAX_BODY);
     let bytes = match too_large {
         true => None,
-        false => axum::body::to_bytes(body, MAX_BODY).await.ok(),
+        false => {
+            match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, MAX_BODY)).await {
+                Ok(read) => read.ok(),
+                Err(_) => {
+                    return reply(
+                        m,
+                        StatusCode::REQUEST_TIMEOUT,
+                        "timeout",
+                        json!({"error": format!("the body did not arrive within {}s", BODY_TIMEOUT.as_secs())}),
+                    );
+                }
+            }
+        }
     };
     let Some(bytes) = bytes else {
         return reply(
@@ -338,6 +359,25 @@ pub async fn handle(State(s): State<super::AppState>, headers: HeaderMap, body: 
             json!({"error": "not a push event: expected an X-GitHub-Event, X-Gitlab-Event or X-Gitea-Event header"}),
         );
     };
+    // With any secret configured, nothing is looked at (not even which
+    // repository the payload names) before the request proves one.
+    let secrets: Vec<&Secret> = s
+        .hooks
+        .sources
+        .iter()
+        .filter_map(|src| src.secret.as_ref())
+        .collect();
+    if !secrets.is_empty()
+        && !secrets
+            .iter()
+            .any(|secret| forge.verify(&headers, &bytes, secret))
+    {
+        tracing::warn!(
+            forge = forge.label(),
+            "webhook refused: missing or wrong signature"
+        );
+        return unauthorized(m);
+    }
     let payload: Value = match serde_json::from_slice(&bytes) {
         Ok(v) => v,
         Err(e) => {
@@ -382,14 +422,9 @@ pub async fn handle(State(s): State<super::AppState>, headers: HeaderMap, body: 
     if proven.is_empty() {
         tracing::warn!(
             forge = forge.label(),
-            "webhook refused: missing or wrong signature"
+            "webhook refused: the signature proves another source's secret"
         );
-        return reply(
-            m,
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            json!({"error": "the signature (or GitLab token) is missing or does not match the source's webhook secret"}),
-        );
+        return unauthorized(m);
     }
     if !forge.is_push(&event) {
         return reply(
@@ -444,6 +479,16 @@ pub async fn handle(State(s): State<super::AppState>, headers: HeaderMap, body: 
         StatusCode::ACCEPTED,
         "accepted",
         json!({"triggered": triggered}),
+    )
+}
+
+/// The one answer to a request that proves no secret it needs.
+fn unauthorized(m: &Metrics) -> Response {
+    reply(
+        m,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        json!({"error": "the signature (or GitLab token) is missing or matches no webhook secret of this mooring"}),
     )
 }
 

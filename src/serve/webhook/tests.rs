@@ -407,3 +407,50 @@ async fn a_follower_refuses_pushes_so_that_the_forge_shows_it() {
     assert_eq!(status, StatusCode::ACCEPTED);
     assert_eq!(h.rx.try_recv().unwrap(), Trigger::Sync("web".into()));
 }
+
+#[tokio::test]
+async fn with_a_secret_anywhere_an_unproven_request_learns_nothing() {
+    // Only `other-repo` is followed, and it has a secret.
+    let mut h = harness(vec![source(
+        "other",
+        "https://github.com/acme/other-repo.git",
+        "main",
+        Some("s3cret"),
+    )]);
+    let body = github_push("refs/heads/main"); // names acme/deploy: not followed
+    let unsigned = post(&h, &[("x-github-event", "push")], body.clone()).await;
+    let wrong = post(
+        &h,
+        &[
+            ("x-github-event", "push"),
+            (
+                "x-hub-signature-256",
+                &format!("sha256={}", sign("guess", body.as_bytes())),
+            ),
+        ],
+        body.clone(),
+    )
+    .await;
+    let followed_body = body.replace("acme/deploy", "acme/other-repo");
+    let unsigned_followed = post(&h, &[("x-github-event", "push")], followed_body).await;
+    // Whether the repository is followed or not: the same 401, the same words.
+    assert_eq!(unsigned.0, StatusCode::UNAUTHORIZED, "{:?}", unsigned.1);
+    assert_eq!(unsigned, wrong);
+    assert_eq!(unsigned, unsigned_followed);
+    assert!(!unsigned.1.to_string().contains("acme"), "{}", unsigned.1);
+    // Signed with the configured secret, an unfollowed repository is a 404.
+    let signed = post(
+        &h,
+        &[
+            ("x-github-event", "push"),
+            (
+                "x-hub-signature-256",
+                &format!("sha256={}", sign("s3cret", body.as_bytes())),
+            ),
+        ],
+        body,
+    )
+    .await;
+    assert_eq!(signed.0, StatusCode::NOT_FOUND, "{:?}", signed.1);
+    assert!(h.rx.try_recv().is_err(), "nothing was triggered");
+}
