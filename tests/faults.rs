@@ -14,45 +14,13 @@ use std::time::Duration;
 
 use support::kube_target::{KubeEnv, Target};
 use support::proxy::{self, Proxy};
-use support::{Output, write};
+use support::{show, write};
 
 crate::on_both_targets!(
     kill_9_mid_apply_then_apply_again_makes_each_object_once,
     the_api_server_cut_mid_apply_deletes_nothing_and_apply_finishes_later,
     a_forced_push_to_an_empty_tree_deletes_nothing,
 );
-
-fn args(env: &KubeEnv, kubeconfig: &Path, extra: &[&str]) -> Vec<String> {
-    let mut all: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-    all.extend([
-        "--kubeconfig".to_string(),
-        kubeconfig.display().to_string(),
-        "--context".to_string(),
-        env.context.clone(),
-        "--source-name".to_string(),
-        env.source.clone(),
-        "--no-policies".to_string(),
-    ]);
-    all
-}
-
-async fn mooring(env: &KubeEnv, extra: &[&str]) -> Output {
-    let all = args(env, &env.kubeconfig, extra);
-    let cwd = env.dir.path().to_path_buf();
-    tokio::task::spawn_blocking(move || {
-        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
-        support::mooring(&refs, Some(&cwd))
-    })
-    .await
-    .unwrap()
-}
-
-fn show(out: &Output) -> String {
-    format!(
-        "exit {}\nstdout:\n{}\nstderr:\n{}",
-        out.code, out.stdout, out.stderr
-    )
-}
 
 /// `n` ConfigMaps in the test's Namespace, one file each.
 fn many(env: &KubeEnv, dir: &Path, ns: &str, n: usize) {
@@ -104,11 +72,7 @@ async fn kill_9_mid_apply_then_apply_again_makes_each_object_once(t: Target) {
     let dir = repo_dir(&env);
     const N: usize = 150;
     many(&env, &dir, &ns, N);
-    let all = args(
-        &env,
-        &env.kubeconfig,
-        &["apply", &dir.display().to_string(), "--yes"],
-    );
+    let all = env.mooring_args(&["apply", &dir.display().to_string(), "--yes"], true, None);
     let mut child = Command::new(env!("CARGO_BIN_EXE_mooring"))
         .args(&all)
         .current_dir(env.dir.path())
@@ -138,7 +102,9 @@ async fn kill_9_mid_apply_then_apply_again_makes_each_object_once(t: Target) {
     }
     assert!(made <= N);
 
-    let again = mooring(&env, &["apply", &dir.display().to_string(), "--yes"]).await;
+    let again = env
+        .mooring_named(&["apply", &dir.display().to_string(), "--yes"])
+        .await;
     assert_eq!(again.code, 0, "{}", show(&again));
     assert_eq!(existing(&env, &ns, N).await, N, "every object exists, once");
     let parent = env
@@ -154,7 +120,9 @@ async fn kill_9_mid_apply_then_apply_again_makes_each_object_once(t: Target) {
         parent["metadata"]["annotations"]["applyset.kubernetes.io/contains-group-kinds"],
         "ConfigMap,Namespace"
     );
-    let clean = mooring(&env, &["plan", &dir.display().to_string()]).await;
+    let clean = env
+        .mooring_named(&["plan", &dir.display().to_string()])
+        .await;
     assert_eq!(clean.code, 0, "{}", show(&clean));
 }
 
@@ -174,7 +142,9 @@ async fn the_api_server_cut_mid_apply_deletes_nothing_and_apply_finishes_later(t
         "old.yaml",
         &format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: old, namespace: {ns}}}\n"),
     );
-    let first = mooring(&env, &["apply", &dir.display().to_string(), "--yes"]).await;
+    let first = env
+        .mooring_named(&["apply", &dir.display().to_string(), "--yes"])
+        .await;
     assert_eq!(first.code, 0, "{}", show(&first));
     std::fs::remove_file(dir.join("old.yaml")).unwrap();
     for i in 0..N {
@@ -189,18 +159,16 @@ async fn the_api_server_cut_mid_apply_deletes_nothing_and_apply_finishes_later(t
 
     let proxy = Proxy::start(proxy::socket_addr(env.url())).await;
     let via = env.kubeconfig_via(&proxy);
-    let all = args(
-        &env,
-        &via,
-        &[
-            "apply",
-            &dir.display().to_string(),
-            "--yes",
-            "--prune",
-            "--max-deletions",
-            "100%",
-        ],
-    );
+    let dir_arg = dir.display().to_string();
+    let prune_all = [
+        "apply",
+        dir_arg.as_str(),
+        "--yes",
+        "--prune",
+        "--max-deletions",
+        "100%",
+    ];
+    let all = env.mooring_args(&prune_all, true, Some(&via));
     let child = Command::new(env!("CARGO_BIN_EXE_mooring"))
         .args(&all)
         .current_dir(env.dir.path())
@@ -254,21 +222,12 @@ async fn the_api_server_cut_mid_apply_deletes_nothing_and_apply_finishes_later(t
     }
 
     proxy.resume();
-    let again = mooring(
-        &env,
-        &[
-            "apply",
-            &dir.display().to_string(),
-            "--yes",
-            "--prune",
-            "--max-deletions",
-            "100%",
-        ],
-    )
-    .await;
+    let again = env.mooring_named(&prune_all).await;
     assert_eq!(again.code, 0, "{}", show(&again));
     assert!(env.get("", "ConfigMap", Some(&ns), "old").await.is_none());
-    let clean = mooring(&env, &["plan", &dir.display().to_string(), "--prune"]).await;
+    let clean = env
+        .mooring_named(&["plan", &dir.display().to_string(), "--prune"])
+        .await;
     assert_eq!(clean.code, 0, "{}", show(&clean));
 }
 
@@ -290,7 +249,9 @@ async fn a_forced_push_to_an_empty_tree_deletes_nothing(t: Target) {
     support::commit_all(&git, "first");
     let repo_arg = repo.display().to_string();
     let base = ["--repo", repo_arg.as_str(), "--path", "deploy", "--prune"];
-    let out = mooring(&env, &[&["apply"][..], &base, &["--yes"]].concat()).await;
+    let out = env
+        .mooring_named(&[&["apply"][..], &base, &["--yes"]].concat())
+        .await;
     assert_eq!(out.code, 0, "{}", show(&out));
 
     // A new root commit with an empty folder, and the branch moved to it.
@@ -308,7 +269,9 @@ async fn a_forced_push_to_an_empty_tree_deletes_nothing(t: Target) {
     let branch = head.name().unwrap().to_string();
     git.reference(&branch, orphan, true, "force push").unwrap();
 
-    let out = mooring(&env, &[&["apply"][..], &base, &["--yes"]].concat()).await;
+    let out = env
+        .mooring_named(&[&["apply"][..], &base, &["--yes"]].concat())
+        .await;
     assert_eq!(out.code, 1, "held is not success: {}", show(&out));
     assert!(
         out.stderr.contains("rendered set is empty"),
@@ -321,11 +284,9 @@ async fn a_forced_push_to_an_empty_tree_deletes_nothing(t: Target) {
             .is_some()
     );
 
-    let out = mooring(
-        &env,
-        &[&["apply"][..], &base, &["--yes", "--allow-empty"]].concat(),
-    )
-    .await;
+    let out = env
+        .mooring_named(&[&["apply"][..], &base, &["--yes", "--allow-empty"]].concat())
+        .await;
     assert_eq!(out.code, 0, "{}", show(&out));
     assert!(
         env.get("", "ConfigMap", Some("default"), &name)
@@ -352,9 +313,8 @@ async fn a_cache_folder_that_cannot_be_written_fails_clearly_and_changes_nothing
     let cache = env.dir.path().join("cache");
     std::fs::write(&cache, "not a folder").unwrap();
     let url = format!("file://{}", repo.display());
-    let out = mooring(
-        &env,
-        &[
+    let out = env
+        .mooring_named(&[
             "apply",
             "--repo",
             &url,
@@ -363,9 +323,8 @@ async fn a_cache_folder_that_cannot_be_written_fails_clearly_and_changes_nothing
             "--cache-dir",
             &cache.display().to_string(),
             "--yes",
-        ],
-    )
-    .await;
+        ])
+        .await;
     assert_eq!(out.code, 1, "{}", show(&out));
     assert!(
         out.stderr.contains(&*cache.display().to_string()),

@@ -10,36 +10,9 @@ mod support;
 use std::path::PathBuf;
 
 use support::kube_target::{KubeEnv, Target};
-use support::{Output, write};
+use support::{show, write};
 
 crate::on_both_targets!(a_create_into_a_missing_namespace_fails_the_plan_and_applies_nothing);
-
-async fn mooring(env: &KubeEnv, args: &[&str]) -> Output {
-    let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    all.extend([
-        "--kubeconfig".to_string(),
-        env.kubeconfig.display().to_string(),
-        "--context".to_string(),
-        env.context.clone(),
-        "--source-name".to_string(),
-        env.source.clone(),
-        "--no-policies".to_string(),
-    ]);
-    let cwd = env.dir.path().to_path_buf();
-    tokio::task::spawn_blocking(move || {
-        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
-        support::mooring(&refs, Some(&cwd))
-    })
-    .await
-    .unwrap()
-}
-
-fn show(out: &Output) -> String {
-    format!(
-        "exit {}\nstdout:\n{}\nstderr:\n{}",
-        out.code, out.stdout, out.stderr
-    )
-}
 
 fn repo(env: &KubeEnv) -> PathBuf {
     let dir = env.dir.path().join("repo");
@@ -77,7 +50,7 @@ async fn a_create_into_a_missing_namespace_fails_the_plan_and_applies_nothing(t:
         ),
     );
     let path = dir.display().to_string();
-    let plan = mooring(&env, &["plan", &path]).await;
+    let plan = env.mooring_named(&["plan", &path]).await;
     assert_eq!(plan.code, 1, "{}", show(&plan));
     let all = format!("{}{}", plan.stdout, plan.stderr);
     assert!(
@@ -93,7 +66,7 @@ async fn a_create_into_a_missing_namespace_fails_the_plan_and_applies_nothing(t:
         show(&plan)
     );
 
-    let apply = mooring(&env, &["apply", &path, "--yes"]).await;
+    let apply = env.mooring_named(&["apply", &path, "--yes"]).await;
     assert_eq!(apply.code, 1, "{}", show(&apply));
     assert!(
         env.get("", "ConfigMap", Some("default"), &good)
@@ -105,7 +78,7 @@ async fn a_create_into_a_missing_namespace_fails_the_plan_and_applies_nothing(t:
 
     // Fixed in Git: the plan goes through.
     std::fs::remove_file(dir.join("lost.yaml")).unwrap();
-    let apply = mooring(&env, &["apply", &path, "--yes"]).await;
+    let apply = env.mooring_named(&["apply", &path, "--yes"]).await;
     assert_eq!(apply.code, 0, "{}", show(&apply));
     assert!(
         env.get("", "ConfigMap", Some(&new_ns), "inside")
@@ -131,7 +104,7 @@ async fn the_servers_refusals_and_warnings_show_in_the_plan_and_the_apply() {
         &format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: {dotted}}}\n"),
     );
     let path = dir.display().to_string();
-    let plan = mooring(&env, &["plan", &path]).await;
+    let plan = env.mooring_named(&["plan", &path]).await;
     assert_eq!(plan.code, 1, "{}", show(&plan));
     assert!(
         plan.stdout.contains(&format!(
@@ -145,19 +118,8 @@ async fn the_servers_refusals_and_warnings_show_in_the_plan_and_the_apply() {
     // A custom resource with a finalizer named without a path: the server
     // takes it, with a warning (a built-in kind would be refused).
     let group = format!("t{}.warn.example", env.id);
-    env.install_crd(&serde_json::json!({
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": format!("gizmos.{group}")},
-        "spec": {
-            "group": group,
-            "scope": "Namespaced",
-            "names": {"plural": "gizmos", "singular": "gizmo", "kind": "Gizmo", "listKind": "GizmoList"},
-            "versions": [{"name": "v1", "served": true, "storage": true,
-                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}],
-        },
-    }))
-    .await;
+    env.install_crd(&KubeEnv::open_crd(&group, "gizmos", "Gizmo"))
+        .await;
     let warned = env.name("warned");
     write(
         &dir,
@@ -166,7 +128,9 @@ async fn the_servers_refusals_and_warnings_show_in_the_plan_and_the_apply() {
             "apiVersion: {group}/v1\nkind: Gizmo\nmetadata:\n  name: {warned}\n  namespace: default\n  finalizers: [keep.example.com]\n"
         ),
     );
-    let plan = mooring(&env, &["plan", &path, "--allow-unknown-kinds"]).await;
+    let plan = env
+        .mooring_named(&["plan", &path, "--allow-unknown-kinds"])
+        .await;
     assert_eq!(plan.code, 2, "{}", show(&plan));
     assert!(
         plan.stdout
@@ -174,7 +138,9 @@ async fn the_servers_refusals_and_warnings_show_in_the_plan_and_the_apply() {
         "{}",
         show(&plan)
     );
-    let apply = mooring(&env, &["apply", &path, "--yes", "--allow-unknown-kinds"]).await;
+    let apply = env
+        .mooring_named(&["apply", &path, "--yes", "--allow-unknown-kinds"])
+        .await;
     assert_eq!(apply.code, 0, "{}", show(&apply));
     assert!(
         apply

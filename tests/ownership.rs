@@ -19,7 +19,7 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use support::kube_target::{KubeEnv, Target};
-use support::{Output, write};
+use support::{show, write};
 
 crate::on_both_targets!(
     two_sources_without_a_name_never_prune_each_other,
@@ -33,32 +33,6 @@ crate::on_both_targets!(
 );
 
 const MEMBER: &str = "applyset.kubernetes.io/part-of";
-
-/// `mooring ARGS` against the test's cluster (flags only, no config file).
-async fn mooring(env: &KubeEnv, args: &[&str]) -> Output {
-    let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    all.extend([
-        "--kubeconfig".to_string(),
-        env.kubeconfig.display().to_string(),
-        "--context".to_string(),
-        env.context.clone(),
-        "--no-policies".to_string(),
-    ]);
-    let cwd = env.dir.path().to_path_buf();
-    tokio::task::spawn_blocking(move || {
-        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
-        support::mooring(&refs, Some(&cwd))
-    })
-    .await
-    .unwrap()
-}
-
-fn show(out: &Output) -> String {
-    format!(
-        "exit {}\nstdout:\n{}\nstderr:\n{}",
-        out.code, out.stdout, out.stderr
-    )
-}
 
 fn folder(env: &KubeEnv, name: &str) -> PathBuf {
     let dir = env.dir.path().join(name);
@@ -102,11 +76,15 @@ async fn two_sources_without_a_name_never_prune_each_other(t: Target) {
     write(&r1, "cm.yaml", &cm(&a, "default"));
     write(&r2, "cm.yaml", &cm(&b, "default"));
 
-    let first = mooring(&env, &["apply", &path(&r1), "--prune", "--yes"]).await;
+    let first = env
+        .mooring(&["apply", &path(&r1), "--prune", "--yes"])
+        .await;
     assert_eq!(first.code, 0, "{}", show(&first));
-    let plan = mooring(&env, &["plan", &path(&r2), "--prune"]).await;
+    let plan = env.mooring(&["plan", &path(&r2), "--prune"]).await;
     assert!(!plan.stdout.contains(&a), "{}", show(&plan));
-    let second = mooring(&env, &["apply", &path(&r2), "--prune", "--yes"]).await;
+    let second = env
+        .mooring(&["apply", &path(&r2), "--prune", "--yes"])
+        .await;
     assert_eq!(second.code, 0, "{}", show(&second));
     assert!(!second.stdout.contains("deleted"), "{}", show(&second));
 
@@ -122,7 +100,7 @@ async fn two_sources_without_a_name_never_prune_each_other(t: Target) {
     assert_ne!(label(&first_cm, MEMBER), label(&second_cm, MEMBER));
 
     // The same folder, run again, is the same source: it plans no change.
-    let again = mooring(&env, &["plan", &path(&r1), "--prune"]).await;
+    let again = env.mooring(&["plan", &path(&r1), "--prune"]).await;
     assert_eq!(again.code, 0, "{}", show(&again));
 }
 
@@ -131,18 +109,7 @@ async fn two_sources_without_a_name_never_prune_each_other(t: Target) {
 async fn a_kind_that_left_git_is_still_pruned(t: Target) {
     let env = KubeEnv::start(t).await;
     let group = format!("t{}.orphans.example", env.id);
-    let crd = json!({
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": format!("widgets.{group}")},
-        "spec": {
-            "group": group,
-            "scope": "Namespaced",
-            "names": {"plural": "widgets", "singular": "widget", "kind": "Widget", "listKind": "WidgetList"},
-            "versions": [{"name": "v1", "served": true, "storage": true,
-                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}],
-        },
-    });
+    let crd = KubeEnv::open_crd(&group, "widgets", "Widget");
     env.install_crd(&crd).await;
     let (keep, widget) = (env.name("keep"), env.name("widget"));
     let repo = folder(&env, "repo");
@@ -164,7 +131,7 @@ async fn a_kind_that_left_git_is_still_pruned(t: Target) {
     ];
     let plan_args = [&["plan"][..], &base].concat();
     let apply_args = [&["apply"][..], &base, &["--yes"]].concat();
-    let applied = mooring(&env, &apply_args).await;
+    let applied = env.mooring(&apply_args).await;
     assert_eq!(applied.code, 0, "{}", show(&applied));
     assert!(
         env.get(&group, "Widget", Some("default"), &widget)
@@ -173,14 +140,14 @@ async fn a_kind_that_left_git_is_still_pruned(t: Target) {
     );
 
     std::fs::remove_file(repo.join("widget.yaml")).unwrap();
-    let plan = mooring(&env, &plan_args).await;
+    let plan = env.mooring(&plan_args).await;
     assert_eq!(plan.code, 2, "a deletion is a change: {}", show(&plan));
     assert!(
         plan.stdout.contains(&format!("Widget/default/{widget}")),
         "{}",
         show(&plan)
     );
-    let pruned = mooring(&env, &apply_args).await;
+    let pruned = env.mooring(&apply_args).await;
     assert_eq!(pruned.code, 0, "{}", show(&pruned));
     assert!(
         env.get(&group, "Widget", Some("default"), &widget)
@@ -194,7 +161,7 @@ async fn a_kind_that_left_git_is_still_pruned(t: Target) {
             .await
             .is_some()
     );
-    let clean = mooring(&env, &plan_args).await;
+    let clean = env.mooring(&plan_args).await;
     assert_eq!(clean.code, 0, "{}", show(&clean));
 }
 
@@ -221,18 +188,16 @@ async fn labels_alone_do_not_make_an_object_ours(t: Target) {
     .await;
     let repo = folder(&env, "repo");
     write(&repo, "cm.yaml", &cm(&mine, "default"));
-    let applied = mooring(
-        &env,
-        &[
+    let applied = env
+        .mooring(&[
             "apply",
             &path(&repo),
             "--source-name",
             &env.source,
             "--prune",
             "--yes",
-        ],
-    )
-    .await;
+        ])
+        .await;
     assert!(
         applied.stdout.contains("not applied by mooring"),
         "{}",
@@ -274,18 +239,8 @@ async fn the_inventory_follows_the_applyset_convention(t: Target) {
         ),
     );
     let apply = || async {
-        mooring(
-            &env,
-            &[
-                "apply",
-                &path(&repo),
-                "--source-name",
-                &env.source,
-                "--prune",
-                "--yes",
-            ],
-        )
-        .await
+        env.mooring_named(&["apply", &path(&repo), "--prune", "--yes"])
+            .await
     };
     let out = apply().await;
     assert_eq!(out.code, 0, "{}", show(&out));
@@ -368,18 +323,18 @@ async fn objects_labelled_before_inventories_are_adopted_in_place(t: Target) {
     let repo = folder(&env, "repo");
     write(&repo, "cm.yaml", &cm(&kept, "default"));
     let args = ["--source-name", &env.source, "--prune"];
-    let plan = mooring(&env, &[&["plan", &path(&repo)][..], &args].concat()).await;
+    let plan = env
+        .mooring(&[&["plan", &path(&repo)][..], &args].concat())
+        .await;
     assert!(
         plan.stdout.contains("1 to update") && plan.stdout.contains("1 to delete"),
         "{}",
         show(&plan)
     );
     assert!(plan.stdout.contains("0 to create"), "{}", show(&plan));
-    let out = mooring(
-        &env,
-        &[&["apply", &path(&repo)][..], &args, &["--yes"]].concat(),
-    )
-    .await;
+    let out = env
+        .mooring(&[&["apply", &path(&repo)][..], &args, &["--yes"]].concat())
+        .await;
     assert_eq!(out.code, 0, "{}", show(&out));
     let after = env
         .get("", "ConfigMap", Some("default"), &kept)
@@ -393,7 +348,9 @@ async fn objects_labelled_before_inventories_are_adopted_in_place(t: Target) {
             .await
             .is_none()
     );
-    let clean = mooring(&env, &[&["plan", &path(&repo)][..], &args].concat()).await;
+    let clean = env
+        .mooring(&[&["plan", &path(&repo)][..], &args].concat())
+        .await;
     assert_eq!(clean.code, 0, "{}", show(&clean));
 }
 
@@ -403,18 +360,7 @@ async fn a_recorded_kind_the_cluster_no_longer_serves_is_a_warning(t: Target) {
     let env = KubeEnv::start(t).await;
     let group = format!("t{}.gone.example", env.id);
     let crd_name = format!("gadgets.{group}");
-    let crd = json!({
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": crd_name},
-        "spec": {
-            "group": group,
-            "scope": "Namespaced",
-            "names": {"plural": "gadgets", "singular": "gadget", "kind": "Gadget", "listKind": "GadgetList"},
-            "versions": [{"name": "v1", "served": true, "storage": true,
-                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}],
-        },
-    });
+    let crd = KubeEnv::open_crd(&group, "gadgets", "Gadget");
     env.install_crd(&crd).await;
     let (keep, gadget) = (env.name("keep"), env.name("gadget"));
     let repo = folder(&env, "repo");
@@ -432,16 +378,16 @@ async fn a_recorded_kind_the_cluster_no_longer_serves_is_a_warning(t: Target) {
         "--allow-unknown-kinds",
         "--prune",
     ];
-    let out = mooring(
-        &env,
-        &[&["apply", &path(&repo)][..], &base, &["--yes"]].concat(),
-    )
-    .await;
+    let out = env
+        .mooring(&[&["apply", &path(&repo)][..], &base, &["--yes"]].concat())
+        .await;
     assert_eq!(out.code, 0, "{}", show(&out));
 
     std::fs::remove_file(repo.join("gadget.yaml")).unwrap();
     env.uninstall_crd(&crd_name, &group, "Gadget").await;
-    let plan = mooring(&env, &[&["plan", &path(&repo)][..], &base].concat()).await;
+    let plan = env
+        .mooring(&[&["plan", &path(&repo)][..], &base].concat())
+        .await;
     assert_eq!(plan.code, 0, "{}", show(&plan));
     assert!(
         plan.stdout.contains(&format!("Gadget.{group}"))
@@ -450,11 +396,9 @@ async fn a_recorded_kind_the_cluster_no_longer_serves_is_a_warning(t: Target) {
         show(&plan)
     );
     // Nothing else changed: nothing to apply, and still no error.
-    let out = mooring(
-        &env,
-        &[&["apply", &path(&repo)][..], &base, &["--yes"]].concat(),
-    )
-    .await;
+    let out = env
+        .mooring(&[&["apply", &path(&repo)][..], &base, &["--yes"]].concat())
+        .await;
     assert_eq!(out.code, 0, "{}", show(&out));
 }
 
@@ -472,19 +416,15 @@ async fn force_prune_shows_what_a_namespace_takes_along(t: Target) {
     );
     write(&repo, "cm.yaml", &cm("app", &ns));
     let base = ["--source-name", env.source.as_str(), "--prune"];
-    let out = mooring(
-        &env,
-        &[&["apply", &path(&repo)][..], &base, &["--yes"]].concat(),
-    )
-    .await;
+    let out = env
+        .mooring(&[&["apply", &path(&repo)][..], &base, &["--yes"]].concat())
+        .await;
     assert_eq!(out.code, 0, "{}", show(&out));
 
     std::fs::remove_file(repo.join("ns.yaml")).unwrap();
-    let plan = mooring(
-        &env,
-        &[&["plan", &path(&repo)][..], &base, &["--force-prune"]].concat(),
-    )
-    .await;
+    let plan = env
+        .mooring(&[&["plan", &path(&repo)][..], &base, &["--force-prune"]].concat())
+        .await;
     assert_eq!(plan.code, 2, "{}", show(&plan));
     assert!(
         plan.stdout.contains("deleting it also deletes 1 object(s)")
@@ -506,7 +446,10 @@ async fn no_deletion_after_a_failed_change(t: Target) {
     write(&repo, "kept.yaml", &cm(&kept, "default"));
     write(&repo, "gone.yaml", &cm(&gone, "default"));
     let base = ["--source-name", env.source.as_str(), "--prune", "--yes"];
-    let apply = || async { mooring(&env, &[&["apply", &path(&repo)][..], &base].concat()).await };
+    let apply = || async {
+        env.mooring(&[&["apply", &path(&repo)][..], &base].concat())
+            .await
+    };
     let out = apply().await;
     assert_eq!(out.code, 0, "{}", show(&out));
 

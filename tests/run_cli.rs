@@ -13,7 +13,9 @@ use std::time::Duration;
 use mooring_emulators::kubernetes::{KubeEmulator, KubeOptions};
 use support::daemon::{self, Daemon};
 use support::kube_target::{KubeEnv, Target};
-use support::{commit_dir as commit_all, eventually, eventually_async, free_port, http_get, write};
+use support::{
+    commit_dir as commit_all, eventually, eventually_async, free_port, http_get, http_post, write,
+};
 
 const NS: &str = "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n";
 
@@ -1133,27 +1135,4 @@ async fn idle_and_slow_connections_do_not_starve_the_daemon() {
     );
     drop(idle);
     assert_eq!(daemon.stop().await, Some(0));
-}
-
-/// `POST path` with a JSON body: the status code, 0 when nothing answers.
-fn http_post(port: u16, path: &str, body: &str) -> (u16, String) {
-    use std::io::{Read, Write};
-    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
-        return (0, String::new());
-    };
-    let request = format!(
-        "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    if stream.write_all(request.as_bytes()).is_err() {
-        return (0, String::new());
-    }
-    let mut response = String::new();
-    let _ = stream.read_to_string(&mut response);
-    let code = response
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (code, response)
 }

@@ -387,6 +387,60 @@ impl KubeEnv {
         }
     }
 
+    /// `mooring ARGS` against this target (`--kubeconfig`, `--context`,
+    /// `--no-policies` added), in the test's folder; with `--source-name`
+    /// this test's source when `named`. `kubeconfig` replaces the target's
+    /// own (e.g. one through a proxy).
+    pub fn mooring_args(
+        &self,
+        args: &[&str],
+        named: bool,
+        kubeconfig: Option<&Path>,
+    ) -> Vec<String> {
+        let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        all.extend([
+            "--kubeconfig".to_string(),
+            kubeconfig.unwrap_or(&self.kubeconfig).display().to_string(),
+            "--context".to_string(),
+            self.context.clone(),
+            "--no-policies".to_string(),
+        ]);
+        if named {
+            all.extend(["--source-name".to_string(), self.source.clone()]);
+        }
+        all
+    }
+
+    /// Runs `mooring ARGS` against this target, without naming the source
+    /// (see [`KubeEnv::mooring_args`]).
+    pub async fn mooring(&self, args: &[&str]) -> super::Output {
+        let all = self.mooring_args(args, false, None);
+        super::mooring_async(all, self.dir.path().to_path_buf()).await
+    }
+
+    /// Runs `mooring ARGS` against this target as this test's source.
+    pub async fn mooring_named(&self, args: &[&str]) -> super::Output {
+        let all = self.mooring_args(args, true, None);
+        super::mooring_async(all, self.dir.path().to_path_buf()).await
+    }
+
+    /// A CustomResourceDefinition of a namespaced kind `Kind` (plural
+    /// `plural`) in `group`, served as `v1`, whose schema keeps every field.
+    pub fn open_crd(group: &str, plural: &str, kind: &str) -> Value {
+        serde_json::json!({
+            "apiVersion": "apiextensions.k8s.io/v1",
+            "kind": "CustomResourceDefinition",
+            "metadata": {"name": format!("{plural}.{group}")},
+            "spec": {
+                "group": group,
+                "scope": "Namespaced",
+                "names": {"plural": plural, "singular": kind.to_lowercase(), "kind": kind, "listKind": format!("{kind}List")},
+                "versions": [{"name": "v1", "served": true, "storage": true,
+                    "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}],
+            },
+        })
+    }
+
     /// Installs a CustomResourceDefinition as the tests' own manager, and
     /// waits until discovery serves its kind (at most 30 s).
     pub async fn install_crd(&self, crd: &Value) {

@@ -31,6 +31,24 @@ pub fn mooring(args: &[&str], cwd: Option<&Path>) -> Output {
     }
 }
 
+/// [`mooring`] on a blocking thread, for async tests.
+pub async fn mooring_async(args: Vec<String>, cwd: std::path::PathBuf) -> Output {
+    tokio::task::spawn_blocking(move || {
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        mooring(&refs, Some(&cwd))
+    })
+    .await
+    .expect("the mooring thread ends")
+}
+
+/// An output for an assertion message: the exit code, stdout and stderr.
+pub fn show(out: &Output) -> String {
+    format!(
+        "exit {}\nstdout:\n{}\nstderr:\n{}",
+        out.code, out.stdout, out.stderr
+    )
+}
+
 /// [`mooring`] with a hang guard, for tests of things that used to block
 /// forever (a FIFO, a Git server that never answers): the command is killed
 /// and the test fails if it has not ended within 60 s (a bound, not a timing
@@ -134,11 +152,29 @@ pub fn free_port() -> u16 {
 /// `GET path` on 127.0.0.1:`port`: the status code and the body, or 0 when
 /// nothing answers.
 pub fn http_get(port: u16, path: &str) -> (u16, String) {
+    http(
+        port,
+        &format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"),
+    )
+}
+
+/// `POST path` with a JSON body on 127.0.0.1:`port`: as [`http_get`].
+pub fn http_post(port: u16, path: &str, body: &str) -> (u16, String) {
+    http(
+        port,
+        &format!(
+            "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    )
+}
+
+/// Sends `request` whole and reads the answer: its status code and body.
+fn http(port: u16, request: &str) -> (u16, String) {
     use std::io::{Read, Write};
     let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
         return (0, String::new());
     };
-    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
     if stream.write_all(request.as_bytes()).is_err() {
         return (0, String::new());
     }
