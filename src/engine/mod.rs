@@ -78,6 +78,15 @@ impl TargetPlan {
         !self.unreachable.is_empty() || self.findings.iter().any(Finding::is_error)
     }
 
+    /// Every row of the plan that `backend` observed.
+    fn rows_of(&self, backend: &str) -> Vec<&Change> {
+        self.plan
+            .changes
+            .iter()
+            .filter(|c| c.backend == backend)
+            .collect()
+    }
+
     /// The changes held back, each with why: owned by another source,
     /// labelled but not applied by mooring, over the deletion cap, from an
     /// empty render, a Namespace or CRD without `--force-prune`, a refused
@@ -470,12 +479,7 @@ impl Engine {
         let mut failed_namespaces: BTreeSet<(String, String)> = BTreeSet::new();
         let mut not_begun: BTreeMap<&str, String> = BTreeMap::new();
         for b in &self.backends {
-            let rows: Vec<&Change> = plan
-                .plan
-                .changes
-                .iter()
-                .filter(|c| c.backend == b.name())
-                .collect();
+            let rows = plan.rows_of(b.name());
             if !rows.iter().any(|c| c.is_actionable()) {
                 continue;
             }
@@ -635,12 +639,7 @@ impl Engine {
             }
         }
         for b in &self.backends {
-            let rows: Vec<&Change> = plan
-                .plan
-                .changes
-                .iter()
-                .filter(|c| c.backend == b.name())
-                .collect();
+            let rows = plan.rows_of(b.name());
             if not_begun.contains_key(b.name()) || !rows.iter().any(|c| c.is_actionable()) {
                 continue;
             }

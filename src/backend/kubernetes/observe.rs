@@ -643,13 +643,12 @@ impl Kubernetes {
         Ok((refused, unplanned))
     }
 
-    /// A dry-run create of `manifest`: the server's warnings, or why it
-    /// refuses it.
-    async fn create_dry_run(
+    /// The body of `manifest`'s server-side apply, and the dry run of it.
+    fn dry_run_request(
         &self,
         manifest: &Manifest,
         resource: &Resource,
-    ) -> Result<Vec<String>, CreateRefused> {
+    ) -> Result<(Value, http::Request<Vec<u8>>), BackendError> {
         let body = apply_body(manifest, resource, &self.applyset.id);
         let namespace = namespace_of(manifest, resource);
         let request = Request::new(resource.collection_path(namespace.as_deref()))
@@ -658,7 +657,20 @@ impl Kubernetes {
                 &self.patch_params().dry_run(),
                 &Patch::Apply(&body),
             )
-            .map_err(|e| CreateRefused::Failed(request_failed(&located(manifest), e)))?;
+            .map_err(|e| request_failed(&located(manifest), e))?;
+        Ok((body, request))
+    }
+
+    /// A dry-run create of `manifest`: the server's warnings, or why it
+    /// refuses it.
+    async fn create_dry_run(
+        &self,
+        manifest: &Manifest,
+        resource: &Resource,
+    ) -> Result<Vec<String>, CreateRefused> {
+        let (_, request) = self
+            .dry_run_request(manifest, resource)
+            .map_err(CreateRefused::Failed)?;
         match self.caller.call(request).await {
             Ok(answer) => Ok(answer.warnings),
             Err(CallError::Status(s)) if matches!(s.code, 400 | 403 | 404 | 409 | 422) => {
@@ -680,15 +692,7 @@ impl Kubernetes {
         resource: &Resource,
         live: &Value,
     ) -> Result<DryRun, BackendError> {
-        let body = apply_body(manifest, resource, &self.applyset.id);
-        let namespace = namespace_of(manifest, resource);
-        let request = Request::new(resource.collection_path(namespace.as_deref()))
-            .patch(
-                &manifest.id.name,
-                &self.patch_params().dry_run(),
-                &Patch::Apply(&body),
-            )
-            .map_err(|e| request_failed(&located(manifest), e))?;
+        let (body, request) = self.dry_run_request(manifest, resource)?;
         let local = || fields::local_apply(live, &body, &self.field_manager);
         match self.caller.call(request).await {
             Ok(answer) => Ok((
