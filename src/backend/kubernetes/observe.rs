@@ -673,7 +673,12 @@ impl Kubernetes {
             .map_err(CreateRefused::Failed)?;
         match self.caller.call(request).await {
             Ok(answer) => Ok(answer.warnings),
-            Err(CallError::Status(s)) if matches!(s.code, 400 | 403 | 404 | 409 | 422) => {
+            // Created by someone else since the LIST: the apply updates it.
+            Err(CallError::Status(s)) if s.code == 409 => Ok(vec![format!(
+                "created by someone else after it was listed ({}); apply updates it",
+                s.message
+            )]),
+            Err(CallError::Status(s)) if matches!(s.code, 400 | 403 | 404 | 422) => {
                 Err(CreateRefused::Refused(s.message.clone()))
             }
             Err(CallError::Status(s)) if client::schema_rejection(&s).is_some() => {
