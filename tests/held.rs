@@ -182,15 +182,23 @@ async fn the_daemon_says_held_until_the_hold_is_gone(t: Target) {
     // Three syncs at least: the first plans, the others find nothing new.
     assert!(
         eventually(|| {
-            sample(&d.metrics(), "mooring_sync_total", &[&source, "result=\"held\""])
-                .is_some_and(|n| n >= 3.0)
+            sample(
+                &d.metrics(),
+                "mooring_sync_total",
+                &[&source, "result=\"held\""],
+            )
+            .is_some_and(|n| n >= 3.0)
         })
         .await,
         "{}\n{}",
         d.metrics(),
         log(env.dir.path())
     );
-    assert!(env.get("", "ConfigMap", Some(&shop), "mine").await.is_some());
+    assert!(
+        env.get("", "ConfigMap", Some(&shop), "mine")
+            .await
+            .is_some()
+    );
     let s = status(d.port);
     assert_eq!(s["result"], "held", "{s}");
     let held = format!(
@@ -208,7 +216,11 @@ async fn the_daemon_says_held_until_the_hold_is_gone(t: Target) {
     );
     let metrics = d.metrics();
     assert_eq!(
-        sample(&metrics, "mooring_sync_total", &[&source, "result=\"success\""]),
+        sample(
+            &metrics,
+            "mooring_sync_total",
+            &[&source, "result=\"success\""]
+        ),
         None,
         "a sync with a change held back is not a success: {metrics}"
     );
@@ -232,8 +244,12 @@ async fn the_daemon_says_held_until_the_hold_is_gone(t: Target) {
     );
     // Before any sync succeeded, the stale alert measures from here.
     assert!(
-        sample(&metrics, "mooring_source_started_timestamp_seconds", &[&source])
-            .is_some_and(|t| t > 1.0e9),
+        sample(
+            &metrics,
+            "mooring_source_started_timestamp_seconds",
+            &[&source]
+        )
+        .is_some_and(|t| t > 1.0e9),
         "{metrics}"
     );
     let text = log(env.dir.path());
@@ -316,8 +332,12 @@ async fn a_failed_heal_names_the_object_and_the_other_manager(t: Target) {
         ["success", "failed"]
             .iter()
             .map(|r| {
-                sample(m, "mooring_sync_total", &[&source, &format!("result=\"{r}\"")])
-                    .unwrap_or(0.0)
+                sample(
+                    m,
+                    "mooring_sync_total",
+                    &[&source, &format!("result=\"{r}\"")],
+                )
+                .unwrap_or(0.0)
             })
             .sum::<f64>()
     };
@@ -338,7 +358,9 @@ async fn a_failed_heal_names_the_object_and_the_other_manager(t: Target) {
         "{s}"
     );
     assert_eq!(
-        env.get("", "ConfigMap", Some("default"), &app).await.unwrap()["data"]["k"],
+        env.get("", "ConfigMap", Some("default"), &app)
+            .await
+            .unwrap()["data"]["k"],
         "theirs"
     );
 

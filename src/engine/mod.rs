@@ -10,8 +10,11 @@
 //! - **ownership**: every desired object gets mooring's labels before it is
 //!   observed, so adoption of an unlabelled object shows as an update;
 //! - **safety**: deletions only of owned objects, never from an empty render
-//!   (unless allowed), never beyond the deletion cap (unless forced), never
-//!   when prune is off (then they are shown, marked as not applied);
+//!   (unless allowed), never beyond the deletion cap (unless forced; a
+//!   replace, which deletes first, counts), never when prune is off (then
+//!   they are shown, marked as not applied), never from a plan with errors,
+//!   and never once a create, update or replace of the run failed or was
+//!   skipped (then they are reported held, with why);
 //! - **order**: [`order::tier`] ascending for creates and updates, then
 //!   deletions tier by tier in reverse; objects in a namespace whose
 //!   creation failed are skipped, not attempted;
@@ -159,17 +162,14 @@ pub fn hold_kind(action: Action, reason: &str) -> &'static str {
         ("Terminating", "terminating"),
         (SYNC_WINDOW_HOLDS, "sync_window"),
     ];
-    KINDS
-        .iter()
-        .find(|(text, _)| reason.contains(text))
-        .map_or(
-            if action == Action::Replace {
-                "replace_refused"
-            } else {
-                "other"
-            },
-            |(_, kind)| kind,
-        )
+    KINDS.iter().find(|(text, _)| reason.contains(text)).map_or(
+        if action == Action::Replace {
+            "replace_refused"
+        } else {
+            "other"
+        },
+        |(_, kind)| kind,
+    )
 }
 
 /// Every value [`hold_kind`] gives.

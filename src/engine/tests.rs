@@ -459,12 +459,17 @@ async fn with_prune_off_only_the_replaces_count_against_the_cap() {
         }
         t
     };
-    engine.apply(&engine.plan(&manifests(&text("1", true))).await).await;
+    engine
+        .apply(&engine.plan(&manifests(&text("1", true))).await)
+        .await;
     // One replace and two deletions of five managed objects: the cap (30%,
     // 1) holds the deletions only because prune is off; the replace alone
     // is within the cap and goes ahead, not held for prune being off.
     let mut plan = engine.plan(&manifests(&text("2", false))).await;
-    assert_eq!((plan.plan.summary.replace, plan.plan.summary.delete), (1, 2));
+    assert_eq!(
+        (plan.plan.summary.replace, plan.plan.summary.delete),
+        (1, 2)
+    );
     let why = engine.guard(&mut plan, &Safety::default()).unwrap();
     assert!(why.contains("prune is off"), "{why}");
     assert!(plan.held().is_empty(), "{:?}", plan.held());
@@ -573,8 +578,16 @@ fn every_hold_reason_has_its_gauge_label() {
             "m.yaml:1: ConfigMap/a/b is immutable and its data changed, but `mooring.dev/replace: never` forbids replacing it: …",
             "replace_refused",
         ),
-        (Action::Replace, "mooring.dev/replace: never", "replace_refused"),
-        (Action::Replace, "a reason no one wrote yet", "replace_refused"),
+        (
+            Action::Replace,
+            "mooring.dev/replace: never",
+            "replace_refused",
+        ),
+        (
+            Action::Replace,
+            "a reason no one wrote yet",
+            "replace_refused",
+        ),
         (
             Action::Update,
             "the live object is being deleted (Terminating): it is created again once it is gone; re-run then",
@@ -594,7 +607,9 @@ fn every_hold_reason_has_its_gauge_label() {
     assert_eq!(
         hold_kind(
             Action::Delete,
-            &format!("2 other change(s) of this run failed or were skipped: {DELETIONS_WAIT} succeeds")
+            &format!(
+                "2 other change(s) of this run failed or were skipped: {DELETIONS_WAIT} succeeds"
+            )
         ),
         "failed_changes"
     );

@@ -112,7 +112,12 @@ impl HeldChange {
     /// [`crate::engine::hold_kind`]).
     fn of(change: &crate::plan::Change, reason: &str) -> HeldChange {
         HeldChange {
-            change: format!("{} {} [{}]", change.action.verb(), change.id, change.backend),
+            change: format!(
+                "{} {} [{}]",
+                change.action.verb(),
+                change.id,
+                change.backend
+            ),
             kind: crate::engine::hold_kind(change.action, reason),
             reason: reason.to_string(),
         }
@@ -548,10 +553,7 @@ impl SourceRunner {
                 "change(s) failed; the next sync retries them",
             ));
         }
-        self.standing = Standing {
-            held,
-            failed: None,
-        };
+        self.standing = Standing { held, failed: None };
         out.held = self.held_now();
         if out.result == SyncResult::Success && !out.held.is_empty() {
             out.result = SyncResult::Held;
