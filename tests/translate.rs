@@ -1003,3 +1003,83 @@ fn the_memory_floor_is_an_error_for_flintlock_and_a_warning_otherwise() {
     assert!(microvms.is_empty());
     assert!(findings.iter().any(Finding::is_error));
 }
+
+#[test]
+fn interface_annotations_become_interfaces_through_the_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "lab.yaml",
+        "apiVersion: ignite.weave.works/v1alpha4
+kind: VM
+metadata:
+  name: lab-node
+  annotations:
+    ignite.weave.works/interface/eth2: tc-redirect
+    ignite.weave.works/interface/macvtap-a: macvtap
+    ignite.weave.works/interface/eth3: veth
+spec:
+  image: {oci: weaveworks/ignite-ubuntu:20.04}
+  kernel: {oci: weaveworks/ignite-kernel:5.10.51}
+  memory: 1GB
+---
+apiVersion: ignite.weave.works/v1alpha4
+kind: Kernel
+metadata: {name: weaveworks/ignite-kernel:5.10.51}
+spec: {oci: weaveworks/ignite-kernel:5.10.51}
+---
+apiVersion: ignite.weave.works/v1alpha4
+kind: Image
+metadata: {name: weaveworks/ignite-ubuntu:20.04}
+spec: {oci: weaveworks/ignite-ubuntu:20.04}
+",
+    );
+    let p = dir.path().join("lab.yaml");
+    let p = p.to_str().unwrap();
+    let out = mooring(&["translate", "--no-policies", "-o", "json", p], None);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let doc: Value = serde_json::from_str(&out.stdout).expect("a JSON array");
+    assert_eq!(
+        doc[0]["spec"]["interfaces"],
+        json!([
+            {"deviceId": "eth1", "type": "MACVTAP"},
+            {"deviceId": "eth2", "type": "TAP"},
+            {"deviceId": "macvtap_a", "type": "MACVTAP"},
+        ])
+    );
+    for expected in [
+        format!(
+            "{p}:8: warning: VM/lab-node: metadata.annotations[\"ignite.weave.works/interface/eth3\"]: \"veth\" is not an Ignite interface mode (dhcp-bridge or tc-redirect; mooring also reads macvtap); Ignite ignores it, and no interface eth3 is translated"
+        ),
+        format!(
+            "{p}:7: warning: VM/lab-node: metadata.annotations[\"ignite.weave.works/interface/macvtap-a\"]: \"macvtap-a\" is not a Flintlock device id (a lowercase letter, then lowercase letters, digits or '_'); this macvtap interface is translated as deviceId macvtap_a"
+        ),
+    ] {
+        assert!(
+            out.stderr.lines().any(|l| l == expected),
+            "missing {expected}\n--- got:\n{}",
+            out.stderr
+        );
+    }
+    assert!(
+        out.stderr
+            .ends_with("0 errors, 2 warnings; 1 Ignite VM translated\n"),
+        "{}",
+        out.stderr
+    );
+
+    // What it prints is a MicroVM Flintlock's rules accept.
+    let yaml = mooring(&["translate", "--no-policies", p], None);
+    assert_eq!(yaml.code, 0, "{}", yaml.stderr);
+    write(dir.path(), "out/microvms.yaml", &yaml.stdout);
+    let file = dir.path().join("out/microvms.yaml");
+    let check = mooring(&["validate", "--no-policies", file.to_str().unwrap()], None);
+    assert_eq!(check.code, 0, "{}", check.stdout);
+    assert!(
+        check
+            .stdout
+            .ends_with("1 document in 1 file: 0 errors, 0 warnings\n"),
+        "{}",
+        check.stdout
+    );
+}

@@ -21,7 +21,8 @@
 //!   one entry per `k=v` token, a bare `k` as `k: ""`.
 //! - `networkMode` / `network.mode` → one `MACVTAP` interface, `eth1`:
 //!   flintlockd prepends its own metadata interface as `eth0` unless the
-//!   spec already has one.
+//!   spec already has one. Ignite v0.10's `ignite.weave.works/interface/…`
+//!   annotations add interfaces after it, or warn (`interfaces`).
 //! - `ssh` holding a public key → cloud-init `user-data` (base64) with that
 //!   key; every VM gets a `meta-data` naming the instance after it. A
 //!   generated key or a key path cannot be carried over (warning); a private
@@ -34,11 +35,13 @@
 //!
 //! This file translates one VM; its own files hold what it leans on:
 //! `declared` (the kernels and images a set declares, and references
-//! written in full) and `cloud_init` (`ssh` → the keys to install, and the
-//! `meta-data` / `user-data` documents).
+//! written in full), `cloud_init` (`ssh` → the keys to install, and the
+//! `meta-data` / `user-data` documents) and `interfaces` (the interface
+//! annotations → the `MicroVM`'s interfaces, with their device ids).
 
 mod cloud_init;
 mod declared;
+mod interfaces;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -47,8 +50,7 @@ use serde_json::Value;
 use super::{MemoryFloor, SOURCE, TRANSLATED_FROM_ANNOTATION, Translation, check_microvm};
 use crate::finding::Finding;
 use crate::kinds::flintlock::{
-    IfaceType, Kernel as FlintlockKernel, MicroVm, MicroVmSpec, NetworkInterface, Volume,
-    VolumeSource,
+    Kernel as FlintlockKernel, MicroVm, MicroVmSpec, Volume, VolumeSource,
 };
 use crate::kinds::ignite::{self as ig, IgniteSize, IgniteVm, VmKind, parse_ignite_size};
 use crate::kinds::meta::{FlintlockObjectMeta, StringMap};
@@ -58,6 +60,7 @@ use crate::manifest::{Manifest, ObjectId, field_path};
 use cloud_init::{base64, ssh_keys};
 pub use cloud_init::{meta_data, user_data};
 pub use declared::{Declared, normalize_reference};
+pub use interfaces::INTERFACE_ANNOTATION_PREFIX;
 
 /// CPUs of an Ignite VM that sets none (or 0).
 pub const DEFAULT_CPUS: u64 = 1;
@@ -74,7 +77,7 @@ pub const DEFAULT_CMDLINE: &str = "console=ttyS0 reboot=k panic=1 pci=off ip=dhc
 pub const KERNEL_FILENAME: &str = "boot/vmlinux";
 /// Id of the translated root volume.
 pub const ROOT_VOLUME_ID: &str = "root";
-/// Device id of the translated interface. Not `eth0`: flintlockd adds a
+/// Device id of the translated main interface. Not `eth0`: flintlockd adds a
 /// metadata-service interface named `eth0` unless the spec has one, and a
 /// spec's own `eth0` cannot reach the metadata service (so no cloud-init).
 pub const INTERFACE_DEVICE_ID: &str = "eth1";
@@ -234,10 +237,23 @@ fn read_size(
     })
 }
 
-/// Which Ignite field of `vm` a `MicroVM` field was made from.
-fn ignite_pointer(vm: &IgniteVm, microvm_pointer: &str) -> String {
+/// The Ignite field the main interface comes from, when no `eth0`
+/// annotation says otherwise.
+fn network_pointer(vm: &IgniteVm) -> &'static str {
+    vm.network_mode.map_or("/spec", |(_, p)| p)
+}
+
+/// Which Ignite field of `vm` a `MicroVM` field was made from;
+/// `interface_sources[i]` is where `/spec/interfaces/i` came from.
+fn ignite_pointer(vm: &IgniteVm, interface_sources: &[String], microvm_pointer: &str) -> String {
     let kernel = vm.kernel.as_ref().map_or(vm.kernel_pointer, |k| k.pointer);
-    let interfaces = vm.network_mode.map_or("/spec", |(_, p)| p);
+    let interfaces = network_pointer(vm);
+    if let Some(rest) = microvm_pointer.strip_prefix("/spec/interfaces/") {
+        let index = rest.split('/').next().and_then(|i| i.parse::<usize>().ok());
+        if let Some(source) = index.and_then(|i| interface_sources.get(i)) {
+            return source.clone();
+        }
+    }
     let map: [(&str, &str); 10] = [
         ("/spec/vcpu", "/spec/cpus"),
         ("/spec/memoryInMb", "/spec/memory"),
@@ -399,6 +415,13 @@ pub fn ignite_vm(vm: &Manifest, declared: &Declared, floor: MemoryFloor) -> Tran
 
     dropped(&mut out, spec);
 
+    let interfaces = interfaces::interfaces(
+        &mut out,
+        typed.annotations.as_ref(),
+        network_pointer(&typed),
+    );
+    let (interfaces, interface_sources): (Vec<_>, Vec<_>) = interfaces.into_iter().unzip();
+
     let keys = ssh_keys(&mut out, spec.ssh.as_ref());
     let name = typed.name.clone();
     let mut metadata = StringMap::new();
@@ -446,13 +469,7 @@ pub fn ignite_vm(vm: &Manifest, declared: &Declared, floor: MemoryFloor) -> Tran
                 size_in_mb: disk.as_ref().map(|d| to_i32(d.mib)),
             }),
             additional_volumes: None,
-            interfaces: vec![NetworkInterface {
-                device_id: INTERFACE_DEVICE_ID.into(),
-                iface_type: Some(IfaceType::Macvtap),
-                guest_mac: None,
-                address: None,
-                overrides: None,
-            }],
+            interfaces,
             metadata: Some(metadata),
             provider: Some(PROVIDER.into()),
             allow_guest_agent: None,
@@ -468,7 +485,7 @@ pub fn ignite_vm(vm: &Manifest, declared: &Declared, floor: MemoryFloor) -> Tran
     };
     if !value.is_null() {
         for p in check_microvm(&value) {
-            let at = ignite_pointer(&typed, &p.pointer);
+            let at = ignite_pointer(&typed, &interface_sources, &p.pointer);
             if out.errored.contains(&at) {
                 continue;
             }
