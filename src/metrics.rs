@@ -152,7 +152,7 @@ impl Metrics {
             last_success: gauge(
                 &r,
                 "mooring_last_successful_sync_timestamp_seconds",
-                "When the last successful sync finished (Unix time)",
+                "When the last sync that got through finished, result success or held (Unix time): what a safety rule holds back has its own gauge, mooring_changes_held",
                 &["source"],
             )?,
             source_started: gauge(
@@ -164,7 +164,7 @@ impl Metrics {
             changes_held: int_gauge(
                 &r,
                 "mooring_changes_held",
-                "Changes held back by a safety rule in the last sync or drift check, by reason (other_owner, not_applied_by_mooring, deletion_cap, empty_render, force_prune_needed, replace_refused, failed_changes, terminating, other)",
+                "Changes held back now, as of the last plan of the source (sync or drift check), by reason (other_owner, not_applied_by_mooring, deletion_cap, empty_render, force_prune_needed, replace_refused, failed_changes, terminating, sync_window, other)",
                 &["source", "reason"],
             )?,
             source_info: int_gauge(
@@ -427,11 +427,9 @@ impl Observer for Metrics {
         if let Some(report) = &o.report {
             self.record_apply(source, report);
         }
-        // A sync window holding a sync back plans without holding changes:
-        // only what was planned and applied says what is held.
-        if o.plan.is_some() {
-            self.record_held(source, &o.held);
-        }
+        // Every outcome says what is held now (a sync that finds nothing
+        // new, or whose fetch failed, repeats what the last plan held).
+        self.record_held(source, &o.held);
         if let Some(rev) = &o.revision {
             self.set_source_info(source, &o.url.to_string(), rev);
         }
@@ -460,7 +458,9 @@ impl Observer for Metrics {
             .map(|d| d.as_secs_f64())
             .unwrap_or(0.0);
         self.last_sync.with_label_values(&[source]).set(finished);
-        if o.result == SyncResult::Success {
+        // A held sync got through: everything a rule allowed is applied,
+        // and the rest is MooringChangesHeld's, not MooringSourceStale's.
+        if matches!(o.result, SyncResult::Success | SyncResult::Held) {
             self.last_success.with_label_values(&[source]).set(finished);
         }
     }
@@ -564,6 +564,11 @@ mod tests {
         );
         assert!(
             text.contains("mooring_sync_total{result=\"held\",source=\"web\"} 1"),
+            "{text}"
+        );
+        // A held sync got through: the stale alert is not the one to fire.
+        assert!(
+            text.contains("mooring_last_successful_sync_timestamp_seconds{source=\"web\"}"),
             "{text}"
         );
         // Released: back to zero.

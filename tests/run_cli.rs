@@ -309,9 +309,19 @@ async fn a_deny_window_holds_changes_until_it_is_gone(t: Target) {
     assert_ne!(denied, text);
     std::fs::write(&config, &denied).unwrap();
     let out = env.once().await;
-    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    // Held back by the window: not what Git says, so exit 1, with each
+    // change the window holds named.
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
     assert!(
         out.stdout.contains(&format!("{}: skipped", env.source())),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains(&format!(
+            "held: create ConfigMap/{}/app [kubernetes]: a sync window holds it back: inside the deny window `0 * * * * *`",
+            env.shop
+        )),
         "{}",
         out.stdout
     );

@@ -61,6 +61,21 @@ pub fn run(args: &ApplyArgs) -> anyhow::Result<i32> {
                 names.join(", ")
             );
         }
+        // Held is not success: each held change is named with its reason
+        // (also when errors stop the whole plan: a deletion is then held
+        // for them), and the run exits 1. Prune being off is not a hold:
+        // not deleting is what was asked.
+        let held_changes = plan.held();
+        for c in &held_changes {
+            eprintln!(
+                "held: {} {} [{}]: {}",
+                c.action.verb(),
+                c.id,
+                c.backend,
+                c.blocked.as_deref().unwrap_or_default()
+            );
+        }
+        let any_held = !held_changes.is_empty();
         if plan.findings.iter().any(Finding::is_error) {
             if json {
                 print!("{}", output::render(args.output, &plan.plan, &sides, &findings));
@@ -77,19 +92,6 @@ pub fn run(args: &ApplyArgs) -> anyhow::Result<i32> {
         if let Some(why) = &held {
             eprintln!("deletions held back: {why}");
         }
-        // Held is not success: each held change is named with its reason,
-        // and the run exits 1 (prune being off is not a hold: it was asked).
-        let held_changes = plan.held();
-        for c in &held_changes {
-            eprintln!(
-                "held: {} {} [{}]: {}",
-                c.action.verb(),
-                c.id,
-                c.backend,
-                c.blocked.as_deref().unwrap_or_default()
-            );
-        }
-        let any_held = !held_changes.is_empty();
         if args.dry_run || actionable == 0 {
             if json {
                 print!("{}", output::render(args.output, &plan.plan, &sides, &findings));

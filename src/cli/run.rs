@@ -23,8 +23,9 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE", env = "MOORING_CONFIG")]
     config: PathBuf,
     /// Sync every source once, print what happened, and exit: 0 when every
-    /// sync succeeded (or a sync window held its changes back), 1 otherwise
-    /// (for CI and debugging).
+    /// sync succeeded, 1 when any failed, was invalid or held changes back
+    /// (a safety rule: `held`; a sync window: `skipped`), for CI and
+    /// debugging.
     #[arg(long)]
     once: bool,
     /// The HTTP listener: /metrics, /healthz, /readyz, /api/v1/status, and
@@ -135,8 +136,9 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
                 let outcome = runner.sync().await;
                 LogObserver.observe(&outcome);
                 PrintObserver.observe(&outcome);
-                // A sync window holding changes back is not a failure.
-                ok &= matches!(outcome.result, SyncResult::Success | SyncResult::Skipped);
+                // Held (by a safety rule or a sync window), failed or
+                // invalid: Git is not what is live, exit 1.
+                ok &= outcome.result == SyncResult::Success;
             }
             return Ok(if ok { exit::OK } else { exit::FAILED });
         }

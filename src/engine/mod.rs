@@ -10,8 +10,11 @@
 //! - **ownership**: every desired object gets mooring's labels before it is
 //!   observed, so adoption of an unlabelled object shows as an update;
 //! - **safety**: deletions only of owned objects, never from an empty render
-//!   (unless allowed), never beyond the deletion cap (unless forced), never
-//!   when prune is off (then they are shown, marked as not applied);
+//!   (unless allowed), never beyond the deletion cap (unless forced; a
+//!   replace, which deletes first, counts), never when prune is off (then
+//!   they are shown, marked as not applied), never from a plan with errors,
+//!   and never once a create, update or replace of the run failed or was
+//!   skipped (then they are reported held, with why);
 //! - **order**: [`order::tier`] ascending for creates and updates, then
 //!   deletions tier by tier in reverse; objects in a namespace whose
 //!   creation failed are skipped, not attempted;
@@ -103,29 +106,70 @@ impl TargetPlan {
             })
             .collect()
     }
+
+    /// A plan with errors is not applied at all. Its deletions say so,
+    /// with why, so that a move whose new copy the server refuses (a
+    /// typo'd namespace, a kind it does not serve) reads as the old copy
+    /// kept, not as a deletion to come.
+    fn hold_deletions_for_errors(&mut self) {
+        let errors = self.findings.iter().filter(|f| f.is_error()).count();
+        if errors == 0 {
+            return;
+        }
+        let why = format!(
+            "the plan has {errors} error(s): nothing is applied, and {DELETIONS_WAIT} can be made (fix the errors first)"
+        );
+        for c in self
+            .plan
+            .changes
+            .iter_mut()
+            .filter(|c| c.action == Action::Delete && c.blocked.is_none())
+        {
+            c.blocked = Some(why.clone());
+        }
+        self.plan = Plan::from_changes(std::mem::take(&mut self.plan.changes));
+    }
 }
 
 /// Why deletions are not made when prune is off.
 const PRUNE_OFF: &str = "prune is off (set `prune: true` or pass --prune)";
 
+/// The rule every deletion held for the rest of its run says
+/// (kustomize-controller's: garbage is collected only after everything else
+/// went in), so that an object moved to a typo'd namespace or kind never
+/// loses its old copy before the new one exists.
+const DELETIONS_WAIT: &str = "deletions wait until every create, update and replace of the run";
+
+/// How the daemon's reason for a change a sync window holds back starts.
+pub const SYNC_WINDOW_HOLDS: &str = "a sync window holds it back";
+
 /// What a held change is held for, as the small fixed set of words the
 /// `mooring_changes_held{reason}` gauge uses ([`HOLD_KINDS`]), from the
-/// reason the engine or a backend gave.
-pub fn hold_kind(reason: &str) -> &'static str {
+/// change's action and the reason the engine, a backend or the daemon
+/// gave. A replace a backend refuses without a known reason is
+/// `replace_refused`; anything else unknown is `other`.
+pub fn hold_kind(action: Action, reason: &str) -> &'static str {
     const KINDS: &[(&str, &str)] = &[
         ("belongs to", "other_owner"),
+        ("does not carry mooring's ownership labels", "other_owner"),
         ("not applied by mooring", "not_applied_by_mooring"),
         ("exceed the cap", "deletion_cap"),
         ("rendered set is empty", "empty_render"),
         ("pass --force-prune to delete it", "force_prune_needed"),
         ("forbids replacing", "replace_refused"),
-        ("other change(s) of this run failed", "failed_changes"),
+        ("replace: never", "replace_refused"),
+        (DELETIONS_WAIT, "failed_changes"),
         ("Terminating", "terminating"),
+        (SYNC_WINDOW_HOLDS, "sync_window"),
     ];
-    KINDS
-        .iter()
-        .find(|(text, _)| reason.contains(text))
-        .map_or("other", |(_, kind)| kind)
+    KINDS.iter().find(|(text, _)| reason.contains(text)).map_or(
+        if action == Action::Replace {
+            "replace_refused"
+        } else {
+            "other"
+        },
+        |(_, kind)| kind,
+    )
 }
 
 /// Every value [`hold_kind`] gives.
@@ -138,6 +182,7 @@ pub const HOLD_KINDS: &[&str] = &[
     "replace_refused",
     "failed_changes",
     "terminating",
+    "sync_window",
     "other",
 ];
 
@@ -157,7 +202,7 @@ pub enum Outcome {
         reason: String,
     },
     /// Not attempted on purpose, for a safety rule: a deletion in a run
-    /// where another change failed.
+    /// where a create, update or replace failed or was skipped.
     Held {
         reason: String,
     },
@@ -383,6 +428,9 @@ impl Engine {
     /// Marks the deletions that must not happen, with why. Returns the
     /// reason deletions were held back as a whole, if they were.
     pub fn guard(&self, plan: &mut TargetPlan, safety: &Safety) -> Option<String> {
+        if safety.prune {
+            plan.hold_deletions_for_errors();
+        }
         // Deletions a backend already holds (see `Change::blocked`) are
         // not counted, and keep their reason. A replace deletes before it
         // creates, so it counts against the cap too.
@@ -416,36 +464,38 @@ impl Engine {
             .count();
         // Rendered: objects to apply; declarations alone do not count.
         let rendered = plan.desired.len();
-        let counted = deletions + replaces;
-        let over_cap = !safety.force_prune && counted > safety.max_deletions.limit(managed);
+        // With prune off no deletion is made, so only the replaces count.
+        let counted = replaces + if safety.prune { deletions } else { 0 };
+        let over_cap = (!safety.force_prune && counted > safety.max_deletions.limit(managed))
+            .then(|| {
+                let replaced = if replaces > 0 {
+                    format!(" ({replaces} of them replaces, which delete first)")
+                } else {
+                    String::new()
+                };
+                format!(
+                    "{counted} deletions{replaced} exceed the cap of {} ({} of {managed} managed objects); pass --force-prune to delete them",
+                    safety.max_deletions.limit(managed),
+                    safety.max_deletions
+                )
+            });
         let reason = if deletions > 0 && !safety.prune {
             Some(PRUNE_OFF.to_string())
         } else if deletions > 0 && rendered == 0 && !safety.allow_empty {
             Some(format!(
                 "the rendered set is empty; refusing to delete {deletions} object(s) (pass --allow-empty if that is intended)"
             ))
-        } else if over_cap {
-            let replaced = if replaces > 0 {
-                format!(" ({replaces} of them replaces, which delete first)")
-            } else {
-                String::new()
-            };
-            Some(format!(
-                "{counted} deletions{replaced} exceed the cap of {} ({} of {managed} managed objects); pass --force-prune to delete them",
-                safety.max_deletions.limit(managed),
-                safety.max_deletions
-            ))
         } else {
-            None
+            over_cap.clone()
         };
-        if over_cap && reason.is_some() {
+        if let Some(why) = &over_cap {
             for c in plan
                 .plan
                 .changes
                 .iter_mut()
                 .filter(|c| c.action == Action::Replace && c.blocked.is_none())
             {
-                c.blocked = reason.clone();
+                c.blocked = Some(why.clone());
             }
         }
         for c in plan
@@ -521,16 +571,24 @@ impl Engine {
             }
             // Garbage is collected only after everything else succeeded (as
             // kustomize-controller does): a deletion after a failed create
-            // could remove the only copy of an object that moved.
-            let not_made = report.failed + report.skipped;
+            // could remove the only copy of an object that moved. (Once
+            // asked to stop, deletions are skipped as everything else is.)
+            let not_made = report
+                .results
+                .iter()
+                .filter(|r| {
+                    r.action != Action::Delete
+                        && matches!(r.outcome, Outcome::Failed { .. } | Outcome::Skipped { .. })
+                })
+                .count();
             let mut runnable = Vec::new();
             for c in stage {
-                if c.action == Action::Delete && not_made > 0 {
+                if c.action == Action::Delete && not_made > 0 && !self.stopping() {
                     report.push(
                         c,
                         Outcome::Held {
                             reason: format!(
-                                "{not_made} other change(s) of this run failed or were skipped: deletions wait until every create, update and replace succeeds (run apply again once they are fixed)"
+                                "{not_made} other change(s) of this run failed or were skipped: {DELETIONS_WAIT} succeeds (the next run retries them)"
                             ),
                         },
                     );

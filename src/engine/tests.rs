@@ -446,3 +446,171 @@ async fn no_deletion_runs_after_a_failed_change() {
     assert_eq!(held.object, "ConfigMap/default/old");
     assert!(!report.succeeded());
 }
+
+#[tokio::test]
+async fn with_prune_off_only_the_replaces_count_against_the_cap() {
+    let engine = Engine::new(vec![Box::new(Memory::default())], "test", 4);
+    let text = |v: &str, extra: bool| {
+        let mut t = format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: frozen-a}}\ndata: {{x: '{v}'}}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: b}}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: c}}\n"
+        );
+        if extra {
+            t.push_str("---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: d}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: e}\n");
+        }
+        t
+    };
+    engine
+        .apply(&engine.plan(&manifests(&text("1", true))).await)
+        .await;
+    // One replace and two deletions of five managed objects: the cap (30%,
+    // 1) holds the deletions only because prune is off; the replace alone
+    // is within the cap and goes ahead, not held for prune being off.
+    let mut plan = engine.plan(&manifests(&text("2", false))).await;
+    assert_eq!(
+        (plan.plan.summary.replace, plan.plan.summary.delete),
+        (1, 2)
+    );
+    let why = engine.guard(&mut plan, &Safety::default()).unwrap();
+    assert!(why.contains("prune is off"), "{why}");
+    assert!(plan.held().is_empty(), "{:?}", plan.held());
+    let report = engine.apply(&plan).await;
+    assert_eq!((report.done, report.held), (1, 0));
+    assert_eq!(report.results[0].action, Action::Replace);
+}
+
+#[tokio::test]
+async fn only_a_failed_create_update_or_replace_holds_deletions() {
+    // A Namespace and a ConfigMap in it leave Git; deleting the ConfigMap
+    // fails (tier 2, before the Namespace's tier 0), which does not hold
+    // the Namespace's deletion: the rule is about what the run creates,
+    // updates and replaces.
+    let memory = Memory::default();
+    for m in manifests(
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: gone}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: fail-old, namespace: gone}\n",
+    ) {
+        let m = backend::with_ownership(&m, "test");
+        memory.live.lock().unwrap().insert(m.id.clone(), m.value);
+    }
+    let engine = Engine::new(vec![Box::new(memory)], "test", 4);
+    let mut plan = engine
+        .plan(&manifests(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: keep}\n",
+        ))
+        .await;
+    let forced = Safety {
+        force_prune: true,
+        ..prune()
+    };
+    assert!(engine.guard(&mut plan, &forced).is_none());
+    let report = engine.apply(&plan).await;
+    assert_eq!((report.failed, report.held, report.done), (1, 0, 2));
+}
+
+#[tokio::test]
+async fn a_plan_with_errors_holds_its_deletions_with_why() {
+    let engine = Engine::new(vec![Box::new(Memory::default())], "test", 4);
+    engine
+        .apply(
+            &engine
+                .plan(&manifests(
+                    "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: old}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: keep}\n",
+                ))
+                .await,
+        )
+        .await;
+    // `old` moved to a kind no target handles: an error of the plan.
+    let moved = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: keep}\n---\napiVersion: flintlock.liquidmetal.dev/v1alpha1\nkind: MicroVM\nmetadata: {name: old}\n";
+    let mut plan = engine.plan(&manifests(moved)).await;
+    assert!(plan.failed());
+    let forced = Safety {
+        force_prune: true,
+        ..prune()
+    };
+    engine.guard(&mut plan, &forced);
+    let held = plan.held();
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert_eq!(held[0].id.name, "old");
+    let why = held[0].blocked.as_deref().unwrap();
+    assert!(why.starts_with("the plan has 1 error(s)"), "{why}");
+    assert_eq!(hold_kind(Action::Delete, why), "failed_changes");
+    assert_eq!(plan.plan.summary.blocked, 1);
+    // With prune off the deletion is not held: it was never to be made.
+    let mut plan = engine.plan(&manifests(moved)).await;
+    engine.guard(&mut plan, &Safety::default());
+    assert!(plan.held().is_empty());
+}
+
+#[test]
+fn every_hold_reason_has_its_gauge_label() {
+    let cases = [
+        (
+            Action::Update,
+            "the live object belongs to mooring source `a`; two sources must not declare the same object: remove it from one of them",
+            "other_owner",
+        ),
+        (
+            Action::Replace,
+            "the microVM on edge-1 (uid 1) does not carry mooring's ownership labels for source `a`; mooring never deletes it",
+            "other_owner",
+        ),
+        (
+            Action::Delete,
+            "labelled as this source's but not applied by mooring (no server-side apply by field manager `mooring` in its managedFields); not deleted",
+            "not_applied_by_mooring",
+        ),
+        (
+            Action::Delete,
+            "3 deletions exceed the cap of 1 (30% of 3 managed objects); pass --force-prune to delete them",
+            "deletion_cap",
+        ),
+        (
+            Action::Delete,
+            "the rendered set is empty; refusing to delete 2 object(s) (pass --allow-empty if that is intended)",
+            "empty_render",
+        ),
+        (
+            Action::Delete,
+            "deleting a Namespace deletes everything in it, mooring's or not: pass --force-prune to delete it",
+            "force_prune_needed",
+        ),
+        (
+            Action::Replace,
+            "m.yaml:1: ConfigMap/a/b is immutable and its data changed, but `mooring.dev/replace: never` forbids replacing it: …",
+            "replace_refused",
+        ),
+        (
+            Action::Replace,
+            "mooring.dev/replace: never",
+            "replace_refused",
+        ),
+        (
+            Action::Replace,
+            "a reason no one wrote yet",
+            "replace_refused",
+        ),
+        (
+            Action::Update,
+            "the live object is being deleted (Terminating): it is created again once it is gone; re-run then",
+            "terminating",
+        ),
+        (
+            Action::Create,
+            "a sync window holds it back: inside the deny window `0 0 1 * * *`",
+            "sync_window",
+        ),
+        (Action::Update, "a reason no one wrote yet", "other"),
+    ];
+    for (action, reason, kind) in cases {
+        assert_eq!(hold_kind(action, reason), kind, "{reason}");
+        assert!(HOLD_KINDS.contains(&kind));
+    }
+    assert_eq!(
+        hold_kind(
+            Action::Delete,
+            &format!(
+                "2 other change(s) of this run failed or were skipped: {DELETIONS_WAIT} succeeds"
+            )
+        ),
+        "failed_changes"
+    );
+}

@@ -49,11 +49,13 @@ pub enum SyncResult {
     Failed,
     /// The manifests are invalid; nothing was applied.
     Invalid,
-    /// Changes were planned but a sync window held them back.
+    /// Changes were planned but a sync window held them back: each is in
+    /// [`SyncOutcome::held`] (`sync_window`).
     Skipped,
-    /// Applied, but some changes were held back by a safety rule (another
-    /// source's object, the deletion cap, a deletion after a failed
-    /// change…): each is in [`SyncOutcome::held`] with why.
+    /// Applied, but some changes are held back by a safety rule (another
+    /// source's object, the deletion cap, an empty render, a refused
+    /// replace…): each is in [`SyncOutcome::held`] with why. A sync that
+    /// finds nothing new says `held` again while they stand.
     Held,
 }
 
@@ -89,11 +91,13 @@ pub struct SyncOutcome {
     pub duration: Duration,
     /// A drift check rather than a sync of a new revision.
     pub drift_check: bool,
-    /// The changes held back, each with why.
+    /// The changes held back now, each with why: those of the last plan of
+    /// the applied revision (sync or drift check) and those of a newer
+    /// revision a sync window holds back.
     pub held: Vec<HeldChange>,
 }
 
-/// A change a safety rule held back.
+/// A change a safety rule or a sync window held back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeldChange {
     /// `update ConfigMap/shop/app [kubernetes]`.
@@ -101,6 +105,23 @@ pub struct HeldChange {
     pub reason: String,
     /// One of [`crate::engine::HOLD_KINDS`].
     pub kind: &'static str,
+}
+
+impl HeldChange {
+    /// `change`, held for `reason` (its gauge label from
+    /// [`crate::engine::hold_kind`]).
+    fn of(change: &crate::plan::Change, reason: &str) -> HeldChange {
+        HeldChange {
+            change: format!(
+                "{} {} [{}]",
+                change.action.verb(),
+                change.id,
+                change.backend
+            ),
+            kind: crate::engine::hold_kind(change.action, reason),
+            reason: reason.to_string(),
+        }
+    }
 }
 
 impl std::fmt::Display for HeldChange {
@@ -189,8 +210,31 @@ impl Observer for LogObserver {
             SyncResult::Held | SyncResult::Skipped => log!(warn),
             SyncResult::Failed | SyncResult::Invalid => log!(error),
         }
-        for h in &o.held {
-            tracing::warn!(source = %o.source, change = %h.change, reason = %h.reason, "held");
+        // Each held change once per plan (a sync that finds nothing new
+        // repeats the count above, not the list).
+        if o.plan.is_some() {
+            for h in &o.held {
+                tracing::warn!(source = %o.source, change = %h.change, reason = %h.reason, "held");
+            }
+        }
+        // Each failed change with its object and the server's words (a
+        // conflict names the other field manager).
+        for r in o.report.iter().flat_map(|r| &r.results) {
+            if let crate::engine::Outcome::Failed { error } = &r.outcome {
+                let what = if o.drift_check {
+                    "healing a drifted object failed"
+                } else {
+                    "applying an object failed"
+                };
+                tracing::error!(
+                    source = %o.source,
+                    change = r.action.verb(),
+                    object = %r.object,
+                    backend = %r.backend,
+                    error = %error,
+                    "{what}"
+                );
+            }
         }
     }
 }
@@ -227,6 +271,21 @@ pub struct SourceRunner {
     pending: Option<git2::Oid>,
     /// Consecutive failed fetches, for the backoff.
     fetch_failures: u32,
+    /// What stands of the applied revision as of its last plan (sync or
+    /// drift check): the changes held back, and why healing failed. A sync
+    /// that finds nothing new reports it again, so the result stays `held`
+    /// (or `failed`) until a plan finds it gone.
+    standing: Standing,
+    /// Changes of a newer revision that a sync window holds back.
+    window_held: Vec<HeldChange>,
+}
+
+/// See [`SourceRunner::standing`].
+#[derive(Debug, Default)]
+struct Standing {
+    held: Vec<HeldChange>,
+    /// Why the last drift check failed (healing, or reading a target).
+    failed: Option<String>,
 }
 
 /// The longest wait between fetches while Git is failing.
@@ -276,6 +335,8 @@ impl SourceRunner {
             applied: None,
             pending: None,
             fetch_failures: 0,
+            standing: Standing::default(),
+            window_held: Vec::new(),
         })
     }
 
@@ -316,8 +377,18 @@ impl SourceRunner {
             started,
             duration: clock.elapsed(),
             drift_check,
-            held: Vec::new(),
+            held: self.held_now(),
         }
+    }
+
+    /// Every change held back now (see [`SyncOutcome::held`]).
+    fn held_now(&self) -> Vec<HeldChange> {
+        self.standing
+            .held
+            .iter()
+            .chain(&self.window_held)
+            .cloned()
+            .collect()
     }
 
     /// The source as [`source::resolve`] takes it. The network timeout was
@@ -377,8 +448,19 @@ impl SourceRunner {
         };
         if self.applied.as_ref().map(|a| a.revision) == Some(commit) {
             // Nothing new: nothing read, no validation, no backend call.
+            // What the last plan of this revision held back (or why its
+            // healing failed) still stands.
             self.fetch_failures = 0;
+            self.window_held.clear();
+            out.held = self.held_now();
             out.fetched = Some(true);
+            if let Some(why) = &self.standing.failed {
+                out.result = SyncResult::Failed;
+                out.error = Some(why.clone());
+            } else if !out.held.is_empty() {
+                out.result = SyncResult::Held;
+                out.error = Some(held_summary(&out.held));
+            }
             out.duration = clock.elapsed();
             return out;
         }
@@ -406,6 +488,10 @@ impl SourceRunner {
             }
         };
         if !desired.is_valid() {
+            // The applied revision stays; a newer one a window held back
+            // is not the one to apply any more.
+            self.window_held.clear();
+            out.held = self.held_now();
             out.findings = desired.findings;
             out.result = SyncResult::Invalid;
             out.error = Some(format!(
@@ -434,6 +520,15 @@ impl SourceRunner {
             && plan.has_changes()
         {
             // Live state is still the applied revision's: nothing pending.
+            // Each change the window holds back is held, with why.
+            let reason = format!("{}: {why}", crate::engine::SYNC_WINDOW_HOLDS);
+            self.window_held = plan
+                .changes
+                .iter()
+                .filter(|c| c.is_actionable())
+                .map(|c| HeldChange::of(c, &reason))
+                .collect();
+            out.held = self.held_now();
             out.plan = Some(plan);
             out.result = SyncResult::Skipped;
             out.error = Some(format!("changes planned, not applied: {why}"));
@@ -441,6 +536,7 @@ impl SourceRunner {
             out.duration = clock.elapsed();
             return out;
         }
+        self.window_held.clear();
         out.plan = Some(plan);
         if let Some(why) = failed {
             out.result = SyncResult::Failed;
@@ -457,7 +553,8 @@ impl SourceRunner {
                 "change(s) failed; the next sync retries them",
             ));
         }
-        out.held = held;
+        self.standing = Standing { held, failed: None };
+        out.held = self.held_now();
         if out.result == SyncResult::Success && !out.held.is_empty() {
             out.result = SyncResult::Held;
             out.error = Some(held_summary(&out.held));
@@ -504,20 +601,9 @@ impl SourceRunner {
             out.result = SyncResult::Failed;
             out.error = Some(why);
         }
+        // Each failed heal is logged with its object and the server's words
+        // by the `LogObserver`.
         if let Some(r) = &report {
-            // Each failed heal is logged with its object and the server's
-            // words (a conflict names the other field manager).
-            for f in r.results.iter() {
-                if let crate::engine::Outcome::Failed { error } = &f.outcome {
-                    tracing::error!(
-                        source = %self.source.name,
-                        object = %f.object,
-                        backend = %f.backend,
-                        error = %error,
-                        "healing a drifted object failed"
-                    );
-                }
-            }
             if r.failed + r.skipped + r.unhealthy > 0 {
                 out.result = SyncResult::Failed;
                 out.error = Some(failed_summary(
@@ -527,7 +613,13 @@ impl SourceRunner {
             }
         }
         out.report = report;
-        out.held = held;
+        self.standing = Standing {
+            held,
+            failed: (out.result == SyncResult::Failed)
+                .then(|| out.error.clone())
+                .flatten(),
+        };
+        out.held = self.held_now();
         if out.result == SyncResult::Success && !out.held.is_empty() {
             out.result = SyncResult::Held;
             out.error = Some(held_summary(&out.held));
@@ -543,14 +635,7 @@ impl SourceRunner {
         let mut held: Vec<HeldChange> = plan
             .held()
             .into_iter()
-            .map(|c| {
-                let reason = c.blocked.clone().unwrap_or_default();
-                HeldChange {
-                    change: format!("{} {} [{}]", c.action.verb(), c.id, c.backend),
-                    kind: crate::engine::hold_kind(&reason),
-                    reason,
-                }
-            })
+            .map(|c| HeldChange::of(c, c.blocked.as_deref().unwrap_or_default()))
             .collect();
         let mut failed = None;
         if !plan.unreachable.is_empty() {
@@ -581,7 +666,7 @@ impl SourceRunner {
                 if let crate::engine::Outcome::Held { reason } = &c.outcome {
                     held.push(HeldChange {
                         change: format!("{} {} [{}]", c.action.verb(), c.object, c.backend),
-                        kind: crate::engine::hold_kind(reason),
+                        kind: crate::engine::hold_kind(c.action, reason),
                         reason: reason.clone(),
                     });
                 }

@@ -43,8 +43,9 @@ pub struct SourceStatus {
     /// sync, or of the last drift check that failed or held changes back.
     pub result: Option<String>,
     pub error: Option<String>,
-    /// Each change held back by a safety rule, with why (`update
-    /// ConfigMap/shop/app [kubernetes]: the live object belongs to …`).
+    /// Each change held back now by a safety rule or a sync window, with
+    /// why (`update ConfigMap/shop/app [kubernetes]: the live object
+    /// belongs to …`); it stands until a plan finds it gone.
     pub held: Vec<String>,
     /// `Kind/ns/name [backend]` of every object whose live state differs
     /// from Git, as of the last plan (sync or drift check).
