@@ -30,7 +30,6 @@ crate::on_both_targets!(
     a_recorded_kind_the_cluster_no_longer_serves_is_a_warning,
     force_prune_shows_what_a_namespace_takes_along,
     no_deletion_after_a_failed_change,
-    a_move_to_a_namespace_that_does_not_exist_keeps_the_old_copy,
 );
 
 const MEMBER: &str = "applyset.kubernetes.io/part-of";
@@ -501,41 +500,5 @@ async fn no_deletion_after_a_failed_change(t: Target) {
         env.get("", "ConfigMap", Some("default"), &gone)
             .await
             .is_none()
-    );
-}
-
-/// An object moved in Git to a Namespace that does not exist (a typo): the
-/// new copy cannot be made, so the old copy is not deleted; the plan says
-/// why, at the file and line, and apply exits 1.
-async fn a_move_to_a_namespace_that_does_not_exist_keeps_the_old_copy(t: Target) {
-    let env = KubeEnv::start(t).await;
-    let name = env.name("moving");
-    let repo = folder(&env, "repo");
-    write(&repo, "cm.yaml", &cm(&name, "default"));
-    let base = ["--prune", "--yes"];
-    let out = env
-        .mooring_named(&[&["apply", &path(&repo)][..], &base].concat())
-        .await;
-    assert_eq!(out.code, 0, "{}", show(&out));
-
-    let typo = env.name("defualt");
-    write(&repo, "cm.yaml", &cm(&name, &typo));
-    let out = env
-        .mooring_named(&[&["apply", &path(&repo)][..], &base].concat())
-        .await;
-    assert_eq!(out.code, 1, "{}", show(&out));
-    assert!(
-        out.stdout.contains(&format!(
-            "cm.yaml:1: ConfigMap/{typo}/{name}: the server refuses to create it"
-        )),
-        "{}",
-        show(&out)
-    );
-    assert!(
-        env.get("", "ConfigMap", Some("default"), &name)
-            .await
-            .is_some(),
-        "the old copy was deleted although the new one could not be made: {}",
-        show(&out)
     );
 }
