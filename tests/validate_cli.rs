@@ -413,3 +413,33 @@ fn a_folder_without_manifests_is_an_error_unless_allowed() {
         assert!(out.stdout.contains("0 documents"), "{}", out.stdout);
     }
 }
+
+/// `-` reads a stream of manifests from standard input (as kubectl's
+/// `-f -`), with findings at `<stdin>:LINE`.
+#[test]
+fn standard_input_is_a_manifest_stream() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mooring"))
+        .args(["validate", "-", "--no-policies"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: s}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: t}\ndata: {level: 3}\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains(
+            "<stdin>:8: ConfigMap/default/t: data.level: expected a string, found a number"
+        ),
+        "{stdout}"
+    );
+}

@@ -57,7 +57,7 @@ pub struct TargetArgs {
 #[derive(Debug, Args)]
 pub struct SourceArgs {
     /// Manifest files or directories (the desired side), instead of a Git
-    /// source.
+    /// source; `-` reads a stream from standard input.
     #[arg(conflicts_with_all = ["repo", "git_ref", "path"])]
     pub paths: Vec<PathBuf>,
     /// Repository: a local path, or a URL (https, ssh, file) cloned into the

@@ -26,7 +26,8 @@ pub enum TranslateFormat {
 
 #[derive(Debug, Args)]
 pub struct TranslateArgs {
-    /// Ignite manifest files or directories (every .yaml/.yml file under them).
+    /// Ignite manifest files or directories (every .yaml/.yml file under
+    /// them); `-` reads a stream from standard input.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
     /// Output format.

@@ -26,7 +26,8 @@ pub enum ValidateFormat {
 
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
-    /// Files or directories to check.
+    /// Files or directories to check; `-` reads a stream from standard
+    /// input (`kustomize build | mooring validate -`).
     #[arg(default_value = ".")]
     paths: Vec<PathBuf>,
     /// Output format.

@@ -23,6 +23,10 @@ pub fn read_paths(paths: &[PathBuf], limits: &Limits) -> (Vec<SourceFile>, Vec<F
         if budget.exceeded() {
             break;
         }
+        if path.as_os_str() == super::STDIN {
+            files.extend(read_stdin(limits, &mut budget, &mut findings));
+            continue;
+        }
         let display = path.display().to_string();
         let meta = match std::fs::metadata(path) {
             Ok(m) => m,
@@ -197,6 +201,46 @@ fn not_regular(display: &str, what: &str) -> Finding {
         format!("{what}, not a regular file: not read; mooring reads only regular files"),
     )
     .at(display, 1)
+}
+
+/// Standard input, read whole (at most the file size limit and the run's
+/// budget) as one file shown as `<stdin>`.
+fn read_stdin(
+    limits: &Limits,
+    budget: &mut Budget,
+    findings: &mut Vec<Finding>,
+) -> Option<SourceFile> {
+    use std::io::Read;
+    const SHOWN: &str = "<stdin>";
+    let mut bytes = Vec::new();
+    let cap = limits.max_file_bytes.saturating_add(1);
+    if let Err(e) = std::io::stdin().lock().take(cap).read_to_end(&mut bytes) {
+        findings
+            .push(Finding::error("load", format!("cannot read standard input: {e}")).at(SHOWN, 1));
+        return None;
+    }
+    let len = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+    if len > limits.max_file_bytes {
+        findings.push(
+            Finding::error(
+                "load",
+                format!(
+                    "standard input is over the {} byte limit for a manifest file",
+                    limits.max_file_bytes
+                ),
+            )
+            .at(SHOWN, 1),
+        );
+        return None;
+    }
+    if !budget.admit(SHOWN, len) {
+        return None;
+    }
+    Some(SourceFile {
+        path: SHOWN.to_string(),
+        rel: SHOWN.to_string(),
+        bytes,
+    })
 }
 
 fn read_file(

@@ -46,6 +46,9 @@ pub fn is_manifest_name(name: &str) -> bool {
     name.ends_with(".yaml") || name.ends_with(".yml")
 }
 
+/// The path that stands for standard input, as for kubectl's `-f -`.
+pub const STDIN: &str = "-";
+
 /// Where the manifests are.
 #[derive(Debug, Clone)]
 pub enum Spec {
