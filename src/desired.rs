@@ -1,7 +1,9 @@
 //! The desired side, read once: the one pipeline every command and the
 //! daemon use between a source and the engine.
 //!
-//! [`render`] = [`manifest::load`] → [`Validator::check`] →
+//! [`render`] = [`manifest::load`] → [`Validator::input`] (the kinds the
+//! input's CustomResourceDefinitions define) → [`manifest::place`]
+//! (identities, now that every scope is known) → [`Validator::check`] →
 //! [`translate::expand`] (once, over the validated values, leaving out the
 //! Ignite VMs that have errors of their own) → one [`Desired`] value with
 //! every finding sorted.
@@ -19,7 +21,7 @@ use crate::finding::{self, Finding};
 use crate::manifest::{self, Limits, Manifest};
 use crate::source::Read;
 use crate::translate::{self, MemoryFloor, is_ignite_vm};
-use crate::validate::Validator;
+use crate::validate::{Cluster, Validator};
 
 /// A source's manifests, validated and translated.
 #[derive(Debug, Default)]
@@ -89,13 +91,37 @@ fn memory_floor(validator: &Validator) -> MemoryFloor {
     }
 }
 
-/// Loads, validates and translates what was read from a source.
+/// What the target adds to a render, when there is one.
+#[derive(Default, Clone, Copy)]
+pub struct Live<'a> {
+    /// Where a namespaced object without a namespace goes (the kubeconfig
+    /// context's namespace); `default` when `None`.
+    pub namespace: Option<&'a str>,
+    /// The schemas the cluster serves, ahead of the built-in ones.
+    pub cluster: Option<&'a Cluster>,
+}
+
+/// Loads, validates and translates what was read from a source, offline:
+/// namespaced objects without a namespace go to `default`.
 pub fn render(read: Read, validator: &Validator, limits: &Limits) -> Desired {
+    render_live(read, validator, limits, Live::default())
+}
+
+/// [`render`], with what the target says: its namespace for objects
+/// without one, and its schemas.
+pub fn render_live(read: Read, validator: &Validator, limits: &Limits, live: Live<'_>) -> Desired {
     let loaded = manifest::load(&read.files, limits);
     let mut findings = read.findings;
     findings.extend(loaded.findings);
     let mut manifests = loaded.manifests;
-    let checked = validator.check(&manifests);
+    // The input's CRDs define kinds (and their scopes) for this run only.
+    let input = validator.input(&manifests, live.cluster);
+    findings.extend(manifest::place(
+        &mut manifests,
+        &|api_version, kind| validator.scope(&input, api_version, kind),
+        live.namespace.unwrap_or(manifest::DEFAULT_NAMESPACE),
+    ));
+    let checked = validator.check(&manifests, &input);
     let mut skip = vec![false; manifests.len()];
     for ((m, c), skip) in manifests.iter_mut().zip(checked).zip(&mut skip) {
         *skip = is_ignite_vm(m) && c.own_errors();

@@ -41,6 +41,41 @@ fn check_fails_on_a_stale_copy() {
 }
 
 #[test]
+fn check_fails_on_a_stray_file_and_a_hand_edited_builtin_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    // `schemas` writes mooring's own kinds and the built-in table it embeds.
+    assert_eq!(mooring(&["schemas", "--out", out], None).code, 0);
+    let copy = dir.path().join("kubernetes/builtin.json");
+    let check = mooring(&["schemas", "--check", "--out", out], None);
+    assert_eq!(check.code, 0, "{}", check.stdout);
+
+    std::fs::write(dir.path().join("core-v1-Pod.json"), "{}\n").unwrap();
+    let check = mooring(&["schemas", "--check", "--out", out], None);
+    assert_eq!(check.code, 1, "{}", check.stdout);
+    assert!(
+        check
+            .stdout
+            .contains("core-v1-Pod.json is not a schema mooring generates: remove it"),
+        "{}",
+        check.stdout
+    );
+    std::fs::remove_file(dir.path().join("core-v1-Pod.json")).unwrap();
+
+    let text = std::fs::read_to_string(&copy).unwrap();
+    std::fs::write(&copy, text.replacen("\"Namespaced\"", "\"Cluster\"", 1)).unwrap();
+    let check = mooring(&["schemas", "--check", "--out", out], None);
+    assert_eq!(check.code, 1, "{}", check.stdout);
+    assert!(
+        check
+            .stdout
+            .contains("does not match its sha256 (edited by hand?)"),
+        "{}",
+        check.stdout
+    );
+}
+
+#[test]
 fn the_index_lists_every_kind() {
     let index = std::fs::read_to_string(
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/index.json"),

@@ -285,8 +285,11 @@ fn the_policy_tests_pass() {
     assert!(out.stdout.contains(" passed, 0 failed"));
 }
 
+/// A built-in cluster-scoped kind with a namespace is what the API server
+/// accepts (it drops the namespace): a warning, and the identity has no
+/// namespace. Ignite has no namespaces at all: an error there.
 #[test]
-fn cluster_scoped_kinds_refuse_a_namespace() {
+fn cluster_scoped_kinds_drop_or_refuse_a_namespace() {
     let dir = tempfile::tempdir().unwrap();
     write(
         dir.path(),
@@ -297,11 +300,27 @@ fn cluster_scoped_kinds_refuse_a_namespace() {
         &["validate", "--no-policies", dir.path().to_str().unwrap()],
         None,
     );
-    assert_eq!(out.code, 1);
+    assert_eq!(out.code, 0, "{}", out.stdout);
     assert!(
         out.stdout.contains(
-            "ns.yaml:5: Namespace/apps: metadata.namespace: Namespace is cluster-scoped: remove metadata.namespace"
+            "ns.yaml:5: warning: Namespace/apps: metadata.namespace: Namespace is cluster-scoped: metadata.namespace is dropped, as the API server drops it; remove it"
         ),
+        "{}",
+        out.stdout
+    );
+    write(
+        dir.path(),
+        "ns.yaml",
+        "apiVersion: ignite.weave.works/v1alpha4\nkind: Kernel\nmetadata:\n  name: k\n  namespace: apps\nspec:\n  oci: weaveworks/ignite-kernel:5.10.51\n",
+    );
+    let out = mooring(
+        &["validate", "--no-policies", dir.path().to_str().unwrap()],
+        None,
+    );
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("ns.yaml:5: Kernel/k: metadata.namespace: Ignite has no namespaces"),
         "{}",
         out.stdout
     );
@@ -442,4 +461,129 @@ fn standard_input_is_a_manifest_stream() {
         ),
         "{stdout}"
     );
+}
+
+/// What a new user tries first: the upstream projects' own samples and
+/// CRDs (vendored, tests/fixtures/), wasmCloud's `service_deployment.yaml`
+/// with its Service included, validate with no flag.
+#[test]
+fn upstream_samples_and_crds_validate_with_no_flag() {
+    for dir in [
+        "tests/fixtures/upstream-samples",
+        "tests/fixtures/upstream-crds",
+    ] {
+        let out = mooring(&["validate", "--no-policies", dir], None);
+        assert_eq!(out.code, 0, "{dir}: {}{}", out.stdout, out.stderr);
+        assert!(out.stdout.contains(": 0 errors"), "{}", out.stdout);
+    }
+}
+
+/// `mooring crds` output, which the README says to commit beside the
+/// custom resources, validates with no flag, and so do the resources with
+/// it.
+#[test]
+fn mooring_crds_output_validates_with_no_flag() {
+    let crds = mooring(&["crds"], None);
+    assert_eq!(crds.code, 0, "{}", crds.stderr);
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "crds.yaml", &crds.stdout);
+    write(
+        dir.path(),
+        "artifact.yaml",
+        "apiVersion: runtime.wasmcloud.dev/v1alpha1\nkind: Artifact\nmetadata: {name: a, namespace: apps}\nspec: {image: ghcr.io/org/a:1.0.0}\n",
+    );
+    let out = mooring(
+        &["validate", "--no-policies", dir.path().to_str().unwrap()],
+        None,
+    );
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains(": 0 errors"), "{}", out.stdout);
+}
+
+/// `--schemas` takes the layouts people already have, local only:
+/// kubeconform's flat files, the CRDs-catalog's folders, and kubeconform's
+/// `-schema-location` templates; a URL is refused, nothing is fetched.
+#[test]
+fn schemas_in_kubeconform_and_crds_catalog_layouts() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "m/monitor.yaml",
+        "apiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\nmetadata: {name: m}\nspec:\n  endpoints: [{port: metrics}]\n",
+    );
+    write(
+        d,
+        "m/cert.yaml",
+        "apiVersion: cert-manager.io/v1\nkind: Certificate\nmetadata: {name: c}\nspec:\n  secretName: 7\n",
+    );
+    let monitor = r#"{"type": "object", "properties": {"apiVersion": {"type": "string"}, "kind": {"type": "string"}, "metadata": {"type": "object"}, "spec": {"type": "object", "additionalProperties": false, "properties": {"endpoints": {"type": "array"}}}}}"#;
+    let cert = r#"{"type": "object", "properties": {"spec": {"type": "object", "properties": {"secretName": {"type": "string"}}}}}"#;
+    // The CRDs-catalog layout, and kubeconform's flat one.
+    write(
+        d,
+        "catalog/monitoring.coreos.com/servicemonitor_v1.json",
+        monitor,
+    );
+    write(d, "flat/certificate-cert-manager-v1.json", cert);
+    let m = d.join("m");
+    let m = m.to_str().unwrap();
+    let (catalog, flat) = (d.join("catalog"), d.join("flat"));
+    let out = mooring(
+        &[
+            "validate",
+            "--no-policies",
+            m,
+            "--schemas",
+            catalog.to_str().unwrap(),
+            "--schemas",
+            flat.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout
+            .contains("cert.yaml:5: Certificate/default/c: spec.secretName: expected a string, found a number 7"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains(": 1 error"), "{}", out.stdout);
+
+    // The same files through kubeconform-style templates.
+    let template = format!(
+        "{}/{{{{ .Group }}}}/{{{{ .ResourceKind }}}}_{{{{ .ResourceAPIVersion }}}}.json",
+        catalog.display()
+    );
+    let flat_template = format!(
+        "{}/{{{{ .ResourceKind }}}}{{{{ .KindSuffix }}}}.json",
+        flat.display()
+    );
+    let out = mooring(
+        &[
+            "validate",
+            "--no-policies",
+            m,
+            "--schemas",
+            &template,
+            "--schemas",
+            &flat_template,
+        ],
+        None,
+    );
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains(": 1 error"), "{}", out.stdout);
+
+    let url = mooring(
+        &[
+            "validate",
+            "--no-policies",
+            m,
+            "--schemas",
+            "https://raw.githubusercontent.com/datreeio/CRDs-catalog/main/{{.Group}}/{{.ResourceKind}}_{{.ResourceAPIVersion}}.json",
+        ],
+        None,
+    );
+    assert_ne!(url.code, 0);
+    assert!(url.stderr.contains("nothing is fetched"), "{}", url.stderr);
 }

@@ -297,6 +297,13 @@ pub trait Backend: Send + Sync {
         desired: Option<&Manifest>,
     ) -> impl Future<Output = Result<Done, BackendError>> + Send;
 
+    /// What the target says about the desired side before it is validated
+    /// (the schemas it serves, where objects without a namespace go), read
+    /// once per run. `None`: nothing (the default).
+    fn context(&self) -> impl Future<Output = Result<Option<TargetContext>, BackendError>> + Send {
+        async { Ok(None) }
+    }
+
     /// Changes to the live objects of `desired`'s kinds that carry this
     /// source's ownership labels, as they happen, so drift is seen between
     /// drift checks. `None`: this backend cannot watch (the default); the
@@ -337,6 +344,9 @@ pub trait DynBackend: Send + Sync {
         &'a self,
         desired: &'a [Manifest],
     ) -> futures::future::BoxFuture<'a, Result<Option<WatchStream>, BackendError>>;
+    fn context_boxed(
+        &self,
+    ) -> futures::future::BoxFuture<'_, Result<Option<TargetContext>, BackendError>>;
 }
 
 impl<B: Backend> DynBackend for B {
@@ -383,6 +393,27 @@ impl<B: Backend> DynBackend for B {
     ) -> futures::future::BoxFuture<'a, Result<Option<WatchStream>, BackendError>> {
         Box::pin(self.watch(desired))
     }
+
+    fn context_boxed(
+        &self,
+    ) -> futures::future::BoxFuture<'_, Result<Option<TargetContext>, BackendError>> {
+        Box::pin(self.context())
+    }
+}
+
+/// What a target says about the desired side ([`Backend::context`]).
+#[derive(Debug, Default)]
+pub struct TargetContext {
+    /// The target, for messages: e.g. the API server's URL.
+    pub label: String,
+    /// Where its configuration came from (`context dev of kubeconfig
+    /// $KUBECONFIG (/home/me/.kube/dev)`).
+    pub origin: String,
+    /// Where a namespaced object without `metadata.namespace` goes (the
+    /// kubeconfig context's namespace).
+    pub namespace: Option<String>,
+    /// The kinds and schemas it serves.
+    pub served: crate::kinds::builtin::Served,
 }
 
 /// `manifest` with mooring's ownership labels for `source` set, as every

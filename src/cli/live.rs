@@ -9,8 +9,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::Args;
+use mooring::backend::TargetContext;
 use mooring::config::{Config, DeletionCap, Overrides};
-use mooring::desired::{Desired, render};
+use mooring::desired::{Desired, Live, render_live};
 use mooring::engine::{Engine, Safety, TargetPlan};
 use mooring::finding::Finding;
 use mooring::plan::render;
@@ -18,7 +19,7 @@ use mooring::source::auth::Credentials;
 use mooring::source::git;
 use mooring::source::url::SourceUrl;
 use mooring::source::{GitSpec, Spec};
-use mooring::validate::Validator;
+use mooring::validate::{Cluster, Validator};
 
 use super::CheckArgs;
 use super::output::{self, PlanFormat};
@@ -114,8 +115,13 @@ impl SafetyArgs {
 }
 
 impl TargetArgs {
-    /// Whether any target is named on the command line or by a config file.
+    /// Whether any target is named on the command line or by a config file,
+    /// or, as for kubectl, by `$KUBECONFIG`.
     pub fn any(&self) -> bool {
+        self.named() || kubeconfig_env()
+    }
+
+    fn named(&self) -> bool {
         self.config.is_some()
             || self.kubeconfig.is_some()
             || self.context.is_some()
@@ -136,9 +142,15 @@ impl TargetArgs {
             context: self.context.clone(),
             flintlock,
             source_name: self.source_name.clone(),
+            kubeconfig_env: !self.named() && kubeconfig_env(),
         };
         Ok(Config::load_with(self.config.as_deref(), &overrides)?)
     }
+}
+
+/// Whether `$KUBECONFIG` names a kubeconfig.
+fn kubeconfig_env() -> bool {
+    std::env::var_os("KUBECONFIG").is_some_and(|v| !v.is_empty())
 }
 
 /// The configuration for a command reading `source`: [`TargetArgs::config`],
@@ -226,11 +238,48 @@ pub fn desired(
             git::short(commit)
         );
     }
-    let desired = render(
+    let context = target_context(config);
+    let cluster = context
+        .as_ref()
+        .ok()
+        .and_then(Option::as_ref)
+        .map(|c| Cluster::from_served(&c.label, &c.served));
+    let live = Live {
+        namespace: context
+            .as_ref()
+            .ok()
+            .and_then(Option::as_ref)
+            .and_then(|c| c.namespace.as_deref()),
+        cluster: cluster.as_ref(),
+    };
+    let mut desired = render_live(
         mooring::source::read(&revision, &limits)?,
         &validator,
         &limits,
+        live,
     );
+    match &context {
+        Ok(Some(c)) => eprintln!(
+            "Kubernetes target {} ({}): objects without a namespace go to {}; {}",
+            c.label,
+            c.origin,
+            c.namespace
+                .as_deref()
+                .unwrap_or(mooring::manifest::DEFAULT_NAMESPACE),
+            served_line(cluster.as_ref()),
+        ),
+        Ok(None) => {}
+        Err(e) => {
+            desired.findings.push(Finding::warning(
+                "kubernetes",
+                format!(
+                    "cannot read the cluster's kinds and schemas ({e}): validated against the \
+                     built-in kinds only"
+                ),
+            ));
+            mooring::finding::sort(&mut desired.findings);
+        }
+    }
     if !desired.is_valid() {
         let why = format!(
             "{} error(s) in {}: nothing is planned or applied from invalid manifests",
@@ -241,6 +290,27 @@ pub fn desired(
         return Ok(Err(()));
     }
     Ok(Ok(desired))
+}
+
+/// How many kinds a cluster's schemas cover, for the target line.
+pub fn served_line(cluster: Option<&Cluster>) -> String {
+    match cluster.map_or(0, Cluster::kinds) {
+        0 => "it serves no OpenAPI v3 schemas: validated against the built-in kinds".to_string(),
+        n => format!("validated against the {n} kinds it serves"),
+    }
+}
+
+/// What the Kubernetes target says before the desired side is validated
+/// (its schemas, its context's namespace), when there is one.
+fn target_context(config: &Config) -> Result<Option<TargetContext>, String> {
+    if config.targets.kubernetes.is_none() {
+        return Ok(None);
+    }
+    let rt = runtime().map_err(|e| e.to_string())?;
+    rt.block_on(async {
+        let engine = engine(config).await.map_err(|e| e.to_string())?;
+        engine.context().await.map_err(|e| e.to_string())
+    })
 }
 
 /// Connects the configured backends.

@@ -159,10 +159,15 @@ pub struct CheckArgs {
     /// Accept kinds mooring has no schema for (with a warning).
     #[arg(long)]
     allow_unknown_kinds: bool,
-    /// Extra JSON Schemas, laid out as DIR/<group>/<version>/<Kind>.json
-    /// (`core` for the core group), for kinds mooring does not know.
-    #[arg(long, value_name = "DIR")]
-    schemas: Option<PathBuf>,
+    /// More JSON Schemas, ahead of the built-in ones: a local folder in
+    /// mooring's layout (<group>/<version>/<Kind>.json, `core` for the core
+    /// group), kubeconform's (deployment-apps-v1.json) or the
+    /// CRDs-catalog's (<group>/<kind>_<version>.json); or a kubeconform
+    /// -schema-location template such as
+    /// 'crds/{{.Group}}/{{.ResourceKind}}_{{.ResourceAPIVersion}}.json'.
+    /// Repeatable; searched in order. Nothing is fetched: URLs are refused.
+    #[arg(long, value_name = "DIR|TEMPLATE")]
+    schemas: Vec<String>,
     /// Rego policy directory [default: ./policies when it exists].
     #[arg(long, value_name = "DIR", conflicts_with = "no_policies")]
     policies: Option<PathBuf>,

@@ -222,7 +222,15 @@ fn run_git(args: &PlanArgs, against_ref: &str) -> anyhow::Result<i32> {
 
     // The current side is what it is: objects that do not load are left out,
     // and that is said.
-    let old = manifest::load(&current.files, &limits);
+    let mut old = manifest::load(&current.files, &limits);
+    // Placed as the desired side is: the old revision's own CRDs define
+    // the scope of their kinds there.
+    let old_input = validator.input(&old.manifests, None);
+    manifest::place(
+        &mut old.manifests,
+        &|api_version, kind| validator.scope(&old_input, api_version, kind),
+        manifest::DEFAULT_NAMESPACE,
+    );
     let (notes, problems): (Vec<Finding>, Vec<Finding>) = current
         .findings
         .into_iter()

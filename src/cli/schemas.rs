@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 
+use mooring::kinds::builtin;
+
 use super::exit;
 
 #[derive(Debug, Args)]
@@ -20,6 +22,13 @@ pub struct SchemasArgs {
     /// follows, and exit.
     #[arg(long, conflicts_with = "check")]
     list: bool,
+    /// Regenerate the built-in Kubernetes kinds (`kubernetes/builtin.json`
+    /// under --out) from the discovery and /openapi/v3 documents of the
+    /// cluster this kubeconfig's current context names, leaving out the
+    /// kinds of its CustomResourceDefinitions. The project runs it on its
+    /// pinned test server: `scripts/builtin-schemas`.
+    #[arg(long, value_name = "KUBECONFIG", conflicts_with_all = ["check", "list"])]
+    from_cluster: Option<PathBuf>,
 }
 
 pub fn run(args: &SchemasArgs) -> anyhow::Result<i32> {
@@ -33,7 +42,21 @@ pub fn run(args: &SchemasArgs) -> anyhow::Result<i32> {
                 k.upstream
             );
         }
+        let table = builtin::table().map_err(|e| anyhow::anyhow!("{e}"))?;
+        for k in &table.kinds {
+            println!(
+                "{:<40} {:<22} schemas/{:<60} follows Kubernetes {} ({:?})",
+                k.api_version(),
+                k.kind,
+                builtin::FILE,
+                table.server,
+                k.scope
+            );
+        }
         return Ok(exit::OK);
+    }
+    if let Some(kubeconfig) = &args.from_cluster {
+        return from_cluster(kubeconfig, &args.out);
     }
     let rendered = mooring::kinds::schema::render_all();
     if args.check {
@@ -44,6 +67,25 @@ pub fn run(args: &SchemasArgs) -> anyhow::Result<i32> {
                 Ok(on_disk) if on_disk == *text => {}
                 Ok(_) => stale.push(format!("{} differs", path.display())),
                 Err(_) => stale.push(format!("{} is missing", path.display())),
+            }
+        }
+        let table = args.out.join(builtin::FILE);
+        match mooring::file::read_to_string(&table) {
+            Ok(text) => {
+                if let Err(e) = builtin::parse(&text) {
+                    stale.push(format!("{}: {e}", table.display()));
+                }
+            }
+            Err(_) => stale.push(format!("{} is missing", table.display())),
+        }
+        let mut known: Vec<String> = rendered.iter().map(|(rel, _)| rel.clone()).collect();
+        known.push(builtin::FILE.to_string());
+        for rel in files_under(&args.out) {
+            if !known.contains(&rel) {
+                stale.push(format!(
+                    "{} is not a schema mooring generates: remove it",
+                    args.out.join(rel).display()
+                ));
             }
         }
         if stale.is_empty() {
@@ -63,6 +105,10 @@ pub fn run(args: &SchemasArgs) -> anyhow::Result<i32> {
         );
         return Ok(exit::FAILED);
     }
+    // The built-in table is generated from a server (`--from-cluster`);
+    // this writes the copy the binary embeds.
+    let mut rendered = rendered;
+    rendered.push((builtin::FILE.to_string(), builtin::EMBEDDED.to_string()));
     for (rel, text) in &rendered {
         let path = args.out.join(rel);
         if let Some(parent) = path.parent() {
@@ -75,6 +121,65 @@ pub fn run(args: &SchemasArgs) -> anyhow::Result<i32> {
         "wrote {} schema files to {}",
         rendered.len(),
         args.out.display()
+    );
+    Ok(exit::OK)
+}
+
+/// Every file under `dir`, as paths relative to it with `/` separators.
+fn files_under(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(folder) = todo.pop() {
+        let Ok(entries) = std::fs::read_dir(&folder) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                todo.push(path);
+            } else if let Ok(rel) = path.strip_prefix(dir) {
+                let parts: Vec<String> = rel
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                    .collect();
+                out.push(parts.join("/"));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// `--from-cluster`: fetches what the cluster serves and writes the
+/// built-in table.
+fn from_cluster(kubeconfig: &std::path::Path, out: &std::path::Path) -> anyhow::Result<i32> {
+    use mooring::backend::kubernetes::{Kubernetes, KubernetesTarget};
+    let target = KubernetesTarget {
+        kubeconfig: Some(kubeconfig.to_path_buf()),
+        ..KubernetesTarget::default()
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let served = runtime.block_on(async {
+        let backend =
+            Kubernetes::connect(&target, "schemas", 4, std::time::Duration::from_secs(30)).await?;
+        backend.served(false).await
+    })?;
+    let text = builtin::generate(&served)?;
+    let path = out.join(builtin::FILE);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    std::fs::write(&path, &text).with_context(|| format!("cannot write {}", path.display()))?;
+    let table = builtin::parse(&text)?;
+    println!(
+        "wrote {} built-in kinds of Kubernetes {} to {}",
+        table.kinds.len(),
+        table.server,
+        path.display()
     );
     Ok(exit::OK)
 }

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use mooring::validate::{Validator, policy};
+use mooring::validate::{Cluster, Validator, policy};
 use mooring::{desired, source};
 
 use super::{CheckArgs, exit};
@@ -45,6 +45,15 @@ pub struct ValidateArgs {
     /// for Flintlock as with `--for flintlock`.
     #[arg(long, value_name = "FILE", env = "MOORING_CONFIG")]
     config: Option<PathBuf>,
+    /// Also validate against what this kubeconfig's cluster serves: its
+    /// kinds and /openapi/v3 schemas (its CRDs included) come ahead of the
+    /// built-in ones, and objects without a namespace go to the context's
+    /// namespace. Only GETs are sent; nothing is written.
+    #[arg(long, value_name = "FILE")]
+    kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context for --kubeconfig [default: its current-context].
+    #[arg(long, value_name = "NAME", requires = "kubeconfig")]
+    context: Option<String>,
     #[command(flatten)]
     check: CheckArgs,
 }
@@ -63,7 +72,26 @@ pub fn run(args: &ValidateArgs) -> anyhow::Result<i32> {
     let validator = Validator::new(options).context("cannot start validation")?;
     let limits = args.check.limits();
     let read = source::read(&source::Revision::Paths(args.paths.clone()), &limits)?;
-    let mut report = desired::render(read, &validator, &limits);
+    let target = match &args.kubeconfig {
+        Some(path) => Some(cluster_context(path, args.context.as_deref())?),
+        None => None,
+    };
+    let cluster = target
+        .as_ref()
+        .map(|t| Cluster::from_served(&t.label, &t.served));
+    if let Some(t) = &target {
+        eprintln!(
+            "Kubernetes at {} ({}): {}",
+            t.label,
+            t.origin,
+            super::live::served_line(cluster.as_ref())
+        );
+    }
+    let live = desired::Live {
+        namespace: target.as_ref().and_then(|t| t.namespace.as_deref()),
+        cluster: cluster.as_ref(),
+    };
+    let mut report = desired::render_live(read, &validator, &limits, live);
     if report.documents == 0 && report.errors() == 0 && !args.allow_empty {
         report.findings.push(mooring::finding::Finding::error(
             "load",
@@ -102,6 +130,27 @@ pub fn run(args: &ValidateArgs) -> anyhow::Result<i32> {
     } else {
         exit::FAILED
     })
+}
+
+/// What the cluster `kubeconfig` (and `context`) names serves.
+fn cluster_context(
+    kubeconfig: &Path,
+    context: Option<&str>,
+) -> anyhow::Result<mooring::backend::TargetContext> {
+    use mooring::backend::Backend as _;
+    use mooring::backend::kubernetes::{Kubernetes, KubernetesTarget};
+    let target = KubernetesTarget {
+        kubeconfig: Some(kubeconfig.to_path_buf()),
+        context: context.map(str::to_string),
+        ..KubernetesTarget::default()
+    };
+    let rt = super::live::runtime()?;
+    let found = rt.block_on(async {
+        let k =
+            Kubernetes::connect(&target, "validate", 4, std::time::Duration::from_secs(30)).await?;
+        k.context().await
+    })?;
+    found.context("the Kubernetes backend says nothing of its cluster")
 }
 
 pub fn run_policy_tests(dir: &Path) -> anyhow::Result<i32> {

@@ -26,6 +26,9 @@ pub struct Overrides {
     pub flintlock: Vec<(String, String)>,
     /// `--source-name`.
     pub source_name: Option<String>,
+    /// `$KUBECONFIG` is set and nothing else names a target: a Kubernetes
+    /// target from its current context, as kubectl has it.
+    pub kubeconfig_env: bool,
 }
 
 impl Overrides {
@@ -33,6 +36,9 @@ impl Overrides {
     /// pointer it set and the flag that set it.
     fn apply(&self, config: &mut Config) -> Vec<(String, String)> {
         let mut set = Vec::new();
+        if self.kubeconfig_env && config.targets.kubernetes.is_none() {
+            config.targets.kubernetes = Some(KubernetesTarget::default());
+        }
         if self.kubeconfig.is_some() || self.context.is_some() {
             let k = config
                 .targets

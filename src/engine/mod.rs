@@ -390,6 +390,18 @@ impl Engine {
         out
     }
 
+    /// What the targets say about the desired side before it is validated
+    /// (a Kubernetes target: its schemas, and its context's namespace): the
+    /// first backend that says anything. Read once per run.
+    pub async fn context(&self) -> Result<Option<backend::TargetContext>, BackendError> {
+        for b in &self.backends {
+            if let Some(context) = b.context_boxed().await? {
+                return Ok(Some(context));
+            }
+        }
+        Ok(None)
+    }
+
     /// One stream of every backend's watch over the kinds of `desired`
     /// (each backend gets the manifests it handles; declaration-only kinds
     /// are not watched). `None` when no backend watches. Fails as a whole

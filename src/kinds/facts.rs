@@ -7,16 +7,17 @@
 //! names for these facts.
 //!
 //! The table lists every kind of [`super::all`] (a test holds it to that)
-//! and the built-in Kubernetes kinds mooring orders or waits for without
-//! a schema of its own (CustomResourceDefinition). Any other group and
-//! kind (a user's own custom resource, a built-in such as a Deployment) is
-//! a Kubernetes object of the last tier with nothing secret; only a kind
+//! and the built-in Kubernetes kinds mooring orders, waits for or masks
+//! (Namespace, CustomResourceDefinition, ConfigMap, Secret,
+//! ServiceAccount). Any other group and kind (a user's own custom resource,
+//! a built-in such as a Deployment) is a Kubernetes object of the last
+//! tier with nothing secret; only a kind
 //! mooring does not know in a group whose known kinds all go to other
 //! targets (an Ignite or Flintlock kind it has no schema for) has no target.
 
 use serde_json::Value;
 
-use super::{KindType, core, flintlock, ignite, llamastack, pointer_token, wasmcloud};
+use super::{KindType, flintlock, ignite, llamastack, pointer_token, wasmcloud};
 
 /// Where objects of a kind go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -181,9 +182,18 @@ const UNHANDLED: KindFacts = KindFacts {
     ..KUBERNETES
 };
 
-/// The group of CustomResourceDefinitions, the one built-in kind the table
-/// lists without a type of mooring's own.
+/// The group of CustomResourceDefinitions.
 const CRD_GROUP: &str = "apiextensions.k8s.io";
+
+/// Facts of a built-in Kubernetes kind (its schema comes from
+/// [`super::builtin`]), starting from [`KUBERNETES`].
+const fn builtin(group: &'static str, kind: &'static str) -> KindFacts {
+    KindFacts {
+        group,
+        kind,
+        ..KUBERNETES
+    }
+}
 
 /// Facts of the kind `T` is, starting from [`KUBERNETES`].
 const fn of<T: KindType>() -> KindFacts {
@@ -201,19 +211,17 @@ static FACTS: [KindFacts; 16] = [
         tier: 0,
         holds: Holds::NamespacedObjects,
         ready: Some(Ready::Active),
-        ..of::<core::Namespace>()
+        ..builtin("", "Namespace")
     },
     KindFacts {
-        group: CRD_GROUP,
-        kind: "CustomResourceDefinition",
         tier: 0,
         holds: Holds::Instances,
         ready: Some(Ready::Established),
-        ..KUBERNETES
+        ..builtin(CRD_GROUP, "CustomResourceDefinition")
     },
     KindFacts {
         tier: 1,
-        ..of::<core::ConfigMap>()
+        ..builtin("", "ConfigMap")
     },
     KindFacts {
         tier: 1,
@@ -225,11 +233,11 @@ static FACTS: [KindFacts; 16] = [
                 "/metadata/annotations/kubectl.kubernetes.io~1last-applied-configuration",
             ],
         },
-        ..of::<core::Secret>()
+        ..builtin("", "Secret")
     },
     KindFacts {
         tier: 1,
-        ..of::<core::ServiceAccount>()
+        ..builtin("", "ServiceAccount")
     },
     of::<llamastack::LlamaStackDistribution>(),
     of::<wasmcloud::Artifact>(),

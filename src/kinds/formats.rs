@@ -34,8 +34,11 @@ pub const MAC: &str = "mac";
 pub const CIDR: &str = "cidr";
 /// The format name for IPv4 or IPv6 addresses.
 pub const IP: &str = "ip";
+/// Kubernetes' `format: byte`: base64 with padding, as the API server
+/// decodes `Secret.data` and `ConfigMap.binaryData`.
+pub const BYTE: &str = "byte";
 
-static FORMATS: [Format; 4] = [
+static FORMATS: [Format; 5] = [
     Format {
         name: IMAGE_REFERENCE,
         check: is_image_reference,
@@ -56,6 +59,12 @@ static FORMATS: [Format; 4] = [
         name: IP,
         check: is_ip,
         expected: "an IPv4 or IPv6 address such as 192.168.1.1 or fd00::1",
+    },
+    Format {
+        name: BYTE,
+        check: is_base64,
+        expected: "base64 (standard alphabet, padded with '='); write plain text under \
+                   `stringData` (Secret) or `data` (ConfigMap) instead",
     },
 ];
 
@@ -342,6 +351,16 @@ fn is_domain(d: &str) -> bool {
 /// Whether `s` is a MAC address in one of the forms Go's `net.ParseMAC`
 /// accepts: 6, 8 or 20 two-digit hex octets separated by `:` or `-`, or
 /// the same number of octets as dot-separated groups of four hex digits.
+/// Standard base64 with padding, as the API server decodes a `byte`
+/// field (Go's `base64.StdEncoding`, which skips line breaks).
+pub fn is_base64(s: &str) -> bool {
+    use base64::Engine;
+    let joined: String = s.chars().filter(|c| *c != '\n' && *c != '\r').collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(joined)
+        .is_ok()
+}
+
 pub fn is_mac(s: &str) -> bool {
     let octets_ok = |n: usize| matches!(n, 6 | 8 | 20);
     let hex = |g: &str, len: usize| g.len() == len && g.bytes().all(|b| b.is_ascii_hexdigit());

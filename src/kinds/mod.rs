@@ -13,7 +13,7 @@ use crate::finding::Severity;
 
 pub use facts::{Holds, KindFacts, Ready, SecretRule, TIERS, Target, facts, is_secret};
 
-pub mod core;
+pub mod builtin;
 pub mod crd;
 pub mod facts;
 pub mod flintlock;
@@ -21,6 +21,7 @@ pub mod formats;
 pub mod ignite;
 pub mod llamastack;
 pub mod meta;
+pub mod openapi;
 pub mod schema;
 pub mod wasmcloud;
 
@@ -230,7 +231,7 @@ macro_rules! kind_info {
     };
 }
 
-static KINDS: [KindInfo; 27] = [
+static KINDS: [KindInfo; 23] = [
     kind_info!(llamastack::LlamaStackDistribution),
     kind_info!(wasmcloud::Artifact),
     kind_info!(wasmcloud::Host),
@@ -254,15 +255,19 @@ static KINDS: [KindInfo; 27] = [
     kind_info!(ignite::v1alpha4::Image),
     kind_info!(ignite::v1alpha4::Pool),
     kind_info!(flintlock::MicroVm),
-    kind_info!(core::Namespace),
-    kind_info!(core::ConfigMap),
-    kind_info!(core::Secret),
-    kind_info!(core::ServiceAccount),
 ];
 
 /// Every kind mooring has a schema for.
 pub fn all() -> &'static [KindInfo] {
     &KINDS
+}
+
+/// The scope of a kind mooring knows without reading the input: one of its
+/// own, or a built-in Kubernetes kind. `None` for any other.
+pub fn scope(api_version: &str, kind: &str) -> Option<Scope> {
+    find(api_version, kind)
+        .map(|k| k.scope)
+        .or_else(|| builtin::find(api_version, kind).map(|b| b.scope))
 }
 
 /// Looks a kind up by `apiVersion` and `kind`, exactly as written in a manifest.

@@ -229,7 +229,7 @@ fn bound_integers(obj: &mut Map<String, Value>) {
 
 /// Rebuilds every object with its keys in sorted order, whatever map type
 /// serde_json was built with.
-fn sort_keys(value: Value) -> Value {
+pub(crate) fn sort_keys(value: Value) -> Value {
     match value {
         Value::Object(map) => {
             let mut entries: Vec<(String, Value)> = map.into_iter().collect();

@@ -257,12 +257,27 @@ fn identify(source: &SourceFile, doc: yaml::Document) -> Result<Manifest, Box<Fi
         Some(_) => return Err(here("/kind", "kind must be a string".into())),
         None => return Err(here("", "missing kind".into())),
     };
+    if api_version.starts_with("kustomize.config.k8s.io/") {
+        // Kustomize's own file describes a render, not an object.
+        return Err(Box::new(
+            Finding::warning(
+                "load",
+                format!(
+                    "a Kustomize {kind_name} is not an object and is not rendered yet: the \
+                     other files of this folder are read as written, without what it adds \
+                     (images, patches, generators, name prefixes); render it with `kustomize \
+                     build` first when it adds any"
+                ),
+            )
+            .at(file, doc.line),
+        ));
+    }
     let info = kinds::find(&api_version, &kind_name);
     let group = match api_version.rsplit_once('/') {
         Some((g, _)) => g.to_string(),
         None => String::new(),
     };
-    let scope = info.map(|k| k.scope);
+    let scope = kinds::scope(&api_version, &kind_name);
     let id = if scope == Some(Scope::Singleton) {
         // One per host and nameless: named by the file that declares it.
         ObjectId {
@@ -286,25 +301,27 @@ fn identify(source: &SourceFile, doc: yaml::Document) -> Result<Manifest, Box<Fi
                 } else {
                     ""
                 };
+                let generated = map
+                    .get("metadata")
+                    .and_then(|m| m.get("generateName"))
+                    .is_some();
+                let (pointer, message) = if generated {
+                    (
+                        "/metadata/generateName",
+                        format!(
+                            "{kind_name} uses metadata.generateName, which makes a new object \
+                             with a random name on every apply: a GitOps object needs a fixed \
+                             metadata.name"
+                        ),
+                    )
+                } else {
+                    (pointer, format!("{kind_name} is missing metadata.name"))
+                };
                 let line = doc.lines.line_of(pointer).unwrap_or(doc.line);
-                return Err(Box::new(
-                    Finding::error("load", format!("{kind_name} is missing metadata.name"))
-                        .at(file, line),
-                ));
+                return Err(Box::new(Finding::error("load", message).at(file, line)));
             }
         };
-        let namespace = map
-            .get("metadata")
-            .and_then(|m| m.get("namespace"))
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string);
-        let namespace = match scope {
-            Some(Scope::Cluster) => None,
-            Some(Scope::NamespacedOrCluster) => namespace,
-            // Namespaced, or unknown (most custom kinds are namespaced).
-            _ => Some(namespace.unwrap_or_else(|| "default".to_string())),
-        };
+        let namespace = namespace_of(&doc.value, scope, DEFAULT_NAMESPACE);
         ObjectId {
             group,
             kind: kind_name,
@@ -321,6 +338,73 @@ fn identify(source: &SourceFile, doc: yaml::Document) -> Result<Manifest, Box<Fi
         value: doc.value,
         lines: doc.lines,
     })
+}
+
+/// Where a namespaced object without `metadata.namespace` goes when
+/// nothing else says: kubectl's default.
+pub const DEFAULT_NAMESPACE: &str = "default";
+
+/// The namespace of an object's identity: none for a cluster-scoped kind
+/// (whatever is written), as written for a kind of either scope, and for a
+/// namespaced kind (or one nothing describes: most custom kinds are
+/// namespaced) as written, else `default_namespace`.
+fn namespace_of(value: &Value, scope: Option<Scope>, default_namespace: &str) -> Option<String> {
+    let written = value
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string);
+    match scope {
+        Some(Scope::Cluster | Scope::Singleton) => None,
+        Some(Scope::NamespacedOrCluster) => written,
+        Some(Scope::Namespaced) | None => {
+            Some(written.unwrap_or_else(|| default_namespace.to_string()))
+        }
+    }
+}
+
+/// Resolves every identity's namespace again, once more is known than
+/// [`load`] knew: the scope of kinds the input's own
+/// CustomResourceDefinitions define, and the namespace the target puts
+/// unplaced objects in. A cluster-scoped object loses a written
+/// `metadata.namespace` (the API server would drop it too, and the plan
+/// would show it as a change forever); the findings say so.
+pub fn place(
+    manifests: &mut [Manifest],
+    scope: &dyn Fn(&str, &str) -> Option<Scope>,
+    default_namespace: &str,
+) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for m in manifests {
+        if m.kind.is_some_and(|k| k.scope == Scope::Singleton) {
+            continue;
+        }
+        let scope = scope(&m.api_version, &m.id.kind);
+        m.id.namespace = namespace_of(&m.value, scope, default_namespace);
+        // mooring's own cluster-scoped kinds refuse a namespace in their
+        // schema (Ignite has no namespaces at all).
+        if scope == Some(Scope::Cluster) && m.kind.is_none() {
+            let written = m
+                .value
+                .pointer_mut("/metadata")
+                .and_then(Value::as_object_mut)
+                .and_then(|meta| meta.remove("namespace"));
+            if written.is_some_and(|ns| ns.as_str().is_some_and(|s| !s.is_empty())) {
+                findings.push(m.finding(
+                    Finding::warning(
+                        "metadata",
+                        format!(
+                            "{} is cluster-scoped: metadata.namespace is dropped, as the API \
+                             server drops it; remove it",
+                            m.id.kind
+                        ),
+                    ),
+                    "/metadata/namespace",
+                ));
+            }
+        }
+    }
+    findings
 }
 
 pub(crate) fn type_name(v: &Value) -> &'static str {

@@ -465,18 +465,45 @@ impl SourceRunner {
             return out;
         }
 
+        // What the targets serve (kinds, schemas) and where objects without
+        // a namespace go, read once per revision rendered. Unreadable: the
+        // built-in kinds, and the plan reports the target.
+        let context = self.engine.context().await;
         let validator = self.validator.clone();
         let limits = self.limits;
+        let (cluster, namespace, unread) = match context {
+            Ok(Some(c)) => (
+                Some(crate::validate::Cluster::from_served(&c.label, &c.served)),
+                c.namespace,
+                None,
+            ),
+            Ok(None) => (None, None, None),
+            Err(e) => (None, None, Some(e.to_string())),
+        };
         let rendered = tokio::task::spawn_blocking(move || {
             revision.require_path()?;
             let read = source::read(&revision, &limits)?;
-            Ok::<_, SourceError>(desired::render(read, &validator, &limits))
+            let live = desired::Live {
+                namespace: namespace.as_deref(),
+                cluster: cluster.as_ref(),
+            };
+            Ok::<_, SourceError>(desired::render_live(read, &validator, &limits, live))
         })
         .await;
         let mut desired = match rendered {
-            Ok(Ok(v)) => {
+            Ok(Ok(mut v)) => {
                 self.fetch_failures = 0;
                 out.fetched = Some(true);
+                if let Some(why) = unread {
+                    v.findings.push(crate::finding::Finding::warning(
+                        "kubernetes",
+                        format!(
+                            "cannot read the cluster's kinds and schemas ({why}): validated \
+                             against the built-in kinds only"
+                        ),
+                    ));
+                    crate::finding::sort(&mut v.findings);
+                }
                 v
             }
             Ok(Err(e)) => return self.fetch_failed(out, clock, &e),

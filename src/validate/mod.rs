@@ -6,11 +6,16 @@
 //! Validation never translates: [`crate::desired`] runs translation after
 //! it, and both draw on the schema helpers in [`schema`].
 
+mod cluster;
+mod crds;
+pub mod locations;
+pub mod meta;
 pub mod policy;
 pub mod schema;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use jsonschema::Validator as Compiled;
 use rayon::prelude::*;
@@ -19,8 +24,9 @@ use serde_json::Value;
 use crate::finding::{Finding, Severity};
 use crate::kinds::{self, KindInfo, Scope};
 use crate::manifest::Manifest;
-use schema::{compile, describe};
+use schema::{compile, describe, suggest};
 
+pub use cluster::Cluster;
 pub use policy::{PolicyError, PolicySet};
 
 /// How strict validation is, and what it may draw on besides the built-in kinds.
@@ -31,8 +37,10 @@ pub struct Options {
     pub strict: bool,
     /// Kinds with no schema pass with a warning instead of an error.
     pub allow_unknown_kinds: bool,
-    /// Extra schemas laid out as `<group>/<version>/<Kind>.json`.
-    pub extra_schemas: Option<PathBuf>,
+    /// `--schemas`: folders (mooring's, kubeconform's or the CRDs-catalog
+    /// layout) and kubeconform templates, searched in order
+    /// ([`locations`]).
+    pub extra_schemas: Vec<String>,
     /// Rego policy directory.
     pub policies: Option<PathBuf>,
     /// The manifests are meant for Flintlock (a Flintlock target is
@@ -48,7 +56,7 @@ impl Default for Options {
         Options {
             strict: true,
             allow_unknown_kinds: false,
-            extra_schemas: None,
+            extra_schemas: Vec::new(),
             policies: None,
             for_flintlock: true,
         }
@@ -66,43 +74,152 @@ pub enum ValidateError {
     Policy(#[from] PolicyError),
 }
 
-struct Entry {
-    compiled: Compiled,
-    info: Option<&'static KindInfo>,
+/// Where a kind's schema came from, highest precedence first: the first
+/// that has the kind is used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Origin {
+    /// A CustomResourceDefinition in the same input.
+    Input,
+    /// What the target cluster serves (`/openapi/v3`).
+    Cluster,
+    /// A file under `--schemas DIR`.
+    Schemas,
+    /// One of mooring's own kinds (`mooring schemas --list`).
+    Mooring,
+    /// A built-in kind of the pinned Kubernetes release.
+    Kubernetes,
 }
+
+impl Origin {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Origin::Input => "a CustomResourceDefinition in the input",
+            Origin::Cluster => "the cluster",
+            Origin::Schemas => "--schemas",
+            Origin::Mooring => "mooring's own kinds",
+            Origin::Kubernetes => "the built-in Kubernetes kinds",
+        }
+    }
+}
+
+enum Source {
+    Value(Value),
+    /// A schema file that could not be read: why.
+    Broken(String),
+    Builtin(&'static kinds::builtin::Builtin),
+    Kind(&'static KindInfo),
+}
+
+/// One kind's schema, compiled on first use.
+struct Slot {
+    origin: Origin,
+    /// What the schema is, for messages: a file, a CRD and its line.
+    what: String,
+    source: Source,
+    scope: Option<Scope>,
+    /// The schema and its compiled form.
+    compiled: OnceLock<Result<(Value, Compiled), String>>,
+}
+
+impl Slot {
+    fn new(origin: Origin, what: String, source: Source, scope: Option<Scope>) -> Slot {
+        Slot {
+            origin,
+            what,
+            source,
+            scope,
+            compiled: OnceLock::new(),
+        }
+    }
+
+    fn compiled(&self) -> Result<&(Value, Compiled), &str> {
+        self.compiled
+            .get_or_init(|| {
+                let schema = match &self.source {
+                    Source::Value(v) => v.clone(),
+                    Source::Broken(why) => return Err(why.clone()),
+                    Source::Builtin(b) => match kinds::builtin::table() {
+                        Ok(t) => t.schema(b),
+                        Err(e) => return Err(e.to_string()),
+                    },
+                    Source::Kind(info) => (info.schema)(),
+                };
+                compile(&schema).map(|c| (schema, c))
+            })
+            .as_ref()
+            .map_err(String::as_str)
+    }
+}
+
+type Key = (String, String);
 
 /// Compiled schemas and policies, ready to check manifests.
 pub struct Validator {
-    schemas: HashMap<(String, String), Entry>,
+    /// The schemas that do not depend on the input: built-in Kubernetes
+    /// kinds and mooring's kinds, each key holding the one of highest
+    /// precedence.
+    schemas: HashMap<Key, Slot>,
+    /// `--schemas`, searched for each kind an input holds.
+    locations: Vec<locations::Location>,
     policies: Option<PolicySet>,
     options: Options,
+}
+
+/// What one input adds to the validator: the kinds its
+/// CustomResourceDefinitions define, and what is to be said about them;
+/// and the schemas of the cluster it is planned against, if any.
+#[derive(Default)]
+pub struct Input<'c> {
+    crds: HashMap<Key, Slot>,
+    cluster: Option<&'c Cluster>,
+    /// Schemas found under `--schemas` for the input's kinds.
+    located: HashMap<Key, Slot>,
+    /// Per CRD manifest (index into the input), findings about its schema:
+    /// the CEL rules mooring does not evaluate.
+    notes: Vec<(usize, Finding)>,
 }
 
 impl Validator {
     pub fn new(options: Options) -> Result<Validator, ValidateError> {
         let mut schemas = HashMap::new();
-        for info in kinds::all() {
-            let compiled = compile(&(info.schema)()).map_err(|message| ValidateError::Schema {
-                what: format!("{} {}", info.api_version(), info.kind),
-                message,
-            })?;
+        let table = kinds::builtin::table().map_err(|message| ValidateError::Schema {
+            what: "the built-in Kubernetes kinds".into(),
+            message: message.to_string(),
+        })?;
+        for b in &table.kinds {
             schemas.insert(
-                (info.api_version(), info.kind.to_string()),
-                Entry {
-                    compiled,
-                    info: Some(info),
-                },
+                (b.api_version(), b.kind.clone()),
+                Slot::new(
+                    Origin::Kubernetes,
+                    format!("Kubernetes {} {}", table.server, b.kind),
+                    Source::Builtin(b),
+                    Some(b.scope),
+                ),
             );
         }
-        if let Some(dir) = &options.extra_schemas {
-            load_extra_schemas(dir, &mut schemas)?;
+        for info in kinds::all() {
+            schemas.insert(
+                (info.api_version(), info.kind.to_string()),
+                Slot::new(
+                    Origin::Mooring,
+                    format!("{} {}", info.api_version(), info.kind),
+                    Source::Kind(info),
+                    Some(info.scope),
+                ),
+            );
         }
+        let locations = options
+            .extra_schemas
+            .iter()
+            .map(|l| locations::Location::parse(l))
+            .collect::<Result<Vec<_>, _>>()?;
         let policies = match &options.policies {
             Some(dir) => Some(PolicySet::load(dir)?),
             None => None,
         };
         Ok(Validator {
             schemas,
+            locations,
             policies,
             options,
         })
@@ -118,38 +235,183 @@ impl Validator {
         &self.options
     }
 
+    /// The error for a kind no origin has a schema for, naming the ways out.
+    fn no_schema(&self, input: &Input, api_version: &str, kind: &str) -> String {
+        let mut elsewhere: Vec<&str> = self
+            .schemas
+            .keys()
+            .filter(|(_, k)| k == kind)
+            .map(|(v, _)| v.as_str())
+            .collect();
+        elsewhere.sort();
+        if !elsewhere.is_empty() {
+            return format!(
+                "no schema for kind {kind} in apiVersion {api_version}: it is known as \
+                 apiVersion {} (an old or misspelt apiVersion? `mooring schemas --list` lists \
+                 every known kind)",
+                elsewhere.join(", ")
+            );
+        }
+        let cluster = match input.cluster {
+            Some(c) => format!(", nor served by {}", c.label),
+            None => String::new(),
+        };
+        format!(
+            "no schema for kind {kind} (apiVersion {api_version}): it is not a built-in \
+             Kubernetes kind nor one of mooring's (`mooring schemas --list`){cluster}. Give it one: put \
+             its CustomResourceDefinition in the input; pass --schemas DIR (mooring's, \
+             kubeconform's or the CRDs-catalog layout); or validate against a cluster that \
+             serves it (a Kubernetes target, or `validate --kubeconfig`). \
+             --allow-unknown-kinds accepts it unchecked"
+        )
+    }
+
+    /// Reads the CustomResourceDefinitions among `manifests`: each served
+    /// version's `openAPIV3Schema` becomes the schema of its kind for this
+    /// input, ahead of every other origin.
+    pub fn input<'c>(&self, manifests: &[Manifest], cluster: Option<&'c Cluster>) -> Input<'c> {
+        let mut input = Input {
+            cluster,
+            ..Input::default()
+        };
+        for (index, m) in manifests.iter().enumerate() {
+            if m.api_version != CRD_API_VERSION || m.id.kind != "CustomResourceDefinition" {
+                continue;
+            }
+            crds::read(m, index, &mut input);
+        }
+        if !self.locations.is_empty() {
+            let vars = locations::Vars {
+                kubernetes_version: kinds::builtin::table()
+                    .map(|t| t.server.clone())
+                    .unwrap_or_default(),
+                strict: self.options.strict,
+            };
+            for m in manifests {
+                let key = (m.api_version.clone(), m.id.kind.clone());
+                if input.crds.contains_key(&key) || input.located.contains_key(&key) {
+                    continue;
+                }
+                let found = self
+                    .locations
+                    .iter()
+                    .find_map(|l| l.find(&key.0, &key.1, &vars));
+                if let Some(path) = found {
+                    let scope = self.schemas.get(&key).and_then(|s| s.scope);
+                    let source = match read_schema(&path) {
+                        Ok(schema) => Source::Value(schema),
+                        Err(message) => Source::Broken(message),
+                    };
+                    input.located.insert(
+                        key,
+                        Slot::new(Origin::Schemas, path.display().to_string(), source, scope),
+                    );
+                }
+            }
+        }
+        input
+    }
+
+    /// The scope of a kind: from the input's CRDs, then the other origins.
+    /// `None` for a kind nothing describes.
+    pub fn scope(&self, input: &Input, api_version: &str, kind: &str) -> Option<Scope> {
+        let key = (api_version.to_string(), kind.to_string());
+        self.slot(input, &key).and_then(|s| s.scope)
+    }
+
+    /// The schema of highest precedence for a kind: the input's CRDs, the
+    /// cluster's, then the others ([`Origin`]).
+    fn slot<'s>(&'s self, input: &'s Input, key: &Key) -> Option<&'s Slot> {
+        input
+            .crds
+            .get(key)
+            .or_else(|| input.cluster.and_then(|c| c.slots.get(key)))
+            .or_else(|| input.located.get(key))
+            .or_else(|| self.schemas.get(key))
+    }
+
     /// Checks every manifest, in parallel: one [`Checked`] per manifest, in
-    /// input order.
-    pub fn check(&self, manifests: &[Manifest]) -> Vec<Checked> {
-        manifests
+    /// input order. `input` is what [`Validator::input`] read from the same
+    /// manifests.
+    pub fn check(&self, manifests: &[Manifest], input: &Input) -> Vec<Checked> {
+        let mut checked: Vec<Checked> = manifests
             .par_iter()
             .map_init(
                 || self.policies.clone(),
-                |policies, m| self.validate_one(m, policies.as_mut()),
+                |policies, m| self.validate_one(m, input, policies.as_mut()),
             )
-            .collect()
+            .collect();
+        for (index, f) in &input.notes {
+            if let Some(c) = checked.get_mut(*index) {
+                c.findings.push(f.clone());
+            }
+        }
+        // Once per kind: a built-in kind the cluster serves differently.
+        if let Some(cluster) = input.cluster {
+            for key in &cluster.differs {
+                if input.crds.contains_key(key) {
+                    continue;
+                }
+                let first = manifests
+                    .iter()
+                    .position(|m| m.api_version == key.0 && m.id.kind == key.1);
+                if let Some(i) = first {
+                    let server = kinds::builtin::table().map_or("", |t| t.server.as_str());
+                    checked[i].findings.push(manifests[i].finding(
+                        Finding::warning(
+                            "schema",
+                            format!(
+                                "{} serves a schema for {} ({}) that differs from Kubernetes \
+                                 {server}'s built-in one: its objects are validated against \
+                                 the cluster's",
+                                cluster.label, key.1, key.0
+                            ),
+                        ),
+                        "/kind",
+                    ));
+                }
+            }
+        }
+        checked
     }
 
-    fn validate_one(&self, m: &Manifest, policies: Option<&mut PolicySet>) -> Checked {
+    fn validate_one(
+        &self,
+        m: &Manifest,
+        input: &Input,
+        policies: Option<&mut PolicySet>,
+    ) -> Checked {
         let mut out = Vec::new();
         let mut pruned_value = None;
         let key = (m.api_version.clone(), m.id.kind.clone());
-        match self.schemas.get(&key) {
+        let slot = self.slot(input, &key);
+        let info = kinds::find(&m.api_version, &m.id.kind);
+        let compiled = slot.map(|s| (s, s.compiled()));
+        let mut schema_pointers = std::collections::BTreeSet::new();
+        match compiled {
             None => {
-                let msg = format!(
-                    "no schema for kind {} (apiVersion {}); known kinds are listed by \
-                     `mooring schemas --list`. Pass --schemas DIR with a schema for it, \
-                     or --allow-unknown-kinds to accept it unchecked",
-                    m.id.kind, m.api_version
-                );
                 let f = if self.options.allow_unknown_kinds {
                     Finding::warning("schema", format!("{} is not validated", m.id.kind))
                 } else {
-                    Finding::error("schema", msg)
+                    Finding::error("schema", self.no_schema(input, &m.api_version, &m.id.kind))
                 };
                 out.push(m.finding(f, "/kind"));
             }
-            Some(entry) => {
+            Some((slot, Err(message))) => {
+                out.push(m.finding(
+                    Finding::error(
+                        "schema",
+                        format!("the schema of {} does not compile: {message}", slot.what),
+                    ),
+                    "/kind",
+                ));
+            }
+            Some((slot, Ok((schema, compiled)))) => {
+                let entry = Entry {
+                    compiled,
+                    info,
+                    scope: slot.scope,
+                };
                 // `status` is never applied, so it is not validated either.
                 // Nor is server-written metadata generators leave behind
                 // (`creationTimestamp: null` from `kubectl create
@@ -186,7 +448,6 @@ impl Validator {
                 let mut schema_errors = 0;
                 let mut ignored = Vec::new();
                 let secret = |p: &str| kinds::is_secret(&m.id.group, &m.id.kind, p);
-                let mut schema_pointers = std::collections::BTreeSet::new();
                 for e in entry.compiled.iter_errors(value) {
                     for (pointer, severity, mut message) in
                         describe(&e, self.options.strict, &secret)
@@ -210,7 +471,8 @@ impl Validator {
                             };
                         }
                         if pointer == "/metadata/namespace"
-                            && let Some(info) = entry.info.filter(|i| i.scope == Scope::Cluster)
+                            && entry.scope == Some(Scope::Cluster)
+                            && let Some(info) = entry.info
                         {
                             message = if info.group == crate::kinds::ignite::GROUP {
                                 format!(
@@ -224,6 +486,11 @@ impl Validator {
                                     m.id.kind
                                 )
                             };
+                        }
+                        if message.starts_with("unknown field")
+                            && let Some(meant) = suggest(schema, &pointer)
+                        {
+                            message = format!("{message}; did you mean `{meant}`?");
                         }
                         match severity {
                             Severity::Error => {
@@ -252,7 +519,10 @@ impl Validator {
                         // as its type; the schema's findings say why. A rule
                         // about a field the schema already reported would say
                         // it twice.
-                        if (v.shape && schema_errors > 0)
+                        // Under another origin's schema (a CRD, the
+                        // cluster's), the type may lag behind what that
+                        // schema allows: its shape is not mooring's to judge.
+                        if (v.shape && (schema_errors > 0 || slot.origin != Origin::Mooring))
                             || (v.severity == Severity::Error
                                 && schema_pointers.contains(&v.pointer))
                         {
@@ -260,6 +530,13 @@ impl Validator {
                         }
                         out.push(m.finding(finding_of(v.severity, "rule", v.message), &v.pointer));
                     }
+                }
+            }
+        }
+        if kinds::facts(&m.id.group, &m.id.kind).target == kinds::Target::Kubernetes {
+            for (pointer, message) in meta::check(&m.id.group, &m.id.kind, &m.value) {
+                if !schema_pointers.contains(&pointer) {
+                    out.push(m.finding(Finding::error("metadata", message), &pointer));
                 }
             }
         }
@@ -309,6 +586,17 @@ impl Checked {
             .any(|f| f.is_error() && !f.source.starts_with("policy"))
     }
 }
+
+/// A schema ready for one manifest.
+struct Entry<'a> {
+    compiled: &'a Compiled,
+    /// mooring's own kind, for its typed rules and messages.
+    info: Option<&'static KindInfo>,
+    scope: Option<Scope>,
+}
+
+/// The `apiVersion` of CustomResourceDefinitions.
+const CRD_API_VERSION: &str = "apiextensions.k8s.io/v1";
 
 /// Server-written metadata that generated files carry as `null`.
 const SERVER_WRITTEN_NULLS: [&str; 1] = ["/metadata/creationTimestamp"];
@@ -373,63 +661,10 @@ fn pointer_of(field: &str) -> String {
     out
 }
 
-fn load_extra_schemas(
-    dir: &Path,
-    schemas: &mut HashMap<(String, String), Entry>,
-) -> Result<(), ValidateError> {
-    let read_dir = |p: &Path| {
-        std::fs::read_dir(p).map_err(|e| ValidateError::ExtraSchema {
-            path: p.to_path_buf(),
-            message: e.to_string(),
-        })
-    };
-    // <dir>/<group>/<version>/<Kind>.json
-    for group in read_dir(dir)?.flatten() {
-        if !group.path().is_dir() {
-            continue;
-        }
-        for version in read_dir(&group.path())?.flatten() {
-            if !version.path().is_dir() {
-                continue;
-            }
-            for file in read_dir(&version.path())?.flatten() {
-                let path = file.path();
-                if path.extension().is_none_or(|x| x != "json") {
-                    continue;
-                }
-                let kind = path
-                    .file_stem()
-                    .and_then(|s| s.to_str())
-                    .unwrap_or_default()
-                    .to_string();
-                let g = group.file_name().to_string_lossy().to_string();
-                let v = version.file_name().to_string_lossy().to_string();
-                let api_version = if g == "core" { v } else { format!("{g}/{v}") };
-                let text =
-                    crate::file::read_to_string(&path).map_err(|e| ValidateError::ExtraSchema {
-                        path: path.clone(),
-                        message: e.to_string(),
-                    })?;
-                let schema: Value =
-                    serde_json::from_str(&text).map_err(|e| ValidateError::ExtraSchema {
-                        path: path.clone(),
-                        message: e.to_string(),
-                    })?;
-                let compiled = compile(&schema).map_err(|message| ValidateError::Schema {
-                    what: path.display().to_string(),
-                    message,
-                })?;
-                schemas.insert(
-                    (api_version, kind),
-                    Entry {
-                        compiled,
-                        info: None,
-                    },
-                );
-            }
-        }
-    }
-    Ok(())
+/// A `--schemas` file, as JSON.
+fn read_schema(path: &Path) -> Result<Value, String> {
+    let text = crate::file::read_to_string(path).map_err(|e| format!("cannot read it: {e}"))?;
+    serde_json::from_str(&text).map_err(|e| format!("not JSON: {e}"))
 }
 
 #[cfg(test)]

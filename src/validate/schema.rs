@@ -5,22 +5,113 @@
 //! neither module calls the other.
 
 use jsonschema::error::{TypeKind, ValidationErrorKind};
-use jsonschema::{ValidationError, Validator as Compiled};
-use serde_json::Value;
+use jsonschema::paths::Location;
+use jsonschema::{Keyword, ValidationError, Validator as Compiled};
+use serde_json::{Map, Value};
 
 use crate::finding::Severity;
-use crate::kinds::formats;
+use crate::kinds::{formats, openapi};
 use crate::manifest::type_name;
 
-/// Compiles a kind schema with mooring's formats (draft 2020-12).
+/// Compiles a kind schema with mooring's formats and keywords (draft
+/// 2020-12).
 pub fn compile(schema: &Value) -> Result<Compiled, String> {
     let mut opts = jsonschema::options()
         .with_draft(jsonschema::Draft::Draft202012)
-        .should_validate_formats(true);
+        .should_validate_formats(true)
+        .with_keyword(openapi::LIST_MAP, list_map);
     for f in formats::formats() {
         opts = opts.with_format(f.name, f.check);
     }
     opts.build(schema).map_err(|e| e.to_string())
+}
+
+/// `x-kubernetes-list-type: map`: no two entries may have the same values
+/// for the list's keys (a missing key counts as its default), which is
+/// what server-side apply refuses as "duplicate entries for key".
+struct ListMap {
+    keys: Vec<String>,
+    defaults: Map<String, Value>,
+}
+
+fn list_map<'a>(
+    _parent: &'a Map<String, Value>,
+    value: &'a Value,
+    _path: Location,
+) -> Result<Box<dyn for<'i> Keyword<'i>>, ValidationError<'a>> {
+    let keys = value
+        .get("keys")
+        .and_then(Value::as_array)
+        .map(|k| {
+            k.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    let defaults = value
+        .get("defaults")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    Ok(Box::new(ListMap { keys, defaults }))
+}
+
+impl ListMap {
+    fn key_of(&self, item: &Value) -> Vec<Value> {
+        self.keys
+            .iter()
+            .map(|k| {
+                item.get(k)
+                    .or_else(|| self.defaults.get(k))
+                    .cloned()
+                    .unwrap_or(Value::Null)
+            })
+            .collect()
+    }
+
+    /// The first entry that repeats an earlier one's keys: (earlier, later).
+    fn duplicate(&self, items: &[Value]) -> Option<(usize, usize)> {
+        let mut seen: Vec<Vec<Value>> = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let key = self.key_of(item);
+            if let Some(first) = seen.iter().position(|k| *k == key) {
+                return Some((first, i));
+            }
+            seen.push(key);
+        }
+        None
+    }
+}
+
+impl<'i> Keyword<'i> for ListMap {
+    fn validate(&self, instance: &'i Value) -> Result<(), ValidationError<'i>> {
+        let Some(items) = instance.as_array() else {
+            return Ok(());
+        };
+        match self.duplicate(items) {
+            None => Ok(()),
+            Some((first, later)) => {
+                let key: Vec<String> = self
+                    .keys
+                    .iter()
+                    .zip(self.key_of(&items[later]))
+                    .map(|(k, v)| format!("{k}={}", short(&v)))
+                    .collect();
+                Err(ValidationError::custom(format!(
+                    "entries {first} and {later} have the same key ({}): server-side apply \
+                     refuses duplicate entries; merge them or remove one",
+                    key.join(", ")
+                )))
+            }
+        }
+    }
+
+    fn is_valid(&self, instance: &'i Value) -> bool {
+        instance
+            .as_array()
+            .is_none_or(|items| self.duplicate(items).is_none())
+    }
 }
 
 fn short(v: &Value) -> String {
@@ -181,4 +272,92 @@ pub fn describe(
         _ if hidden => error("the value is not valid here".to_string()),
         _ => error(e.to_string()),
     }
+}
+
+/// For an unknown field at `pointer` (into the instance), the field of the
+/// same object the author probably meant: the closest name the schema
+/// declares there, if one is close (`protocl` → `protocol`).
+pub fn suggest(schema: &Value, pointer: &str) -> Option<String> {
+    let (parent, key) = pointer.rsplit_once('/')?;
+    let key = key.replace("~1", "/").replace("~0", "~");
+    let mut node = resolve(schema, schema);
+    for token in parent.split('/').skip(1) {
+        let token = token.replace("~1", "/").replace("~0", "~");
+        node = step(schema, node, &token)?;
+    }
+    let names = property_names(schema, node);
+    names
+        .into_iter()
+        .map(|n| (strsim::jaro_winkler(&key, &n), n))
+        .filter(|(score, _)| *score >= 0.85)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, n)| n)
+}
+
+/// Follows `$ref` (`#/$defs/...`) and the one-branch wrappers schemars and
+/// OpenAPI write around a reference.
+fn resolve<'a>(root: &'a Value, node: &'a Value) -> &'a Value {
+    let mut node = node;
+    for _ in 0..16 {
+        if let Some(r) = node.get("$ref").and_then(Value::as_str)
+            && node.get("properties").is_none()
+            && let Some(name) = r.strip_prefix("#/$defs/")
+            && let Some(target) = root.pointer(&format!(
+                "/$defs/{}",
+                name.replace('~', "~0").replace('/', "~1")
+            ))
+        {
+            node = target;
+        } else if let Some(inner) = node
+            .get("else")
+            .filter(|_| node.get("properties").is_none())
+        {
+            node = inner;
+        } else {
+            break;
+        }
+    }
+    node
+}
+
+fn step<'a>(root: &'a Value, node: &'a Value, token: &str) -> Option<&'a Value> {
+    let node = resolve(root, node);
+    if let Some(p) = node.get("properties").and_then(|p| p.get(token)) {
+        return Some(resolve(root, p));
+    }
+    if token.parse::<usize>().is_ok()
+        && let Some(items) = node.get("items")
+    {
+        return Some(resolve(root, items));
+    }
+    if let Some(extra) = node.get("additionalProperties").filter(|a| a.is_object()) {
+        return Some(resolve(root, extra));
+    }
+    for key in ["anyOf", "oneOf", "allOf"] {
+        if let Some(branches) = node.get(key).and_then(Value::as_array) {
+            for b in branches {
+                if let Some(found) = step(root, b, token) {
+                    return Some(found);
+                }
+            }
+        }
+    }
+    None
+}
+
+fn property_names(root: &Value, node: &Value) -> Vec<String> {
+    let node = resolve(root, node);
+    let mut names: Vec<String> = node
+        .get("properties")
+        .and_then(Value::as_object)
+        .map(|p| p.keys().cloned().collect())
+        .unwrap_or_default();
+    for key in ["anyOf", "oneOf", "allOf"] {
+        if let Some(branches) = node.get(key).and_then(Value::as_array) {
+            for b in branches {
+                names.extend(property_names(root, b));
+            }
+        }
+    }
+    names
 }

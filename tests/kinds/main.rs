@@ -177,10 +177,6 @@ fn registry_has_every_kind_with_its_scope() {
         ("ignite.weave.works/v1alpha4", "Image", Cluster),
         ("ignite.weave.works/v1alpha4", "Pool", Singleton),
         ("flintlock.liquidmetal.dev/v1alpha1", "MicroVM", Namespaced),
-        ("v1", "Namespace", Cluster),
-        ("v1", "ConfigMap", Namespaced),
-        ("v1", "Secret", Namespaced),
-        ("v1", "ServiceAccount", Namespaced),
     ];
     assert_eq!(kinds::all().len(), expected.len());
     for (api_version, kind, scope) in expected {
@@ -189,9 +185,21 @@ fn registry_has_every_kind_with_its_scope() {
     }
     assert!(kinds::find("v1", "MicroVM").is_none());
     assert_eq!(
-        kinds::find("v1", "Secret").unwrap().schema_file(),
-        "core/v1/Secret.json"
+        kinds::find("flintlock.liquidmetal.dev/v1alpha1", "MicroVM")
+            .unwrap()
+            .schema_file(),
+        "flintlock.liquidmetal.dev/v1alpha1/MicroVM.json"
     );
+    // Kubernetes' own kinds are the generated built-in table's, with the
+    // scope discovery gives them.
+    assert!(kinds::find("v1", "Secret").is_none());
+    assert_eq!(kinds::scope("v1", "Secret"), Some(Namespaced));
+    assert_eq!(kinds::scope("v1", "Namespace"), Some(Cluster));
+    assert_eq!(
+        kinds::scope("rbac.authorization.k8s.io/v1", "ClusterRole"),
+        Some(Cluster)
+    );
+    assert_eq!(kinds::scope("example.com/v1", "Widget"), None);
 }
 
 fn visit_schemas(v: &Value, f: &mut dyn FnMut(&serde_json::Map<String, Value>)) {
@@ -269,12 +277,12 @@ fn render_all_is_deterministic_and_indexed() {
     let a = kinds::schema::render_all();
     let b = kinds::schema::render_all();
     assert_eq!(a, b);
-    assert_eq!(a.len(), 28);
+    assert_eq!(a.len(), 24);
     let (last_path, index) = a.last().unwrap();
     assert_eq!(last_path, "index.json");
     let index: Value = serde_json::from_str(index).unwrap();
     let entries = index.as_array().unwrap();
-    assert_eq!(entries.len(), 27);
+    assert_eq!(entries.len(), 23);
     assert!(entries.contains(&json!({
         "apiVersion": "flintlock.liquidmetal.dev/v1alpha1",
         "kind": "MicroVM",
@@ -307,7 +315,10 @@ fn render_all_is_deterministic_and_indexed() {
             assert_eq!(keys, sorted, "{path}");
         }
     }
-    assert!(a.iter().any(|(p, _)| p == "core/v1/ConfigMap.json"));
+    assert!(
+        a.iter()
+            .any(|(p, _)| p == "flintlock.liquidmetal.dev/v1alpha1/MicroVM.json")
+    );
 }
 
 #[test]
@@ -1306,129 +1317,6 @@ fn microvm_volume_rules() {
 }
 
 // ---------------------------------------------------------------------------
-// Core kinds
-
-#[test]
-fn core_namespace() {
-    let ns = json!({
-        "apiVersion": "v1",
-        "kind": "Namespace",
-        "metadata": {"name": "apps", "labels": {"team": "a"}},
-        "spec": {"finalizers": ["kubernetes"]},
-    });
-    assert_valid(&ns);
-    assert_valid(&without(&ns, "/spec"));
-    assert_one(
-        &with(&ns, "/metadata/namespace", json!("x")),
-        "schema:AdditionalProperties",
-        "/metadata",
-    );
-    assert_one(
-        &with(&ns, "/metadata/name", json!("Apps_1")),
-        "schema:Pattern",
-        "/metadata/name",
-    );
-    assert_one(
-        &with(&ns, "/metadata/name", json!("a".repeat(254))),
-        "schema:MaxLength",
-        "/metadata/name",
-    );
-}
-
-#[test]
-fn core_configmap() {
-    let cm = json!({
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": "llama-config", "namespace": "ai"},
-        "data": {"run.yaml": "version: 2\n"},
-        "binaryData": {"logo.png": "iVBORw0KGgo="},
-        "immutable": true,
-    });
-    assert_valid(&cm);
-    assert_one(&with(&cm, "/data/n", json!(1)), "schema:Type", "/data/n");
-    let msg = assert_one(
-        &with(&cm, "/binaryData/x", json!("not base64!")),
-        "rule",
-        "/binaryData/x",
-    );
-    assert_eq!(
-        msg,
-        "the value of binaryData key \"x\" is not valid base64 (put plain text in data)"
-    );
-    assert_one(
-        &with(&cm, "/metadata/namespace", json!("Bad_NS")),
-        "schema:Pattern",
-        "/metadata/namespace",
-    );
-}
-
-#[test]
-fn core_secret() {
-    let secret = json!({
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": "ghcr", "namespace": "apps"},
-        "type": "kubernetes.io/dockerconfigjson",
-        "data": {".dockerconfigjson": "eyJhdXRocyI6e319", "two": "YWI=", "empty": ""},
-        "stringData": {"plain": "not base64 at all"},
-    });
-    assert_valid(&secret);
-    let msg = assert_one(
-        &with(&secret, "/data/a~b", json!("hunter2")),
-        "rule",
-        "/data/a~0b",
-    );
-    assert_eq!(
-        msg,
-        "the value of data key \"a~b\" is not valid base64 (put plain text in stringData)"
-    );
-    assert_one(
-        &with(&secret, "/data/pad", json!("YW===")),
-        "rule",
-        "/data/pad",
-    );
-    assert_one(
-        &with(&secret, "/data/num", json!(12)),
-        "schema:Type",
-        "/data/num",
-    );
-    assert_one(
-        &with(&secret, "/immutable", json!("yes")),
-        "schema:Type",
-        "/immutable",
-    );
-}
-
-#[test]
-fn core_service_account() {
-    let sa = json!({
-        "apiVersion": "v1",
-        "kind": "ServiceAccount",
-        "metadata": {"name": "builder", "namespace": "ci"},
-        "secrets": [{"name": "builder-token"}],
-        "imagePullSecrets": [{"name": "ghcr"}],
-        "automountServiceAccountToken": false,
-    });
-    assert_valid(&sa);
-    assert_one(
-        &with(&sa, "/imagePullSecrets/0", json!({"name": 1})),
-        "schema:Type",
-        "/imagePullSecrets/0/name",
-    );
-    assert_one(
-        &with(
-            &sa,
-            "/imagePullSecrets/0",
-            json!({"name": "a", "kind": "Secret"}),
-        ),
-        "schema:AdditionalProperties",
-        "/imagePullSecrets/0",
-    );
-    assert_one(&without(&sa, "/metadata"), "schema:Required", "");
-}
-
-// ---------------------------------------------------------------------------
 // parse_ignite_size and the size pattern
 
 #[test]
@@ -1563,7 +1451,7 @@ fn size_pattern_agrees_with_parser() {
 #[test]
 fn format_table() {
     let names: Vec<&str> = formats::formats().iter().map(|f| f.name).collect();
-    assert_eq!(names, ["image-reference", "mac", "cidr", "ip"]);
+    assert_eq!(names, ["image-reference", "mac", "cidr", "ip", "byte"]);
     for f in formats::formats() {
         assert!(!f.expected.is_empty());
     }
@@ -1699,6 +1587,7 @@ fn microvm_allow_guest_agent() {
         "/spec/allowGuestAgent",
     );
 }
+mod builtin;
 #[path = "ignite.rs"]
 mod ignite_versions;
 mod pipeline;

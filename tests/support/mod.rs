@@ -22,6 +22,25 @@ pub fn mooring(args: &[&str], cwd: Option<&Path>) -> Output {
         .args(args)
         .current_dir(cwd.unwrap_or(Path::new(env!("CARGO_MANIFEST_DIR"))))
         .env_remove("RUST_LOG")
+        .env_remove("KUBECONFIG")
+        .output()
+        .expect("the mooring binary runs");
+    Output {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// [`mooring`] with extra environment variables (e.g. `KUBECONFIG`, which
+/// [`mooring`] clears so that the user's own never leaks in).
+pub fn mooring_env(args: &[&str], cwd: Option<&Path>, envs: &[(&str, &str)]) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_mooring"))
+        .args(args)
+        .current_dir(cwd.unwrap_or(Path::new(env!("CARGO_MANIFEST_DIR"))))
+        .env_remove("RUST_LOG")
+        .env_remove("KUBECONFIG")
+        .envs(envs.iter().copied())
         .output()
         .expect("the mooring binary runs");
     Output {
@@ -59,6 +78,7 @@ pub fn mooring_bounded(args: &[&str], cwd: Option<&Path>) -> Output {
         .args(args)
         .current_dir(cwd.unwrap_or(Path::new(env!("CARGO_MANIFEST_DIR"))))
         .env_remove("RUST_LOG")
+        .env_remove("KUBECONFIG")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -12,10 +12,12 @@ use super::KubernetesTarget;
 use super::errors::{config, config_from};
 use crate::backend::BackendError;
 
-/// The client configuration `target` asks for.
-pub async fn config_for(target: &KubernetesTarget) -> Result<kube::Config, BackendError> {
+/// The client configuration `target` asks for, and where it came from in
+/// words (`context kind-dev of $KUBECONFIG (/home/me/.kube/dev)`).
+pub async fn config_for(target: &KubernetesTarget) -> Result<(kube::Config, String), BackendError> {
     if target.in_cluster {
         return kube::Config::incluster()
+            .map(|c| (c, "the pod's service account".to_string()))
             .map_err(|e| config_from("in-cluster configuration".to_string(), e));
     }
     let (kubeconfig, shown) = load_kubeconfig(target.kubeconfig.as_deref())?;
@@ -50,6 +52,7 @@ pub async fn config_for(target: &KubernetesTarget) -> Result<kube::Config, Backe
     };
     kube::Config::from_custom_kubeconfig(kubeconfig, &options)
         .await
+        .map(|c| (c, format!("context {context} of kubeconfig {shown}")))
         .map_err(|e| config_from(format!("kubeconfig {shown}, context `{context}`"), e))
 }
 

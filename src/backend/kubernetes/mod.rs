@@ -40,6 +40,7 @@ pub mod fields;
 mod inventory;
 mod kubeconfig;
 mod observe;
+mod served;
 mod settings;
 mod watch;
 mod write;
@@ -51,7 +52,7 @@ use futures::{StreamExt, stream};
 use kube::api::PatchParams;
 use serde_json::{Map, Value};
 
-use crate::backend::{Backend, BackendError, Done, Observation, WatchStream};
+use crate::backend::{Backend, BackendError, Done, Observation, TargetContext, WatchStream};
 use crate::kinds::Target;
 use crate::manifest::Manifest;
 use crate::plan::{Action, Change};
@@ -76,16 +77,17 @@ pub async fn client_for(
     target: &KubernetesTarget,
     timeout: Duration,
 ) -> Result<(kube::Client, String), BackendError> {
-    let (config, endpoint) = config_for(target, timeout).await?;
+    let (config, endpoint, _) = config_for(target, timeout).await?;
     Ok((make_client(config, &endpoint)?, endpoint))
 }
 
-/// What [`client_for`] makes its client from, and the server's URL.
+/// What [`client_for`] makes its client from, the server's URL, and where
+/// the configuration came from.
 async fn config_for(
     target: &KubernetesTarget,
     timeout: Duration,
-) -> Result<(kube::Config, String), BackendError> {
-    let mut config = kubeconfig::config_for(target).await?;
+) -> Result<(kube::Config, String, String), BackendError> {
+    let (mut config, origin) = kubeconfig::config_for(target).await?;
     config.connect_timeout = Some(timeout);
     config.read_timeout = Some(timeout);
     config.write_timeout = Some(timeout);
@@ -97,7 +99,7 @@ async fn config_for(
         .to_string()
         .trim_end_matches('/')
         .to_string();
-    Ok((config, endpoint))
+    Ok((config, endpoint, origin))
 }
 
 fn make_client(config: kube::Config, endpoint: &str) -> Result<kube::Client, BackendError> {
@@ -119,6 +121,16 @@ pub struct Kubernetes {
     force: bool,
     concurrency: usize,
     discovery: discovery::Cache,
+    /// Where the client configuration came from, for the line that says
+    /// which cluster is used.
+    origin: String,
+    /// The kubeconfig context's namespace (`default` when it names none):
+    /// where objects without a namespace go.
+    namespace: String,
+    /// OpenAPI v3 documents and discovery lists already read, by the
+    /// document's URL, which carries its content hash (the server's ETag):
+    /// an unchanged group version is not read again.
+    served: served::Cache,
 }
 
 impl Kubernetes {
@@ -132,16 +144,19 @@ impl Kubernetes {
         concurrency: usize,
         timeout: Duration,
     ) -> Result<Kubernetes, BackendError> {
-        let (config, endpoint) = config_for(target, timeout).await?;
+        let (config, endpoint, origin) = config_for(target, timeout).await?;
         // Watches stay quiet for as long as nothing changes: no read
         // timeout (the watcher renews each watch and notices a dead
         // connection by itself).
         let mut watch_config = config.clone();
         watch_config.read_timeout = None;
+        let namespace = config.default_namespace.clone();
         let client = make_client(config, &endpoint)?;
         let mut backend =
             Kubernetes::from_client(client, &endpoint, target, source, concurrency, timeout);
         backend.watch_client = make_client(watch_config, &endpoint)?;
+        backend.namespace = namespace;
+        backend.origin = origin;
         Ok(backend)
     }
 
@@ -166,6 +181,9 @@ impl Kubernetes {
             force: target.force_conflicts,
             concurrency: concurrency.max(1),
             discovery: discovery::Cache::default(),
+            namespace: crate::manifest::DEFAULT_NAMESPACE.to_string(),
+            origin: "a client given in code".to_string(),
+            served: served::Cache::default(),
         }
     }
 
@@ -284,6 +302,15 @@ impl Backend for Kubernetes {
 
     /// One watcher per resource among `desired` (kinds the cluster does not
     /// serve are skipped), cluster-wide, on this source's ownership labels.
+    async fn context(&self) -> Result<Option<TargetContext>, BackendError> {
+        Ok(Some(TargetContext {
+            label: self.endpoint.clone(),
+            origin: self.origin.clone(),
+            namespace: Some(self.namespace.clone()),
+            served: self.served(true).await?,
+        }))
+    }
+
     async fn watch(&self, desired: &[Manifest]) -> Result<Option<WatchStream>, BackendError> {
         let kinds: BTreeSet<(String, String, String)> = desired
             .iter()

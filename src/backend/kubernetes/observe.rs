@@ -107,20 +107,30 @@ fn gvk(m: &Manifest) -> Gvk {
     (g.to_string(), v.to_string(), m.id.kind.clone())
 }
 
-/// Kinds to resolve: those in Git, plus every Kubernetes kind mooring
-/// knows, returned apart too (`known`: listed to find what to prune).
+/// Core kinds listed to find what to prune even when neither Git nor the
+/// inventory names them, as mooring's own Kubernetes kinds are.
+const CORE_LISTED: [&str; 4] = ["Namespace", "ConfigMap", "Secret", "ServiceAccount"];
+
+/// Kinds to resolve: those in Git, plus mooring's own Kubernetes kinds and
+/// [`CORE_LISTED`], returned apart too (`known`: listed to find what to
+/// prune).
 fn kinds_to_list(desired: &[Manifest]) -> (BTreeSet<Gvk>, Vec<Gvk>) {
-    let known: Vec<Gvk> = crate::kinds::all()
+    let mut known: Vec<Gvk> = CORE_LISTED
         .iter()
-        .filter(|k| k.facts().target == kinds::Target::Kubernetes)
-        .map(|k| {
-            (
-                k.group.to_string(),
-                k.version.to_string(),
-                k.kind.to_string(),
-            )
-        })
+        .map(|k| (String::new(), "v1".to_string(), (*k).to_string()))
         .collect();
+    known.extend(
+        crate::kinds::all()
+            .iter()
+            .filter(|k| k.facts().target == kinds::Target::Kubernetes)
+            .map(|k| {
+                (
+                    k.group.to_string(),
+                    k.version.to_string(),
+                    k.kind.to_string(),
+                )
+            }),
+    );
     let mut kinds: BTreeSet<Gvk> = desired.iter().map(gvk).collect();
     kinds.extend(known.iter().cloned());
     (kinds, known)

@@ -1,0 +1,136 @@
+//! What the cluster serves, as schemas: its version, and per group version
+//! its discovery document and its `/openapi/v3` document. Read with GETs
+//! only, each under the request timeout; [`crate::kinds::builtin::generate`]
+//! and the validator turn them into JSON Schemas.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use serde_json::Value;
+
+use super::client::CallError;
+use super::{CRD_GROUP, Kubernetes};
+use crate::backend::BackendError;
+use crate::kinds::builtin::Served;
+
+/// Documents read before, by their URL (`?hash=` is the content's hash,
+/// which the server also sends as the ETag): (discovery, document).
+#[derive(Default)]
+pub(super) struct Cache(Mutex<HashMap<String, (Value, Value)>>);
+
+impl Cache {
+    fn get(&self, url: &str) -> Option<(Value, Value)> {
+        self.0.lock().ok()?.get(url).cloned()
+    }
+
+    fn put(&self, url: &str, pair: (Value, Value)) {
+        if let Ok(mut map) = self.0.lock() {
+            map.insert(url.to_string(), pair);
+        }
+    }
+}
+
+impl Kubernetes {
+    /// The cluster's version, discovery and OpenAPI v3 documents. With
+    /// `custom` false, group versions that CustomResourceDefinitions serve
+    /// are left out: what is left is the release's own kinds.
+    pub async fn served(&self, custom: bool) -> Result<Served, BackendError> {
+        // A server without /version or /openapi/v3 (older than 1.27, or
+        // a stand-in) serves no schemas: the built-in kinds stand.
+        let version = self.get_or_404("/version").await?.unwrap_or_default();
+        let server = version
+            .get("gitVersion")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        // The index first, then the CRDs: a CRD made in between is in the
+        // list, so its group is left out.
+        let index = self.get_or_404("/openapi/v3").await?.unwrap_or_default();
+        let mut custom_groups = Vec::new();
+        if !custom {
+            let crds = self
+                .get(&format!("/apis/{CRD_GROUP}/v1/customresourcedefinitions"))
+                .await?;
+            for crd in crds
+                .get("items")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                if let Some(group) = crd.pointer("/spec/group").and_then(Value::as_str) {
+                    custom_groups.push(group.to_string());
+                }
+            }
+        }
+        let mut group_versions = Vec::new();
+        let paths = index
+            .get("paths")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        for (path, entry) in paths {
+            // `api/v1` and `apis/<group>/<version>`; not `apis/<group>`,
+            // `version` or `.well-known/...`.
+            let group = match path.split('/').collect::<Vec<_>>().as_slice() {
+                ["api", "v1"] => "",
+                ["apis", group, _] => group,
+                _ => continue,
+            };
+            if custom_groups.iter().any(|g| g == group) {
+                continue;
+            }
+            let Some(url) = entry.get("serverRelativeURL").and_then(Value::as_str) else {
+                continue;
+            };
+            if let Some(pair) = self.served.get(url) {
+                group_versions.push(pair);
+                continue;
+            }
+            // A group whose CRDs went away since the index was read: 404.
+            let discovery = match self.get(&format!("/{path}")).await {
+                Err(BackendError::Refused { message, .. })
+                    if message.starts_with("answered 404") =>
+                {
+                    continue;
+                }
+                other => other?,
+            };
+            let document = match self.get(url).await {
+                Err(BackendError::Refused { message, .. })
+                    if message.starts_with("answered 404") =>
+                {
+                    continue;
+                }
+                other => other?,
+            };
+            self.served.put(url, (discovery.clone(), document.clone()));
+            group_versions.push((discovery, document));
+        }
+        Ok(Served {
+            server,
+            group_versions,
+        })
+    }
+
+    /// [`Kubernetes::get`], with `None` for a 404.
+    async fn get_or_404(&self, path: &str) -> Result<Option<Value>, BackendError> {
+        let request = http::Request::get(path)
+            .body(Vec::new())
+            .map_err(|e| self.error(CallError::Other(e.to_string()), path))?;
+        match self.caller.json(request).await {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if e.code() == Some(404) => Ok(None),
+            Err(e) => Err(self.error(e, path)),
+        }
+    }
+
+    async fn get(&self, path: &str) -> Result<Value, BackendError> {
+        let request = http::Request::get(path)
+            .body(Vec::new())
+            .map_err(|e| self.error(CallError::Other(e.to_string()), path))?;
+        self.caller
+            .json(request)
+            .await
+            .map_err(|e| self.error(e, path))
+    }
+}

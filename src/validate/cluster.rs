@@ -1,0 +1,116 @@
+//! What a live cluster serves, as schemas: every kind its discovery lists
+//! (built-in or from a CustomResourceDefinition) with the schema its
+//! `/openapi/v3` document gives it, converted as the built-in table is
+//! ([`crate::kinds::openapi`]). Made from
+//! [`Served`](crate::kinds::builtin::Served), which a backend fetched; no
+//! I/O here.
+
+use std::collections::{BTreeSet, HashMap};
+
+use serde_json::{Map, Value};
+
+use super::{Key, Origin, Slot, Source};
+use crate::kinds::builtin::{self, Served};
+use crate::kinds::{Scope, openapi};
+
+/// The cluster's kinds and their schemas, for one run.
+pub struct Cluster {
+    /// Where they came from, for messages: the server's URL and version.
+    pub label: String,
+    pub(super) slots: HashMap<Key, Slot>,
+    /// Built-in kinds whose schema on the cluster is not the pinned
+    /// release's: validated against the cluster's, with a warning.
+    pub(super) differs: BTreeSet<Key>,
+}
+
+impl Cluster {
+    /// The schemas in `served`, labelled `label` (e.g. the server's URL).
+    pub fn from_served(label: &str, served: &Served) -> Cluster {
+        let mut slots = HashMap::new();
+        let mut differs = BTreeSet::new();
+        let table = builtin::table().ok();
+        for (discovery, document) in &served.group_versions {
+            let Some(group_version) = discovery.get("groupVersion").and_then(Value::as_str) else {
+                continue;
+            };
+            let Some(components) = document
+                .pointer("/components/schemas")
+                .and_then(Value::as_object)
+            else {
+                continue;
+            };
+            let (group, version) = group_version.split_once('/').unwrap_or(("", group_version));
+            let converted = openapi::convert_components(components);
+            for resource in discovery
+                .get("resources")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let name = resource.get("name").and_then(Value::as_str).unwrap_or("/");
+                let Some(kind) = resource.get("kind").and_then(Value::as_str) else {
+                    continue;
+                };
+                if name.contains('/') {
+                    continue;
+                }
+                let Some(definition) = definition_of(components, group, version, kind) else {
+                    continue;
+                };
+                let scope = if resource.get("namespaced") == Some(&Value::Bool(true)) {
+                    Scope::Namespaced
+                } else {
+                    Scope::Cluster
+                };
+                let schema = openapi::self_contained(&definition, &converted);
+                let key = (group_version.to_string(), kind.to_string());
+                if let Some(b) = table.and_then(|t| t.find(group_version, kind).map(|b| (t, b)))
+                    && b.0.schema(b.1) != schema
+                {
+                    differs.insert(key.clone());
+                }
+                slots.insert(
+                    key,
+                    Slot::new(
+                        Origin::Cluster,
+                        format!("{label}'s {kind} ({group_version})"),
+                        Source::Value(schema),
+                        Some(scope),
+                    ),
+                );
+            }
+        }
+        Cluster {
+            label: label.to_string(),
+            slots,
+            differs,
+        }
+    }
+
+    /// How many kinds the cluster serves.
+    pub fn kinds(&self) -> usize {
+        self.slots.len()
+    }
+}
+
+/// The component whose `x-kubernetes-group-version-kind` names the kind.
+fn definition_of(
+    components: &Map<String, Value>,
+    group: &str,
+    version: &str,
+    kind: &str,
+) -> Option<String> {
+    components.iter().find_map(|(name, schema)| {
+        schema
+            .get("x-kubernetes-group-version-kind")
+            .and_then(Value::as_array)
+            .is_some_and(|list| {
+                list.iter().any(|gvk| {
+                    gvk.get("group").and_then(Value::as_str) == Some(group)
+                        && gvk.get("version").and_then(Value::as_str) == Some(version)
+                        && gvk.get("kind").and_then(Value::as_str) == Some(kind)
+                })
+            })
+            .then(|| name.clone())
+    })
+}

@@ -1,0 +1,50 @@
+//! The committed built-in kinds (`schemas/kubernetes/builtin.json`) are
+//! what the real API server the tests run serves: `mooring schemas
+//! --from-cluster` against it writes the same file, byte for byte. A
+//! Kubernetes upgrade in `testenv/` without `scripts/builtin-schemas`
+//! fails here.
+
+mod support;
+
+use support::kube_target::{KubeEnv, Target};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_committed_builtin_kinds_are_what_the_test_server_serves() {
+    let env = KubeEnv::start(Target::Real).await;
+    let out = env.dir.path().join("schemas");
+    let kubeconfig = env.kubeconfig.display().to_string();
+    let generated = support::mooring(
+        &[
+            "schemas",
+            "--out",
+            out.to_str().unwrap(),
+            "--from-cluster",
+            &kubeconfig,
+        ],
+        None,
+    );
+    assert_eq!(
+        generated.code, 0,
+        "{}{}",
+        generated.stdout, generated.stderr
+    );
+    assert!(
+        generated
+            .stdout
+            .contains("built-in kinds of Kubernetes v1.37.2"),
+        "{}",
+        generated.stdout
+    );
+    let served = std::fs::read_to_string(out.join("kubernetes/builtin.json")).unwrap();
+    let committed = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/kubernetes/builtin.json"),
+    )
+    .unwrap();
+    assert!(
+        served == committed,
+        "schemas/kubernetes/builtin.json differs from what the test server serves: run \
+         scripts/builtin-schemas and commit the result"
+    );
+    let table = mooring::kinds::builtin::parse(&committed).unwrap();
+    assert_eq!(table.kinds.len(), 64);
+}
