@@ -364,6 +364,28 @@ async fn kubeconfig_alone_makes_the_target_and_its_context_places_objects() {
         "{}",
         show(&plan)
     );
+    // -n (the source's targetNamespace) wins over the context's.
+    let other = env.name("other");
+    let args = [
+        "plan",
+        &path,
+        "--no-policies",
+        "--source-name",
+        &env.source,
+        "-o",
+        "json",
+        "-n",
+        &other,
+    ];
+    let renamed = support::mooring_env(&args, Some(env.dir.path()), &envs);
+    // (That Namespace does not exist: the create's dry run says so.)
+    assert!(
+        renamed
+            .stdout
+            .contains(&format!("\"object\": \"ConfigMap/{other}/settings\"")),
+        "{}",
+        show(&renamed)
+    );
     let apply = support::mooring_env(
         &[
             "apply",

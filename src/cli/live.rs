@@ -52,6 +52,11 @@ pub struct TargetArgs {
     /// two sources by accident].
     #[arg(long, value_name = "NAME")]
     pub source_name: Option<String>,
+    /// Where namespaced objects without `metadata.namespace` go, as
+    /// `kubectl apply -n` [default: source.targetNamespace, else the
+    /// kubeconfig context's namespace, else `default`].
+    #[arg(short = 'n', long, value_name = "NAMESPACE")]
+    pub namespace: Option<String>,
 }
 
 /// The desired side: files or a Git revision.
@@ -142,6 +147,7 @@ impl TargetArgs {
             context: self.context.clone(),
             flintlock,
             source_name: self.source_name.clone(),
+            namespace: self.namespace.clone(),
             kubeconfig_env: !self.named() && kubeconfig_env(),
         };
         Ok(Config::load_with(self.config.as_deref(), &overrides)?)
@@ -244,12 +250,16 @@ pub fn desired(
         .ok()
         .and_then(Option::as_ref)
         .map(|c| Cluster::from_served(&c.label, &c.served));
-    let live = Live {
-        namespace: context
+    // The source's targetNamespace (or -n), else the context's.
+    let namespace = config.source.target_namespace.as_deref().or_else(|| {
+        context
             .as_ref()
             .ok()
             .and_then(Option::as_ref)
-            .and_then(|c| c.namespace.as_deref()),
+            .and_then(|c| c.namespace.as_deref())
+    });
+    let live = Live {
+        namespace,
         cluster: cluster.as_ref(),
     };
     let mut desired = render_live(
@@ -263,9 +273,7 @@ pub fn desired(
             "Kubernetes target {} ({}): objects without a namespace go to {}; {}",
             c.label,
             c.origin,
-            c.namespace
-                .as_deref()
-                .unwrap_or(mooring::manifest::DEFAULT_NAMESPACE),
+            namespace.unwrap_or(mooring::manifest::DEFAULT_NAMESPACE),
             served_line(cluster.as_ref()),
         ),
         Ok(None) => {}

@@ -67,10 +67,26 @@ pub(super) fn all(config: &Config) -> Checked {
     for (i, src) in config.all_sources().into_iter().enumerate() {
         let (at, field) = at(config, i);
         auth(&at, &field, src)?;
+        target_namespace(&at, &field, src)?;
         plain_http(&at, &field, src)?;
         webhook(&at, &field, src)?;
     }
     targets(&config.targets)
+}
+
+/// A target namespace is a Namespace name: a DNS-1123 label.
+fn target_namespace(at: &str, field: &str, src: &Source) -> Checked {
+    match &src.target_namespace {
+        Some(ns) if !crate::validate::meta::is_dns1123_label(ns) => Err(Problem::at(
+            format!("{at}/targetNamespace"),
+            format!("{field}.targetNamespace"),
+            format!(
+                "`{ns}` is not a Namespace name: at most 63 lowercase letters, digits and \
+                 '-', starting and ending with a letter or digit"
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// The pointer and the name of the `i`th of [`Config::all_sources`].
@@ -313,6 +329,13 @@ mod tests {
     /// The error `mooring.yaml` text is refused with.
     fn refused(text: &str) -> String {
         Config::parse(text, "m.yaml").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_target_namespace_must_be_a_namespace_name() {
+        let err = refused("source:\n  url: https://g.example/r.git\n  targetNamespace: my.team\n");
+        assert!(err.contains("source.targetNamespace"), "{err}");
+        assert!(err.contains("`my.team` is not a Namespace name"), "{err}");
     }
 
     #[test]

@@ -138,6 +138,11 @@ pub struct Source {
     /// or a trusted network only.
     #[serde(default)]
     pub insecure: bool,
+    /// Where this source's namespaced objects without `metadata.namespace`
+    /// go (as Flux's `targetNamespace` and `kubectl apply -n`); when not
+    /// given, the kubeconfig context's namespace, else `default`.
+    #[serde(default)]
+    pub target_namespace: Option<String>,
     /// `mooring run`: fetch and sync this often, e.g. `1m` (the default
     /// when no `schedule` is given).
     #[serde(default, with = "duration::optional")]
@@ -215,6 +220,7 @@ impl Default for Source {
             path: String::new(),
             auth: None,
             insecure: false,
+            target_namespace: None,
             interval: None,
             schedule: None,
             drift_interval: default_drift_interval(),

@@ -26,6 +26,8 @@ pub struct Overrides {
     pub flintlock: Vec<(String, String)>,
     /// `--source-name`.
     pub source_name: Option<String>,
+    /// `--namespace`: the source's `targetNamespace`.
+    pub namespace: Option<String>,
     /// `$KUBECONFIG` is set and nothing else names a target: a Kubernetes
     /// target from its current context, as kubectl has it.
     pub kubeconfig_env: bool,
@@ -84,6 +86,13 @@ impl Overrides {
             set.push((
                 format!("/targets/flintlock/{i}"),
                 format!("--flintlock {name}={endpoint}"),
+            ));
+        }
+        if let Some(ns) = &self.namespace {
+            config.source.target_namespace = Some(ns.clone());
+            set.push((
+                "/source/targetNamespace".to_string(),
+                format!("--namespace {ns}"),
             ));
         }
         if let Some(n) = &self.source_name {

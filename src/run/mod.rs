@@ -471,7 +471,7 @@ impl SourceRunner {
         let context = self.engine.context().await;
         let validator = self.validator.clone();
         let limits = self.limits;
-        let (cluster, namespace, unread) = match context {
+        let (cluster, context_namespace, unread) = match context {
             Ok(Some(c)) => (
                 Some(crate::validate::Cluster::from_served(&c.label, &c.served)),
                 c.namespace,
@@ -480,6 +480,8 @@ impl SourceRunner {
             Ok(None) => (None, None, None),
             Err(e) => (None, None, Some(e.to_string())),
         };
+        // The source's own targetNamespace first, as Flux has it.
+        let namespace = self.source.target_namespace.clone().or(context_namespace);
         let rendered = tokio::task::spawn_blocking(move || {
             revision.require_path()?;
             let read = source::read(&revision, &limits)?;
