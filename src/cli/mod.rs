@@ -73,6 +73,10 @@ enum Command {
     /// Reads every .yaml/.yml file under each PATH (default: the current
     /// directory), reports every problem as `file:line: Kind/ns/name:
     /// field: message` and exits 1 if any is an error.
+    ///
+    /// A kind's schema is, first found: a CustomResourceDefinition in the
+    /// same input; the cluster's (--kubeconfig); --schemas; mooring's own
+    /// kinds; the 64 built-in Kubernetes kinds (`mooring schemas --list`).
     Validate(validate::ValidateArgs),
     /// Show what would change: between two Git revisions, or between Git
     /// and live targets.

@@ -25,6 +25,11 @@ pub enum ValidateFormat {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  mooring validate deploy/
+  kustomize build overlays/prod | mooring validate -
+  mooring validate apps/ --schemas ../CRDs-catalog
+  mooring validate apps/ --kubeconfig ~/.kube/config --context prod")]
 pub struct ValidateArgs {
     /// Files or directories to check; `-` reads a stream from standard
     /// input (`kustomize build | mooring validate -`).

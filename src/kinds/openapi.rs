@@ -109,7 +109,30 @@ fn convert_node<'a>(schema: &'a Value, resolve: &dyn Fn(&str) -> Option<&'a Valu
                 Some(name) => Value::String(format!("{DEFS}{name}")),
                 None => value.clone(),
             },
-            "properties" | "patternProperties" | "$defs" | "definitions" => match value {
+            "properties" => match value {
+                Value::Object(map) => {
+                    let required: Vec<&str> = src
+                        .get("required")
+                        .and_then(Value::as_array)
+                        .map(|r| r.iter().filter_map(Value::as_str).collect())
+                        .unwrap_or_default();
+                    Value::Object(
+                        map.iter()
+                            .map(|(k, v)| {
+                                let converted = convert_node(v, resolve);
+                                let converted = if required.contains(&k.as_str()) {
+                                    converted
+                                } else {
+                                    null_allowed(converted)
+                                };
+                                (k.clone(), converted)
+                            })
+                            .collect(),
+                    )
+                }
+                other => other.clone(),
+            },
+            "patternProperties" | "$defs" | "definitions" => match value {
                 Value::Object(map) => Value::Object(
                     map.iter()
                         .map(|(k, v)| (k.clone(), convert_node(v, resolve)))
@@ -225,6 +248,42 @@ fn convert_node<'a>(schema: &'a Value, resolve: &dyn Fn(&str) -> Option<&'a Valu
         _ => {}
     }
     Value::Object(out)
+}
+
+/// An optional field may be `null`: the API server reads it as absent (Go's
+/// JSON decoding, and structural pruning for custom resources), so
+/// `env: null` or `resources: ~` is accepted as kubectl accepts it. A typed
+/// schema gets `null` among its types (and its `enum`); a reference is
+/// wrapped in `if: {type: null}, else: {$ref}`, which keeps the referenced
+/// schema's own errors.
+fn null_allowed(schema: Value) -> Value {
+    let Value::Object(mut map) = schema else {
+        return schema;
+    };
+    if let Some(Value::Array(values)) = map.get_mut("enum")
+        && !values.contains(&Value::Null)
+    {
+        values.push(Value::Null);
+    }
+    let typed = match map.get_mut("type") {
+        Some(Value::String(t)) => {
+            let t = std::mem::take(t);
+            map.insert("type".into(), json!([t, "null"]));
+            true
+        }
+        Some(Value::Array(types)) => {
+            if !types.contains(&json!("null")) {
+                types.push(json!("null"));
+            }
+            true
+        }
+        Some(_) => true,
+        None => false,
+    };
+    if !typed && map.contains_key("$ref") {
+        return json!({"if": {"type": "null"}, "else": map});
+    }
+    Value::Object(map)
 }
 
 fn only_integer_or_string(branches: &Value) -> bool {
@@ -397,9 +456,9 @@ mod tests {
                 "additionalProperties": false,
                 "properties": {
                     "b": {"$ref": "#/$defs/B"},
-                    "default": {"type": "string"},
-                    "n": {"type": "integer", "minimum": i32::MIN, "maximum": i32::MAX},
-                    "free": {"type": "object", "properties": {"x": {"type": "string"}}},
+                    "default": {"type": ["string", "null"]},
+                    "n": {"type": ["integer", "null"], "minimum": i32::MIN, "maximum": i32::MAX},
+                    "free": {"type": ["object", "null"], "properties": {"x": {"type": ["string", "null"]}}},
                 },
             })
         );
@@ -430,8 +489,17 @@ mod tests {
         });
         let defs = convert_components(components.as_object().expect("object"));
         let props = &defs["S"]["properties"];
-        assert_eq!(props["port"], json!({"type": ["integer", "string"]}));
+        assert_eq!(
+            props["port"],
+            json!({"type": ["integer", "string", "null"]})
+        );
         assert_eq!(props["tags"]["uniqueItems"], json!(true));
+        // An optional reference may be null too.
+        assert_eq!(
+            props["ports"]["items"],
+            json!({"$ref": "#/$defs/P"}),
+            "items are not optional fields"
+        );
         assert_eq!(
             props["ports"][LIST_MAP],
             json!({"keys": ["name", "protocol"], "defaults": {"protocol": "TCP"}})

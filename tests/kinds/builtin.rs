@@ -320,3 +320,26 @@ fn an_old_api_version_is_named_as_such() {
         "{found:#?}"
     );
 }
+
+/// An optional field left empty (`env:`) is null, which the API server reads
+/// as absent: accepted, as kubectl accepts it. A required one is not.
+#[test]
+fn an_empty_optional_field_is_absent_but_a_required_one_is_missing() {
+    let empty = DEPLOYMENT
+        .replace("replicas: \"3\"", "replicas: 3")
+        .replace("protocl", "protocol")
+        .replace(
+            "          resources:\n            limits: {cpu: 500m, memory: 1Gi}\n",
+            "          resources:\n          env:\n",
+        );
+    let d = render(&[("deploy.yaml", &empty)], Options::default());
+    assert_eq!(lines(&d), Vec::<String>::new());
+    let nameless = empty.replace("        - name: web\n", "        - name:\n");
+    let d = render(&[("deploy.yaml", &nameless)], Options::default());
+    let found = lines(&d);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert!(
+        found[0].contains("spec.template.spec.containers[0].name: expected a string, found null"),
+        "{found:#?}"
+    );
+}
