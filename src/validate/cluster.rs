@@ -114,3 +114,78 @@ fn definition_of(
             .then(|| name.clone())
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::desired::{Live, render_live};
+    use crate::manifest::{Limits, SourceFile};
+    use crate::source::Read;
+    use crate::validate::{Options, Validator};
+
+    /// A cluster whose Deployment has a schema of its own (a newer
+    /// release, say): `replicas` is a string there.
+    fn served() -> Served {
+        let discovery = json!({"groupVersion": "apps/v1", "resources": [
+            {"name": "deployments", "kind": "Deployment", "namespaced": true,
+             "verbs": ["create", "get"]},
+            {"name": "deployments/scale", "kind": "Scale", "namespaced": true, "verbs": ["get"]},
+        ]});
+        let document = json!({"components": {"schemas": {
+            "io.k8s.api.apps.v1.Deployment": {
+                "type": "object",
+                "x-kubernetes-group-version-kind": [{"group": "apps", "version": "v1", "kind": "Deployment"}],
+                "properties": {
+                    "apiVersion": {"type": "string"}, "kind": {"type": "string"},
+                    "metadata": {"type": "object"},
+                    "spec": {"type": "object", "properties": {"replicas": {"type": "string"}}},
+                },
+            },
+        }}});
+        Served {
+            server: "v9.9.9".into(),
+            group_versions: vec![(discovery, document)],
+        }
+    }
+
+    #[test]
+    fn the_clusters_schema_wins_with_one_warning_per_kind() {
+        let cluster = Cluster::from_served("https://k8s.example", &served());
+        assert_eq!(cluster.kinds(), 1, "subresources are not kinds");
+        assert!(
+            cluster
+                .differs
+                .contains(&("apps/v1".into(), "Deployment".into()))
+        );
+        let doc = |name: &str| {
+            format!(
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: {name}}}\nspec:\n  replicas: \"3\"\n"
+            )
+        };
+        let read = Read {
+            files: vec![SourceFile {
+                path: "d.yaml".into(),
+                rel: "d.yaml".into(),
+                bytes: format!("{}---\n{}", doc("a"), doc("b")).into_bytes(),
+            }],
+            ..Read::default()
+        };
+        let validator = Validator::new(Options::default()).expect("validator");
+        let live = Live {
+            namespace: Some("team"),
+            cluster: Some(&cluster),
+        };
+        let d = render_live(read, &validator, &Limits::default(), live);
+        let lines: Vec<String> = d.findings.iter().map(ToString::to_string).collect();
+        // replicas: "3" is what this cluster's schema wants; the built-in
+        // one would refuse it.
+        assert_eq!(
+            lines,
+            [
+                "d.yaml:2: warning: Deployment/team/a: kind: https://k8s.example serves a schema for Deployment (apps/v1) that differs from Kubernetes v1.37.2's built-in one: its objects are validated against the cluster's"
+            ]
+        );
+    }
+}
