@@ -64,9 +64,10 @@ pub struct Table {
 impl Table {
     /// Looks a kind up by `apiVersion` and `kind`, as written in a manifest.
     pub fn find(&self, api_version: &str, kind: &str) -> Option<&Builtin> {
+        let (group, version) = super::split_api_version(api_version);
         self.kinds
             .iter()
-            .find(|k| k.kind == kind && k.api_version() == api_version)
+            .find(|k| k.kind == kind && k.version == version && k.group == group)
     }
 
     /// The kind's self-contained JSON Schema.

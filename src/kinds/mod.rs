@@ -272,7 +272,13 @@ pub fn scope(api_version: &str, kind: &str) -> Option<Scope> {
 
 /// Looks a kind up by `apiVersion` and `kind`, exactly as written in a manifest.
 pub fn find(api_version: &str, kind: &str) -> Option<&'static KindInfo> {
+    let (group, version) = split_api_version(api_version);
     all()
         .iter()
-        .find(|k| k.kind == kind && k.api_version() == api_version)
+        .find(|k| k.kind == kind && k.version == version && k.group == group)
+}
+
+/// `apps/v1` → (`apps`, `v1`); `v1` → (``, `v1`).
+pub fn split_api_version(api_version: &str) -> (&str, &str) {
+    api_version.rsplit_once('/').unwrap_or(("", api_version))
 }

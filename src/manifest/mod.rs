@@ -349,17 +349,28 @@ pub const DEFAULT_NAMESPACE: &str = "default";
 /// namespaced kind (or one nothing describes: most custom kinds are
 /// namespaced) as written, else `default_namespace`.
 fn namespace_of(value: &Value, scope: Option<Scope>, default_namespace: &str) -> Option<String> {
-    let written = value
-        .pointer("/metadata/namespace")
+    placed(written_namespace(value), scope, default_namespace).map(str::to_string)
+}
+
+/// `metadata.namespace` as written, when it is a non-empty string.
+fn written_namespace(value: &Value) -> Option<&str> {
+    value
+        .get("metadata")
+        .and_then(|m| m.get("namespace"))
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
-        .map(str::to_string);
+}
+
+/// [`namespace_of`], borrowed.
+fn placed<'a>(
+    written: Option<&'a str>,
+    scope: Option<Scope>,
+    default_namespace: &'a str,
+) -> Option<&'a str> {
     match scope {
         Some(Scope::Cluster | Scope::Singleton) => None,
         Some(Scope::NamespacedOrCluster) => written,
-        Some(Scope::Namespaced) | None => {
-            Some(written.unwrap_or_else(|| default_namespace.to_string()))
-        }
+        Some(Scope::Namespaced) | None => Some(written.unwrap_or(default_namespace)),
     }
 }
 
@@ -380,7 +391,10 @@ pub fn place(
             continue;
         }
         let scope = scope(&m.api_version, &m.id.kind);
-        m.id.namespace = namespace_of(&m.value, scope, default_namespace);
+        let want = placed(written_namespace(&m.value), scope, default_namespace);
+        if m.id.namespace.as_deref() != want {
+            m.id.namespace = want.map(str::to_string);
+        }
         // mooring's own cluster-scoped kinds refuse a namespace in their
         // schema (Ignite has no namespaces at all).
         if scope == Some(Scope::Cluster) && m.kind.is_none() {

@@ -5,11 +5,11 @@
 //! [`Served`](crate::kinds::builtin::Served), which a backend fetched; no
 //! I/O here.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use serde_json::{Map, Value};
 
-use super::{Key, Origin, Slot, Source};
+use super::{Key, Origin, Slot, Slots, Source};
 use crate::kinds::builtin::{self, Served};
 use crate::kinds::{Scope, openapi};
 
@@ -17,7 +17,7 @@ use crate::kinds::{Scope, openapi};
 pub struct Cluster {
     /// Where they came from, for messages: the server's URL and version.
     pub label: String,
-    pub(super) slots: HashMap<Key, Slot>,
+    pub(super) slots: Slots,
     /// Built-in kinds whose schema on the cluster is not the pinned
     /// release's: validated against the cluster's, with a warning.
     pub(super) differs: BTreeSet<Key>,
@@ -26,7 +26,7 @@ pub struct Cluster {
 impl Cluster {
     /// The schemas in `served`, labelled `label` (e.g. the server's URL).
     pub fn from_served(label: &str, served: &Served) -> Cluster {
-        let mut slots = HashMap::new();
+        let mut slots = Slots::default();
         let mut differs = BTreeSet::new();
         let table = builtin::table().ok();
         for (discovery, document) in &served.group_versions {
@@ -70,7 +70,8 @@ impl Cluster {
                     differs.insert(key.clone());
                 }
                 slots.insert(
-                    key,
+                    key.0,
+                    key.1,
                     Slot::new(
                         Origin::Cluster,
                         format!("{label}'s {kind} ({group_version})"),

@@ -61,7 +61,8 @@ pub(super) fn read(crd: &Manifest, index: usize, input: &mut Input) {
             ));
         }
         input.crds.insert(
-            (format!("{group}/{name}"), kind.to_string()),
+            format!("{group}/{name}"),
+            kind.to_string(),
             Slot::new(
                 Origin::Input,
                 format!(

@@ -12,7 +12,7 @@
 //! Each problem is a (JSON pointer, message) pair; the validator turns it
 //! into a finding at the field's line.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::kinds::pointer_token;
 
@@ -70,15 +70,15 @@ pub fn check(group: &str, kind: &str, value: &Value) -> Vec<(String, String)> {
     }
     if let Some(labels) = meta.get("labels").and_then(Value::as_object) {
         for (k, v) in labels {
-            let at = format!("/metadata/labels/{}", pointer_token(k));
+            let at = || format!("/metadata/labels/{}", pointer_token(k));
             if let Some(p) = qualified_name_problem(k) {
-                out.push((at.clone(), format!("label key {k:?} {p}")));
+                out.push((at(), format!("label key {k:?} {p}")));
             }
             if let Some(v) = v.as_str()
                 && !is_label_value(v)
             {
                 out.push((
-                    at,
+                    at(),
                     format!(
                         "label value {v:?} is not valid: at most 63 characters, letters, \
                          digits, '-', '_' and '.', starting and ending with a letter or \
@@ -92,7 +92,12 @@ pub fn check(group: &str, kind: &str, value: &Value) -> Vec<(String, String)> {
         let mut total = 0;
         for (k, v) in annotations {
             total += k.len() + v.as_str().map_or(0, str::len);
-            if let Some(p) = qualified_name_problem(&k.to_ascii_lowercase()) {
+            let lower = if k.bytes().any(|b| b.is_ascii_uppercase()) {
+                std::borrow::Cow::Owned(k.to_ascii_lowercase())
+            } else {
+                std::borrow::Cow::Borrowed(k.as_str())
+            };
+            if let Some(p) = qualified_name_problem(&lower) {
                 out.push((
                     format!("/metadata/annotations/{}", pointer_token(k)),
                     format!("annotation key {k:?} {p}"),
@@ -165,24 +170,22 @@ fn data_problems(kind: &str, value: &Value, out: &mut Vec<(String, String)>) {
         &["data", "stringData"]
     };
     let mut total = 0;
-    let mut seen: Map<String, Value> = Map::new();
-    for field in fields {
+    // ConfigMap keys may not be in both `data` and `binaryData`.
+    let first = value.get(fields[0]).and_then(Value::as_object);
+    for (i, field) in fields.iter().enumerate() {
         let Some(map) = value.get(*field).and_then(Value::as_object) else {
             continue;
         };
         for (k, v) in map {
-            let at = format!("/{field}/{}", pointer_token(k));
+            let at = || format!("/{field}/{}", pointer_token(k));
             if let Some(p) = config_key_problem(k) {
-                out.push((at.clone(), format!("key {k:?} {p}")));
+                out.push((at(), format!("key {k:?} {p}")));
             }
-            if kind == "ConfigMap" {
-                if seen.contains_key(k) {
-                    out.push((
-                        at.clone(),
-                        format!("key {k:?} is in both data and binaryData: keep one"),
-                    ));
-                }
-                seen.insert(k.clone(), Value::Null);
+            if kind == "ConfigMap" && i == 1 && first.is_some_and(|f| f.contains_key(k)) {
+                out.push((
+                    at(),
+                    format!("key {k:?} is in both data and binaryData: keep one"),
+                ));
             }
             let len = v.as_str().map_or(0, str::len);
             // Secret `data` is base64: the server counts decoded bytes.

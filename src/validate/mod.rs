@@ -153,12 +153,44 @@ impl Slot {
 
 type Key = (String, String);
 
+/// Schemas by `apiVersion`, then kind: looked up with the manifest's own
+/// strings, with no allocation per object.
+#[derive(Default)]
+pub(crate) struct Slots(HashMap<String, HashMap<String, Slot>>);
+
+impl Slots {
+    fn get(&self, api_version: &str, kind: &str) -> Option<&Slot> {
+        self.0.get(api_version)?.get(kind)
+    }
+
+    fn insert(&mut self, api_version: String, kind: String, slot: Slot) {
+        self.0.entry(api_version).or_default().insert(kind, slot);
+    }
+
+    fn contains(&self, api_version: &str, kind: &str) -> bool {
+        self.get(api_version, kind).is_some()
+    }
+
+    fn len(&self) -> usize {
+        self.0.values().map(HashMap::len).sum()
+    }
+
+    /// The apiVersions that have a kind of this name.
+    fn api_versions_of(&self, kind: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(_, kinds)| kinds.contains_key(kind))
+            .map(|(v, _)| v.as_str())
+            .collect()
+    }
+}
+
 /// Compiled schemas and policies, ready to check manifests.
 pub struct Validator {
     /// The schemas that do not depend on the input: built-in Kubernetes
     /// kinds and mooring's kinds, each key holding the one of highest
     /// precedence.
-    schemas: HashMap<Key, Slot>,
+    schemas: Slots,
     /// `--schemas`, searched for each kind an input holds.
     locations: Vec<locations::Location>,
     policies: Option<PolicySet>,
@@ -170,10 +202,10 @@ pub struct Validator {
 /// and the schemas of the cluster it is planned against, if any.
 #[derive(Default)]
 pub struct Input<'c> {
-    crds: HashMap<Key, Slot>,
+    crds: Slots,
     cluster: Option<&'c Cluster>,
     /// Schemas found under `--schemas` for the input's kinds.
-    located: HashMap<Key, Slot>,
+    located: Slots,
     /// Per CRD manifest (index into the input), findings about its schema:
     /// the CEL rules mooring does not evaluate.
     notes: Vec<(usize, Finding)>,
@@ -181,14 +213,15 @@ pub struct Input<'c> {
 
 impl Validator {
     pub fn new(options: Options) -> Result<Validator, ValidateError> {
-        let mut schemas = HashMap::new();
+        let mut schemas = Slots::default();
         let table = kinds::builtin::table().map_err(|message| ValidateError::Schema {
             what: "the built-in Kubernetes kinds".into(),
             message: message.to_string(),
         })?;
         for b in &table.kinds {
             schemas.insert(
-                (b.api_version(), b.kind.clone()),
+                b.api_version(),
+                b.kind.clone(),
                 Slot::new(
                     Origin::Kubernetes,
                     format!("Kubernetes {} {}", table.server, b.kind),
@@ -199,7 +232,8 @@ impl Validator {
         }
         for info in kinds::all() {
             schemas.insert(
-                (info.api_version(), info.kind.to_string()),
+                info.api_version(),
+                info.kind.to_string(),
                 Slot::new(
                     Origin::Mooring,
                     format!("{} {}", info.api_version(), info.kind),
@@ -237,12 +271,7 @@ impl Validator {
 
     /// The error for a kind no origin has a schema for, naming the ways out.
     fn no_schema(&self, input: &Input, api_version: &str, kind: &str) -> String {
-        let mut elsewhere: Vec<&str> = self
-            .schemas
-            .keys()
-            .filter(|(_, k)| k == kind)
-            .map(|(v, _)| v.as_str())
-            .collect();
+        let mut elsewhere: Vec<&str> = self.schemas.api_versions_of(kind);
         elsewhere.sort();
         if !elsewhere.is_empty() {
             return format!(
@@ -288,22 +317,25 @@ impl Validator {
                 strict: self.options.strict,
             };
             for m in manifests {
-                let key = (m.api_version.clone(), m.id.kind.clone());
-                if input.crds.contains_key(&key) || input.located.contains_key(&key) {
+                let (api_version, kind) = (m.api_version.as_str(), m.id.kind.as_str());
+                if input.crds.contains(api_version, kind)
+                    || input.located.contains(api_version, kind)
+                {
                     continue;
                 }
                 let found = self
                     .locations
                     .iter()
-                    .find_map(|l| l.find(&key.0, &key.1, &vars));
+                    .find_map(|l| l.find(api_version, kind, &vars));
                 if let Some(path) = found {
-                    let scope = self.schemas.get(&key).and_then(|s| s.scope);
+                    let scope = self.schemas.get(api_version, kind).and_then(|s| s.scope);
                     let source = match read_schema(&path) {
                         Ok(schema) => Source::Value(schema),
                         Err(message) => Source::Broken(message),
                     };
                     input.located.insert(
-                        key,
+                        api_version.to_string(),
+                        kind.to_string(),
                         Slot::new(Origin::Schemas, path.display().to_string(), source, scope),
                     );
                 }
@@ -315,19 +347,18 @@ impl Validator {
     /// The scope of a kind: from the input's CRDs, then the other origins.
     /// `None` for a kind nothing describes.
     pub fn scope(&self, input: &Input, api_version: &str, kind: &str) -> Option<Scope> {
-        let key = (api_version.to_string(), kind.to_string());
-        self.slot(input, &key).and_then(|s| s.scope)
+        self.slot(input, api_version, kind).and_then(|s| s.scope)
     }
 
     /// The schema of highest precedence for a kind: the input's CRDs, the
     /// cluster's, then the others ([`Origin`]).
-    fn slot<'s>(&'s self, input: &'s Input, key: &Key) -> Option<&'s Slot> {
+    fn slot<'s>(&'s self, input: &'s Input, api_version: &str, kind: &str) -> Option<&'s Slot> {
         input
             .crds
-            .get(key)
-            .or_else(|| input.cluster.and_then(|c| c.slots.get(key)))
-            .or_else(|| input.located.get(key))
-            .or_else(|| self.schemas.get(key))
+            .get(api_version, kind)
+            .or_else(|| input.cluster.and_then(|c| c.slots.get(api_version, kind)))
+            .or_else(|| input.located.get(api_version, kind))
+            .or_else(|| self.schemas.get(api_version, kind))
     }
 
     /// Checks every manifest, in parallel: one [`Checked`] per manifest, in
@@ -349,7 +380,7 @@ impl Validator {
         // Once per kind: a built-in kind the cluster serves differently.
         if let Some(cluster) = input.cluster {
             for key in &cluster.differs {
-                if input.crds.contains_key(key) {
+                if input.crds.contains(&key.0, &key.1) {
                     continue;
                 }
                 let first = manifests
@@ -383,8 +414,7 @@ impl Validator {
     ) -> Checked {
         let mut out = Vec::new();
         let mut pruned_value = None;
-        let key = (m.api_version.clone(), m.id.kind.clone());
-        let slot = self.slot(input, &key);
+        let slot = self.slot(input, &m.api_version, &m.id.kind);
         let info = kinds::find(&m.api_version, &m.id.kind);
         let compiled = slot.map(|s| (s, s.compiled()));
         let mut schema_pointers = std::collections::BTreeSet::new();
