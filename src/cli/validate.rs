@@ -31,8 +31,9 @@ pub enum ValidateFormat {
   mooring validate apps/ --schemas ../CRDs-catalog
   mooring validate apps/ --kubeconfig ~/.kube/config --context prod")]
 pub struct ValidateArgs {
-    /// Files or directories to check; `-` reads a stream from standard
-    /// input (`kustomize build | mooring validate -`).
+    /// Files or directories to check (every .yaml, .yml and .json file
+    /// under them); `-` reads a stream from standard input (`kustomize
+    /// build | mooring validate -`).
     #[arg(default_value = ".")]
     paths: Vec<PathBuf>,
     /// Output format.
@@ -76,7 +77,12 @@ pub fn run(args: &ValidateArgs) -> anyhow::Result<i32> {
     };
     let validator = Validator::new(options).context("cannot start validation")?;
     let limits = args.check.limits();
-    let read = source::read(&source::Revision::Paths(args.paths.clone()), &limits)?;
+    let exclude = args.check.exclude(&[])?;
+    let read = source::read(
+        &source::Revision::Paths(args.paths.clone()),
+        &limits,
+        &exclude,
+    )?;
     let target = match &args.kubeconfig {
         Some(path) => Some(cluster_context(path, args.context.as_deref())?),
         None => None,
