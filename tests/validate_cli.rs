@@ -85,7 +85,7 @@ fn every_bad_input_class_is_reported_with_file_and_line() {
         format!("{p}/b-tabs.yaml:4: invalid YAML: "),
         format!("{p}/c-dupkey.yaml:5: duplicate key \"kind\" (first defined on line 2)"),
         format!(
-            "{p}/d-scalar.yaml:1: a manifest must be a mapping with apiVersion, kind and metadata, found a string"
+            "{p}/d-scalar.yaml:1: not a Kubernetes manifest: no document in it has apiVersion or kind"
         ),
         format!("{p}/e-noapi.yaml:1: missing apiVersion"),
         format!("{p}/f-nokind.yaml:1: missing kind"),
