@@ -534,6 +534,31 @@ fn a_file_that_is_no_manifest_is_one_error_and_exclude_or_an_ignore_file_leaves_
     );
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     assert_eq!(out.stdout, "1 document in 1 file: 0 errors, 0 warnings\n");
+    // A --config's source.exclude, and the flag adding to it.
+    let other = tempfile::tempdir().unwrap();
+    let config = other.path().join("mooring.yaml");
+    std::fs::write(&config, "source:\n  exclude: [values.yaml]\n").unwrap();
+    let config = config.to_str().unwrap();
+    let out = mooring(
+        &["validate", "--no-policies", path, "--config", config],
+        None,
+    );
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("app/config.json:1: "), "{}", out.stdout);
+    assert!(!out.stdout.contains("values.yaml"), "{}", out.stdout);
+    let out = mooring(
+        &[
+            "validate",
+            "--no-policies",
+            path,
+            "--config",
+            config,
+            "--exclude",
+            "app/",
+        ],
+        None,
+    );
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
 
     // The same from the folder itself: a file at the root, one below.
     write(d, ".mooringignore", "# Helm\nchart/values.yaml\n");
