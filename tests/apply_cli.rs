@@ -749,6 +749,64 @@ async fn a_second_source_never_takes_over_the_firsts_objects(t: Target) {
 }
 
 // Emulator only: invalid manifests stop mooring before any request to a target.
+/// `apply` and `plan` read the desired side without what `--exclude`, the
+/// source's `exclude:` and `.mooringignore` files leave out. About reading,
+/// not the target: emulator only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_and_plan_leave_out_what_the_source_excludes() {
+    let env = Env::start(Target::Emulator).await;
+    write(&env.path("repo"), "ns.yaml", &env.ns());
+    write(
+        &env.path("repo"),
+        "cm.json",
+        &json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "app", "namespace": env.shop},
+            "data": {"level": "info"},
+        })
+        .to_string(),
+    );
+    write(&env.path("repo"), "values.yaml", "replicas: 2\n");
+    write(&env.path("repo"), "app/settings.json", "{\"port\": 8080}\n");
+    write(&env.path("repo"), "app/.mooringignore", "*.json\n");
+    let out = env.run(&["apply", "--yes"]).await;
+    assert_code(&out, 1);
+    assert!(
+        out.stderr
+            .contains("values.yaml:1: not a Kubernetes manifest"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("settings.json"), "{}", out.stderr);
+    let out = env
+        .run(&["apply", "--yes", "--exclude", "values.yaml"])
+        .await;
+    assert_code(&out, 0);
+    let cm = env.kube.get("", "ConfigMap", Some(&env.shop), "app").await;
+    assert_eq!(cm.map(|c| c["data"]["level"].clone()), Some(json!("info")));
+    // mooring.yaml's source.exclude, without the flag.
+    let config = env.path("mooring.yaml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let name = format!("source: {{name: {}}}", env.source());
+    assert!(text.contains(&name), "{text}");
+    std::fs::write(
+        &config,
+        text.replace(
+            &name,
+            &format!("source: {{name: {}, exclude: [values.yaml]}}", env.source()),
+        ),
+    )
+    .unwrap();
+    let out = env.run(&["plan"]).await;
+    assert_code(&out, 0);
+    assert!(
+        out.stdout.contains("no changes (2 unchanged)"),
+        "{}",
+        out.stdout
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_manifests_in_json_mode_give_a_json_document() {
     let env = Env::start(Target::Emulator).await;

@@ -2,7 +2,9 @@
 //! repository, read from disk and from a commit through the real binary,
 //! gives the same objects; symlinks are followed inside the folder and are
 //! errors outside it, in both modes; what Git mode cannot read (submodules,
-//! folders too deep) is reported, never passed over.
+//! folders too deep) is reported, never passed over. Both modes read
+//! `.json` files and leave out what `--exclude`, a source's `exclude:` and
+//! the source's own `.mooringignore` files say, each mode from itself.
 
 mod support;
 
@@ -215,4 +217,125 @@ fn submodules_odd_manifest_names_and_deep_folders_are_reported() {
     ] {
         assert!(all.contains(&line), "{line}\n{all}");
     }
+}
+
+/// `deploy/` with a Namespace, a JSON ConfigMap, a Helm chart its
+/// `.mooringignore` leaves out and a values file only `--exclude` leaves
+/// out; the commit before it has no `deploy/`.
+fn ignoring_repo(dir: &Path) -> (git2::Oid, git2::Oid) {
+    let repo = git_init(dir);
+    write(dir, "README.md", "manifests live in deploy/\n");
+    let first = commit_all(&repo, "empty");
+    write(dir, "deploy/ns.yaml", NS);
+    write(
+        dir,
+        "deploy/cm.json",
+        r#"{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "apps"}}"#,
+    );
+    write(dir, "deploy/values.yaml", "replicas: 2\n");
+    write(dir, "deploy/chart/values.yaml", "replicas: 2\n");
+    write(
+        dir,
+        "deploy/chart/templates/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Values.name }}\n",
+    );
+    write(
+        dir,
+        "deploy/.mooringignore",
+        "# the chart is rendered elsewhere\nchart/\n",
+    );
+    let second = commit_all(&repo, "deploy");
+    (first, second)
+}
+
+/// Git mode reads `.json` files and leaves out what the commit's
+/// `.mooringignore`, `--exclude` and `--config`'s `exclude:` say.
+#[test]
+fn git_mode_reads_json_and_leaves_out_what_ignore_files_and_excludes_say() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (first, second) = ignoring_repo(d);
+    let plan = |extra: &[&str]| {
+        let (second, first) = (second.to_string(), first.to_string());
+        let mut args = vec![
+            "plan",
+            "--no-policies",
+            "--repo",
+            ".",
+            "--ref",
+            &second,
+            "--path",
+            "deploy",
+            "--against-ref",
+            &first,
+        ];
+        args.extend(extra);
+        mooring(&args, Some(d))
+    };
+    let out = plan(&[]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    let all = format!("{}{}", out.stdout, out.stderr);
+    assert!(
+        all.contains(
+            "deploy/values.yaml:1: not a Kubernetes manifest: no document in it has apiVersion \
+             or kind."
+        ),
+        "{all}"
+    );
+    assert!(!all.contains("chart"), "the chart is left out: {all}");
+
+    let created = |out: &support::Output| {
+        assert_eq!(out.code, 2, "{}{}", out.stdout, out.stderr);
+        for line in [
+            "2 to create, 0 to update, 0 to delete",
+            "+ create ConfigMap/apps/c  (deploy/cm.json:1)",
+            "+ create Namespace/apps  (deploy/ns.yaml:1)",
+        ] {
+            assert!(out.stdout.contains(line), "{line}: {}", out.stdout);
+        }
+    };
+    created(&plan(&["--exclude", "/values.yaml"]));
+    let config = d.join("mooring.yaml");
+    std::fs::write(&config, "source:\n  exclude: [values.yaml]\n").unwrap();
+    created(&plan(&["--config", config.to_str().unwrap()]));
+}
+
+/// The work tree reads its own `.mooringignore` and Git mode the commit's:
+/// the same files give no change; a line added only in the work tree
+/// leaves its object out of the work tree alone (planned as a deletion).
+#[test]
+fn each_mode_reads_its_own_ignore_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (_, second) = ignoring_repo(d);
+    let plan = || {
+        mooring(
+            &[
+                "plan",
+                "--no-policies",
+                "deploy",
+                "--exclude",
+                "values.yaml",
+                "--against-ref",
+                &second.to_string(),
+            ],
+            Some(d),
+        )
+    };
+    let out = plan();
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("→ work tree: no changes (2 unchanged)"),
+        "{}",
+        out.stdout
+    );
+    write(d, "deploy/.mooringignore", "chart/\ncm.json\n");
+    let out = plan();
+    assert_eq!(out.code, 2, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("0 to create, 0 to update, 1 to delete"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("ConfigMap/apps/c"), "{}", out.stdout);
 }

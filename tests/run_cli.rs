@@ -944,6 +944,55 @@ async fn run_honours_max_file_size() {
     assert_eq!(env.level().await.as_deref(), Some("info"));
 }
 
+/// The daemon reads a source without what its `exclude:`, `--exclude` and
+/// the commit's `.mooringignore` files leave out: a values file there would
+/// make the revision invalid. About reading, not the target: emulator only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_leaves_out_what_the_source_excludes() {
+    let env = Env::start(Target::Emulator).await;
+    let repo = env.dir.path().join("repo");
+    write(&repo, "deploy/values.yaml", "replicas: 2\n");
+    write(&repo, "deploy/chart/values.yaml", "replicas: 2\n");
+    write(&repo, "deploy/.mooringignore", "chart/\n");
+    commit_all(&repo, "values");
+    let once = |extra: &[&str]| {
+        let args = env.args(&[&["--once"], extra].concat());
+        let dir = env.dir.path().to_path_buf();
+        tokio::task::spawn_blocking(move || {
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            support::mooring(&refs, Some(&dir))
+        })
+    };
+    let out = once(&[]).await.unwrap();
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout
+            .contains("deploy/values.yaml:1: not a Kubernetes manifest"),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("chart"), "{}", out.stdout);
+    assert_eq!(env.level().await, None);
+
+    let out = once(&["--exclude", "values.yaml"]).await.unwrap();
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(env.level().await.as_deref(), Some("info"));
+
+    // The source's own list: a new revision, read without the flag.
+    let config = env.dir.path().join("mooring.yaml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace("path: deploy,", "path: deploy, exclude: [/values.yaml],"),
+    )
+    .unwrap();
+    write(&repo, "deploy/cm.yaml", &env.ours(&cm("debug")));
+    commit_all(&repo, "debug");
+    let out = once(&[]).await.unwrap();
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert_eq!(env.level().await.as_deref(), Some("debug"));
+}
+
 /// `plan --against-ref` reaches a private repository with the `source.auth`
 /// of `--config`, as `apply` and `run` do. (It once opened Git with no
 /// credentials.)

@@ -85,7 +85,7 @@ fn every_bad_input_class_is_reported_with_file_and_line() {
         format!("{p}/b-tabs.yaml:4: invalid YAML: "),
         format!("{p}/c-dupkey.yaml:5: duplicate key \"kind\" (first defined on line 2)"),
         format!(
-            "{p}/d-scalar.yaml:1: a manifest must be a mapping with apiVersion, kind and metadata, found a string"
+            "{p}/d-scalar.yaml:1: not a Kubernetes manifest: no document in it has apiVersion or kind"
         ),
         format!("{p}/e-noapi.yaml:1: missing apiVersion"),
         format!("{p}/f-nokind.yaml:1: missing kind"),
@@ -431,6 +431,177 @@ fn a_folder_without_manifests_is_an_error_unless_allowed() {
         assert_eq!(out.code, 0, "{sub}: {}{}", out.stdout, out.stderr);
         assert!(out.stdout.contains("0 documents"), "{}", out.stdout);
     }
+}
+
+/// `.json` files are manifests, as kubectl and kubeconform read them, with
+/// every finding at its own line (tab-indented JSON too); other files are
+/// not read. Before, a folder of JSON manifests checked nothing.
+#[test]
+fn json_files_are_manifests_with_findings_at_their_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "cm.json",
+        "{\n  \"apiVersion\": \"v1\",\n  \"kind\": \"ConfigMap\",\n  \"metadata\": {\n    \
+         \"name\": \"c\",\n    \"labels\": {\"a\": 1}\n  },\n  \"data\": {\n    \"k\": 5\n  }\n}\n",
+    );
+    write(
+        d,
+        "tabs.json",
+        "{\n\t\"apiVersion\": \"v1\",\n\t\"kind\": \"ConfigMap\",\n\t\"metadata\": {\"name\": \
+         \"t\"},\n\t\"data\": {\n\t\t\"k\": true\n\t}\n}\n",
+    );
+    write(
+        d,
+        "ok.json",
+        r#"{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ok"}}"#,
+    );
+    write(d, "notes.txt", "{\"not\": \"read\"}\n");
+    let path = d.to_str().unwrap();
+    let out = mooring(&["validate", "--no-policies", path], None);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    let p = d.display();
+    assert_eq!(
+        out.stdout,
+        format!(
+            "{p}/cm.json:6: ConfigMap/default/c: metadata.labels.a: expected a string, found a \
+             number 1\n\
+             {p}/cm.json:9: ConfigMap/default/c: data.k: expected a string, found a number 5\n\
+             {p}/tabs.json:6: ConfigMap/default/t: data.k: expected a string, found a boolean \
+             true\n\
+             3 documents in 3 files: 3 errors, 0 warnings\n"
+        )
+    );
+}
+
+/// A file none of whose documents is a manifest (a Helm values file, an
+/// app's configuration) is one error naming how to leave it out, not one
+/// per document; `--exclude` and a `.mooringignore` file leave it out. A
+/// file with one manifest keeps its per-document errors.
+#[test]
+fn a_file_that_is_no_manifest_is_one_error_and_exclude_or_an_ignore_file_leaves_it_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(
+        d,
+        "ns.yaml",
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: apps}\n",
+    );
+    write(
+        d,
+        "chart/values.yaml",
+        "replicas: 2\nenabled: yes\n---\nimage: {tag: '1'}\n",
+    );
+    write(d, "app/config.json", "{\"port\": 8080}\n");
+    write(
+        d,
+        "mixed.yaml",
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: m}\n---\nreplicas: 2\n",
+    );
+    let path = d.to_str().unwrap();
+    let p = d.display();
+    let out = mooring(&["validate", "--no-policies", path], None);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert_eq!(
+        out.stdout,
+        format!(
+            "{p}/app/config.json:1: not a Kubernetes manifest: no document in it has apiVersion \
+             or kind. If it is not meant to be one (a Helm values file, an application's \
+             configuration), leave it out: name it in a .mooringignore file, or pass --exclude \
+             app/config.json (a source's `exclude:` in mooring.yaml)\n\
+             {p}/chart/values.yaml:1: not a Kubernetes manifest: no document in it has \
+             apiVersion or kind. If it is not meant to be one (a Helm values file, an \
+             application's configuration), leave it out: name it in a .mooringignore file, or \
+             pass --exclude chart/values.yaml (a source's `exclude:` in mooring.yaml)\n\
+             {p}/mixed.yaml:5: missing apiVersion\n\
+             6 documents in 4 files: 3 errors, 0 warnings\n"
+        )
+    );
+    std::fs::remove_file(d.join("mixed.yaml")).unwrap();
+
+    let out = mooring(
+        &[
+            "validate",
+            "--no-policies",
+            path,
+            "--exclude",
+            "values.yaml",
+            "--exclude",
+            "/app/",
+        ],
+        None,
+    );
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert_eq!(out.stdout, "1 document in 1 file: 0 errors, 0 warnings\n");
+    // A --config's source.exclude, and the flag adding to it.
+    let other = tempfile::tempdir().unwrap();
+    let config = other.path().join("mooring.yaml");
+    std::fs::write(&config, "source:\n  exclude: [values.yaml]\n").unwrap();
+    let config = config.to_str().unwrap();
+    let out = mooring(
+        &["validate", "--no-policies", path, "--config", config],
+        None,
+    );
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("app/config.json:1: "), "{}", out.stdout);
+    assert!(!out.stdout.contains("values.yaml"), "{}", out.stdout);
+    let out = mooring(
+        &[
+            "validate",
+            "--no-policies",
+            path,
+            "--config",
+            config,
+            "--exclude",
+            "app/",
+        ],
+        None,
+    );
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+
+    // The same from the folder itself: a file at the root, one below.
+    write(d, ".mooringignore", "# Helm\nchart/values.yaml\n");
+    write(d, "app/.mooringignore", "*.json\n");
+    let out = mooring(&["validate", "--no-policies", path], None);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert_eq!(out.stdout, "1 document in 1 file: 0 errors, 0 warnings\n");
+
+    // A line that is not a pattern is an error at its line.
+    write(d, "app/.mooringignore", "*.json\n[z-a]\n");
+    let out = mooring(&["validate", "--no-policies", path], None);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.starts_with(&format!(
+            "{p}/app/.mooringignore:2: \"[z-a]\" is not a pattern: invalid range; 'z' > 'a'; \
+             the line is left out\n"
+        )),
+        "{}",
+        out.stdout
+    );
+
+    // translate reads the same way.
+    let out = mooring(
+        &["translate", "--no-policies", path, "--exclude", "ns.yaml"],
+        None,
+    );
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(out.stderr.contains("[z-a]"), "{}", out.stderr);
+    assert!(!out.stderr.contains("ns.yaml"), "{}", out.stderr);
+}
+
+/// A pattern gitignore's syntax does not read is a usage error naming it.
+#[test]
+fn a_bad_exclude_pattern_is_a_usage_error() {
+    let out = mooring(&["validate", "--exclude", "{a", "."], None);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains(
+            "invalid value '{a' for '--exclude <GLOB>': unclosed alternate group; missing '}'"
+        ),
+        "{}",
+        out.stderr
+    );
 }
 
 /// `-` reads a stream of manifests from standard input (as kubectl's

@@ -262,8 +262,9 @@ pub fn desired(
         namespace,
         cluster: cluster.as_ref(),
     };
+    let exclude = check.exclude(&config.source.exclude)?;
     let mut desired = render_live(
-        mooring::source::read(&revision, &limits)?,
+        mooring::source::read(&revision, &limits, &exclude)?,
         &validator,
         &limits,
         live,

@@ -35,6 +35,8 @@ Exit codes (every command):
 
 Examples:
   mooring validate examples/manifests
+  mooring validate deploy --exclude values.yaml --exclude 'charts/'
+  kustomize build overlays/prod | mooring validate -
   mooring plan --repo . --against-ref origin/main --path examples/manifests -o markdown
   mooring plan examples/manifests --against-ref HEAD~1
   mooring plan --config mooring.yaml
@@ -70,9 +72,10 @@ enum LogFormat {
 enum Command {
     /// Check manifests: YAML, schemas, upstream rules and Rego policies.
     ///
-    /// Reads every .yaml/.yml file under each PATH (default: the current
-    /// directory), reports every problem as `file:line: Kind/ns/name:
-    /// field: message` and exits 1 if any is an error.
+    /// Reads every .yaml/.yml/.json file under each PATH (default: the
+    /// current directory) but what --exclude and .mooringignore files leave
+    /// out, reports every problem as `file:line: Kind/ns/name: field:
+    /// message` and exits 1 if any is an error.
     ///
     /// A kind's schema is, first found: a CustomResourceDefinition in the
     /// same input; the cluster's (--kubeconfig); --schemas; mooring's own
@@ -190,6 +193,21 @@ pub struct CheckArgs {
     /// before parsing: over it, the run is an error, as for --max-total-size.
     #[arg(long, value_name = "N", default_value_t = 100_000)]
     max_documents: usize,
+    /// Leave out files and folders, in gitignore's syntax, matched against
+    /// paths relative to the folder read: `--exclude values.yaml` (at any
+    /// depth), `--exclude 'charts/'` (folders), `--exclude
+    /// '/generated/**/*.json'` (anchored), `!keep.yaml` (taken back).
+    /// Repeatable; added to the source's `exclude:` in mooring.yaml. A
+    /// .mooringignore file in a folder read does the same for that folder
+    /// and below.
+    #[arg(long, value_name = "GLOB", value_parser = parse_exclude)]
+    exclude: Vec<String>,
+}
+
+/// One `--exclude` pattern, checked as gitignore's syntax reads it.
+fn parse_exclude(text: &str) -> Result<String, String> {
+    mooring::source::exclude::check_pattern(text)?;
+    Ok(text.to_string())
 }
 
 /// A size in bytes: a whole number, optionally with a binary suffix
@@ -234,6 +252,13 @@ impl CheckArgs {
             policies,
             for_flintlock: true,
         }
+    }
+
+    /// The `--exclude` patterns, after `source` (a source's `exclude:`).
+    fn exclude(&self, source: &[String]) -> anyhow::Result<mooring::source::Exclude> {
+        Ok(mooring::source::Exclude::new(
+            source.iter().chain(&self.exclude),
+        )?)
     }
 
     fn limits(&self) -> mooring::manifest::Limits {

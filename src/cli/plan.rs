@@ -10,7 +10,7 @@ use mooring::finding::Finding;
 use mooring::manifest::{self, Limits, SourceFile};
 use mooring::plan::{self, render};
 use mooring::source::git;
-use mooring::source::{self, GitSpec, Revision, Spec};
+use mooring::source::{self, Exclude, GitSpec, Revision, Spec};
 use mooring::validate::Validator;
 
 use super::live::{self, LivePlan, SafetyArgs, SourceArgs, TargetArgs};
@@ -46,13 +46,13 @@ struct Side {
 }
 
 /// One revision of the repository `git` names (its own `rev` and `path`).
-fn git_side(git: &GitSpec, limits: &Limits) -> anyhow::Result<Side> {
+fn git_side(git: &GitSpec, limits: &Limits, exclude: &Exclude) -> anyhow::Result<Side> {
     let revision = source::resolve(&Spec::Git(Box::new(git.clone())))?;
     let Some(commit) = revision.commit() else {
         bail!("{} is not a Git revision", git.rev);
     };
     let present = revision.has_path()?;
-    let read = source::read(&revision, limits)?;
+    let read = source::read(&revision, limits, exclude)?;
     let (files, findings) = (read.files, read.findings);
     let rev = git.rev.as_str();
     let short = git::short(commit);
@@ -141,6 +141,9 @@ fn run_git(args: &PlanArgs, against_ref: &str) -> anyhow::Result<i32> {
             .with_context(|| format!("cannot read {}", path.display()))?,
         None => mooring::config::Config::default(),
     };
+    // Both sides leave out the same paths (each side's own .mooringignore
+    // files aside).
+    let exclude = args.check.exclude(&config.source.exclude)?;
     let spec =
         |url: String, rev: &str, path: &str| live::git_spec(source, &config, &url, rev, path);
 
@@ -148,8 +151,12 @@ fn run_git(args: &PlanArgs, against_ref: &str) -> anyhow::Result<i32> {
         let Some(repo_arg) = &source.repo else {
             bail!("say what to plan: --repo <path or URL> (with --ref), or work-tree PATHs");
         };
-        let desired = git_side(&spec(repo_arg.clone(), git_ref, subdir)?, &limits)?;
-        let current = git_side(&spec(repo_arg.clone(), against_ref, subdir)?, &limits)?;
+        let desired = git_side(&spec(repo_arg.clone(), git_ref, subdir)?, &limits, &exclude)?;
+        let current = git_side(
+            &spec(repo_arg.clone(), against_ref, subdir)?,
+            &limits,
+            &exclude,
+        )?;
         // Absent on one side is a folder added or removed by the change;
         // absent on both is a typo that would compare nothing with nothing.
         if !desired.present && !current.present {
@@ -173,7 +180,7 @@ fn run_git(args: &PlanArgs, against_ref: &str) -> anyhow::Result<i32> {
             );
         };
         let rel = relative_to_workdir(path, workdir)?;
-        let read = source::read(&Revision::Paths(vec![path.clone()]), &limits)?;
+        let read = source::read(&Revision::Paths(vec![path.clone()]), &limits, &exclude)?;
         let mut files = read.files;
         // Report files by their repository path, as the Git side does.
         let prefix = if rel.is_empty() {
@@ -198,6 +205,7 @@ fn run_git(args: &PlanArgs, against_ref: &str) -> anyhow::Result<i32> {
             git_side(
                 &spec(path.display().to_string(), against_ref, &rel)?,
                 &limits,
+                &exclude,
             )?,
         )
     };

@@ -121,9 +121,12 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
             }
             let mut engine = config.engine(&source.name).await?;
             engine.stop_on(halt_rx.clone());
+            // --exclude adds to every source's own exclude list.
+            let mut source = source.clone();
+            source.exclude.extend(args.check.exclude.iter().cloned());
             runners.push(SourceRunner::new(
                 &config,
-                source,
+                &source,
                 engine,
                 validator.clone(),
                 cache.clone(),

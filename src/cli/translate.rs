@@ -26,8 +26,8 @@ pub enum TranslateFormat {
 
 #[derive(Debug, Args)]
 pub struct TranslateArgs {
-    /// Ignite manifest files or directories (every .yaml/.yml file under
-    /// them); `-` reads a stream from standard input.
+    /// Ignite manifest files or directories (every .yaml/.yml/.json file
+    /// under them); `-` reads a stream from standard input.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
     /// Output format.
@@ -57,7 +57,12 @@ fn passed_over(m: &Manifest) -> &'static str {
 pub fn run(args: &TranslateArgs) -> anyhow::Result<i32> {
     let validator = Validator::new(args.check.options()).context("cannot start validation")?;
     let limits = args.check.limits();
-    let read = source::read(&source::Revision::Paths(args.paths.clone()), &limits)?;
+    let exclude = args.check.exclude(&[])?;
+    let read = source::read(
+        &source::Revision::Paths(args.paths.clone()),
+        &limits,
+        &exclude,
+    )?;
     let desired = desired::render(read, &validator, &limits);
     for line in mooring::finding::text_lines(&desired.findings) {
         eprintln!("{line}");

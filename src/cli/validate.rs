@@ -31,8 +31,9 @@ pub enum ValidateFormat {
   mooring validate apps/ --schemas ../CRDs-catalog
   mooring validate apps/ --kubeconfig ~/.kube/config --context prod")]
 pub struct ValidateArgs {
-    /// Files or directories to check; `-` reads a stream from standard
-    /// input (`kustomize build | mooring validate -`).
+    /// Files or directories to check (every .yaml, .yml and .json file
+    /// under them); `-` reads a stream from standard input (`kustomize
+    /// build | mooring validate -`).
     #[arg(default_value = ".")]
     paths: Vec<PathBuf>,
     /// Output format.
@@ -47,7 +48,8 @@ pub struct ValidateArgs {
     #[arg(long = "for", value_enum, value_name = "TARGET")]
     for_target: Option<Target>,
     /// mooring.yaml: when it configures a Flintlock target, validation is
-    /// for Flintlock as with `--for flintlock`.
+    /// for Flintlock as with `--for flintlock`; its source's `exclude:`
+    /// leaves files out as --exclude does.
     #[arg(long, value_name = "FILE", env = "MOORING_CONFIG")]
     config: Option<PathBuf>,
     /// Also validate against what this kubeconfig's cluster serves: its
@@ -64,19 +66,30 @@ pub struct ValidateArgs {
 }
 
 pub fn run(args: &ValidateArgs) -> anyhow::Result<i32> {
+    let config = match &args.config {
+        Some(path) => Some(
+            mooring::config::Config::load(path)
+                .with_context(|| format!("cannot read {}", path.display()))?,
+        ),
+        None => None,
+    };
     let mut options = args.check.options();
-    options.for_flintlock = match (args.for_target, &args.config) {
+    options.for_flintlock = match (args.for_target, &config) {
         (Some(Target::Flintlock), _) => true,
-        (None, Some(path)) => !mooring::config::Config::load(path)
-            .with_context(|| format!("cannot read {}", path.display()))?
-            .targets
-            .flintlock
-            .is_empty(),
+        (None, Some(config)) => !config.targets.flintlock.is_empty(),
         (None, None) => false,
     };
     let validator = Validator::new(options).context("cannot start validation")?;
     let limits = args.check.limits();
-    let read = source::read(&source::Revision::Paths(args.paths.clone()), &limits)?;
+    // The paths are read as the configured source is: without its exclude:.
+    let exclude = args
+        .check
+        .exclude(config.as_ref().map_or(&[][..], |c| &c.source.exclude))?;
+    let read = source::read(
+        &source::Revision::Paths(args.paths.clone()),
+        &limits,
+        &exclude,
+    )?;
     let target = match &args.kubeconfig {
         Some(path) => Some(cluster_context(path, args.context.as_deref())?),
         None => None,

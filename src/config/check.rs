@@ -68,6 +68,7 @@ pub(super) fn all(config: &Config) -> Checked {
         let (at, field) = at(config, i);
         auth(&at, &field, src)?;
         target_namespace(&at, &field, src)?;
+        exclude(&at, &field, src)?;
         plain_http(&at, &field, src)?;
         webhook(&at, &field, src)?;
     }
@@ -87,6 +88,20 @@ fn target_namespace(at: &str, field: &str, src: &Source) -> Checked {
         )),
         _ => Ok(()),
     }
+}
+
+/// Each exclude pattern is one gitignore's syntax reads.
+fn exclude(at: &str, field: &str, src: &Source) -> Checked {
+    for (i, pattern) in src.exclude.iter().enumerate() {
+        if let Err(why) = crate::source::exclude::check_pattern(pattern) {
+            return Err(Problem::at(
+                format!("{at}/exclude/{i}"),
+                format!("{field}.exclude[{i}]"),
+                format!("`{pattern}`: {why}"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The pointer and the name of the `i`th of [`Config::all_sources`].

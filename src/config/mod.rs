@@ -131,6 +131,13 @@ pub struct Source {
     /// Folder of the repository holding the manifests.
     #[serde(default)]
     pub path: String,
+    /// Files and folders under `path` not read, in gitignore's syntax
+    /// (`values.yaml`, `charts/`, `/generated/**/*.json`, `!keep.yaml`),
+    /// matched against paths relative to `path`; as `--exclude`, which adds
+    /// to them. `.mooringignore` files in the repository do the same from
+    /// the repository itself.
+    #[serde(default)]
+    pub exclude: Vec<String>,
     #[serde(default)]
     pub auth: Option<GitAuth>,
     /// Allow the token of `auth` (or a password in `url`) over plain
@@ -218,6 +225,7 @@ impl Default for Source {
             url: None,
             git_ref: default_ref(),
             path: String::new(),
+            exclude: Vec::new(),
             auth: None,
             insecure: false,
             target_namespace: None,

@@ -424,6 +424,22 @@ mod tests {
     }
 
     #[test]
+    fn exclude_patterns_read_and_one_gitignore_cannot_names_its_line() {
+        let c = Config::parse("source:\n  exclude: [values.yaml, 'charts/']\n", "m.yaml").unwrap();
+        assert_eq!(c.source.exclude, ["values.yaml", "charts/"]);
+        let err = Config::parse(
+            "sources:\n  - name: a\n    url: x\n    exclude:\n      - ok.yaml\n      - '{a'\n",
+            "m.yaml",
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "m.yaml:6: sources[0].exclude[1]: `{a`: unclosed alternate group; missing '}' \
+             (maybe escape '{' with '[{]'?)"
+        );
+    }
+
+    #[test]
     fn without_a_file_the_flags_are_the_configuration() {
         let flags = Overrides {
             context: Some("kind-dev".into()),

@@ -154,7 +154,14 @@ pub fn load(files: &[SourceFile], limits: &Limits) -> Loaded {
             }
         };
         let (docs, errors) = yaml::parse_stream(&text, limits);
+        // A file none of whose documents names a kind is something else
+        // (a Helm values file, an application's configuration): one error
+        // saying so, instead of one per document, and no YAML 1.1 warnings.
+        let foreign = !docs.is_empty() && !docs.iter().any(|d| names_a_kind(&d.value));
         for e in errors {
+            if foreign && e.warning {
+                continue;
+            }
             let f = if e.warning {
                 Finding::warning("yaml", e.message)
             } else {
@@ -166,6 +173,11 @@ pub fn load(files: &[SourceFile], limits: &Limits) -> Loaded {
             out.findings
                 .push(too_many_documents(files, limits.max_documents));
             return out;
+        }
+        if foreign {
+            out.documents += docs.len();
+            out.findings.push(not_a_manifest(file));
+            continue;
         }
         for doc in docs {
             out.documents += 1;
@@ -193,6 +205,36 @@ pub fn load(files: &[SourceFile], limits: &Limits) -> Loaded {
         }
     }
     out
+}
+
+/// Whether a document is a mapping with `apiVersion` or `kind`, or a list
+/// holding one (a JSON array of objects: the per-document error says a
+/// manifest is a mapping).
+fn names_a_kind(value: &Value) -> bool {
+    match value {
+        Value::Object(m) => m.contains_key("apiVersion") || m.contains_key("kind"),
+        Value::Array(items) => items.iter().any(|item| {
+            item.as_object()
+                .is_some_and(|m| m.contains_key("apiVersion") || m.contains_key("kind"))
+        }),
+        _ => false,
+    }
+}
+
+/// The one error for a file in which no document has `apiVersion` or
+/// `kind`, naming the ways to leave it out.
+fn not_a_manifest(file: &SourceFile) -> Finding {
+    Finding::error(
+        "load",
+        format!(
+            "not a Kubernetes manifest: no document in it has apiVersion or kind. If it is \
+             not meant to be one (a Helm values file, an application's configuration), leave \
+             it out: name it in a .mooringignore file, or pass --exclude {} (a source's \
+             `exclude:` in mooring.yaml)",
+            file.rel
+        ),
+    )
+    .at(file.path.clone(), 1)
 }
 
 /// The error for a run with more documents than `--max-documents`, naming
@@ -498,6 +540,39 @@ mod tests {
             ]
         );
         assert_eq!(loaded.documents, 3);
+    }
+
+    #[test]
+    fn a_file_without_any_kind_is_one_error_naming_how_to_leave_it_out() {
+        let loaded = load(
+            &[
+                file(
+                    "charts/values.yaml",
+                    "replicas: 2\nenabled: yes\n---\n- a\n",
+                ),
+                file("app.json", "{\n  \"port\": 8080\n}\n"),
+                file("empty.yaml", "# nothing\n"),
+                file("array.json", "[{\"kind\": \"ConfigMap\"}]\n"),
+            ],
+            &Limits::default(),
+        );
+        let msgs: Vec<String> = loaded.findings.iter().map(ToString::to_string).collect();
+        assert_eq!(msgs.len(), 3, "{msgs:#?}");
+        assert_eq!(
+            msgs[0],
+            "charts/values.yaml:1: not a Kubernetes manifest: no document in it has apiVersion \
+             or kind. If it is not meant to be one (a Helm values file, an application's \
+             configuration), leave it out: name it in a .mooringignore file, or pass --exclude \
+             charts/values.yaml (a source's `exclude:` in mooring.yaml)"
+        );
+        assert!(msgs[1].starts_with("app.json:1: not a Kubernetes manifest: "));
+        assert_eq!(
+            msgs[2],
+            "array.json:1: a manifest must be a mapping with apiVersion, kind and metadata, \
+             found a list"
+        );
+        assert!(loaded.findings.iter().all(Finding::is_error));
+        assert_eq!(loaded.documents, 4);
     }
 
     #[test]

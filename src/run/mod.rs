@@ -260,6 +260,8 @@ pub struct SourceRunner {
     engine: Engine,
     validator: Arc<Validator>,
     limits: Limits,
+    /// What the source's `exclude:` leaves out.
+    exclude: crate::source::Exclude,
     safety: Safety,
     self_heal: bool,
     cache_dir: PathBuf,
@@ -318,12 +320,18 @@ impl SourceRunner {
             })?),
             None => None,
         };
+        let exclude =
+            crate::source::Exclude::new(&source.exclude).map_err(|e| RunError::Setup {
+                name: source.name.clone(),
+                message: e.to_string(),
+            })?;
         Ok(SourceRunner {
             source: source.clone(),
             url,
             engine,
             validator,
             limits: Limits::default(),
+            exclude,
             safety: Safety {
                 prune: config.prune,
                 max_deletions: config.max_deletions,
@@ -471,6 +479,7 @@ impl SourceRunner {
         let context = self.engine.context().await;
         let validator = self.validator.clone();
         let limits = self.limits;
+        let exclude = self.exclude.clone();
         let (cluster, context_namespace, unread) = match context {
             Ok(Some(c)) => (
                 Some(crate::validate::Cluster::from_served(&c.label, &c.served)),
@@ -484,7 +493,7 @@ impl SourceRunner {
         let namespace = self.source.target_namespace.clone().or(context_namespace);
         let rendered = tokio::task::spawn_blocking(move || {
             revision.require_path()?;
-            let read = source::read(&revision, &limits)?;
+            let read = source::read(&revision, &limits, &exclude)?;
             let live = desired::Live {
                 namespace: namespace.as_deref(),
                 cluster: cluster.as_ref(),

@@ -53,6 +53,10 @@ pub enum SourceError {
          use https://, or set `insecure: true` on the source to allow it"
     )]
     PlainHttp { url: String },
+    /// An exclude pattern (`--exclude`, a source's `exclude:`) that
+    /// gitignore's syntax does not read.
+    #[error("exclude pattern `{pattern}`: {why}")]
+    Exclude { pattern: String, why: String },
 }
 
 #[cfg(test)]

@@ -3,19 +3,26 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use super::exclude::{self, IGNORE_FILE, Rules};
 use super::walk::{self, MAX_DEPTH};
-use super::{Budget, Limits, SourceFile};
+use super::{Budget, Exclude, Limits, SourceFile};
 use crate::finding::Finding;
 
 use super::is_manifest_name;
 
 /// Reads every path: a file as it is, a directory recursively (sorted by
-/// name, hidden entries skipped, only `.yaml`/`.yml`), by the rules of
-/// [`walk`], which Git mode keeps too: a symlink may point anywhere inside
-/// the directory given, never outside it; a folder is read once, down to
-/// [`MAX_DEPTH`]. Unreadable and oversized files become findings; nothing
-/// stops the walk.
-pub fn read_paths(paths: &[PathBuf], limits: &Limits) -> (Vec<SourceFile>, Vec<Finding>) {
+/// name, hidden entries skipped, only `.yaml`/`.yml`/`.json`), by the rules
+/// of [`walk`], which Git mode keeps too: a symlink may point anywhere
+/// inside the directory given, never outside it; a folder is read once,
+/// down to [`MAX_DEPTH`]. What `exclude` and the `.mooringignore` files of
+/// the directory leave out is not read (a file named on its own is matched
+/// by its name against `exclude`). Unreadable and oversized files become
+/// findings; nothing stops the walk.
+pub fn read_paths(
+    paths: &[PathBuf],
+    limits: &Limits,
+    exclude: &Exclude,
+) -> (Vec<SourceFile>, Vec<Finding>) {
     let mut files = Vec::new();
     let mut findings = Vec::new();
     let mut budget = Budget::new(limits);
@@ -56,26 +63,30 @@ pub fn read_paths(paths: &[PathBuf], limits: &Limits) -> (Vec<SourceFile>, Vec<F
                 findings: &mut findings,
                 budget: &mut budget,
                 read: HashMap::new(),
+                rules: Rules::new(exclude),
             };
             walk.dir(path, "", 0);
-        } else if let Some(what) = crate::file::special_kind(&meta) {
+            continue;
+        }
+        let rel = path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_else(|| display.clone());
+        if Rules::new(exclude).excluded(&rel, false) {
+            continue;
+        }
+        if let Some(what) = crate::file::special_kind(&meta) {
             findings.push(not_regular(&display, what));
-        } else {
-            let rel = path
-                .file_name()
-                .map(|n| n.to_string_lossy().to_string())
-                .unwrap_or_else(|| display.clone());
-            if let Some(f) = read_file(
-                path,
-                &display,
-                rel,
-                meta.len(),
-                limits,
-                &mut budget,
-                &mut findings,
-            ) {
-                files.push(f);
-            }
+        } else if let Some(f) = read_file(
+            path,
+            &display,
+            rel,
+            meta.len(),
+            limits,
+            &mut budget,
+            &mut findings,
+        ) {
+            files.push(f);
         }
     }
     findings.extend(budget.finding());
@@ -90,6 +101,8 @@ struct Walk<'a> {
     budget: &'a mut Budget,
     /// Each folder read (canonical path), with the path it was shown under.
     read: HashMap<PathBuf, String>,
+    /// What is left out here.
+    rules: Rules<'a>,
 }
 
 impl Walk<'_> {
@@ -121,6 +134,56 @@ impl Walk<'_> {
         };
         let mut entries: Vec<_> = entries.flatten().collect();
         entries.sort_by_key(|e| e.file_name());
+        let mark = self.rules.mark();
+        self.ignore_file(dir, rel);
+        self.entries(entries, rel, depth);
+        self.rules.restore(mark);
+    }
+
+    /// Puts the `.mooringignore` of the folder `dir` (`rel` below the root)
+    /// in force, when it has one.
+    fn ignore_file(&mut self, dir: &Path, rel: &str) {
+        let path = dir.join(IGNORE_FILE);
+        let shown = path.display().to_string();
+        let meta = match std::fs::symlink_metadata(&path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+            Err(e) => {
+                self.findings.push(
+                    Finding::error("load", format!("cannot read {IGNORE_FILE}: {e}")).at(shown, 1),
+                );
+                return;
+            }
+        };
+        let what = if meta.file_type().is_symlink() {
+            Some("a symlink")
+        } else if meta.is_dir() {
+            Some("a folder")
+        } else {
+            crate::file::special_kind(&meta)
+        };
+        if let Some(what) = what {
+            self.findings.push(exclude::not_a_file(&shown, what));
+            return;
+        }
+        if meta.len() > self.limits.max_file_bytes {
+            self.findings.push(exclude::too_large(
+                &shown,
+                meta.len(),
+                self.limits.max_file_bytes,
+            ));
+            return;
+        }
+        match crate::file::read(&path) {
+            Ok(bytes) => self.rules.enter(rel, &shown, &bytes, self.findings),
+            Err(e) => self.findings.push(
+                Finding::error("load", format!("cannot read {IGNORE_FILE}: {e}")).at(shown, 1),
+            ),
+        }
+    }
+
+    /// Reads the `entries` of the folder `rel`, `depth` folders down.
+    fn entries(&mut self, entries: Vec<std::fs::DirEntry>, rel: &str, depth: usize) {
         for entry in entries {
             if self.budget.exceeded() {
                 return;
@@ -139,6 +202,11 @@ impl Walk<'_> {
             let Ok(link_meta) = entry.file_type() else {
                 continue;
             };
+            // A link is a folder when its target is one (if it has any).
+            let is_dir = std::fs::metadata(&path).is_ok_and(|m| m.is_dir());
+            if self.rules.excluded(&child_rel, is_dir) {
+                continue;
+            }
             if link_meta.is_symlink() {
                 let text = std::fs::read_link(&path)
                     .map(|t| t.display().to_string())
@@ -291,7 +359,13 @@ mod tests {
     /// Reads `root`; the files' rel paths and the findings as lines, with
     /// `root` shown as `R`.
     fn read(root: &Path) -> (Vec<String>, Vec<String>) {
-        let (files, findings) = read_paths(&[root.to_path_buf()], &Limits::default());
+        read_excluding(root, &[])
+    }
+
+    /// [`read`], with `--exclude` patterns.
+    fn read_excluding(root: &Path, patterns: &[&str]) -> (Vec<String>, Vec<String>) {
+        let exclude = Exclude::new(patterns).expect("patterns");
+        let (files, findings) = read_paths(&[root.to_path_buf()], &Limits::default(), &exclude);
         let shown = root.display().to_string();
         (
             files.into_iter().map(|f| f.rel).collect(),
@@ -365,5 +439,84 @@ mod tests {
                 "n/".repeat(MAX_DEPTH)
             )]
         );
+    }
+
+    #[test]
+    fn json_files_are_manifests_and_ignore_files_and_patterns_leave_files_out() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path().join("deploy");
+        for rel in [
+            "cm.yaml",
+            "cm.json",
+            "notes.txt",
+            "values.yaml",
+            "charts/web/templates/cm.yaml",
+            "apps/values.yaml",
+            "apps/keep/values.yaml",
+            "apps/local.json",
+            "apps/web/local.json",
+            "generated/a.yaml",
+            "generated/b.json",
+        ] {
+            write(&root, rel);
+        }
+        // The root's file holds for every folder; apps' only below apps.
+        std::fs::write(root.join(IGNORE_FILE), "# Helm\nvalues.yaml\ncharts/\n").expect("write");
+        std::fs::write(
+            root.join("apps").join(IGNORE_FILE),
+            "/local.json\n!keep/values.yaml\n",
+        )
+        .expect("write");
+        let (files, findings) = read_excluding(&root, &["generated/*.json"]);
+        assert!(findings.is_empty(), "{findings:?}");
+        assert_eq!(
+            files,
+            [
+                "apps/keep/values.yaml",
+                "apps/web/local.json",
+                "cm.json",
+                "cm.yaml",
+                "generated/a.yaml",
+            ]
+        );
+        // --exclude decides before the files: it takes nothing back here,
+        // and leaves out what they keep.
+        let (files, _) = read_excluding(&root, &["keep/", "*.json"]);
+        assert_eq!(files, ["cm.yaml", "generated/a.yaml"]);
+    }
+
+    #[test]
+    fn an_excluded_link_is_not_reported_and_a_linked_ignore_file_is() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path().join("deploy");
+        write(&root, "cm.yaml");
+        symlink("../outside", root.join("vendor")).expect("link");
+        std::fs::write(root.join("real-ignore"), "vendor\n").expect("write");
+        let (_, findings) = read(&root);
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        assert!(findings[0].starts_with("R/vendor:1: broken symlink"));
+        let (files, findings) = read_excluding(&root, &["vendor"]);
+        assert_eq!(files, ["cm.yaml"]);
+        assert!(findings.is_empty(), "{findings:?}");
+        symlink("real-ignore", root.join(IGNORE_FILE)).expect("link");
+        let (_, findings) = read(&root);
+        assert_eq!(
+            findings[0],
+            "R/.mooringignore:1: .mooringignore is a symlink, not a file: not read, nothing in \
+             it is left out; write the patterns into a file of this folder"
+        );
+    }
+
+    #[test]
+    fn a_file_named_on_its_own_is_matched_by_its_name() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        write(dir.path(), "values.yaml");
+        let path = dir.path().join("values.yaml");
+        let none = Exclude::default();
+        let (files, _) = read_paths(std::slice::from_ref(&path), &Limits::default(), &none);
+        assert_eq!(files.len(), 1);
+        let exclude = Exclude::new(["values.yaml"]).expect("pattern");
+        let (files, findings) = read_paths(&[path], &Limits::default(), &exclude);
+        assert!(files.is_empty() && findings.is_empty());
     }
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use git2::{Oid, Repository};
 
-use super::{Limits, SourceFile};
+use super::{Exclude, Limits, SourceFile};
 use crate::finding::Finding;
 
 use super::SourceError;
@@ -256,17 +256,19 @@ impl GitRepo {
 
     /// Reads the manifests under `subdir` (repository-relative; empty for
     /// the whole tree) at `commit`, by the rules a work tree is read by
-    /// (`tree`). Paths are reported repository-relative.
+    /// (`tree`), without what `exclude` and the commit's `.mooringignore`
+    /// files leave out. Paths are reported repository-relative.
     pub fn read(
         &self,
         commit: Oid,
         subdir: &str,
         limits: &Limits,
+        exclude: &Exclude,
     ) -> Result<(Vec<SourceFile>, Vec<Finding>), SourceError> {
         let root = self.root(commit)?;
         let subdir = subdir.trim_matches('/');
         let subdir = if subdir == "." { "" } else { subdir };
-        match tree::read(&self.repo, &root, subdir, limits)? {
+        match tree::read(&self.repo, &root, subdir, limits, exclude)? {
             Some(read) => Ok(read),
             None => {
                 // A folder added or removed by this change: that side is empty.

@@ -14,10 +14,15 @@
 //!
 //! Every Git repository is opened through [`open`], so no command can open
 //! one without the network timeout and the credentials.
+//!
+//! Manifests are the `.yaml`, `.yml` and `.json` files ([`is_manifest_name`]),
+//! as kubectl and kubeconform read them, less what [`exclude`] leaves out
+//! (`.mooringignore` files, `--exclude` patterns).
 
 pub mod auth;
 pub mod budget;
 mod error;
+pub mod exclude;
 pub mod fs;
 pub mod git;
 mod input;
@@ -39,11 +44,13 @@ use url::SourceUrl;
 
 pub use budget::Budget;
 pub use error::SourceError;
+pub use exclude::Exclude;
 pub use input::{Limits, SourceFile};
 
-/// Whether a file name is a manifest mooring reads.
+/// Whether a file name is a manifest mooring reads: `.yaml`, `.yml` or
+/// `.json` (a JSON file is a YAML stream too, and reads as one).
 pub fn is_manifest_name(name: &str) -> bool {
-    name.ends_with(".yaml") || name.ends_with(".yml")
+    name.ends_with(".yaml") || name.ends_with(".yml") || name.ends_with(".json")
 }
 
 /// The path that stands for standard input, as for kubectl's `-f -`.
@@ -52,7 +59,8 @@ pub const STDIN: &str = "-";
 /// Where the manifests are.
 #[derive(Debug, Clone)]
 pub enum Spec {
-    /// Files or directories on disk (every `.yaml`/`.yml` file under them).
+    /// Files or directories on disk (every `.yaml`/`.yml`/`.json` file
+    /// under them).
     Paths(Vec<PathBuf>),
     /// A folder of a Git revision.
     Git(Box<GitSpec>),
@@ -208,11 +216,12 @@ pub struct Read {
     pub findings: Vec<Finding>,
 }
 
-/// Reads the manifest files of `revision` within `limits`.
-pub fn read(revision: &Revision, limits: &Limits) -> Result<Read, SourceError> {
+/// Reads the manifest files of `revision` within `limits`, without what
+/// `exclude` and the source's `.mooringignore` files leave out.
+pub fn read(revision: &Revision, limits: &Limits, exclude: &Exclude) -> Result<Read, SourceError> {
     let (files, findings) = match revision {
-        Revision::Paths(paths) => fs::read_paths(paths, limits),
-        Revision::Git { repo, commit, spec } => repo.read(*commit, &spec.path, limits)?,
+        Revision::Paths(paths) => fs::read_paths(paths, limits, exclude),
+        Revision::Git { repo, commit, spec } => repo.read(*commit, &spec.path, limits, exclude)?,
     };
     Ok(Read {
         label: revision.label(),
@@ -268,7 +277,7 @@ mod tests {
         let revision = resolve(&spec(dir.path(), "deploy")).expect("resolves");
         assert_eq!(revision.commit(), Some(commit));
         assert!(revision.require_path().is_ok());
-        let read = read(&revision, &Limits::default()).expect("reads");
+        let read = read(&revision, &Limits::default(), &Exclude::default()).expect("reads");
         assert_eq!(read.revision, Some(commit));
         assert_eq!(read.label, format!("HEAD ({})", git::short(commit)));
         let paths: Vec<&str> = read.files.iter().map(|f| f.path.as_str()).collect();

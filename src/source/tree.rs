@@ -3,7 +3,9 @@
 //! `--repo` and the daemon see what `mooring validate` of a checkout sees:
 //! symlinks to files and folders inside the folder are followed (through
 //! chains of links, [`MAX_LINK_HOPS`] at most), any other is an error;
-//! hidden entries are skipped. What a checkout would not show the same way
+//! hidden entries are skipped, and so is what the source's exclude patterns
+//! and the commit's own `.mooringignore` files leave out ([`super::exclude`]).
+//! What a checkout would not show the same way
 //! is reported, never passed over: a submodule (its files are another
 //! repository's, not in this commit), a folder too deep, a name that is not
 //! UTF-8.
@@ -14,12 +16,17 @@ use std::path::Path;
 use git2::{ErrorCode, ObjectType, Oid, Repository, Tree};
 
 use super::error::git;
+use super::exclude::{self, IGNORE_FILE, Rules};
 use super::walk::{self, MAX_DEPTH, MAX_LINK_HOPS};
-use super::{Budget, Limits, SourceError, SourceFile, is_manifest_name};
+use super::{Budget, Exclude, Limits, SourceError, SourceFile, is_manifest_name};
 use crate::finding::Finding;
 
 /// A tree entry's mode for a symlink; its blob holds the target.
 const MODE_LINK: i32 = 0o120_000;
+
+/// Tree entry modes of files.
+const MODE_FILE: i32 = 0o100_644;
+const MODE_EXECUTABLE: i32 = 0o100_755;
 
 /// What a path of a commit's tree leads to, its symlinks followed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -161,13 +168,16 @@ pub(super) type Files = (Vec<SourceFile>, Vec<Finding>);
 
 /// Reads the manifests under `subdir` (repository-relative, without
 /// leading or trailing `/`; empty for the whole tree) of `root`, reported
-/// under repository-relative paths as the configuration names them.
+/// under repository-relative paths as the configuration names them,
+/// without what `exclude` and the tree's `.mooringignore` files leave out
+/// (a file named on its own is matched by its name against `exclude`).
 /// `None` when `subdir` does not exist.
 pub(super) fn read(
     repo: &Repository,
     root: &Tree<'_>,
     subdir: &str,
     limits: &Limits,
+    exclude: &Exclude,
 ) -> Result<Option<Files>, SourceError> {
     let mut reader = Reader {
         repo,
@@ -180,6 +190,7 @@ pub(super) fn read(
         files: Vec::new(),
         findings: Vec::new(),
         read: BTreeMap::new(),
+        rules: Rules::new(exclude),
     };
     if climbs(subdir) {
         return Ok(None);
@@ -197,7 +208,9 @@ pub(super) fn read(
         Target::Blob { id, .. } => {
             // One file, named by the configuration: read whatever its name.
             let name = subdir.rsplit('/').next().unwrap_or(subdir);
-            reader.file(subdir.to_string(), name.to_string(), id)?;
+            if !reader.rules.excluded(name, false) {
+                reader.file(subdir.to_string(), name.to_string(), id)?;
+            }
         }
         Target::Submodule { real } => reader.findings.push(submodule_source(subdir, &real)),
         Target::Outside => reader.findings.push(
@@ -242,6 +255,8 @@ struct Reader<'a> {
     findings: Vec<Finding>,
     /// Each folder read (real path), with the path it was shown under.
     read: BTreeMap<String, String>,
+    /// What is left out here.
+    rules: Rules<'a>,
 }
 
 impl Reader<'_> {
@@ -281,6 +296,62 @@ impl Reader<'_> {
             .map_err(git(format!("cannot read {shown}")))?;
         let mut entries: Vec<_> = tree.iter().collect();
         entries.sort_by(|a, b| a.name_bytes().cmp(b.name_bytes()));
+        let mark = self.rules.mark();
+        let read = self
+            .ignore_file(&tree, rel)
+            .and_then(|()| self.entries(entries, real, rel, depth));
+        self.rules.restore(mark);
+        read
+    }
+
+    /// Puts the `.mooringignore` of the folder `tree` (`rel` below the
+    /// folder read) in force, when it has one: from the commit, never from
+    /// a work tree.
+    fn ignore_file(&mut self, tree: &Tree<'_>, rel: &str) -> Result<(), SourceError> {
+        let Some(entry) = tree.get_name(IGNORE_FILE) else {
+            return Ok(());
+        };
+        let shown = self.shown(&join(rel, IGNORE_FILE));
+        let what = match (entry.filemode(), entry.kind()) {
+            (MODE_FILE | MODE_EXECUTABLE, Some(ObjectType::Blob)) => None,
+            (MODE_LINK, _) => Some("a symlink"),
+            (_, Some(ObjectType::Tree)) => Some("a folder"),
+            (_, Some(ObjectType::Commit)) => Some("a submodule"),
+            _ => Some("an entry Git does not store in a tree"),
+        };
+        if let Some(what) = what {
+            self.findings.push(exclude::not_a_file(&shown, what));
+            return Ok(());
+        }
+        let (size, _) = self
+            .repo
+            .odb()
+            .and_then(|odb| odb.read_header(entry.id()))
+            .map_err(git(format!("cannot read {shown}")))?;
+        let size = size as u64;
+        if size > self.limits.max_file_bytes {
+            self.findings
+                .push(exclude::too_large(&shown, size, self.limits.max_file_bytes));
+            return Ok(());
+        }
+        let blob = self
+            .repo
+            .find_blob(entry.id())
+            .map_err(git(format!("cannot read {shown}")))?;
+        self.rules
+            .enter(rel, &shown, blob.content(), &mut self.findings);
+        Ok(())
+    }
+
+    /// Reads the `entries` of the folder at the real path `real`, shown as
+    /// `rel`, `depth` below the folder read.
+    fn entries(
+        &mut self,
+        entries: Vec<git2::TreeEntry<'_>>,
+        real: &str,
+        rel: &str,
+        depth: usize,
+    ) -> Result<(), SourceError> {
         for entry in entries {
             if self.budget.exceeded() {
                 return Ok(());
@@ -302,6 +373,11 @@ impl Reader<'_> {
             let child_real = join(real, name);
             if entry.filemode() == MODE_LINK {
                 self.link(real, &child_rel, name, entry.id(), depth)?;
+                continue;
+            }
+            // A submodule is a folder in a checkout.
+            let is_dir = matches!(entry.kind(), Some(ObjectType::Tree | ObjectType::Commit));
+            if self.rules.excluded(&child_rel, is_dir) {
                 continue;
             }
             match entry.kind() {
@@ -346,7 +422,15 @@ impl Reader<'_> {
         let shown = self.shown(rel);
         let text = link_text(self.repo, id, &shown)?;
         let mut hops = 1;
-        let finding = match lookup(self.repo, self.root, folder, &text, &mut hops)? {
+        let target = lookup(self.repo, self.root, folder, &text, &mut hops)?;
+        // A link is a folder when its target is one, as on disk.
+        if self
+            .rules
+            .excluded(rel, matches!(target, Target::Tree { .. }))
+        {
+            return Ok(());
+        }
+        let finding = match target {
             Target::Tree { real, id } if self.inside(&real) => {
                 if is_manifest_name(name) {
                     self.findings
@@ -475,10 +559,20 @@ mod tests {
     /// Reads `subdir` of a tree of `entries`: the files (shown path, rel)
     /// and the findings as lines.
     fn read_tree(entries: &[(&str, E)], subdir: &str) -> (Vec<(String, String)>, Vec<String>) {
+        read_tree_excluding(entries, subdir, &[])
+    }
+
+    /// [`read_tree`], with `--exclude` patterns.
+    fn read_tree_excluding(
+        entries: &[(&str, E)],
+        subdir: &str,
+        patterns: &[&str],
+    ) -> (Vec<(String, String)>, Vec<String>) {
         let (_dir, repo) = repo();
         let id = tree(&repo, entries);
         let root = repo.find_tree(id).expect("tree");
-        let (files, findings) = read(&repo, &root, subdir, &Limits::default())
+        let exclude = Exclude::new(patterns).expect("patterns");
+        let (files, findings) = read(&repo, &root, subdir, &Limits::default(), &exclude)
             .expect("reads")
             .expect("exists");
         (
@@ -714,5 +808,101 @@ mod tests {
         assert!(exists(&repo, &root, "current/cm.yaml").expect("reads"));
         assert!(!exists(&repo, &root, "missing").expect("reads"));
         assert!(!exists(&repo, &root, "current/..").expect("reads"));
+    }
+
+    fn rels(files: &[(String, String)]) -> Vec<&str> {
+        files.iter().map(|f| f.1.as_str()).collect()
+    }
+
+    /// The same tree as the work-tree test in `fs`: the same files.
+    #[test]
+    fn json_files_are_manifests_and_ignore_files_and_patterns_leave_files_out() {
+        let mut entries: Vec<(&str, E)> = [
+            "d/cm.yaml",
+            "d/cm.json",
+            "d/notes.txt",
+            "d/values.yaml",
+            "d/charts/web/templates/cm.yaml",
+            "d/apps/values.yaml",
+            "d/apps/keep/values.yaml",
+            "d/apps/local.json",
+            "d/apps/web/local.json",
+            "d/generated/a.yaml",
+            "d/generated/b.json",
+        ]
+        .into_iter()
+        .map(|p| (p, CM))
+        .collect();
+        entries.push((
+            "d/.mooringignore",
+            E::File("# Helm\nvalues.yaml\ncharts/\n"),
+        ));
+        entries.push((
+            "d/apps/.mooringignore",
+            E::File("/local.json\n!keep/values.yaml\n"),
+        ));
+        // Above the folder read: not consulted.
+        entries.push((".mooringignore", E::File("*.yaml\n")));
+        let (files, findings) = read_tree_excluding(&entries, "d", &["generated/*.json"]);
+        assert!(findings.is_empty(), "{findings:?}");
+        assert_eq!(
+            rels(&files),
+            [
+                "apps/keep/values.yaml",
+                "apps/web/local.json",
+                "cm.json",
+                "cm.yaml",
+                "generated/a.yaml",
+            ]
+        );
+        let (files, _) = read_tree_excluding(&entries, "d", &["keep/", "*.json"]);
+        assert_eq!(rels(&files), ["cm.yaml", "generated/a.yaml"]);
+        // The whole tree: the root's file leaves out every .yaml but the
+        // one a deeper file takes back.
+        let (files, _) = read_tree(&entries, "");
+        assert_eq!(
+            rels(&files),
+            [
+                "d/apps/keep/values.yaml",
+                "d/apps/web/local.json",
+                "d/cm.json",
+                "d/generated/b.json"
+            ]
+        );
+    }
+
+    #[test]
+    fn excluded_links_and_submodules_are_not_reported_and_odd_ignore_files_are() {
+        let entries = [
+            ("d/cm.yaml", CM),
+            ("d/vendor", E::Submodule),
+            ("d/out", E::Link("../elsewhere")),
+            ("d/.mooringignore", E::File("vendor/\nout\n")),
+            ("d/x/.mooringignore", E::Link("../.mooringignore")),
+            ("d/y/.mooringignore/z", CM),
+            ("d/z/.mooringignore", E::File("ok\n{a\n")),
+        ];
+        let (files, findings) = read_tree(&entries, "d");
+        assert_eq!(rels(&files), ["cm.yaml"]);
+        assert_eq!(findings.len(), 3, "{findings:#?}");
+        assert_eq!(
+            findings[0],
+            "d/x/.mooringignore:1: .mooringignore is a symlink, not a file: not read, nothing \
+             in it is left out; write the patterns into a file of this folder"
+        );
+        assert!(findings[1].starts_with("d/y/.mooringignore:1: .mooringignore is a folder"));
+        assert!(
+            findings[2].starts_with("d/z/.mooringignore:2: \"{a\" is not a pattern: "),
+            "{findings:?}"
+        );
+    }
+
+    #[test]
+    fn a_source_file_is_matched_by_its_name() {
+        let entries = [("d/values.yaml", CM)];
+        let (files, _) = read_tree_excluding(&entries, "d/values.yaml", &["values.yaml"]);
+        assert!(files.is_empty());
+        let (files, _) = read_tree(&entries, "d/values.yaml");
+        assert_eq!(files.len(), 1);
     }
 }

@@ -86,7 +86,7 @@ pub fn too_deep(display: &str) -> Finding {
     .at(display, 1)
 }
 
-/// A folder whose name ends in `.yaml` or `.yml`.
+/// A folder whose name ends like a manifest file's (`.yaml`, `.yml`, `.json`).
 pub fn folder_named_like_a_manifest(display: &str) -> Finding {
     Finding::warning(
         SOURCE,
