@@ -1,7 +1,8 @@
 //! Object metadata, in the three shapes mooring's API families use.
 //!
-//! Only the fields a GitOps repository should set are accepted; server-set
-//! fields (uid, resourceVersion, timestamps, ...) are unknown fields here.
+//! Only the fields a GitOps repository should set are accepted (name,
+//! namespace, labels, annotations, finalizers); server-set fields (uid,
+//! resourceVersion, timestamps, ...) are unknown fields here.
 
 use std::collections::BTreeMap;
 
@@ -33,6 +34,10 @@ pub struct ObjectMeta {
     /// Non-identifying key/value notes for tools and people.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub annotations: Option<StringMap>,
+    /// Finalizers the object is created with: what must finish before it is
+    /// removed (the API server accepts them on any object).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finalizers: Option<Vec<String>>,
 }
 
 /// Metadata of a cluster-scoped Kubernetes object: like [`ObjectMeta`] but
@@ -49,6 +54,9 @@ pub struct ClusterObjectMeta {
     /// Non-identifying key/value notes for tools and people.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub annotations: Option<StringMap>,
+    /// Finalizers the object is created with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finalizers: Option<Vec<String>>,
 }
 
 /// Metadata of an Ignite object. Ignite has no namespaces, and image and

@@ -1591,3 +1591,21 @@ mod builtin;
 #[path = "ignite.rs"]
 mod ignite_versions;
 mod pipeline;
+
+/// A GitOps repository may create an object with finalizers, as the API
+/// server allows on any kind.
+#[test]
+fn metadata_finalizers_are_accepted() {
+    for doc in [llsd(), artifact(), workload(), deployment()] {
+        assert_valid(&with(
+            &doc,
+            "/metadata/finalizers",
+            json!(["keep.example.com/hold"]),
+        ));
+    }
+    assert_one(
+        &with(&llsd(), "/metadata/finalizers", json!("keep")),
+        "schema:Type",
+        "/metadata/finalizers",
+    );
+}
