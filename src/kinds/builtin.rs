@@ -170,6 +170,56 @@ fn content_digest(server: &str, kinds: &Value, defs: &Map<String, Value>) -> Str
     hex::encode(Sha256::digest(canonical.as_bytes()))
 }
 
+/// One resource a discovery document lists (subresources left out).
+pub struct Resource<'a> {
+    pub kind: &'a str,
+    pub scope: Scope,
+    pub verbs: BTreeSet<&'a str>,
+}
+
+/// The resources of a discovery document (`APIResourceList`), without
+/// subresources such as `deployments/scale`.
+pub fn resources(discovery: &Value) -> impl Iterator<Item = Resource<'_>> {
+    discovery
+        .get("resources")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|r| {
+            let name = r.get("name").and_then(Value::as_str)?;
+            if name.contains('/') {
+                return None;
+            }
+            Some(Resource {
+                kind: r.get("kind").and_then(Value::as_str)?,
+                scope: if r.get("namespaced") == Some(&Value::Bool(true)) {
+                    Scope::Namespaced
+                } else {
+                    Scope::Cluster
+                },
+                verbs: openapi::str_items(r.get("verbs")).into_iter().collect(),
+            })
+        })
+}
+
+/// The OpenAPI component whose `x-kubernetes-group-version-kind` names the
+/// kind.
+pub fn definition_of(
+    components: &Map<String, Value>,
+    group: &str,
+    version: &str,
+    kind: &str,
+) -> Option<String> {
+    let gvk = json!({"group": group, "version": version, "kind": kind});
+    components.iter().find_map(|(name, schema)| {
+        schema
+            .get("x-kubernetes-group-version-kind")
+            .and_then(Value::as_array)
+            .is_some_and(|list| list.contains(&gvk))
+            .then(|| name.clone())
+    })
+}
+
 /// What the generator reads from a server: its version, and per group
 /// version its discovery document (`/api/v1`, `/apis/<group>/<version>`)
 /// and its `/openapi/v3/...` document.
@@ -201,39 +251,16 @@ pub fn generate(served: &Served) -> Result<String, TableError> {
                     "the OpenAPI document of {group_version} has no components"
                 ))
             })?;
-        for resource in discovery
-            .get("resources")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let name = resource.get("name").and_then(Value::as_str).unwrap_or("/");
-            let verbs: BTreeSet<&str> = resource
-                .get("verbs")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .collect();
-            if name.contains('/') || !verbs.contains("create") || !verbs.contains("get") {
+        for resource in resources(discovery) {
+            if !resource.verbs.contains("create") || !resource.verbs.contains("get") {
                 continue;
             }
-            let Some(kind) = resource.get("kind").and_then(Value::as_str) else {
-                continue;
+            let kind = resource.kind;
+            let scope = match resource.scope {
+                Scope::Namespaced => "Namespaced",
+                _ => "Cluster",
             };
-            let scope = if resource.get("namespaced") == Some(&Value::Bool(true)) {
-                "Namespaced"
-            } else {
-                "Cluster"
-            };
-            let gvk = json!({"group": group, "version": version, "kind": kind});
-            let definition = schemas.iter().find_map(|(def, s)| {
-                s.get("x-kubernetes-group-version-kind")
-                    .and_then(Value::as_array)
-                    .is_some_and(|list| list.contains(&gvk))
-                    .then(|| def.clone())
-            });
-            let Some(definition) = definition else {
+            let Some(definition) = definition_of(schemas, group, version, kind) else {
                 return Err(TableError::Shape(format!(
                     "no OpenAPI definition for {group_version} {kind}"
                 )));

@@ -111,11 +111,7 @@ fn convert_node<'a>(schema: &'a Value, resolve: &dyn Fn(&str) -> Option<&'a Valu
             },
             "properties" => match value {
                 Value::Object(map) => {
-                    let required: Vec<&str> = src
-                        .get("required")
-                        .and_then(Value::as_array)
-                        .map(|r| r.iter().filter_map(Value::as_str).collect())
-                        .unwrap_or_default();
+                    let required = str_items(src.get("required"));
                     Value::Object(
                         map.iter()
                             .map(|(k, v)| {
@@ -230,16 +226,10 @@ fn convert_node<'a>(schema: &'a Value, resolve: &dyn Fn(&str) -> Option<&'a Valu
             out.insert("uniqueItems".into(), Value::Bool(true));
         }
         Some("map") => {
-            let keys: Vec<String> = src
-                .get("x-kubernetes-list-map-keys")
-                .and_then(Value::as_array)
-                .map(|k| {
-                    k.iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_string)
-                        .collect()
-                })
-                .unwrap_or_default();
+            let keys: Vec<String> = str_items(src.get("x-kubernetes-list-map-keys"))
+                .into_iter()
+                .map(str::to_string)
+                .collect();
             if !keys.is_empty() {
                 let defaults = key_defaults(src.get("items"), &keys, resolve);
                 out.insert(LIST_MAP.into(), json!({"keys": keys, "defaults": defaults}));
@@ -284,6 +274,14 @@ fn null_allowed(schema: Value) -> Value {
         return json!({"if": {"type": "null"}, "else": map});
     }
     Value::Object(map)
+}
+
+/// The strings of a JSON array (`required`, `verbs`, list-map keys);
+/// nothing for anything else.
+pub fn str_items(v: Option<&Value>) -> Vec<&str> {
+    v.and_then(Value::as_array)
+        .map(|items| items.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default()
 }
 
 fn only_integer_or_string(branches: &Value) -> bool {

@@ -7,11 +7,11 @@
 
 use std::collections::BTreeSet;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::{Key, Origin, Slot, Slots, Source};
 use crate::kinds::builtin::{self, Served};
-use crate::kinds::{Scope, openapi};
+use crate::kinds::openapi;
 
 /// The cluster's kinds and their schemas, for one run.
 pub struct Cluster {
@@ -41,27 +41,13 @@ impl Cluster {
             };
             let (group, version) = group_version.split_once('/').unwrap_or(("", group_version));
             let converted = openapi::convert_components(components);
-            for resource in discovery
-                .get("resources")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                let name = resource.get("name").and_then(Value::as_str).unwrap_or("/");
-                let Some(kind) = resource.get("kind").and_then(Value::as_str) else {
+            for resource in builtin::resources(discovery) {
+                let kind = resource.kind;
+                let Some(definition) = builtin::definition_of(components, group, version, kind)
+                else {
                     continue;
                 };
-                if name.contains('/') {
-                    continue;
-                }
-                let Some(definition) = definition_of(components, group, version, kind) else {
-                    continue;
-                };
-                let scope = if resource.get("namespaced") == Some(&Value::Bool(true)) {
-                    Scope::Namespaced
-                } else {
-                    Scope::Cluster
-                };
+                let scope = resource.scope;
                 let schema = openapi::self_contained(&definition, &converted);
                 let key = (group_version.to_string(), kind.to_string());
                 if let Some(b) = table.and_then(|t| t.find(group_version, kind).map(|b| (t, b)))
@@ -92,28 +78,6 @@ impl Cluster {
     pub fn kinds(&self) -> usize {
         self.slots.len()
     }
-}
-
-/// The component whose `x-kubernetes-group-version-kind` names the kind.
-fn definition_of(
-    components: &Map<String, Value>,
-    group: &str,
-    version: &str,
-    kind: &str,
-) -> Option<String> {
-    components.iter().find_map(|(name, schema)| {
-        schema
-            .get("x-kubernetes-group-version-kind")
-            .and_then(Value::as_array)
-            .is_some_and(|list| {
-                list.iter().any(|gvk| {
-                    gvk.get("group").and_then(Value::as_str) == Some(group)
-                        && gvk.get("version").and_then(Value::as_str) == Some(version)
-                        && gvk.get("kind").and_then(Value::as_str) == Some(kind)
-                })
-            })
-            .then(|| name.clone())
-    })
 }
 
 #[cfg(test)]

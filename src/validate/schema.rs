@@ -39,16 +39,10 @@ fn list_map<'a>(
     value: &'a Value,
     _path: Location,
 ) -> Result<Box<dyn for<'i> Keyword<'i>>, ValidationError<'a>> {
-    let keys = value
-        .get("keys")
-        .and_then(Value::as_array)
-        .map(|k| {
-            k.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default();
+    let keys = openapi::str_items(value.get("keys"))
+        .into_iter()
+        .map(str::to_string)
+        .collect();
     let defaults = value
         .get("defaults")
         .and_then(Value::as_object)

@@ -18,18 +18,7 @@ pub struct Output {
 
 /// Runs the `mooring` binary with `args`, in `cwd` (default: the crate root).
 pub fn mooring(args: &[&str], cwd: Option<&Path>) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_mooring"))
-        .args(args)
-        .current_dir(cwd.unwrap_or(Path::new(env!("CARGO_MANIFEST_DIR"))))
-        .env_remove("RUST_LOG")
-        .env_remove("KUBECONFIG")
-        .output()
-        .expect("the mooring binary runs");
-    Output {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    mooring_env(args, cwd, &[])
 }
 
 /// [`mooring`] with extra environment variables (e.g. `KUBECONFIG`, which
