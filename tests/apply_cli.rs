@@ -634,8 +634,9 @@ async fn a_field_owned_by_another_manager_is_a_conflict_unless_forced(t: Target)
         out.stdout
     );
 
-    env.config_with_kube("forceConflicts: true", "");
-    assert_code(&env.run(&["apply", "--yes"]).await, 0);
+    // The flag forces as `forceConflicts: true` does (which
+    // `live_drift_is_planned_and_healed` sets in the file).
+    assert_code(&env.run(&["apply", "--yes", "--force-conflicts"]).await, 0);
     let cm = env
         .kube
         .get("", "ConfigMap", Some(env.shop.as_str()), "app")

@@ -57,6 +57,11 @@ pub struct TargetArgs {
     /// kubeconfig context's namespace, else `default`].
     #[arg(short = 'n', long, value_name = "NAMESPACE")]
     pub namespace: Option<String>,
+    /// Kubernetes: take fields other field managers own (`kubectl edit`,
+    /// `kubectl scale`) instead of stopping at the conflict, as
+    /// `targets.kubernetes.forceConflicts: true` does: what heals drift.
+    #[arg(long)]
+    pub force_conflicts: bool,
 }
 
 /// The desired side: files or a Git revision.
@@ -148,6 +153,7 @@ impl TargetArgs {
             flintlock,
             source_name: self.source_name.clone(),
             namespace: self.namespace.clone(),
+            force_conflicts: self.force_conflicts,
             kubeconfig_env: !self.named() && kubeconfig_env(),
         };
         Ok(Config::load_with(self.config.as_deref(), &overrides)?)

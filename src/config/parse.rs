@@ -28,6 +28,8 @@ pub struct Overrides {
     pub source_name: Option<String>,
     /// `--namespace`: the source's `targetNamespace`.
     pub namespace: Option<String>,
+    /// `--force-conflicts`: the Kubernetes target's `forceConflicts`.
+    pub force_conflicts: bool,
     /// `$KUBECONFIG` is set and nothing else names a target: a Kubernetes
     /// target from its current context, as kubectl has it.
     pub kubeconfig_env: bool,
@@ -86,6 +88,15 @@ impl Overrides {
             set.push((
                 format!("/targets/flintlock/{i}"),
                 format!("--flintlock {name}={endpoint}"),
+            ));
+        }
+        if self.force_conflicts
+            && let Some(k) = config.targets.kubernetes.as_mut()
+        {
+            k.force_conflicts = true;
+            set.push((
+                "/targets/kubernetes/forceConflicts".to_string(),
+                "--force-conflicts".to_string(),
             ));
         }
         if let Some(ns) = &self.namespace {
