@@ -614,3 +614,27 @@ fn every_hold_reason_has_its_gauge_label() {
         "failed_changes"
     );
 }
+
+#[tokio::test]
+async fn rbac_and_what_workloads_need_are_applied_before_them() {
+    let engine = Engine::new(vec![Box::new(Memory::default())], "test", 4);
+    let desired = manifests(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: shop}\n---\n\
+         apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata: {name: web, namespace: shop}\n---\n\
+         apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {name: data, namespace: shop}\n---\n\
+         apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n",
+    );
+    let plan = engine.plan(&desired).await;
+    let report = engine.apply(&plan).await;
+    assert_eq!(report.done, 4);
+    let order: Vec<&str> = report.results.iter().map(|r| r.object.as_str()).collect();
+    let at = |kind: &str| {
+        order
+            .iter()
+            .position(|o| o.starts_with(&format!("{kind}/")))
+            .unwrap_or(usize::MAX)
+    };
+    assert_eq!(at("Namespace"), 0, "{order:?}");
+    assert!(at("RoleBinding") < at("Deployment"), "{order:?}");
+    assert!(at("PersistentVolumeClaim") < at("Deployment"), "{order:?}");
+}

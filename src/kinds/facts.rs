@@ -8,8 +8,9 @@
 //!
 //! The table lists every kind of [`super::all`] (a test holds it to that)
 //! and the built-in Kubernetes kinds mooring orders, waits for or masks
-//! (Namespace, CustomResourceDefinition, ConfigMap, Secret,
-//! ServiceAccount). Any other group and kind (a user's own custom resource,
+//! (Namespace, CustomResourceDefinition, ConfigMap, Secret, ServiceAccount,
+//! and RBAC, classes, policies, volumes and webhooks, which go before
+//! workloads). Any other group and kind (a user's own custom resource,
 //! a built-in such as a Deployment) is a Kubernetes object of the last
 //! tier with nothing secret; only a kind
 //! mooring does not know in a group whose known kinds all go to other
@@ -148,7 +149,10 @@ pub struct KindFacts {
     ///
     /// 0. Namespaces and CustomResourceDefinitions: everything else may
     ///    live in or be an instance of them.
-    /// 1. ConfigMaps, Secrets and ServiceAccounts: workloads refer to them.
+    /// 1. What workloads refer to or need in place: ConfigMaps, Secrets,
+    ///    ServiceAccounts, RBAC, PriorityClasses, StorageClasses,
+    ///    NetworkPolicies, quotas and limit ranges, volumes and claims,
+    ///    admission webhooks.
     /// 2. Everything else (custom resources, microVMs).
     pub tier: u8,
     pub holds: Holds,
@@ -182,6 +186,11 @@ const UNHANDLED: KindFacts = KindFacts {
     ..KUBERNETES
 };
 
+/// The group of RBAC's kinds.
+const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
+/// The group of admission webhook configurations.
+const ADMISSION_GROUP: &str = "admissionregistration.k8s.io";
+
 /// The group of CustomResourceDefinitions.
 const CRD_GROUP: &str = "apiextensions.k8s.io";
 
@@ -206,7 +215,7 @@ const fn of<T: KindType>() -> KindFacts {
 
 /// The table: every kind of [`super::all`] (one entry per group and kind,
 /// whatever its versions), and the built-ins mooring orders or waits for.
-static FACTS: [KindFacts; 16] = [
+static FACTS: [KindFacts; 29] = [
     KindFacts {
         tier: 0,
         holds: Holds::NamespacedObjects,
@@ -238,6 +247,61 @@ static FACTS: [KindFacts; 16] = [
     KindFacts {
         tier: 1,
         ..builtin("", "ServiceAccount")
+    },
+    // What workloads need in place before they start, as Helm and Argo CD
+    // order them: RBAC, scheduling and storage classes, policies and
+    // quotas, volumes, admission webhooks.
+    KindFacts {
+        tier: 1,
+        ..builtin(RBAC_GROUP, "ClusterRole")
+    },
+    KindFacts {
+        tier: 1,
+        ..builtin(RBAC_GROUP, "ClusterRoleBinding")
+    },
+    KindFacts {
+        tier: 1,
+        ..builtin(RBAC_GROUP, "Role")
+    },
+    KindFacts {
+        tier: 1,
+        ..builtin(RBAC_GROUP, "RoleBinding")
+    },
+    KindFacts {
+        tier: 1,
+        ..builtin("scheduling.k8s.io", "PriorityClass")
+    },
+    KindFacts {
+        tier: 1,
+        ..builtin("storage.k8s.io", "StorageClass")
+    },
+    KindFacts {
+        tier: 1,
+        ..builtin("networking.k8s.io", "NetworkPolicy")
+    },
+    KindFacts {
+        tier: 1,
+        ..builtin("", "ResourceQuota")
+    },
+    KindFacts {
+        tier: 1,
+        ..builtin("", "LimitRange")
+    },
+    KindFacts {
+        tier: 1,
+        ..builtin("", "PersistentVolume")
+    },
+    KindFacts {
+        tier: 1,
+        ..builtin("", "PersistentVolumeClaim")
+    },
+    KindFacts {
+        tier: 1,
+        ..builtin(ADMISSION_GROUP, "MutatingWebhookConfiguration")
+    },
+    KindFacts {
+        tier: 1,
+        ..builtin(ADMISSION_GROUP, "ValidatingWebhookConfiguration")
     },
     of::<llamastack::LlamaStackDistribution>(),
     of::<wasmcloud::Artifact>(),
@@ -373,6 +437,22 @@ mod tests {
         assert_eq!(tier("llamastack.io", "LlamaStackDistribution"), 2);
         assert_eq!(tier("flintlock.liquidmetal.dev", "MicroVM"), 2);
         assert_eq!(tier("apps", "Deployment"), 2);
+        // RBAC and the rest of what workloads need go before them.
+        for (group, kind) in [
+            ("rbac.authorization.k8s.io", "ClusterRole"),
+            ("rbac.authorization.k8s.io", "RoleBinding"),
+            ("scheduling.k8s.io", "PriorityClass"),
+            ("storage.k8s.io", "StorageClass"),
+            ("networking.k8s.io", "NetworkPolicy"),
+            ("", "PersistentVolumeClaim"),
+            (
+                "admissionregistration.k8s.io",
+                "ValidatingWebhookConfiguration",
+            ),
+        ] {
+            assert_eq!(tier(group, kind), 1, "{kind}");
+        }
+        assert_eq!(tier("apps", "StatefulSet"), 2);
         // A kind named Namespace in another group is just a custom resource.
         assert_eq!(tier("example.com", "Namespace"), 2);
     }
