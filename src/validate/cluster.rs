@@ -15,7 +15,7 @@ use crate::kinds::openapi;
 
 /// The cluster's kinds and their schemas, for one run.
 pub struct Cluster {
-    /// Where they came from, for messages: the server's URL and version.
+    /// Where they came from, for messages: the API server's URL.
     pub label: String,
     pub(super) slots: Slots,
     /// Built-in kinds whose schema on the cluster is not the pinned
