@@ -44,11 +44,7 @@ pub struct Builtin {
 impl Builtin {
     /// `group/version`, or just `version` for the core group.
     pub fn api_version(&self) -> String {
-        if self.group.is_empty() {
-            self.version.clone()
-        } else {
-            format!("{}/{}", self.group, self.version)
-        }
+        super::api_version(&self.group, &self.version)
     }
 }
 
@@ -134,10 +130,8 @@ pub fn parse(text: &str) -> Result<Table, TableError> {
                 .ok_or_else(|| shape(&format!("kinds[].{name}")))
         };
         let api_version = field("apiVersion")?;
-        let (group, version) = match api_version.split_once('/') {
-            Some((g, v)) => (g.to_string(), v.to_string()),
-            None => (String::new(), api_version.clone()),
-        };
+        let (group, version) = super::split_api_version(&api_version);
+        let (group, version) = (group.to_string(), version.to_string());
         let scope = match field("scope")?.as_str() {
             "Namespaced" => Scope::Namespaced,
             "Cluster" => Scope::Cluster,
@@ -242,7 +236,7 @@ pub fn generate(served: &Served) -> Result<String, TableError> {
             .get("groupVersion")
             .and_then(Value::as_str)
             .ok_or_else(|| TableError::Shape("a discovery document has no groupVersion".into()))?;
-        let (group, version) = group_version.split_once('/').unwrap_or(("", group_version));
+        let (group, version) = super::split_api_version(group_version);
         let schemas = document
             .pointer("/components/schemas")
             .and_then(Value::as_object)

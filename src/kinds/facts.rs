@@ -204,6 +204,15 @@ const fn builtin(group: &'static str, kind: &'static str) -> KindFacts {
     }
 }
 
+/// A built-in kind applied before workloads (tier 1), because workloads
+/// refer to it or need it in place.
+const fn before_workloads(group: &'static str, kind: &'static str) -> KindFacts {
+    KindFacts {
+        tier: 1,
+        ..builtin(group, kind)
+    }
+}
+
 /// Facts of the kind `T` is, starting from [`KUBERNETES`].
 const fn of<T: KindType>() -> KindFacts {
     KindFacts {
@@ -228,12 +237,8 @@ static FACTS: [KindFacts; 29] = [
         ready: Some(Ready::Established),
         ..builtin(CRD_GROUP, "CustomResourceDefinition")
     },
+    before_workloads("", "ConfigMap"),
     KindFacts {
-        tier: 1,
-        ..builtin("", "ConfigMap")
-    },
-    KindFacts {
-        tier: 1,
         secret: SecretRule::AllBut {
             public: &["apiVersion", "kind", "metadata", "type", "immutable"],
             // `kubectl apply` keeps the whole object, data included, in
@@ -242,67 +247,25 @@ static FACTS: [KindFacts; 29] = [
                 "/metadata/annotations/kubectl.kubernetes.io~1last-applied-configuration",
             ],
         },
-        ..builtin("", "Secret")
+        ..before_workloads("", "Secret")
     },
-    KindFacts {
-        tier: 1,
-        ..builtin("", "ServiceAccount")
-    },
+    before_workloads("", "ServiceAccount"),
     // What workloads need in place before they start, as Helm and Argo CD
     // order them: RBAC, scheduling and storage classes, policies and
     // quotas, volumes, admission webhooks.
-    KindFacts {
-        tier: 1,
-        ..builtin(RBAC_GROUP, "ClusterRole")
-    },
-    KindFacts {
-        tier: 1,
-        ..builtin(RBAC_GROUP, "ClusterRoleBinding")
-    },
-    KindFacts {
-        tier: 1,
-        ..builtin(RBAC_GROUP, "Role")
-    },
-    KindFacts {
-        tier: 1,
-        ..builtin(RBAC_GROUP, "RoleBinding")
-    },
-    KindFacts {
-        tier: 1,
-        ..builtin("scheduling.k8s.io", "PriorityClass")
-    },
-    KindFacts {
-        tier: 1,
-        ..builtin("storage.k8s.io", "StorageClass")
-    },
-    KindFacts {
-        tier: 1,
-        ..builtin("networking.k8s.io", "NetworkPolicy")
-    },
-    KindFacts {
-        tier: 1,
-        ..builtin("", "ResourceQuota")
-    },
-    KindFacts {
-        tier: 1,
-        ..builtin("", "LimitRange")
-    },
-    KindFacts {
-        tier: 1,
-        ..builtin("", "PersistentVolume")
-    },
-    KindFacts {
-        tier: 1,
-        ..builtin("", "PersistentVolumeClaim")
-    },
-    KindFacts {
-        tier: 1,
-        ..builtin(ADMISSION_GROUP, "MutatingWebhookConfiguration")
-    },
-    KindFacts {
-        tier: 1,
-        ..builtin(ADMISSION_GROUP, "ValidatingWebhookConfiguration")
-    },
+    before_workloads(RBAC_GROUP, "ClusterRole"),
+    before_workloads(RBAC_GROUP, "ClusterRoleBinding"),
+    before_workloads(RBAC_GROUP, "Role"),
+    before_workloads(RBAC_GROUP, "RoleBinding"),
+    before_workloads("scheduling.k8s.io", "PriorityClass"),
+    before_workloads("storage.k8s.io", "StorageClass"),
+    before_workloads("networking.k8s.io", "NetworkPolicy"),
+    before_workloads("", "ResourceQuota"),
+    before_workloads("", "LimitRange"),
+    before_workloads("", "PersistentVolume"),
+    before_workloads("", "PersistentVolumeClaim"),
+    before_workloads(ADMISSION_GROUP, "MutatingWebhookConfiguration"),
+    before_workloads(ADMISSION_GROUP, "ValidatingWebhookConfiguration"),
     of::<llamastack::LlamaStackDistribution>(),
     of::<wasmcloud::Artifact>(),
     of::<wasmcloud::Host>(),

@@ -94,11 +94,7 @@ pub struct KindInfo {
 impl KindInfo {
     /// `group/version`, or just `version` for the core group.
     pub fn api_version(&self) -> String {
-        if self.group.is_empty() {
-            self.version.to_string()
-        } else {
-            format!("{}/{}", self.group, self.version)
-        }
+        api_version(self.group, self.version)
     }
 
     /// What mooring does with objects of this kind.
@@ -278,7 +274,17 @@ pub fn find(api_version: &str, kind: &str) -> Option<&'static KindInfo> {
         .find(|k| k.kind == kind && k.version == version && k.group == group)
 }
 
-/// `apps/v1` → (`apps`, `v1`); `v1` → (``, `v1`).
+/// `("apps", "v1")` from `apps/v1`, `("", "v1")` from `v1`.
 pub fn split_api_version(api_version: &str) -> (&str, &str) {
     api_version.rsplit_once('/').unwrap_or(("", api_version))
+}
+
+/// `group/version`, or just `version` for the core group: the inverse of
+/// [`split_api_version`].
+pub fn api_version(group: &str, version: &str) -> String {
+    if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    }
 }

@@ -39,7 +39,7 @@ impl Cluster {
             else {
                 continue;
             };
-            let (group, version) = group_version.split_once('/').unwrap_or(("", group_version));
+            let (group, version) = crate::kinds::split_api_version(group_version);
             let converted = openapi::convert_components(components);
             for resource in builtin::resources(discovery) {
                 let kind = resource.kind;

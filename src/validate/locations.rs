@@ -56,10 +56,7 @@ impl Location {
     /// The files this location would hold the schema of a kind in, in the
     /// order they are tried.
     pub fn candidates(&self, api_version: &str, kind: &str, vars: &Vars) -> Vec<PathBuf> {
-        let (group, version) = match api_version.rsplit_once('/') {
-            Some((g, v)) => (g, v),
-            None => ("", api_version),
-        };
+        let (group, version) = crate::kinds::split_api_version(api_version);
         let lower = kind.to_lowercase();
         match self {
             Location::Folder(dir) => {

@@ -144,7 +144,9 @@ impl Slot {
                     },
                     Source::Kind(info) => (info.schema)(),
                 };
-                compile(&schema).map(|c| (schema, c))
+                compile(&schema)
+                    .map(|c| (schema, c))
+                    .map_err(|e| format!("it does not compile: {e}"))
             })
             .as_ref()
             .map_err(String::as_str)
@@ -431,7 +433,10 @@ impl Validator {
                 out.push(m.finding(
                     Finding::error(
                         "schema",
-                        format!("the schema of {} does not compile: {message}", slot.what),
+                        format!(
+                            "cannot use the schema of {}: {message}; fix or remove it",
+                            slot.what
+                        ),
                     ),
                     "/kind",
                 ));

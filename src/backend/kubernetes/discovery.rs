@@ -51,22 +51,7 @@ impl Resource {
     }
 }
 
-/// `group/version`, or `version` for the core group.
-pub fn api_version(group: &str, version: &str) -> String {
-    if group.is_empty() {
-        version.to_string()
-    } else {
-        format!("{group}/{version}")
-    }
-}
-
-/// `("apps", "v1")` from `apps/v1`, `("", "v1")` from `v1`.
-pub fn split_api_version(api_version: &str) -> (&str, &str) {
-    match api_version.rsplit_once('/') {
-        Some((g, v)) => (g, v),
-        None => ("", api_version),
-    }
-}
+pub use crate::kinds::{api_version, split_api_version};
 
 pub fn group_version_path(group: &str, version: &str) -> String {
     if group.is_empty() {

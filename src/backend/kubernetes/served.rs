@@ -114,10 +114,7 @@ impl Kubernetes {
 
     /// [`Kubernetes::get`], with `None` for a 404.
     async fn get_or_404(&self, path: &str) -> Result<Option<Value>, BackendError> {
-        let request = http::Request::get(path)
-            .body(Vec::new())
-            .map_err(|e| self.error(CallError::Other(e.to_string()), path))?;
-        match self.caller.json(request).await {
+        match self.request(path).await {
             Ok(v) => Ok(Some(v)),
             Err(e) if e.code() == Some(404) => Ok(None),
             Err(e) => Err(self.error(e, path)),
@@ -125,12 +122,14 @@ impl Kubernetes {
     }
 
     async fn get(&self, path: &str) -> Result<Value, BackendError> {
+        self.request(path).await.map_err(|e| self.error(e, path))
+    }
+
+    /// One GET, through the caller's timeout, retries and concurrency.
+    async fn request(&self, path: &str) -> Result<Value, CallError> {
         let request = http::Request::get(path)
             .body(Vec::new())
-            .map_err(|e| self.error(CallError::Other(e.to_string()), path))?;
-        self.caller
-            .json(request)
-            .await
-            .map_err(|e| self.error(e, path))
+            .map_err(|e| CallError::Other(e.to_string()))?;
+        self.caller.json(request).await
     }
 }
