@@ -184,17 +184,8 @@ pub fn load(files: &[SourceFile], limits: &Limits) -> Loaded {
             match identify(file, doc) {
                 Ok(manifest) => {
                     if let Some((first_file, first_line)) = seen.get(&manifest.id) {
-                        out.findings.push(
-                            Finding::error(
-                                "load",
-                                format!(
-                                    "declared twice: also at {first_file}:{first_line}; \
-                                     each object may be declared once"
-                                ),
-                            )
-                            .at(manifest.file.clone(), manifest.line)
-                            .object(manifest.id.to_string()),
-                        );
+                        out.findings
+                            .push(declared_twice(&manifest, first_file, *first_line));
                     } else {
                         seen.insert(manifest.id.clone(), (manifest.file.clone(), manifest.line));
                         out.manifests.push(manifest);
@@ -219,6 +210,18 @@ fn names_a_kind(value: &Value) -> bool {
         }),
         _ => false,
     }
+}
+
+/// The error for an object declared a second time, at `first`.
+fn declared_twice(again: &Manifest, first_file: &str, first_line: usize) -> Finding {
+    Finding::error(
+        "load",
+        format!(
+            "declared twice: also at {first_file}:{first_line}; each object may be declared once"
+        ),
+    )
+    .at(again.file.clone(), again.line)
+    .object(again.id.to_string())
 }
 
 /// The one error for a file in which no document has `apiVersion` or
@@ -428,7 +431,7 @@ pub fn place(
     default_namespace: &str,
 ) -> Vec<Finding> {
     let mut findings = Vec::new();
-    for m in manifests {
+    for m in manifests.iter_mut() {
         if m.kind.is_some_and(|k| k.scope == Scope::Singleton) {
             continue;
         }
@@ -458,6 +461,21 @@ pub fn place(
                     "/metadata/namespace",
                 ));
             }
+        }
+    }
+    // Two objects [`load`] told apart may be one now (a ConfigMap without
+    // a namespace, another in the context's namespace): the second is an
+    // error, as in `load`, and nothing is planned from the set.
+    let mut seen: foldhash::HashMap<&ObjectId, &Manifest> = Default::default();
+    for m in manifests.iter() {
+        if let Some(first) = seen.insert(&m.id, m) {
+            let (earlier, later) = if (first.file.as_str(), first.line) <= (m.file.as_str(), m.line)
+            {
+                (first, m)
+            } else {
+                (m, first)
+            };
+            findings.push(declared_twice(later, &earlier.file, earlier.line));
         }
     }
     findings
@@ -589,6 +607,39 @@ mod tests {
         assert_eq!(
             loaded.findings[0].to_string(),
             "b.yaml:1: ConfigMap/default/c: declared twice: also at a.yaml:1; each object may be declared once"
+        );
+    }
+
+    #[test]
+    fn placing_in_the_contexts_namespace_finds_objects_declared_twice() {
+        let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n";
+        let mut loaded = load(
+            &[
+                file("a.yaml", cm),
+                file("b.yaml", &format!("{cm}  namespace: team\n")),
+            ],
+            &Limits::default(),
+        );
+        assert!(loaded.findings.is_empty(), "{:?}", loaded.findings);
+        let found = place(
+            &mut loaded.manifests,
+            &|_, _| Some(Scope::Namespaced),
+            "team",
+        );
+        let lines: Vec<String> = found.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            lines,
+            [
+                "b.yaml:1: ConfigMap/team/c: declared twice: also at a.yaml:1; each object may be declared once"
+            ]
+        );
+        assert!(
+            place(
+                &mut loaded.manifests,
+                &|_, _| Some(Scope::Namespaced),
+                "other"
+            )
+            .is_empty()
         );
     }
 
