@@ -271,8 +271,16 @@ async fn an_edit_is_healed_through_the_watch(t: Target) {
         env.log()
     );
     // No loop: mooring's own heal causes one more (empty) drift check and
-    // then nothing; a loop would run one every second.
+    // then nothing; a loop would run one every second. The object is healed
+    // a moment before the heal's sync line is logged: count from that line.
     let checks = || env.log().matches("drift_check=true").count();
+    let heals = || {
+        env.log()
+            .lines()
+            .filter(|l| l.contains("drift_check=true") && l.contains(" update=1 "))
+            .count()
+    };
+    assert!(eventually(|| heals() >= 2).await, "{}", env.log());
     let settled = checks();
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(checks() <= settled + 1, "{}", env.log());
