@@ -63,13 +63,23 @@ fn run(label: &str, validator: &Validator, files: &[SourceFile]) {
         files: files.to_vec(),
         ..Read::default()
     };
-    let report = render(read(), validator, &limits);
+    let report = render(
+        read(),
+        validator,
+        &limits,
+        &mooring::render::Renderer::default(),
+    );
     assert_eq!(report.manifests.len(), COUNT);
     assert_eq!(report.errors(), 0, "{:?}", report.findings.first());
     let rounds = 5;
     let start = Instant::now();
     for _ in 0..rounds {
-        let report = render(read(), validator, &limits);
+        let report = render(
+            read(),
+            validator,
+            &limits,
+            &mooring::render::Renderer::default(),
+        );
         std::hint::black_box(report.findings.len());
     }
     let secs = start.elapsed().as_secs_f64() / f64::from(rounds);

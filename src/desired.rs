@@ -1,7 +1,10 @@
 //! The desired side, read once: the one pipeline every command and the
 //! daemon use between a source and the engine.
 //!
-//! [`render`] = [`manifest::load`] → [`Validator::input`] (the kinds the
+//! [`render`] = [`Renderer::render`] (Kustomize and Helm folders, each
+//! object placed at the file and line it was written in) →
+//! [`manifest::load_all`] (the plain files, then the rendered objects) →
+//! [`Validator::input`] (the kinds the
 //! input's CustomResourceDefinitions define) → [`manifest::place`]
 //! (identities, now that every scope is known) → [`Validator::check`] →
 //! [`translate::expand`] (once, over the validated values, leaving out the
@@ -13,12 +16,14 @@
 //!   calls the other.
 //! - A VM is translated as the targets would receive it: without the
 //!   unknown fields `--strict=false` let through.
-//! - Nothing here does I/O: the source was read before ([`crate::source`]).
+//! - The only I/O is the renderers' ([`crate::render`]): the source was
+//!   read before ([`crate::source`]), and a Git revision checked out.
 
 use git2::Oid;
 
 use crate::finding::{self, Finding};
-use crate::manifest::{self, Limits, Manifest};
+use crate::manifest::{self, Apart, Limits, Manifest};
+use crate::render::{self, Renderer};
 use crate::source::Read;
 use crate::translate::{self, MemoryFloor, is_ignite_vm};
 use crate::validate::{Cluster, Validator};
@@ -42,6 +47,10 @@ pub struct Desired {
     pub findings: Vec<Finding>,
     pub files: usize,
     pub documents: usize,
+    /// Kustomize and Helm folders rendered (from the cache or not), and
+    /// the time spent running renderers.
+    pub renders: usize,
+    pub render_time: std::time::Duration,
 }
 
 impl Desired {
@@ -103,23 +112,36 @@ pub struct Live<'a> {
 
 /// Loads, validates and translates what was read from a source, offline:
 /// namespaced objects without a namespace go to `default`.
-pub fn render(read: Read, validator: &Validator, limits: &Limits) -> Desired {
-    render_live(read, validator, limits, Live::default())
+pub fn render(read: Read, validator: &Validator, limits: &Limits, renderer: &Renderer) -> Desired {
+    render_live(read, validator, limits, renderer, Live::default())
 }
 
 /// [`render`], with what the target says: its namespace for objects
 /// without one, and its schemas.
-pub fn render_live(read: Read, validator: &Validator, limits: &Limits, live: Live<'_>) -> Desired {
-    let loaded = manifest::load(&read.files, limits);
-    let mut findings = read.findings;
-    findings.extend(loaded.findings);
+pub fn render_live(
+    read: Read,
+    validator: &Validator,
+    limits: &Limits,
+    renderer: &Renderer,
+    live: Live<'_>,
+) -> Desired {
+    let namespace = live.namespace.unwrap_or(manifest::DEFAULT_NAMESPACE);
+    let apart = if validator.options().renders_apart {
+        Apart::Renders
+    } else {
+        Apart::No
+    };
+    let (label, revision) = (read.label.clone(), read.revision);
+    let loaded = load(read, limits, renderer, namespace, live.cluster, apart);
+    let mut findings = loaded.findings;
     let mut manifests = loaded.manifests;
     // The input's CRDs define kinds (and their scopes) for this run only.
     let input = validator.input(&manifests, live.cluster);
     findings.extend(manifest::place(
         &mut manifests,
         &|api_version, kind| validator.scope(&input, api_version, kind),
-        live.namespace.unwrap_or(manifest::DEFAULT_NAMESPACE),
+        namespace,
+        apart,
     ));
     let checked = validator.check(&manifests, &input);
     let mut skip = vec![false; manifests.len()];
@@ -139,15 +161,100 @@ pub fn render_live(read: Read, validator: &Validator, limits: &Limits, live: Liv
     let expanded = translate::expand(&usable, memory_floor(validator));
     findings.extend(expanded.findings);
     finding::sort(&mut findings);
+    findings.dedup_by(|a, b| a.to_string() == b.to_string() && a.severity == b.severity);
     Desired {
-        label: read.label,
-        revision: read.revision,
+        label,
+        revision,
         manifests,
         microvms: expanded.microvms,
         findings,
         files: loaded.files,
         documents: loaded.documents,
+        renders: loaded.renders,
+        render_time: loaded.render_time,
     }
+}
+
+/// What [`load`] read.
+struct Loaded {
+    manifests: Vec<Manifest>,
+    findings: Vec<Finding>,
+    files: usize,
+    documents: usize,
+    renders: usize,
+    render_time: std::time::Duration,
+}
+
+/// Renders the Kustomize and Helm folders of `read`, and loads those
+/// objects after the files read as written.
+fn load(
+    read: Read,
+    limits: &Limits,
+    renderer: &Renderer,
+    namespace: &str,
+    cluster: Option<&Cluster>,
+    apart: Apart,
+) -> Loaded {
+    let rendered = renderer.render(
+        &read,
+        render::Context {
+            namespace,
+            kube_version: cluster.map(|c| c.version.as_str()),
+        },
+        limits,
+    );
+    let files = read.files.len();
+    let plain: Vec<manifest::SourceFile> = read
+        .files
+        .into_iter()
+        .zip(
+            rendered
+                .consumed
+                .iter()
+                .copied()
+                .chain(std::iter::repeat(false)),
+        )
+        .filter(|(_, consumed)| !consumed)
+        .map(|(f, _)| f)
+        .collect();
+    let loaded = manifest::load_all(&plain, rendered.docs, limits, apart);
+    let mut findings = read.findings;
+    findings.extend(rendered.findings);
+    findings.extend(loaded.findings);
+    Loaded {
+        manifests: loaded.manifests,
+        findings,
+        files,
+        documents: loaded.documents,
+        renders: rendered.renders,
+        render_time: rendered.elapsed,
+    }
+}
+
+/// The objects of a revision as they are, for the old side of a Git-to-Git
+/// plan: rendered, loaded and placed (namespaced objects without a
+/// namespace in `default`), not validated. Returns them with every
+/// finding of the way.
+pub fn objects(
+    read: Read,
+    validator: &Validator,
+    limits: &Limits,
+    renderer: &Renderer,
+) -> (Vec<Manifest>, Vec<Finding>) {
+    let namespace = manifest::DEFAULT_NAMESPACE;
+    let loaded = load(read, limits, renderer, namespace, None, Apart::No);
+    let mut manifests = loaded.manifests;
+    let mut findings = loaded.findings;
+    // Placed as the desired side is: the revision's own CRDs define the
+    // scope of their kinds there.
+    let input = validator.input(&manifests, None);
+    findings.extend(manifest::place(
+        &mut manifests,
+        &|api_version, kind| validator.scope(&input, api_version, kind),
+        namespace,
+        Apart::No,
+    ));
+    (manifests, findings)
 }
 
 #[cfg(test)]
@@ -176,7 +283,7 @@ mod tests {
             ..Read::default()
         };
         let validator = Validator::new(options).expect("built-in schemas compile");
-        render(read, &validator, &Limits::default())
+        render(read, &validator, &Limits::default(), &Renderer::default())
     }
 
     fn messages(d: &Desired) -> Vec<String> {

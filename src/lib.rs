@@ -18,6 +18,7 @@
 pub mod backend;
 pub mod config;
 pub mod desired;
+pub mod duration;
 pub mod engine;
 pub mod error;
 pub mod file;
@@ -27,6 +28,7 @@ pub mod leader;
 pub mod manifest;
 pub mod metrics;
 pub mod plan;
+pub mod render;
 pub mod run;
 pub mod serve;
 pub mod source;

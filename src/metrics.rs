@@ -33,6 +33,7 @@ pub struct Metrics {
     managed_resources: IntGaugeVec,
     sync_total: IntCounterVec,
     sync_duration: HistogramVec,
+    render_duration: HistogramVec,
     last_sync: GaugeVec,
     last_success: GaugeVec,
     source_started: GaugeVec,
@@ -141,6 +142,12 @@ impl Metrics {
                 &r,
                 "mooring_sync_duration_seconds",
                 "Duration of a sync",
+                &["source"],
+            )?,
+            render_duration: histogram(
+                &r,
+                "mooring_render_duration_seconds",
+                "Time a sync spent rendering Kustomize and Helm folders (cached renders included)",
                 &["source"],
             )?,
             last_sync: gauge(
@@ -453,6 +460,11 @@ impl Observer for Metrics {
         self.sync_duration
             .with_label_values(&[source])
             .observe(o.duration.as_secs_f64());
+        if let Some(t) = o.render_time {
+            self.render_duration
+                .with_label_values(&[source])
+                .observe(t.as_secs_f64());
+        }
         let finished = (o.started + o.duration)
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs_f64())
@@ -489,6 +501,7 @@ mod tests {
             duration: Duration::from_millis(120),
             drift_check: false,
             held: Vec::new(),
+            render_time: None,
         }
     }
 

@@ -17,11 +17,12 @@ use std::path::{Path, PathBuf};
 /// has no cycle. A new module must be added here (and to ARCHITECTURE.md).
 const LAYERS: &[&[&str]] = &[
     // Shared vocabulary: errors, files, findings, the kinds and their facts.
-    &["error", "file", "finding", "kinds"],
+    &["duration", "error", "file", "finding", "kinds"],
     // Reading Git or a folder.
     &["source"],
-    // The desired side: load, validate, translate, then the pipeline.
+    // The desired side: load, render, validate, translate, then the pipeline.
     &["manifest"],
+    &["render"],
     &["validate"],
     &["translate"],
     &["desired"],

@@ -704,7 +704,12 @@ spec:
         }],
         ..mooring::source::Read::default()
     };
-    let desired = mooring::desired::render(read, &validator, &Limits::default());
+    let desired = mooring::desired::render(
+        read,
+        &validator,
+        &Limits::default(),
+        &mooring::render::Renderer::default(),
+    );
     // 512 MB is under Flintlock's minimum: an error, so no MicroVM is made.
     assert_eq!(desired.microvms.len(), 0, "{:#?}", desired.findings);
     let found = lines(&desired.findings);

@@ -273,6 +273,7 @@ pub fn desired(
         mooring::source::read(&revision, &limits, &exclude)?,
         &validator,
         &limits,
+        &check.renderer(&config.source.render),
         live,
     );
     match &context {

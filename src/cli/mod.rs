@@ -202,6 +202,24 @@ pub struct CheckArgs {
     /// and below.
     #[arg(long, value_name = "GLOB", value_parser = parse_exclude)]
     exclude: Vec<String>,
+    /// The kustomize binary that renders folders holding a
+    /// kustomization.yaml [default: render.kustomize in mooring.yaml, else
+    /// kustomize on PATH]. `scripts/tools build kustomize` builds one from
+    /// its Go module.
+    #[arg(long, value_name = "PATH")]
+    kustomize: Option<PathBuf>,
+    /// The helm binary (Helm 4) that renders folders holding a Chart.yaml
+    /// [default: render.helm in mooring.yaml, else helm on PATH].
+    #[arg(long, value_name = "PATH")]
+    helm: Option<PathBuf>,
+    /// Deadline of one Kustomize or Helm render (`60s`, `2m`) [default:
+    /// render.timeout in mooring.yaml, else 60s].
+    #[arg(long, value_name = "DURATION", value_parser = parse_timeout)]
+    render_timeout: Option<std::time::Duration>,
+}
+
+fn parse_timeout(text: &str) -> Result<std::time::Duration, String> {
+    mooring::config::parse_duration(text)
 }
 
 /// One `--exclude` pattern, checked as gitignore's syntax reads it.
@@ -251,7 +269,24 @@ impl CheckArgs {
             extra_schemas: self.schemas.clone(),
             policies,
             for_flintlock: true,
+            renders_apart: false,
         }
+    }
+
+    /// The renderer of Kustomize and Helm folders: `source`'s settings (a
+    /// source's `render:`), with the flags ahead of them.
+    fn renderer(&self, source: &mooring::render::Settings) -> mooring::render::Renderer {
+        let mut settings = source.clone();
+        if let Some(k) = &self.kustomize {
+            settings.kustomize = Some(k.clone());
+        }
+        if let Some(h) = &self.helm {
+            settings.helm = Some(h.clone());
+        }
+        if let Some(t) = self.render_timeout {
+            settings.timeout = t;
+        }
+        mooring::render::Renderer::new(settings)
     }
 
     /// The `--exclude` patterns, after `source` (a source's `exclude:`).

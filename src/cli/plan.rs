@@ -5,9 +5,9 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use mooring::desired::render;
+use mooring::desired::{self, render};
 use mooring::finding::Finding;
-use mooring::manifest::{self, Limits, SourceFile};
+use mooring::manifest::Limits;
 use mooring::plan::{self, render};
 use mooring::source::git;
 use mooring::source::{self, Exclude, GitSpec, Revision, Spec};
@@ -39,8 +39,7 @@ pub struct PlanArgs {
 
 struct Side {
     label: String,
-    files: Vec<SourceFile>,
-    findings: Vec<Finding>,
+    read: source::Read,
     /// Whether the compared path exists on this side.
     present: bool,
 }
@@ -53,7 +52,6 @@ fn git_side(git: &GitSpec, limits: &Limits, exclude: &Exclude) -> anyhow::Result
     };
     let present = revision.has_path()?;
     let read = source::read(&revision, limits, exclude)?;
-    let (files, findings) = (read.files, read.findings);
     let rev = git.rev.as_str();
     let short = git::short(commit);
     let label = if commit.to_string().starts_with(rev) {
@@ -63,8 +61,7 @@ fn git_side(git: &GitSpec, limits: &Limits, exclude: &Exclude) -> anyhow::Result
     };
     Ok(Side {
         label,
-        files,
-        findings,
+        read,
         present,
     })
 }
@@ -198,8 +195,14 @@ fn run_git(args: &PlanArgs, against_ref: &str) -> anyhow::Result<i32> {
         (
             Side {
                 label: "work tree".to_string(),
-                files,
-                findings: read.findings,
+                read: source::Read {
+                    label: "work tree".to_string(),
+                    files,
+                    // Rendered where the files are: paths are the
+                    // repository's, relative to the work tree's root.
+                    checkout: Some(source::checkout::Checkout::work_tree(workdir.to_path_buf())),
+                    ..read
+                },
                 present: true,
             },
             git_side(
@@ -211,13 +214,12 @@ fn run_git(args: &PlanArgs, against_ref: &str) -> anyhow::Result<i32> {
     };
 
     // The desired side must be valid; nothing is planned from a broken render.
+    let renderer = args.check.renderer(&config.source.render);
     let read = source::Read {
         label: desired.label.clone(),
-        revision: None,
-        files: desired.files,
-        findings: desired.findings,
+        ..desired.read
     };
-    let report = render(read, &validator, &limits);
+    let report = render(read, &validator, &limits, &renderer);
     if !report.is_valid() {
         let why = format!(
             "{}; no plan is made from invalid manifests",
@@ -230,20 +232,10 @@ fn run_git(args: &PlanArgs, against_ref: &str) -> anyhow::Result<i32> {
 
     // The current side is what it is: objects that do not load are left out,
     // and that is said.
-    let mut old = manifest::load(&current.files, &limits);
-    // Placed as the desired side is: the old revision's own CRDs define
-    // the scope of their kinds there.
-    let old_input = validator.input(&old.manifests, None);
-    manifest::place(
-        &mut old.manifests,
-        &|api_version, kind| validator.scope(&old_input, api_version, kind),
-        manifest::DEFAULT_NAMESPACE,
-    );
-    let (notes, problems): (Vec<Finding>, Vec<Finding>) = current
-        .findings
-        .into_iter()
-        .chain(old.findings)
-        .partition(|f| !f.is_error());
+    let (old_manifests, old_findings) =
+        desired::objects(current.read, &validator, &limits, &renderer);
+    let (notes, problems): (Vec<Finding>, Vec<Finding>) =
+        old_findings.into_iter().partition(|f| !f.is_error());
     findings.extend(notes);
     let old_problems = problems.len();
     if old_problems > 0 {
@@ -256,7 +248,7 @@ fn run_git(args: &PlanArgs, against_ref: &str) -> anyhow::Result<i32> {
         ));
     }
 
-    let plan = plan::plan(report.manifests, old.manifests);
+    let plan = plan::plan(report.manifests, old_manifests);
     let sides = render::Sides {
         from: current.label,
         to: desired.label,

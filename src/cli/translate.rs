@@ -63,7 +63,12 @@ pub fn run(args: &TranslateArgs) -> anyhow::Result<i32> {
         &limits,
         &exclude,
     )?;
-    let desired = desired::render(read, &validator, &limits);
+    let desired = desired::render(
+        read,
+        &validator,
+        &limits,
+        &args.check.renderer(&Default::default()),
+    );
     for line in mooring::finding::text_lines(&desired.findings) {
         eprintln!("{line}");
     }

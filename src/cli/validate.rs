@@ -74,6 +74,9 @@ pub fn run(args: &ValidateArgs) -> anyhow::Result<i32> {
         None => None,
     };
     let mut options = args.check.options();
+    // Each overlay and chart is checked on its own, as `kustomize build DIR
+    // | kubeconform` is: two overlays may hold the same base objects.
+    options.renders_apart = true;
     options.for_flintlock = match (args.for_target, &config) {
         (Some(Target::Flintlock), _) => true,
         (None, Some(config)) => !config.targets.flintlock.is_empty(),
@@ -109,7 +112,12 @@ pub fn run(args: &ValidateArgs) -> anyhow::Result<i32> {
         namespace: target.as_ref().and_then(|t| t.namespace.as_deref()),
         cluster: cluster.as_ref(),
     };
-    let mut report = desired::render_live(read, &validator, &limits, live);
+    let renderer = args.check.renderer(
+        config
+            .as_ref()
+            .map_or(&Default::default(), |c| &c.source.render),
+    );
+    let mut report = desired::render_live(read, &validator, &limits, &renderer, live);
     if report.documents == 0 && report.errors() == 0 && !args.allow_empty {
         report.findings.push(mooring::finding::Finding::error(
             "load",

@@ -15,7 +15,6 @@
 //! errors (a typo in `prune` must not silently keep the default).
 
 mod check;
-mod duration;
 mod engine;
 mod parse;
 
@@ -26,9 +25,9 @@ use serde::Deserialize;
 
 pub use crate::backend::flintlock::{FlintlockHost, Tls};
 pub use crate::backend::kubernetes::KubernetesTarget;
+pub use crate::duration::parse_duration;
 pub use crate::engine::DeletionCap;
 pub use crate::source::auth::GitAuth;
-pub use duration::parse_duration;
 pub use parse::Overrides;
 
 #[derive(Debug, thiserror::Error)]
@@ -80,7 +79,7 @@ pub struct Config {
     #[serde(default = "default_concurrency")]
     pub concurrency: usize,
     /// Time limit of one request to a target, e.g. `30s`.
-    #[serde(default = "default_timeout", with = "duration::required")]
+    #[serde(default = "default_timeout", with = "crate::duration::required")]
     pub timeout: Duration,
 }
 
@@ -138,6 +137,11 @@ pub struct Source {
     /// the repository itself.
     #[serde(default)]
     pub exclude: Vec<String>,
+    /// How Kustomize and Helm folders are rendered: the binaries, the
+    /// deadline, remote access, and rules per folder (Helm's release,
+    /// namespace and values; `render: none` to read one as written).
+    #[serde(default)]
+    pub render: crate::render::Settings,
     #[serde(default)]
     pub auth: Option<GitAuth>,
     /// Allow the token of `auth` (or a password in `url`) over plain
@@ -152,7 +156,7 @@ pub struct Source {
     pub target_namespace: Option<String>,
     /// `mooring run`: fetch and sync this often, e.g. `1m` (the default
     /// when no `schedule` is given).
-    #[serde(default, with = "duration::optional")]
+    #[serde(default, with = "crate::duration::optional")]
     pub interval: Option<Duration>,
     /// `mooring run`: sync on this cron schedule instead of an interval
     /// (seconds minutes hours day-of-month month day-of-week, e.g.
@@ -160,7 +164,7 @@ pub struct Source {
     #[serde(default)]
     pub schedule: Option<String>,
     /// `mooring run`: re-read live state and look for drift this often.
-    #[serde(default = "default_drift_interval", with = "duration::required")]
+    #[serde(default = "default_drift_interval", with = "crate::duration::required")]
     pub drift_interval: Duration,
     /// `mooring run`: when changes may be applied (as Argo CD's sync
     /// windows). Outside them changes are planned and reported only.
@@ -202,7 +206,7 @@ pub struct SyncWindow {
     pub kind: WindowKind,
     /// Six-field cron (seconds first), UTC, e.g. `0 0 22 * * Mon-Fri`.
     pub schedule: String,
-    #[serde(with = "duration::required")]
+    #[serde(with = "crate::duration::required")]
     pub duration: Duration,
 }
 
@@ -226,6 +230,7 @@ impl Default for Source {
             git_ref: default_ref(),
             path: String::new(),
             exclude: Vec::new(),
+            render: crate::render::Settings::default(),
             auth: None,
             insecure: false,
             target_namespace: None,

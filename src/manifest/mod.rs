@@ -11,6 +11,7 @@ pub mod yaml;
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -53,6 +54,33 @@ pub struct Manifest {
     pub line: usize,
     pub value: Value,
     pub lines: LineIndex,
+    /// The render (Kustomize, Helm) that produced it; `None` for an object
+    /// read as written.
+    pub unit: Option<Arc<Unit>>,
+}
+
+/// One render of a folder.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Unit {
+    /// The folder rendered: the kustomization's or the chart's.
+    pub dir: String,
+    /// Where its namespaced objects without a namespace go (a Helm
+    /// release's namespace), ahead of the source's.
+    pub namespace: Option<String>,
+}
+
+/// One object a renderer produced, placed where it came from: the file and
+/// line of the template or resource that made it (the line index is that
+/// file's, for the fields it has), and the folder rendered.
+#[derive(Debug, Clone)]
+pub struct RenderedDoc {
+    /// The render that produced it.
+    pub unit: Arc<Unit>,
+    /// The file it came from, as findings show it.
+    pub file: String,
+    pub line: usize,
+    pub lines: LineIndex,
+    pub value: Value,
 }
 
 impl Manifest {
@@ -108,6 +136,86 @@ pub struct Loaded {
 /// identified (a mapping with `apiVersion`, `kind` and `metadata.name`), and
 /// reports objects declared twice with both places.
 pub fn load(files: &[SourceFile], limits: &Limits) -> Loaded {
+    load_all(files, Vec::new(), limits, Apart::No)
+}
+
+/// Whether objects of different renders may share an identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Apart {
+    /// One set: an object declared twice is an error wherever it came
+    /// from (what is planned and applied).
+    No,
+    /// Each render is a set of its own, as `kustomize build DIR` of each
+    /// overlay would be checked: a staging and a production overlay may
+    /// both hold the base's objects (what `validate` checks).
+    Renders,
+}
+
+/// [`load`], with the objects renderers produced after those of `files`.
+pub fn load_all(
+    files: &[SourceFile],
+    rendered: Vec<RenderedDoc>,
+    limits: &Limits,
+    apart: Apart,
+) -> Loaded {
+    let mut out = load_files(files, limits);
+    if out
+        .findings
+        .iter()
+        .any(|f| f.message.contains("(--max-documents)"))
+    {
+        return out;
+    }
+    if out.documents + rendered.len() > limits.max_documents {
+        out.findings.push(Finding::error(
+            "load",
+            format!(
+                "the manifests and what Kustomize and Helm rendered hold {} documents, more \
+                 than {} (--max-documents). Nothing is planned or applied; point mooring at a \
+                 smaller folder or raise --max-documents",
+                out.documents + rendered.len(),
+                limits.max_documents
+            ),
+        ));
+        return out;
+    }
+    // Keyed by render too when renders are apart; the place seen first.
+    type Key = (Option<Arc<Unit>>, ObjectId);
+    let mut seen: BTreeMap<Key, (String, usize)> = out
+        .manifests
+        .iter()
+        .map(|m| ((None, m.id.clone()), (m.file.clone(), m.line)))
+        .collect();
+    for doc in rendered {
+        out.documents += 1;
+        let unit = doc.unit.clone();
+        let parsed = yaml::Document {
+            value: doc.value,
+            line: doc.line,
+            lines: doc.lines,
+        };
+        match identify(&doc.file, parsed) {
+            Ok(mut manifest) => {
+                manifest.unit = Some(unit.clone());
+                let key = (
+                    (apart == Apart::Renders).then_some(unit),
+                    manifest.id.clone(),
+                );
+                if let Some((first_file, first_line)) = seen.get(&key) {
+                    out.findings
+                        .push(declared_twice(&manifest, first_file, *first_line));
+                } else {
+                    seen.insert(key, (manifest.file.clone(), manifest.line));
+                    out.manifests.push(manifest);
+                }
+            }
+            Err(finding) => out.findings.push(*finding),
+        }
+    }
+    out
+}
+
+fn load_files(files: &[SourceFile], limits: &Limits) -> Loaded {
     let mut out = Loaded {
         files: files.len(),
         ..Loaded::default()
@@ -181,7 +289,7 @@ pub fn load(files: &[SourceFile], limits: &Limits) -> Loaded {
         }
         for doc in docs {
             out.documents += 1;
-            match identify(file, doc) {
+            match identify(&file.path, doc) {
                 Ok(manifest) => {
                     if let Some((first_file, first_line)) = seen.get(&manifest.id) {
                         out.findings
@@ -274,8 +382,7 @@ fn too_many_documents(files: &[SourceFile], max: usize) -> Finding {
     .at(at, 1)
 }
 
-fn identify(source: &SourceFile, doc: yaml::Document) -> Result<Manifest, Box<Finding>> {
-    let file = source.path.as_str();
+fn identify(file: &str, doc: yaml::Document) -> Result<Manifest, Box<Finding>> {
     let here = |pointer: &str, message: String| {
         Box::new(
             Finding::error("load", message)
@@ -308,10 +415,10 @@ fn identify(source: &SourceFile, doc: yaml::Document) -> Result<Manifest, Box<Fi
             Finding::warning(
                 "load",
                 format!(
-                    "a Kustomize {kind_name} is not an object and is not rendered yet: the \
-                     other files of this folder are read as written, without what it adds \
-                     (images, patches, generators, name prefixes); render it with `kustomize \
-                     build` first when it adds any"
+                    "a Kustomize {kind_name} is not an object, and it is not rendered here \
+                     (its folder is `render: none` in the source's render.paths, or the file \
+                     is not named kustomization.yaml): the other files are read as written, \
+                     without what it adds (images, patches, generators, name prefixes)"
                 ),
             )
             .at(file, doc.line),
@@ -329,7 +436,7 @@ fn identify(source: &SourceFile, doc: yaml::Document) -> Result<Manifest, Box<Fi
             group,
             kind: kind_name,
             namespace: None,
-            name: source.path.clone(),
+            name: file.to_string(),
         }
     } else {
         let name = match map.get("metadata").and_then(|m| m.get("name")) {
@@ -382,6 +489,7 @@ fn identify(source: &SourceFile, doc: yaml::Document) -> Result<Manifest, Box<Fi
         line: doc.line,
         value: doc.value,
         lines: doc.lines,
+        unit: None,
     })
 }
 
@@ -429,6 +537,7 @@ pub fn place(
     manifests: &mut [Manifest],
     scope: &dyn Fn(&str, &str) -> Option<Scope>,
     default_namespace: &str,
+    apart: Apart,
 ) -> Vec<Finding> {
     let mut findings = Vec::new();
     for m in manifests.iter_mut() {
@@ -436,7 +545,12 @@ pub fn place(
             continue;
         }
         let scope = scope(&m.api_version, &m.id.kind);
-        let want = placed(written_namespace(&m.value), scope, default_namespace);
+        let default = m
+            .unit
+            .as_deref()
+            .and_then(|u| u.namespace.as_deref())
+            .unwrap_or(default_namespace);
+        let want = placed(written_namespace(&m.value), scope, default);
         if m.id.namespace.as_deref() != want {
             m.id.namespace = want.map(str::to_string);
         }
@@ -466,9 +580,12 @@ pub fn place(
     // Two objects [`load`] told apart may be one now (a ConfigMap without
     // a namespace, another in the context's namespace): the second is an
     // error, as in `load`, and nothing is planned from the set.
-    let mut seen: foldhash::HashMap<&ObjectId, &Manifest> = Default::default();
+    let mut seen: foldhash::HashMap<(Option<&str>, &ObjectId), &Manifest> = Default::default();
     for m in manifests.iter() {
-        if let Some(first) = seen.insert(&m.id, m) {
+        let unit = (apart == Apart::Renders)
+            .then(|| m.unit.as_deref().map(|u| u.dir.as_str()))
+            .flatten();
+        if let Some(first) = seen.insert((unit, &m.id), m) {
             let (earlier, later) = if (first.file.as_str(), first.line) <= (m.file.as_str(), m.line)
             {
                 (first, m)
@@ -625,6 +742,7 @@ mod tests {
             &mut loaded.manifests,
             &|_, _| Some(Scope::Namespaced),
             "team",
+            Apart::No,
         );
         let lines: Vec<String> = found.iter().map(ToString::to_string).collect();
         assert_eq!(
@@ -637,7 +755,8 @@ mod tests {
             place(
                 &mut loaded.manifests,
                 &|_, _| Some(Scope::Namespaced),
-                "other"
+                "other",
+                Apart::No,
             )
             .is_empty()
         );

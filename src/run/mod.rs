@@ -95,6 +95,9 @@ pub struct SyncOutcome {
     /// the applied revision (sync or drift check) and those of a newer
     /// revision a sync window holds back.
     pub held: Vec<HeldChange>,
+    /// Time spent rendering Kustomize and Helm folders, when the revision
+    /// had any (from the cache: next to nothing).
+    pub render_time: Option<Duration>,
 }
 
 /// A change a safety rule or a sync window held back.
@@ -259,6 +262,9 @@ pub struct SourceRunner {
     url: SourceUrl,
     engine: Engine,
     validator: Arc<Validator>,
+    /// Renders the source's Kustomize and Helm folders, caching each by
+    /// its revision's tree.
+    renderer: Arc<crate::render::Renderer>,
     limits: Limits,
     /// What the source's `exclude:` leaves out.
     exclude: crate::source::Exclude,
@@ -326,6 +332,7 @@ impl SourceRunner {
                 message: e.to_string(),
             })?;
         Ok(SourceRunner {
+            renderer: Arc::new(crate::render::Renderer::new(source.render.clone())),
             source: source.clone(),
             url,
             engine,
@@ -386,6 +393,7 @@ impl SourceRunner {
             duration: clock.elapsed(),
             drift_check,
             held: self.held_now(),
+            render_time: None,
         }
     }
 
@@ -478,6 +486,7 @@ impl SourceRunner {
         // built-in kinds, and the plan reports the target.
         let context = self.engine.context().await;
         let validator = self.validator.clone();
+        let renderer = Arc::clone(&self.renderer);
         let limits = self.limits;
         let exclude = self.exclude.clone();
         let (cluster, context_namespace, unread) = match context {
@@ -498,7 +507,9 @@ impl SourceRunner {
                 namespace: namespace.as_deref(),
                 cluster: cluster.as_ref(),
             };
-            Ok::<_, SourceError>(desired::render_live(read, &validator, &limits, live))
+            Ok::<_, SourceError>(desired::render_live(
+                read, &validator, &limits, &renderer, live,
+            ))
         })
         .await;
         let mut desired = match rendered {
@@ -525,6 +536,9 @@ impl SourceRunner {
                 return out;
             }
         };
+        if desired.renders > 0 {
+            out.render_time = Some(desired.render_time);
+        }
         if !desired.is_valid() {
             // The applied revision stays; a newer one a window held back
             // is not the one to apply any more.

@@ -212,6 +212,7 @@ mod tests {
             duration: Duration::from_secs(1),
             drift_check: false,
             held: Vec::new(),
+            render_time: None,
         };
         board.observe(&o);
         let s = &board.snapshot()[0];

@@ -244,6 +244,24 @@ impl GitRepo {
             .map_err(git(format!("cannot read the tree of {commit}")))
     }
 
+    /// Writes the whole of `commit` into a private temporary folder, for
+    /// the renderers ([`super::checkout`]).
+    pub fn checkout(
+        &self,
+        commit: Oid,
+        limits: &Limits,
+    ) -> Result<super::checkout::Checkout, super::checkout::CheckoutError> {
+        let root = self
+            .repo
+            .find_commit(commit)
+            .and_then(|c| c.tree())
+            .map_err(|source| super::checkout::CheckoutError::Git {
+                path: commit.to_string(),
+                source,
+            })?;
+        super::checkout::write(&self.repo, &root, limits)
+    }
+
     /// Whether `path` (repository-relative; empty for the root) exists at
     /// `commit`, symlinks on the way followed.
     pub fn has_path(&self, commit: Oid, path: &str) -> Result<bool, SourceError> {

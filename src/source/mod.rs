@@ -21,6 +21,7 @@
 
 pub mod auth;
 pub mod budget;
+pub mod checkout;
 mod error;
 pub mod exclude;
 pub mod fs;
@@ -48,9 +49,14 @@ pub use exclude::Exclude;
 pub use input::{Limits, SourceFile};
 
 /// Whether a file name is a manifest mooring reads: `.yaml`, `.yml` or
-/// `.json` (a JSON file is a YAML stream too, and reads as one).
+/// `.json` (a JSON file is a YAML stream too, and reads as one), and
+/// Kustomize's extensionless `Kustomization`, which marks a folder to
+/// render.
 pub fn is_manifest_name(name: &str) -> bool {
-    name.ends_with(".yaml") || name.ends_with(".yml") || name.ends_with(".json")
+    name.ends_with(".yaml")
+        || name.ends_with(".yml")
+        || name.ends_with(".json")
+        || name == "Kustomization"
 }
 
 /// The path that stands for standard input, as for kubectl's `-f -`.
@@ -186,6 +192,11 @@ impl Revision {
     }
 }
 
+/// The first file's path, where a finding about the whole read is shown.
+fn label_file(files: &[SourceFile]) -> String {
+    files.first().map(|f| f.path.clone()).unwrap_or_default()
+}
+
 /// Pins `spec` to a revision without reading any file: for Git, opens (and
 /// fetches) the repository and resolves the revision.
 pub fn resolve(spec: &Spec) -> Result<Revision, SourceError> {
@@ -214,20 +225,41 @@ pub struct Read {
     /// Problems reading single files (too large, not UTF-8, ...): the rest
     /// is read.
     pub findings: Vec<Finding>,
+    /// Where the files are on disk, for a renderer (`kustomize`, `helm`)
+    /// to read: `None` when each file's `path` is one (a source on disk).
+    /// A Git revision with a folder to render is checked out here, whole,
+    /// into a private temporary folder; its `path`s are relative to it.
+    pub checkout: Option<checkout::Checkout>,
 }
 
 /// Reads the manifest files of `revision` within `limits`, without what
 /// `exclude` and the source's `.mooringignore` files leave out.
 pub fn read(revision: &Revision, limits: &Limits, exclude: &Exclude) -> Result<Read, SourceError> {
-    let (files, findings) = match revision {
+    let (files, mut findings) = match revision {
         Revision::Paths(paths) => fs::read_paths(paths, limits, exclude),
         Revision::Git { repo, commit, spec } => repo.read(*commit, &spec.path, limits, exclude)?,
+    };
+    let checkout = match revision {
+        Revision::Git { repo, commit, .. } if files.iter().any(checkout::marks_a_render) => {
+            match repo.checkout(*commit, limits) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    findings.push(
+                        Finding::error("render", format!("cannot check the revision out: {e}"))
+                            .at(label_file(&files), 1),
+                    );
+                    None
+                }
+            }
+        }
+        _ => None,
     };
     Ok(Read {
         label: revision.label(),
         revision: revision.commit(),
         files,
         findings,
+        checkout,
     })
 }
 

@@ -514,6 +514,7 @@ pub fn ignite_vm(vm: &Manifest, declared: &Declared, floor: MemoryFloor) -> Tran
         line: vm.line,
         value,
         lines: vm.lines.clone(),
+        unit: vm.unit.clone(),
     });
     Translation {
         microvm,

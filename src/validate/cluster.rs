@@ -21,6 +21,8 @@ pub struct Cluster {
     /// Built-in kinds whose schema on the cluster is not the pinned
     /// release's: validated against the cluster's, with a warning.
     pub(super) differs: BTreeSet<Key>,
+    /// The server's `gitVersion` (e.g. `v1.37.2`): what Helm renders for.
+    pub version: String,
 }
 
 impl Cluster {
@@ -68,6 +70,7 @@ impl Cluster {
             }
         }
         Cluster {
+            version: served.server.clone(),
             label: label.to_string(),
             slots,
             differs,
@@ -142,7 +145,13 @@ mod tests {
             namespace: Some("team"),
             cluster: Some(&cluster),
         };
-        let d = render_live(read, &validator, &Limits::default(), live);
+        let d = render_live(
+            read,
+            &validator,
+            &Limits::default(),
+            &crate::render::Renderer::default(),
+            live,
+        );
         let lines: Vec<String> = d.findings.iter().map(ToString::to_string).collect();
         // replicas: "3" is what this cluster's schema wants; the built-in
         // one would refuse it.

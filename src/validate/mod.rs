@@ -49,6 +49,12 @@ pub struct Options {
     /// (Ignite itself runs such a VM). True by default: everything that
     /// applies or translates wants the error.
     pub for_flintlock: bool,
+    /// Each Kustomize or Helm render is a set of its own, as `kustomize
+    /// build DIR` of each overlay is checked: a staging and a production
+    /// overlay may both hold their base's objects (`validate`). False for
+    /// what is planned and applied, where that is an object declared
+    /// twice.
+    pub renders_apart: bool,
 }
 
 impl Default for Options {
@@ -58,6 +64,7 @@ impl Default for Options {
             allow_unknown_kinds: false,
             extra_schemas: Vec::new(),
             policies: None,
+            renders_apart: false,
             for_flintlock: true,
         }
     }

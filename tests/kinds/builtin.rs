@@ -19,7 +19,12 @@ fn render(files: &[(&str, &str)], options: Options) -> Desired {
             .collect(),
         ..Read::default()
     };
-    desired::render(read, &Validator::new(options).unwrap(), &Limits::default())
+    desired::render(
+        read,
+        &Validator::new(options).unwrap(),
+        &Limits::default(),
+        &mooring::render::Renderer::default(),
+    )
 }
 
 fn lines(d: &Desired) -> Vec<String> {

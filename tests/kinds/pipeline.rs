@@ -89,7 +89,12 @@ fn check(docs: &[Value], options: Options) -> Report {
         files,
         ..Read::default()
     };
-    desired::render(read, &Validator::new(options).unwrap(), &Limits::default())
+    desired::render(
+        read,
+        &Validator::new(options).unwrap(),
+        &Limits::default(),
+        &mooring::render::Renderer::default(),
+    )
 }
 
 fn errors(report: &Report) -> Vec<String> {

@@ -6,6 +6,7 @@ pub mod control_plane;
 pub mod daemon;
 pub mod kube_target;
 pub mod proxy;
+pub mod tools;
 
 use std::path::Path;
 use std::process::Command;

@@ -43,26 +43,26 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 /// serde `with` for a required duration field.
-pub(super) mod required {
+pub(crate) mod required {
     use std::time::Duration;
 
     use serde::{Deserialize, Deserializer};
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let s = String::deserialize(d)?;
-        super::parse_duration(&s).map_err(serde::de::Error::custom)
+        crate::duration::parse_duration(&s).map_err(serde::de::Error::custom)
     }
 }
 
 /// serde `with` for an optional duration field.
-pub(super) mod optional {
+pub(crate) mod optional {
     use std::time::Duration;
 
     use serde::{Deserialize, Deserializer};
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
         let s = Option::<String>::deserialize(d)?;
-        s.map(|s| super::parse_duration(&s).map_err(serde::de::Error::custom))
+        s.map(|s| crate::duration::parse_duration(&s).map_err(serde::de::Error::custom))
             .transpose()
     }
 }
