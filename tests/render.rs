@@ -356,6 +356,12 @@ fn a_chart_values_change_plans_the_changed_objects_only() {
     );
     write(dir.path(), "deploy/web/values-prod.yaml", "replicas: 2\n");
     write(dir.path(), "deploy/web/templates/app.yaml", TEMPLATE);
+    // `helm create`'s connection test: run by `helm test`, never applied.
+    write(
+        dir.path(),
+        "deploy/web/templates/tests/test-connection.yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: \"{{ .Release.Name }}-test\"\n  annotations:\n    \"helm.sh/hook\": test\nspec:\n  restartPolicy: Never\n  containers:\n    - name: wget\n      image: busybox\n      command: [wget, \"{{ .Release.Name }}:80\"]\n",
+    );
     write(
         dir.path(),
         "mooring.yaml",

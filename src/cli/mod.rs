@@ -36,8 +36,9 @@ Exit codes (every command):
 Examples:
   mooring validate examples/manifests
   mooring validate deploy --exclude values.yaml --exclude 'charts/'
-  kustomize build overlays/prod | mooring validate -
+  mooring validate examples/kustomize/overlays/production   # rendered with kustomize
   mooring plan --repo . --against-ref origin/main --path examples/manifests -o markdown
+  mooring plan --repo . --against-ref origin/main --path examples/kustomize/overlays/production
   mooring plan examples/manifests --against-ref HEAD~1
   mooring plan --config mooring.yaml
   mooring apply --config mooring.yaml --prune --yes
@@ -48,9 +49,9 @@ Examples:
 /// mooring holds live infrastructure to what a Git repository declares.
 ///
 /// It reads Kubernetes, wasmCloud, LlamaStack, Weave Ignite and Flintlock
-/// manifests from Git, validates them against schemas generated from its own
-/// types and against Rego policies, and plans the changes between two
-/// revisions.
+/// manifests from Git, renders Kustomize overlays and Helm charts, validates
+/// them against schemas and Rego policies, and plans the changes between two
+/// revisions or against live targets.
 #[derive(Debug, Parser)]
 #[command(name = "mooring", version, after_help = AFTER_HELP, max_term_width = 100)]
 struct Cli {

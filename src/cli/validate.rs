@@ -25,11 +25,20 @@ pub enum ValidateFormat {
 }
 
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:
+#[command(
+    after_help = "Folders holding a kustomization.yaml are rendered with kustomize, folders
+holding a Chart.yaml with helm (both on PATH, or --kustomize / --helm); findings
+point at the file and line each object was written in. Each overlay and chart is
+checked on its own.
+
+Examples:
   mooring validate deploy/
-  kustomize build overlays/prod | mooring validate -
+  mooring validate overlays/prod                 # kustomize build, then validate
+  mooring validate apps/ --kustomize ~/bin/kustomize --helm ~/bin/helm
+  mooring validate charts/ --config mooring.yaml # Helm values from source.render
   mooring validate apps/ --schemas ../CRDs-catalog
-  mooring validate apps/ --kubeconfig ~/.kube/config --context prod")]
+  mooring validate apps/ --kubeconfig ~/.kube/config --context prod"
+)]
 pub struct ValidateArgs {
     /// Files or directories to check (every .yaml, .yml and .json file
     /// under them); `-` reads a stream from standard input (`kustomize
@@ -49,7 +58,8 @@ pub struct ValidateArgs {
     for_target: Option<Target>,
     /// mooring.yaml: when it configures a Flintlock target, validation is
     /// for Flintlock as with `--for flintlock`; its source's `exclude:`
-    /// leaves files out as --exclude does.
+    /// leaves files out as --exclude does, and its `render:` says how
+    /// Kustomize and Helm folders are rendered.
     #[arg(long, value_name = "FILE", env = "MOORING_CONFIG")]
     config: Option<PathBuf>,
     /// Also validate against what this kubeconfig's cluster serves: its

@@ -97,6 +97,20 @@ pub fn args(
     Ok(args)
 }
 
+/// Whether a rendered object is a `helm test` hook (`helm.sh/hook: test`),
+/// which a GitOps sync leaves out, as Argo CD does: it is run by `helm
+/// test`, not kept running.
+pub fn is_test_hook(value: &Value) -> bool {
+    value
+        .pointer("/metadata/annotations/helm.sh~1hook")
+        .and_then(Value::as_str)
+        .is_some_and(|hooks| {
+            hooks
+                .split(',')
+                .any(|h| matches!(h.trim(), "test" | "test-success"))
+        })
+}
+
 /// Splits Helm's output into documents, each with the template path
 /// (`chart/templates/x.yaml`) of the `# Source:` comment before it.
 pub fn sources(text: &str, docs: &[yaml::Document]) -> Vec<Option<String>> {
@@ -133,6 +147,15 @@ mod tests {
                 Some("web/templates/dep.yaml".to_string())
             ]
         );
+    }
+
+    #[test]
+    fn test_hooks_are_told_apart() {
+        let hook = |h: &str| serde_json::json!({"metadata": {"annotations": {"helm.sh/hook": h}}});
+        assert!(is_test_hook(&hook("test")));
+        assert!(is_test_hook(&hook("pre-install, test-success")));
+        assert!(!is_test_hook(&hook("pre-install")));
+        assert!(!is_test_hook(&serde_json::json!({"kind": "Pod"})));
     }
 
     #[test]

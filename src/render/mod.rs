@@ -237,6 +237,14 @@ impl Renderer {
             out.docs.extend(outcome.docs.iter().cloned());
             out.findings.extend(outcome.findings.iter().cloned());
         }
+        tracing::debug!(
+            source = %read.label,
+            renders = out.renders,
+            cached = out.cached,
+            objects = out.docs.len(),
+            elapsed_ms = out.elapsed.as_millis() as u64,
+            "rendered Kustomize and Helm folders"
+        );
         out
     }
 
@@ -521,7 +529,7 @@ impl Renderer {
         };
         for (i, doc) in docs.into_iter().enumerate() {
             let mut value = doc.value;
-            if value.is_null() {
+            if value.is_null() || (root.tool == Tool::Helm && helm::is_test_hook(&value)) {
                 continue;
             }
             let (file, place) = match root.tool {
