@@ -736,6 +736,9 @@ pub(crate) fn join_shown(dir: &str, rel: &str) -> String {
     let joined = parts.join("/");
     if absolute {
         format!("/{joined}")
+    } else if dir.starts_with("./") && !joined.starts_with("..") {
+        // As the source shows its files when pointed at `.`.
+        format!("./{joined}")
     } else {
         joined
     }
@@ -776,7 +779,7 @@ mod tests {
         );
         assert_eq!(
             shown_path("./x", Path::new("/w/x"), Path::new("/w/x/a.yaml")),
-            "x/a.yaml"
+            "./x/a.yaml"
         );
     }
 }

@@ -140,7 +140,7 @@ pub fn find(files: &[SourceFile], rules: &[PathRule], limits: &Limits) -> Found 
                 .map(|f| references(f, limits))
                 .unwrap_or_default()
                 .into_iter()
-                .map(|entry| super::join_shown(&r.dir, &entry))
+                .map(|entry| super::join_shown("", &super::join_shown(&r.dir, &entry)))
         })
         .collect();
     let consumed = files
@@ -257,5 +257,21 @@ mod tests {
             ]
         );
         assert_eq!(found.unmatched, [(1, "nothing/here".to_string())]);
+    }
+
+    #[test]
+    fn a_base_named_from_a_folder_shown_as_dot_is_still_named() {
+        let file = |path: &str, text: &str| SourceFile {
+            path: format!("./{path}"),
+            rel: path.to_string(),
+            bytes: text.as_bytes().to_vec(),
+        };
+        let files = [
+            file("base/kustomization.yaml", "resources: [a.yaml]\n"),
+            file("prod/kustomization.yaml", "resources: [../base]\n"),
+        ];
+        let found = find(&files, &[], &Limits::default());
+        let roots: Vec<&str> = found.roots.iter().map(|r| r.dir.as_str()).collect();
+        assert_eq!(roots, ["./prod"]);
     }
 }
