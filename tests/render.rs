@@ -622,3 +622,88 @@ fn a_folder_a_commit_leaves_alone_is_rendered_once() {
     assert_eq!(out.code, 0, "{}", show(&out));
     assert_eq!(builds(), 3, "{}", show(&out));
 }
+
+/// A renderer that fails is one finding at its kustomization, with
+/// kustomize's message and exit code, and none of mooring's temporary
+/// paths; in Git mode too, where the revision is checked out.
+#[test]
+fn a_failed_render_is_one_finding_with_the_renderers_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = git_init(dir.path());
+    write(
+        dir.path(),
+        "app/kustomization.yaml",
+        "resources: [deployment.yaml, missing.yaml]\n",
+    );
+    write(dir.path(), "app/deployment.yaml", DEPLOYMENT);
+    let first = commit_all(&repo, "first").to_string();
+    let out = validate(dir.path(), &["app"]);
+    assert_eq!(out.code, 1, "{}", show(&out));
+    let text = all(&out);
+    assert!(
+        text.contains("app/kustomization.yaml:1: kustomize failed on app: exit code 1: "),
+        "{}",
+        show(&out)
+    );
+    assert!(text.contains("missing.yaml"), "{}", show(&out));
+    let plan = git_plan(dir.path(), "app", &first, &[]);
+    assert_eq!(plan.code, 1, "{}", show(&plan));
+    let text = all(&plan);
+    assert!(
+        text.contains("kustomize failed on app: exit code 1"),
+        "{}",
+        show(&plan)
+    );
+    for temporary in ["mooring-render-", "mooring-checkout-", "<render>"] {
+        assert!(!text.contains(temporary), "{}", show(&plan));
+    }
+}
+
+/// A chart's `crds/` are rendered too (`--include-crds`, as Argo CD does),
+/// so its custom resources validate against them, at their template.
+#[test]
+fn a_charts_crds_define_its_custom_resources() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "web/Chart.yaml", CHART);
+    write(dir.path(), "web/values.yaml", "size: 2\n");
+    write(
+        dir.path(),
+        "web/crds/widgets.yaml",
+        "apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.charts.example
+spec:
+  group: charts.example
+  scope: Namespaced
+  names: {plural: widgets, singular: widget, kind: Widget}
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema:
+          type: object
+          properties:
+            spec:
+              type: object
+              properties:
+                size: {type: integer, maximum: 3}
+",
+    );
+    write(
+        dir.path(),
+        "web/templates/widget.yaml",
+        "apiVersion: charts.example/v1\nkind: Widget\nmetadata:\n  name: {{ .Release.Name }}\nspec:\n  size: {{ .Values.size }}\n",
+    );
+    let ok = validate(dir.path(), &["web"]);
+    assert_eq!(ok.code, 0, "{}", show(&ok));
+    write(dir.path(), "web/values.yaml", "size: 5\n");
+    let bad = validate(dir.path(), &["web"]);
+    assert_eq!(bad.code, 1, "{}", show(&bad));
+    assert!(
+        all(&bad).contains("web/templates/widget.yaml:2: Widget/default/web: spec.size: 5 is above the maximum of 3"),
+        "{}",
+        show(&bad)
+    );
+}

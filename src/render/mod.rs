@@ -475,9 +475,20 @@ impl Renderer {
                 let message = match &e {
                     RunError::Failed { .. } => {
                         let text = e.to_string();
+                        // The folder as the user knows it, wherever the
+                        // renderer names it: absolute, or as the wrapper
+                        // kustomization names it.
+                        let wrapper = scratch_abs.join("wrapper");
+                        let abs_text = abs.display().to_string();
+                        let entry = relative(&wrapper, &abs);
+                        let scratch_text = scratch_abs.display().to_string();
                         let text = scrub(
                             &text,
-                            &[(&scratch_abs, "<render>"), (&abs, &root.dir)],
+                            &[
+                                (abs_text.as_str(), root.dir.as_str()),
+                                (entry.as_str(), root.dir.as_str()),
+                                (scratch_text.as_str(), "<render>"),
+                            ],
                             base,
                         );
                         format!(
@@ -746,10 +757,10 @@ pub(crate) fn join_shown(dir: &str, rel: &str) -> String {
 
 /// A renderer's message with its temporary paths replaced by what the
 /// user knows them as.
-fn scrub(text: &str, replace: &[(&Path, &str)], checkout: Option<&Path>) -> String {
+fn scrub(text: &str, replace: &[(&str, &str)], checkout: Option<&Path>) -> String {
     let mut out = text.to_string();
     for (path, with) in replace {
-        out = out.replace(&path.display().to_string(), display_dir(with));
+        out = out.replace(path, display_dir(with));
     }
     if let Some(c) = checkout {
         let c = std::fs::canonicalize(c).unwrap_or_else(|_| c.to_path_buf());
