@@ -311,6 +311,72 @@ async fn a_field_removed_from_git_is_removed_live(t: Target) {
     assert!(!plan(&k, &fewer).await.has_changes());
 }
 
+/// `kubectl scale` of a Deployment (another manager now owns
+/// `spec.replicas`), planned with `forceConflicts: false`: the conflict is
+/// a note naming the manager, and the diff is the server's forced dry run,
+/// so it is exactly the replicas line; none of the fields the server
+/// defaults (`imagePullPolicy`, `protocol`, `terminationMessagePath`...)
+/// shows as removed, as a local diff would show them. Real server only:
+/// the emulator serves no Deployments (docs/emulator-gaps.md).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scaled_deployment_diffs_as_exactly_its_replicas_without_forcing() {
+    let env = KubeEnv::start(Target::Real).await;
+    let k = connect(&env, &target(&env)).await;
+    let apps = env.name("apps");
+    let text = format!(
+        "apiVersion: v1
+kind: Namespace
+metadata: {{name: {apps}}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: web, namespace: {apps}}}
+spec:
+  replicas: 3
+  selector:
+    matchLabels: {{app: web}}
+  template:
+    metadata:
+      labels: {{app: web}}
+    spec:
+      containers:
+        - name: web
+          image: nginx:1.27
+          ports: [{{containerPort: 80}}]
+"
+    );
+    let desired = manifests(&env, &text);
+    apply_ok(&k, &plan(&k, &desired).await, &desired).await;
+    assert!(!plan(&k, &desired).await.has_changes());
+
+    env.edit_as(
+        "kubectl-scale",
+        "apps",
+        "Deployment",
+        Some(&apps),
+        "web",
+        &json!({"spec": {"replicas": 5}}),
+    )
+    .await;
+    let p = plan(&k, &desired).await;
+    let c = change(&p, &format!("Deployment/{apps}/web"));
+    assert_eq!(c.action, Action::Update, "{p:#?}");
+    let lines: Vec<&str> = c
+        .diff
+        .lines()
+        .filter(|l| {
+            (l.starts_with('-') || l.starts_with('+'))
+                && !l.starts_with("---")
+                && !l.starts_with("+++")
+        })
+        .collect();
+    assert_eq!(lines, ["-  replicas: 5", "+  replicas: 3"], "{}", c.diff);
+    assert_eq!(
+        c.notes,
+        vec!["conflict: kubectl-scale owns .spec.replicas; apply will fail unless forceConflicts"]
+    );
+}
+
 async fn a_live_edit_is_drift_and_a_conflict_until_forced(t: Target) {
     let env = KubeEnv::start(t).await;
     let k = connect(&env, &target(&env)).await;

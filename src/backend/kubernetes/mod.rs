@@ -244,8 +244,14 @@ impl Kubernetes {
     /// configured, with strict field validation: a field the server's
     /// schema does not know is refused, never dropped silently.
     fn patch_params(&self) -> PatchParams {
+        self.patch_params_forced(self.force)
+    }
+
+    /// [`Kubernetes::patch_params`], forcing conflicts or not whatever the
+    /// target's setting (a plan's diff is always the forced apply's).
+    fn patch_params_forced(&self, force: bool) -> PatchParams {
         let params = PatchParams::apply(&self.field_manager).validation_strict();
-        if self.force { params.force() } else { params }
+        if force { params.force() } else { params }
     }
 }
 

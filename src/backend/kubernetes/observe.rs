@@ -653,18 +653,20 @@ impl Kubernetes {
         Ok((refused, unplanned))
     }
 
-    /// The body of `manifest`'s server-side apply, and the dry run of it.
+    /// The body of `manifest`'s server-side apply, and the dry run of it,
+    /// forcing conflicts or not.
     fn dry_run_request(
         &self,
         manifest: &Manifest,
         resource: &Resource,
+        force: bool,
     ) -> Result<(Value, http::Request<Vec<u8>>), BackendError> {
         let body = apply_body(manifest, resource, &self.applyset.id);
         let namespace = namespace_of(manifest, resource);
         let request = Request::new(resource.collection_path(namespace.as_deref()))
             .patch(
                 &manifest.id.name,
-                &self.patch_params().dry_run(),
+                &self.patch_params_forced(force).dry_run(),
                 &Patch::Apply(&body),
             )
             .map_err(|e| request_failed(&located(manifest), e))?;
@@ -679,7 +681,7 @@ impl Kubernetes {
         resource: &Resource,
     ) -> Result<Vec<String>, CreateRefused> {
         let (_, request) = self
-            .dry_run_request(manifest, resource)
+            .dry_run_request(manifest, resource, self.force)
             .map_err(CreateRefused::Failed)?;
         match self.caller.call(request).await {
             Ok(answer) => Ok(answer.warnings),
@@ -699,58 +701,72 @@ impl Kubernetes {
     }
 
     /// The desired side of an object that exists: a server-side dry-run
-    /// apply. A conflict or a refusal is a note, not a failure; the desired
-    /// side is then computed locally ([`fields::local_apply`]).
+    /// apply, as the target applies (forcing conflicts or not). On a
+    /// conflict, the conflicts become notes naming the other managers and
+    /// their fields, and the diff is the server's all the same: the forced
+    /// dry run's, what `kubectl diff --server-side --force-conflicts` shows
+    /// (a local diff would lack the server's defaults). A refusal is a
+    /// note, not a failure; only then is the desired side computed locally
+    /// ([`fields::local_apply`]), and the plan says so.
     async fn dry_run(
         &self,
         manifest: &Manifest,
         resource: &Resource,
         live: &Value,
     ) -> Result<DryRun, BackendError> {
-        let (body, request) = self.dry_run_request(manifest, resource)?;
-        let local = || fields::local_apply(live, &body, &self.field_manager);
-        match self.caller.call(request).await {
-            Ok(answer) => Ok((
-                fields::strip_server_fields(&answer.value),
-                answer
-                    .warnings
-                    .into_iter()
-                    .map(|w| format!("the server warns: {w}"))
-                    .collect(),
-                false,
-            )),
-            Err(CallError::Status(s)) if s.code == 409 => {
-                let notes = conflict_owners(&s)
-                    .into_iter()
-                    .map(|(manager, fields)| {
-                        let fields = if fields.is_empty() {
-                            "fields".to_string()
-                        } else {
-                            fields.join(", ")
-                        };
-                        format!(
-                            "conflict: {manager} owns {fields}; apply will fail unless forceConflicts"
-                        )
-                    })
-                    .collect();
-                Ok((local(), notes, false))
+        let (body, request) = self.dry_run_request(manifest, resource, self.force)?;
+        let mut notes = Vec::new();
+        let answer = match self.caller.call(request).await {
+            Err(CallError::Status(s)) if s.code == 409 && !self.force => {
+                notes.extend(conflict_owners(&s).into_iter().map(|(manager, fields)| {
+                    let fields = if fields.is_empty() {
+                        "fields".to_string()
+                    } else {
+                        fields.join(", ")
+                    };
+                    format!(
+                        "conflict: {manager} owns {fields}; apply will fail unless forceConflicts"
+                    )
+                }));
+                let (_, forced) = self.dry_run_request(manifest, resource, true)?;
+                self.caller.call(forced).await
+            }
+            other => other,
+        };
+        let local = |notes: &mut Vec<String>, why: String| {
+            notes.push(why);
+            notes.push(
+                "this diff is mooring's own, made without the server's defaults: the server \
+                 could not make it"
+                    .to_string(),
+            );
+            fields::local_apply(live, &body, &self.field_manager)
+        };
+        match answer {
+            Ok(answer) => {
+                notes.extend(
+                    answer
+                        .warnings
+                        .into_iter()
+                        .map(|w| format!("the server warns: {w}")),
+                );
+                Ok((fields::strip_server_fields(&answer.value), notes, false))
             }
             Err(CallError::Status(s)) if s.code == 422 && refuses_immutable_change(&s, live) => {
-                Ok((local(), Vec::new(), true))
+                Ok((
+                    fields::local_apply(live, &body, &self.field_manager),
+                    notes,
+                    true,
+                ))
             }
-            Err(CallError::Status(s)) if s.code == 400 || s.code == 422 => Ok((
-                local(),
-                vec![format!("the server refuses this object: {}", s.message)],
-                false,
-            )),
-            Err(CallError::Status(s)) if client::schema_rejection(&s).is_some() => Ok((
-                local(),
-                vec![format!(
-                    "the server refuses this object: {}",
-                    schema_message(&s)
-                )],
-                false,
-            )),
+            Err(CallError::Status(s)) if s.code == 400 || s.code == 409 || s.code == 422 => {
+                let why = format!("the server refuses this object: {}", s.message);
+                Ok((local(&mut notes, why), notes, false))
+            }
+            Err(CallError::Status(s)) if client::schema_rejection(&s).is_some() => {
+                let why = format!("the server refuses this object: {}", schema_message(&s));
+                Ok((local(&mut notes, why), notes, false))
+            }
             Err(e) => Err(self.error(e, &located(manifest))),
         }
     }
