@@ -49,6 +49,14 @@ fn manifests(env: &KubeEnv, text: &str) -> Vec<Manifest> {
         .collect()
 }
 
+/// [`target`] with `forceConflicts: true`.
+fn forced_target(env: &KubeEnv) -> KubernetesTarget {
+    KubernetesTarget {
+        force_conflicts: true,
+        ..target(env)
+    }
+}
+
 fn target(env: &KubeEnv) -> KubernetesTarget {
     KubernetesTarget {
         kubeconfig: Some(env.kubeconfig.clone()),
@@ -377,6 +385,73 @@ spec:
     );
 }
 
+/// `kubectl patch` of a Service port (80 → 8080) is healed by a forced
+/// apply: the heal first hands kubectl-patch's fields to mooring's apply
+/// entry, so the apply removes port 8080 instead of keeping both ports
+/// (which the server refuses: two ports named `http`). Real server only:
+/// the emulator's lists are atomic (docs/emulator-gaps.md).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_patched_service_port_is_healed() {
+    let env = KubeEnv::start(Target::Real).await;
+    let apps = env.name("apps");
+    let text = format!(
+        "apiVersion: v1
+kind: Namespace
+metadata: {{name: {apps}}}
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: web, namespace: {apps}}}
+spec:
+  selector: {{app: web}}
+  ports:
+    - name: http
+      port: 80
+      targetPort: 8080
+"
+    );
+    let desired = manifests(&env, &text);
+    let k = connect(&env, &target(&env)).await;
+    apply_ok(&k, &plan(&k, &desired).await, &desired).await;
+    env.edit_as(
+        "kubectl-patch",
+        "",
+        "Service",
+        Some(&apps),
+        "web",
+        &json!({"spec": {"ports": [{"name": "http", "port": 8080, "targetPort": 8080}]}}),
+    )
+    .await;
+
+    let forced = connect(&env, &forced_target(&env)).await;
+    let p = plan(&forced, &desired).await;
+    let c = change(&p, &format!("Service/{apps}/web"));
+    assert_eq!(c.action, Action::Update, "{p:#?}");
+    let results = apply(&forced, &p, &desired).await;
+    let summaries: Vec<String> = results
+        .iter()
+        .map(|(c, r)| match r {
+            Ok(done) => format!("{}: {}", c.id, done.summary),
+            Err(e) => panic!("{}: {e}", c.id),
+        })
+        .collect();
+    assert!(
+        summaries
+            .iter()
+            .any(|s| s.contains("updated; took the fields of kubectl-patch")),
+        "{summaries:?}"
+    );
+    let live = env.get("", "Service", Some(&apps), "web").await.unwrap();
+    let ports: Vec<(i64, &str)> = live["spec"]["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["port"].as_i64().unwrap(), p["name"].as_str().unwrap()))
+        .collect();
+    assert_eq!(ports, [(80, "http")], "{live}");
+    assert!(!plan(&forced, &desired).await.has_changes());
+}
+
 async fn a_live_edit_is_drift_and_a_conflict_until_forced(t: Target) {
     let env = KubeEnv::start(t).await;
     let k = connect(&env, &target(&env)).await;
@@ -444,14 +519,7 @@ async fn a_live_edit_is_drift_and_a_conflict_until_forced(t: Target) {
         "a refused apply changes nothing"
     );
 
-    let forced = connect(
-        &env,
-        &KubernetesTarget {
-            force_conflicts: true,
-            ..target(&env)
-        },
-    )
-    .await;
+    let forced = connect(&env, &forced_target(&env)).await;
     let p = plan(&forced, &desired).await;
     assert!(change(&p, &id).notes.is_empty());
     apply_ok(&forced, &p, &desired).await;

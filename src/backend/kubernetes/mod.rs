@@ -42,6 +42,7 @@ mod kubeconfig;
 mod observe;
 mod served;
 mod settings;
+pub mod takeover;
 mod watch;
 mod write;
 
@@ -119,6 +120,9 @@ pub struct Kubernetes {
     applyset: applyset::ApplySet,
     field_manager: String,
     force: bool,
+    /// Managers whose fields a forced apply takes first
+    /// ([`takeover`]).
+    take_over_managers: Vec<String>,
     concurrency: usize,
     discovery: discovery::Cache,
     /// Where the client configuration came from, for the line that says
@@ -179,6 +183,7 @@ impl Kubernetes {
             applyset: applyset::ApplySet::for_source(source, &target.inventory_namespace),
             field_manager: target.field_manager.clone(),
             force: target.force_conflicts,
+            take_over_managers: target.take_over_managers.clone(),
             concurrency: concurrency.max(1),
             discovery: discovery::Cache::default(),
             namespace: crate::manifest::DEFAULT_NAMESPACE.to_string(),

@@ -25,6 +25,11 @@ pub struct KubernetesTarget {
     /// Take fields owned by other managers instead of reporting a conflict.
     #[serde(default)]
     pub force_conflicts: bool,
+    /// With `forceConflicts`: the managers whose fields a heal hands to
+    /// mooring first, so that what Git no longer declares is removed (as
+    /// Flux's `ssa` does).
+    #[serde(default = "default_take_over_managers")]
+    pub take_over_managers: Vec<String>,
     /// Namespace of each source's inventory: the ApplySet parent Secret
     /// `mooring-<source name>` that records what the source applied (it
     /// must exist; `default` always does).
@@ -40,6 +45,7 @@ impl Default for KubernetesTarget {
             in_cluster: false,
             field_manager: default_field_manager(),
             force_conflicts: false,
+            take_over_managers: default_take_over_managers(),
             inventory_namespace: default_inventory_namespace(),
         }
     }
@@ -47,6 +53,13 @@ impl Default for KubernetesTarget {
 
 fn default_field_manager() -> String {
     "mooring".to_string()
+}
+
+fn default_take_over_managers() -> Vec<String> {
+    super::takeover::DEFAULT_MANAGERS
+        .iter()
+        .map(|m| m.to_string())
+        .collect()
 }
 
 fn default_inventory_namespace() -> String {

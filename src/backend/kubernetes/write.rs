@@ -101,6 +101,20 @@ impl Kubernetes {
             .map_err(|e| self.error(e, &object))?
             .ok_or_else(|| not_served(manifest))?;
         let namespace = namespace_of(manifest, &resource);
+        // A heal (a forced apply of an object that exists) first takes the
+        // fields kubectl-style managers took, so it restores Git's object.
+        let taken = if self.force && action != Action::Create {
+            self.take_over(
+                &resource,
+                namespace.as_deref(),
+                &manifest.id.name,
+                &manifest.api_version,
+            )
+            .await
+            .map_err(|e| self.error(e, &object))?
+        } else {
+            Vec::new()
+        };
         let body = apply_body(manifest, &resource, &self.applyset.id);
         let request = Request::new(resource.collection_path(namespace.as_deref()))
             .patch(
@@ -134,6 +148,9 @@ impl Kubernetes {
         // Written, and reported so; `unhealthy` says what it is not yet,
         // and the server's warnings are shown with the object.
         let mut summary = summary.to_string();
+        if !taken.is_empty() {
+            summary.push_str(&format!("; took the fields of {}", taken.join(", ")));
+        }
         for warning in warnings {
             summary.push_str(&format!("; the server warns: {warning}"));
         }
