@@ -172,6 +172,7 @@ crate::on_both_targets!(
     a_changed_field_is_an_update_with_a_diff,
     a_field_removed_from_git_is_removed_live,
     a_live_edit_is_drift_and_a_conflict_until_forced,
+    prune_disabled_keeps_and_create_only_never_updates,
     only_this_sources_objects_are_pruned,
     a_delete_spares_an_object_recreated_since_it_was_observed,
     a_refused_token_is_unauthorized,
@@ -450,6 +451,70 @@ spec:
         .collect();
     assert_eq!(ports, [(80, "http")], "{live}");
     assert!(!plan(&forced, &desired).await.has_changes());
+}
+
+/// Per-object policy: `mooring.dev/prune: disabled` keeps an object that
+/// left Git, `mooring.dev/apply: create-only` creates and never updates,
+/// and `mooring.dev/apply: ignore` is never touched; each is a note in the
+/// plan, and the apply changes nothing of them.
+async fn prune_disabled_keeps_and_create_only_never_updates(t: Target) {
+    let env = KubeEnv::start(t).await;
+    let k = connect(&env, &target(&env)).await;
+    let apps = env.name("apps");
+    let cm = |name: &str, annotation: &str, value: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: {apps}\n  annotations: {{{annotation}}}\ndata: {{v: '{value}'}}\n"
+        )
+    };
+    let ns = format!("apiVersion: v1\nkind: Namespace\nmetadata: {{name: {apps}}}\n");
+    let first = manifests(
+        &env,
+        &format!(
+            "{ns}---\n{}---\n{}---\n{}",
+            cm("keep", "mooring.dev/prune: disabled", "1"),
+            cm("once", "mooring.dev/apply: create-only", "1"),
+            cm("plain", "", "1"),
+        ),
+    );
+    apply_ok(&k, &plan(&k, &first).await, &first).await;
+    // `keep` leaves Git; `once` and `plain` change.
+    let second = manifests(
+        &env,
+        &format!(
+            "{ns}---\n{}---\n{}",
+            cm("once", "mooring.dev/apply: create-only", "2"),
+            cm("plain", "", "2"),
+        ),
+    );
+    let p = plan(&k, &second).await;
+    assert_eq!(
+        change(&p, &format!("ConfigMap/{apps}/keep")).action,
+        Action::Unchanged,
+        "{p:#?}"
+    );
+    assert_eq!(
+        change(&p, &format!("ConfigMap/{apps}/once")).action,
+        Action::Unchanged,
+        "{p:#?}"
+    );
+    assert_eq!(
+        change(&p, &format!("ConfigMap/{apps}/plain")).action,
+        Action::Update,
+        "{p:#?}"
+    );
+    apply_ok(&k, &p, &second).await;
+    let value = |name: &'static str| {
+        let env = &env;
+        let apps = apps.clone();
+        async move {
+            env.get("", "ConfigMap", Some(&apps), name)
+                .await
+                .map(|cm| cm["data"]["v"].as_str().unwrap_or_default().to_string())
+        }
+    };
+    assert_eq!(value("keep").await.as_deref(), Some("1"));
+    assert_eq!(value("once").await.as_deref(), Some("1"));
+    assert_eq!(value("plain").await.as_deref(), Some("2"));
 }
 
 async fn a_live_edit_is_drift_and_a_conflict_until_forced(t: Target) {

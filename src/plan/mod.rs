@@ -7,6 +7,7 @@
 
 pub mod mask;
 mod observed;
+pub mod policy;
 pub mod render;
 pub mod yaml;
 
@@ -258,6 +259,37 @@ pub fn plan_observed(backend: &str, observed: Vec<Observed>) -> Plan {
     for o in observed {
         let want = o.desired.as_ref().map(|v| normalize_object(&o.id, v));
         let have = o.live.as_ref().map(|v| normalize_object(&o.id, v));
+        let mut notes = o.notes;
+        // The object's own policy (`policy`): left as it is, with a note
+        // saying why, so the plan shows it and apply touches nothing.
+        let kept = if policy::ignored(o.desired.as_ref()) || policy::ignored(o.live.as_ref()) {
+            Some("mooring.dev/apply: ignore: not planned, applied or pruned")
+        } else if want.is_some() && have.is_some() && policy::create_only(o.desired.as_ref()) {
+            Some("mooring.dev/apply: create-only: it exists, so it is not updated")
+        } else if want.is_none() && o.owned && policy::prune_disabled(o.live.as_ref()) {
+            Some("mooring.dev/prune: disabled: no longer in Git, but never deleted")
+        } else {
+            None
+        };
+        if let Some(why) = kept {
+            if want.is_none() && !o.owned {
+                continue;
+            }
+            notes.push(why.to_string());
+            changes.push(Change {
+                action: Action::Unchanged,
+                id: o.id,
+                api_version: o.api_version,
+                file: o.file,
+                line: o.line,
+                diff: String::new(),
+                backend: backend.to_string(),
+                blocked: None,
+                notes,
+                handle: o.handle,
+            });
+            continue;
+        }
         let (action, blocked) = match (&want, &have) {
             (Some(_), None) => (Action::Create, None),
             (None, Some(_)) if o.owned => match &o.update {
@@ -291,7 +323,7 @@ pub fn plan_observed(backend: &str, observed: Vec<Observed>) -> Plan {
             diff,
             backend: backend.to_string(),
             blocked,
-            notes: o.notes,
+            notes,
             handle: o.handle,
         });
     }
@@ -315,6 +347,54 @@ fn diff(id: &ObjectId, old: Option<&Value>, new: Option<&Value>) -> String {
 mod tests {
     use super::*;
     use crate::manifest::from_test_yaml as manifests;
+
+    #[test]
+    fn an_objects_own_policy_keeps_it_as_it_is() {
+        let cm = |name: &str, annotations: &str, data: &str| {
+            format!(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}, annotations: {{{annotations}}}}}\ndata: {{x: '{data}'}}\n"
+            )
+        };
+        let git = manifests(&format!(
+            "{}---\n{}---\n{}",
+            cm("once", "mooring.dev/apply: create-only", "2"),
+            cm("hands-off", "mooring.dev/apply: ignore", "2"),
+            cm("new-hands-off", "mooring.dev/apply: ignore", "1"),
+        ));
+        let live = manifests(&format!(
+            "{}---\n{}---\n{}---\n{}",
+            cm("once", "mooring.dev/apply: create-only", "1"),
+            cm("hands-off", "", "1"),
+            cm("keep", "mooring.dev/prune: disabled", "1"),
+            cm("gone", "", "1"),
+        ));
+        let p = plan(git, live);
+        let by: Vec<(String, Action)> = p
+            .changes
+            .iter()
+            .map(|c| (c.id.name.clone(), c.action))
+            .collect();
+        assert_eq!(
+            by,
+            [
+                ("gone".to_string(), Action::Delete),
+                ("hands-off".to_string(), Action::Unchanged),
+                ("keep".to_string(), Action::Unchanged),
+                ("new-hands-off".to_string(), Action::Unchanged),
+                ("once".to_string(), Action::Unchanged),
+            ]
+        );
+        let notes = |name: &str| {
+            p.changes
+                .iter()
+                .find(|c| c.id.name == name)
+                .map(|c| c.notes.join(" "))
+                .unwrap_or_default()
+        };
+        assert!(notes("once").contains("create-only"), "{p:#?}");
+        assert!(notes("keep").contains("prune: disabled"), "{p:#?}");
+        assert!(notes("hands-off").contains("ignore"), "{p:#?}");
+    }
 
     #[test]
     fn status_nulls_and_key_order_are_not_changes() {
