@@ -173,6 +173,7 @@ crate::on_both_targets!(
     a_field_removed_from_git_is_removed_live,
     a_live_edit_is_drift_and_a_conflict_until_forced,
     prune_disabled_keeps_and_create_only_never_updates,
+    a_field_the_ignore_annotation_names_is_never_healed,
     only_this_sources_objects_are_pruned,
     a_delete_spares_an_object_recreated_since_it_was_observed,
     a_refused_token_is_unauthorized,
@@ -515,6 +516,142 @@ async fn prune_disabled_keeps_and_create_only_never_updates(t: Target) {
     assert_eq!(value("keep").await.as_deref(), Some("1"));
     assert_eq!(value("once").await.as_deref(), Some("1"));
     assert_eq!(value("plain").await.as_deref(), Some("2"));
+}
+
+/// An ignore rule on a Deployment's `replicas` (an HPA scales it): after
+/// creation the field is never a difference, never healed, and an update
+/// of another field sends the live value, so the HPA's stays. Real server
+/// only: the emulator serves no Deployments.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ignore_rule_on_replicas_stops_the_drift_and_the_heal() {
+    let env = KubeEnv::start(Target::Real).await;
+    let apps = env.name("apps");
+    let deployment = |image: &str| {
+        format!(
+            "apiVersion: v1
+kind: Namespace
+metadata: {{name: {apps}}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: web, namespace: {apps}}}
+spec:
+  replicas: 3
+  selector:
+    matchLabels: {{app: web}}
+  template:
+    metadata:
+      labels: {{app: web}}
+    spec:
+      containers:
+        - name: web
+          image: {image}
+"
+        )
+    };
+    let rules = [mooring::plan::ignore::IgnoreRule {
+        group: Some("apps".into()),
+        kind: Some("Deployment".into()),
+        json_pointers: vec!["/spec/replicas".into()],
+        ..Default::default()
+    }];
+    let desired_with = |image: &str| {
+        let mut m = manifests(&env, &deployment(image));
+        mooring::plan::ignore::apply_rules(&mut m, &rules);
+        m
+    };
+    // Healing on: without the rule, the scale would be taken back.
+    let k = connect(&env, &forced_target(&env)).await;
+    let first = desired_with("nginx:1.27");
+    apply_ok(&k, &plan(&k, &first).await, &first).await;
+    let replicas = || async {
+        env.get("apps", "Deployment", Some(&apps), "web")
+            .await
+            .unwrap()["spec"]["replicas"]
+            .as_i64()
+    };
+    assert_eq!(replicas().await, Some(3), "Git's value at creation");
+
+    env.edit_as(
+        "horizontal-pod-autoscaler",
+        "apps",
+        "Deployment",
+        Some(&apps),
+        "web",
+        &json!({"spec": {"replicas": 5}}),
+    )
+    .await;
+    let p = plan(&k, &first).await;
+    assert!(!p.has_changes(), "{p:#?}");
+    apply_ok(&k, &p, &first).await;
+    assert_eq!(replicas().await, Some(5));
+
+    // Another field changes: updated, and the HPA's replicas stay.
+    let second = desired_with("nginx:1.28");
+    let p = plan(&k, &second).await;
+    let c = change(&p, &format!("Deployment/{apps}/web"));
+    assert_eq!(c.action, Action::Update, "{p:#?}");
+    assert!(!c.diff.contains("replicas"), "{}", c.diff);
+    apply_ok(&k, &p, &second).await;
+    assert_eq!(replicas().await, Some(5));
+    let live = env
+        .get("apps", "Deployment", Some(&apps), "web")
+        .await
+        .unwrap();
+    assert_eq!(
+        live["spec"]["template"]["spec"]["containers"][0]["image"],
+        "nginx:1.28"
+    );
+}
+
+/// `mooring.dev/ignore: /data/level` on a ConfigMap: a forced heal leaves
+/// the field an operator changed, and heals the others.
+async fn a_field_the_ignore_annotation_names_is_never_healed(t: Target) {
+    let env = KubeEnv::start(t).await;
+    let k = connect(&env, &forced_target(&env)).await;
+    let apps = env.name("apps");
+    let text = format!(
+        "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {apps}}}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: tuning\n  namespace: {apps}\n  annotations: {{mooring.dev/ignore: /data/level}}\ndata: {{level: info, mode: fast}}\n"
+    );
+    let desired = manifests(&env, &text);
+    apply_ok(&k, &plan(&k, &desired).await, &desired).await;
+    env.edit_as(
+        "tuning-operator",
+        "",
+        "ConfigMap",
+        Some(&apps),
+        "tuning",
+        &json!({"data": {"level": "debug"}}),
+    )
+    .await;
+    assert!(!plan(&k, &desired).await.has_changes());
+    env.edit_as(
+        "kubectl-edit",
+        "",
+        "ConfigMap",
+        Some(&apps),
+        "tuning",
+        &json!({"data": {"mode": "slow"}}),
+    )
+    .await;
+    let p = plan(&k, &desired).await;
+    let c = change(&p, &format!("ConfigMap/{apps}/tuning"));
+    assert!(
+        c.diff.contains("-  mode: slow\n+  mode: fast"),
+        "{}",
+        c.diff
+    );
+    assert!(
+        !c.diff.contains("-  level") && !c.diff.contains("+  level"),
+        "{}",
+        c.diff
+    );
+    apply_ok(&k, &p, &desired).await;
+    let live = env
+        .get("", "ConfigMap", Some(&apps), "tuning")
+        .await
+        .unwrap();
+    assert_eq!(live["data"], json!({"level": "debug", "mode": "fast"}));
 }
 
 async fn a_live_edit_is_drift_and_a_conflict_until_forced(t: Target) {

@@ -276,6 +276,8 @@ pub fn desired(
         &check.renderer(&config.source.render),
         live,
     );
+    // The source's ignore rules, on each object they name.
+    mooring::plan::ignore::apply_rules(&mut desired.manifests, &config.source.ignore);
     match &context {
         Ok(Some(c)) => eprintln!(
             "Kubernetes target {} ({}): objects without a namespace go to {}; {}",

@@ -142,6 +142,11 @@ pub struct Source {
     /// namespace and values; `render: none` to read one as written).
     #[serde(default)]
     pub render: crate::render::Settings,
+    /// Fields Git sets at creation and someone else owns afterwards (an
+    /// HPA's `replicas`): never a difference, drift, or healed (as Argo
+    /// CD's `ignoreDifferences`). Per object: `mooring.dev/ignore`.
+    #[serde(default)]
+    pub ignore: Vec<crate::plan::ignore::IgnoreRule>,
     #[serde(default)]
     pub auth: Option<GitAuth>,
     /// Allow the token of `auth` (or a password in `url`) over plain
@@ -231,6 +236,7 @@ impl Default for Source {
             path: String::new(),
             exclude: Vec::new(),
             render: crate::render::Settings::default(),
+            ignore: Vec::new(),
             auth: None,
             insecure: false,
             target_namespace: None,

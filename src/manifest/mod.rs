@@ -57,7 +57,30 @@ pub struct Manifest {
     /// The render (Kustomize, Helm) that produced it; `None` for an object
     /// read as written.
     pub unit: Option<Arc<Unit>>,
+    /// Fields Git sets at creation only (`mooring.dev/ignore`, and the
+    /// source's ignore rules).
+    pub ignore: Ignore,
 }
+
+/// Fields of an object that are someone else's once it exists
+/// (`crate::plan::ignore`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ignore {
+    /// JSON pointers.
+    pub pointers: Vec<String>,
+    /// Managers whose fields in `managedFields` are ignored.
+    pub managers: Vec<String>,
+}
+
+impl Ignore {
+    pub fn is_empty(&self) -> bool {
+        self.pointers.is_empty() && self.managers.is_empty()
+    }
+}
+
+/// The annotation listing an object's ignored fields, as JSON pointers
+/// separated by commas or new lines.
+pub const IGNORE_ANNOTATION: &str = "mooring.dev/ignore";
 
 /// One render of a folder.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -487,10 +510,30 @@ fn identify(file: &str, doc: yaml::Document) -> Result<Manifest, Box<Finding>> {
         kind: info,
         file: file.to_string(),
         line: doc.line,
+        ignore: Ignore {
+            pointers: ignore_annotation(&doc.value),
+            managers: Vec::new(),
+        },
         value: doc.value,
         lines: doc.lines,
         unit: None,
     })
+}
+
+/// The pointers of an object's `mooring.dev/ignore` annotation.
+fn ignore_annotation(value: &Value) -> Vec<String> {
+    value
+        .pointer("/metadata/annotations")
+        .and_then(|a| a.get(IGNORE_ANNOTATION))
+        .and_then(Value::as_str)
+        .map(|text| {
+            text.split([',', '\n'])
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Where a namespaced object without `metadata.namespace` goes when

@@ -516,6 +516,7 @@ impl SourceRunner {
             Ok(Ok(mut v)) => {
                 self.fetch_failures = 0;
                 out.fetched = Some(true);
+                crate::plan::ignore::apply_rules(&mut v.manifests, &self.source.ignore);
                 if let Some(why) = unread {
                     v.findings.push(crate::finding::Finding::warning(
                         "kubernetes",

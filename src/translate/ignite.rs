@@ -515,6 +515,7 @@ pub fn ignite_vm(vm: &Manifest, declared: &Declared, floor: MemoryFloor) -> Tran
         value,
         lines: vm.lines.clone(),
         unit: vm.unit.clone(),
+        ignore: vm.ignore.clone(),
     });
     Translation {
         microvm,

@@ -567,7 +567,11 @@ impl Kubernetes {
         out: &mut [Observed],
     ) -> Result<(), BackendError> {
         let results: Vec<(usize, Result<DryRun, BackendError>)> = stream::iter(jobs)
-            .map(|(i, r, object)| async move { (i, self.dry_run(&desired[i], &r, &object).await) })
+            .map(|(i, r, object)| async move {
+                // Ignored fields take their live value: never a difference.
+                let manifest = with_ignored_from_live(&desired[i], &object);
+                (i, self.dry_run(&manifest, &r, &object).await)
+            })
             .buffer_unordered(self.concurrency)
             .collect()
             .await;
@@ -835,6 +839,21 @@ impl Kubernetes {
             self.source
         )
     }
+}
+
+/// `manifest` with its ignored fields (`plan::ignore`) given their values
+/// in `live`; borrowed as it is when it ignores nothing.
+pub(super) fn with_ignored_from_live<'m>(
+    manifest: &'m Manifest,
+    live: &Value,
+) -> std::borrow::Cow<'m, Manifest> {
+    if manifest.ignore.is_empty() {
+        return std::borrow::Cow::Borrowed(manifest);
+    }
+    let mut adjusted = manifest.clone();
+    let pointers = crate::plan::ignore::pointers(&manifest.ignore, live);
+    crate::plan::ignore::fill_from_live(&mut adjusted.value, live, &pointers);
+    std::borrow::Cow::Owned(adjusted)
 }
 
 /// Why a dry-run create did not pass.

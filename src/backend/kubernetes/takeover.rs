@@ -103,6 +103,23 @@ fn union(into: &mut Value, from: &Value) {
 }
 
 impl Kubernetes {
+    /// The object at `name`, or `None` when there is none.
+    pub(super) async fn read_object(
+        &self,
+        resource: &Resource,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Option<Value>, CallError> {
+        let request = http::Request::get(resource.object_path(namespace, name))
+            .body(Vec::new())
+            .map_err(|e| CallError::Other(e.to_string()))?;
+        match self.caller.json(request).await {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if e.code() == Some(404) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Hands the fields of the configured kubectl-style managers to
     /// mooring's apply entry, before a forced apply of an object that
     /// exists ([`taken_over`]). Returns the managers whose fields were
@@ -115,13 +132,8 @@ impl Kubernetes {
         api_version: &str,
     ) -> Result<Vec<String>, CallError> {
         let path = resource.object_path(namespace, name);
-        let request = http::Request::get(path.clone())
-            .body(Vec::new())
-            .map_err(|e| CallError::Other(e.to_string()))?;
-        let live = match self.caller.json(request).await {
-            Ok(v) => v,
-            Err(e) if e.code() == Some(404) => return Ok(Vec::new()),
-            Err(e) => return Err(e),
+        let Some(live) = self.read_object(resource, namespace, name).await? else {
+            return Ok(Vec::new());
         };
         let Some(managed) = taken_over(
             &live,

@@ -115,7 +115,21 @@ impl Kubernetes {
         } else {
             Vec::new()
         };
-        let body = apply_body(manifest, &resource, &self.applyset.id);
+        // Once it exists, its ignored fields are sent as they are live, so
+        // no other manager's value is taken back.
+        let manifest = if action != Action::Create && !manifest.ignore.is_empty() {
+            match self
+                .read_object(&resource, namespace.as_deref(), &manifest.id.name)
+                .await
+                .map_err(|e| self.error(e, &object))?
+            {
+                Some(live) => super::observe::with_ignored_from_live(manifest, &live),
+                None => std::borrow::Cow::Borrowed(manifest),
+            }
+        } else {
+            std::borrow::Cow::Borrowed(manifest)
+        };
+        let body = apply_body(&manifest, &resource, &self.applyset.id);
         let request = Request::new(resource.collection_path(namespace.as_deref()))
             .patch(
                 &manifest.id.name,
