@@ -321,19 +321,10 @@ async fn a_field_removed_from_git_is_removed_live(t: Target) {
     assert!(!plan(&k, &fewer).await.has_changes());
 }
 
-/// `kubectl scale` of a Deployment (another manager now owns
-/// `spec.replicas`), planned with `forceConflicts: false`: the conflict is
-/// a note naming the manager, and the diff is the server's forced dry run,
-/// so it is exactly the replicas line; none of the fields the server
-/// defaults (`imagePullPolicy`, `protocol`, `terminationMessagePath`...)
-/// shows as removed, as a local diff would show them. Real server only:
-/// the emulator serves no Deployments (docs/emulator-gaps.md).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_scaled_deployment_diffs_as_exactly_its_replicas_without_forcing() {
-    let env = KubeEnv::start(Target::Real).await;
-    let k = connect(&env, &target(&env)).await;
-    let apps = env.name("apps");
-    let text = format!(
+/// A Namespace `apps` and a Deployment `web` of 3 replicas of `image` in
+/// it.
+fn web_deployment(apps: &str, image: &str) -> String {
+    format!(
         "apiVersion: v1
 kind: Namespace
 metadata: {{name: {apps}}}
@@ -351,10 +342,24 @@ spec:
     spec:
       containers:
         - name: web
-          image: nginx:1.27
-          ports: [{{containerPort: 80}}]
+          image: {image}
 "
-    );
+    )
+}
+
+/// `kubectl scale` of a Deployment (another manager now owns
+/// `spec.replicas`), planned with `forceConflicts: false`: the conflict is
+/// a note naming the manager, and the diff is the server's forced dry run,
+/// so it is exactly the replicas line; none of the fields the server
+/// defaults (`imagePullPolicy`, `protocol`, `terminationMessagePath`...)
+/// shows as removed, as a local diff would show them. Real server only:
+/// the emulator serves no Deployments (docs/emulator-gaps.md).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scaled_deployment_diffs_as_exactly_its_replicas_without_forcing() {
+    let env = KubeEnv::start(Target::Real).await;
+    let k = connect(&env, &target(&env)).await;
+    let apps = env.name("apps");
+    let text = web_deployment(&apps, "nginx:1.27");
     let desired = manifests(&env, &text);
     apply_ok(&k, &plan(&k, &desired).await, &desired).await;
     assert!(!plan(&k, &desired).await.has_changes());
@@ -526,29 +531,7 @@ async fn prune_disabled_keeps_and_create_only_never_updates(t: Target) {
 async fn an_ignore_rule_on_replicas_stops_the_drift_and_the_heal() {
     let env = KubeEnv::start(Target::Real).await;
     let apps = env.name("apps");
-    let deployment = |image: &str| {
-        format!(
-            "apiVersion: v1
-kind: Namespace
-metadata: {{name: {apps}}}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: web, namespace: {apps}}}
-spec:
-  replicas: 3
-  selector:
-    matchLabels: {{app: web}}
-  template:
-    metadata:
-      labels: {{app: web}}
-    spec:
-      containers:
-        - name: web
-          image: {image}
-"
-        )
-    };
+    let deployment = |image: &str| web_deployment(&apps, image);
     let rules = [mooring::plan::ignore::IgnoreRule {
         group: Some("apps".into()),
         kind: Some("Deployment".into()),
