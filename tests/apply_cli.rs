@@ -1047,3 +1047,87 @@ async fn a_signal_mid_apply_stops_cleanly_and_a_rerun_finishes() {
         "no duplicate create"
     );
 }
+
+/// `apply --wait` judges health by kstatus's rules. The real test server
+/// has no controllers, so the test writes the Deployment's status itself
+/// (the status subresource), as envtest users do: without a status the
+/// rollout is in progress and the wait times out naming it; with the
+/// status of an unavailable Deployment it is still named, with why; once
+/// the status says available, `apply --wait` passes. Real server only: the
+/// emulator serves no Deployments.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_wait_reports_an_unavailable_deployment_and_passes_once_available() {
+    let env = Env::start(Target::Real).await;
+    write(&env.path("repo"), "ns.yaml", &env.ns());
+    write(
+        &env.path("repo"),
+        "deploy.yaml",
+        &format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web, namespace: {}}}\nspec:\n  replicas: 2\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata: {{labels: {{app: web}}}}\n    spec:\n      containers:\n        - name: web\n          image: registry.example/web:1.0\n",
+            env.shop
+        ),
+    );
+    let wait = ["apply", "--yes", "--wait", "--timeout", "2s"];
+    let first = env.run(&wait).await;
+    assert_code(&first, 1);
+    let object = format!("Deployment/{}/web", env.shop);
+    assert!(
+        first.stderr.contains(&format!(
+            "still in progress after 2s: {object}: updated replicas: 0/2"
+        )),
+        "{}",
+        first.stderr
+    );
+    assert!(
+        first.stderr.contains("1 of 2 object(s) healthy"),
+        "{}",
+        first.stderr
+    );
+
+    let set_status = |status: serde_json::Value| {
+        let client = env.kube.client();
+        let shop = env.shop.clone();
+        async move {
+            let api: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
+                kube::Api::namespaced(client, &shop);
+            api.patch_status(
+                "web",
+                &kube::api::PatchParams::default(),
+                &kube::api::Patch::Merge(serde_json::json!({"status": status})),
+            )
+            .await
+            .unwrap();
+        }
+    };
+    set_status(serde_json::json!({
+        "observedGeneration": 1, "replicas": 2, "updatedReplicas": 2, "readyReplicas": 1, "availableReplicas": 1,
+        "conditions": [{"type": "Available", "status": "False", "reason": "MinimumReplicasUnavailable",
+            "message": "Deployment does not have minimum availability.",
+            "lastTransitionTime": "2026-12-05T00:00:00Z", "lastUpdateTime": "2026-12-05T00:00:00Z"}]
+    }))
+    .await;
+    let unavailable = env.run(&wait).await;
+    assert_code(&unavailable, 1);
+    assert!(
+        unavailable.stderr.contains(&format!(
+            "{object}: available replicas: 1/2 (MinimumReplicasUnavailable: Deployment does not have minimum availability.)"
+        )),
+        "{}",
+        unavailable.stderr
+    );
+
+    set_status(serde_json::json!({
+        "observedGeneration": 1, "replicas": 2, "updatedReplicas": 2, "availableReplicas": 2, "readyReplicas": 2,
+        "conditions": [{"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable",
+            "message": "Deployment has minimum availability.",
+            "lastTransitionTime": "2026-12-05T00:00:00Z", "lastUpdateTime": "2026-12-05T00:00:00Z"}]
+    }))
+    .await;
+    let available = env.run(&wait).await;
+    assert_code(&available, 0);
+    assert!(
+        available.stderr.contains("2 of 2 object(s) healthy"),
+        "{}",
+        available.stderr
+    );
+}

@@ -297,6 +297,18 @@ pub trait Backend: Send + Sync {
         desired: Option<&Manifest>,
     ) -> impl Future<Output = Result<Done, BackendError>> + Send;
 
+    /// The health of the live object a change made or left
+    /// ([`crate::plan::health`]); `None` when this backend cannot tell
+    /// (the default).
+    fn health(
+        &self,
+        change: &Change,
+    ) -> impl Future<Output = Result<Option<crate::plan::health::Health>, BackendError>> + Send
+    {
+        let _ = change;
+        async { Ok(None) }
+    }
+
     /// What the target says about the desired side before it is validated
     /// (the schemas it serves, where objects without a namespace go), read
     /// once per run. `None`: nothing (the default).
@@ -347,6 +359,10 @@ pub trait DynBackend: Send + Sync {
     fn context_boxed(
         &self,
     ) -> futures::future::BoxFuture<'_, Result<Option<TargetContext>, BackendError>>;
+    fn health_boxed<'a>(
+        &'a self,
+        change: &'a Change,
+    ) -> futures::future::BoxFuture<'a, Result<Option<crate::plan::health::Health>, BackendError>>;
 }
 
 impl<B: Backend> DynBackend for B {
@@ -398,6 +414,14 @@ impl<B: Backend> DynBackend for B {
         &self,
     ) -> futures::future::BoxFuture<'_, Result<Option<TargetContext>, BackendError>> {
         Box::pin(self.context())
+    }
+
+    fn health_boxed<'a>(
+        &'a self,
+        change: &'a Change,
+    ) -> futures::future::BoxFuture<'a, Result<Option<crate::plan::health::Health>, BackendError>>
+    {
+        Box::pin(self.health(change))
     }
 }
 

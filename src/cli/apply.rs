@@ -28,6 +28,16 @@ pub struct ApplyArgs {
     /// Apply without asking (required when stdin is not a terminal).
     #[arg(short, long)]
     yes: bool,
+    /// Then wait until every object of the source is healthy (kstatus's
+    /// rules: rollouts done, Jobs complete, claims bound, Ready
+    /// conditions...) or has failed, and name each one that is not: exit 1
+    /// unless all are healthy.
+    #[arg(long)]
+    wait: bool,
+    /// How long --wait waits (`90s`, `5m`).
+    #[arg(long, value_name = "DURATION", requires = "wait", default_value = "5m",
+          value_parser = super::parse_timeout)]
+    timeout: std::time::Duration,
     /// Output format of the plan and the results.
     #[arg(short, long, value_enum, default_value_t = PlanFormat::Text)]
     output: PlanFormat,
@@ -104,7 +114,8 @@ pub fn run(args: &ApplyArgs) -> anyhow::Result<i32> {
             } else {
                 println!("\nDry run: nothing was changed.");
             }
-            return Ok(if plan.failed() || (any_held && !args.dry_run) {
+            let unhealthy = !args.dry_run && args.wait && !wait(&engine, &plan.plan, args.timeout).await;
+            return Ok(if plan.failed() || unhealthy || (any_held && !args.dry_run) {
                 exit::FAILED
             } else if args.dry_run && plan.plan.has_changes() {
                 exit::CHANGES
@@ -155,12 +166,72 @@ pub fn run(args: &ApplyArgs) -> anyhow::Result<i32> {
             );
             return Ok(signal.exit_code());
         }
-        Ok(if report.succeeded() && !plan.failed() && !any_held {
+        let healthy = !args.wait || wait(&engine, &plan.plan, args.timeout).await;
+        Ok(if report.succeeded() && !plan.failed() && !any_held && healthy {
             exit::OK
         } else {
             exit::FAILED
         })
     })
+}
+
+/// `--wait`: waits for every object the plan keeps (not deleted, not held)
+/// to be healthy or failed, and says which are not. True when all are
+/// healthy.
+async fn wait(
+    engine: &mooring::engine::Engine,
+    plan: &mooring::plan::Plan,
+    timeout: std::time::Duration,
+) -> bool {
+    use mooring::plan::{Action, health::Health};
+    let objects: Vec<&mooring::plan::Change> = plan
+        .changes
+        .iter()
+        .filter(|c| !matches!(c.action, Action::Delete | Action::Declared) && c.blocked.is_none())
+        .collect();
+    eprintln!(
+        "waiting up to {} for {} object(s) to be healthy...",
+        humantime(timeout),
+        objects.len()
+    );
+    let started = std::time::Instant::now();
+    let results = engine
+        .wait_healthy(&objects, timeout, std::time::Duration::from_millis(500))
+        .await;
+    let mut healthy = 0;
+    let mut ok = true;
+    for (object, health) in &results {
+        match health {
+            Health::Current => healthy += 1,
+            Health::InProgress(why) => {
+                ok = false;
+                eprintln!(
+                    "still in progress after {}: {object}: {why}",
+                    humantime(timeout)
+                );
+            }
+            Health::Failed(why) => {
+                ok = false;
+                eprintln!("failed: {object}: {why}");
+            }
+        }
+    }
+    eprintln!(
+        "{healthy} of {} object(s) healthy after {:.1}s",
+        results.len(),
+        started.elapsed().as_secs_f64()
+    );
+    ok
+}
+
+/// `300s` as `5m`, `90s` as `90s`.
+fn humantime(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    if s >= 60 && s % 60 == 0 {
+        format!("{}m", s / 60)
+    } else {
+        format!("{s}s")
+    }
 }
 
 /// A signal that asks `apply` to stop.

@@ -219,7 +219,7 @@ pub struct CheckArgs {
     render_timeout: Option<std::time::Duration>,
 }
 
-fn parse_timeout(text: &str) -> Result<std::time::Duration, String> {
+pub(crate) fn parse_timeout(text: &str) -> Result<std::time::Duration, String> {
     mooring::config::parse_duration(text)
 }
 

@@ -40,6 +40,7 @@ use crate::backend::{self, BackendError, DynBackend};
 use crate::finding::Finding;
 use crate::kinds::{self, Holds, KindFacts, Target};
 use crate::manifest::{Manifest, ObjectId};
+use crate::plan::health::Health;
 use crate::plan::{Action, Change, Plan};
 
 /// What the kind table says of an object's kind.
@@ -400,6 +401,51 @@ impl Engine {
             }
         }
         Ok(None)
+    }
+
+    /// Waits until each object of `changes` is healthy or has failed
+    /// ([`crate::plan::health`], asked of its backend every `poll`), or
+    /// until `timeout`; returns each object with its last health. Objects
+    /// whose backend cannot tell are left out.
+    pub async fn wait_healthy(
+        &self,
+        changes: &[&Change],
+        timeout: std::time::Duration,
+        poll: std::time::Duration,
+    ) -> Vec<(String, Health)> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut last: BTreeMap<String, Health> = BTreeMap::new();
+        let mut pending: Vec<&Change> = changes.to_vec();
+        loop {
+            let asked: Vec<(&Change, Option<Health>)> =
+                futures::stream::iter(pending.iter().copied())
+                    .map(|c| async move {
+                        let backend = self.backends.iter().find(|b| b.name() == c.backend);
+                        let health = match backend {
+                            Some(b) => match b.health_boxed(c).await {
+                                Ok(h) => h,
+                                Err(e) => Some(Health::InProgress(format!("cannot read it: {e}"))),
+                            },
+                            None => None,
+                        };
+                        (c, health)
+                    })
+                    .buffer_unordered(self.concurrency.max(1))
+                    .collect()
+                    .await;
+            pending.clear();
+            for (c, health) in asked {
+                let Some(health) = health else { continue };
+                if !health.is_settled() {
+                    pending.push(c);
+                }
+                last.insert(c.id.to_string(), health);
+            }
+            if pending.is_empty() || tokio::time::Instant::now() >= deadline {
+                return last.into_iter().collect();
+            }
+            tokio::time::sleep(poll).await;
+        }
     }
 
     /// One stream of every backend's watch over the kinds of `desired`

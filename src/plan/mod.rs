@@ -5,6 +5,7 @@
 //! so the same code plans a Git-to-Git diff for a pull request and (with a
 //! backend supplying the current side) a diff against live state.
 
+pub mod health;
 pub mod ignore;
 pub mod mask;
 mod observed;

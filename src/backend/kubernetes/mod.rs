@@ -322,6 +322,31 @@ impl Backend for Kubernetes {
         }))
     }
 
+    /// The live object a change names, judged by kstatus's rules; in
+    /// progress while it does not exist yet.
+    async fn health(
+        &self,
+        change: &Change,
+    ) -> Result<Option<crate::plan::health::Health>, BackendError> {
+        let object = format!("{}", change.id);
+        let (group, version) = split_api_version(&change.api_version);
+        let Some(resource) = self
+            .resolve(group, version, &change.id.kind)
+            .await
+            .map_err(|e| self.error(e, &object))?
+        else {
+            return Ok(None);
+        };
+        let live = self
+            .read_object(&resource, change.id.namespace.as_deref(), &change.id.name)
+            .await
+            .map_err(|e| self.error(e, &object))?;
+        Ok(Some(match live {
+            Some(live) => crate::plan::health::of(group, &change.id.kind, &live),
+            None => crate::plan::health::Health::InProgress("not found".into()),
+        }))
+    }
+
     async fn watch(&self, desired: &[Manifest]) -> Result<Option<WatchStream>, BackendError> {
         let kinds: BTreeSet<(String, String, String)> = desired
             .iter()
