@@ -143,6 +143,7 @@ pub fn render_live(
         namespace,
         apart,
     ));
+    findings.extend(manifest::depends::cycles(&manifests));
     let checked = validator.check(&manifests, &input);
     let mut skip = vec![false; manifests.len()];
     for ((m, c), skip) in manifests.iter_mut().zip(checked).zip(&mut skip) {

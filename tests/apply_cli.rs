@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use mooring_emulators::flintlock::{FlintlockEmulator, FlintlockOptions};
 use serde_json::json;
 use support::kube_target::{KubeEnv, Target};
-use support::{Output, write};
+use support::{Output, show, write};
 
 struct Env {
     kube: KubeEnv,
@@ -1129,5 +1129,88 @@ async fn apply_wait_reports_an_unavailable_deployment_and_passes_once_available(
         available.stderr.contains("2 of 2 object(s) healthy"),
         "{}",
         available.stderr
+    );
+}
+
+/// `mooring.dev/depends-on`: a ConfigMap that depends on a Deployment is
+/// applied only once the Deployment is healthy. Without a status (no
+/// controller on the test server) the ConfigMap is skipped, naming why;
+/// once the test writes an available status, the next apply creates it.
+/// A cycle is an error of the plan, naming it. Real server only: the
+/// emulator serves no Deployments.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn depends_on_waits_for_the_dependency_to_be_healthy() {
+    let env = Env::start(Target::Real).await;
+    write(&env.path("repo"), "ns.yaml", &env.ns());
+    write(
+        &env.path("repo"),
+        "deploy.yaml",
+        &format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web, namespace: {}}}\nspec:\n  replicas: 1\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata: {{labels: {{app: web}}}}\n    spec:\n      containers:\n        - name: web\n          image: registry.example/web:1.0\n",
+            env.shop
+        ),
+    );
+    let cm = |deps: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: after-web\n  namespace: {}\n  annotations: {{mooring.dev/depends-on: '{deps}'}}\ndata: {{ready: 'yes'}}\n",
+            env.shop
+        )
+    };
+    let web = format!("Deployment/{}/web", env.shop);
+    write(&env.path("repo"), "cm.yaml", &cm(&web));
+    let first = env.run(&["apply", "--yes", "--timeout", "2s"]).await;
+    assert_code(&first, 1);
+    assert!(
+        first.stdout.contains(&format!(
+            "it depends on what is not healthy (mooring.dev/depends-on): {web} is still in progress after 2s: updated replicas: 0/1"
+        )),
+        "{}",
+        show(&first)
+    );
+    assert!(
+        env.kube
+            .get("", "ConfigMap", Some(&env.shop), "after-web")
+            .await
+            .is_none(),
+        "applied before its dependency was healthy"
+    );
+    assert!(
+        env.kube
+            .get("apps", "Deployment", Some(&env.shop), "web")
+            .await
+            .is_some()
+    );
+
+    let api: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
+        kube::Api::namespaced(env.kube.client(), &env.shop);
+    api.patch_status(
+        "web",
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(serde_json::json!({"status": {
+            "observedGeneration": 1, "replicas": 1, "updatedReplicas": 1, "readyReplicas": 1, "availableReplicas": 1
+        }})),
+    )
+    .await
+    .unwrap();
+    let second = env.run(&["apply", "--yes", "--timeout", "2s"]).await;
+    assert_code(&second, 0);
+    assert!(
+        env.kube
+            .get("", "ConfigMap", Some(&env.shop), "after-web")
+            .await
+            .is_some()
+    );
+
+    // A cycle can never be applied: an error at the object, naming it.
+    let me = format!("ConfigMap/{}/after-web", env.shop);
+    write(&env.path("repo"), "cm.yaml", &cm(&me));
+    let cycle = env.run(&["plan"]).await;
+    assert_code(&cycle, 1);
+    assert!(
+        format!("{}{}", cycle.stdout, cycle.stderr).contains(&format!(
+            "mooring.dev/depends-on makes a cycle, which can never be applied: {me} → {me}"
+        )),
+        "{}",
+        show(&cycle)
     );
 }

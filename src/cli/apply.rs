@@ -34,8 +34,10 @@ pub struct ApplyArgs {
     /// unless all are healthy.
     #[arg(long)]
     wait: bool,
-    /// How long --wait waits (`90s`, `5m`).
-    #[arg(long, value_name = "DURATION", requires = "wait", default_value = "5m",
+    /// How long --wait waits, and how long an object annotated
+    /// `mooring.dev/depends-on` waits for those objects to be healthy
+    /// (`90s`, `5m`).
+    #[arg(long, value_name = "DURATION", default_value = "5m",
           value_parser = super::parse_timeout)]
     timeout: std::time::Duration,
     /// Output format of the plan and the results.
@@ -131,6 +133,7 @@ pub fn run(args: &ApplyArgs) -> anyhow::Result<i32> {
         // requests in flight finish, the rest are reported skipped.
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         engine.stop_on(stop_rx);
+        engine.set_wait_timeout(args.timeout);
         let (signal_tx, signal_rx) = tokio::sync::watch::channel(None);
         let signals = Signals::install();
         let watcher = tokio::spawn(async move {

@@ -27,6 +27,7 @@
 //! applied nor deleted, the others go ahead, and the run reports failure.
 
 mod cap;
+mod depends;
 pub mod order;
 
 pub use cap::DeletionCap;
@@ -259,7 +260,16 @@ pub struct Engine {
     concurrency: usize,
     /// Once true, no further change is started (those in flight finish).
     stop: Option<tokio::sync::watch::Receiver<bool>>,
+    /// How long a change waits for what it depends on to be healthy
+    /// (`mooring.dev/depends-on`).
+    wait_timeout: std::time::Duration,
 }
+
+/// How long a change waits for its dependencies by default.
+pub const DEFAULT_WAIT: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// How often health is asked while waiting.
+const HEALTH_POLL: std::time::Duration = std::time::Duration::from_millis(500);
 
 impl Engine {
     /// `source` is the name written into ownership labels; `concurrency`
@@ -270,6 +280,7 @@ impl Engine {
             source: source.to_string(),
             concurrency: concurrency.max(1),
             stop: None,
+            wait_timeout: DEFAULT_WAIT,
         }
     }
 
@@ -296,6 +307,11 @@ impl Engine {
     /// The most requests in flight per backend.
     pub fn concurrency(&self) -> usize {
         self.concurrency
+    }
+
+    /// How long a change waits for what it depends on to be healthy.
+    pub fn set_wait_timeout(&mut self, timeout: std::time::Duration) {
+        self.wait_timeout = timeout;
     }
 
     /// The backend of `target`, if there is one.
@@ -401,6 +417,53 @@ impl Engine {
             }
         }
         Ok(None)
+    }
+
+    /// Waits for what `desired` depends on (`mooring.dev/depends-on`) to be
+    /// healthy; `Some(why)` when it is not (in progress at the timeout,
+    /// failed, or not declared by this source).
+    async fn unready_dependencies(
+        &self,
+        change: &Change,
+        desired: Option<&Manifest>,
+        plan: &Plan,
+    ) -> Option<String> {
+        let wanted = crate::manifest::depends::depends_on(&desired?.value);
+        if wanted.is_empty() {
+            return None;
+        }
+        let mut deps = Vec::new();
+        for name in &wanted {
+            match plan.changes.iter().find(|d| &d.id.to_string() == name) {
+                Some(d) => deps.push(d),
+                None => {
+                    return Some(format!(
+                        "it depends on {name} (mooring.dev/depends-on), which this source does not declare"
+                    ));
+                }
+            }
+        }
+        let _ = change;
+        let healths = self
+            .wait_healthy(&deps, self.wait_timeout, HEALTH_POLL)
+            .await;
+        let unready: Vec<String> = healths
+            .into_iter()
+            .filter_map(|(object, h)| match h {
+                Health::Current => None,
+                Health::InProgress(why) => Some(format!(
+                    "{object} is still in progress after {}s: {why}",
+                    self.wait_timeout.as_secs()
+                )),
+                Health::Failed(why) => Some(format!("{object} failed: {why}")),
+            })
+            .collect();
+        (!unready.is_empty()).then(|| {
+            format!(
+                "not applied: it depends on what is not healthy (mooring.dev/depends-on): {}",
+                unready.join("; ")
+            )
+        })
     }
 
     /// Waits until each object of `changes` is healthy or has failed
@@ -605,15 +668,21 @@ impl Engine {
         // Creates, updates and replaces by ascending tier, then deletions by
         // descending tier.
         let mut stages: Vec<Vec<&Change>> = Vec::new();
-        for tier in 0..order::TIERS {
-            stages.push(
-                actionable
-                    .iter()
-                    .copied()
-                    .filter(|c| c.action != Action::Delete && order::tier(&c.id) == tier)
-                    .collect(),
-            );
+        // Within the tiers, a change comes after what it depends on
+        // (`mooring.dev/depends-on`), whatever their tiers.
+        let levels = depends::levels(&actionable, &plan.desired);
+        let mut by_level: BTreeMap<usize, Vec<&Change>> = BTreeMap::new();
+        for c in actionable
+            .iter()
+            .copied()
+            .filter(|c| c.action != Action::Delete)
+        {
+            by_level
+                .entry(levels.get(&c.id).copied().unwrap_or(0))
+                .or_default()
+                .push(c);
         }
+        stages.extend(by_level.into_values());
         for tier in (0..order::TIERS).rev() {
             stages.push(
                 actionable
@@ -697,6 +766,15 @@ impl Engine {
                         } else {
                             desired.get(&(c.backend.clone(), c.id.clone()))
                         };
+                        if let Some(why) = self.unready_dependencies(c, want, &plan.plan).await {
+                            return (
+                                c,
+                                Some(Err(BackendError::NotReady {
+                                    object: c.id.to_string(),
+                                    reason: why,
+                                })),
+                            );
+                        }
                         let result = b.apply_boxed(c, want).await;
                         (c, Some(result))
                     }))
@@ -724,6 +802,9 @@ impl Engine {
                     continue;
                 };
                 match result {
+                    Err(BackendError::NotReady { reason, .. }) => {
+                        report.push(c, Outcome::Skipped { reason });
+                    }
                     Ok(done) => {
                         if c.action == Action::Delete {
                             deleted.insert((c.backend.clone(), c.id.clone()));

@@ -5,6 +5,7 @@
 //! and returns every object it could read plus a finding for every problem,
 //! so one run reports everything wrong with a repository.
 
+pub mod depends;
 mod scalar;
 mod text;
 pub mod yaml;
