@@ -1048,6 +1048,13 @@ async fn a_signal_mid_apply_stops_cleanly_and_a_rerun_finishes() {
     );
 }
 
+/// A Deployment `web` of `replicas` in `namespace`.
+fn web_deployment(namespace: &str, replicas: u32) -> String {
+    format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web, namespace: {namespace}}}\nspec:\n  replicas: {replicas}\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata: {{labels: {{app: web}}}}\n    spec:\n      containers:\n        - name: web\n          image: registry.example/web:1.0\n"
+    )
+}
+
 /// `apply --wait` judges health by kstatus's rules. The real test server
 /// has no controllers, so the test writes the Deployment's status itself
 /// (the status subresource), as envtest users do: without a status the
@@ -1062,10 +1069,7 @@ async fn apply_wait_reports_an_unavailable_deployment_and_passes_once_available(
     write(
         &env.path("repo"),
         "deploy.yaml",
-        &format!(
-            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web, namespace: {}}}\nspec:\n  replicas: 2\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata: {{labels: {{app: web}}}}\n    spec:\n      containers:\n        - name: web\n          image: registry.example/web:1.0\n",
-            env.shop
-        ),
+        &web_deployment(&env.shop, 2),
     );
     let wait = ["apply", "--yes", "--wait", "--timeout", "2s"];
     let first = env.run(&wait).await;
@@ -1145,10 +1149,7 @@ async fn depends_on_waits_for_the_dependency_to_be_healthy() {
     write(
         &env.path("repo"),
         "deploy.yaml",
-        &format!(
-            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: web, namespace: {}}}\nspec:\n  replicas: 1\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata: {{labels: {{app: web}}}}\n    spec:\n      containers:\n        - name: web\n          image: registry.example/web:1.0\n",
-            env.shop
-        ),
+        &web_deployment(&env.shop, 1),
     );
     let cm = |deps: &str| {
         format!(

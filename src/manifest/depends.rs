@@ -16,18 +16,7 @@ pub const DEPENDS_ON_ANNOTATION: &str = "mooring.dev/depends-on";
 
 /// The objects `value` says it depends on, as `ObjectId`'s display form.
 pub fn depends_on(value: &Value) -> Vec<String> {
-    value
-        .pointer("/metadata/annotations")
-        .and_then(|a| a.get(DEPENDS_ON_ANNOTATION))
-        .and_then(Value::as_str)
-        .map(|text| {
-            text.split([',', '\n'])
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
+    super::annotation_list(value, DEPENDS_ON_ANNOTATION)
 }
 
 /// One error per cycle of `mooring.dev/depends-on` among `manifests`,

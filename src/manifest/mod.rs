@@ -523,9 +523,15 @@ fn identify(file: &str, doc: yaml::Document) -> Result<Manifest, Box<Finding>> {
 
 /// The pointers of an object's `mooring.dev/ignore` annotation.
 fn ignore_annotation(value: &Value) -> Vec<String> {
+    annotation_list(value, IGNORE_ANNOTATION)
+}
+
+/// The items of a list annotation: separated by commas or new lines,
+/// trimmed, empty ones left out.
+pub fn annotation_list(value: &Value, key: &str) -> Vec<String> {
     value
         .pointer("/metadata/annotations")
-        .and_then(|a| a.get(IGNORE_ANNOTATION))
+        .and_then(|a| a.get(key))
         .and_then(Value::as_str)
         .map(|text| {
             text.split([',', '\n'])
