@@ -29,6 +29,7 @@ type ObjectLabels = [String; 4];
 pub struct Metrics {
     registry: Registry,
     resource_drift: IntGaugeVec,
+    resource_health: IntGaugeVec,
     drifted_resources: IntGaugeVec,
     managed_resources: IntGaugeVec,
     sync_total: IntCounterVec,
@@ -58,6 +59,8 @@ pub struct Metrics {
 #[derive(Default)]
 struct Seen {
     objects: BTreeSet<ObjectLabels>,
+    /// The objects with a `mooring_resource_health` series.
+    health: BTreeSet<ObjectLabels>,
     kinds: BTreeSet<(String, String)>,
     info: Option<(String, String)>,
     policies: BTreeSet<String>,
@@ -118,6 +121,12 @@ impl Metrics {
                 &r,
                 "mooring_resource_drift",
                 "1 when the live object differs from Git, 0 when in sync",
+                &["source", "backend", "kind", "namespace", "name"],
+            )?,
+            resource_health: int_gauge(
+                &r,
+                "mooring_resource_health",
+                "1 when the live object is healthy (kstatus's rules), 0 while in progress, -1 when it failed",
                 &["source", "backend", "kind", "namespace", "name"],
             )?,
             drifted_resources: int_gauge(
@@ -310,6 +319,38 @@ impl Metrics {
         seen.kinds = counts.into_keys().collect();
     }
 
+    /// Health per object, as of the last sync or drift check; the series
+    /// of an object no longer read go.
+    pub fn record_health(&self, source: &str, health: &[crate::engine::ObjectHealth]) {
+        use crate::plan::health::Health;
+        let mut now = BTreeSet::new();
+        for h in health {
+            let labels: ObjectLabels = [
+                h.backend.clone(),
+                h.id.kind.clone(),
+                h.id.namespace.clone().unwrap_or_default(),
+                h.id.name.clone(),
+            ];
+            let value = match h.health {
+                Health::Current => 1,
+                Health::InProgress(_) => 0,
+                Health::Failed(_) => -1,
+            };
+            self.resource_health
+                .with_label_values(&[source, &labels[0], &labels[1], &labels[2], &labels[3]])
+                .set(value);
+            now.insert(labels);
+        }
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        let seen = seen.entry(source.to_string()).or_default();
+        for gone in seen.health.difference(&now) {
+            let _ = self
+                .resource_health
+                .remove_label_values(&[source, &gone[0], &gone[1], &gone[2], &gone[3]]);
+        }
+        seen.health = now;
+    }
+
     /// What an apply did, per change.
     pub fn record_apply(&self, source: &str, report: &Report) {
         for r in &report.results {
@@ -430,6 +471,7 @@ impl Observer for Metrics {
         }
         if let Some(plan) = &o.plan {
             self.record_plan(source, plan);
+            self.record_health(source, &o.health);
         }
         if let Some(report) = &o.report {
             self.record_apply(source, report);
@@ -502,6 +544,7 @@ mod tests {
             drift_check: false,
             held: Vec::new(),
             render_time: None,
+            health: Vec::new(),
         }
     }
 
@@ -544,6 +587,44 @@ mod tests {
         assert!(!text.contains("revision=\"abc123\""), "{text}");
         assert!(text.contains("revision=\"def456\""));
         assert!(text.contains("mooring_sync_total{result=\"success\",source=\"web\"} 3"));
+    }
+
+    #[test]
+    fn health_per_object_and_series_of_objects_gone_are_removed() {
+        use crate::engine::ObjectHealth;
+        use crate::plan::health::Health;
+        let m = Metrics::new().unwrap();
+        let id = |name: &str| crate::manifest::ObjectId {
+            group: "apps".into(),
+            kind: "Deployment".into(),
+            namespace: Some("shop".into()),
+            name: name.into(),
+        };
+        let h = |name: &str, health: Health| ObjectHealth {
+            backend: "kubernetes".into(),
+            id: id(name),
+            health,
+        };
+        m.record_health(
+            "web",
+            &[
+                h("a", Health::Current),
+                h("b", Health::InProgress("x".into())),
+                h("c", Health::Failed("y".into())),
+            ],
+        );
+        let text = m.encode();
+        let series = |name: &str| {
+            format!(
+                "mooring_resource_health{{backend=\"kubernetes\",kind=\"Deployment\",name=\"{name}\",namespace=\"shop\",source=\"web\"}}"
+            )
+        };
+        assert!(text.contains(&format!("{} 1", series("a"))), "{text}");
+        assert!(text.contains(&format!("{} 0", series("b"))), "{text}");
+        assert!(text.contains(&format!("{} -1", series("c"))), "{text}");
+        m.record_health("web", &[h("a", Health::Current)]);
+        let text = m.encode();
+        assert!(!text.contains(&series("b")), "{text}");
     }
 
     #[test]

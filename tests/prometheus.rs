@@ -57,7 +57,7 @@ fn the_alert_rules_are_valid_and_pass_their_unit_tests() {
     );
     assert_success("promtool check rules", &out);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("SUCCESS: 7 rules found"), "{stdout}");
+    assert!(stdout.contains("SUCCESS: 8 rules found"), "{stdout}");
 
     let out = tool(
         "promtool",
@@ -422,7 +422,7 @@ fn fast_rules() -> String {
             }
         })
         .collect();
-    assert_eq!(rewritten, 7, "one `for:` per alert");
+    assert_eq!(rewritten, 8, "one `for:` per alert");
     lines.join("\n") + "\n"
 }
 

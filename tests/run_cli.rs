@@ -275,6 +275,27 @@ async fn the_daemon_follows_new_commits_and_stops_cleanly_on_sigterm(t: Target) 
     let status: serde_json::Value = serde_json::from_str(&status).unwrap();
     assert_eq!(status["sources"][0]["name"], env.source());
     assert_eq!(status["sources"][0]["result"], "success");
+    // Health is read after the sync: the ConfigMap and its Namespace are
+    // healthy (a ConfigMap has no status; the Namespace is Active).
+    assert_eq!(
+        status["sources"][0]["unhealthy"],
+        serde_json::json!([]),
+        "{status}"
+    );
+    assert_eq!(
+        sample(
+            &metrics,
+            "mooring_resource_health",
+            &["kind=\"ConfigMap\"", "name=\"app\""]
+        ),
+        Some(1.0),
+        "{metrics}"
+    );
+    assert_eq!(
+        sample(&metrics, "mooring_resource_health", &["kind=\"Namespace\""]),
+        Some(1.0),
+        "{metrics}"
+    );
     let repo = env.dir.path().join("repo");
     write(&repo, "deploy/cm.yaml", &env.ours(&cm("warn")));
     commit_all(&repo, "second");

@@ -203,8 +203,9 @@ async fn wait(
         .await;
     let mut healthy = 0;
     let mut ok = true;
-    for (object, health) in &results {
-        match health {
+    for result in &results {
+        let object = &result.id;
+        match &result.health {
             Health::Current => healthy += 1,
             Health::InProgress(why) => {
                 ok = false;

@@ -265,6 +265,26 @@ pub struct Engine {
     wait_timeout: std::time::Duration,
 }
 
+/// One object's health, as its backend judged it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ObjectHealth {
+    pub backend: String,
+    pub id: ObjectId,
+    pub health: Health,
+}
+
+impl std::fmt::Display for ObjectHealth {
+    /// `Deployment/shop/web [kubernetes]: in progress: available replicas: 1/2`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} [{}]: ", self.id, self.backend)?;
+        match &self.health {
+            Health::Current => write!(f, "healthy"),
+            Health::InProgress(why) => write!(f, "in progress: {why}"),
+            Health::Failed(why) => write!(f, "failed: {why}"),
+        }
+    }
+}
+
 /// How long a change waits for its dependencies by default.
 pub const DEFAULT_WAIT: std::time::Duration = std::time::Duration::from_secs(300);
 
@@ -449,6 +469,7 @@ impl Engine {
             .await;
         let unready: Vec<String> = healths
             .into_iter()
+            .map(|o| (o.id.to_string(), o.health))
             .filter_map(|(object, h)| match h {
                 Health::Current => None,
                 Health::InProgress(why) => Some(format!(
@@ -466,6 +487,21 @@ impl Engine {
         })
     }
 
+    /// The health of every object `plan` keeps (not deleted, not held), one
+    /// reading each: what the daemon records after each sync and drift
+    /// check.
+    pub async fn health(&self, plan: &Plan) -> Vec<ObjectHealth> {
+        let objects: Vec<&Change> = plan
+            .changes
+            .iter()
+            .filter(|c| {
+                !matches!(c.action, Action::Delete | Action::Declared) && c.blocked.is_none()
+            })
+            .collect();
+        self.wait_healthy(&objects, std::time::Duration::ZERO, HEALTH_POLL)
+            .await
+    }
+
     /// Waits until each object of `changes` is healthy or has failed
     /// ([`crate::plan::health`], asked of its backend every `poll`), or
     /// until `timeout`; returns each object with its last health. Objects
@@ -475,9 +511,9 @@ impl Engine {
         changes: &[&Change],
         timeout: std::time::Duration,
         poll: std::time::Duration,
-    ) -> Vec<(String, Health)> {
+    ) -> Vec<ObjectHealth> {
         let deadline = tokio::time::Instant::now() + timeout;
-        let mut last: BTreeMap<String, Health> = BTreeMap::new();
+        let mut last: BTreeMap<(String, ObjectId), Health> = BTreeMap::new();
         let mut pending: Vec<&Change> = changes.to_vec();
         loop {
             let asked: Vec<(&Change, Option<Health>)> =
@@ -502,10 +538,17 @@ impl Engine {
                 if !health.is_settled() {
                     pending.push(c);
                 }
-                last.insert(c.id.to_string(), health);
+                last.insert((c.backend.clone(), c.id.clone()), health);
             }
             if pending.is_empty() || tokio::time::Instant::now() >= deadline {
-                return last.into_iter().collect();
+                return last
+                    .into_iter()
+                    .map(|((backend, id), health)| ObjectHealth {
+                        backend,
+                        id,
+                        health,
+                    })
+                    .collect();
             }
             tokio::time::sleep(poll).await;
         }

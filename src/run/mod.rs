@@ -98,6 +98,9 @@ pub struct SyncOutcome {
     /// Time spent rendering Kustomize and Helm folders, when the revision
     /// had any (from the cache: next to nothing).
     pub render_time: Option<Duration>,
+    /// The health of each object the plan keeps, read after the sync or
+    /// drift check ([`crate::plan::health`]); empty when no plan was made.
+    pub health: Vec<crate::engine::ObjectHealth>,
 }
 
 /// A change a safety rule or a sync window held back.
@@ -394,6 +397,7 @@ impl SourceRunner {
             drift_check,
             held: self.held_now(),
             render_time: None,
+            health: Vec::new(),
         }
     }
 
@@ -590,6 +594,7 @@ impl SourceRunner {
             return out;
         }
         self.window_held.clear();
+        out.health = self.engine.health(&plan).await;
         out.plan = Some(plan);
         if let Some(why) = failed {
             out.result = SyncResult::Failed;
@@ -649,6 +654,7 @@ impl SourceRunner {
             failed,
             held,
         } = self.plan_and_apply(&manifests, heal).await;
+        out.health = self.engine.health(&plan).await;
         out.plan = Some(plan);
         if let Some(why) = failed {
             out.result = SyncResult::Failed;

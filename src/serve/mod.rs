@@ -50,6 +50,10 @@ pub struct SourceStatus {
     /// `Kind/ns/name [backend]` of every object whose live state differs
     /// from Git, as of the last plan (sync or drift check).
     pub drifted: Vec<String>,
+    /// Every object that is not healthy, with why (`Deployment/shop/web
+    /// [kubernetes]: in progress: available replicas: 1/2`), as of the
+    /// last plan.
+    pub unhealthy: Vec<String>,
     /// Findings of the last revision read.
     pub findings: Vec<Finding>,
 }
@@ -80,6 +84,12 @@ impl Observer for StatusBoard {
                 .iter()
                 .filter(|c| c.action.is_change())
                 .map(|c| format!("{} [{}]", c.id, c.backend))
+                .collect();
+            s.unhealthy = o
+                .health
+                .iter()
+                .filter(|h| h.health != crate::plan::health::Health::Current)
+                .map(ToString::to_string)
                 .collect();
         }
         s.held = o.held.iter().map(ToString::to_string).collect();
@@ -213,6 +223,7 @@ mod tests {
             drift_check: false,
             held: Vec::new(),
             render_time: None,
+            health: Vec::new(),
         };
         board.observe(&o);
         let s = &board.snapshot()[0];

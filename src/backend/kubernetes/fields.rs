@@ -12,6 +12,8 @@
 
 use serde_json::{Map, Value};
 
+use crate::manifest::Manifest;
+
 /// Metadata fields the server sets; never part of a diff.
 const SERVER_METADATA: [&str; 6] = [
     "managedFields",
@@ -258,6 +260,21 @@ fn remove_path(value: &mut Value, path: &[String]) {
     if let Some(map) = cur.as_object_mut() {
         map.remove(last);
     }
+}
+
+/// `manifest` with its ignored fields (`plan::ignore`) given their values
+/// in `live`; borrowed as it is when it ignores nothing.
+pub(super) fn with_ignored_from_live<'m>(
+    manifest: &'m Manifest,
+    live: &Value,
+) -> std::borrow::Cow<'m, Manifest> {
+    if manifest.ignore.is_empty() {
+        return std::borrow::Cow::Borrowed(manifest);
+    }
+    let mut adjusted = manifest.clone();
+    let pointers = crate::plan::ignore::pointers(&manifest.ignore, live);
+    crate::plan::ignore::fill_from_live(&mut adjusted.value, live, &pointers);
+    std::borrow::Cow::Owned(adjusted)
 }
 
 #[cfg(test)]

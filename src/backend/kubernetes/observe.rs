@@ -569,7 +569,7 @@ impl Kubernetes {
         let results: Vec<(usize, Result<DryRun, BackendError>)> = stream::iter(jobs)
             .map(|(i, r, object)| async move {
                 // Ignored fields take their live value: never a difference.
-                let manifest = with_ignored_from_live(&desired[i], &object);
+                let manifest = fields::with_ignored_from_live(&desired[i], &object);
                 (i, self.dry_run(&manifest, &r, &object).await)
             })
             .buffer_unordered(self.concurrency)
@@ -839,21 +839,6 @@ impl Kubernetes {
             self.source
         )
     }
-}
-
-/// `manifest` with its ignored fields (`plan::ignore`) given their values
-/// in `live`; borrowed as it is when it ignores nothing.
-pub(super) fn with_ignored_from_live<'m>(
-    manifest: &'m Manifest,
-    live: &Value,
-) -> std::borrow::Cow<'m, Manifest> {
-    if manifest.ignore.is_empty() {
-        return std::borrow::Cow::Borrowed(manifest);
-    }
-    let mut adjusted = manifest.clone();
-    let pointers = crate::plan::ignore::pointers(&manifest.ignore, live);
-    crate::plan::ignore::fill_from_live(&mut adjusted.value, live, &pointers);
-    std::borrow::Cow::Owned(adjusted)
 }
 
 /// Why a dry-run create did not pass.

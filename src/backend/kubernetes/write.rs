@@ -123,7 +123,7 @@ impl Kubernetes {
                 .await
                 .map_err(|e| self.error(e, &object))?
             {
-                Some(live) => super::observe::with_ignored_from_live(manifest, &live),
+                Some(live) => super::fields::with_ignored_from_live(manifest, &live),
                 None => std::borrow::Cow::Borrowed(manifest),
             }
         } else {
