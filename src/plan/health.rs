@@ -393,4 +393,101 @@ mod tests {
             .is_settled()
         );
     }
+
+    #[test]
+    fn workloads_namespaces_crds_and_microvms() {
+        let sts = |status: Value| {
+            of(
+                "apps",
+                "StatefulSet",
+                &json!({"spec": {"replicas": 2}, "status": status}),
+            )
+        };
+        assert_eq!(
+            sts(json!({"readyReplicas": 1})),
+            Health::InProgress("ready replicas: 1/2".into())
+        );
+        assert_eq!(
+            sts(json!({"readyReplicas": 2, "currentRevision": "a", "updateRevision": "b"})),
+            Health::InProgress("rolling update in progress".into())
+        );
+        assert_eq!(
+            sts(json!({"readyReplicas": 2, "currentRevision": "b", "updateRevision": "b"})),
+            Health::Current
+        );
+        let ds = |n: i64| {
+            of(
+                "apps",
+                "DaemonSet",
+                &json!({"status": {"desiredNumberScheduled": 3, "currentNumberScheduled": 3,
+                    "updatedNumberScheduled": 3, "numberAvailable": n}}),
+            )
+        };
+        assert_eq!(ds(2), Health::InProgress("available pods: 2/3".into()));
+        assert_eq!(ds(3), Health::Current);
+        assert_eq!(
+            of(
+                "apps",
+                "ReplicaSet",
+                &json!({"spec": {"replicas": 3}, "status": {"availableReplicas": 1}})
+            ),
+            Health::InProgress("available replicas: 1/3".into())
+        );
+        assert_eq!(
+            of("", "Namespace", &json!({"status": {"phase": "Active"}})),
+            Health::Current
+        );
+        assert_eq!(
+            of(
+                "",
+                "Namespace",
+                &json!({"status": {"phase": "Terminating"}})
+            ),
+            Health::InProgress("phase Terminating".into())
+        );
+        let crd = |c: Value| {
+            of(
+                "apiextensions.k8s.io",
+                "CustomResourceDefinition",
+                &json!({"status": {"conditions": [c]}}),
+            )
+        };
+        assert_eq!(
+            crd(json!({"type": "Established", "status": "True"})),
+            Health::Current
+        );
+        assert!(matches!(
+            crd(json!({"type": "NamesAccepted", "status": "False", "reason": "ListKindConflict"})),
+            Health::Failed(m) if m == "ListKindConflict"
+        ));
+        let vm = |state: &str| {
+            of(
+                "flintlock.liquidmetal.dev",
+                "MicroVM",
+                &json!({"status": {"state": state}}),
+            )
+        };
+        assert_eq!(vm("CREATED"), Health::Current);
+        assert!(matches!(vm("FAILED"), Health::Failed(_)));
+        assert!(!vm("PENDING").is_settled());
+        assert!(matches!(
+            of("", "Pod", &json!({"status": {"phase": "Failed", "message": "OOMKilled"}})),
+            Health::Failed(m) if m == "OOMKilled"
+        ));
+        assert!(matches!(
+            of("llamastack.io", "LlamaStackDistribution", &json!({"status": {"phase": "Failed",
+                "conditions": [{"type": "Ready", "status": "False", "reason": "DeploymentFailed"}]}})),
+            Health::Failed(m) if m == "DeploymentFailed"
+        ));
+        // wasmCloud's kinds report a Ready condition.
+        assert!(
+            !of(
+                "runtime.wasmcloud.dev",
+                "Workload",
+                &json!({"status": {"conditions": [
+            {"type": "Ready", "status": "False", "reason": "Reconciling"}]}})
+            )
+            .is_settled()
+        );
+    }
 }
