@@ -5,7 +5,7 @@ mod support;
 
 use std::path::Path;
 
-use support::{commit_all, mooring, write};
+use support::{commit_all, git_init, mooring, write};
 
 const NS: &str = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: apps\n";
 const CM_V1: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cfg\n  namespace: apps\ndata:\n  level: info\n";
@@ -511,4 +511,83 @@ fn a_path_missing_at_both_revisions_is_an_error() {
             );
         }
     }
+}
+
+/// `--against-ref main...feature` compares the branch with where it forked
+/// from main (the merge base, as `git diff main...feature`): an object main
+/// added since is not shown as deleted by the branch.
+#[test]
+fn a_merge_base_range_compares_with_where_the_branch_forked() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let repo = git_init(d);
+    let cm = |name: &str, level: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}, namespace: apps}}\ndata: {{level: {level}}}\n"
+        )
+    };
+    write(d, "deploy/app.yaml", &cm("app", "info"));
+    let fork = commit_all(&repo, "fork point");
+    // The branch changes the level.
+    let fork_commit = repo.find_commit(fork).unwrap();
+    repo.branch("feature", &fork_commit, false).unwrap();
+    // main moves on: another object.
+    write(d, "deploy/newer.yaml", &cm("newer", "info"));
+    commit_all(&repo, "main moves on");
+    repo.set_head("refs/heads/feature").unwrap();
+    repo.checkout_head(Some(git2::build::CheckoutBuilder::new().force()))
+        .unwrap();
+    write(d, "deploy/app.yaml", &cm("app", "debug"));
+    commit_all(&repo, "feature: debug");
+    // The desired side is the range's `feature`, wherever HEAD is.
+    repo.set_head("refs/heads/main").unwrap();
+
+    let out = plan(d, &["--against-ref", "main...feature"]);
+    assert_eq!(out.code, 2, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("0 to create, 1 to update, 0 to delete"),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("newer"), "{}", out.stdout);
+    // Against main itself, main's newer object looks deleted by the branch.
+    let plain = plan(d, &["--ref", "feature", "--against-ref", "main"]);
+    assert!(plain.stdout.contains("1 to delete"), "{}", plain.stdout);
+}
+
+/// In a shallow clone (CI's default `fetch-depth: 1`), a revision that was
+/// not fetched is an error that says so and how to fetch it.
+#[test]
+fn a_missing_revision_in_a_shallow_clone_says_how_to_fetch_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let origin = dir.path().join("origin");
+    let repo = git_init(&origin);
+    write(
+        &origin,
+        "deploy/a.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: apps}\n",
+    );
+    let first = commit_all(&repo, "first").to_string();
+    write(
+        &origin,
+        "deploy/b.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: b, namespace: apps}\n",
+    );
+    commit_all(&repo, "second");
+    let shallow = dir.path().join("shallow");
+    let cloned = support::git_command()
+        .args(["clone", "-q", "--depth", "1"])
+        .arg(format!("file://{}", origin.display()))
+        .arg(&shallow)
+        .status()
+        .unwrap();
+    assert!(cloned.success());
+    let out = plan(&shallow, &["--against-ref", &first]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains("this is a shallow clone")
+            && out.stderr.contains("git fetch --unshallow"),
+        "{}",
+        out.stderr
+    );
 }

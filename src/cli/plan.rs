@@ -22,8 +22,12 @@ pub struct PlanArgs {
     #[command(flatten)]
     source: SourceArgs,
     /// Compare with this Git revision instead of live targets (e.g. the
-    /// target branch of a pull request): a Git-to-Git plan. With --config,
-    /// its source.auth and timeout are used to reach the repository.
+    /// target branch of a pull request): a Git-to-Git plan. `A...B`
+    /// compares with where B forked from A (their merge base, as `git diff
+    /// A...B`), so a branch pipeline never shows A's newer commits as
+    /// reversed changes; B is then the desired side unless --ref says
+    /// otherwise. With --config, its source.auth and timeout are used to
+    /// reach the repository.
     #[arg(long, value_name = "REV", conflicts_with_all = ["kubeconfig", "context", "flintlock", "prune", "allow_empty", "max_deletions", "force_prune"])]
     against_ref: Option<String>,
     #[command(flatten)]
@@ -128,7 +132,12 @@ fn run_live(args: &PlanArgs) -> anyhow::Result<i32> {
 /// A plan between two Git revisions.
 fn run_git(args: &PlanArgs, against_ref: &str) -> anyhow::Result<i32> {
     let source = &args.source;
-    let git_ref = source.git_ref.as_deref().unwrap_or("HEAD");
+    // `--against-ref A...B` compares B with where it forked from A (as `git
+    // diff A...B`): B is the desired side unless --ref says otherwise.
+    let forked = against_ref
+        .split_once("...")
+        .map(|(_, b)| if b.is_empty() { "HEAD" } else { b });
+    let git_ref = source.git_ref.as_deref().or(forked).unwrap_or("HEAD");
     let subdir = source.path.as_deref().unwrap_or("");
     let limits = args.check.limits();
     let validator = Validator::new(args.check.options()).context("cannot start validation")?;

@@ -213,6 +213,21 @@ impl GitRepo {
 
     /// Resolves a revision (branch, tag, commit, `HEAD~1`...) to a commit id.
     pub fn resolve(&self, rev: &str) -> Result<Oid, SourceError> {
+        // `A...B`: where B forked from A, as `git diff A...B` compares.
+        if let Some((a, b)) = rev.split_once("...") {
+            let side = |r: &str| self.resolve(if r.is_empty() { "HEAD" } else { r });
+            let (a_id, b_id) = (side(a)?, side(b)?);
+            return self
+                .repo
+                .merge_base(a_id, b_id)
+                .map_err(|cause| SourceError::Git {
+                    context: format!(
+                        "{a} and {b} have no common ancestor for {rev}{}",
+                        self.shallow_hint()
+                    ),
+                    cause,
+                });
+        }
         let direct = self.repo.revparse_single(rev);
         let obj = match direct {
             Ok(o) => o,
@@ -220,12 +235,12 @@ impl GitRepo {
                 .repo
                 .revparse_single(&format!("origin/{rev}"))
                 .map_err(|_| SourceError::Git {
-                    context: format!("unknown revision {rev}"),
+                    context: format!("unknown revision {rev}{}", self.shallow_hint()),
                     cause: e,
                 })?,
             Err(e) => {
                 return Err(SourceError::Git {
-                    context: format!("unknown revision {rev}"),
+                    context: format!("unknown revision {rev}{}", self.shallow_hint()),
                     cause: e,
                 });
             }
@@ -234,6 +249,16 @@ impl GitRepo {
             .peel_to_commit()
             .map_err(git(format!("{rev} does not name a commit")))?;
         Ok(commit.id())
+    }
+
+    /// For a shallow clone, what to do when a revision is missing.
+    fn shallow_hint(&self) -> &'static str {
+        if self.repo.is_shallow() {
+            " (this is a shallow clone, which may not hold it: fetch the history with `git \
+             fetch --unshallow`, or `fetch-depth: 0` in actions/checkout)"
+        } else {
+            ""
+        }
     }
 
     /// The root tree of `commit`.
