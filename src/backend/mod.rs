@@ -34,7 +34,7 @@ pub const SOURCE_LABEL: &str = "mooring.dev/source";
 /// Annotation choosing the Flintlock host of a MicroVM or Ignite VM.
 pub const HOST_ANNOTATION: &str = "mooring.dev/host";
 /// Annotation refusing replacement (`never`) of a MicroVM whose spec changed.
-pub const REPLACE_ANNOTATION: &str = "mooring.dev/replace";
+pub use crate::plan::policy::REPLACE_ANNOTATION;
 
 /// The error a request to a target failed with, kept whole as the
 /// `source()` of [`BackendError::Unreachable`] and the like: a

@@ -215,8 +215,60 @@ fn normalize_object(id: &ObjectId, value: &Value) -> Value {
 /// Plans `desired` over `current` (two Git revisions). Takes the manifests
 /// by value: their values move into the plan's input instead of being
 /// copied, which halves what a large repository costs to plan.
+///
+/// Each kind is planned as a target would apply it (the kind table's
+/// facts), so the plan says what will really happen: a Flintlock microVM
+/// whose spec changed is a replace (Flintlock has no update), and so is an
+/// immutable ConfigMap or Secret whose data changed (refused with
+/// `mooring.dev/replace: never`); Ignite Kernels, Images and Pools are
+/// declared, with nothing to apply.
 pub fn plan(desired: Vec<Manifest>, current: Vec<Manifest>) -> Plan {
-    plan_observed("", pair(desired, current))
+    let mut observed = pair(desired, current);
+    for o in &mut observed {
+        let facts = crate::kinds::facts(&o.id.group, &o.id.kind);
+        let replaced = facts.target == crate::kinds::Target::Flintlock
+            || (is_immutable(o.live.as_ref())
+                && is_immutable(o.desired.as_ref())
+                && data_of(o.live.as_ref()) != data_of(o.desired.as_ref()));
+        if replaced {
+            o.update = if policy::replace_never(o.desired.as_ref()) {
+                UpdateStrategy::Refused(format!(
+                    "{}: never forbids replacing it",
+                    policy::REPLACE_ANNOTATION
+                ))
+            } else {
+                UpdateStrategy::Replace
+            };
+        }
+    }
+    let mut planned = plan_observed("", observed);
+    let mut declared = false;
+    for c in &mut planned.changes {
+        let facts = crate::kinds::facts(&c.id.group, &c.id.kind);
+        if facts.target == crate::kinds::Target::DeclarationOnly && c.action != Action::Delete {
+            c.action = Action::Declared;
+            c.diff.clear();
+            declared = true;
+        }
+    }
+    if declared {
+        planned = Plan::from_changes(planned.changes);
+    }
+    planned
+}
+
+/// Whether an object says `immutable: true` (a ConfigMap or Secret).
+fn is_immutable(object: Option<&Value>) -> bool {
+    object
+        .and_then(|o| o.get("immutable"))
+        .and_then(Value::as_bool)
+        == Some(true)
+}
+
+/// An immutable object's data: what cannot change in place.
+fn data_of(object: Option<&Value>) -> (Option<&Value>, Option<&Value>, Option<&Value>) {
+    let get = |k: &str| object.and_then(|o| o.get(k));
+    (get("data"), get("binaryData"), get("stringData"))
 }
 
 /// Pairs desired and current manifests by identity, as a backend would
@@ -349,6 +401,55 @@ fn diff(id: &ObjectId, old: Option<&Value>, new: Option<&Value>) -> String {
 mod tests {
     use super::*;
     use crate::manifest::from_test_yaml as manifests;
+
+    #[test]
+    fn a_git_to_git_plan_says_what_each_target_will_really_do() {
+        let vm = |cpus: u32| {
+            format!(
+                "apiVersion: flintlock.liquidmetal.dev/v1alpha1\nkind: MicroVM\nmetadata: {{name: vm, namespace: edge}}\nspec: {{vcpu: {cpus}}}\n"
+            )
+        };
+        let kernel = |image: &str| {
+            format!(
+                "apiVersion: ignite.weave.works/v1alpha4\nkind: Kernel\nmetadata: {{name: k}}\nspec: {{ociRef: '{image}'}}\n"
+            )
+        };
+        let frozen = |level: &str, annotation: &str| {
+            format!(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: frozen-{annotation}, namespace: apps, annotations: {{mooring.dev/replace: '{annotation}'}}}}\nimmutable: true\ndata: {{level: {level}}}\n"
+            )
+        };
+        let old = manifests(&format!(
+            "{}---\n{}---\n{}---\n{}",
+            vm(2),
+            kernel("a:1"),
+            frozen("info", "yes"),
+            frozen("info", "never")
+        ));
+        let new = manifests(&format!(
+            "{}---\n{}---\n{}---\n{}",
+            vm(4),
+            kernel("a:2"),
+            frozen("debug", "yes"),
+            frozen("debug", "never")
+        ));
+        let p = plan(new, old);
+        let by: Vec<(String, Action, bool)> = p
+            .changes
+            .iter()
+            .map(|c| (c.id.name.clone(), c.action, c.blocked.is_some()))
+            .collect();
+        assert_eq!(
+            by,
+            [
+                ("frozen-never".to_string(), Action::Replace, true),
+                ("frozen-yes".to_string(), Action::Replace, false),
+                ("vm".to_string(), Action::Replace, false),
+                ("k".to_string(), Action::Declared, false),
+            ]
+        );
+        assert_eq!(p.summary.replace, 3, "{:?}", p.summary);
+    }
 
     #[test]
     fn an_objects_own_policy_keeps_it_as_it_is() {

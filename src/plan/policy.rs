@@ -17,6 +17,8 @@ use serde_json::Value;
 pub const APPLY_ANNOTATION: &str = "mooring.dev/apply";
 /// `mooring.dev/prune: disabled`.
 pub const PRUNE_ANNOTATION: &str = "mooring.dev/prune";
+/// `mooring.dev/replace: never`.
+pub const REPLACE_ANNOTATION: &str = "mooring.dev/replace";
 
 const FLUX_SSA: &str = "kustomize.toolkit.fluxcd.io/ssa";
 const FLUX_PRUNE: &str = "kustomize.toolkit.fluxcd.io/prune";
@@ -41,6 +43,11 @@ pub fn ignored(object: Option<&Value>) -> bool {
 pub fn create_only(object: Option<&Value>) -> bool {
     annotation(object, APPLY_ANNOTATION) == Some("create-only")
         || annotation(object, FLUX_SSA).is_some_and(|v| v.eq_ignore_ascii_case("ifnotpresent"))
+}
+
+/// Whether an object refuses to be replaced (`mooring.dev/replace: never`).
+pub fn replace_never(object: Option<&Value>) -> bool {
+    annotation(object, REPLACE_ANNOTATION) == Some("never")
 }
 
 /// Whether a live object is never deleted when it leaves Git.
