@@ -758,3 +758,29 @@ fn schemas_in_kubeconform_and_crds_catalog_layouts() {
     assert_ne!(url.code, 0);
     assert!(url.stderr.contains("nothing is fetched"), "{}", url.stderr);
 }
+
+/// `mooring … | head`: when the reader of standard output goes away, the
+/// command stops quietly with 141 (as a shell reports SIGPIPE), not with a
+/// panic's message and 101.
+#[test]
+fn a_closed_stdout_stops_quietly() {
+    use std::io::{BufRead, BufReader};
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mooring"))
+        // 250 KB, more than a pipe holds: it cannot all be written before
+        // the reader goes.
+        .args(["crds"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut first = String::new();
+    BufReader::new(stdout).read_line(&mut first).unwrap();
+    assert!(!first.is_empty());
+    // The reader is gone (dropped above): the rest cannot be written.
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(141), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -323,8 +323,34 @@ fn init_logging(format: LogFormat, level: &str) {
     };
 }
 
+/// The exit code of a process whose output's reader went away, as a shell
+/// reports one killed by SIGPIPE.
+const CLOSED_PIPE: i32 = 141;
+
+/// `mooring validate | head`: when the reader of standard output or error
+/// goes away, stop quietly with [`CLOSED_PIPE`], as Unix tools do, instead
+/// of the panic `println!` makes of it. (Rust ignores SIGPIPE so that
+/// network writes fail with an error rather than killing the daemon; only
+/// the standard streams get this treatment.)
+fn quiet_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.starts_with("failed printing to std") && message.contains("Broken pipe") {
+            std::process::exit(CLOSED_PIPE);
+        }
+        default(info);
+    }));
+}
+
 /// Runs the command line and returns the process exit code.
 pub fn main() -> i32 {
+    quiet_on_closed_stdout();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
