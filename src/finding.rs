@@ -111,6 +111,43 @@ impl fmt::Display for Finding {
     }
 }
 
+impl Finding {
+    /// The finding as a GitHub Actions workflow command, which the run shows
+    /// as an annotation on the file and line of the pull request:
+    /// `::error file=deploy/app.yaml,line=7,title=schema::ConfigMap/…: …`.
+    pub fn github_annotation(&self) -> String {
+        // Workflow commands escape `%`, CR and LF in the message, and also
+        // `:` and `,` in properties.
+        let data = |s: &str| {
+            s.replace('%', "%25")
+                .replace('\r', "%0D")
+                .replace('\n', "%0A")
+        };
+        let property = |s: &str| data(s).replace(':', "%3A").replace(',', "%2C");
+        let level = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        let mut properties = Vec::new();
+        if let Some(loc) = &self.location {
+            properties.push(format!("file={}", property(&loc.file)));
+            properties.push(format!("line={}", loc.line.max(1)));
+        }
+        properties.push(format!("title={}", property(&self.source)));
+        let mut message = String::new();
+        if let Some(object) = &self.object {
+            message.push_str(object);
+            message.push_str(": ");
+        }
+        if let Some(field) = &self.field {
+            message.push_str(field);
+            message.push_str(": ");
+        }
+        message.push_str(&self.message);
+        format!("::{level} {}::{}", properties.join(","), data(&message))
+    }
+}
+
 /// Orders findings by file, line, then errors before warnings, so output is
 /// deterministic whatever order parallel validation produced them in.
 pub fn sort(findings: &mut [Finding]) {
@@ -181,5 +218,19 @@ mod tests {
             "big.yaml: 30 more findings in this file (27 errors, 3 warnings); -o json lists them all"
         );
         assert_eq!(lines[101], "other.yaml:1: e");
+    }
+
+    #[test]
+    fn a_github_annotation_escapes_what_workflow_commands_read() {
+        let f = Finding::error("policy:no-hostpath", "100% wrong,\nreally")
+            .at("deploy/a,b.yaml", 7)
+            .object("Pod/shop/web")
+            .field("spec.volumes[0]");
+        assert_eq!(
+            f.github_annotation(),
+            "::error file=deploy/a%2Cb.yaml,line=7,title=policy%3Ano-hostpath::Pod/shop/web: spec.volumes[0]: 100%25 wrong,%0Areally"
+        );
+        let w = Finding::warning("yaml", "no file");
+        assert_eq!(w.github_annotation(), "::warning title=yaml::no file");
     }
 }

@@ -784,3 +784,34 @@ fn a_closed_stdout_stops_quietly() {
     assert_eq!(out.status.code(), Some(141), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// `-o github`: each finding a workflow command GitHub Actions shows as an
+/// annotation on the pull request's file and line.
+#[test]
+fn github_output_is_one_annotation_per_finding() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "deploy/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: app, namespace: shop}\ndata: {level: 3}\n",
+    );
+    let path = dir.path().join("deploy");
+    let out = mooring(
+        &[
+            "validate",
+            "--no-policies",
+            "-o",
+            "github",
+            path.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    let first = out.stdout.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with("::error file=")
+            && first.contains("cm.yaml,line=4,title=schema::ConfigMap/shop/app: data.level: "),
+        "{}",
+        out.stdout
+    );
+}

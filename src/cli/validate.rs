@@ -22,6 +22,9 @@ pub enum Target {
 pub enum ValidateFormat {
     Text,
     Json,
+    /// GitHub Actions workflow commands: each finding an annotation on its
+    /// file and line in the pull request.
+    Github,
 }
 
 #[derive(Debug, Args)]
@@ -157,6 +160,12 @@ pub fn run(args: &ValidateArgs) -> anyhow::Result<i32> {
         ValidateFormat::Text => {
             for line in mooring::finding::text_lines(&report.findings) {
                 println!("{line}");
+            }
+            println!("{}", report.summary());
+        }
+        ValidateFormat::Github => {
+            for finding in &report.findings {
+                println!("{}", finding.github_annotation());
             }
             println!("{}", report.summary());
         }
