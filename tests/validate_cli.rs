@@ -815,3 +815,33 @@ fn github_output_is_one_annotation_per_finding() {
         out.stdout
     );
 }
+
+/// Every subcommand's --help teaches with examples, as the README promises.
+#[test]
+fn every_subcommands_help_has_examples() {
+    for command in [
+        &["validate"][..],
+        &["plan"],
+        &["apply"],
+        &["run"],
+        &["translate"],
+        &["schemas"],
+        &["crds"],
+        &["policy", "test"],
+    ] {
+        let mut args = command.to_vec();
+        args.push("--help");
+        let out = mooring(&args, None);
+        assert_eq!(out.code, 0, "{command:?}: {}", out.stderr);
+        let examples = out.stdout.split("Examples:").nth(1).unwrap_or_default();
+        assert!(
+            examples
+                .lines()
+                .filter(|l| l.trim_start().starts_with("mooring "))
+                .count()
+                >= 2,
+            "{command:?} --help has no examples:\n{}",
+            out.stdout
+        );
+    }
+}

@@ -14,6 +14,11 @@ use super::output::{self, PlanFormat};
 use super::{CheckArgs, exit};
 
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  mooring apply --config mooring.yaml --dry-run      # the plan, nothing changed
+  mooring apply --config mooring.yaml --prune --yes
+  mooring apply deploy --context kind-dev --yes --wait --timeout 10m
+  mooring apply overlays/prod --force-conflicts --yes # heal what kubectl changed")]
 pub struct ApplyArgs {
     #[command(flatten)]
     source: SourceArgs,

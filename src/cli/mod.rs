@@ -149,6 +149,9 @@ enum Command {
 #[derive(Debug, Subcommand)]
 enum PolicyCommand {
     /// Run the `test_*` rules of every `*_test.rego` file (like `opa test`).
+    #[command(after_help = "Examples:
+  mooring policy test                 # ./policies, with its data/ folder
+  mooring policy test ../org-policies")]
     Test {
         /// Policy directory.
         #[arg(default_value = "policies")]

@@ -18,6 +18,12 @@ use super::output::{self, PlanFormat};
 use super::{CheckArgs, exit};
 
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  mooring plan --repo . --against-ref origin/main...HEAD --path deploy -o markdown > plan.md
+  mooring plan deploy --against-ref HEAD~1            # the work tree against a revision
+  mooring plan --config mooring.yaml                  # Git against live targets
+  mooring plan deploy --context kind-dev --prune      # what apply --prune would delete
+Exit codes: 0 no changes, 2 changes pending, 1 invalid input or an error.")]
 pub struct PlanArgs {
     #[command(flatten)]
     source: SourceArgs,

@@ -17,6 +17,10 @@ use mooring::validate::Validator;
 use super::{CheckArgs, exit};
 
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  mooring run --config mooring.yaml                   # sync on each source's interval
+  mooring run --config mooring.yaml --once            # one sync per source, then exit
+  mooring run --config mooring.yaml --listen 0.0.0.0:9464   # /metrics, /api/v1/status, POST /hooks/git")]
 pub struct RunArgs {
     /// mooring.yaml: the sources, targets and safety settings (see
     /// examples/mooring.yaml). Required: the daemon reads everything from it.

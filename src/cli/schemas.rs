@@ -10,6 +10,11 @@ use mooring::kinds::builtin;
 use super::exit;
 
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  mooring schemas --list                  # every kind mooring validates, and where its schema comes from
+  mooring schemas --out schemas           # write the JSON Schemas (editors, kubeconform)
+  mooring schemas --check                 # CI: fail when schemas/ is stale
+  mooring schemas --from-cluster ~/.kube/config   # the built-in table from a real API server")]
 pub struct SchemasArgs {
     /// Directory to write to (or to compare with, with --check).
     #[arg(long, default_value = "schemas")]

@@ -25,6 +25,9 @@ pub enum TranslateFormat {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  mooring translate examples/manifests/ignite
+  mooring translate vm.yaml --host edge-1 > microvms.yaml")]
 pub struct TranslateArgs {
     /// Ignite manifest files or directories (every .yaml/.yml/.json file
     /// under them); `-` reads a stream from standard input.
