@@ -335,7 +335,10 @@ impl Renderer {
             return (Arc::clone(hit), true);
         }
         let outcome = Arc::new(self.render_one(root, read, context, limits));
-        if let Some(key) = key
+        // A render that failed is not kept: a timeout under load, or a
+        // renderer fixed since, gets another try.
+        let failed = outcome.findings.iter().any(Finding::is_error);
+        if let Some(key) = key.filter(|_| !failed)
             && let Ok(mut cache) = self.cache.lock()
         {
             if cache.len() >= CACHE_ENTRIES {
