@@ -317,6 +317,25 @@ impl Signals {
 }
 
 /// One line per change, then the summary.
+/// A failed change's error without what its line already says: the
+/// backend (`kubernetes: …`) and the object after the error's `file:line`
+/// (`k8s.yaml:5: Service/shop/web: …` → `k8s.yaml:5: …`), so each is
+/// printed once.
+fn once<'a>(error: &'a str, backend: &str, object: &str) -> std::borrow::Cow<'a, str> {
+    let rest = error
+        .strip_prefix(backend)
+        .and_then(|r| r.strip_prefix(": "))
+        .unwrap_or(error);
+    let repeated = format!(": {object}: ");
+    match rest.split_once(&repeated) {
+        // Only right after a `file:line` (no space in it).
+        Some((place, tail)) if !place.contains(' ') => {
+            std::borrow::Cow::Owned(format!("{place}: {tail}"))
+        }
+        _ => std::borrow::Cow::Borrowed(rest),
+    }
+}
+
 pub fn text_report(report: &Report) -> String {
     let mut out = String::from("\n");
     for r in &report.results {
@@ -339,6 +358,7 @@ pub fn text_report(report: &Report) -> String {
                 }
             }
             Outcome::Failed { error } => {
+                let error = once(error, &r.backend, &r.object);
                 writeln!(out, "  ✗ {} {}{target}: {error}", r.action.verb(), r.object)
             }
             Outcome::Skipped { reason } => {
@@ -382,4 +402,37 @@ pub fn text_report(report: &Report) -> String {
         }
     );
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::once;
+
+    #[test]
+    fn an_error_says_the_backend_and_the_object_once() {
+        assert_eq!(
+            once(
+                "kubernetes: k8s.yaml:5: Service/shop/web: Service \"web\" is invalid",
+                "kubernetes",
+                "Service/shop/web"
+            ),
+            "k8s.yaml:5: Service \"web\" is invalid"
+        );
+        assert_eq!(
+            once(
+                "flintlock: host edge-1 is unreachable: timeout",
+                "kubernetes",
+                "MicroVM/x/y"
+            ),
+            "flintlock: host edge-1 is unreachable: timeout"
+        );
+        assert_eq!(
+            once(
+                "kubernetes: conflict with kubectl-edit: the Service/shop/web: x",
+                "kubernetes",
+                "Service/shop/web"
+            ),
+            "conflict with kubectl-edit: the Service/shop/web: x"
+        );
+    }
 }
