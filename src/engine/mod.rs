@@ -444,7 +444,6 @@ impl Engine {
     /// failed, or not declared by this source).
     async fn unready_dependencies(
         &self,
-        change: &Change,
         desired: Option<&Manifest>,
         plan: &Plan,
     ) -> Option<String> {
@@ -463,7 +462,6 @@ impl Engine {
                 }
             }
         }
-        let _ = change;
         let healths = self
             .wait_healthy(&deps, self.wait_timeout, HEALTH_POLL)
             .await;
@@ -809,7 +807,7 @@ impl Engine {
                         } else {
                             desired.get(&(c.backend.clone(), c.id.clone()))
                         };
-                        if let Some(why) = self.unready_dependencies(c, want, &plan.plan).await {
+                        if let Some(why) = self.unready_dependencies(want, &plan.plan).await {
                             return (
                                 c,
                                 Some(Err(BackendError::NotReady {
