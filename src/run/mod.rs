@@ -266,7 +266,8 @@ pub struct SourceRunner {
     engine: Engine,
     validator: Arc<Validator>,
     /// Renders the source's Kustomize and Helm folders, caching each by
-    /// its revision's tree.
+    /// the content of what it reads, so a folder a commit leaves alone is
+    /// not rendered again.
     renderer: Arc<crate::render::Renderer>,
     limits: Limits,
     /// What the source's `exclude:` leaves out.
