@@ -336,15 +336,7 @@ async fn a_defaulted_deployment_diffs_only_what_git_changed() {
     write(&env.path("repo"), "deploy.yaml", &deployment(3, "1.1"));
     let plan = env.run(&["plan", "--allow-unknown-kinds"]).await;
     assert_code(&plan, 2);
-    let changed: Vec<&str> = plan
-        .stdout
-        .lines()
-        .filter(|l| {
-            (l.starts_with('+') || l.starts_with('-'))
-                && !l.starts_with("+++")
-                && !l.starts_with("---")
-        })
-        .collect();
+    let changed = support::changed_lines(&plan.stdout);
     assert_eq!(
         changed,
         vec![

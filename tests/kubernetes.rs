@@ -376,15 +376,7 @@ async fn a_scaled_deployment_diffs_as_exactly_its_replicas_without_forcing() {
     let p = plan(&k, &desired).await;
     let c = change(&p, &format!("Deployment/{apps}/web"));
     assert_eq!(c.action, Action::Update, "{p:#?}");
-    let lines: Vec<&str> = c
-        .diff
-        .lines()
-        .filter(|l| {
-            (l.starts_with('-') || l.starts_with('+'))
-                && !l.starts_with("---")
-                && !l.starts_with("+++")
-        })
-        .collect();
+    let lines = support::changed_lines(&c.diff);
     assert_eq!(lines, ["-  replicas: 5", "+  replicas: 3"], "{}", c.diff);
     assert_eq!(
         c.notes,

@@ -282,15 +282,7 @@ fn a_git_to_git_plan_of_a_patch_change_shows_exactly_the_changed_field() {
         "{}",
         show(&out)
     );
-    let diff: Vec<&str> = out
-        .stdout
-        .lines()
-        .filter(|l| {
-            (l.starts_with('-') || l.starts_with('+'))
-                && !l.starts_with("---")
-                && !l.starts_with("+++")
-        })
-        .collect();
+    let diff = support::changed_lines(&out.stdout);
     assert_eq!(diff, ["-  replicas: 3", "+  replicas: 5"], "{}", show(&out));
     // The origin annotations mooring asked Kustomize for never show.
     assert!(

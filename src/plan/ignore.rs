@@ -12,6 +12,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::kinds::pointer_token;
 use crate::manifest::{Ignore, Manifest};
 
 /// A rule of a source (`ignore:` in mooring.yaml): which objects, and
@@ -51,10 +52,7 @@ impl IgnoreRule {
             )
             && self.labels.iter().all(|(k, v)| {
                 m.value
-                    .pointer(&format!(
-                        "/metadata/labels/{}",
-                        k.replace('~', "~0").replace('/', "~1")
-                    ))
+                    .pointer(&format!("/metadata/labels/{}", pointer_token(k)))
                     .and_then(Value::as_str)
                     == Some(v.as_str())
             })
@@ -113,7 +111,7 @@ fn owned_pointers(fields: &Value, at: &str, out: &mut Vec<String>) {
     }
     for (key, sub) in map {
         if let Some(field) = key.strip_prefix("f:") {
-            let pointer = format!("{at}/{}", field.replace('~', "~0").replace('/', "~1"));
+            let pointer = format!("{at}/{}", pointer_token(field));
             owned_pointers(sub, &pointer, out);
         } else if key != "." && !at.is_empty() {
             out.push(at.to_string());

@@ -169,6 +169,16 @@ struct Outcome {
     findings: Vec<Finding>,
 }
 
+impl Outcome {
+    /// No object: one error at the kustomization or chart.
+    fn failed(root: &Root, message: String) -> Outcome {
+        Outcome {
+            docs: Vec::new(),
+            findings: vec![Finding::error(SOURCE, message).at(root.marker.clone(), 1)],
+        }
+    }
+}
+
 /// Most renders kept in a renderer's cache.
 const CACHE_ENTRIES: usize = 256;
 
@@ -293,27 +303,24 @@ impl Renderer {
         context: Context<'_>,
         limits: &Limits,
     ) -> (Arc<Outcome>, bool) {
+        let failed = |message: String| (Arc::new(Outcome::failed(root, message)), false);
         let version = match self.version(root.tool) {
             Ok(v) => v,
-            Err(message) => {
-                let outcome = Outcome {
-                    docs: Vec::new(),
-                    findings: vec![Finding::error(SOURCE, message).at(root.marker.clone(), 1)],
-                };
-                return (Arc::new(outcome), false);
-            }
+            Err(message) => return failed(message),
         };
         let rule = root.rule.map(|i| &self.settings.paths[i]);
-        // Keyed by the content of what the render reads; never with remote
-        // access, whose inputs are not all here.
         let base = read.checkout.as_ref().map(|c| c.dir());
         let dir = on_disk(base, if root.dir.is_empty() { "." } else { &root.dir });
+        let abs = match std::fs::canonicalize(&dir) {
+            Ok(p) => p,
+            Err(e) => return failed(format!("cannot open the folder {}: {e}", dir.display())),
+        };
+        // Keyed by the content of what the render reads; never with remote
+        // access, whose inputs are not all here.
         let inputs = if self.settings.allow_remote {
             None
         } else {
-            std::fs::canonicalize(&dir)
-                .ok()
-                .and_then(|abs| inputs::digest(&abs, root.tool, limits))
+            inputs::digest(&abs, root.tool, limits)
         };
         let key = inputs.map(|inputs| {
             let described = serde_json::json!({
@@ -334,7 +341,7 @@ impl Renderer {
         {
             return (Arc::clone(hit), true);
         }
-        let outcome = Arc::new(self.render_one(root, read, context, limits));
+        let outcome = Arc::new(self.render_one(root, &abs, base, context, limits));
         // A render that failed is not kept: a timeout under load, or a
         // renderer fixed since, gets another try.
         let failed = outcome.findings.iter().any(Finding::is_error);
@@ -349,37 +356,31 @@ impl Renderer {
         (outcome, false)
     }
 
+    /// Renders `root`, whose folder is `abs` on disk (`base` the checkout
+    /// it is in, for a Git revision).
     fn render_one(
         &self,
         root: &Root,
-        read: &Read,
+        abs: &Path,
+        base: Option<&Path>,
         context: Context<'_>,
         limits: &Limits,
     ) -> Outcome {
         let mut out = Outcome::default();
-        let fail = |message: String| Outcome {
-            docs: Vec::new(),
-            findings: vec![Finding::error(SOURCE, message).at(root.marker.clone(), 1)],
-        };
-        let base = read.checkout.as_ref().map(|c| c.dir());
-        let dir = on_disk(base, if root.dir.is_empty() { "." } else { &root.dir });
-        let abs = match std::fs::canonicalize(&dir) {
-            Ok(p) => p,
-            Err(e) => return fail(format!("cannot open the folder {}: {e}", dir.display())),
-        };
+        let fail = |message: String| Outcome::failed(root, message);
         let scratch = match tempfile::Builder::new().prefix("mooring-render-").tempdir() {
             Ok(t) => t,
             Err(e) => return fail(format!("cannot make a temporary folder: {e}")),
         };
         let scratch_abs =
             std::fs::canonicalize(scratch.path()).unwrap_or_else(|_| scratch.path().to_path_buf());
-        let shown = |path: &Path| shown_path(&root.dir, &abs, path);
+        let shown = |path: &Path| shown_path(&root.dir, abs, path);
         let mut env = self.environment(root.tool, &scratch_abs);
         let mut release_namespace = None;
         let (args, cwd) = match root.tool {
             Tool::Kustomize => {
                 if !self.settings.allow_remote {
-                    let remote = kustomize::remote_references(&abs, limits);
+                    let remote = kustomize::remote_references(abs, limits);
                     if !remote.is_empty() {
                         for (file, entry) in remote {
                             out.findings.push(
@@ -400,14 +401,14 @@ impl Renderer {
                 }
                 let wrapper = scratch_abs.join("wrapper");
                 let made =
-                    std::fs::create_dir(&wrapper).and_then(|()| kustomize::wrap(&wrapper, &abs));
+                    std::fs::create_dir(&wrapper).and_then(|()| kustomize::wrap(&wrapper, abs));
                 match made {
                     Ok(args) => (args, wrapper),
                     Err(e) => return fail(format!("cannot write the render's kustomization: {e}")),
                 }
             }
             Tool::Helm => {
-                let missing = helm::missing_dependencies(&abs, limits);
+                let missing = helm::missing_dependencies(abs, limits);
                 if !missing.is_empty() {
                     for (name, repo) in missing {
                         out.findings.push(
@@ -457,7 +458,7 @@ impl Renderer {
                         ));
                     }
                 }
-                match helm::args(&abs, &settings, &release, namespace, &kube, &scratch_abs) {
+                match helm::args(abs, &settings, &release, namespace, &kube, &scratch_abs) {
                     Ok(args) => (args, scratch_abs.clone()),
                     Err(e) => return fail(format!("cannot write the chart's inline values: {e}")),
                 }
@@ -483,7 +484,7 @@ impl Renderer {
                         // kustomization names it.
                         let wrapper = scratch_abs.join("wrapper");
                         let abs_text = abs.display().to_string();
-                        let entry = relative(&wrapper, &abs);
+                        let entry = relative(&wrapper, abs);
                         let scratch_text = scratch_abs.display().to_string();
                         let text = scrub(
                             &text,
@@ -538,7 +539,7 @@ impl Renderer {
             Tool::Kustomize => Vec::new(),
         };
         let chart_name = match root.tool {
-            Tool::Helm => helm::chart_name(&abs, limits),
+            Tool::Helm => helm::chart_name(abs, limits),
             Tool::Kustomize => None,
         };
         for (i, doc) in docs.into_iter().enumerate() {

@@ -50,6 +50,18 @@ pub async fn mooring_async(args: Vec<String>, cwd: std::path::PathBuf) -> Output
     .expect("the mooring thread ends")
 }
 
+/// The added and removed lines of unified diffs in `text`, without their
+/// `---`/`+++` headers.
+pub fn changed_lines(text: &str) -> Vec<&str> {
+    text.lines()
+        .filter(|l| {
+            (l.starts_with('-') || l.starts_with('+'))
+                && !l.starts_with("---")
+                && !l.starts_with("+++")
+        })
+        .collect()
+}
+
 /// An output for an assertion message: the exit code, stdout and stderr.
 pub fn show(out: &Output) -> String {
     format!(

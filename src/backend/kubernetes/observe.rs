@@ -932,13 +932,7 @@ fn refuses_immutable_change(status: &Status, live: &Value) -> bool {
 /// How an immutable object whose data changed is carried out: replaced,
 /// unless its manifest says `mooring.dev/replace: never`.
 fn immutable_strategy(manifest: &Manifest) -> UpdateStrategy {
-    let never = manifest
-        .value
-        .pointer("/metadata/annotations")
-        .and_then(|a| a.get(crate::backend::REPLACE_ANNOTATION))
-        .and_then(Value::as_str)
-        == Some("never");
-    if never {
+    if crate::plan::policy::replace_never(Some(&manifest.value)) {
         UpdateStrategy::Refused(format!(
             "{}:{}: {} is immutable and its data changed, but `{}: never` forbids replacing it: give it a new name in Git (and point what reads it at the new name), or remove the annotation to have mooring delete and re-create it",
             manifest.file,
