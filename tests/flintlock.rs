@@ -783,3 +783,66 @@ async fn a_manifest_that_does_not_convert_names_the_field() {
         "nothing is read from bad input"
     );
 }
+
+/// Health of a microVM, as `apply --wait` and the daemon ask it: found by
+/// its uid once observed and by name right after a create; a microVM the
+/// host failed is `failed`, naming the retries; one no host has is in
+/// progress; one another client made is never taken for ours.
+#[tokio::test]
+async fn microvm_health_follows_its_state() {
+    use mooring::plan::health::Health;
+    let emu = FlintlockEmulator::start(FlintlockOptions::default())
+        .await
+        .unwrap();
+    let b = backend(&[host("edge-1", &emu)]);
+    let desired = manifests(&[vm("web", 2048, ""), vm("db", 2048, "")]);
+
+    // Planned, not made: nothing to find yet, and a microVM of the same
+    // name that another client made is not ours.
+    let p = plan(&b, &desired).await;
+    let web = p.changes.iter().find(|c| c.id.name == "web").unwrap();
+    assert_eq!(
+        b.health(web).await.unwrap(),
+        Some(Health::InProgress("no host has it".into()))
+    );
+    let foreign = emu.insert(foreign_spec("cache"));
+    let cache = mooring::plan::Change {
+        id: ObjectId {
+            name: "cache".into(),
+            ..web.id.clone()
+        },
+        handle: Some(mooring::plan::Handle::Flintlock {
+            host: "edge-1".into(),
+            uid: foreign,
+        }),
+        ..web.clone()
+    };
+    assert_eq!(
+        b.health(&cache).await.unwrap(),
+        Some(Health::InProgress("no host has it".into()))
+    );
+
+    emu.fail_creates(1);
+    let mut results = Vec::new();
+    for c in p.changes.iter().filter(|c| c.is_actionable()) {
+        let m = desired.iter().find(|m| m.id == c.id).unwrap();
+        results.push((c.id.name.clone(), b.apply(c, Some(m)).await.unwrap()));
+    }
+    // The first create (db, in plan order) failed; the change still has no
+    // uid, so the microVM is found by name.
+    let db = p.changes.iter().find(|c| c.id.name == "db").unwrap();
+    assert_eq!(
+        b.health(db).await.unwrap(),
+        Some(Health::Failed(
+            "state FAILED (the host retried 3 times)".into()
+        )),
+        "{results:?}"
+    );
+    assert_eq!(b.health(web).await.unwrap(), Some(Health::Current));
+
+    // Observed again: found by uid.
+    let again = plan(&b, &desired).await;
+    let web = again.changes.iter().find(|c| c.id.name == "web").unwrap();
+    assert!(web.handle.is_some());
+    assert_eq!(b.health(web).await.unwrap(), Some(Health::Current));
+}

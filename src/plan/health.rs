@@ -264,7 +264,10 @@ fn llama(live: &Value) -> Health {
 fn microvm(live: &Value) -> Health {
     match text(live, "/status/state") {
         Some("CREATED") => Health::Current,
-        Some("FAILED") => Health::Failed("the host could not create it".into()),
+        Some("FAILED") => Health::Failed(match int(live, "/status/retry") {
+            Some(n) if n > 0 => format!("state FAILED (the host retried {n} times)"),
+            _ => "state FAILED: the host could not create it".into(),
+        }),
         Some(s) => Health::InProgress(format!("state {s}")),
         None => Health::Current,
     }

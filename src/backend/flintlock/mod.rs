@@ -47,10 +47,10 @@ use client::{Host, state};
 pub use convert::RECORD_KEY;
 use convert::Wanted;
 use observe::Live;
-use proto::{MicroVmSpec, MicroVmState};
+use proto::{MicroVm, MicroVmSpec, MicroVmState};
 pub use settings::{FlintlockHost, Tls};
 
-use super::{Backend, BackendError, Done, Observation};
+use super::{Backend, BackendError, Done, Observation, is_owned};
 use crate::kinds::{KindType, Target};
 use crate::manifest::{Manifest, ObjectId};
 use crate::plan::{Action, Change, Handle};
@@ -407,5 +407,51 @@ impl Backend for Flintlock {
                 unhealthy: None,
             }),
         }
+    }
+    /// The microVM a change names, found by its uid when observe saw it,
+    /// else by namespace and name among this source's microVMs on every
+    /// host; judged by [`crate::plan::health`]'s MicroVM rule (its
+    /// `status.state`). In progress while no host has it.
+    async fn health(
+        &self,
+        change: &Change,
+    ) -> Result<Option<crate::plan::health::Health>, BackendError> {
+        let object = change.id.to_string();
+        let ours = |vm: &MicroVm| {
+            vm.spec.as_ref().is_some_and(|s| {
+                s.id == change.id.name && is_owned(Some(&convert::labels(s)), &self.source)
+            })
+        };
+        let mut found = None;
+        if let Ok((host, uid)) = self.live_of(change) {
+            found = host
+                .get(&uid)
+                .await
+                .map_err(|s| host.error(&s, &object))?
+                .filter(|vm| ours(vm));
+        }
+        if found.is_none() {
+            let namespace = change.id.namespace.as_deref().unwrap_or("default");
+            for host in &self.hosts {
+                let listed = host
+                    .list(namespace, Some(&change.id.name))
+                    .await
+                    .map_err(|s| host.error(&s, &object))?;
+                found = listed.into_iter().find(|vm| ours(vm));
+                if found.is_some() {
+                    break;
+                }
+            }
+        }
+        let Some(vm) = found else {
+            return Ok(Some(crate::plan::health::Health::InProgress(
+                "no host has it".into(),
+            )));
+        };
+        let retry = vm.status.as_ref().map_or(0, |s| s.retry);
+        let live = serde_json::json!({
+            "status": { "state": state(&vm).as_str_name(), "retry": retry }
+        });
+        Ok(Some(crate::plan::health::of(GROUP, convert::KIND, &live)))
     }
 }
