@@ -709,6 +709,58 @@ async fn a_live_edit_is_drift_and_a_conflict_until_forced(t: Target) {
     assert!(!plan(&k, &desired).await.has_changes());
 }
 
+/// selfHeal without forceConflicts: a `kubectl edit` of a field mooring
+/// set is taken back by the next update (the plan says so), while the same
+/// edit by any other manager (a controller) is still a conflict. Real
+/// server only: the emulator does not write `managedFields` from a patch
+/// (docs/emulator-gaps.md).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn self_heal_takes_back_a_kubectl_edit_but_not_a_controllers_field() {
+    let env = KubeEnv::start(Target::Real).await;
+    let (text, apps) = base(&env);
+    let desired = manifests(&env, &text);
+    let id = format!("ConfigMap/{apps}/settings");
+    let k = connect(&env, &target(&env)).await;
+    apply_ok(&k, &plan(&k, &desired).await, &desired).await;
+
+    let healing = connect(&env, &target(&env)).await.with_self_heal(true);
+    env.edit_as(
+        "kubectl-edit",
+        "",
+        "ConfigMap",
+        Some(&apps),
+        "settings",
+        &json!({"data": {"mode": "slow"}}),
+    )
+    .await;
+    let p = plan(&healing, &desired).await;
+    assert_eq!(
+        change(&p, &id).notes,
+        vec!["conflict: kubectl-edit owns .data.mode; selfHeal takes them back"]
+    );
+    apply_ok(&healing, &p, &desired).await;
+    let live = env
+        .get("", "ConfigMap", Some(&apps), "settings")
+        .await
+        .unwrap();
+    assert_eq!(live["data"]["mode"], "fast");
+    env.edit_as(
+        "a-controller",
+        "",
+        "ConfigMap",
+        Some(&apps),
+        "settings",
+        &json!({"data": {"mode": "slow"}}),
+    )
+    .await;
+    let p = plan(&healing, &desired).await;
+    let results = apply(&healing, &p, &desired).await;
+    assert!(
+        matches!(&results[0].1, Err(BackendError::Conflict { manager, .. }) if manager == "a-controller"),
+        "{results:?}"
+    );
+}
+
 async fn only_this_sources_objects_are_pruned(t: Target) {
     let env = KubeEnv::start(t).await;
     let k = connect(&env, &target(&env)).await;

@@ -17,7 +17,9 @@ impl Config {
     pub async fn engine(&self, source: &str) -> Result<Engine, EngineError> {
         let mut backends: Vec<Box<dyn DynBackend>> = Vec::new();
         if let Some(k) = &self.targets.kubernetes {
-            let kube = Kubernetes::connect(k, source, self.concurrency, self.timeout).await?;
+            let kube = Kubernetes::connect(k, source, self.concurrency, self.timeout)
+                .await?
+                .with_self_heal(self.self_heal);
             backends.push(Box::new(kube));
         }
         if !self.targets.flintlock.is_empty() {

@@ -120,9 +120,13 @@ pub struct Kubernetes {
     applyset: applyset::ApplySet,
     field_manager: String,
     force: bool,
-    /// Managers whose fields a forced apply takes first
+    /// Managers whose fields an update takes first when it forces or heals
     /// ([`takeover`]).
     take_over_managers: Vec<String>,
+    /// `selfHeal`: updates take the fields of `take_over_managers` even
+    /// when conflicts are not forced (a manual edit is what a heal undoes;
+    /// any other manager's field is still a conflict).
+    heal: bool,
     concurrency: usize,
     discovery: discovery::Cache,
     /// Where the client configuration came from, for the line that says
@@ -184,6 +188,7 @@ impl Kubernetes {
             field_manager: target.field_manager.clone(),
             force: target.force_conflicts,
             take_over_managers: target.take_over_managers.clone(),
+            heal: false,
             concurrency: concurrency.max(1),
             discovery: discovery::Cache::default(),
             namespace: crate::manifest::DEFAULT_NAMESPACE.to_string(),
@@ -195,6 +200,14 @@ impl Kubernetes {
     /// Replaces the retry policy (tests use short waits).
     pub fn with_retry(mut self, retry: Retry) -> Kubernetes {
         self.caller.retry = retry;
+        self
+    }
+
+    /// `selfHeal`: every update first takes the fields of the
+    /// `takeOverManagers` (kubectl's), so a heal restores Git's object
+    /// without forcing conflicts with any other manager.
+    pub fn with_self_heal(mut self, heal: bool) -> Kubernetes {
+        self.heal = heal;
         self
     }
 

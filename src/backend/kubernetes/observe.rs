@@ -728,9 +728,13 @@ impl Kubernetes {
                     } else {
                         fields.join(", ")
                     };
-                    format!(
-                        "conflict: {manager} owns {fields}; apply will fail unless forceConflicts"
-                    )
+                    if self.heal && self.take_over_managers.contains(&manager) {
+                        format!("conflict: {manager} owns {fields}; selfHeal takes them back")
+                    } else {
+                        format!(
+                            "conflict: {manager} owns {fields}; apply will fail unless forceConflicts"
+                        )
+                    }
                 }));
                 let (_, forced) = self.dry_run_request(manifest, resource, true)?;
                 self.caller.call(forced).await

@@ -101,9 +101,10 @@ impl Kubernetes {
             .map_err(|e| self.error(e, &object))?
             .ok_or_else(|| not_served(manifest))?;
         let namespace = namespace_of(manifest, &resource);
-        // A heal (a forced apply of an object that exists) first takes the
-        // fields kubectl-style managers took, so it restores Git's object.
-        let taken = if self.force && action != Action::Create {
+        // A heal (a forced apply of an object that exists, or any update
+        // with selfHeal) first takes the fields kubectl-style managers
+        // took, so it restores Git's object.
+        let taken = if (self.force || self.heal) && action != Action::Create {
             self.take_over(
                 &resource,
                 namespace.as_deref(),
