@@ -134,33 +134,46 @@ fn source_names(config: &Config) -> Checked {
 /// A source's sync schedule or interval, its sync windows, and its drift
 /// interval.
 fn schedule(at: &str, src: &Source) -> Checked {
-    if let Some(cron) = &src.schedule {
-        if src.interval.is_some() {
-            return Err(Problem::at(
-                format!("{at}/schedule"),
-                "schedule",
-                "give `interval` or `schedule`, not both",
-            ));
-        }
-        if let Err(e) = cron.parse::<cron::Schedule>() {
-            return Err(Problem::at(
-                format!("{at}/schedule"),
-                "schedule",
-                format!(
-                    "`{cron}` is not a cron schedule ({e}); six fields: sec min hour day-of-month month day-of-week, e.g. `0 */5 * * * *`"
-                ),
-            ));
-        }
+    if src.schedule.is_some() && src.interval.is_some() {
+        return Err(Problem::at(
+            format!("{at}/schedule"),
+            "schedule",
+            "give `interval` or `schedule`, not both",
+        ));
+    }
+    if let Some(Err(e)) = src.sync_schedule() {
+        let field = match e {
+            super::ScheduleError::Zone(_) => "timeZone",
+            super::ScheduleError::Pattern { .. } => "schedule",
+        };
+        return Err(Problem::at(format!("{at}/{field}"), field, e.to_string()));
+    }
+    if let (None, Some(zone)) = (&src.schedule, &src.time_zone)
+        && let Err(e) = super::Schedule::parse("* * * * *", Some(zone))
+    {
+        return Err(Problem::at(
+            format!("{at}/timeZone"),
+            "timeZone",
+            e.to_string(),
+        ));
     }
     for (j, w) in src.windows.iter().enumerate() {
-        if let Err(e) = w.schedule.parse::<cron::Schedule>() {
+        if let Err(e) = w.parsed(src.time_zone.as_deref()) {
+            let (pointer, field) = match (&e, &w.time_zone) {
+                (super::ScheduleError::Zone(_), Some(_)) => ("timeZone", "timeZone"),
+                (super::ScheduleError::Zone(_), None) => {
+                    return Err(Problem::at(
+                        format!("{at}/timeZone"),
+                        "timeZone",
+                        e.to_string(),
+                    ));
+                }
+                _ => ("schedule", "schedule"),
+            };
             return Err(Problem::at(
-                format!("{at}/windows/{j}/schedule"),
-                format!("windows[{j}].schedule"),
-                format!(
-                    "`{}` is not a cron schedule ({e}); six fields: sec min hour day-of-month month day-of-week",
-                    w.schedule
-                ),
+                format!("{at}/windows/{j}/{pointer}"),
+                format!("windows[{j}].{field}"),
+                e.to_string(),
             ));
         }
         if w.duration.is_zero() {
@@ -436,6 +449,31 @@ mod tests {
         let err = refused("source:\n  windows: [{kind: allow, schedule: nightly, duration: 1h}]\n");
         assert!(err.contains("windows[0].schedule"), "{err}");
         assert!(err.starts_with("m.yaml:2:"), "{err}");
+        assert!(!err.contains('\n'), "one line: {err}");
+
+        // Five fields and a time zone, per window or from the source.
+        let c = Config::parse(
+            "source:\n  schedule: '*/5 * * * *'\n  timeZone: Europe/Berlin\n  windows:\n    - {kind: allow, schedule: '0 22 * * Mon-Fri', duration: 8h}\n    - {kind: deny, schedule: '0 0 24 12 *', duration: 48h, timeZone: America/New_York}\n",
+            "m.yaml",
+        )
+        .unwrap();
+        assert_eq!(c.source.time_zone.as_deref(), Some("Europe/Berlin"));
+        assert_eq!(
+            c.source.windows[1].time_zone.as_deref(),
+            Some("America/New_York")
+        );
+        let err = refused(
+            "source:\n  windows:\n    - {kind: allow, schedule: '0 22 * * *', duration: 1h, timeZone: Europe/Berlln}\n",
+        );
+        assert_eq!(
+            err,
+            "m.yaml:3: windows[0].timeZone: `Europe/Berlln` is not an IANA time zone (e.g. `Europe/Berlin`, `America/New_York`, `UTC`)"
+        );
+        let err = refused("source:\n  schedule: '0 2 * * *'\n  timeZone: CEST\n");
+        assert!(
+            err.starts_with("m.yaml:3: timeZone: `CEST` is not"),
+            "{err}"
+        );
     }
 
     #[test]

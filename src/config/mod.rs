@@ -17,6 +17,7 @@
 mod check;
 mod engine;
 mod parse;
+mod schedule;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -29,6 +30,7 @@ pub use crate::duration::parse_duration;
 pub use crate::engine::DeletionCap;
 pub use crate::source::auth::GitAuth;
 pub use parse::Overrides;
+pub use schedule::{Schedule, ScheduleError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -164,10 +166,14 @@ pub struct Source {
     #[serde(default, with = "crate::duration::optional")]
     pub interval: Option<Duration>,
     /// `mooring run`: sync on this cron schedule instead of an interval
-    /// (seconds minutes hours day-of-month month day-of-week, e.g.
-    /// `0 */5 * * * *` for every five minutes).
+    /// (minute hour day-of-month month day-of-week, e.g. `*/5 * * * *` for
+    /// every five minutes; six fields, seconds first, are accepted too).
     #[serde(default)]
     pub schedule: Option<String>,
+    /// The IANA time zone of `schedule` and of the windows that name none
+    /// (UTC when not given).
+    #[serde(default)]
+    pub time_zone: Option<String>,
     /// `mooring run`: re-read live state and look for drift this often.
     #[serde(default = "default_drift_interval", with = "crate::duration::required")]
     pub drift_interval: Duration,
@@ -209,10 +215,30 @@ pub enum WindowKind {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SyncWindow {
     pub kind: WindowKind,
-    /// Six-field cron (seconds first), UTC, e.g. `0 0 22 * * Mon-Fri`.
+    /// Cron, five fields (or six, seconds first), e.g. `0 22 * * Mon-Fri`.
     pub schedule: String,
     #[serde(with = "crate::duration::required")]
     pub duration: Duration,
+    /// The IANA time zone of `schedule`; the source's `timeZone`, else UTC,
+    /// when not given.
+    #[serde(default)]
+    pub time_zone: Option<String>,
+}
+
+impl SyncWindow {
+    /// The window's schedule in its time zone (else `zone`, the source's).
+    pub fn parsed(&self, zone: Option<&str>) -> Result<Schedule, ScheduleError> {
+        Schedule::parse(&self.schedule, self.time_zone.as_deref().or(zone))
+    }
+}
+
+impl Source {
+    /// The source's sync `schedule` in its `timeZone`, if it has one.
+    pub fn sync_schedule(&self) -> Option<Result<Schedule, ScheduleError>> {
+        self.schedule
+            .as_deref()
+            .map(|s| Schedule::parse(s, self.time_zone.as_deref()))
+    }
 }
 
 impl Config {
@@ -242,6 +268,7 @@ impl Default for Source {
             target_namespace: None,
             interval: None,
             schedule: None,
+            time_zone: None,
             drift_interval: default_drift_interval(),
             windows: Vec::new(),
             webhook: None,

@@ -749,12 +749,8 @@ impl SourceRunner {
                 .saturating_mul(1 << shift)
                 .min(MAX_BACKOFF);
         }
-        if let Some(Ok(schedule)) = self
-            .source
-            .schedule
-            .as_ref()
-            .map(|s| s.parse::<cron::Schedule>())
-            && let Some(next) = schedule.upcoming(chrono_utc()).next()
+        if let Some(Ok(schedule)) = self.source.sync_schedule()
+            && let Some(next) = schedule.next_after(chrono::Utc::now())
         {
             let now = std::time::SystemTime::now();
             let at: SystemTime = next.into();
@@ -765,7 +761,11 @@ impl SourceRunner {
 
     /// Why applying is held back now by the source's sync windows.
     fn window_hold(&self) -> Option<String> {
-        windows::hold(&self.source.windows, chrono::Utc::now())
+        windows::hold(
+            &self.source.windows,
+            self.source.time_zone.as_deref(),
+            chrono::Utc::now(),
+        )
     }
 
     pub fn drift_interval(&self) -> Duration {
@@ -918,10 +918,6 @@ async fn until_grace<T>(
         out = work => Some(out),
         () = abandon => None,
     }
-}
-
-fn chrono_utc() -> chrono::Utc {
-    chrono::Utc
 }
 
 #[cfg(test)]

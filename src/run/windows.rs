@@ -6,29 +6,26 @@ use chrono::{DateTime, Utc};
 
 use crate::config::{SyncWindow, WindowKind};
 
-/// Whether `window` is open at `now`: its schedule fired at most
-/// `duration` ago. A schedule that does not parse is never open (the
-/// configuration check refuses it).
-pub fn is_open(window: &SyncWindow, now: DateTime<Utc>) -> bool {
-    let Ok(schedule) = window.schedule.parse::<cron::Schedule>() else {
+/// Whether `window` is open at `now`: its schedule (in its time zone, else
+/// `zone`) fired at most `duration` ago. A schedule that does not parse is
+/// never open (the configuration check refuses it).
+pub fn is_open(window: &SyncWindow, zone: Option<&str>, now: DateTime<Utc>) -> bool {
+    let Ok(schedule) = window.parsed(zone) else {
         return false;
     };
     let Ok(span) = chrono::Duration::from_std(window.duration) else {
         return false;
     };
-    let since = now - span;
-    schedule
-        .after(&since)
-        .next()
-        .is_some_and(|fired| fired <= now)
+    schedule.fired_within(now, span)
 }
 
 /// Why applying is held back at `now`, if it is: inside a deny window, or
-/// outside every allow window (when there are any).
-pub fn hold(windows: &[SyncWindow], now: DateTime<Utc>) -> Option<String> {
+/// outside every allow window (when there are any). `zone` is the
+/// source's `timeZone`.
+pub fn hold(windows: &[SyncWindow], zone: Option<&str>, now: DateTime<Utc>) -> Option<String> {
     if let Some(w) = windows
         .iter()
-        .find(|w| w.kind == WindowKind::Deny && is_open(w, now))
+        .find(|w| w.kind == WindowKind::Deny && is_open(w, zone, now))
     {
         return Some(format!("inside the deny window `{}`", w.schedule));
     }
@@ -36,7 +33,7 @@ pub fn hold(windows: &[SyncWindow], now: DateTime<Utc>) -> Option<String> {
         .iter()
         .filter(|w| w.kind == WindowKind::Allow)
         .collect();
-    if !allows.is_empty() && !allows.iter().any(|w| is_open(w, now)) {
+    if !allows.is_empty() && !allows.iter().any(|w| is_open(w, zone, now)) {
         return Some("outside every allow window".to_string());
     }
     None
@@ -59,17 +56,28 @@ mod tests {
         let w = &c.source.windows;
         let at = |h, m| Utc.with_ymd_and_hms(2026, 11, 23, h, m, 0).unwrap();
         assert_eq!(
-            hold(w, at(21, 59)).as_deref(),
+            hold(w, None, at(21, 59)).as_deref(),
             Some("outside every allow window")
         );
-        assert_eq!(hold(w, at(22, 0)), None);
-        assert_eq!(hold(w, at(23, 10)), None);
-        assert!(hold(w, at(23, 35)).unwrap().contains("deny window"));
-        assert_eq!(hold(w, at(23, 45)), None);
+        assert_eq!(hold(w, None, at(22, 0)), None);
+        assert_eq!(hold(w, None, at(23, 10)), None);
+        assert!(hold(w, None, at(23, 35)).unwrap().contains("deny window"));
+        assert_eq!(hold(w, None, at(23, 45)), None);
         assert!(
-            hold(w, at(0, 1)).is_some(),
+            hold(w, None, at(0, 1)).is_some(),
             "the allow window closed at midnight"
         );
-        assert_eq!(hold(&[], at(3, 0)), None);
+        assert_eq!(hold(&[], None, at(3, 0)), None);
+
+        // Five fields in the source's time zone: 22:00 in Tokyo is 13:00 UTC.
+        let c = Config::parse(
+            "source:\n  url: /r\n  timeZone: Asia/Tokyo\n  windows:\n    - {kind: allow, schedule: '0 22 * * *', duration: 1h}\n",
+            "m.yaml",
+        )
+        .unwrap();
+        let zone = c.source.time_zone.as_deref();
+        assert!(hold(&c.source.windows, zone, at(12, 59)).is_some());
+        assert_eq!(hold(&c.source.windows, zone, at(13, 30)), None);
+        assert!(hold(&c.source.windows, None, at(13, 30)).is_some());
     }
 }
