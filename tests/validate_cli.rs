@@ -828,6 +828,9 @@ fn every_subcommands_help_has_examples() {
         &["schemas"],
         &["crds"],
         &["policy", "test"],
+        &["version"],
+        &["completion"],
+        &["man"],
     ] {
         let mut args = command.to_vec();
         args.push("--help");
@@ -844,4 +847,67 @@ fn every_subcommands_help_has_examples() {
             out.stdout
         );
     }
+}
+
+/// `mooring completion` for each shell names every subcommand; `mooring
+/// man --out-dir` writes a page per command, each a roff page with its own
+/// name; `mooring version` names the commit and the Kubernetes release
+/// whose kinds are built in.
+#[test]
+fn completion_manual_pages_and_version() {
+    let help = mooring(&["--help"], None).stdout;
+    let commands: Vec<&str> = help
+        .split("Commands:")
+        .nth(1)
+        .unwrap_or_default()
+        .lines()
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .collect();
+    assert!(commands.len() >= 11, "{help}");
+    for shell in ["bash", "zsh", "fish"] {
+        let out = mooring(&["completion", shell], None);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        for c in &commands {
+            assert!(out.stdout.contains(c), "{shell} completion lacks {c}");
+        }
+        assert!(out.stdout.contains("against-ref"), "{shell}: flags too");
+    }
+    let bad = mooring(&["completion", "tcsh"], None);
+    assert_eq!(bad.code, 1);
+    assert!(bad.stderr.contains("possible values"), "{}", bad.stderr);
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = mooring(&["man", "--out-dir", dir.path().to_str().unwrap()], None);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    for c in commands
+        .iter()
+        .map(|c| format!("mooring-{c}"))
+        .chain(["mooring".to_string()])
+    {
+        let page = std::fs::read_to_string(dir.path().join(format!("{c}.1")))
+            .unwrap_or_else(|e| panic!("{c}.1: {e}"));
+        assert!(page.contains(&format!(".TH {c} 1")), "{c}.1:\n{page}");
+    }
+    let plan = std::fs::read_to_string(dir.path().join("mooring-plan.1")).unwrap();
+    assert!(plan.contains("against\\-ref"), "the flags are documented");
+
+    let out = mooring(&["version", "-o", "json"], None);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
+    let commit = v["commit"].as_str().unwrap();
+    assert!(
+        commit == "unknown"
+            || (commit.len() == 40 && commit.chars().all(|c| c.is_ascii_hexdigit())),
+        "{commit}"
+    );
+    assert!(v["kubernetes"].as_str().unwrap().starts_with("v1."), "{v}");
+    let text = mooring(&["version"], None).stdout;
+    assert!(
+        text.starts_with(&format!("mooring {}\ncommit: ", env!("CARGO_PKG_VERSION"))),
+        "{text}"
+    );
 }

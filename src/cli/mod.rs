@@ -1,6 +1,7 @@
 //! Command-line interface: argument definitions and the mapping of outcomes
 //! to exit codes. Each command is a thin shell over a library piece.
 
+mod about;
 mod apply;
 mod crds;
 mod lead;
@@ -44,7 +45,8 @@ Examples:
   mooring apply --config mooring.yaml --prune --yes
   mooring apply examples/manifests --context kind-dev --dry-run
   mooring translate examples/manifests/ignite --host edge-1 > microvms.yaml
-  mooring schemas --check";
+  mooring schemas --check
+  mooring completion bash > ~/.local/share/bash-completion/completions/mooring";
 
 /// mooring holds live infrastructure to what a Git repository declares.
 ///
@@ -144,6 +146,14 @@ enum Command {
     /// Work with Rego policies.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Print the version, the commit it was built from and the Kubernetes
+    /// release whose built-in kinds it knows.
+    Version(about::VersionArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish,
+    /// powershell).
+    Completion(about::CompletionArgs),
+    /// Print the manual page, or write one per command into a folder.
+    Man(about::ManArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -384,6 +394,9 @@ pub fn main() -> i32 {
         Command::Schemas(args) => schemas::run(&args),
         Command::Crds(args) => crds::run(&args),
         Command::Policy(PolicyCommand::Test { dir }) => validate::run_policy_tests(&dir),
+        Command::Version(args) => about::version(&args),
+        Command::Completion(args) => about::completion(&args),
+        Command::Man(args) => about::man(&args),
     };
     match result {
         Ok(code) => code,
