@@ -28,8 +28,11 @@ use serde_json::{Value, json};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
+/// A step's title, bold on a terminal (anstream leaves the style out
+/// into a pipe, and when NO_COLOR is set).
 fn step(title: &str) {
-    println!("\n\x1b[1m== {title}\x1b[0m");
+    let bold = anstyle::Style::new().bold();
+    anstream::println!("\n{bold}== {title}{bold:#}");
 }
 
 /// The Kubernetes target: the emulator, or a real API server.

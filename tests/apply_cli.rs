@@ -944,7 +944,7 @@ async fn apply_interrupted(
     signal: &str,
 ) -> std::process::Output {
     use std::process::{Command, Stdio};
-    let child = Command::new(env!("CARGO_BIN_EXE_mooring"))
+    let child = support::mooring_command()
         .args(["apply", "--no-policies", "--yes", "--config"])
         .arg(dir.join("mooring.yaml"))
         .arg(dir.join("repo"))

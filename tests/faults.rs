@@ -9,7 +9,7 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use support::kube_target::{KubeEnv, Target};
@@ -73,7 +73,7 @@ async fn kill_9_mid_apply_then_apply_again_makes_each_object_once(t: Target) {
     const N: usize = 150;
     many(&env, &dir, &ns, N);
     let all = env.mooring_args(&["apply", &dir.display().to_string(), "--yes"], true, None);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mooring"))
+    let mut child = support::mooring_command()
         .args(&all)
         .current_dir(env.dir.path())
         .stdout(Stdio::null())
@@ -169,7 +169,7 @@ async fn the_api_server_cut_mid_apply_deletes_nothing_and_apply_finishes_later(t
         "100%",
     ];
     let all = env.mooring_args(&prune_all, true, Some(&via));
-    let child = Command::new(env!("CARGO_BIN_EXE_mooring"))
+    let child = support::mooring_command()
         .args(&all)
         .current_dir(env.dir.path())
         .stdout(Stdio::piped())

@@ -7,7 +7,7 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use serde_json::json;
 use support::daemon::{self, Daemon};
@@ -109,7 +109,7 @@ fn start_daemon(env: &KubeEnv, files: &[(&str, &str)], schedule: &str, settings:
     );
     let port = free_port();
     let log = std::fs::File::create(dir.join("daemon.log")).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_mooring"))
+    let child = support::mooring_command()
         .args(daemon::run_args(
             dir,
             &["--listen", &format!("127.0.0.1:{port}")],

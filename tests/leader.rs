@@ -10,7 +10,7 @@
 mod support;
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use support::daemon::{self, Daemon};
@@ -102,7 +102,7 @@ impl Env {
         let port = free_port();
         let log = self.dir.path().join(format!("{identity}.log"));
         let cache = self.dir.path().join(format!("cache-{identity}"));
-        let child = Command::new(env!("CARGO_BIN_EXE_mooring"))
+        let child = support::mooring_command()
             .args([
                 "run",
                 "--config",

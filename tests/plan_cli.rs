@@ -99,6 +99,85 @@ fn text_plan_counts_diffs_and_masks() {
     assert!(!out.stdout.contains("YWRtaW4"));
 }
 
+/// Colour: never into a pipe by default; `--color always` and
+/// `CLICOLOR_FORCE` paint (additions green, deletions red); `NO_COLOR` and
+/// `--color never` win over `CLICOLOR_FORCE`; painted text is the plain
+/// text with styles and nothing else; JSON and Markdown are never painted.
+#[test]
+fn colour_follows_the_flag_and_the_environment() {
+    let (dir, first, _) = two_commits();
+    let first = first.to_string();
+    let args = |extra: &[&str]| {
+        let mut a = vec![
+            "plan",
+            "--no-policies",
+            "--repo",
+            dir.path().to_str().unwrap(),
+            "--path",
+            "deploy",
+            "--ref",
+            "HEAD",
+            "--against-ref",
+            &first,
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect::<Vec<_>>();
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    let run = |extra: &[&str], env: &[(&str, &str)]| {
+        let a = args(extra);
+        let refs: Vec<&str> = a.iter().map(String::as_str).collect();
+        support::mooring_env(&refs, None, env)
+    };
+    let esc = '\u{1b}';
+    let plain = run(&[], &[]);
+    assert_eq!(plain.code, 2, "{}", plain.stderr);
+    assert!(!plain.stdout.contains(esc), "a pipe gets no colour");
+
+    for painted in [
+        run(&["--color", "always"], &[]),
+        run(&[], &[("CLICOLOR_FORCE", "1")]),
+    ] {
+        assert!(
+            painted.stdout.contains("\u{1b}[32m+ create\u{1b}[0m"),
+            "{:?}",
+            painted.stdout
+        );
+        assert!(painted.stdout.contains("\u{1b}[31m-  level: info"));
+        assert!(painted.stdout.contains("\u{1b}[32m+  level: debug"));
+        let stripped = strip_ansi(&painted.stdout);
+        assert_eq!(stripped, plain.stdout);
+    }
+    for refused in [
+        run(&[], &[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]),
+        run(&["--color", "never"], &[("CLICOLOR_FORCE", "1")]),
+        run(&["--color", "always", "-o", "json"], &[]),
+        run(&["--color", "always", "-o", "markdown"], &[]),
+    ] {
+        assert!(!refused.stdout.contains(esc), "{:?}", refused.stdout);
+    }
+}
+
+/// `text` without its SGR escapes (`ESC [ ... m`).
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::new();
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for d in chars.by_ref() {
+                if d == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 #[test]
 fn no_changes_exits_0() {
     let (dir, _, second) = two_commits();
@@ -438,7 +517,7 @@ fn a_password_in_the_repo_url_is_never_printed() {
     let url = format!("https://alice:{PASSWORD}@127.0.0.1:{port}/org/repo.git");
     let cache = tempfile::tempdir().unwrap();
     for level in ["debug", "trace"] {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_mooring"))
+        let out = support::mooring_command()
             .args([
                 "plan",
                 "--no-policies",

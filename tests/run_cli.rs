@@ -211,7 +211,7 @@ async fn the_daemon_follows_new_commits_and_stops_cleanly_on_sigterm(t: Target) 
     let env = Env::start(t).await;
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
-    let child = Command::new(env!("CARGO_BIN_EXE_mooring"))
+    let child = support::mooring_command()
         .args(env.args(&["--listen", &listen]))
         .current_dir(env.dir.path())
         .stdout(Stdio::null())
@@ -422,7 +422,7 @@ async fn a_signed_push_webhook_syncs_at_once_and_an_unsigned_one_is_refused(t: T
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let _daemon = Daemon::new(
-        Command::new(env!("CARGO_BIN_EXE_mooring"))
+        support::mooring_command()
             .args(env.args(&["--listen", &listen]))
             .env("MOORING_TEST_HOOK_SECRET", "hunter2")
             .current_dir(env.dir.path())
@@ -499,7 +499,7 @@ async fn while_git_is_down_the_last_revision_stays_and_the_daemon_comes_back(t: 
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let _daemon = Daemon::new(
-        Command::new(env!("CARGO_BIN_EXE_mooring"))
+        support::mooring_command()
             .args(env.args(&["--listen", &listen]))
             .current_dir(env.dir.path())
             .stdout(Stdio::null())
@@ -589,7 +589,7 @@ async fn sigterm_mid_sync_starts_nothing_new_and_a_restart_creates_no_duplicate(
     flintlock.set_latency(Duration::from_secs(3));
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
-    let child = Command::new(env!("CARGO_BIN_EXE_mooring"))
+    let child = support::mooring_command()
         .args(args(&["--listen", &listen]))
         .current_dir(dir.path())
         .stdout(Stdio::null())
@@ -830,7 +830,7 @@ async fn a_password_in_the_source_url_is_never_shown() {
     let args = |extra: &[&str]| daemon::run_args(dir.path(), extra);
     let port = free_port();
     let log_path = dir.path().join("daemon.log");
-    let child = Command::new(env!("CARGO_BIN_EXE_mooring"))
+    let child = support::mooring_command()
         .args(args(&["--listen", &format!("127.0.0.1:{port}")]))
         .env("RUST_LOG", "trace")
         .current_dir(dir.path())
@@ -896,7 +896,7 @@ async fn a_password_in_the_source_url_is_never_shown() {
     let once = args(&["--once"]);
     let cwd = dir.path().to_path_buf();
     let out = tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_mooring"))
+        support::mooring_command()
             .args(&once)
             .env("RUST_LOG", "trace")
             .current_dir(&cwd)
@@ -1123,7 +1123,7 @@ async fn idle_and_slow_connections_do_not_starve_the_daemon() {
         format!("127.0.0.1:{port}"),
         format!("127.0.0.1:{hook_port}"),
     );
-    let child = Command::new(env!("CARGO_BIN_EXE_mooring"))
+    let child = support::mooring_command()
         .args(env.args(&["--listen", &listen, "--webhook-listen", &hook_listen]))
         .current_dir(env.dir.path())
         .stdout(Stdio::null())

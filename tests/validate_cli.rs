@@ -609,8 +609,8 @@ fn a_bad_exclude_pattern_is_a_usage_error() {
 #[test]
 fn standard_input_is_a_manifest_stream() {
     use std::io::Write;
-    use std::process::{Command, Stdio};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mooring"))
+    use std::process::Stdio;
+    let mut child = support::mooring_command()
         .args(["validate", "-", "--no-policies"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -765,7 +765,7 @@ fn schemas_in_kubeconform_and_crds_catalog_layouts() {
 #[test]
 fn a_closed_stdout_stops_quietly() {
     use std::io::{BufRead, BufReader};
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mooring"))
+    let mut child = support::mooring_command()
         // 250 KB, more than a pipe holds: it cannot all be written before
         // the reader goes.
         .args(["crds"])

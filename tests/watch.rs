@@ -13,7 +13,7 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use mooring_emulators::kubernetes::KubeOptions;
@@ -116,7 +116,7 @@ impl Env {
     async fn daemon(&self) -> Daemon {
         let port = free_port();
         let log = std::fs::File::create(self.log_path()).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_mooring"))
+        let child = support::mooring_command()
             .args(daemon::run_args(
                 self.dir.path(),
                 &["--listen", &format!("127.0.0.1:{port}")],

@@ -4,10 +4,11 @@
 
 use std::fmt::Write as _;
 
+use anstyle::{AnsiColor, Style};
 use clap::Args;
-use mooring::engine::{Outcome, Report};
+use mooring::engine::{ChangeResult, Outcome, Report};
 use mooring::finding::Finding;
-use mooring::plan::render;
+use mooring::plan::render::{self, Paint};
 
 use super::live::{self, LivePlan, SafetyArgs, SourceArgs, TargetArgs};
 use super::output::{self, PlanFormat};
@@ -69,7 +70,7 @@ pub fn run(args: &ApplyArgs) -> anyhow::Result<i32> {
         } = live::plan(&config, desired, &safety).await?;
         let json = args.output == PlanFormat::Json;
         if !json {
-            print!("{}", output::render(args.output, &plan.plan, &sides, &findings));
+            output::print_plan(args.output, &plan.plan, &sides, &findings);
         }
         if !sides.unobserved.is_empty() {
             let names: Vec<&str> = sides.unobserved.iter().map(|u| u.target.as_str()).collect();
@@ -95,7 +96,7 @@ pub fn run(args: &ApplyArgs) -> anyhow::Result<i32> {
         let any_held = !held_changes.is_empty();
         if plan.findings.iter().any(Finding::is_error) {
             if json {
-                print!("{}", output::render(args.output, &plan.plan, &sides, &findings));
+                output::print_plan(args.output, &plan.plan, &sides, &findings);
             }
             eprintln!("nothing applied: fix the errors above first");
             return Ok(exit::FAILED);
@@ -111,7 +112,7 @@ pub fn run(args: &ApplyArgs) -> anyhow::Result<i32> {
         }
         if args.dry_run || actionable == 0 {
             if json {
-                print!("{}", output::render(args.output, &plan.plan, &sides, &findings));
+                output::print_plan(args.output, &plan.plan, &sides, &findings);
             } else if actionable == 0 {
                 if sides.complete() {
                     println!("\nNothing to apply.");
@@ -146,6 +147,14 @@ pub fn run(args: &ApplyArgs) -> anyhow::Result<i32> {
             let _ = signal_tx.send(Some(signal));
             let _ = stop_tx.send(true);
         });
+        if !json {
+            // Each result is printed the moment it is known, so a long
+            // apply shows (and, killed, leaves behind) what it did.
+            println!();
+            engine.on_result(std::sync::Arc::new(|r| {
+                anstream::print!("{}", result_lines(r, Paint::Ansi));
+            }));
+        }
         let report = engine.apply(&plan).await;
         watcher.abort();
         let signal = *signal_rx.borrow();
@@ -164,7 +173,7 @@ pub fn run(args: &ApplyArgs) -> anyhow::Result<i32> {
             });
             println!("{}", serde_json::to_string_pretty(&doc)?);
         } else {
-            print!("{}", text_report(&report));
+            anstream::print!("{}", summary_line(&report));
         }
         if let Some(signal) = signal {
             eprintln!(
@@ -336,52 +345,53 @@ fn once<'a>(error: &'a str, backend: &str, object: &str) -> std::borrow::Cow<'a,
     }
 }
 
-pub fn text_report(report: &Report) -> String {
-    let mut out = String::from("\n");
-    for r in &report.results {
-        let target = if r.backend.is_empty() {
-            String::new()
-        } else {
-            format!(" [{}]", r.backend)
-        };
-        let _ = match &r.outcome {
-            Outcome::Done { summary, unhealthy } => {
-                let _ = writeln!(
-                    out,
-                    "  ✓ {} {}{target}: {summary}",
-                    r.action.verb(),
-                    r.object
-                );
-                match unhealthy {
-                    Some(why) => writeln!(out, "    unhealthy: {why}"),
-                    None => Ok(()),
-                }
+/// One change's result, as `apply` prints it the moment it is known:
+/// `  ✓ create Kind/ns/name [backend]: summary` (painted: done green,
+/// failed red, held yellow, skipped dim).
+pub fn result_lines(r: &ChangeResult, paint: Paint) -> String {
+    let colour = |c: AnsiColor| Style::new().fg_color(Some(c.into()));
+    let target = if r.backend.is_empty() {
+        String::new()
+    } else {
+        format!(" [{}]", r.backend)
+    };
+    let head = |mark: &str, style: Style| {
+        paint.paint(style, &format!("{mark} {} {}", r.action.verb(), r.object))
+    };
+    match &r.outcome {
+        Outcome::Done { summary, unhealthy } => {
+            let mut out = format!(
+                "  {}{target}: {summary}\n",
+                head("✓", colour(AnsiColor::Green))
+            );
+            if let Some(why) = unhealthy {
+                let why = format!("unhealthy: {why}");
+                let _ = writeln!(out, "    {}", paint.paint(colour(AnsiColor::Red), &why));
             }
-            Outcome::Failed { error } => {
-                let error = once(error, &r.backend, &r.object);
-                writeln!(out, "  ✗ {} {}{target}: {error}", r.action.verb(), r.object)
-            }
-            Outcome::Skipped { reason } => {
-                writeln!(
-                    out,
-                    "  - {} {}{target}: skipped: {reason}",
-                    r.action.verb(),
-                    r.object
-                )
-            }
-            Outcome::Held { reason } => {
-                writeln!(
-                    out,
-                    "  ‖ {} {}{target}: held: {reason}",
-                    r.action.verb(),
-                    r.object
-                )
-            }
-        };
+            out
+        }
+        Outcome::Failed { error } => {
+            let error = once(error, &r.backend, &r.object);
+            format!(
+                "  {}{target}: {error}\n",
+                head("✗", colour(AnsiColor::Red).bold())
+            )
+        }
+        Outcome::Skipped { reason } => format!(
+            "  {}{target}: skipped: {reason}\n",
+            head("-", Style::new().dimmed())
+        ),
+        Outcome::Held { reason } => format!(
+            "  {}{target}: held: {reason}\n",
+            head("‖", colour(AnsiColor::Yellow))
+        ),
     }
-    let _ = writeln!(
-        out,
-        "\nApplied: {} done{}, {} failed, {} skipped{}.{}",
+}
+
+/// The line that ends an apply's text report.
+pub fn summary_line(report: &Report) -> String {
+    format!(
+        "\nApplied: {} done{}, {} failed, {} skipped{}.{}\n",
         report.done,
         if report.unhealthy > 0 {
             format!(" ({} unhealthy)", report.unhealthy)
@@ -400,8 +410,7 @@ pub fn text_report(report: &Report) -> String {
         } else {
             ""
         }
-    );
-    out
+    )
 }
 
 #[cfg(test)]

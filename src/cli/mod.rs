@@ -61,8 +61,33 @@ struct Cli {
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
 
+    /// When to colour what is printed: `auto` on a terminal (not when
+    /// NO_COLOR is set; always when CLICOLOR_FORCE is), `always`, `never`.
+    #[arg(long, global = true, value_enum, default_value_t = ColorWhen::Auto, value_name = "WHEN")]
+    color: ColorWhen,
+
     #[command(subcommand)]
     command: Command,
+}
+
+/// `--color`.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ColorWhen {
+    Auto,
+    Always,
+    Never,
+}
+
+impl ColorWhen {
+    /// Sets what every `anstream` print does with styles.
+    fn apply(self) {
+        let choice = match self {
+            ColorWhen::Auto => anstream::ColorChoice::Auto,
+            ColorWhen::Always => anstream::ColorChoice::Always,
+            ColorWhen::Never => anstream::ColorChoice::Never,
+        };
+        choice.write_global();
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -325,10 +350,12 @@ fn init_logging(format: LogFormat, level: &str) {
         // kube-rs logs every failed request at error level; mooring reports
         // each failure itself, with the object it concerns.
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{level},kube_client=off")));
-    // Colours only for a person at a terminal, never into a log file.
+    // Colours only for a person at a terminal (as --color, NO_COLOR and
+    // CLICOLOR_FORCE say), never into a log file.
+    let ansi = anstream::AutoStream::choice(&std::io::stderr()) != anstream::ColorChoice::Never;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
@@ -384,6 +411,7 @@ pub fn main() -> i32 {
     } else {
         "warn"
     };
+    cli.color.apply();
     init_logging(cli.log_format, level);
     let result = match cli.command {
         Command::Validate(args) => validate::run(&args),

@@ -14,18 +14,22 @@ pub enum PlanFormat {
     Markdown,
 }
 
-/// The plan in `format`, led by its headline and findings.
-pub fn render(
-    format: PlanFormat,
-    plan: &Plan,
-    sides: &render::Sides,
-    findings: &[Finding],
-) -> String {
+/// The plan in `format`, led by its headline and findings; text painted
+/// (it is printed through [`print_plan`], which strips the styles unless
+/// colour is wanted).
+fn render(format: PlanFormat, plan: &Plan, sides: &render::Sides, findings: &[Finding]) -> String {
     match format {
-        PlanFormat::Text => render::text(plan, sides, findings),
+        PlanFormat::Text => render::text_painted(plan, sides, findings, render::Paint::Ansi),
         PlanFormat::Json => render::json(plan, sides, findings),
         PlanFormat::Markdown => render::markdown(plan, sides, findings),
     }
+}
+
+/// Prints the plan on stdout in `format`: in colour when `--color` says so
+/// (by default on a terminal, unless `NO_COLOR` is set or `CLICOLOR_FORCE`
+/// forces it; see [`super::ColorWhen`]).
+pub fn print_plan(format: PlanFormat, plan: &Plan, sides: &render::Sides, findings: &[Finding]) {
+    anstream::print!("{}", render(format, plan, sides, findings));
 }
 
 /// Reports why nothing was planned from an invalid desired side: the

@@ -122,10 +122,7 @@ fn run_live(args: &PlanArgs) -> anyhow::Result<i32> {
         } = live::plan(&config, desired, &safety).await?;
         anyhow::Ok((plan, findings, sides))
     })?;
-    print!(
-        "{}",
-        output::render(args.output, &plan.plan, &sides, &findings)
-    );
+    output::print_plan(args.output, &plan.plan, &sides, &findings);
     Ok(if plan.failed() {
         exit::FAILED
     } else if plan.plan.has_changes() {
@@ -270,7 +267,7 @@ fn run_git(args: &PlanArgs, against_ref: &str) -> anyhow::Result<i32> {
         unobserved: Vec::new(),
         unplanned: 0,
     };
-    print!("{}", output::render(args.output, &plan, &sides, &findings));
+    output::print_plan(args.output, &plan, &sides, &findings);
     Ok(if plan.has_changes() {
         exit::CHANGES
     } else {

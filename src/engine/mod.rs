@@ -263,7 +263,13 @@ pub struct Engine {
     /// How long a change waits for what it depends on to be healthy
     /// (`mooring.dev/depends-on`).
     wait_timeout: std::time::Duration,
+    /// Told of each change's result as soon as it is known (see
+    /// [`Engine::on_result`]).
+    progress: Option<Progress>,
 }
+
+/// What [`Engine::on_result`] calls with each change's result.
+pub type Progress = std::sync::Arc<dyn Fn(&ChangeResult) + Send + Sync>;
 
 /// One object's health, as its backend judged it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -301,6 +307,27 @@ impl Engine {
             concurrency: concurrency.max(1),
             stop: None,
             wait_timeout: DEFAULT_WAIT,
+            progress: None,
+        }
+    }
+
+    /// `apply` calls `progress` with each change's result the moment it is
+    /// known (in the order they finish), so a long apply shows, and leaves
+    /// behind, what it did even if it is killed; the [`Report`] still
+    /// lists them all, in plan order, at the end.
+    pub fn on_result(&mut self, progress: Progress) {
+        self.progress = Some(progress);
+    }
+
+    /// Tells [`Engine::on_result`]'s callback, then records, a result.
+    fn record(&self, report: &mut Report, change: &Change, outcome: Outcome) {
+        self.tell(change, &outcome);
+        report.push(change, outcome);
+    }
+
+    fn tell(&self, change: &Change, outcome: &Outcome) {
+        if let Some(progress) = &self.progress {
+            progress(&ChangeResult::of(change, outcome.clone()));
         }
     }
 
@@ -752,7 +779,8 @@ impl Engine {
             let mut runnable = Vec::new();
             for c in stage {
                 if c.action == Action::Delete && not_made > 0 && !self.stopping() {
-                    report.push(
+                    self.record(
+                        &mut report,
                         c,
                         Outcome::Held {
                             reason: format!(
@@ -763,7 +791,8 @@ impl Engine {
                     continue;
                 }
                 if let Some(why) = not_begun.get(c.backend.as_str()) {
-                    report.push(
+                    self.record(
+                        &mut report,
                         c,
                         Outcome::Failed {
                             error: format!(
@@ -780,7 +809,8 @@ impl Engine {
                 if c.action != Action::Delete
                     && let Some(ns) = blocked_ns
                 {
-                    report.push(
+                    self.record(
+                        &mut report,
                         c,
                         Outcome::Skipped {
                             reason: format!("Namespace/{ns} could not be applied"),
@@ -807,17 +837,20 @@ impl Engine {
                         } else {
                             desired.get(&(c.backend.clone(), c.id.clone()))
                         };
-                        if let Some(why) = self.unready_dependencies(want, &plan.plan).await {
-                            return (
-                                c,
-                                Some(Err(BackendError::NotReady {
-                                    object: c.id.to_string(),
-                                    reason: why,
-                                })),
-                            );
-                        }
-                        let result = b.apply_boxed(c, want).await;
-                        (c, Some(result))
+                        let outcome = match self.unready_dependencies(want, &plan.plan).await {
+                            Some(reason) => Outcome::Skipped { reason },
+                            None => match b.apply_boxed(c, want).await {
+                                Ok(done) => Outcome::Done {
+                                    summary: done.summary,
+                                    unhealthy: done.unhealthy,
+                                },
+                                Err(e) => Outcome::Failed {
+                                    error: e.to_string(),
+                                },
+                            },
+                        };
+                        self.tell(c, &outcome);
+                        (c, Some(outcome))
                     }))
                     .buffer_unordered(self.concurrency)
                     .collect::<Vec<_>>()
@@ -827,12 +860,13 @@ impl Engine {
             .buffer_unordered(self.backends.len().max(1))
             .collect::<Vec<_>>()
             .await;
-            let mut results: Vec<(&Change, Option<Result<backend::Done, BackendError>>)> =
+            let mut results: Vec<(&Change, Option<Outcome>)> =
                 results.into_iter().flatten().collect();
             results.sort_by(|a, b| a.0.id.cmp(&b.0.id));
-            for (c, result) in results {
-                let Some(result) = result else {
-                    report.push(
+            for (c, outcome) in results {
+                let Some(outcome) = outcome else {
+                    self.record(
+                        &mut report,
                         c,
                         Outcome::Skipped {
                             reason:
@@ -842,38 +876,21 @@ impl Engine {
                     );
                     continue;
                 };
-                match result {
-                    Err(BackendError::NotReady { reason, .. }) => {
-                        report.push(c, Outcome::Skipped { reason });
+                match &outcome {
+                    Outcome::Done { .. } if c.action == Action::Delete => {
+                        deleted.insert((c.backend.clone(), c.id.clone()));
                     }
-                    Ok(done) => {
-                        if c.action == Action::Delete {
-                            deleted.insert((c.backend.clone(), c.id.clone()));
-                        }
-                        report.push(
-                            c,
-                            Outcome::Done {
-                                summary: done.summary,
-                                unhealthy: done.unhealthy,
-                            },
-                        )
-                    }
-                    Err(e) => {
-                        // Only a Namespace that could not be created is
-                        // missing; a failed update leaves it in place.
+                    // Only a Namespace that could not be created is
+                    // missing; a failed update leaves it in place.
+                    Outcome::Failed { .. }
                         if c.action == Action::Create
-                            && facts(&c.id).holds == Holds::NamespacedObjects
-                        {
-                            failed_namespaces.insert((c.backend.clone(), c.id.name.clone()));
-                        }
-                        report.push(
-                            c,
-                            Outcome::Failed {
-                                error: e.to_string(),
-                            },
-                        );
+                            && facts(&c.id).holds == Holds::NamespacedObjects =>
+                    {
+                        failed_namespaces.insert((c.backend.clone(), c.id.name.clone()));
                     }
+                    _ => {}
                 }
+                report.push(c, outcome);
             }
         }
         for b in &self.backends {
@@ -895,6 +912,17 @@ impl Engine {
     }
 }
 
+impl ChangeResult {
+    fn of(change: &Change, outcome: Outcome) -> ChangeResult {
+        ChangeResult {
+            action: change.action,
+            backend: change.backend.clone(),
+            object: change.id.to_string(),
+            outcome,
+        }
+    }
+}
+
 impl Report {
     fn push(&mut self, change: &Change, outcome: Outcome) {
         match &outcome {
@@ -906,12 +934,7 @@ impl Report {
             Outcome::Skipped { .. } => self.skipped += 1,
             Outcome::Held { .. } => self.held += 1,
         }
-        self.results.push(ChangeResult {
-            action: change.action,
-            backend: change.backend.clone(),
-            object: change.id.to_string(),
-            outcome,
-        });
+        self.results.push(ChangeResult::of(change, outcome));
     }
 }
 

@@ -638,3 +638,61 @@ async fn rbac_and_what_workloads_need_are_applied_before_them() {
     assert!(at("RoleBinding") < at("Deployment"), "{order:?}");
     assert!(at("PersistentVolumeClaim") < at("Deployment"), "{order:?}");
 }
+
+/// Each result is told the moment it is known, not when the stage or the
+/// run ends: with one change in flight, every apply is followed by its
+/// result before the next apply starts; and every result told is in the
+/// report.
+#[tokio::test]
+async fn each_result_is_told_as_soon_as_it_is_known() {
+    let backend = std::sync::Arc::new(Memory::default());
+    struct Shared(std::sync::Arc<Memory>);
+    impl Backend for Shared {
+        fn name(&self) -> &'static str {
+            "memory"
+        }
+        fn target(&self) -> Target {
+            Target::Kubernetes
+        }
+        async fn observe(
+            &self,
+            desired: &[Manifest],
+        ) -> Result<backend::Observation, BackendError> {
+            self.0.observe(desired).await
+        }
+        async fn apply(
+            &self,
+            change: &Change,
+            desired: Option<&Manifest>,
+        ) -> Result<backend::Done, BackendError> {
+            self.0.apply(change, desired).await
+        }
+    }
+    let mut engine = Engine::new(vec![Box::new(Shared(backend.clone()))], "test", 1);
+    let log = backend.clone();
+    engine.on_result(std::sync::Arc::new(move |r: &ChangeResult| {
+        let word = match r.outcome {
+            Outcome::Done { .. } => "done",
+            Outcome::Failed { .. } => "failed",
+            _ => "other",
+        };
+        log.log.lock().unwrap().push(format!("{word} {}", r.object));
+    }));
+    let desired = manifests(&format!(
+        "{SET}---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: fail-me, namespace: shop}}\n"
+    ));
+    let mut plan = engine.plan(&desired).await;
+    assert!(engine.guard(&mut plan, &prune()).is_none());
+    let report = engine.apply(&plan).await;
+    let log = backend.log.lock().unwrap().clone();
+    assert_eq!(log.len(), 2 * report.results.len(), "{log:?}");
+    for pair in log.chunks(2) {
+        let (verb, object) = pair[0].split_once(' ').unwrap();
+        assert_eq!(verb, "create", "{log:?}");
+        assert!(
+            pair[1] == format!("done {object}") || pair[1] == format!("failed {object}"),
+            "the result of {object} was not told right after its apply: {log:?}"
+        );
+    }
+    assert!(log.contains(&"failed ConfigMap/shop/fail-me".to_string()));
+}

@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 
+use anstyle::{AnsiColor, Style};
 use serde::Serialize;
 
 use super::{Action, Plan};
@@ -118,7 +119,87 @@ fn remarks(c: &super::Change) -> Vec<String> {
     out
 }
 
+/// Whether text is painted with ANSI styles: additions green, deletions
+/// red, replaces and conflicts highlighted. The caller decides (a
+/// terminal, `--color`, `NO_COLOR`); the library never looks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Paint {
+    Plain,
+    Ansi,
+}
+
+impl Paint {
+    /// `text` in `style`, or as it is when plain.
+    pub fn paint(self, style: Style, text: &str) -> String {
+        match self {
+            Paint::Plain => text.to_string(),
+            Paint::Ansi => format!("{style}{text}{style:#}"),
+        }
+    }
+}
+
+/// The style of an action's symbol and verb.
+pub fn action_style(action: Action) -> Style {
+    let colour = |c: AnsiColor| Style::new().fg_color(Some(c.into()));
+    match action {
+        Action::Create => colour(AnsiColor::Green),
+        Action::Update => colour(AnsiColor::Yellow),
+        Action::Replace => colour(AnsiColor::Magenta).bold(),
+        Action::Delete => colour(AnsiColor::Red),
+        Action::Unchanged | Action::Declared => Style::new().dimmed(),
+    }
+}
+
+/// A unified diff with its added lines green, removed lines red and hunk
+/// headers cyan.
+fn painted_diff(diff: &str, paint: Paint) -> String {
+    if paint == Paint::Plain {
+        return diff.to_string();
+    }
+    let colour = |c: AnsiColor| Style::new().fg_color(Some(c.into()));
+    let mut out = String::with_capacity(diff.len() + diff.len() / 4);
+    for line in diff.split_inclusive('\n') {
+        let (body, end) = match line.strip_suffix('\n') {
+            Some(b) => (b, "\n"),
+            None => (line, ""),
+        };
+        let style = if body.starts_with("+++") || body.starts_with("---") {
+            Style::new().bold()
+        } else if body.starts_with('+') {
+            colour(AnsiColor::Green)
+        } else if body.starts_with('-') {
+            colour(AnsiColor::Red)
+        } else if body.starts_with("@@") {
+            colour(AnsiColor::Cyan)
+        } else {
+            out.push_str(line);
+            continue;
+        };
+        out.push_str(&paint.paint(style, body));
+        out.push_str(end);
+    }
+    out
+}
+
+/// The remark's style: a refusal red, a conflict yellow.
+fn remark_style(remark: &str) -> Style {
+    let colour = |c: AnsiColor| Style::new().fg_color(Some(c.into()));
+    if remark.starts_with("not applied:") {
+        colour(AnsiColor::Red)
+    } else if remark.starts_with("conflict:") {
+        colour(AnsiColor::Yellow).bold()
+    } else {
+        Style::new()
+    }
+}
+
+/// The plan as text, unpainted (logs, files, tests).
 pub fn text(plan: &Plan, sides: &Sides, findings: &[Finding]) -> String {
+    text_painted(plan, sides, findings, Paint::Plain)
+}
+
+/// The plan as text for a terminal: [`text`], painted when `paint` says so.
+pub fn text_painted(plan: &Plan, sides: &Sides, findings: &[Finding], paint: Paint) -> String {
     let mut out = String::new();
     for f in findings {
         let _ = writeln!(out, "{f}");
@@ -128,7 +209,7 @@ pub fn text(plan: &Plan, sides: &Sides, findings: &[Finding]) -> String {
         "Plan {} → {}: {}",
         sides.from,
         sides.to,
-        headline(plan, sides)
+        paint.paint(Style::new().bold(), &headline(plan, sides))
     );
     let declared: Vec<_> = plan
         .changes
@@ -148,16 +229,18 @@ pub fn text(plan: &Plan, sides: &Sides, findings: &[Finding]) -> String {
     {
         let _ = writeln!(
             out,
-            "\n{} {} {}  ({})",
-            c.action.symbol(),
-            c.action.verb(),
-            object(c),
+            "\n{} {}  ({})",
+            paint.paint(
+                action_style(c.action),
+                &format!("{} {}", c.action.symbol(), c.action.verb())
+            ),
+            paint.paint(Style::new().bold(), &object(c)),
             place(c)
         );
         for r in remarks(c) {
-            let _ = writeln!(out, "  {r}");
+            let _ = writeln!(out, "  {}", paint.paint(remark_style(&r), &r));
         }
-        out.push_str(&c.diff);
+        out.push_str(&painted_diff(&c.diff, paint));
     }
     out
 }
@@ -331,6 +414,66 @@ mod tests {
             headline(&plan, &sides),
             "INCOMPLETE: 2 object(s) could not be planned (see the errors); on what was read: \
              0 to create, 0 to update, 0 to delete, 0 unchanged"
+        );
+    }
+
+    #[test]
+    fn painted_text_is_the_plain_text_with_styles() {
+        let change = |action, name: &str, diff: &str, notes: Vec<String>| super::super::Change {
+            action,
+            id: crate::manifest::ObjectId {
+                kind: "ConfigMap".into(),
+                namespace: Some("shop".into()),
+                name: name.into(),
+                ..Default::default()
+            },
+            api_version: "v1".into(),
+            file: "cm.yaml".into(),
+            line: 1,
+            diff: diff.into(),
+            backend: String::new(),
+            blocked: None,
+            notes,
+            handle: None,
+        };
+        let plan = Plan::from_changes(vec![
+            change(Action::Create, "a", "+data: 1\n", vec![]),
+            change(
+                Action::Update,
+                "b",
+                "@@ -1 +1 @@\n-level: debug\n+level: info\n",
+                vec!["conflict: kubectl-edit owns .data.level; apply will fail unless forceConflicts".into()],
+            ),
+            change(Action::Replace, "c", "", vec![]),
+        ]);
+        let sides = Sides::default();
+        let plain = text(&plan, &sides, &[]);
+        let painted = text_painted(&plan, &sides, &[], Paint::Ansi);
+        assert!(!plain.contains('\u{1b}'));
+        assert_ne!(plain, painted);
+        let stripped: String = anstream::adapter::strip_str(&painted).to_string();
+        assert_eq!(stripped, plain, "colour adds styles and nothing else");
+        let green = "\u{1b}[32m";
+        let red = "\u{1b}[31m";
+        assert!(
+            painted.contains(&format!("{green}+ create\u{1b}[0m")),
+            "{painted:?}"
+        );
+        assert!(
+            painted.contains(&format!("{green}+level: info")),
+            "{painted:?}"
+        );
+        assert!(
+            painted.contains(&format!("{red}-level: debug")),
+            "{painted:?}"
+        );
+        assert!(
+            painted.contains("\u{1b}[1m\u{1b}[35m± replace"),
+            "{painted:?}"
+        );
+        assert!(
+            painted.contains("\u{1b}[1m\u{1b}[33mconflict: kubectl-edit"),
+            "{painted:?}"
         );
     }
 

@@ -18,6 +18,23 @@ pub struct Output {
 }
 
 /// Runs the `mooring` binary with `args`, in `cwd` (default: the crate root).
+/// The mooring binary as a command, with none of the user's environment
+/// that changes what it prints (`RUST_LOG`, colour settings) or where it
+/// goes (`KUBECONFIG`).
+pub fn mooring_command() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mooring"));
+    for name in [
+        "RUST_LOG",
+        "KUBECONFIG",
+        "NO_COLOR",
+        "CLICOLOR",
+        "CLICOLOR_FORCE",
+    ] {
+        command.env_remove(name);
+    }
+    command
+}
+
 pub fn mooring(args: &[&str], cwd: Option<&Path>) -> Output {
     mooring_env(args, cwd, &[])
 }
@@ -25,11 +42,9 @@ pub fn mooring(args: &[&str], cwd: Option<&Path>) -> Output {
 /// [`mooring`] with extra environment variables (e.g. `KUBECONFIG`, which
 /// [`mooring`] clears so that the user's own never leaks in).
 pub fn mooring_env(args: &[&str], cwd: Option<&Path>, envs: &[(&str, &str)]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_mooring"))
+    let out = mooring_command()
         .args(args)
         .current_dir(cwd.unwrap_or(Path::new(env!("CARGO_MANIFEST_DIR"))))
-        .env_remove("RUST_LOG")
-        .env_remove("KUBECONFIG")
         .envs(envs.iter().copied())
         .output()
         .expect("the mooring binary runs");
@@ -76,11 +91,9 @@ pub fn show(out: &Output) -> String {
 /// assertion). Standard input is closed.
 pub fn mooring_bounded(args: &[&str], cwd: Option<&Path>) -> Output {
     use std::process::Stdio;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mooring"))
+    let mut child = mooring_command()
         .args(args)
         .current_dir(cwd.unwrap_or(Path::new(env!("CARGO_MANIFEST_DIR"))))
-        .env_remove("RUST_LOG")
-        .env_remove("KUBECONFIG")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
