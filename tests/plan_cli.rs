@@ -670,3 +670,84 @@ fn a_missing_revision_in_a_shallow_clone_says_how_to_fetch_it() {
         out.stderr
     );
 }
+
+/// A repository whose pull request changes 300 ConfigMaps of 40 keys each:
+/// the Markdown comment is cut to GitHub's limit by default, keeps the
+/// whole table, and points at `--output-file`, which holds the whole plan;
+/// `--max-bytes 0` never cuts.
+#[test]
+fn a_pull_request_of_300_changes_fits_one_comment() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = git_init(dir.path());
+    let d = dir.path();
+    let cm = |i: usize, value: &str| {
+        let data: String = (0..40)
+            .map(|k| format!("  key-{k:02}: {value}-{i}-{k}\n"))
+            .collect();
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings-{i:03}\n  namespace: shop\ndata:\n{data}"
+        )
+    };
+    for i in 0..300 {
+        write(d, &format!("deploy/cm-{i:03}.yaml"), &cm(i, "old"));
+    }
+    let first = commit_all(&repo, "first").to_string();
+    for i in 0..300 {
+        write(d, &format!("deploy/cm-{i:03}.yaml"), &cm(i, "new"));
+    }
+    commit_all(&repo, "second");
+
+    let whole = plan(
+        d,
+        &[
+            "--against-ref",
+            &first,
+            "-o",
+            "markdown",
+            "--max-bytes",
+            "0",
+        ],
+    );
+    assert_eq!(whole.code, 2, "{}", whole.stderr);
+    assert!(whole.stdout.len() > 200_000, "{}", whole.stdout.len());
+    assert_eq!(whole.stdout.matches("<details>").count(), 300);
+
+    let artifact = d.join("plan-full.md");
+    let cut = plan(
+        d,
+        &[
+            "--against-ref",
+            &first,
+            "-o",
+            "markdown",
+            "--output-file",
+            artifact.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(cut.code, 2, "{}", cut.stderr);
+    println!(
+        "300 changed ConfigMaps: the comment is {} bytes whole, {} cut",
+        whole.stdout.len(),
+        cut.stdout.len()
+    );
+    assert!(cut.stdout.len() <= 65_000, "{}", cut.stdout.len());
+    assert_eq!(
+        cut.stdout
+            .matches("| ~ update | `ConfigMap/shop/settings-")
+            .count(),
+        300,
+        "every row of the table"
+    );
+    let kept = cut.stdout.matches("<details>").count();
+    assert!((1..300).contains(&kept), "{kept}");
+    assert!(
+        cut.stdout.contains(&format!(
+            "{} of 300 diff(s) left out** to keep this under 65000 bytes; the whole plan is in `{}`.",
+            300 - kept,
+            artifact.display()
+        )),
+        "{}",
+        cut.stdout.lines().last().unwrap_or_default()
+    );
+    assert_eq!(std::fs::read_to_string(&artifact).unwrap(), whole.stdout);
+}

@@ -70,7 +70,13 @@ pub fn run(args: &ApplyArgs) -> anyhow::Result<i32> {
         } = live::plan(&config, desired, &safety).await?;
         let json = args.output == PlanFormat::Json;
         if !json {
-            output::print_plan(args.output, &plan.plan, &sides, &findings);
+            output::print_plan(
+                args.output,
+                &plan.plan,
+                &sides,
+                &findings,
+                &output::Destination::default(),
+            )?;
         }
         if !sides.unobserved.is_empty() {
             let names: Vec<&str> = sides.unobserved.iter().map(|u| u.target.as_str()).collect();
@@ -96,7 +102,13 @@ pub fn run(args: &ApplyArgs) -> anyhow::Result<i32> {
         let any_held = !held_changes.is_empty();
         if plan.findings.iter().any(Finding::is_error) {
             if json {
-                output::print_plan(args.output, &plan.plan, &sides, &findings);
+                output::print_plan(
+                args.output,
+                &plan.plan,
+                &sides,
+                &findings,
+                &output::Destination::default(),
+            )?;
             }
             eprintln!("nothing applied: fix the errors above first");
             return Ok(exit::FAILED);
@@ -112,7 +124,13 @@ pub fn run(args: &ApplyArgs) -> anyhow::Result<i32> {
         }
         if args.dry_run || actionable == 0 {
             if json {
-                output::print_plan(args.output, &plan.plan, &sides, &findings);
+                output::print_plan(
+                args.output,
+                &plan.plan,
+                &sides,
+                &findings,
+                &output::Destination::default(),
+            )?;
             } else if actionable == 0 {
                 if sides.complete() {
                     println!("\nNothing to apply.");

@@ -25,11 +25,43 @@ fn render(format: PlanFormat, plan: &Plan, sides: &render::Sides, findings: &[Fi
     }
 }
 
+/// Where and how much of a plan is printed.
+#[derive(Debug, Clone, Default)]
+pub struct Destination {
+    /// `-o markdown` is cut to this many bytes (`None`: never cut).
+    pub max_bytes: Option<usize>,
+    /// The whole output (never cut, never coloured) is also written here.
+    pub output_file: Option<std::path::PathBuf>,
+}
+
 /// Prints the plan on stdout in `format`: in colour when `--color` says so
 /// (by default on a terminal, unless `NO_COLOR` is set or `CLICOLOR_FORCE`
-/// forces it; see [`super::ColorWhen`]).
-pub fn print_plan(format: PlanFormat, plan: &Plan, sides: &render::Sides, findings: &[Finding]) {
-    anstream::print!("{}", render(format, plan, sides, findings));
+/// forces it; see [`super::ColorWhen`]); Markdown cut to
+/// `to.max_bytes`; the whole of it written to `to.output_file` first.
+pub fn print_plan(
+    format: PlanFormat,
+    plan: &Plan,
+    sides: &render::Sides,
+    findings: &[Finding],
+    to: &Destination,
+) -> anyhow::Result<()> {
+    let full = to.output_file.as_ref().map(|p| p.display().to_string());
+    if let Some(path) = &to.output_file {
+        let whole = match format {
+            PlanFormat::Text => render::text(plan, sides, findings),
+            other => self::render(other, plan, sides, findings),
+        };
+        std::fs::write(path, whole)
+            .map_err(|e| anyhow::anyhow!("cannot write --output-file {}: {e}", path.display()))?;
+    }
+    let shown = match (format, to.max_bytes) {
+        (PlanFormat::Markdown, Some(limit)) => {
+            render::markdown_within(plan, sides, findings, limit, full.as_deref())
+        }
+        _ => render(format, plan, sides, findings),
+    };
+    anstream::print!("{shown}");
+    Ok(())
 }
 
 /// Reports why nothing was planned from an invalid desired side: the

@@ -43,8 +43,28 @@ pub struct PlanArgs {
     /// Output format; markdown is ready to paste into a pull-request comment.
     #[arg(short, long, value_enum, default_value_t = PlanFormat::Text)]
     output: PlanFormat,
+    /// With `-o markdown`, cut the comment to this many bytes (GitHub takes
+    /// 65,536 characters): the headline, findings and summary table stay,
+    /// per-object diffs are kept while they fit, and a note says how many
+    /// were left out and where the whole plan is. `0`: never cut.
+    #[arg(long, value_name = "BYTES", default_value = "65000", value_parser = super::parse_bytes)]
+    max_bytes: u64,
+    /// Also write the whole plan, in the same format but never cut or
+    /// coloured, to FILE (for a CI artifact the comment can point to).
+    #[arg(long, value_name = "FILE")]
+    output_file: Option<std::path::PathBuf>,
     #[command(flatten)]
     check: CheckArgs,
+}
+
+impl PlanArgs {
+    fn destination(&self) -> output::Destination {
+        output::Destination {
+            max_bytes: (self.max_bytes > 0)
+                .then(|| usize::try_from(self.max_bytes).unwrap_or(usize::MAX)),
+            output_file: self.output_file.clone(),
+        }
+    }
 }
 
 struct Side {
@@ -122,7 +142,13 @@ fn run_live(args: &PlanArgs) -> anyhow::Result<i32> {
         } = live::plan(&config, desired, &safety).await?;
         anyhow::Ok((plan, findings, sides))
     })?;
-    output::print_plan(args.output, &plan.plan, &sides, &findings);
+    output::print_plan(
+        args.output,
+        &plan.plan,
+        &sides,
+        &findings,
+        &args.destination(),
+    )?;
     Ok(if plan.failed() {
         exit::FAILED
     } else if plan.plan.has_changes() {
@@ -267,7 +293,7 @@ fn run_git(args: &PlanArgs, against_ref: &str) -> anyhow::Result<i32> {
         unobserved: Vec::new(),
         unplanned: 0,
     };
-    output::print_plan(args.output, &plan, &sides, &findings);
+    output::print_plan(args.output, &plan, &sides, &findings, &args.destination())?;
     Ok(if plan.has_changes() {
         exit::CHANGES
     } else {

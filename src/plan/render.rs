@@ -338,6 +338,128 @@ pub fn markdown_invalid(why: &str, findings: &[Finding]) -> String {
     out
 }
 
+/// GitHub's limit on a pull-request comment is 65,536 characters; this
+/// leaves room for a marker line a CI step adds.
+pub const COMMENT_LIMIT: usize = 65_000;
+
+/// [`markdown`], cut to at most `limit` bytes (a pull-request comment's
+/// size): the headline, the findings and the summary table are kept (the
+/// findings and the table themselves cut, with a count, only when they
+/// alone do not fit), then per-object diffs in plan order while they fit.
+/// A note says how many diffs were left out and where the whole plan is:
+/// `full`, the file `--output-file` wrote, when there is one.
+pub fn markdown_within(
+    plan: &Plan,
+    sides: &Sides,
+    findings: &[Finding],
+    limit: usize,
+    full: Option<&str>,
+) -> String {
+    let whole = markdown(plan, sides, findings);
+    if whole.len() <= limit {
+        return whole;
+    }
+    let changed: Vec<&super::Change> = plan.changes.iter().filter(|c| shown(c)).collect();
+    let with_diff = changed.iter().filter(|c| !c.diff.is_empty()).count();
+    let note = |left_out: usize, rows_left_out: usize, findings_left_out: usize| {
+        let mut parts = Vec::new();
+        if findings_left_out > 0 {
+            parts.push(format!("{findings_left_out} finding(s)"));
+        }
+        if rows_left_out > 0 {
+            parts.push(format!("{rows_left_out} row(s) of the table"));
+        }
+        if left_out > 0 {
+            parts.push(format!("{left_out} of {with_diff} diff(s)"));
+        }
+        let whole_plan = match full {
+            Some(path) => format!("the whole plan is in `{}`", html_escape(path)),
+            None => "run `mooring plan` with `--output-file FILE` to keep the whole plan (as a CI artifact)"
+                .to_string(),
+        };
+        format!(
+            "\n> **{} left out** to keep this under {limit} bytes; {whole_plan}.\n",
+            parts.join(", ")
+        )
+    };
+    // Room kept for the note, whatever it ends up saying.
+    let reserve = note(with_diff, changed.len(), findings.len()).len() + 64;
+    let budget = limit.saturating_sub(reserve);
+
+    let mut out = String::new();
+    let _ = writeln!(out, "### mooring plan: {}\n", headline(plan, sides));
+    let _ = writeln!(
+        out,
+        "Comparing `{}` (current) with `{}` (desired).\n",
+        sides.from, sides.to
+    );
+    // Findings: errors first, as many as fit in half the budget.
+    let mut kept_findings = Vec::new();
+    let mut findings_left_out = 0;
+    let mut ordered: Vec<&Finding> = findings.iter().filter(|f| f.is_error()).collect();
+    ordered.extend(findings.iter().filter(|f| !f.is_error()));
+    let mut used = out.len();
+    for f in ordered {
+        let line = f.to_string().len() + 8;
+        if used + line > budget / 2 {
+            findings_left_out += 1;
+        } else {
+            used += line;
+            kept_findings.push(f.clone());
+        }
+    }
+    markdown_findings(&mut out, &kept_findings);
+    let mut rows_left_out = 0;
+    if !changed.is_empty() {
+        let _ = writeln!(out, "| Action | Object | Declared in |");
+        let _ = writeln!(out, "| --- | --- | --- |");
+        for c in &changed {
+            let row = format!(
+                "| {} {} | `{}` | `{}` |\n",
+                c.action.symbol(),
+                c.action.verb(),
+                object(c),
+                place(c)
+            );
+            if out.len() + row.len() > budget {
+                rows_left_out += 1;
+            } else {
+                out.push_str(&row);
+            }
+        }
+        out.push('\n');
+    }
+    let mut left_out = 0;
+    for c in changed.iter().filter(|c| !c.diff.is_empty()) {
+        let section = diff_section(c);
+        if left_out > 0 || out.len() + section.len() > budget {
+            left_out += 1;
+        } else {
+            out.push_str(&section);
+        }
+    }
+    out.push_str(&note(left_out, rows_left_out, findings_left_out));
+    out
+}
+
+/// One object's folded diff, with its remarks.
+fn diff_section(c: &super::Change) -> String {
+    let mut out = String::new();
+    let f = fence(&c.diff);
+    let _ = writeln!(
+        out,
+        "<details><summary>{} {} <code>{}</code></summary>\n\n{f}diff\n{}{f}\n\n</details>\n",
+        c.action.symbol(),
+        c.action.verb(),
+        html_escape(&object(c)),
+        c.diff
+    );
+    for r in remarks(c) {
+        let _ = writeln!(out, "> {}\n", html_escape(&r));
+    }
+    out
+}
+
 pub fn markdown(plan: &Plan, sides: &Sides, findings: &[Finding]) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "### mooring plan: {}\n", headline(plan, sides));
@@ -365,18 +487,7 @@ pub fn markdown(plan: &Plan, sides: &Sides, findings: &[Finding]) -> String {
     }
     out.push('\n');
     for c in changed.iter().filter(|c| !c.diff.is_empty()) {
-        let f = fence(&c.diff);
-        let _ = writeln!(
-            out,
-            "<details><summary>{} {} <code>{}</code></summary>\n\n{f}diff\n{}{f}\n\n</details>\n",
-            c.action.symbol(),
-            c.action.verb(),
-            html_escape(&object(c)),
-            c.diff
-        );
-        for r in remarks(c) {
-            let _ = writeln!(out, "> {}\n", html_escape(&r));
-        }
+        out.push_str(&diff_section(c));
     }
     out
 }
@@ -474,6 +585,90 @@ mod tests {
         assert!(
             painted.contains("\u{1b}[1m\u{1b}[33mconflict: kubectl-edit"),
             "{painted:?}"
+        );
+    }
+
+    /// 300 changed ConfigMaps: the whole comment is far over GitHub's
+    /// limit; the cut one is under it, keeps every row of the table and as
+    /// many diffs as fit, and says how many it left out and where the whole
+    /// plan is.
+    #[test]
+    fn a_large_plan_fits_a_comment_with_its_whole_table() {
+        let diff: String = (0..20)
+            .map(|i| format!("-  key{i}: old-value-{i}\n+  key{i}: new-value-{i}\n"))
+            .collect();
+        let changes = (0..300)
+            .map(|i| super::super::Change {
+                action: Action::Update,
+                id: crate::manifest::ObjectId {
+                    kind: "ConfigMap".into(),
+                    namespace: Some("shop".into()),
+                    name: format!("settings-{i:03}"),
+                    ..Default::default()
+                },
+                api_version: "v1".into(),
+                file: format!("deploy/cm-{i:03}.yaml"),
+                line: 1,
+                diff: format!("--- a\n+++ b\n@@ -1,20 +1,20 @@\n{diff}"),
+                backend: String::new(),
+                blocked: None,
+                notes: vec![],
+                handle: None,
+            })
+            .collect();
+        let plan = Plan::from_changes(changes);
+        let sides = Sides::default();
+        let findings: Vec<Finding> = (0..3000)
+            .map(|i| Finding::warning("schema", format!("warning number {i}")).at("a.yaml", i))
+            .collect();
+        let whole = markdown(&plan, &sides, &findings);
+        assert!(whole.len() > 4 * COMMENT_LIMIT, "{}", whole.len());
+
+        let cut = markdown_within(
+            &plan,
+            &sides,
+            &findings,
+            COMMENT_LIMIT,
+            Some("plan-full.md"),
+        );
+        assert!(cut.len() <= COMMENT_LIMIT, "{}", cut.len());
+        assert!(cut.starts_with("### mooring plan: 0 to create, 300 to update"));
+        let kept = cut.matches("<details><summary>~ update").count();
+        assert!(kept > 10, "as many diffs as fit: {kept}");
+        let note = cut.lines().last().unwrap();
+        assert!(note.starts_with("> **"), "{note}");
+        assert!(
+            note.contains(&format!("{} of 300 diff(s)", 300 - kept)),
+            "{note}"
+        );
+        assert!(note.contains("finding(s)"), "{note}");
+        assert!(
+            note.ends_with("the whole plan is in `plan-full.md`."),
+            "{note}"
+        );
+        assert!(
+            !note.contains("row(s)"),
+            "every row of the table is kept: {note}"
+        );
+        assert_eq!(
+            cut.matches("| ~ update | `ConfigMap/shop/settings-")
+                .count(),
+            300
+        );
+
+        // Without --output-file, the note says how to keep the whole plan.
+        let cut = markdown_within(&plan, &sides, &[], 20_000, None);
+        assert!(cut.len() <= 20_000);
+        assert!(
+            cut.contains("row(s) of the table"),
+            "a 20 KB limit cuts rows too"
+        );
+        assert!(cut.contains("with `--output-file FILE` to keep the whole plan"));
+        // A plan that fits is the whole plan.
+        let small = Plan::from_changes(plan.changes[..2].to_vec());
+        assert_eq!(
+            markdown_within(&small, &sides, &[], COMMENT_LIMIT, None),
+            markdown(&small, &sides, &[])
         );
     }
 
