@@ -163,9 +163,12 @@ async fn every_example_applies_and_then_plans_clean() {
     assert_code(&plan, 2);
     assert!(plan.stdout.contains("declared"), "{}", plan.stdout);
 
-    let apply = env.run(&["apply", "--yes"]).await;
+    let apply = env.run(&["apply", "--yes", "-o", "json"]).await;
     assert_code(&apply, 0);
-    assert!(apply.stdout.contains("0 failed"), "{}", apply.stdout);
+    let report: serde_json::Value = serde_json::from_str(&apply.stdout).unwrap();
+    support::conforms(&report, "ApplyReport");
+    assert_eq!(report["applied"]["failed"], 0, "{}", apply.stdout);
+    assert!(report["applied"]["done"].as_u64().unwrap() > 20);
     // The Ignite VMs became microVMs next to the MicroVM manifests.
     let names: Vec<String> = env
         .flintlock
@@ -811,6 +814,7 @@ async fn invalid_manifests_in_json_mode_give_a_json_document() {
     let out = env.run(&["plan", "-o", "json"]).await;
     assert_code(&out, 1);
     let doc: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    support::conforms(&doc, "Plan");
     assert_eq!(doc["valid"], false);
     assert_eq!(doc["findings"][0]["line"], 4);
 }
@@ -850,6 +854,7 @@ async fn an_unreachable_target_makes_every_headline_say_incomplete(t: Target) {
     let json = run(&["plan", "-o", "json"]).await;
     assert_code(&json, 1);
     let doc: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    support::conforms(&doc, "Plan");
     assert_eq!(doc["complete"], false, "{}", json.stdout);
     assert_eq!(doc["unobserved"][0]["target"], "flintlock");
     assert!(

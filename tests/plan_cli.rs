@@ -199,12 +199,35 @@ fn json_and_markdown_outputs() {
     );
     assert_eq!(out.code, 2);
     let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    support::conforms(&v, "Plan");
+    assert_eq!(v["apiVersion"], "mooring.dev/v1");
     assert_eq!(
         v["summary"],
         serde_json::json!({"create": 1, "update": 2, "delete": 1, "unchanged": 1})
     );
+    // Revisions are {label, ref, commit}.
+    assert_eq!(v["from"]["ref"], first.to_string());
+    assert_eq!(v["from"]["commit"], first.to_string());
+    assert_eq!(v["to"]["ref"], "HEAD");
+    assert_eq!(v["to"]["commit"].as_str().unwrap().len(), 40);
+    assert!(v["to"]["label"].as_str().unwrap().starts_with("HEAD ("));
+    // The unchanged Namespace is counted, not listed, unless asked for.
     let changes = v["changes"].as_array().unwrap();
-    assert_eq!(changes.len(), 5);
+    assert_eq!(changes.len(), 4);
+    assert!(changes.iter().all(|c| c["action"] != "unchanged"));
+    let all = plan(
+        dir.path(),
+        &[
+            "--against-ref",
+            &first.to_string(),
+            "-o",
+            "json",
+            "--show-unchanged",
+        ],
+    );
+    let all: serde_json::Value = serde_json::from_str(&all.stdout).unwrap();
+    support::conforms(&all, "Plan");
+    assert_eq!(all["changes"].as_array().unwrap().len(), 5);
     let cfg = changes.iter().find(|c| c["id"]["name"] == "cfg").unwrap();
     assert_eq!(cfg["action"], "update");
     assert_eq!(cfg["id"]["kind"], "ConfigMap");
@@ -487,6 +510,7 @@ fn json_output_reports_invalid_input_as_json() {
     );
     assert_eq!(out.code, 1);
     let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    support::conforms(&v, "Plan");
     assert_eq!(v["valid"], false);
     assert_eq!(v["findings"][0]["field"], "data.level");
 }
@@ -750,4 +774,58 @@ fn a_pull_request_of_300_changes_fits_one_comment() {
         cut.stdout.lines().last().unwrap_or_default()
     );
     assert_eq!(std::fs::read_to_string(&artifact).unwrap(), whole.stdout);
+}
+
+/// `plan -o junit`: a test case per changed object with its action and
+/// diff (unchanged ones with `--show-unchanged`); `-o sarif` the findings;
+/// `-o github` annotations, the headline as a notice, then the text plan.
+#[test]
+fn junit_sarif_and_github_plans() {
+    let (dir, first, _) = two_commits();
+    let first = first.to_string();
+    let junit = plan(dir.path(), &["--against-ref", &first, "-o", "junit"]);
+    assert_eq!(junit.code, 2, "{}", junit.stderr);
+    assert!(
+        junit
+            .stdout
+            .contains("<testsuite name=\"mooring plan\" tests=\"4\" skipped=\"0\" errors=\"0\" failures=\"0\">"),
+        "{}",
+        junit.stdout
+    );
+    assert!(junit.stdout.contains("<testcase name=\"ConfigMap/apps/cfg\" classname=\"deploy/cfg.yaml\">"));
+    assert!(junit.stdout.contains("~ update\n--- a/ConfigMap/apps/cfg"), "{}", junit.stdout);
+    assert!(!junit.stdout.contains("c2VjcmV0"), "secrets stay masked");
+    let all = plan(
+        dir.path(),
+        &["--against-ref", &first, "-o", "junit", "--show-unchanged"],
+    );
+    assert!(all.stdout.contains("tests=\"5\""), "{}", all.stdout);
+
+    let sarif = plan(dir.path(), &["--against-ref", &first, "-o", "sarif"]);
+    assert_eq!(sarif.code, 2);
+    let log: serde_json::Value = serde_json::from_str(&sarif.stdout).unwrap();
+    assert_eq!(log["version"], "2.1.0");
+    assert_eq!(log["runs"][0]["results"], serde_json::json!([]));
+
+    let github = plan(dir.path(), &["--against-ref", &first, "-o", "github"]);
+    assert_eq!(github.code, 2);
+    assert!(
+        github.stdout.starts_with(
+            "::notice title=mooring plan::1 to create, 2 to update, 1 to delete, 1 unchanged\nPlan "
+        ),
+        "{}",
+        github.stdout
+    );
+
+    // An invalid desired side: its findings as annotations.
+    commit_file(dir.path(), "deploy/cfg.yaml", CM_BROKEN, "broken");
+    let github = plan(dir.path(), &["--against-ref", &first, "-o", "github"]);
+    assert_eq!(github.code, 1);
+    assert!(
+        github
+            .stdout
+            .starts_with("::error file=deploy/cfg.yaml,line=7,title=schema::ConfigMap/apps/cfg: data.level: "),
+        "{}",
+        github.stdout
+    );
 }

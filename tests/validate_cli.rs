@@ -223,6 +223,7 @@ fn json_output_is_machine_readable() {
     );
     assert_eq!(out.code, 1);
     let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    support::conforms(&v, "ValidationReport");
     assert_eq!(v["valid"], false);
     assert_eq!(v["summary"]["errors"], 1);
     let f = &v["findings"][0];
@@ -910,4 +911,111 @@ fn completion_manual_pages_and_version() {
         text.starts_with(&format!("mooring {}\ncommit: ", env!("CARGO_PKG_VERSION"))),
         "{text}"
     );
+}
+
+/// The README's quick start works as written: each `mooring` line of the
+/// block after "Then, in a clone of this repository", run from the
+/// repository's root (`scripts/sandbox` is the sandbox's own job).
+#[test]
+fn the_readme_quick_start_runs() {
+    let readme =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+            .unwrap();
+    let after = readme
+        .split("Then, in a clone of this repository:")
+        .nth(1)
+        .expect("the quick start");
+    let block = after
+        .split("```sh\n")
+        .nth(1)
+        .unwrap()
+        .split("```")
+        .next()
+        .unwrap();
+    let commands: Vec<Vec<&str>> = block
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or_default().trim())
+        .filter(|l| l.starts_with("mooring "))
+        .map(|l| l.split_whitespace().skip(1).collect())
+        .collect();
+    assert_eq!(commands.len(), 2, "{block}");
+    for args in commands {
+        let out = mooring(&args, None);
+        // plan: 0 with a clean work tree, 2 with local edits.
+        assert!(
+            out.code == 0 || (args[0] == "plan" && out.code == 2),
+            "mooring {args:?}: {}{}",
+            out.stdout,
+            out.stderr
+        );
+    }
+}
+
+/// `-o junit`: one test case per object, failed by its errors, and one per
+/// file for findings that name no object; `-o sarif`: SARIF 2.1.0, one
+/// result per finding with its rule, level and place. Plan has both too.
+#[test]
+fn junit_and_sarif_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "good.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: good\n  namespace: shop\ndata:\n  a: b\n",
+    );
+    write(
+        dir.path(),
+        "bad.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: bad\n  namespace: shop\ndata:\n  level: 3\n",
+    );
+    write(dir.path(), "broken.yaml", "kind: [\n");
+    let path = dir.path().to_str().unwrap();
+
+    let junit = mooring(&["validate", "--no-policies", "-o", "junit", path], None);
+    assert_eq!(junit.code, 1, "{}", junit.stderr);
+    let xml = &junit.stdout;
+    assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>"), "{xml}");
+    assert!(
+        xml.contains("<testsuite name=\"mooring validate\" tests=\"3\" skipped=\"0\" errors=\"0\" failures=\"2\">"),
+        "{xml}"
+    );
+    assert!(xml.contains("<testcase name=\"ConfigMap/shop/good\""), "{xml}");
+    let bad = xml
+        .split("<testcase name=\"ConfigMap/shop/bad\"")
+        .nth(1)
+        .and_then(|t| t.split("</testcase>").next())
+        .unwrap_or_default();
+    assert!(
+        bad.contains("<failure message=\"ConfigMap/shop/bad: data.level: expected a string, found a number 3\" type=\"error\">"),
+        "{xml}"
+    );
+    assert!(xml.contains("broken.yaml\" classname="), "a case for the file: {xml}");
+
+    let sarif = mooring(&["validate", "--no-policies", "-o", "sarif", path], None);
+    assert_eq!(sarif.code, 1);
+    let log: serde_json::Value = serde_json::from_str(&sarif.stdout).unwrap();
+    assert_eq!(log["version"], "2.1.0");
+    assert!(log["$schema"].as_str().unwrap().contains("sarif-2.1.0"));
+    let run = &log["runs"][0];
+    assert_eq!(run["tool"]["driver"]["name"], "mooring");
+    let results = run["results"].as_array().unwrap();
+    assert_eq!(results.len(), 2, "{log:#}");
+    let schema = results.iter().find(|r| r["ruleId"] == "schema").unwrap();
+    assert_eq!(schema["level"], "error");
+    assert_eq!(
+        schema["message"]["text"],
+        "ConfigMap/shop/bad: data.level: expected a string, found a number 3"
+    );
+    let place = &schema["locations"][0]["physicalLocation"];
+    assert!(place["artifactLocation"]["uri"].as_str().unwrap().ends_with("bad.yaml"));
+    assert_eq!(place["region"]["startLine"], 7);
+    let rules: Vec<&str> = run["tool"]["driver"]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    for r in results {
+        let index = r["ruleIndex"].as_u64().unwrap() as usize;
+        assert_eq!(rules[index], r["ruleId"], "ruleIndex points at its rule");
+    }
 }

@@ -54,6 +54,14 @@ pub struct ApplyArgs {
 }
 
 pub fn run(args: &ApplyArgs) -> anyhow::Result<i32> {
+    if matches!(
+        args.output,
+        PlanFormat::Junit | PlanFormat::Sarif | PlanFormat::Github
+    ) {
+        anyhow::bail!(
+            "apply -o takes text, json or markdown; junit, sarif and github are for `mooring plan` and `mooring validate`"
+        );
+    }
     let config = live::config(&args.targets, &args.source)?;
     let Ok(desired) = live::desired(&args.source, &config, &args.check, args.output)? else {
         return Ok(exit::FAILED);
@@ -177,14 +185,22 @@ pub fn run(args: &ApplyArgs) -> anyhow::Result<i32> {
         watcher.abort();
         let signal = *signal_rx.borrow();
         if json {
+            let changes: Vec<&mooring::plan::Change> = plan
+                .plan
+                .changes
+                .iter()
+                .filter(|c| c.action != mooring::plan::Action::Unchanged)
+                .collect();
             let doc = serde_json::json!({
+                "apiVersion": render::OUTPUT_API_VERSION,
+                "kind": "ApplyReport",
                 "headline": render::headline(&plan.plan, &sides),
                 "complete": sides.complete(),
                 "unobserved": sides.unobserved,
-                "from": sides.from,
-                "to": sides.to,
+                "from": sides.from_side(),
+                "to": sides.to_side(),
                 "summary": plan.plan.summary,
-                "changes": plan.plan.changes,
+                "changes": changes,
                 "findings": findings,
                 "applied": report,
                 "interrupted": signal.map(Signal::name),

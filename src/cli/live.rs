@@ -358,11 +358,16 @@ pub async fn plan(
 ) -> anyhow::Result<LivePlan> {
     let engine = engine(config).await?;
     let label = std::mem::take(&mut desired.label);
+    let revision = desired.revision;
     let findings = std::mem::take(&mut desired.findings);
     let mut plan = engine.plan(&desired.for_targets()).await;
     let held = engine.guard(&mut plan, safety);
     let findings = plan_findings(findings, &plan);
-    let sides = sides(config, label, &plan);
+    let mut sides = sides(config, label, &plan);
+    sides.to_revision = revision.map(|commit| render::RevisionRef {
+        reference: config.source.git_ref.clone(),
+        commit: commit.to_string(),
+    });
     Ok(LivePlan {
         engine,
         plan,
@@ -403,6 +408,8 @@ fn sides(config: &Config, desired: String, plan: &TargetPlan) -> render::Sides {
             .iter()
             .filter(|f| f.is_error() && f.object.is_some())
             .count(),
+        from_revision: None,
+        to_revision: None,
     }
 }
 

@@ -8,6 +8,7 @@ mod lead;
 mod live;
 mod output;
 mod plan;
+mod reports;
 mod run;
 mod schemas;
 mod translate;

@@ -53,6 +53,10 @@ pub struct PlanArgs {
     /// coloured, to FILE (for a CI artifact the comment can point to).
     #[arg(long, value_name = "FILE")]
     output_file: Option<std::path::PathBuf>,
+    /// List unchanged objects in `-o json` and `-o junit` too (the summary
+    /// counts them either way).
+    #[arg(long)]
+    show_unchanged: bool,
     #[command(flatten)]
     check: CheckArgs,
 }
@@ -63,12 +67,15 @@ impl PlanArgs {
             max_bytes: (self.max_bytes > 0)
                 .then(|| usize::try_from(self.max_bytes).unwrap_or(usize::MAX)),
             output_file: self.output_file.clone(),
+            show_unchanged: self.show_unchanged,
         }
     }
 }
 
 struct Side {
     label: String,
+    /// The revision as named and its commit; `None` for the work tree.
+    revision: Option<render::RevisionRef>,
     read: source::Read,
     /// Whether the compared path exists on this side.
     present: bool,
@@ -91,6 +98,10 @@ fn git_side(git: &GitSpec, limits: &Limits, exclude: &Exclude) -> anyhow::Result
     };
     Ok(Side {
         label,
+        revision: Some(render::RevisionRef {
+            reference: rev.to_string(),
+            commit: commit.to_string(),
+        }),
         read,
         present,
     })
@@ -233,6 +244,7 @@ fn run_git(args: &PlanArgs, against_ref: &str) -> anyhow::Result<i32> {
         (
             Side {
                 label: "work tree".to_string(),
+                revision: None,
                 read: source::Read {
                     label: "work tree".to_string(),
                     files,
@@ -292,6 +304,8 @@ fn run_git(args: &PlanArgs, against_ref: &str) -> anyhow::Result<i32> {
         to: desired.label,
         unobserved: Vec::new(),
         unplanned: 0,
+        from_revision: current.revision,
+        to_revision: desired.revision,
     };
     output::print_plan(args.output, &plan, &sides, &findings, &args.destination())?;
     Ok(if plan.has_changes() {

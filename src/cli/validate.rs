@@ -25,6 +25,11 @@ pub enum ValidateFormat {
     /// GitHub Actions workflow commands: each finding an annotation on its
     /// file and line in the pull request.
     Github,
+    /// JUnit XML: one test case per object, failed by its errors.
+    Junit,
+    /// SARIF 2.1.0: one result per finding, with its rule, for code
+    /// scanning.
+    Sarif,
 }
 
 #[derive(Debug, Args)]
@@ -145,6 +150,8 @@ pub fn run(args: &ValidateArgs) -> anyhow::Result<i32> {
     match args.output {
         ValidateFormat::Json => {
             let doc = serde_json::json!({
+                "apiVersion": mooring::plan::render::OUTPUT_API_VERSION,
+                "kind": "ValidationReport",
                 "valid": report.errors() == 0,
                 "summary": {
                     "files": report.files,
@@ -169,6 +176,18 @@ pub fn run(args: &ValidateArgs) -> anyhow::Result<i32> {
             }
             println!("{}", report.summary());
         }
+        ValidateFormat::Junit => {
+            let objects: Vec<(String, String, usize)> = report
+                .manifests
+                .iter()
+                .map(|m| (m.id.to_string(), m.file.clone(), m.line))
+                .collect();
+            print!(
+                "{}",
+                super::reports::validate_junit(&objects, &report.findings)?
+            );
+        }
+        ValidateFormat::Sarif => print!("{}", super::reports::sarif(&report.findings)?),
     }
     Ok(if report.is_valid() {
         exit::OK

@@ -22,7 +22,24 @@ pub struct Sides {
     /// Desired objects left out of the plan by an error (no target handles
     /// them, declared twice): the headline says it is incomplete too.
     pub unplanned: usize,
+    /// The Git revision of each side, when it is one (`None` for live
+    /// targets and a work tree).
+    pub from_revision: Option<RevisionRef>,
+    pub to_revision: Option<RevisionRef>,
 }
+
+/// A Git revision as it was named and the commit it resolved to.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RevisionRef {
+    #[serde(rename = "ref")]
+    pub reference: String,
+    pub commit: String,
+}
+
+/// The `apiVersion` of mooring's JSON documents (`plan`, `apply` and
+/// `validate` with `-o json`); their JSON Schemas are under
+/// `schemas/output/`.
+pub const OUTPUT_API_VERSION: &str = "mooring.dev/v1";
 
 /// A target that could not be read, and why.
 #[derive(Debug, Clone, Serialize)]
@@ -245,27 +262,66 @@ pub fn text_painted(plan: &Plan, sides: &Sides, findings: &[Finding], paint: Pai
     out
 }
 
-pub fn json(plan: &Plan, sides: &Sides, findings: &[Finding]) -> String {
+/// One side of a plan in JSON: its label, and its `ref` and `commit` when
+/// it is a Git revision.
+#[derive(Serialize)]
+pub struct Side<'a> {
+    pub label: &'a str,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<&'a RevisionRef>,
+}
+
+impl Sides {
+    /// The current side, as JSON documents show it.
+    pub fn from_side(&self) -> Side<'_> {
+        Side {
+            label: &self.from,
+            revision: self.from_revision.as_ref(),
+        }
+    }
+
+    /// The desired side, as JSON documents show it.
+    pub fn to_side(&self) -> Side<'_> {
+        Side {
+            label: &self.to,
+            revision: self.to_revision.as_ref(),
+        }
+    }
+}
+
+/// The plan as a JSON document (`kind: Plan`, schema
+/// `schemas/output/Plan.json`); unchanged objects only with
+/// `show_unchanged` (the summary counts them either way).
+pub fn json(plan: &Plan, sides: &Sides, findings: &[Finding], show_unchanged: bool) -> String {
     #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
     struct Doc<'a> {
+        api_version: &'static str,
+        kind: &'static str,
         headline: String,
         /// False when a target could not be read.
         complete: bool,
         unobserved: &'a [Unobserved],
-        from: &'a str,
-        to: &'a str,
+        from: Side<'a>,
+        to: Side<'a>,
         summary: &'a super::Summary,
-        changes: &'a [super::Change],
+        changes: Vec<&'a super::Change>,
         findings: &'a [Finding],
     }
     let doc = Doc {
+        api_version: OUTPUT_API_VERSION,
+        kind: "Plan",
         headline: headline(plan, sides),
         complete: sides.complete(),
         unobserved: &sides.unobserved,
-        from: &sides.from,
-        to: &sides.to,
+        from: sides.from_side(),
+        to: sides.to_side(),
         summary: &plan.summary,
-        changes: &plan.changes,
+        changes: plan
+            .changes
+            .iter()
+            .filter(|c| show_unchanged || c.action != Action::Unchanged)
+            .collect(),
         findings,
     };
     let mut s =
@@ -508,7 +564,7 @@ mod tests {
         for out in [
             headline(&plan, &sides),
             text(&plan, &sides, &[]),
-            json(&plan, &sides, &[]),
+            json(&plan, &sides, &[], false),
             markdown(&plan, &sides, &[]),
         ] {
             assert!(

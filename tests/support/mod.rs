@@ -270,3 +270,26 @@ pub fn vm_names(flintlock: &mooring_emulators::flintlock::FlintlockEmulator) -> 
     names.sort();
     names
 }
+
+/// Asserts that `doc` (a command's `-o json` output) conforms to its JSON
+/// Schema, `schemas/output/<kind>.json`, naming every violation.
+pub fn conforms(doc: &serde_json::Value, kind: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("schemas/output")
+        .join(format!("{kind}.json"));
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let validator = jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft202012)
+        .build(&schema)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let errors: Vec<String> = validator
+        .iter_errors(doc)
+        .map(|e| format!("{}: {e}", e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "not a {kind} as schemas/output/{kind}.json says: {errors:#?}\n{doc:#}"
+    );
+    assert_eq!(doc["kind"], kind);
+}
