@@ -134,6 +134,16 @@ impl Finding {
             properties.push(format!("line={}", loc.line.max(1)));
         }
         properties.push(format!("title={}", property(&self.source)));
+        format!(
+            "::{level} {}::{}",
+            properties.join(","),
+            data(&self.without_place())
+        )
+    }
+
+    /// `object: field: message`, the finding without its file and line
+    /// (an annotation's or a report's text, where the place is given apart).
+    pub fn without_place(&self) -> String {
         let mut message = String::new();
         if let Some(object) = &self.object {
             message.push_str(object);
@@ -144,7 +154,7 @@ impl Finding {
             message.push_str(": ");
         }
         message.push_str(&self.message);
-        format!("::{level} {}::{}", properties.join(","), data(&message))
+        message
     }
 }
 

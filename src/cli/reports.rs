@@ -11,21 +11,6 @@ use mooring::plan::{Action, Plan};
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 use serde_sarif::sarif;
 
-/// `object: field: message`, as a finding reads without its place.
-fn message(f: &Finding) -> String {
-    let mut out = String::new();
-    if let Some(object) = &f.object {
-        out.push_str(object);
-        out.push_str(": ");
-    }
-    if let Some(field) = &f.field {
-        out.push_str(field);
-        out.push_str(": ");
-    }
-    out.push_str(&f.message);
-    out
-}
-
 /// A test case named `name` in class `class`: failed with its error
 /// findings, their text the failure's; warnings in its output.
 fn case(name: &str, class: &str, findings: &[&Finding], output: Option<String>) -> TestCase {
@@ -39,13 +24,13 @@ fn case(name: &str, class: &str, findings: &[&Finding], output: Option<String>) 
     } else {
         let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
         status
-            .set_message(message(
+            .set_message(
                 findings
                     .iter()
                     .find(|f| f.severity == Severity::Error)
-                    .copied()
-                    .unwrap_or(findings[0]),
-            ))
+                    .map(|f| f.without_place())
+                    .unwrap_or_default(),
+            )
             .set_type("error")
             .set_description(errors.join("\n"));
         status
@@ -238,7 +223,7 @@ pub fn sarif(findings: &[Finding]) -> anyhow::Result<String> {
                 .rule_id(&f.source)
                 .rule_index(index)
                 .level(level)
-                .message(&message(f))
+                .message(&f.without_place())
                 .locations(locations)
                 .build()
         })
