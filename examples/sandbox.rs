@@ -1,7 +1,7 @@
 //! The local sandbox: the whole mooring loop on this machine, against
 //! emulators, printing every step.
 //!
-//! Run it with `scripts/sandbox` (it builds the release `mooring` binary and
+//! Run it with `scripts/sandbox` (it builds the `mooring` binary and
 //! this example, then runs it). The targets are the emulators from
 //! `emulators/` on 127.0.0.1: a Kubernetes API server over HTTP and a
 //! flintlockd over gRPC. Nothing leaves this machine.
@@ -216,7 +216,7 @@ fn mooring_binary() -> Result<PathBuf> {
         .ok_or("cannot find the target directory")?;
     if !bin.is_file() {
         return Err(format!(
-            "{} is missing: run scripts/sandbox, or cargo build --release first",
+            "{} is missing: run scripts/sandbox, or cargo build --bin mooring first",
             bin.display()
         )
         .into());

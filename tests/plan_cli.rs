@@ -792,8 +792,16 @@ fn junit_sarif_and_github_plans() {
         "{}",
         junit.stdout
     );
-    assert!(junit.stdout.contains("<testcase name=\"ConfigMap/apps/cfg\" classname=\"deploy/cfg.yaml\">"));
-    assert!(junit.stdout.contains("~ update\n--- a/ConfigMap/apps/cfg"), "{}", junit.stdout);
+    assert!(
+        junit
+            .stdout
+            .contains("<testcase name=\"ConfigMap/apps/cfg\" classname=\"deploy/cfg.yaml\">")
+    );
+    assert!(
+        junit.stdout.contains("~ update\n--- a/ConfigMap/apps/cfg"),
+        "{}",
+        junit.stdout
+    );
     assert!(!junit.stdout.contains("c2VjcmV0"), "secrets stay masked");
     let all = plan(
         dir.path(),
@@ -822,9 +830,9 @@ fn junit_sarif_and_github_plans() {
     let github = plan(dir.path(), &["--against-ref", &first, "-o", "github"]);
     assert_eq!(github.code, 1);
     assert!(
-        github
-            .stdout
-            .starts_with("::error file=deploy/cfg.yaml,line=7,title=schema::ConfigMap/apps/cfg: data.level: "),
+        github.stdout.starts_with(
+            "::error file=deploy/cfg.yaml,line=7,title=schema::ConfigMap/apps/cfg: data.level: "
+        ),
         "{}",
         github.stdout
     );

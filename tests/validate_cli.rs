@@ -973,12 +973,18 @@ fn junit_and_sarif_reports() {
     let junit = mooring(&["validate", "--no-policies", "-o", "junit", path], None);
     assert_eq!(junit.code, 1, "{}", junit.stderr);
     let xml = &junit.stdout;
-    assert!(xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>"), "{xml}");
+    assert!(
+        xml.starts_with("<?xml version=\"1.0\" encoding=\"UTF-8\"?>"),
+        "{xml}"
+    );
     assert!(
         xml.contains("<testsuite name=\"mooring validate\" tests=\"3\" skipped=\"0\" errors=\"0\" failures=\"2\">"),
         "{xml}"
     );
-    assert!(xml.contains("<testcase name=\"ConfigMap/shop/good\""), "{xml}");
+    assert!(
+        xml.contains("<testcase name=\"ConfigMap/shop/good\""),
+        "{xml}"
+    );
     let bad = xml
         .split("<testcase name=\"ConfigMap/shop/bad\"")
         .nth(1)
@@ -988,7 +994,10 @@ fn junit_and_sarif_reports() {
         bad.contains("<failure message=\"ConfigMap/shop/bad: data.level: expected a string, found a number 3\" type=\"error\">"),
         "{xml}"
     );
-    assert!(xml.contains("broken.yaml\" classname="), "a case for the file: {xml}");
+    assert!(
+        xml.contains("broken.yaml\" classname="),
+        "a case for the file: {xml}"
+    );
 
     let sarif = mooring(&["validate", "--no-policies", "-o", "sarif", path], None);
     assert_eq!(sarif.code, 1);
@@ -1006,7 +1015,12 @@ fn junit_and_sarif_reports() {
         "ConfigMap/shop/bad: data.level: expected a string, found a number 3"
     );
     let place = &schema["locations"][0]["physicalLocation"];
-    assert!(place["artifactLocation"]["uri"].as_str().unwrap().ends_with("bad.yaml"));
+    assert!(
+        place["artifactLocation"]["uri"]
+            .as_str()
+            .unwrap()
+            .ends_with("bad.yaml")
+    );
     assert_eq!(place["region"]["startLine"], 7);
     let rules: Vec<&str> = run["tool"]["driver"]["rules"]
         .as_array()
