@@ -510,7 +510,7 @@ fn translated_examples_validate_clean() {
     assert!(
         check
             .stdout
-            .ends_with("2 documents in 1 file: 0 errors, 0 warnings\n"),
+            .contains("2 documents in 1 file: 0 errors, 0 warnings\npolicies: "),
         "{}",
         check.stdout
     );
@@ -645,7 +645,7 @@ spec:
     assert_eq!(out.code, 1);
     assert!(
         out.stdout
-            .ends_with("1 document in 1 file: 1 error, 0 warnings\n"),
+            .contains("1 document in 1 file: 1 error, 0 warnings\npolicies: "),
         "{}",
         out.stdout
     );
@@ -1083,7 +1083,7 @@ spec: {oci: weaveworks/ignite-ubuntu:20.04}
     assert!(
         check
             .stdout
-            .ends_with("1 document in 1 file: 0 errors, 0 warnings\n"),
+            .contains("1 document in 1 file: 0 errors, 0 warnings\npolicies: "),
         "{}",
         check.stdout
     );

@@ -119,7 +119,8 @@ fn every_bad_input_class_is_reported_with_file_and_line() {
             .contains("(tabs are not allowed in YAML indentation; use spaces)")
     );
     assert!(
-        out.stdout.ends_with("errors, 0 warnings\n"),
+        out.stdout
+            .ends_with("errors, 0 warnings\npolicies: none (--no-policies)\n"),
         "{}",
         out.stdout
     );
@@ -348,8 +349,9 @@ fn a_host_is_namespaced_or_the_older_cluster_scoped_form() {
         out.stdout
     );
     assert!(
-        out.stdout
-            .ends_with("2 documents in 1 file: 0 errors, 1 warning\n"),
+        out.stdout.ends_with(
+            "2 documents in 1 file: 0 errors, 1 warning\npolicies: none (--no-policies)\n"
+        ),
         "{}",
         out.stdout
     );
@@ -471,7 +473,8 @@ fn json_files_are_manifests_with_findings_at_their_lines() {
              {p}/cm.json:9: ConfigMap/default/c: data.k: expected a string, found a number 5\n\
              {p}/tabs.json:6: ConfigMap/default/t: data.k: expected a string, found a boolean \
              true\n\
-             3 documents in 3 files: 3 errors, 0 warnings\n"
+             3 documents in 3 files: 3 errors, 0 warnings\n\
+             policies: none (--no-policies)\n"
         )
     );
 }
@@ -516,7 +519,8 @@ fn a_file_that_is_no_manifest_is_one_error_and_exclude_or_an_ignore_file_leaves_
              application's configuration), leave it out: name it in a .mooringignore file, or \
              pass --exclude chart/values.yaml (a source's `exclude:` in mooring.yaml)\n\
              {p}/mixed.yaml:5: missing apiVersion\n\
-             6 documents in 4 files: 3 errors, 0 warnings\n"
+             6 documents in 4 files: 3 errors, 0 warnings\n\
+             policies: none (--no-policies)\n"
         )
     );
     std::fs::remove_file(d.join("mixed.yaml")).unwrap();
@@ -534,7 +538,10 @@ fn a_file_that_is_no_manifest_is_one_error_and_exclude_or_an_ignore_file_leaves_
         None,
     );
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
-    assert_eq!(out.stdout, "1 document in 1 file: 0 errors, 0 warnings\n");
+    assert_eq!(
+        out.stdout,
+        "1 document in 1 file: 0 errors, 0 warnings\npolicies: none (--no-policies)\n"
+    );
     // A --config's source.exclude, and the flag adding to it.
     let other = tempfile::tempdir().unwrap();
     let config = other.path().join("mooring.yaml");
@@ -566,7 +573,10 @@ fn a_file_that_is_no_manifest_is_one_error_and_exclude_or_an_ignore_file_leaves_
     write(d, "app/.mooringignore", "*.json\n");
     let out = mooring(&["validate", "--no-policies", path], None);
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
-    assert_eq!(out.stdout, "1 document in 1 file: 0 errors, 0 warnings\n");
+    assert_eq!(
+        out.stdout,
+        "1 document in 1 file: 0 errors, 0 warnings\npolicies: none (--no-policies)\n"
+    );
 
     // A line that is not a pattern is an error at its line.
     write(d, "app/.mooringignore", "*.json\n[z-a]\n");
@@ -1032,4 +1042,38 @@ fn junit_and_sarif_reports() {
         let index = r["ruleIndex"].as_u64().unwrap() as usize;
         assert_eq!(rules[index], r["ruleId"], "ruleIndex points at its rule");
     }
+}
+
+/// The summary always says which policies ran and from where: `./policies`
+/// of the working directory is read when it is there, and said so.
+#[test]
+fn the_summary_says_which_policies_ran() {
+    let last = |args: &[&str], cwd: Option<&std::path::Path>| {
+        let out = mooring(args, cwd);
+        out.stdout.lines().last().unwrap_or_default().to_string()
+    };
+    let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/manifests");
+    let shipped = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/policies"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| {
+            let name = e.file_name().to_string_lossy().to_string();
+            name.ends_with(".rego") && !name.ends_with("_test.rego")
+        })
+        .count();
+    assert_eq!(
+        last(&["validate", examples], None),
+        format!(
+            "policies: {shipped} files from ./policies, found in the working directory (--policies DIR to choose, --no-policies to skip)"
+        )
+    );
+    let elsewhere = tempfile::tempdir().unwrap();
+    assert_eq!(
+        last(&["validate", examples], Some(elsewhere.path())),
+        "policies: none (no ./policies in the working directory; --policies DIR to use some)"
+    );
+    assert_eq!(
+        last(&["validate", "--no-policies", examples], None),
+        "policies: none (--no-policies)"
+    );
 }

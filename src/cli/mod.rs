@@ -313,6 +313,28 @@ impl CheckArgs {
         }
     }
 
+    /// Which policies ran and where they came from, said every time (as
+    /// `./policies` is read from the working directory when it is there,
+    /// as conftest reads `./policy`).
+    fn policy_line(&self, validator: &mooring::validate::Validator) -> String {
+        let count = |n: usize| format!("{n} file{}", if n == 1 { "" } else { "s" });
+        let loaded = validator.policy_files().len();
+        match (&self.policies, self.no_policies) {
+            (_, true) => "policies: none (--no-policies)".to_string(),
+            (Some(dir), false) => {
+                format!("policies: {} from {} (--policies)", count(loaded), dir.display())
+            }
+            (None, false) if self.options().policies.is_some() => format!(
+                "policies: {} from ./policies, found in the working directory (--policies DIR to choose, --no-policies to skip)",
+                count(loaded)
+            ),
+            (None, false) => {
+                "policies: none (no ./policies in the working directory; --policies DIR to use some)"
+                    .to_string()
+            }
+        }
+    }
+
     /// The renderer of Kustomize and Helm folders: `source`'s settings (a
     /// source's `render:`), with the flags ahead of them.
     fn renderer(&self, source: &mooring::render::Settings) -> mooring::render::Renderer {

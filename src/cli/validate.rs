@@ -169,12 +169,14 @@ pub fn run(args: &ValidateArgs) -> anyhow::Result<i32> {
                 println!("{line}");
             }
             println!("{}", report.summary());
+            println!("{}", args.check.policy_line(&validator));
         }
         ValidateFormat::Github => {
             for finding in &report.findings {
                 println!("{}", finding.github_annotation());
             }
             println!("{}", report.summary());
+            println!("{}", args.check.policy_line(&validator));
         }
         ValidateFormat::Junit => {
             let objects: Vec<(String, String, usize)> = report
