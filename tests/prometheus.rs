@@ -525,12 +525,12 @@ async fn the_drift_alert_fires_on_unhealed_drift_and_resolves_when_healed(t: Tar
     })
     .await;
 
-    // Drift that cannot be healed: another manager changes a field
-    // mooring owns and so takes it; without forceConflicts every heal is a
-    // conflict (on the dry run, which mooring then computes locally, and
-    // on the apply).
+    // Drift that cannot be healed: another controller (not one of the
+    // kubectl-style managers selfHeal takes fields back from) changes a
+    // field mooring owns and so takes it; without forceConflicts every heal
+    // is a conflict.
     kube.edit_as(
-        "kubectl-edit",
+        "config-operator",
         "",
         "ConfigMap",
         Some(&shop),
