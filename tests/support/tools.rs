@@ -42,3 +42,11 @@ pub fn helm() -> String {
         .display()
         .to_string()
 }
+
+/// The `conftest` binary (with OPA inside), for the policy parity test.
+pub fn conftest() -> String {
+    static CELL: OnceLock<PathBuf> = OnceLock::new();
+    tool("conftest", "MOORING_TEST_CONFTEST", &CELL)
+        .display()
+        .to_string()
+}
