@@ -10,7 +10,7 @@
 //! plan again (no changes); change live state behind mooring's back; show
 //! the drift; apply to heal it; commit a removal; show and apply the prune;
 //! then run the daemon (`mooring run`) for a few seconds: its drift metric
-//! flips 0 → 1 → 0 as live state is changed and healed, and a push webhook
+//! series appears (1) and goes as live state is changed and healed, and a push webhook
 //! brings a new commit in at once.
 //!
 //! `scripts/sandbox --kube real` runs the same walkthrough against a real
@@ -536,29 +536,37 @@ async fn main() -> Result<()> {
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()?;
+    // Present (at 1) only while the object differs from Git.
     let drift_series = "mooring_resource_drift{backend=\"kubernetes\",kind=\"LlamaStackDistribution\",name=\"support-assistant\",namespace=\"ml-platform\",source=\"sandbox\"}";
+    let drifted_kind = "mooring_drifted_resources{backend=\"kubernetes\",kind=\"LlamaStackDistribution\",source=\"sandbox\"}";
     let result = async {
-        let drift = |port| -> Option<String> {
+        let value = |port, series: &str| -> Option<String> {
             let (_, text) = http_get(port, "/metrics")?;
             text.lines()
-                .find(|l| l.starts_with(drift_series))
+                .find(|l| l.starts_with(series))
                 .and_then(|l| l.rsplit(' ').next())
                 .map(str::to_string)
         };
+        let drift = |port| value(port, drift_series);
+        let in_sync =
+            |port| value(port, drifted_kind).as_deref() == Some("0") && drift(port).is_none();
         wait_for("the first sync", || {
             http_get(port, "/readyz").is_some_and(|(c, _)| c == 200)
         })
         .await?;
         println!("ready: GET /readyz → 200");
-        wait_for("the drift metric", || drift(port).is_some()).await?;
-        println!("{drift_series} {}", drift(port).unwrap_or_default());
+        wait_for("the drift check to find everything in sync", || in_sync(port)).await?;
+        println!("{drifted_kind} 0   (no mooring_resource_drift series: in sync)");
         println!("kubectl scale: support-assistant goes to 7 replicas while the daemon runs");
         kube.scale_llsd("ml-platform", "support-assistant", 7).await?;
         wait_for("drift to be seen", || drift(port).as_deref() == Some("1")).await?;
         println!("{drift_series} 1   (seen by the drift check, healed in the same pass)");
-        wait_for("drift to be healed", || drift(port).as_deref() == Some("0")).await?;
+        wait_for("drift to be healed", || in_sync(port)).await?;
         let replicas = kube.llsd_replicas("ml-platform", "support-assistant").await;
-        println!("{drift_series} 0   (replicas back to {})", replicas.unwrap_or(-1));
+        println!(
+            "{drifted_kind} 0   (healed: the series is gone; replicas back to {})",
+            replicas.unwrap_or(-1)
+        );
 
         println!("\nA commit, then a push webhook (POST /hooks/git, as GitHub sends it):");
         git(&repo, &["commit", "-q", "--allow-empty", "-m", "an empty commit, to show the trigger"])?;

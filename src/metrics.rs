@@ -2,8 +2,12 @@
 //! process-global one), fed by [`crate::run::Observer`] outcomes.
 //!
 //! Names follow Prometheus conventions: counters end in `_total`, durations
-//! are seconds. `mooring_resource_drift` has one series per object in the
-//! last plan; an object that leaves Git loses its series.
+//! are seconds. `mooring_resource_drift` has a series (of value 1) only for
+//! an object that differed from Git at the last plan: an object in sync, or
+//! gone from Git, has none, so a scrape grows with drift, not with the
+//! number of objects managed (20,000 objects in sync: no series). The
+//! counts per kind are `mooring_drifted_resources` and
+//! `mooring_managed_resources`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
@@ -120,7 +124,7 @@ impl Metrics {
             resource_drift: int_gauge(
                 &r,
                 "mooring_resource_drift",
-                "1 when the live object differs from Git, 0 when in sync",
+                "1 for each object whose live state differs from Git; an object in sync has no series",
                 &["source", "backend", "kind", "namespace", "name"],
             )?,
             resource_health: int_gauge(
@@ -265,7 +269,8 @@ impl Metrics {
         String::from_utf8(buf).unwrap_or_default()
     }
 
-    /// Drift per object, and drifted/managed counts per kind.
+    /// Drift per drifted object (objects in sync lose their series), and
+    /// drifted/managed counts per kind.
     pub fn record_plan(&self, source: &str, plan: &Plan) {
         let mut objects = BTreeSet::new();
         let mut counts: BTreeMap<(String, String), (i64, i64)> = BTreeMap::new();
@@ -280,15 +285,17 @@ impl Metrics {
                 c.id.name.clone(),
             ];
             let drifted = c.action.is_change();
-            self.resource_drift
-                .with_label_values(&[source, &labels[0], &labels[1], &labels[2], &labels[3]])
-                .set(i64::from(drifted));
             let entry = counts
                 .entry((c.backend.clone(), c.id.kind.clone()))
                 .or_default();
             entry.0 += i64::from(drifted);
             entry.1 += 1;
-            objects.insert(labels);
+            if drifted {
+                self.resource_drift
+                    .with_label_values(&[source, &labels[0], &labels[1], &labels[2], &labels[3]])
+                    .set(1);
+                objects.insert(labels);
+            }
         }
         let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
         let seen = seen.entry(source.to_string()).or_default();
@@ -563,7 +570,11 @@ mod tests {
         let m = Metrics::new().unwrap();
         m.observe(&outcome(plan(A, A)));
         let text = m.encode();
-        assert!(text.contains("mooring_resource_drift{backend=\"kubernetes\",kind=\"ConfigMap\",name=\"a\",namespace=\"default\",source=\"web\"} 0"), "{text}");
+        assert!(
+            !text.contains("mooring_resource_drift{"),
+            "an object in sync has no series: {text}"
+        );
+        assert!(text.contains("mooring_drifted_resources{backend=\"kubernetes\",kind=\"ConfigMap\",source=\"web\"} 0"), "{text}");
         assert!(text.contains("mooring_managed_resources{backend=\"kubernetes\",kind=\"ConfigMap\",source=\"web\"} 1"), "{text}");
         assert!(text.contains("mooring_sync_total{result=\"success\",source=\"web\"} 1"));
         assert!(text.contains("mooring_source_info{revision=\"abc123\",source=\"web\",url=\"https://git.example/web.git\"} 1"));
@@ -579,6 +590,11 @@ mod tests {
             "mooring_drifted_resources{backend=\"kubernetes\",kind=\"ConfigMap\",source=\"web\"} 1"
         ));
 
+        // Back in sync: the series goes.
+        m.observe(&outcome(plan(A, A)));
+        assert!(!m.encode().contains("mooring_resource_drift{"));
+        m.observe(&outcome(plan(A, A2)));
+
         let mut gone = outcome(plan("", ""));
         gone.revision = Some("def456".into());
         m.observe(&gone);
@@ -586,7 +602,7 @@ mod tests {
         assert!(!text.contains("mooring_resource_drift{"), "{text}");
         assert!(!text.contains("revision=\"abc123\""), "{text}");
         assert!(text.contains("revision=\"def456\""));
-        assert!(text.contains("mooring_sync_total{result=\"success\",source=\"web\"} 3"));
+        assert!(text.contains("mooring_sync_total{result=\"success\",source=\"web\"} 5"));
     }
 
     #[test]

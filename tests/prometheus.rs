@@ -458,8 +458,11 @@ async fn the_drift_alert_fires_on_unhealed_drift_and_resolves_when_healed(t: Tar
             kube.context
         ),
     );
+    // Present (at 1) only while the ConfigMap drifted.
     let drift_series =
         format!("mooring_resource_drift{{source=\"{source}\",kind=\"ConfigMap\",name=\"app\"}}");
+    let drifted_configmaps =
+        format!("mooring_drifted_resources{{source=\"{source}\",kind=\"ConfigMap\"}}");
 
     let mut procs = Procs(Vec::new());
     let mooring_port = free_port();
@@ -514,8 +517,8 @@ async fn the_drift_alert_fires_on_unhealed_drift_and_resolves_when_healed(t: Tar
     })
     .await;
     wait_until(&mut procs, "prometheus saw the ConfigMap in sync", || {
-        let v = single_value(prometheus_port, &drift_series)?;
-        (v == "0").then_some(())
+        let v = single_value(prometheus_port, &drifted_configmaps)?;
+        (v == "0" && query(prometheus_port, &drift_series)?.is_empty()).then_some(())
     })
     .await;
     // The first sync's creates count as drift until the next drift check:
@@ -576,8 +579,9 @@ async fn the_drift_alert_fires_on_unhealed_drift_and_resolves_when_healed(t: Tar
     .await;
     wait_until(&mut procs, "MooringDriftDetected resolved", || {
         let firing = query(prometheus_port, DRIFTING)?;
-        let drift = single_value(prometheus_port, &drift_series)?;
-        (firing.is_empty() && drift == "0").then_some(())
+        let drifted = single_value(prometheus_port, &drifted_configmaps)?;
+        (firing.is_empty() && drifted == "0" && query(prometheus_port, &drift_series)?.is_empty())
+            .then_some(())
     })
     .await;
     let drifted = single_value(

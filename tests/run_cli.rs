@@ -237,7 +237,10 @@ async fn the_daemon_follows_new_commits_and_stops_cleanly_on_sigterm(t: Target) 
         "{metrics}"
     );
     assert!(
-        metrics.contains(&format!("mooring_resource_drift{{backend=\"kubernetes\",kind=\"ConfigMap\",name=\"app\",namespace=\"{}\",source=\"{}\"}}", env.shop, env.source())),
+        metrics.contains(&format!(
+            "mooring_managed_resources{{backend=\"kubernetes\",kind=\"ConfigMap\",source=\"{}\"}} 1",
+            env.source()
+        )),
         "{metrics}"
     );
     // Every request to the target is counted and timed.

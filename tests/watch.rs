@@ -93,11 +93,21 @@ impl Env {
         }
     }
 
-    /// The drift metric's series for the ConfigMap.
+    /// The drift metric's series for the ConfigMap (present, at 1, only
+    /// while it drifted).
     fn drift(&self) -> String {
         format!(
             "mooring_resource_drift{{backend=\"kubernetes\",kind=\"ConfigMap\",name=\"app\",namespace=\"{}\",source=\"{}\"}}",
             self.shop, self.kube.source
+        )
+    }
+
+    /// The source's count of drifted ConfigMaps: `… 0` once a plan found
+    /// them all in sync.
+    fn drifted_configmaps(&self) -> String {
+        format!(
+            "mooring_drifted_resources{{backend=\"kubernetes\",kind=\"ConfigMap\",source=\"{}\"}}",
+            self.kube.source
         )
     }
 
@@ -298,9 +308,11 @@ async fn without_self_heal_a_watched_edit_is_reported_and_clears_when_reverted(t
     let _shared = COMPACTING.read().await;
     let env = Env::start(t, KubeOptions::default(), "1h", &self_heal(false)).await;
     let drift = env.drift();
+    let in_sync =
+        |m: &str| m.contains(&format!("{} 0", env.drifted_configmaps())) && !m.contains(&drift);
     let daemon = env.daemon().await;
     assert!(
-        eventually(|| daemon.metrics().contains(&format!("{drift} 0"))).await,
+        eventually(|| in_sync(&daemon.metrics())).await,
         "{}",
         daemon.metrics()
     );
@@ -317,7 +329,7 @@ async fn without_self_heal_a_watched_edit_is_reported_and_clears_when_reverted(t
 
     env.edit("info").await;
     assert!(
-        eventually(|| daemon.metrics().contains(&format!("{drift} 0"))).await,
+        eventually(|| in_sync(&daemon.metrics())).await,
         "the drift did not clear:\n{}\n{}",
         daemon.metrics(),
         env.log()

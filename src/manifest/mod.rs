@@ -10,6 +10,7 @@ mod scalar;
 mod text;
 pub mod yaml;
 
+use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
@@ -256,64 +257,20 @@ fn load_files(files: &[SourceFile], limits: &Limits) -> Loaded {
             .push(too_many_documents(files, limits.max_documents));
         return out;
     }
-    for file in files {
-        if file.bytes.len() as u64 > limits.max_file_bytes {
-            out.findings.push(
-                Finding::error(
-                    "load",
-                    format!(
-                        "file is {} bytes, over the {} byte limit for a manifest file",
-                        file.bytes.len(),
-                        limits.max_file_bytes
-                    ),
-                )
-                .at(file.path.clone(), 1),
-            );
-            continue;
-        }
-        let text = match yaml::decode(&file.bytes) {
-            Ok((text, warning)) => {
-                if let Some(w) = warning {
-                    out.findings
-                        .push(Finding::warning("yaml", w.message).at(file.path.clone(), w.line));
-                }
-                text
-            }
-            Err(e) => {
-                out.findings
-                    .push(Finding::error("yaml", e.message).at(file.path.clone(), e.line));
-                continue;
-            }
-        };
-        let (docs, errors) = yaml::parse_stream(&text, limits);
-        // A file none of whose documents names a kind is something else
-        // (a Helm values file, an application's configuration): one error
-        // saying so, instead of one per document, and no YAML 1.1 warnings.
-        let foreign = !docs.is_empty() && !docs.iter().any(|d| names_a_kind(&d.value));
-        for e in errors {
-            if foreign && e.warning {
-                continue;
-            }
-            let f = if e.warning {
-                Finding::warning("yaml", e.message)
-            } else {
-                Finding::error("yaml", e.message)
-            };
-            out.findings.push(f.at(file.path.clone(), e.line));
-        }
-        if out.documents + docs.len() > limits.max_documents {
+    // Each file is decoded, parsed and its objects identified on its own,
+    // in parallel; the results are taken in file order, so what is kept
+    // and said (duplicates, the document budget) is as if read one by one.
+    let parsed: Vec<Parsed> = files.par_iter().map(|f| parse_file(f, limits)).collect();
+    for parsed in parsed {
+        out.findings.extend(parsed.findings);
+        if out.documents + parsed.documents > limits.max_documents {
             out.findings
                 .push(too_many_documents(files, limits.max_documents));
             return out;
         }
-        if foreign {
-            out.documents += docs.len();
-            out.findings.push(not_a_manifest(file));
-            continue;
-        }
-        for doc in docs {
-            out.documents += 1;
-            match identify(&file.path, doc) {
+        out.documents += parsed.documents;
+        for doc in parsed.objects {
+            match doc {
                 Ok(manifest) => {
                     if let Some((first_file, first_line)) = seen.get(&manifest.id) {
                         out.findings
@@ -327,6 +284,76 @@ fn load_files(files: &[SourceFile], limits: &Limits) -> Loaded {
             }
         }
     }
+    out
+}
+
+/// One file, read on its own: its findings, how many documents it holds,
+/// and each document identified as an object or not.
+struct Parsed {
+    findings: Vec<Finding>,
+    documents: usize,
+    objects: Vec<Result<Manifest, Box<Finding>>>,
+}
+
+fn parse_file(file: &SourceFile, limits: &Limits) -> Parsed {
+    let mut out = Parsed {
+        findings: Vec::new(),
+        documents: 0,
+        objects: Vec::new(),
+    };
+    if file.bytes.len() as u64 > limits.max_file_bytes {
+        out.findings.push(
+            Finding::error(
+                "load",
+                format!(
+                    "file is {} bytes, over the {} byte limit for a manifest file",
+                    file.bytes.len(),
+                    limits.max_file_bytes
+                ),
+            )
+            .at(file.path.clone(), 1),
+        );
+        return out;
+    }
+    let text = match yaml::decode(&file.bytes) {
+        Ok((text, warning)) => {
+            if let Some(w) = warning {
+                out.findings
+                    .push(Finding::warning("yaml", w.message).at(file.path.clone(), w.line));
+            }
+            text
+        }
+        Err(e) => {
+            out.findings
+                .push(Finding::error("yaml", e.message).at(file.path.clone(), e.line));
+            return out;
+        }
+    };
+    let (docs, errors) = yaml::parse_stream(&text, limits);
+    // A file none of whose documents names a kind is something else (a
+    // Helm values file, an application's configuration): one error saying
+    // so, instead of one per document, and no YAML 1.1 warnings.
+    let foreign = !docs.is_empty() && !docs.iter().any(|d| names_a_kind(&d.value));
+    for e in errors {
+        if foreign && e.warning {
+            continue;
+        }
+        let f = if e.warning {
+            Finding::warning("yaml", e.message)
+        } else {
+            Finding::error("yaml", e.message)
+        };
+        out.findings.push(f.at(file.path.clone(), e.line));
+    }
+    out.documents = docs.len();
+    if foreign {
+        out.findings.push(not_a_manifest(file));
+        return out;
+    }
+    out.objects = docs
+        .into_iter()
+        .map(|doc| identify(&file.path, doc))
+        .collect();
     out
 }
 
