@@ -246,9 +246,29 @@ async fn wait(
         objects.len()
     );
     let started = std::time::Instant::now();
+    // On a terminal, one line that says where the wait stands, rewritten
+    // in place; never into a pipe or a log.
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let shown = std::sync::atomic::AtomicUsize::new(0);
+    let tick = |p: &mooring::engine::WaitProgress| {
+        if tty {
+            let line = progress_line(p);
+            let width = shown.swap(line.chars().count(), std::sync::atomic::Ordering::Relaxed);
+            eprint!("\r{line:<width$}");
+        }
+    };
     let results = engine
-        .wait_healthy(&objects, timeout, std::time::Duration::from_millis(500))
+        .wait_healthy_reporting(
+            &objects,
+            timeout,
+            std::time::Duration::from_millis(500),
+            &tick,
+        )
         .await;
+    if tty {
+        let width = shown.load(std::sync::atomic::Ordering::Relaxed);
+        eprint!("\r{:width$}\r", "");
+    }
     let mut healthy = 0;
     let mut ok = true;
     for result in &results {
@@ -274,6 +294,20 @@ async fn wait(
         started.elapsed().as_secs_f64()
     );
     ok
+}
+
+/// The progress line of `apply --wait` on a terminal.
+fn progress_line(p: &mooring::engine::WaitProgress) -> String {
+    let mut line = format!(
+        "waiting: {} of {} object(s) settled, {}s",
+        p.settled,
+        p.total,
+        p.elapsed.as_secs()
+    );
+    if let Some(object) = &p.waiting_for {
+        line.push_str(&format!("; still in progress: {object}"));
+    }
+    line
 }
 
 /// `300s` as `5m`, `90s` as `90s`.
@@ -450,6 +484,29 @@ pub fn summary_line(report: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::once;
+
+    #[test]
+    fn the_wait_progress_line_says_where_it_stands() {
+        let p = mooring::engine::WaitProgress {
+            settled: 3,
+            total: 5,
+            elapsed: std::time::Duration::from_millis(12_400),
+            waiting_for: Some("Deployment/shop/web".into()),
+        };
+        assert_eq!(
+            super::progress_line(&p),
+            "waiting: 3 of 5 object(s) settled, 12s; still in progress: Deployment/shop/web"
+        );
+        let done = mooring::engine::WaitProgress {
+            waiting_for: None,
+            settled: 5,
+            ..p
+        };
+        assert_eq!(
+            super::progress_line(&done),
+            "waiting: 5 of 5 object(s) settled, 12s"
+        );
+    }
 
     #[test]
     fn an_error_says_the_backend_and_the_object_once() {

@@ -291,6 +291,18 @@ impl std::fmt::Display for ObjectHealth {
     }
 }
 
+/// Where a wait for health stands, after a round of asking.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WaitProgress {
+    /// Objects healthy or failed.
+    pub settled: usize,
+    /// Objects whose backend can tell their health.
+    pub total: usize,
+    pub elapsed: std::time::Duration,
+    /// One object still in progress, if any.
+    pub waiting_for: Option<String>,
+}
+
 /// How long a change waits for its dependencies by default.
 pub const DEFAULT_WAIT: std::time::Duration = std::time::Duration::from_secs(300);
 
@@ -537,7 +549,21 @@ impl Engine {
         timeout: std::time::Duration,
         poll: std::time::Duration,
     ) -> Vec<ObjectHealth> {
-        let deadline = tokio::time::Instant::now() + timeout;
+        self.wait_healthy_reporting(changes, timeout, poll, &|_| {})
+            .await
+    }
+
+    /// [`Engine::wait_healthy`], telling `progress` after each round of
+    /// asking (for a progress line on a terminal).
+    pub async fn wait_healthy_reporting(
+        &self,
+        changes: &[&Change],
+        timeout: std::time::Duration,
+        poll: std::time::Duration,
+        progress: &(dyn Fn(&WaitProgress) + Sync),
+    ) -> Vec<ObjectHealth> {
+        let started = tokio::time::Instant::now();
+        let deadline = started + timeout;
         let mut last: BTreeMap<(String, ObjectId), Health> = BTreeMap::new();
         let mut pending: Vec<&Change> = changes.to_vec();
         loop {
@@ -565,6 +591,12 @@ impl Engine {
                 }
                 last.insert((c.backend.clone(), c.id.clone()), health);
             }
+            progress(&WaitProgress {
+                settled: last.len() - pending.len(),
+                total: last.len(),
+                elapsed: started.elapsed(),
+                waiting_for: pending.first().map(|c| c.id.to_string()),
+            });
             if pending.is_empty() || tokio::time::Instant::now() >= deadline {
                 return last
                     .into_iter()

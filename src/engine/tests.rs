@@ -103,6 +103,17 @@ impl Backend for Memory {
             unhealthy: None,
         })
     }
+
+    /// Healthy once it exists.
+    async fn health(&self, change: &Change) -> Result<Option<Health>, BackendError> {
+        Ok(Some(
+            if self.live.lock().unwrap().contains_key(&change.id) {
+                Health::Current
+            } else {
+                Health::InProgress("not found".into())
+            },
+        ))
+    }
 }
 
 use crate::manifest::from_test_yaml as manifests;
@@ -695,4 +706,38 @@ async fn each_result_is_told_as_soon_as_it_is_known() {
         );
     }
     assert!(log.contains(&"failed ConfigMap/shop/fail-me".to_string()));
+}
+
+/// `wait_healthy_reporting` tells where the wait stands after each round
+/// (one round when the timeout is zero): how many objects settled of how
+/// many, and one still in progress.
+#[tokio::test]
+async fn a_wait_reports_its_progress_each_round() {
+    let engine = Engine::new(vec![Box::new(Memory::default())], "test", 2);
+    let desired = manifests(SET);
+    let mut plan = engine.plan(&desired).await;
+    assert!(engine.guard(&mut plan, &prune()).is_none());
+    let report = engine.apply(&plan).await;
+    assert_eq!(report.done, 3);
+    let missing =
+        manifests("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: later, namespace: shop}\n");
+    let later = engine.plan(&missing).await;
+    let mut changes: Vec<&Change> = plan.plan.changes.iter().collect();
+    changes.extend(later.plan.changes.iter().filter(|c| c.id.name == "later"));
+    let seen = std::sync::Mutex::new(Vec::new());
+    let results = engine
+        .wait_healthy_reporting(
+            &changes,
+            std::time::Duration::ZERO,
+            std::time::Duration::from_millis(10),
+            &|p| seen.lock().unwrap().push(p.clone()),
+        )
+        .await;
+    assert_eq!(results.len(), 4);
+    let seen = seen.into_inner().unwrap();
+    assert_eq!(seen.len(), 1, "one report per round, one round: {seen:?}");
+    for p in &seen {
+        assert_eq!((p.settled, p.total), (3, 4), "{p:?}");
+        assert_eq!(p.waiting_for.as_deref(), Some("ConfigMap/shop/later"));
+    }
 }
