@@ -339,3 +339,34 @@ fn each_mode_reads_its_own_ignore_files() {
     );
     assert!(out.stdout.contains("ConfigMap/apps/c"), "{}", out.stdout);
 }
+
+/// A clone over a URL reports its progress to whoever asked
+/// (`source::git::on_transfer_progress`; the CLI draws it on a terminal):
+/// objects received, of how many, up to all of them.
+#[test]
+fn a_clone_reports_its_transfer_progress() {
+    use std::sync::{Arc, Mutex};
+    let upstream = tempfile::tempdir().unwrap();
+    let repo = git_init(upstream.path());
+    for i in 0..20 {
+        write(
+            upstream.path(),
+            &format!("deploy/cm-{i}.yaml"),
+            &format!("a: {i}\n"),
+        );
+    }
+    commit_all(&repo, "first");
+    let seen: Arc<Mutex<Vec<mooring::source::git::Transfer>>> = Arc::default();
+    let sink = seen.clone();
+    mooring::source::git::on_transfer_progress(Box::new(move |t| {
+        sink.lock().unwrap().push(*t);
+    }));
+    let cache = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", upstream.path().display());
+    mooring::source::git::GitRepo::open(&mooring::source::url::SourceUrl::new(url), cache.path())
+        .unwrap();
+    let seen = seen.lock().unwrap();
+    let last = seen.last().expect("progress was reported");
+    assert!(last.total_objects > 20, "{last:?}");
+    assert_eq!(last.received_objects, last.total_objects, "{last:?}");
+}

@@ -386,6 +386,36 @@ fn init_logging(format: LogFormat, level: &str) {
     };
 }
 
+/// On a terminal, a line rewritten in place while a repository is cloned or
+/// fetched (`Receiving objects:  45% (123/270), 1.2 MiB`), as git shows
+/// it; never into a pipe or a log, and not for the daemon.
+fn git_progress_on_terminal() {
+    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        return;
+    }
+    let last = std::sync::Mutex::new((0, 0));
+    mooring::source::git::on_transfer_progress(Box::new(move |t| {
+        if t.total_objects == 0 {
+            return;
+        }
+        let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
+        let now = (t.received_objects, t.total_objects);
+        if *last == now {
+            return;
+        }
+        *last = now;
+        let done = t.received_objects == t.total_objects;
+        eprint!(
+            "\rReceiving objects: {:3}% ({}/{}), {:.1} MiB{}",
+            t.received_objects * 100 / t.total_objects,
+            t.received_objects,
+            t.total_objects,
+            t.received_bytes as f64 / (1024.0 * 1024.0),
+            if done { "\n" } else { "" }
+        );
+    }));
+}
+
 /// The exit code of a process whose output's reader went away, as a shell
 /// reports one killed by SIGPIPE.
 const CLOSED_PIPE: i32 = 141;
@@ -436,6 +466,9 @@ pub fn main() -> i32 {
     };
     cli.color.apply();
     init_logging(cli.log_format, level);
+    if !matches!(cli.command, Command::Run(_)) {
+        git_progress_on_terminal();
+    }
     let result = match cli.command {
         Command::Validate(args) => validate::run(&args),
         Command::Plan(args) => plan::run(&args),

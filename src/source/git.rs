@@ -108,6 +108,27 @@ pub fn set_network_timeout(timeout: std::time::Duration) -> Result<(), SourceErr
     Ok(())
 }
 
+/// How far a clone or fetch has come, as libgit2 reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transfer {
+    pub received_objects: usize,
+    pub total_objects: usize,
+    pub received_bytes: usize,
+}
+
+/// Who is told of every clone's and fetch's progress: set once by a
+/// program that shows it (the CLI on a terminal); nobody by default.
+static TRANSFER_PROGRESS: std::sync::OnceLock<TransferHook> = std::sync::OnceLock::new();
+
+/// What [`on_transfer_progress`] is given.
+pub type TransferHook = Box<dyn Fn(&Transfer) + Send + Sync>;
+
+/// Has `tell` called with the progress of every clone and fetch from now
+/// on. Only the first call takes effect.
+pub fn on_transfer_progress(tell: TransferHook) {
+    let _ = TRANSFER_PROGRESS.set(tell);
+}
+
 /// A repository to read revisions from.
 pub struct GitRepo {
     repo: Repository,
@@ -141,10 +162,24 @@ impl GitRepo {
         }
         let fetch_options = || {
             let mut fo = git2::FetchOptions::new();
-            if let Some(c) = credentials {
-                fo.remote_callbacks(c.callbacks(url.expose()));
-                fo.follow_redirects(c.redirects());
+            let mut callbacks = match credentials {
+                Some(c) => {
+                    fo.follow_redirects(c.redirects());
+                    c.callbacks(url.expose())
+                }
+                None => git2::RemoteCallbacks::new(),
+            };
+            if let Some(tell) = TRANSFER_PROGRESS.get() {
+                callbacks.transfer_progress(|p| {
+                    tell(&Transfer {
+                        received_objects: p.received_objects(),
+                        total_objects: p.total_objects(),
+                        received_bytes: p.received_bytes(),
+                    });
+                    true
+                });
             }
+            fo.remote_callbacks(callbacks);
             if url.has_password() {
                 // libgit2 sends a URL's password itself, without the
                 // callback: no redirect to another host either.
