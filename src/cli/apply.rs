@@ -202,7 +202,7 @@ pub fn run(args: &ApplyArgs) -> anyhow::Result<i32> {
                 "summary": plan.plan.summary,
                 "changes": changes,
                 "findings": findings,
-                "applied": report,
+                "applied": said_once(report.clone()),
                 "interrupted": signal.map(Signal::name),
             });
             println!("{}", serde_json::to_string_pretty(&doc)?);
@@ -393,7 +393,17 @@ impl Signals {
     }
 }
 
-/// One line per change, then the summary.
+/// `report` with each failed change's error said once (see [`once`]): its
+/// `backend` and `object` are fields of their own in the JSON report.
+fn said_once(mut report: Report) -> Report {
+    for r in &mut report.results {
+        if let Outcome::Failed { error } = &mut r.outcome {
+            *error = once(error, &r.backend, &r.object).into_owned();
+        }
+    }
+    report
+}
+
 /// A failed change's error without what its line already says: the
 /// backend (`kubernetes: …`) and the object after the error's `file:line`
 /// (`k8s.yaml:5: Service/shop/web: …` → `k8s.yaml:5: …`), so each is
@@ -484,6 +494,29 @@ pub fn summary_line(report: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::once;
+
+    #[test]
+    fn the_json_report_says_each_error_once() {
+        let report = mooring::engine::Report {
+            results: vec![mooring::engine::ChangeResult {
+                action: mooring::plan::Action::Create,
+                backend: "kubernetes".into(),
+                object: "Service/shop/web".into(),
+                outcome: mooring::engine::Outcome::Failed {
+                    error: "kubernetes: k8s.yaml:5: Service/shop/web: Service \"web\" is invalid"
+                        .into(),
+                },
+            }],
+            failed: 1,
+            ..Default::default()
+        };
+        let json = serde_json::to_value(super::said_once(report)).unwrap();
+        assert_eq!(
+            json["results"][0]["error"],
+            "k8s.yaml:5: Service \"web\" is invalid"
+        );
+        assert_eq!(json["results"][0]["backend"], "kubernetes");
+    }
 
     #[test]
     fn the_wait_progress_line_says_where_it_stands() {
