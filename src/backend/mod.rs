@@ -51,10 +51,6 @@ pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// reaches a message or a cause.
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
-    /// Not attempted: what the object depends on
-    /// (`mooring.dev/depends-on`) is not healthy.
-    #[error("{object}: {reason}")]
-    NotReady { object: String, reason: String },
     #[error("{backend}: {operation} is not supported by this backend")]
     Unsupported {
         backend: &'static str,

@@ -149,7 +149,7 @@ fn schedule(at: &str, src: &Source) -> Checked {
         return Err(Problem::at(format!("{at}/{field}"), field, e.to_string()));
     }
     if let (None, Some(zone)) = (&src.schedule, &src.time_zone)
-        && let Err(e) = super::Schedule::parse("* * * * *", Some(zone))
+        && let Err(e) = super::schedule::zone(zone)
     {
         return Err(Problem::at(
             format!("{at}/timeZone"),

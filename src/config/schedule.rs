@@ -27,14 +27,18 @@ pub enum ScheduleError {
     Zone(String),
 }
 
+/// An IANA time zone by name.
+pub fn zone(name: &str) -> Result<Tz, ScheduleError> {
+    name.parse::<Tz>()
+        .map_err(|_| ScheduleError::Zone(name.to_string()))
+}
+
 impl Schedule {
     /// `pattern` in `zone` (an IANA name; UTC when `None`).
     pub fn parse(pattern: &str, zone: Option<&str>) -> Result<Schedule, ScheduleError> {
         let zone = match zone {
             None => Tz::UTC,
-            Some(z) => z
-                .parse::<Tz>()
-                .map_err(|_| ScheduleError::Zone(z.to_string()))?,
+            Some(z) => self::zone(z)?,
         };
         let parser = CronParser::builder()
             .seconds(Seconds::Optional)
