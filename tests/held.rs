@@ -357,6 +357,14 @@ async fn a_failed_heal_names_the_object_and_the_other_manager(t: Target) {
         )) && e.contains("kubectl-ops")),
         "{s}"
     );
+    // The object and the backend are said once.
+    let error = s["error"].as_str().unwrap_or_default();
+    assert_eq!(
+        error.matches(&format!("ConfigMap/default/{app}")).count(),
+        1,
+        "{error}"
+    );
+    assert!(!error.contains("kubernetes: "), "{error}");
     assert_eq!(
         env.get("", "ConfigMap", Some("default"), &app)
             .await

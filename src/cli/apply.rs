@@ -393,34 +393,16 @@ impl Signals {
     }
 }
 
-/// `report` with each failed change's error said once (see [`once`]): its
+/// `report` with each failed change's error said once
+/// ([`ChangeResult::error_said_once`]): its
 /// `backend` and `object` are fields of their own in the JSON report.
 fn said_once(mut report: Report) -> Report {
     for r in &mut report.results {
-        if let Outcome::Failed { error } = &mut r.outcome {
-            *error = once(error, &r.backend, &r.object).into_owned();
+        if let Some(once) = r.error_said_once().map(std::borrow::Cow::into_owned) {
+            r.outcome = Outcome::Failed { error: once };
         }
     }
     report
-}
-
-/// A failed change's error without what its line already says: the
-/// backend (`kubernetes: …`) and the object after the error's `file:line`
-/// (`k8s.yaml:5: Service/shop/web: …` → `k8s.yaml:5: …`), so each is
-/// printed once.
-fn once<'a>(error: &'a str, backend: &str, object: &str) -> std::borrow::Cow<'a, str> {
-    let rest = error
-        .strip_prefix(backend)
-        .and_then(|r| r.strip_prefix(": "))
-        .unwrap_or(error);
-    let repeated = format!(": {object}: ");
-    match rest.split_once(&repeated) {
-        // Only right after a `file:line` (no space in it).
-        Some((place, tail)) if !place.contains(' ') => {
-            std::borrow::Cow::Owned(format!("{place}: {tail}"))
-        }
-        _ => std::borrow::Cow::Borrowed(rest),
-    }
 }
 
 /// One change's result, as `apply` prints it the moment it is known:
@@ -448,8 +430,8 @@ pub fn result_lines(r: &ChangeResult, paint: Paint) -> String {
             }
             out
         }
-        Outcome::Failed { error } => {
-            let error = once(error, &r.backend, &r.object);
+        Outcome::Failed { .. } => {
+            let error = r.error_said_once().unwrap_or_default();
             format!(
                 "  {}{target}: {error}\n",
                 head("✗", colour(AnsiColor::Red).bold())
@@ -493,7 +475,6 @@ pub fn summary_line(report: &Report) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::once;
 
     #[test]
     fn the_json_report_says_each_error_once() {
@@ -538,34 +519,6 @@ mod tests {
         assert_eq!(
             super::progress_line(&done),
             "waiting: 5 of 5 object(s) settled, 12s"
-        );
-    }
-
-    #[test]
-    fn an_error_says_the_backend_and_the_object_once() {
-        assert_eq!(
-            once(
-                "kubernetes: k8s.yaml:5: Service/shop/web: Service \"web\" is invalid",
-                "kubernetes",
-                "Service/shop/web"
-            ),
-            "k8s.yaml:5: Service \"web\" is invalid"
-        );
-        assert_eq!(
-            once(
-                "flintlock: host edge-1 is unreachable: timeout",
-                "kubernetes",
-                "MicroVM/x/y"
-            ),
-            "flintlock: host edge-1 is unreachable: timeout"
-        );
-        assert_eq!(
-            once(
-                "kubernetes: conflict with kubectl-edit: the Service/shop/web: x",
-                "kubernetes",
-                "Service/shop/web"
-            ),
-            "conflict with kubectl-edit: the Service/shop/web: x"
         );
     }
 }

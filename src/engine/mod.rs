@@ -953,6 +953,34 @@ impl ChangeResult {
             outcome,
         }
     }
+
+    /// A failed change's error without what is said beside it already:
+    /// the backend (`kubernetes: …`) and the object after the error's
+    /// `file:line` (`k8s.yaml:5: Service/shop/web: …` → `k8s.yaml:5: …`),
+    /// so that a report line or a log line that names both says each once.
+    /// `None` unless the change failed.
+    pub fn error_said_once(&self) -> Option<std::borrow::Cow<'_, str>> {
+        let Outcome::Failed { error } = &self.outcome else {
+            return None;
+        };
+        Some(said_once(error, &self.backend, &self.object))
+    }
+}
+
+/// [`ChangeResult::error_said_once`] of `error`.
+fn said_once<'a>(error: &'a str, backend: &str, object: &str) -> std::borrow::Cow<'a, str> {
+    let rest = error
+        .strip_prefix(backend)
+        .and_then(|r| r.strip_prefix(": "))
+        .unwrap_or(error);
+    let repeated = format!(": {object}: ");
+    match rest.split_once(&repeated) {
+        // Only right after a `file:line` (no space in it).
+        Some((place, tail)) if !place.contains(' ') => {
+            std::borrow::Cow::Owned(format!("{place}: {tail}"))
+        }
+        _ => std::borrow::Cow::Borrowed(rest),
+    }
 }
 
 impl Report {

@@ -741,3 +741,41 @@ async fn a_wait_reports_its_progress_each_round() {
         assert_eq!(p.waiting_for.as_deref(), Some("ConfigMap/shop/later"));
     }
 }
+
+#[test]
+fn an_error_says_the_backend_and_the_object_once() {
+    assert_eq!(
+        said_once(
+            "kubernetes: k8s.yaml:5: Service/shop/web: Service \"web\" is invalid",
+            "kubernetes",
+            "Service/shop/web"
+        ),
+        "k8s.yaml:5: Service \"web\" is invalid"
+    );
+    assert_eq!(
+        said_once(
+            "flintlock: host edge-1 is unreachable: timeout",
+            "kubernetes",
+            "MicroVM/x/y"
+        ),
+        "flintlock: host edge-1 is unreachable: timeout"
+    );
+    assert_eq!(
+        said_once(
+            "kubernetes: conflict with kubectl-edit: the Service/shop/web: x",
+            "kubernetes",
+            "Service/shop/web"
+        ),
+        "conflict with kubectl-edit: the Service/shop/web: x"
+    );
+    let done = ChangeResult {
+        action: Action::Create,
+        backend: "kubernetes".into(),
+        object: "Service/shop/web".into(),
+        outcome: Outcome::Done {
+            summary: "created".into(),
+            unhealthy: None,
+        },
+    };
+    assert_eq!(done.error_said_once(), None);
+}

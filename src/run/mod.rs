@@ -142,10 +142,10 @@ fn failed_summary(report: Option<&Report>, what: &str) -> String {
     let Some(r) = report else {
         return what.to_string();
     };
-    let first = r.results.iter().find_map(|c| match &c.outcome {
-        crate::engine::Outcome::Failed { error } => Some(format!("{}: {error}", c.object)),
-        _ => None,
-    });
+    let first = r
+        .results
+        .iter()
+        .find_map(|c| Some(format!("{}: {}", c.object, c.error_said_once()?)));
     let n = r.failed + r.skipped + r.unhealthy;
     match first {
         Some(first) if n > 1 => format!("{n} {what}; first: {first}"),
@@ -226,7 +226,7 @@ impl Observer for LogObserver {
         // Each failed change with its object and the server's words (a
         // conflict names the other field manager).
         for r in o.report.iter().flat_map(|r| &r.results) {
-            if let crate::engine::Outcome::Failed { error } = &r.outcome {
+            if let Some(error) = r.error_said_once() {
                 let what = if o.drift_check {
                     "healing a drifted object failed"
                 } else {
