@@ -1077,3 +1077,32 @@ fn the_summary_says_which_policies_ran() {
         "policies: none (--no-policies)"
     );
 }
+
+/// Every configuration example in the README (a ```yaml block starting
+/// with `source:`) is a valid mooring.yaml, and a schema modeline it shows
+/// names a schema that exists.
+#[test]
+fn the_readme_yaml_examples_are_valid() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let mut configs = 0;
+    for block in readme.split("```yaml\n").skip(1) {
+        let text = block.split("```").next().unwrap_or_default();
+        if text.starts_with("source:") {
+            configs += 1;
+            if let Err(e) = mooring::config::Config::parse(text, "README.md") {
+                panic!("a README configuration does not parse: {e}\n{text}");
+            }
+        } else if let Some(schema) = text
+            .lines()
+            .find_map(|l| l.strip_prefix("# yaml-language-server: $schema="))
+        {
+            // Written as from a file two folders below the root.
+            let path = root.join("examples/manifests").join(schema.trim());
+            assert!(path.is_file(), "{schema}: no such schema");
+        } else {
+            panic!("a README yaml block no test reads:\n{text}");
+        }
+    }
+    assert!(configs >= 3, "{configs}");
+}
