@@ -77,14 +77,17 @@ pub fn run(args: &ApplyArgs) -> anyhow::Result<i32> {
             sides,
         } = live::plan(&config, desired, &safety).await?;
         let json = args.output == PlanFormat::Json;
-        if !json {
+        let show_plan = || {
             output::print_plan(
                 args.output,
                 &plan.plan,
                 &sides,
                 &findings,
                 &output::Destination::default(),
-            )?;
+            )
+        };
+        if !json {
+            show_plan()?;
         }
         if !sides.unobserved.is_empty() {
             let names: Vec<&str> = sides.unobserved.iter().map(|u| u.target.as_str()).collect();
@@ -110,13 +113,7 @@ pub fn run(args: &ApplyArgs) -> anyhow::Result<i32> {
         let any_held = !held_changes.is_empty();
         if plan.findings.iter().any(Finding::is_error) {
             if json {
-                output::print_plan(
-                args.output,
-                &plan.plan,
-                &sides,
-                &findings,
-                &output::Destination::default(),
-            )?;
+                show_plan()?;
             }
             eprintln!("nothing applied: fix the errors above first");
             return Ok(exit::FAILED);
@@ -132,13 +129,7 @@ pub fn run(args: &ApplyArgs) -> anyhow::Result<i32> {
         }
         if args.dry_run || actionable == 0 {
             if json {
-                output::print_plan(
-                args.output,
-                &plan.plan,
-                &sides,
-                &findings,
-                &output::Destination::default(),
-            )?;
+                show_plan()?;
             } else if actionable == 0 {
                 if sides.complete() {
                     println!("\nNothing to apply.");

@@ -442,13 +442,7 @@ pub fn markdown_within(
     let reserve = note(with_diff, changed.len(), findings.len()).len() + 64;
     let budget = limit.saturating_sub(reserve);
 
-    let mut out = String::new();
-    let _ = writeln!(out, "### mooring plan: {}\n", headline(plan, sides));
-    let _ = writeln!(
-        out,
-        "Comparing `{}` (current) with `{}` (desired).\n",
-        sides.from, sides.to
-    );
+    let mut out = markdown_head(plan, sides);
     // Findings: errors first, as many as fit in half the budget.
     let mut kept_findings = Vec::new();
     let mut findings_left_out = 0;
@@ -470,13 +464,7 @@ pub fn markdown_within(
         let _ = writeln!(out, "| Action | Object | Declared in |");
         let _ = writeln!(out, "| --- | --- | --- |");
         for c in &changed {
-            let row = format!(
-                "| {} {} | `{}` | `{}` |\n",
-                c.action.symbol(),
-                c.action.verb(),
-                object(c),
-                place(c)
-            );
+            let row = table_row(c);
             if out.len() + row.len() > budget {
                 rows_left_out += 1;
             } else {
@@ -498,6 +486,27 @@ pub fn markdown_within(
     out
 }
 
+/// The comment's heading: the headline and what was compared.
+fn markdown_head(plan: &Plan, sides: &Sides) -> String {
+    format!(
+        "### mooring plan: {}\n\nComparing `{}` (current) with `{}` (desired).\n\n",
+        headline(plan, sides),
+        sides.from,
+        sides.to
+    )
+}
+
+/// One row of the summary table.
+fn table_row(c: &super::Change) -> String {
+    format!(
+        "| {} {} | `{}` | `{}` |\n",
+        c.action.symbol(),
+        c.action.verb(),
+        object(c),
+        place(c)
+    )
+}
+
 /// One object's folded diff, with its remarks.
 fn diff_section(c: &super::Change) -> String {
     let mut out = String::new();
@@ -517,13 +526,7 @@ fn diff_section(c: &super::Change) -> String {
 }
 
 pub fn markdown(plan: &Plan, sides: &Sides, findings: &[Finding]) -> String {
-    let mut out = String::new();
-    let _ = writeln!(out, "### mooring plan: {}\n", headline(plan, sides));
-    let _ = writeln!(
-        out,
-        "Comparing `{}` (current) with `{}` (desired).\n",
-        sides.from, sides.to
-    );
+    let mut out = markdown_head(plan, sides);
     markdown_findings(&mut out, findings);
     let changed: Vec<_> = plan.changes.iter().filter(|c| shown(c)).collect();
     if changed.is_empty() {
@@ -532,14 +535,7 @@ pub fn markdown(plan: &Plan, sides: &Sides, findings: &[Finding]) -> String {
     let _ = writeln!(out, "| Action | Object | Declared in |");
     let _ = writeln!(out, "| --- | --- | --- |");
     for c in &changed {
-        let _ = writeln!(
-            out,
-            "| {} {} | `{}` | `{}` |",
-            c.action.symbol(),
-            c.action.verb(),
-            object(c),
-            place(c)
-        );
+        out.push_str(&table_row(c));
     }
     out.push('\n');
     for c in changed.iter().filter(|c| !c.diff.is_empty()) {
