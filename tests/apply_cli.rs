@@ -584,7 +584,14 @@ async fn a_partial_failure_is_reported_and_a_rerun_converges() {
         "{}",
         out.stdout
     );
-    assert!(out.stdout.contains("1 failed"), "{}", out.stdout);
+    // The summary the README shows.
+    assert!(
+        out.stdout.contains(
+            "\nApplied: 2 done, 1 failed, 0 skipped. Run apply again once the failures are fixed: it only does what is left.\n"
+        ),
+        "{}",
+        out.stdout
+    );
     assert!(
         env.kube
             .get("", "Namespace", None, &env.shop)
@@ -673,6 +680,81 @@ async fn a_wrong_flintlock_token_is_an_auth_error() {
 
     write(env.dir.path(), "token", "right\n");
     assert_code(&env.run(&["apply", "--yes"]).await, 0);
+}
+
+/// On a terminal, a slow microVM create shows a status line saying what
+/// apply waits for (`waiting 1s: MicroVM/ci/runner [flintlock] to be
+/// CREATED on edge-1 (PENDING)`), cleared before the summary; into a pipe
+/// it shows nothing of the kind. The terminal is util-linux's `script`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_microvm_create_shows_what_apply_waits_for_on_a_terminal() {
+    // Flintlock only; the Kubernetes emulator is unused.
+    let env = Env::with(
+        Target::Emulator,
+        FlintlockOptions {
+            create_delay: std::time::Duration::from_millis(2500),
+            ..FlintlockOptions::default()
+        },
+    )
+    .await;
+    write(
+        env.dir.path(),
+        "mooring.yaml",
+        &format!(
+            "source: {{name: test}}\ntargets:\n  flintlock:\n    - {{name: edge-1, endpoint: '{}'}}\n",
+            env.flintlock.endpoint(),
+        ),
+    );
+    write(&env.path("repo"), "vm.yaml", VM);
+    let dir = env.dir.path().to_path_buf();
+    let shell = |args: &str| {
+        format!(
+            "'{}' {args} '{}' --config '{}' --no-policies --yes",
+            env!("CARGO_BIN_EXE_mooring"),
+            dir.join("repo").display(),
+            dir.join("mooring.yaml").display()
+        )
+    };
+    let command = shell("apply");
+    let out = tokio::task::spawn_blocking(move || {
+        let mut script = std::process::Command::new("script");
+        for name in ["RUST_LOG", "NO_COLOR", "CLICOLOR", "CLICOLOR_FORCE"] {
+            script.env_remove(name);
+        }
+        script
+            .args(["-qec", &format!("exec {command}"), "/dev/null"])
+            .stdin(std::process::Stdio::null())
+            .output()
+    })
+    .await
+    .unwrap();
+    let out = match out {
+        Ok(out) => out,
+        Err(e) => panic!("cannot run util-linux's script: {e}"),
+    };
+    let seen = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{seen}");
+    assert!(
+        seen.contains(
+            "waiting 1s: MicroVM/ci/runner [flintlock] to be CREATED on edge-1 (PENDING)"
+        ),
+        "{seen:?}"
+    );
+    // The line is taken away before the result and the summary.
+    let summary = seen
+        .find("Applied: 1 done")
+        .expect("the summary is printed");
+    let last_wait = seen.rfind("waiting").unwrap();
+    let cleared = seen[last_wait..summary].contains('\r');
+    assert!(cleared, "{seen:?}");
+
+    // Into a pipe: no status line (the microVM removed behind mooring's
+    // back, so that it is created once more).
+    env.flintlock.remove("ci", "runner");
+    let piped = env.run(&["apply", "--yes"]).await;
+    assert_code(&piped, 0);
+    assert!(!piped.stderr.contains("waiting"), "{}", piped.stderr);
+    assert!(!piped.stdout.contains("waiting"), "{}", piped.stdout);
 }
 
 async fn apply_from_git_with_flags_only(t: Target) {

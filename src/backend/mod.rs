@@ -12,6 +12,7 @@ pub mod flintlock;
 pub mod kubernetes;
 pub mod requests;
 pub mod retry;
+pub mod waiting;
 
 use std::future::Future;
 

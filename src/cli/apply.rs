@@ -169,7 +169,7 @@ pub fn run(args: &ApplyArgs) -> anyhow::Result<i32> {
             // apply shows (and, killed, leaves behind) what it did.
             println!();
             engine.on_result(std::sync::Arc::new(|r| {
-                anstream::print!("{}", result_lines(r, Paint::Ansi));
+                super::status::print_above(&result_lines(r, Paint::Ansi));
             }));
         }
         let report = engine.apply(&plan).await;
@@ -237,17 +237,8 @@ async fn wait(
         objects.len()
     );
     let started = std::time::Instant::now();
-    // On a terminal, one line that says where the wait stands, rewritten
-    // in place; never into a pipe or a log.
-    let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let shown = std::sync::atomic::AtomicUsize::new(0);
-    let tick = |p: &mooring::engine::WaitProgress| {
-        if tty {
-            let line = progress_line(p);
-            let width = shown.swap(line.chars().count(), std::sync::atomic::Ordering::Relaxed);
-            eprint!("\r{line:<width$}");
-        }
-    };
+    // On a terminal, the status line says where the wait stands.
+    let tick = |p: &mooring::engine::WaitProgress| super::status::show(&progress_line(p));
     let results = engine
         .wait_healthy_reporting(
             &objects,
@@ -256,10 +247,7 @@ async fn wait(
             &tick,
         )
         .await;
-    if tty {
-        let width = shown.load(std::sync::atomic::Ordering::Relaxed);
-        eprint!("\r{:width$}\r", "");
-    }
+    super::status::clear();
     let mut healthy = 0;
     let mut ok = true;
     for result in &results {

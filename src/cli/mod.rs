@@ -11,6 +11,7 @@ mod plan;
 mod reports;
 mod run;
 mod schemas;
+mod status;
 mod translate;
 mod validate;
 
@@ -390,7 +391,7 @@ fn init_logging(format: LogFormat, level: &str) {
 /// fetched (`Receiving objects:  45% (123/270), 1.2 MiB`), as git shows
 /// it; never into a pipe or a log, and not for the daemon.
 fn git_progress_on_terminal() {
-    if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+    if !status::on_terminal() {
         return;
     }
     let last = std::sync::Mutex::new((0, 0));
@@ -404,16 +405,55 @@ fn git_progress_on_terminal() {
             return;
         }
         *last = now;
-        let done = t.received_objects == t.total_objects;
-        eprint!(
-            "\rReceiving objects: {:3}% ({}/{}), {:.1} MiB{}",
+        let line = format!(
+            "Receiving objects: {:3}% ({}/{}), {:.1} MiB",
             t.received_objects * 100 / t.total_objects,
             t.received_objects,
             t.total_objects,
             t.received_bytes as f64 / (1024.0 * 1024.0),
-            if done { "\n" } else { "" }
         );
+        if t.received_objects == t.total_objects {
+            status::finish(&line);
+        } else {
+            status::show(&line);
+        }
     }));
+}
+
+/// On a terminal, the status line says what a backend is waiting for
+/// after a write (a microVM being created, a Namespace terminating), and
+/// for how long; not for the daemon.
+fn backend_waits_on_terminal() {
+    if !status::on_terminal() {
+        return;
+    }
+    let waits = std::sync::Mutex::new(Waits::new());
+    mooring::backend::waiting::on_waiting(Box::new(move |w| {
+        let mut waits = waits.lock().unwrap_or_else(|e| e.into_inner());
+        if w.done {
+            waits.remove(w.object);
+        } else {
+            waits.insert(w.object.to_string(), (w.what.to_string(), w.elapsed));
+        }
+        match waits_line(&waits) {
+            Some(line) => status::show(&line),
+            None => status::clear(),
+        }
+    }));
+}
+
+/// The backends' waits going on: object, what it is waited for, since.
+type Waits = std::collections::BTreeMap<String, (String, std::time::Duration)>;
+
+/// The status line for the backends' waits: the longest one, and how many
+/// more there are.
+fn waits_line(waits: &Waits) -> Option<String> {
+    let (object, (what, elapsed)) = waits.iter().max_by_key(|(_, (_, elapsed))| *elapsed)?;
+    let mut line = format!("waiting {}s: {object} {what}", elapsed.as_secs());
+    if waits.len() > 1 {
+        line.push_str(&format!(" (and {} more)", waits.len() - 1));
+    }
+    Some(line)
 }
 
 /// The exit code of a process whose output's reader went away, as a shell
@@ -468,6 +508,7 @@ pub fn main() -> i32 {
     init_logging(cli.log_format, level);
     if !matches!(cli.command, Command::Run(_)) {
         git_progress_on_terminal();
+        backend_waits_on_terminal();
     }
     let result = match cli.command {
         Command::Validate(args) => validate::run(&args),
@@ -488,5 +529,40 @@ pub fn main() -> i32 {
             eprintln!("error: {e:#}");
             exit::FAILED
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    #[test]
+    fn the_waits_line_shows_the_longest_wait_and_counts_the_rest() {
+        let mut waits = super::Waits::new();
+        assert_eq!(super::waits_line(&waits), None, "no wait, no line");
+        waits.insert(
+            "MicroVM/ci/runner [flintlock]".into(),
+            (
+                "to be CREATED on edge-1 (PENDING)".into(),
+                Duration::from_secs(3),
+            ),
+        );
+        assert_eq!(
+            super::waits_line(&waits).as_deref(),
+            Some("waiting 3s: MicroVM/ci/runner [flintlock] to be CREATED on edge-1 (PENDING)")
+        );
+        waits.insert(
+            "Namespace/shop [kubernetes]".into(),
+            (
+                "to be gone: Terminating, finalizers [kubernetes]".into(),
+                Duration::from_secs(12),
+            ),
+        );
+        assert_eq!(
+            super::waits_line(&waits).as_deref(),
+            Some(
+                "waiting 12s: Namespace/shop [kubernetes] to be gone: Terminating, finalizers [kubernetes] (and 1 more)"
+            )
+        );
     }
 }

@@ -50,7 +50,7 @@ use observe::Live;
 use proto::{MicroVm, MicroVmSpec, MicroVmState};
 pub use settings::{FlintlockHost, Tls};
 
-use super::{Backend, BackendError, Done, Observation, is_owned};
+use super::{Backend, BackendError, Done, Observation, is_owned, waiting};
 use crate::kinds::{KindType, Target};
 use crate::manifest::{Manifest, ObjectId};
 use crate::plan::{Action, Change, Handle};
@@ -237,6 +237,7 @@ impl Flintlock {
             })?;
         let deadline = Instant::now() + self.wait_limit;
         let mut attempt = 0;
+        let mut notice = waiting::Notice::start(BACKEND, &desired.manifest.id.to_string());
         loop {
             let vm = host
                 .get(&uid)
@@ -269,7 +270,9 @@ impl Flintlock {
                         ),
                     });
                 }
-                MicroVmState::Pending => {}
+                MicroVmState::Pending => {
+                    notice.still(&format!("to be CREATED on {} (PENDING)", host.name));
+                }
             }
             let delay = self.poll.delay(attempt);
             if Instant::now() + delay > deadline {
@@ -299,6 +302,7 @@ impl Flintlock {
         let namespace = id.namespace.as_deref().unwrap_or("default");
         let deadline = Instant::now() + self.wait_limit;
         let mut attempt = 0;
+        let mut notice = waiting::Notice::start(BACKEND, &id.to_string());
         loop {
             let left = host
                 .list(namespace, Some(&id.name))
@@ -310,6 +314,7 @@ impl Flintlock {
             if !present {
                 return Ok(());
             }
+            notice.still(&format!("to be gone from {} (still listed)", host.name));
             let delay = self.poll.delay(attempt);
             if Instant::now() + delay > deadline {
                 return Err(BackendError::WaitTimedOut {

@@ -17,9 +17,9 @@ use super::errors::{conflict_owners, not_served, request_failed};
 use super::{
     BACKEND, CRD_GROUP, CRD_KIND, Kubernetes, READY_POLL, apply_body, located, namespace_of,
 };
-use crate::backend::{BackendError, Done};
+use crate::backend::{BackendError, Done, waiting};
 use crate::kinds::{self, Ready};
-use crate::manifest::Manifest;
+use crate::manifest::{Manifest, ObjectId};
 use crate::plan::{Action, Change, Handle};
 
 /// A state a written object is waited for, checked on each read of it
@@ -54,6 +54,26 @@ impl Condition<'_> {
             Condition::NamespaceActive => Ready::Active.name(),
             Condition::CrdEstablished => Ready::Established.name(),
             Condition::Gone { .. } => "gone",
+        }
+    }
+
+    /// What the object is waited for and where it stands, for the
+    /// [`waiting`] hook: `to be Active (phase Terminating)`.
+    fn standing(self, object: Option<&Value>) -> String {
+        let phase = object
+            .and_then(|o| o.pointer("/status/phase"))
+            .and_then(Value::as_str);
+        match (self, phase) {
+            (Condition::Gone { .. }, _) => {
+                let held = object.map(finalizers).unwrap_or_default();
+                if held.is_empty() {
+                    "to be gone: Terminating".to_string()
+                } else {
+                    format!("to be gone: Terminating, finalizers [{}]", held.join(", "))
+                }
+            }
+            (_, Some(phase)) => format!("to be {} (phase {phase})", self.name()),
+            (_, None) => format!("to be {}", self.name()),
         }
     }
 
@@ -157,7 +177,7 @@ impl Kubernetes {
             _ => "updated",
         };
         let unhealthy = self
-            .wait_ready(&resource, namespace.as_deref(), &manifest.id.name, applied)
+            .wait_ready(&resource, namespace.as_deref(), &manifest.id, applied)
             .await
             .map_err(|e| self.error(e, &object))?;
         // Written, and reported so; `unhealthy` says what it is not yet,
@@ -197,14 +217,16 @@ impl Kubernetes {
         &self,
         resource: &Resource,
         namespace: Option<&str>,
-        name: &str,
+        id: &ObjectId,
         applied: Value,
     ) -> Result<Option<String>, CallError> {
         let Some(condition) = Condition::after_apply(resource) else {
             return Ok(None);
         };
-        let path = resource.object_path(namespace, name);
-        let waited = self.wait_for(&path, condition, Some(applied)).await?;
+        let path = resource.object_path(namespace, &id.name);
+        let waited = self
+            .wait_for(&id.to_string(), &path, condition, Some(applied))
+            .await?;
         if resource.kind == CRD_KIND
             && let Some(group) = waited
                 .last
@@ -246,11 +268,16 @@ impl Kubernetes {
             .filter_map(|v| v.get("name").and_then(Value::as_str))
             .collect();
         let deadline = tokio::time::Instant::now() + self.caller.timeout();
+        let name = format!("{CRD_KIND}/{}", text("/metadata/name"));
+        let mut notice = waiting::Notice::start(BACKEND, &name);
         for version in versions {
             loop {
                 if self.resolve(group, version, kind).await?.is_some() {
                     break;
                 }
+                notice.still(&format!(
+                    "to be served: {kind} ({group}/{version}) not in discovery yet"
+                ));
                 if tokio::time::Instant::now() >= deadline {
                     return Ok(Some(format!(
                         "Established, but {kind} ({group}/{version}) is not served by discovery after {}s",
@@ -264,16 +291,19 @@ impl Kubernetes {
         Ok(None)
     }
 
-    /// Polls the object at `path` (starting from `seen`, if given) until
-    /// `condition` is met or the request timeout has passed. A 404 is an
-    /// error unless the condition is met by absence.
+    /// Polls `object` at `path` (starting from `seen`, if given) until
+    /// `condition` is met or the request timeout has passed, telling each
+    /// round to the [`waiting`] hook. A 404 is an error unless the
+    /// condition is met by absence.
     async fn wait_for(
         &self,
+        object: &str,
         path: &str,
         condition: Condition<'_>,
         mut seen: Option<Value>,
     ) -> Result<Waited, CallError> {
         let deadline = tokio::time::Instant::now() + self.caller.timeout();
+        let mut notice = waiting::Notice::start(BACKEND, object);
         loop {
             let object = match seen.take() {
                 Some(object) => Some(object),
@@ -292,6 +322,7 @@ impl Kubernetes {
             if met || tokio::time::Instant::now() >= deadline {
                 return Ok(Waited { met, last: object });
             }
+            notice.still(&condition.standing(object.as_ref()));
             tokio::time::sleep(READY_POLL).await;
         }
     }
@@ -368,7 +399,7 @@ impl Kubernetes {
         // A Namespace (or anything with finalizers) is only marked for
         // deletion: it is not reported deleted until it is gone.
         let unhealthy = if terminating(&answer) {
-            self.wait_gone(&path, uid_of(&answer))
+            self.wait_gone(&object, &path, uid_of(&answer))
                 .await
                 .map_err(|e| self.error(e, &object))?
         } else {
@@ -385,25 +416,37 @@ impl Kubernetes {
 
     /// Waits for the object at `path` to be [`Condition::Gone`]; if it is
     /// not, says why it is still there.
-    async fn wait_gone(&self, path: &str, uid: Option<&str>) -> Result<Option<String>, CallError> {
-        let waited = self.wait_for(path, Condition::Gone { uid }, None).await?;
+    async fn wait_gone(
+        &self,
+        object: &str,
+        path: &str,
+        uid: Option<&str>,
+    ) -> Result<Option<String>, CallError> {
+        let waited = self
+            .wait_for(object, path, Condition::Gone { uid }, None)
+            .await?;
         if waited.met {
             return Ok(None);
         }
-        let object = waited.last.unwrap_or_default();
-        let mut finalizers: Vec<&str> = ["/metadata/finalizers", "/spec/finalizers"]
-            .iter()
-            .filter_map(|p| object.pointer(p).and_then(Value::as_array))
-            .flatten()
-            .filter_map(Value::as_str)
-            .collect();
-        finalizers.dedup();
+        let live = waited.last.unwrap_or_default();
         Ok(Some(format!(
             "deletion started but still Terminating after {}s, waiting for finalizers [{}]; `mooring plan` shows nothing more to do while it goes",
             self.caller.timeout().as_secs(),
-            finalizers.join(", ")
+            finalizers(&live).join(", ")
         )))
     }
+}
+
+/// The finalizers holding `object` (a Namespace's are in its spec).
+fn finalizers(object: &Value) -> Vec<&str> {
+    let mut finalizers: Vec<&str> = ["/metadata/finalizers", "/spec/finalizers"]
+        .iter()
+        .filter_map(|p| object.pointer(p).and_then(Value::as_array))
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    finalizers.dedup();
+    finalizers
 }
 
 /// What a delete reports: `summary`, or "deletion started" when the object
@@ -462,6 +505,31 @@ mod tests {
         assert!(gone.is_met(Some(&new)));
         // Without a uid to compare, only absence counts.
         assert!(!Condition::Gone { uid: None }.is_met(Some(&new)));
+    }
+
+    #[test]
+    fn a_wait_says_what_it_waits_for_and_where_the_object_stands() {
+        let terminating = json!({
+            "metadata": {"deletionTimestamp": "2026-12-05T00:00:00Z"},
+            "spec": {"finalizers": ["kubernetes"]},
+            "status": {"phase": "Terminating"},
+        });
+        assert_eq!(
+            Condition::Gone { uid: None }.standing(Some(&terminating)),
+            "to be gone: Terminating, finalizers [kubernetes]"
+        );
+        assert_eq!(
+            Condition::Gone { uid: None }.standing(Some(&json!({}))),
+            "to be gone: Terminating"
+        );
+        assert_eq!(
+            Condition::NamespaceActive.standing(Some(&terminating)),
+            "to be Active (phase Terminating)"
+        );
+        assert_eq!(
+            Condition::CrdEstablished.standing(Some(&json!({}))),
+            "to be Established"
+        );
     }
 
     #[test]
