@@ -1106,3 +1106,74 @@ fn the_readme_yaml_examples_are_valid() {
     }
     assert!(configs >= 3, "{configs}");
 }
+
+/// Every output block of the README (a ```text block) is either printed
+/// exactly as the program prints it, or says what it is in the comment
+/// line before it:
+/// - a block of `$ mooring validate …` commands is run here, from a folder
+///   holding the repository's `policies/` and `examples/` and the files of
+///   `tests/fixtures/readme/`, and must equal the commands' output;
+/// - `<!-- excerpt: tests/FILE.rs: NAME -->` is cut from a longer output
+///   or needs a target, and the test NAME in FILE asserts its lines;
+/// - `<!-- measured: … -->` is a benchmark's figures, which vary.
+#[test]
+fn the_readme_output_blocks_are_exact_or_say_what_checks_them() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let copy = |from: &std::path::Path, to: &std::path::Path| {
+        let out = std::process::Command::new("cp")
+            .arg("-R")
+            .arg(from)
+            .arg(to)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    };
+    copy(&root.join("policies"), dir.path());
+    copy(&root.join("examples"), dir.path());
+    for entry in std::fs::read_dir(root.join("tests/fixtures/readme")).unwrap() {
+        copy(&entry.unwrap().path(), dir.path());
+    }
+    let (mut exact, mut excerpts) = (0, 0);
+    let mut rest = readme.as_str();
+    while let Some(at) = rest.find("\n```text\n") {
+        let before = rest[..at].lines().last().unwrap_or_default();
+        let block = rest[at + 9..].split("\n```").next().unwrap();
+        rest = &rest[at + 9..];
+        if block.starts_with("$ mooring validate ") {
+            exact += 1;
+            let mut printed = String::new();
+            for command in block.lines().filter_map(|l| l.strip_prefix("$ ")) {
+                let args: Vec<&str> = command.split_whitespace().skip(1).collect();
+                let out = mooring(&args, Some(dir.path()));
+                if !printed.is_empty() {
+                    printed.push('\n');
+                }
+                printed.push_str(&format!("$ {command}\n{}{}", out.stdout, out.stderr));
+            }
+            assert_eq!(printed.trim_end(), block, "the README shows other output");
+        } else if let Some(named) = before
+            .strip_prefix("<!-- excerpt: ")
+            .and_then(|s| s.strip_suffix(" -->"))
+        {
+            excerpts += 1;
+            let (file, test) = named.split_once(": ").expect("tests/FILE.rs: NAME");
+            let source = std::fs::read_to_string(root.join(file))
+                .unwrap_or_else(|e| panic!("{file}: {e} (named in the README)"));
+            assert!(
+                source.contains(&format!("fn {test}(")) || source.contains(&format!("    {test},")),
+                "{file} has no test {test}, which the README names"
+            );
+        } else {
+            assert!(
+                before.starts_with("<!-- measured: "),
+                "a README output block neither exact nor saying what checks it:\n{before}\n{block}"
+            );
+        }
+    }
+    assert!(
+        exact >= 1 && excerpts >= 4,
+        "{exact} exact, {excerpts} excerpts"
+    );
+}
