@@ -3,13 +3,17 @@
 //!
 //! [`render`] = [`Renderer::render`] (Kustomize and Helm folders, each
 //! object placed at the file and line it was written in) →
-//! [`manifest::load_all`] (the plain files, then the rendered objects) →
-//! [`Validator::input`] (the kinds the
-//! input's CustomResourceDefinitions define) → [`manifest::place`]
-//! (identities, now that every scope is known) → [`Validator::check`] →
-//! [`translate::expand`] (once, over the validated values, leaving out the
-//! Ignite VMs that have errors of their own) → one [`Desired`] value with
-//! every finding sorted.
+//! [`Validator::crds_input`] (the kinds the input's
+//! CustomResourceDefinitions define: the files that may hold one are
+//! parsed first) → then a part of the files at a time, in order, and the
+//! rendered objects last: [`manifest::Loader`] → [`manifest::Placer`]
+//! (identities, now that every scope is known) →
+//! [`Validator::check_part`] → what is kept of each ([`render_live`]: all;
+//! [`check_live`], for `validate`: what later stages read) →
+//! [`manifest::depends::cycles`] and [`translate::expand`] (once, over the
+//! validated values, leaving out the Ignite VMs that have errors of their
+//! own) → one [`Desired`] value with every finding sorted. Whatever the
+//! parts, what is kept and said is as if the input were read at once.
 //!
 //! Invariants:
 //! - Validation and translation run once per render, in that order; neither
@@ -38,9 +42,15 @@ pub struct Desired {
     /// Every object as written, validated, with the unknown fields
     /// `--strict=false` let through pruned from the kinds mooring converts
     /// (Ignite VMs included, untranslated: [`Desired::for_targets`] is what
-    /// the targets receive).
+    /// the targets receive). From [`check_live`], only what later stages
+    /// read.
     pub manifests: Vec<Manifest>,
-    /// The Flintlock `MicroVM`s the Ignite VMs became.
+    /// Every object, by name and place, when the objects were dropped
+    /// once checked ([`check_live`]); `None` when `manifests` holds them
+    /// all.
+    pub identities: Option<Vec<Identity>>,
+    /// The Flintlock `MicroVM`s the Ignite VMs became (from
+    /// [`check_live`], by name and place only: their values are `null`).
     pub microvms: Vec<Manifest>,
     /// Read, load, validation and translation findings, sorted by file and
     /// line.
@@ -76,6 +86,21 @@ impl Desired {
             plural(self.errors(), "error"),
             plural(self.warnings(), "warning")
         )
+    }
+
+    /// Every object, by name and place, in the order read.
+    pub fn objects(&self) -> Vec<(&manifest::ObjectId, &str, usize)> {
+        match &self.identities {
+            Some(all) => all
+                .iter()
+                .map(|i| (&i.id, i.file.as_str(), i.line))
+                .collect(),
+            None => self
+                .manifests
+                .iter()
+                .map(|m| (&m.id, m.file.as_str(), m.line))
+                .collect(),
+        }
     }
 
     /// The set the targets receive: every manifest, with each Ignite VM
@@ -125,6 +150,130 @@ pub fn render_live(
     renderer: &Renderer,
     live: Live<'_>,
 ) -> Desired {
+    run(read, validator, limits, renderer, live, Keep::Everything)
+}
+
+/// [`render_live`] for a caller that only reports (`mooring validate`):
+/// each object is dropped once checked, but for what translation and the
+/// dependency check read of it ([`read_after`]: the Ignite kinds and
+/// objects with `mooring.dev/depends-on` whole, MicroVMs by name and
+/// place, with their value `null`); [`Desired::identities`] names every
+/// object. Memory is bounded by a part of the input, not by all of it.
+pub fn check_live(
+    read: Read,
+    validator: &Validator,
+    limits: &Limits,
+    renderer: &Renderer,
+    live: Live<'_>,
+) -> Desired {
+    run(read, validator, limits, renderer, live, Keep::Identities)
+}
+
+/// What the pipeline keeps of each object once it is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Keep {
+    /// Everything: the targets receive it.
+    Everything,
+    /// What later stages read of each object ([`read_after`]): all of
+    /// some, the identity and place of the others.
+    Identities,
+}
+
+/// How many files are loaded, placed and checked together: enough to
+/// keep both cores busy, few enough that a part's objects are a small
+/// share of the memory (64 and 256 took the same time on 10,000
+/// documents; 64 took 4 MiB less at its peak).
+const PART_FILES: usize = 64;
+
+/// What a stage after the checks reads of `m`: translation
+/// ([`translate::reads`]), and the dependency cycle check, which reads
+/// objects with `mooring.dev/depends-on` whole.
+fn read_after(m: &Manifest) -> translate::Reads {
+    if manifest::depends::depends_on(&m.value).is_empty() {
+        translate::reads(m)
+    } else {
+        translate::Reads::Whole
+    }
+}
+
+/// The stages of [`run`] after loading, fed one part of the input after
+/// another, in order.
+struct Stages<'a, 'c> {
+    validator: &'a Validator,
+    input: crate::validate::Input<'c>,
+    namespace: &'a str,
+    apart: Apart,
+    keep: Keep,
+    placer: manifest::Placer,
+    said: crate::validate::Said,
+    findings: Vec<Finding>,
+    /// What is kept, and whether it is an Ignite VM with errors of its
+    /// own (not translated).
+    kept: Vec<(Manifest, bool)>,
+    identities: Vec<Identity>,
+}
+
+impl Stages<'_, '_> {
+    /// Places and checks the next part's objects, then keeps what
+    /// `self.keep` says.
+    fn part(&mut self, mut manifests: Vec<Manifest>) {
+        if manifests.is_empty() {
+            return;
+        }
+        self.validator.locate(&mut self.input, &manifests);
+        let (validator, input) = (self.validator, &self.input);
+        self.findings.extend(self.placer.place(
+            &mut manifests,
+            &|api_version, kind| validator.scope(input, api_version, kind),
+            self.namespace,
+            self.apart,
+        ));
+        let checked = validator.check_part(&manifests, input, &mut self.said);
+        for (mut m, c) in manifests.into_iter().zip(checked) {
+            let skip = is_ignite_vm(&m) && c.own_errors();
+            self.findings.extend(c.findings);
+            if let Some(v) = c.pruned {
+                m.value = v;
+            }
+            if self.keep == Keep::Identities {
+                self.identities.push(Identity {
+                    id: m.id.clone(),
+                    file: m.file.clone(),
+                    line: m.line,
+                });
+                match read_after(&m) {
+                    translate::Reads::Nothing => continue,
+                    // Kept by name and place only.
+                    translate::Reads::Identity => {
+                        m.value = serde_json::Value::Null;
+                        m.lines = Default::default();
+                    }
+                    translate::Reads::Whole => {}
+                }
+            }
+            self.kept.push((m, skip));
+        }
+    }
+}
+
+/// One object of the desired side, by name and place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub id: manifest::ObjectId,
+    pub file: String,
+    pub line: usize,
+}
+
+/// Render, load, validate and translate, a part of the files at a time;
+/// `keep` says what is kept of each object once checked.
+fn run(
+    read: Read,
+    validator: &Validator,
+    limits: &Limits,
+    renderer: &Renderer,
+    live: Live<'_>,
+    keep: Keep,
+) -> Desired {
     let namespace = live.namespace.unwrap_or(manifest::DEFAULT_NAMESPACE);
     let apart = if validator.options().renders_apart {
         Apart::Renders
@@ -132,34 +281,77 @@ pub fn render_live(
         Apart::No
     };
     let (label, revision) = (read.label.clone(), read.revision);
-    let loaded = load(read, limits, renderer, namespace, live.cluster, apart);
-    let mut findings = loaded.findings;
-    let mut manifests = loaded.manifests;
-    // The input's CRDs define kinds (and their scopes) for this run only.
-    let input = validator.input(&manifests, live.cluster);
-    findings.extend(manifest::place(
-        &mut manifests,
-        &|api_version, kind| validator.scope(&input, api_version, kind),
+    let rendered = render_folders(&read, limits, renderer, namespace, live.cluster);
+    let files = read.files.len();
+    let mut findings = read.findings;
+    findings.extend(rendered.findings);
+    let mut plain = plain_files(read.files, &rendered.consumed);
+    let mut loader = manifest::Loader::new(&plain, limits, apart);
+    // The input's CRDs define kinds (and their scopes) for this run only,
+    // so they are read first: the files that may hold one are parsed
+    // ahead (and loaded in their turn), the rendered objects looked at.
+    let mut early: Vec<Option<manifest::Parsed>> = {
+        use rayon::prelude::*;
+        plain
+            .par_iter()
+            .map(|f| may_hold_a_crd(f).then(|| manifest::Parsed::of(f, limits)))
+            .collect()
+    };
+    let crds = manifest::first_declared(
+        &early.iter().flatten().collect::<Vec<_>>(),
+        &rendered.docs,
+        apart,
+        crate::validate::CRD_API_VERSION,
+        crate::validate::CRD_KIND,
+    );
+    let mut input = validator.crds_input(&crds, live.cluster);
+    drop(crds);
+    findings.extend(input.take_notes());
+    let mut stages = Stages {
+        validator,
+        input,
         namespace,
         apart,
-    ));
-    findings.extend(manifest::depends::cycles(&manifests));
-    let checked = validator.check(&manifests, &input);
-    let mut skip = vec![false; manifests.len()];
-    for ((m, c), skip) in manifests.iter_mut().zip(checked).zip(&mut skip) {
-        *skip = is_ignite_vm(m) && c.own_errors();
-        findings.extend(c.findings);
-        if let Some(v) = c.pruned {
-            m.value = v;
+        keep,
+        placer: manifest::Placer::default(),
+        said: Default::default(),
+        findings,
+        kept: Vec::new(),
+        identities: Vec::new(),
+    };
+    let mut start = 0;
+    while start < plain.len() {
+        let end = (start + PART_FILES).min(plain.len());
+        let parsed: Vec<manifest::Parsed> = {
+            use rayon::prelude::*;
+            let ahead: Vec<Option<manifest::Parsed>> =
+                early[start..end].iter_mut().map(Option::take).collect();
+            ahead
+                .into_par_iter()
+                .zip(&plain[start..end])
+                .map(|(p, f)| p.unwrap_or_else(|| manifest::Parsed::of(f, limits)))
+                .collect()
+        };
+        // The bytes are not read again.
+        for f in &mut plain[start..end] {
+            f.bytes = Vec::new();
         }
+        stages.part(loader.files(parsed));
+        start = end;
     }
+    stages.part(loader.rendered(rendered.docs));
+    let mut findings = stages.findings;
+    findings.extend(loader.findings);
+    let (manifests, skip): (Vec<Manifest>, Vec<bool>) = stages.kept.into_iter().unzip();
+    findings.extend(manifest::depends::cycles(&manifests));
     let usable: Vec<&Manifest> = manifests
         .iter()
         .zip(&skip)
         .filter(|(_, skip)| !**skip)
         .map(|(m, _)| m)
         .collect();
-    let expanded = translate::expand(&usable, memory_floor(validator));
+    let expanded =
+        translate::expand_keeping(&usable, memory_floor(validator), keep == Keep::Everything);
     findings.extend(expanded.findings);
     finding::sort(&mut findings);
     findings.dedup_by(|a, b| a.to_string() == b.to_string() && a.severity == b.severity);
@@ -167,23 +359,55 @@ pub fn render_live(
         label,
         revision,
         manifests,
+        identities: (keep == Keep::Identities).then_some(stages.identities),
         microvms: expanded.microvms,
         findings,
-        files: loaded.files,
-        documents: loaded.documents,
-        renders: loaded.renders,
-        render_time: loaded.render_time,
+        files,
+        documents: loader.documents,
+        renders: rendered.renders,
+        render_time: rendered.elapsed,
     }
+}
+
+/// Whether a file may hold a CustomResourceDefinition: its kind is
+/// written out in it (a YAML or JSON escape inside the word would hide
+/// one; Kubernetes' own tools never write one so).
+fn may_hold_a_crd(file: &manifest::SourceFile) -> bool {
+    memchr::memmem::find(&file.bytes, crate::validate::CRD_KIND.as_bytes()).is_some()
+}
+
+/// The files of a read that no render consumed, in order.
+fn plain_files(files: Vec<manifest::SourceFile>, consumed: &[bool]) -> Vec<manifest::SourceFile> {
+    files
+        .into_iter()
+        .zip(consumed.iter().copied().chain(std::iter::repeat(false)))
+        .filter(|(_, consumed)| !consumed)
+        .map(|(f, _)| f)
+        .collect()
+}
+
+/// Renders the Kustomize and Helm folders of `read`.
+fn render_folders(
+    read: &Read,
+    limits: &Limits,
+    renderer: &Renderer,
+    namespace: &str,
+    cluster: Option<&Cluster>,
+) -> render::Rendered {
+    renderer.render(
+        read,
+        render::Context {
+            namespace,
+            kube_version: cluster.map(|c| c.version.as_str()),
+        },
+        limits,
+    )
 }
 
 /// What [`load`] read.
 struct Loaded {
     manifests: Vec<Manifest>,
     findings: Vec<Finding>,
-    files: usize,
-    documents: usize,
-    renders: usize,
-    render_time: std::time::Duration,
 }
 
 /// Renders the Kustomize and Helm folders of `read`, and loads those
@@ -196,28 +420,8 @@ fn load(
     cluster: Option<&Cluster>,
     apart: Apart,
 ) -> Loaded {
-    let rendered = renderer.render(
-        &read,
-        render::Context {
-            namespace,
-            kube_version: cluster.map(|c| c.version.as_str()),
-        },
-        limits,
-    );
-    let files = read.files.len();
-    let plain: Vec<manifest::SourceFile> = read
-        .files
-        .into_iter()
-        .zip(
-            rendered
-                .consumed
-                .iter()
-                .copied()
-                .chain(std::iter::repeat(false)),
-        )
-        .filter(|(_, consumed)| !consumed)
-        .map(|(f, _)| f)
-        .collect();
+    let rendered = render_folders(&read, limits, renderer, namespace, cluster);
+    let plain = plain_files(read.files, &rendered.consumed);
     let loaded = manifest::load_all(&plain, rendered.docs, limits, apart);
     let mut findings = read.findings;
     findings.extend(rendered.findings);
@@ -225,10 +429,6 @@ fn load(
     Loaded {
         manifests: loaded.manifests,
         findings,
-        files,
-        documents: loaded.documents,
-        renders: rendered.renders,
-        render_time: rendered.elapsed,
     }
 }
 
@@ -334,6 +534,103 @@ mod tests {
             "{:#?}",
             messages(&d)
         );
+    }
+
+    /// `check_live` reads the input a part at a time ([`PART_FILES`]) and
+    /// drops what it checked: it says exactly what `render_live` says of
+    /// the same input read at once, across parts. A CRD in the last file
+    /// defines the kind (and scope) of an object in the first; objects
+    /// declared twice in two parts, as written or once placed; a
+    /// `depends-on` cycle across parts; an Ignite VM whose MicroVM collides
+    /// with one declared parts away.
+    #[test]
+    fn reading_by_parts_says_what_reading_at_once_says() {
+        let crd = "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {name: widgets.example.com}\nspec:\n  group: example.com\n  scope: Cluster\n  names: {kind: Widget, plural: widgets}\n  versions:\n    - name: v1\n      served: true\n      storage: true\n      schema:\n        openAPIV3Schema:\n          type: object\n          properties:\n            spec:\n              type: object\n              properties: {size: {type: integer}}\n              x-kubernetes-validations: [{rule: 'self.size > 0'}]\n";
+        let widget = "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w, namespace: dropped}\nspec: {size: big}\n";
+        let dep = |name: &str, on: &str| {
+            format!(
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: apps\n  annotations: {{mooring.dev/depends-on: ConfigMap/apps/{on}}}\n"
+            )
+        };
+        let microvm = "apiVersion: flintlock.liquidmetal.dev/v1alpha1\nkind: MicroVM\nmetadata: {name: v, namespace: default}\nspec:\n  vcpu: 2\n  memoryInMb: 2048\n  kernel: {image: 'ghcr.io/liquidmetal-dev/flintlock-kernel:5.10.77', filename: boot/vmlinux}\n  rootVolume: {id: root, source: {containerSource: 'ghcr.io/t/rootfs:1.0'}}\n  interfaces: [{deviceId: eth1, type: TAP}]\n";
+        let mut files = vec![("000-widget.yaml".to_string(), widget.to_string())];
+        files.push(("001-a.yaml".into(), dep("a", "b")));
+        files.push(("002-vm.yaml".into(), vm("  memory: 2GB\n")));
+        for i in 3..700 {
+            files.push((
+                format!("{i:03}-cm.yaml"),
+                format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: c{i}, namespace: apps}}\ndata: {{a: '{i}'}}\n"),
+            ));
+        }
+        files.push(("400-again.yaml".into(), CM.to_string()));
+        files.push(("401-b.yaml".into(), dep("b", "a")));
+        files.push(("600-again.yaml".into(), CM.replace("a: b", "a: c")));
+        // Told apart by the loader (the kind's scope is not known yet),
+        // one object once placed: a Widget is cluster-scoped.
+        files.push((
+            "003-unplaced.yaml".into(),
+            "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: u}\nspec: {size: 1}\n"
+                .into(),
+        ));
+        files.push((
+            "650-placed.yaml".into(),
+            "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: u, namespace: other}\nspec: {size: 1}\n"
+                .into(),
+        ));
+        files.push(("600-microvm.yaml".into(), microvm.to_string()));
+        files.push(("900-crd.yaml".into(), crd.to_string()));
+        files.sort();
+        let read = || Read {
+            label: "test".into(),
+            files: files
+                .iter()
+                .map(|(path, text)| SourceFile {
+                    path: path.clone(),
+                    rel: path.clone(),
+                    bytes: text.as_bytes().to_vec(),
+                })
+                .collect(),
+            ..Read::default()
+        };
+        let validator = Validator::new(Options::default()).expect("built-in schemas compile");
+        let (limits, renderer) = (Limits::default(), Renderer::default());
+        let whole = render(read(), &validator, &limits, &renderer);
+        let parts = check_live(read(), &validator, &limits, &renderer, Live::default());
+        let said = messages(&whole);
+        assert_eq!(messages(&parts), said);
+        for expected in [
+            "000-widget.yaml:4: Widget/w: spec.size:",
+            "000-widget.yaml:3: warning: Widget/w: metadata.namespace: Widget is cluster-scoped",
+            "900-crd.yaml:19: warning: CustomResourceDefinition/widgets.example.com: spec.versions[0]",
+            "600-again.yaml:1: ConfigMap/apps/c: declared twice: also at 400-again.yaml:1",
+            "650-placed.yaml:1: Widget/u: declared twice: also at 003-unplaced.yaml:1",
+            "001-a.yaml:6: ConfigMap/apps/a: metadata.annotations: mooring.dev/depends-on makes a cycle",
+            "002-vm.yaml:3: VM/v: metadata.name: becomes MicroVM/default/v, which is also declared at 600-microvm.yaml:1",
+        ] {
+            assert!(
+                said.iter().any(|f| f.starts_with(expected)),
+                "{expected}\n{said:#?}"
+            );
+        }
+        assert_eq!(parts.objects(), whole.objects());
+        assert_eq!(
+            (parts.files, parts.documents),
+            (whole.files, whole.documents)
+        );
+        // Kept: the Ignite VM and the two ConfigMaps with depends-on whole,
+        // the MicroVM by name and place.
+        let kept: Vec<String> = parts.manifests.iter().map(|m| m.id.to_string()).collect();
+        assert_eq!(
+            kept,
+            [
+                "ConfigMap/apps/a",
+                "VM/v",
+                "ConfigMap/apps/b",
+                "MicroVM/default/v"
+            ]
+        );
+        assert!(parts.manifests[3].value.is_null());
+        assert_eq!(whole.manifests.len(), whole.objects().len());
     }
 
     #[test]

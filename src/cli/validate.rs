@@ -135,7 +135,7 @@ pub fn run(args: &ValidateArgs) -> anyhow::Result<i32> {
             .as_ref()
             .map_or(&Default::default(), |c| &c.source.render),
     );
-    let mut report = desired::render_live(read, &validator, &limits, &renderer, live);
+    let mut report = desired::check_live(read, &validator, &limits, &renderer, live);
     if report.documents == 0 && report.errors() == 0 && !args.allow_empty {
         report.findings.push(mooring::finding::Finding::error(
             "load",
@@ -156,7 +156,7 @@ pub fn run(args: &ValidateArgs) -> anyhow::Result<i32> {
                 "summary": {
                     "files": report.files,
                     "documents": report.documents,
-                    "objects": report.manifests.len(),
+                    "objects": report.objects().len(),
                     "errors": report.errors(),
                     "warnings": report.warnings(),
                 },
@@ -180,9 +180,9 @@ pub fn run(args: &ValidateArgs) -> anyhow::Result<i32> {
         }
         ValidateFormat::Junit => {
             let objects: Vec<(String, String, usize)> = report
-                .manifests
-                .iter()
-                .map(|m| (m.id.to_string(), m.file.clone(), m.line))
+                .objects()
+                .into_iter()
+                .map(|(id, file, line)| (id.to_string(), file.to_string(), line))
                 .collect();
             print!(
                 "{}",

@@ -11,7 +11,7 @@ mod text;
 pub mod yaml;
 
 use rayon::prelude::*;
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::Arc;
 
@@ -183,116 +183,230 @@ pub fn load_all(
     limits: &Limits,
     apart: Apart,
 ) -> Loaded {
-    let mut out = load_files(files, limits);
-    if out
-        .findings
-        .iter()
-        .any(|f| f.message.contains("(--max-documents)"))
-    {
-        return out;
+    let mut loader = Loader::new(files, limits, apart);
+    let mut manifests = loader.files(Loader::parse(files, limits));
+    manifests.extend(loader.rendered(rendered));
+    Loaded {
+        manifests,
+        findings: loader.findings,
+        documents: loader.documents,
+        files: files.len(),
     }
-    if out.documents + rendered.len() > limits.max_documents {
-        out.findings.push(Finding::error(
-            "load",
-            format!(
-                "the manifests and what Kustomize and Helm rendered hold {} documents, more \
-                 than {} (--max-documents). Nothing is planned or applied; point mooring at a \
-                 smaller folder or raise --max-documents",
-                out.documents + rendered.len(),
-                limits.max_documents
-            ),
-        ));
-        return out;
-    }
-    // Keyed by render too when renders are apart; the place seen first.
-    type Key = (Option<Arc<Unit>>, ObjectId);
-    let mut seen: BTreeMap<Key, (String, usize)> = out
-        .manifests
-        .iter()
-        .map(|m| ((None, m.id.clone()), (m.file.clone(), m.line)))
-        .collect();
-    for doc in rendered {
-        out.documents += 1;
-        let unit = doc.unit.clone();
-        let parsed = yaml::Document {
-            value: doc.value,
-            line: doc.line,
-            lines: doc.lines,
-        };
-        match identify(&doc.file, parsed) {
-            Ok(mut manifest) => {
-                manifest.unit = Some(unit.clone());
-                let key = (
-                    (apart == Apart::Renders).then_some(unit),
-                    manifest.id.clone(),
-                );
-                if let Some((first_file, first_line)) = seen.get(&key) {
-                    out.findings
-                        .push(declared_twice(&manifest, first_file, *first_line));
-                } else {
-                    seen.insert(key, (manifest.file.clone(), manifest.line));
-                    out.manifests.push(manifest);
-                }
-            }
-            Err(finding) => out.findings.push(*finding),
-        }
-    }
-    out
 }
 
-fn load_files(files: &[SourceFile], limits: &Limits) -> Loaded {
-    let mut out = Loaded {
-        files: files.len(),
-        ..Loaded::default()
-    };
-    let mut seen: BTreeMap<ObjectId, (String, usize)> = BTreeMap::new();
-    // The document budget is checked before anything is parsed, from an
-    // upper bound that costs one scan of the bytes, and again while parsing.
-    let estimate: usize = files
-        .iter()
-        .map(|f| crate::source::budget::estimate_documents(&f.bytes))
-        .sum();
-    if estimate > limits.max_documents {
-        out.findings
-            .push(too_many_documents(files, limits.max_documents));
-        return out;
-    }
-    // Each file is decoded, parsed and its objects identified on its own,
-    // in parallel; the results are taken in file order, so what is kept
-    // and said (duplicates, the document budget) is as if read one by one.
-    let parsed: Vec<Parsed> = files.par_iter().map(|f| parse_file(f, limits)).collect();
-    for parsed in parsed {
-        out.findings.extend(parsed.findings);
-        if out.documents + parsed.documents > limits.max_documents {
-            out.findings
-                .push(too_many_documents(files, limits.max_documents));
-            return out;
+/// Where an object was declared: file and line.
+type Place = (String, usize);
+
+/// [`load_all`] a part at a time, for a caller that checks each part and
+/// keeps what it needs of it: the files in their order, in as many parts
+/// as wanted ([`Loader::files`]), then the rendered objects
+/// ([`Loader::rendered`]). What is kept and said (an object declared
+/// twice, the document budget) is as if everything were read at once.
+pub struct Loader<'l> {
+    limits: &'l Limits,
+    apart: Apart,
+    /// Each file's estimated documents, for naming the biggest files when
+    /// the budget is exceeded.
+    estimates: Vec<(usize, String)>,
+    /// Keyed by render too when renders are apart: the place seen first.
+    seen: foldhash::HashMap<(Option<Arc<Unit>>, ObjectId), Place>,
+    /// Findings of the load so far.
+    pub findings: Vec<Finding>,
+    /// Documents read so far, valid or not.
+    pub documents: usize,
+    /// The document budget was exceeded: nothing more is loaded.
+    stopped: bool,
+}
+
+impl<'l> Loader<'l> {
+    /// A load of `files` (every file the parts will hold). The document
+    /// budget is checked before anything is parsed, from an upper bound
+    /// that costs one scan of the bytes, and again while parsing.
+    pub fn new(files: &[SourceFile], limits: &'l Limits, apart: Apart) -> Loader<'l> {
+        let estimates: Vec<(usize, String)> = files
+            .iter()
+            .map(|f| {
+                (
+                    crate::source::budget::estimate_documents(&f.bytes),
+                    f.path.clone(),
+                )
+            })
+            .collect();
+        let mut loader = Loader {
+            limits,
+            apart,
+            estimates,
+            seen: Default::default(),
+            findings: Vec::new(),
+            documents: 0,
+            stopped: false,
+        };
+        if loader.estimates.iter().map(|(n, _)| n).sum::<usize>() > limits.max_documents {
+            loader.stop();
         }
-        out.documents += parsed.documents;
-        for doc in parsed.objects {
-            match doc {
-                Ok(manifest) => {
-                    if let Some((first_file, first_line)) = seen.get(&manifest.id) {
-                        out.findings
-                            .push(declared_twice(&manifest, first_file, *first_line));
-                    } else {
-                        seen.insert(manifest.id.clone(), (manifest.file.clone(), manifest.line));
-                        out.manifests.push(manifest);
+        loader
+    }
+
+    fn stop(&mut self) {
+        self.findings.push(too_many_documents(
+            &self.estimates,
+            self.limits.max_documents,
+        ));
+        self.stopped = true;
+    }
+
+    /// Decodes and parses each file on its own, in parallel; the results
+    /// are in file order.
+    pub fn parse(files: &[SourceFile], limits: &Limits) -> Vec<Parsed> {
+        files.par_iter().map(|f| Parsed::of(f, limits)).collect()
+    }
+
+    /// The objects of the next files, parsed by [`Loader::parse`], in file
+    /// order: the first declaration of an object is kept, a later one is
+    /// an error.
+    pub fn files(&mut self, parsed: Vec<Parsed>) -> Vec<Manifest> {
+        let mut manifests = Vec::new();
+        for parsed in parsed {
+            if self.stopped {
+                break;
+            }
+            self.findings.extend(parsed.findings);
+            if self.documents + parsed.documents > self.limits.max_documents {
+                self.stop();
+                break;
+            }
+            self.documents += parsed.documents;
+            for doc in parsed.objects {
+                match doc {
+                    Ok(manifest) => {
+                        if let Some(m) = self.first(manifest, None) {
+                            manifests.push(m);
+                        }
+                    }
+                    Err(finding) => self.findings.push(*finding),
+                }
+            }
+        }
+        manifests
+    }
+
+    /// The objects renderers produced, once every file is loaded.
+    pub fn rendered(&mut self, rendered: Vec<RenderedDoc>) -> Vec<Manifest> {
+        let mut manifests = Vec::new();
+        if self.stopped {
+            return manifests;
+        }
+        if self.documents + rendered.len() > self.limits.max_documents {
+            self.findings.push(Finding::error(
+                "load",
+                format!(
+                    "the manifests and what Kustomize and Helm rendered hold {} documents, more \
+                     than {} (--max-documents). Nothing is planned or applied; point mooring at a \
+                     smaller folder or raise --max-documents",
+                    self.documents + rendered.len(),
+                    self.limits.max_documents
+                ),
+            ));
+            self.stopped = true;
+            return manifests;
+        }
+        for doc in rendered {
+            self.documents += 1;
+            let unit = doc.unit.clone();
+            let parsed = yaml::Document {
+                value: doc.value,
+                line: doc.line,
+                lines: doc.lines,
+            };
+            match identify(&doc.file, parsed) {
+                Ok(mut manifest) => {
+                    manifest.unit = Some(unit.clone());
+                    let apart = (self.apart == Apart::Renders).then_some(unit);
+                    if let Some(m) = self.first(manifest, apart) {
+                        manifests.push(m);
                     }
                 }
-                Err(finding) => out.findings.push(*finding),
+                Err(finding) => self.findings.push(*finding),
+            }
+        }
+        manifests
+    }
+
+    /// `manifest` when it is the first declaration of its object (in
+    /// `unit`, when renders are apart); `None`, and an error, otherwise.
+    fn first(&mut self, manifest: Manifest, unit: Option<Arc<Unit>>) -> Option<Manifest> {
+        match self.seen.entry((unit, manifest.id.clone())) {
+            std::collections::hash_map::Entry::Occupied(first) => {
+                let (first_file, first_line) = first.get();
+                self.findings
+                    .push(declared_twice(&manifest, first_file, *first_line));
+                None
+            }
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert((manifest.file.clone(), manifest.line));
+                Some(manifest)
             }
         }
     }
-    out
 }
 
 /// One file, read on its own: its findings, how many documents it holds,
 /// and each document identified as an object or not.
-struct Parsed {
+pub struct Parsed {
     findings: Vec<Finding>,
     documents: usize,
     objects: Vec<Result<Manifest, Box<Finding>>>,
+}
+
+impl Parsed {
+    /// One file decoded and parsed, its objects identified.
+    pub fn of(file: &SourceFile, limits: &Limits) -> Parsed {
+        parse_file(file, limits)
+    }
+}
+
+/// The first declaration of each object of `kind` (`apiVersion`
+/// `api_version`) among the `parsed` files, in order, then the `rendered`
+/// objects, cloned: what a [`Loader`] keeps of them, known before it
+/// loads them (the CustomResourceDefinitions, which say how the rest is
+/// read).
+pub fn first_declared(
+    parsed: &[&Parsed],
+    rendered: &[RenderedDoc],
+    apart: Apart,
+    api_version: &str,
+    kind: &str,
+) -> Vec<Manifest> {
+    let wanted = |v: &Value| {
+        v.get("apiVersion").and_then(Value::as_str) == Some(api_version)
+            && v.get("kind").and_then(Value::as_str) == Some(kind)
+    };
+    let mut seen: BTreeSet<(Option<Arc<Unit>>, ObjectId)> = BTreeSet::new();
+    let mut out = Vec::new();
+    let files = parsed
+        .iter()
+        .flat_map(|p| p.objects.iter().flatten())
+        .filter(|m| wanted(&m.value))
+        .map(|m| (None, m.clone()));
+    let renders = rendered
+        .iter()
+        .filter(|d| wanted(&d.value))
+        .filter_map(|d| {
+            let doc = yaml::Document {
+                value: d.value.clone(),
+                line: d.line,
+                lines: d.lines.clone(),
+            };
+            let mut m = identify(&d.file, doc).ok()?;
+            m.unit = Some(d.unit.clone());
+            Some(((apart == Apart::Renders).then(|| d.unit.clone()), m))
+        });
+    for (unit, m) in files.chain(renders) {
+        if seen.insert((unit, m.id.clone())) {
+            out.push(m);
+        }
+    }
+    out
 }
 
 fn parse_file(file: &SourceFile, limits: &Limits) -> Parsed {
@@ -373,14 +487,26 @@ fn names_a_kind(value: &Value) -> bool {
 
 /// The error for an object declared a second time, at `first`.
 fn declared_twice(again: &Manifest, first_file: &str, first_line: usize) -> Finding {
+    declared_twice_at(&again.file, again.line, &again.id, first_file, first_line)
+}
+
+/// The error for object `id` declared at `file` and `line`, and first at
+/// `first_file` and `first_line`.
+fn declared_twice_at(
+    file: &str,
+    line: usize,
+    id: &ObjectId,
+    first_file: &str,
+    first_line: usize,
+) -> Finding {
     Finding::error(
         "load",
         format!(
             "declared twice: also at {first_file}:{first_line}; each object may be declared once"
         ),
     )
-    .at(again.file.clone(), again.line)
-    .object(again.id.to_string())
+    .at(file.to_string(), line)
+    .object(id.to_string())
 }
 
 /// The one error for a file in which no document has `apiVersion` or
@@ -401,16 +527,8 @@ fn not_a_manifest(file: &SourceFile) -> Finding {
 
 /// The error for a run with more documents than `--max-documents`, naming
 /// the files with the most.
-fn too_many_documents(files: &[SourceFile], max: usize) -> Finding {
-    let mut counts: Vec<(usize, &str)> = files
-        .iter()
-        .map(|f| {
-            (
-                crate::source::budget::estimate_documents(&f.bytes),
-                f.path.as_str(),
-            )
-        })
-        .collect();
+fn too_many_documents(estimates: &[(usize, String)], max: usize) -> Finding {
+    let mut counts: Vec<(usize, &str)> = estimates.iter().map(|(n, p)| (*n, p.as_str())).collect();
     counts.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1)));
     let named: Vec<String> = counts
         .iter()
@@ -424,8 +542,8 @@ fn too_many_documents(files: &[SourceFile], max: usize) -> Finding {
             "the manifests hold more than {max} documents (--max-documents) in {} file{}: {}{}. \
              Nothing is planned or applied; point mooring at a smaller folder or raise \
              --max-documents",
-            files.len(),
-            if files.len() == 1 { "" } else { "s" },
+            estimates.len(),
+            if estimates.len() == 1 { "" } else { "s" },
             named.join(", "),
             if counts.len() > 10 { ", …" } else { "" }
         ),
@@ -616,6 +734,60 @@ pub fn place(
     default_namespace: &str,
     apart: Apart,
 ) -> Vec<Finding> {
+    Placer::default().place(manifests, scope, default_namespace, apart)
+}
+
+/// [`place`] a part of the input after another, in order: an object
+/// placed in a later part may be one declared in an earlier one.
+#[derive(Debug, Default)]
+pub struct Placer {
+    /// Each placed identity (in its render, when renders are apart): where
+    /// it was declared.
+    seen: foldhash::HashMap<(Option<String>, ObjectId), (String, usize)>,
+}
+
+impl Placer {
+    /// [`place`] of the next part.
+    pub fn place(
+        &mut self,
+        manifests: &mut [Manifest],
+        scope: &dyn Fn(&str, &str) -> Option<Scope>,
+        default_namespace: &str,
+        apart: Apart,
+    ) -> Vec<Finding> {
+        let mut findings = place_each(manifests, scope, default_namespace);
+        // Two objects [`load`] told apart may be one now (a ConfigMap
+        // without a namespace, another in the context's namespace): the
+        // later one is an error, as in `load`, and nothing is planned from
+        // the set.
+        for m in manifests.iter() {
+            let unit = (apart == Apart::Renders)
+                .then(|| m.unit.as_deref().map(|u| u.dir.clone()))
+                .flatten();
+            let here = (m.file.clone(), m.line);
+            // Each later declaration is compared with the one seen last.
+            if let Some(first) = self.seen.insert((unit, m.id.clone()), here.clone()) {
+                let (earlier, later) = if (first.0.as_str(), first.1) <= (here.0.as_str(), here.1) {
+                    (first, here)
+                } else {
+                    (here, first)
+                };
+                findings.push(declared_twice_at(
+                    &later.0, later.1, &m.id, &earlier.0, earlier.1,
+                ));
+            }
+        }
+        findings
+    }
+}
+
+/// Each manifest's namespace, from its kind's scope; the findings of
+/// cluster-scoped objects that wrote one.
+fn place_each(
+    manifests: &mut [Manifest],
+    scope: &dyn Fn(&str, &str) -> Option<Scope>,
+    default_namespace: &str,
+) -> Vec<Finding> {
     let mut findings = Vec::new();
     for m in manifests.iter_mut() {
         if m.kind.is_some_and(|k| k.scope == Scope::Singleton) {
@@ -652,24 +824,6 @@ pub fn place(
                     "/metadata/namespace",
                 ));
             }
-        }
-    }
-    // Two objects [`load`] told apart may be one now (a ConfigMap without
-    // a namespace, another in the context's namespace): the second is an
-    // error, as in `load`, and nothing is planned from the set.
-    let mut seen: foldhash::HashMap<(Option<&str>, &ObjectId), &Manifest> = Default::default();
-    for m in manifests.iter() {
-        let unit = (apart == Apart::Renders)
-            .then(|| m.unit.as_deref().map(|u| u.dir.as_str()))
-            .flatten();
-        if let Some(first) = seen.insert((unit, &m.id), m) {
-            let (earlier, later) = if (first.file.as_str(), first.line) <= (m.file.as_str(), m.line)
-            {
-                (first, m)
-            } else {
-                (m, first)
-            };
-            findings.push(declared_twice(later, &earlier.file, earlier.line));
         }
     }
     findings

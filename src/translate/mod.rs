@@ -73,6 +73,28 @@ pub enum MemoryFloor {
     Warning,
 }
 
+/// What [`expand`] reads of an object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reads {
+    /// All of it: the Ignite kinds.
+    Whole,
+    /// Only its identity, file and line: a MicroVM, which an Ignite VM's
+    /// translation may collide with.
+    Identity,
+    Nothing,
+}
+
+/// What [`expand`] reads of `m`.
+pub fn reads(m: &Manifest) -> Reads {
+    if m.kind.is_some_and(|k| k.group == kinds::ignite::GROUP) {
+        Reads::Whole
+    } else if is_kind::<kinds::flintlock::MicroVm>(m) {
+        Reads::Identity
+    } else {
+        Reads::Nothing
+    }
+}
+
 pub(crate) fn is_kind<T: KindType>(m: &Manifest) -> bool {
     m.kind
         .is_some_and(|k| k.group == T::GROUP && k.kind == T::KIND && k.version == T::VERSION)
@@ -93,6 +115,17 @@ pub struct Expanded {
 /// some out (VMs with errors of their own, whose findings already say what
 /// to fix).
 pub fn expand(manifests: &[&Manifest], floor: MemoryFloor) -> Expanded {
+    expand_keeping(manifests, floor, true)
+}
+
+/// How many VMs are translated together: both cores busy, and the
+/// MicroVMs a report does not keep freed as it goes.
+const BATCH: usize = 256;
+
+/// [`expand`]; with `whole` false, each MicroVM made is kept by name and
+/// place only (its value `null`), for a caller that reports its findings
+/// and sends nothing.
+pub fn expand_keeping(manifests: &[&Manifest], floor: MemoryFloor, whole: bool) -> Expanded {
     let declared = Declared::collect(manifests.iter().copied());
     let native: BTreeMap<&ObjectId, &Manifest> = manifests
         .iter()
@@ -104,30 +137,38 @@ pub fn expand(manifests: &[&Manifest], floor: MemoryFloor) -> Expanded {
         .copied()
         .filter(|m| is_ignite_vm(m))
         .collect();
-    let translations: Vec<Translation> = vms
-        .par_iter()
-        .map(|vm| ignite_vm(vm, &declared, floor))
-        .collect();
     let mut microvms = Vec::new();
     let mut findings = Vec::new();
-    for (vm, mut t) in vms.into_iter().zip(translations) {
-        if let Some(mvm) = &t.microvm
-            && let Some(other) = native.get(&mvm.id)
-        {
-            t.findings.push(vm.finding(
-                Finding::error(
-                    SOURCE,
-                    format!(
-                        "becomes {}, which is also declared at {}:{}; rename one of them",
-                        mvm.id, other.file, other.line
+    for batch in vms.chunks(BATCH) {
+        let translations: Vec<Translation> = batch
+            .par_iter()
+            .map(|vm| ignite_vm(vm, &declared, floor))
+            .collect();
+        for (vm, mut t) in batch.iter().zip(translations) {
+            if let Some(mvm) = &t.microvm
+                && let Some(other) = native.get(&mvm.id)
+            {
+                t.findings.push(vm.finding(
+                    Finding::error(
+                        SOURCE,
+                        format!(
+                            "becomes {}, which is also declared at {}:{}; rename one of them",
+                            mvm.id, other.file, other.line
+                        ),
                     ),
-                ),
-                "/metadata/name",
-            ));
-            t.microvm = None;
+                    "/metadata/name",
+                ));
+                t.microvm = None;
+            }
+            findings.append(&mut t.findings);
+            if let Some(mut mvm) = t.microvm {
+                if !whole {
+                    mvm.value = Value::Null;
+                    mvm.lines = Default::default();
+                }
+                microvms.push(mvm);
+            }
         }
-        findings.append(&mut t.findings);
-        microvms.extend(t.microvm);
     }
     finding::sort(&mut findings);
     Expanded { microvms, findings }

@@ -220,6 +220,31 @@ pub struct Input<'c> {
     notes: Vec<(usize, Finding)>,
 }
 
+/// What [`Validator::check_part`] says once for a whole input.
+#[derive(Debug, Default)]
+pub struct Said {
+    /// The built-in kinds a cluster serves differently, already said.
+    differs: std::collections::BTreeSet<(String, String)>,
+}
+
+/// Whether `m` is a CustomResourceDefinition, which defines kinds for the
+/// rest of its input.
+pub fn is_crd(m: &Manifest) -> bool {
+    m.api_version == CRD_API_VERSION && m.id.kind == CRD_KIND
+}
+
+impl<'c> Input<'c> {
+    /// The findings about the input's CRDs themselves (the CEL rules
+    /// mooring does not evaluate), taken out of the input, for a caller
+    /// that checks the CRDs apart from the manifests they were read from.
+    pub fn take_notes(&mut self) -> Vec<Finding> {
+        std::mem::take(&mut self.notes)
+            .into_iter()
+            .map(|(_, f)| f)
+            .collect()
+    }
+}
+
 impl Validator {
     pub fn new(options: Options) -> Result<Validator, ValidateError> {
         let mut schemas = Slots::default();
@@ -308,16 +333,33 @@ impl Validator {
     /// version's `openAPIV3Schema` becomes the schema of its kind for this
     /// input, ahead of every other origin.
     pub fn input<'c>(&self, manifests: &[Manifest], cluster: Option<&'c Cluster>) -> Input<'c> {
+        let mut input = self.crds_input(manifests, cluster);
+        self.locate(&mut input, manifests);
+        input
+    }
+
+    /// The CustomResourceDefinitions among `manifests` read as
+    /// [`Validator::input`] does, without looking for other schemas yet.
+    pub fn crds_input<'c>(
+        &self,
+        manifests: &[Manifest],
+        cluster: Option<&'c Cluster>,
+    ) -> Input<'c> {
         let mut input = Input {
             cluster,
             ..Input::default()
         };
         for (index, m) in manifests.iter().enumerate() {
-            if m.api_version != CRD_API_VERSION || m.id.kind != "CustomResourceDefinition" {
-                continue;
+            if is_crd(m) {
+                crds::read(m, index, &mut input);
             }
-            crds::read(m, index, &mut input);
         }
+        input
+    }
+
+    /// Finds the schemas `--schemas` holds for the kinds of `manifests`
+    /// that the input's CRDs do not define, once per kind.
+    pub fn locate(&self, input: &mut Input<'_>, manifests: &[Manifest]) {
         if !self.locations.is_empty() {
             let vars = locations::Vars {
                 kubernetes_version: kinds::builtin::table()
@@ -350,7 +392,6 @@ impl Validator {
                 }
             }
         }
-        input
     }
 
     /// The scope of a kind: from the input's CRDs, then the other origins.
@@ -374,6 +415,18 @@ impl Validator {
     /// input order. `input` is what [`Validator::input`] read from the same
     /// manifests.
     pub fn check(&self, manifests: &[Manifest], input: &Input) -> Vec<Checked> {
+        self.check_part(manifests, input, &mut Said::default())
+    }
+
+    /// [`Validator::check`] of one part of the input after another, in
+    /// order: `said` holds what is said once for the whole input, on its
+    /// first object concerned.
+    pub fn check_part(
+        &self,
+        manifests: &[Manifest],
+        input: &Input,
+        said: &mut Said,
+    ) -> Vec<Checked> {
         let mut checked: Vec<Checked> = manifests
             .par_iter()
             .map_init(
@@ -389,13 +442,14 @@ impl Validator {
         // Once per kind: a built-in kind the cluster serves differently.
         if let Some(cluster) = input.cluster {
             for key in &cluster.differs {
-                if input.crds.contains(&key.0, &key.1) {
+                if input.crds.contains(&key.0, &key.1) || said.differs.contains(key) {
                     continue;
                 }
                 let first = manifests
                     .iter()
                     .position(|m| m.api_version == key.0 && m.id.kind == key.1);
                 if let Some(i) = first {
+                    said.differs.insert(key.clone());
                     let server = kinds::builtin::table().map_or("", |t| t.server.as_str());
                     checked[i].findings.push(manifests[i].finding(
                         Finding::warning(
@@ -638,7 +692,9 @@ struct Entry<'a> {
 }
 
 /// The `apiVersion` of CustomResourceDefinitions.
-const CRD_API_VERSION: &str = "apiextensions.k8s.io/v1";
+pub const CRD_API_VERSION: &str = "apiextensions.k8s.io/v1";
+/// Their kind.
+pub const CRD_KIND: &str = "CustomResourceDefinition";
 
 /// Server-written metadata that generated files carry as `null`.
 const SERVER_WRITTEN_NULLS: [&str; 1] = ["/metadata/creationTimestamp"];
