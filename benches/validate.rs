@@ -15,7 +15,9 @@
 //!    shipped Rego policies and conftest (`$MOORING_CONFTEST`) with the same
 //!    policies. Each is run 5 times: the median wall time, its CPU time and
 //!    peak memory (from `wait4`), and what it found. A peer that is not
-//!    given is left out, saying so.
+//!    given is left out, saying so. `$MOORING_BENCH_CORPUS` names a folder
+//!    to keep the corpus and the schemas in (`corpus/`, `schemas/`), for
+//!    profiling by hand.
 
 use std::path::PathBuf;
 use std::time::Instant;

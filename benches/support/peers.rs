@@ -181,6 +181,11 @@ pub fn compare(files: &[SourceFile]) {
     let schemas = work.path().join("schemas");
     write_corpus(&corpus, files);
     let kinds = write_schemas(&schemas);
+    // For profiling by hand: the corpus and the schemas kept where asked.
+    if let Some(keep) = std::env::var_os("MOORING_BENCH_CORPUS") {
+        write_corpus(&Path::new(&keep).join("corpus"), files);
+        write_schemas(&Path::new(&keep).join("schemas"));
+    }
     let bytes: usize = files.iter().map(|f| f.bytes.len()).sum();
     let mooring = env!("CARGO_BIN_EXE_mooring");
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));

@@ -203,7 +203,8 @@ impl Walk<'_> {
                 continue;
             };
             // A link is a folder when its target is one (if it has any).
-            let is_dir = std::fs::metadata(&path).is_ok_and(|m| m.is_dir());
+            let meta = std::fs::metadata(&path);
+            let is_dir = meta.as_ref().is_ok_and(|m| m.is_dir());
             if self.rules.excluded(&child_rel, is_dir) {
                 continue;
             }
@@ -224,7 +225,7 @@ impl Walk<'_> {
                     continue;
                 }
             }
-            let meta = match std::fs::metadata(&path) {
+            let meta = match meta {
                 Ok(m) => m,
                 Err(e) => {
                     self.findings.push(
