@@ -203,7 +203,41 @@ pub struct Validator {
     /// `--schemas`, searched for each kind an input holds.
     locations: Vec<locations::Location>,
     policies: Option<PolicySet>,
+    /// Engines lent to the checking threads and given back, so that each
+    /// thread clones the policies once per run, not once per piece of
+    /// work.
+    engines: std::sync::Mutex<Vec<PolicySet>>,
     options: Options,
+}
+
+/// A policy engine lent to one piece of a check, returned when it ends.
+struct Lent<'v> {
+    pool: &'v std::sync::Mutex<Vec<PolicySet>>,
+    set: Option<PolicySet>,
+}
+
+impl<'v> Lent<'v> {
+    fn from(validator: &'v Validator) -> Lent<'v> {
+        let pool = &validator.engines;
+        let set = validator.policies.as_ref().map(|p| {
+            pool.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .pop()
+                .unwrap_or_else(|| p.clone())
+        });
+        Lent { pool, set }
+    }
+}
+
+impl Drop for Lent<'_> {
+    fn drop(&mut self) {
+        if let Some(set) = self.set.take() {
+            self.pool
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(set);
+        }
+    }
 }
 
 /// What one input adds to the validator: the kinds its
@@ -289,6 +323,7 @@ impl Validator {
             schemas,
             locations,
             policies,
+            engines: Default::default(),
             options,
         })
     }
@@ -430,8 +465,8 @@ impl Validator {
         let mut checked: Vec<Checked> = manifests
             .par_iter()
             .map_init(
-                || self.policies.clone(),
-                |policies, m| self.validate_one(m, input, policies.as_mut()),
+                || Lent::from(self),
+                |lent, m| self.validate_one(m, input, lent.set.as_mut()),
             )
             .collect();
         for (index, f) in &input.notes {
