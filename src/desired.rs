@@ -290,11 +290,12 @@ fn run(
     // The input's CRDs define kinds (and their scopes) for this run only,
     // so they are read first: the files that may hold one are parsed
     // ahead (and loaded in their turn), the rendered objects looked at.
+    let stopped = loader.stopped();
     let mut early: Vec<Option<manifest::Parsed>> = {
         use rayon::prelude::*;
         plain
             .par_iter()
-            .map(|f| may_hold_a_crd(f).then(|| manifest::Parsed::of(f, limits)))
+            .map(|f| (!stopped && may_hold_a_crd(f)).then(|| manifest::Parsed::of(f, limits)))
             .collect()
     };
     let crds = manifest::first_declared(
@@ -320,7 +321,8 @@ fn run(
         identities: Vec::new(),
     };
     let mut start = 0;
-    while start < plain.len() {
+    // Over the document budget, nothing more is parsed.
+    while start < plain.len() && !loader.stopped() {
         let end = (start + PART_FILES).min(plain.len());
         let parsed: Vec<manifest::Parsed> = {
             use rayon::prelude::*;

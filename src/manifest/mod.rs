@@ -247,6 +247,12 @@ impl<'l> Loader<'l> {
         loader
     }
 
+    /// The document budget is exceeded: nothing more is loaded, so nothing
+    /// more need be parsed.
+    pub fn stopped(&self) -> bool {
+        self.stopped
+    }
+
     fn stop(&mut self) {
         self.findings.push(too_many_documents(
             &self.estimates,
