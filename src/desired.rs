@@ -3,16 +3,18 @@
 //!
 //! [`render`] = [`Renderer::render`] (Kustomize and Helm folders, each
 //! object placed at the file and line it was written in) →
-//! [`Validator::crds_input`] (the kinds the input's
-//! CustomResourceDefinitions define: the files that may hold one are
-//! parsed first) → then a part of the files at a time, in order, and the
-//! rendered objects last: [`manifest::Loader`] → [`manifest::Placer`]
-//! (identities, now that every scope is known) →
-//! [`Validator::check_part`] → what is kept of each ([`render_live`]: all;
-//! [`check_live`], for `validate`: what later stages read) →
-//! [`manifest::depends::cycles`] and [`translate::expand`] (once, over the
-//! validated values, leaving out the Ignite VMs that have errors of their
-//! own) → one [`Desired`] value with every finding sorted. Whatever the
+//! [`Validator::crds_input`] and [`translate::Declared`] (the kinds the
+//! input's CustomResourceDefinitions define, the Ignite Kernels and Images
+//! it declares: the files that may hold one are parsed first) → then a
+//! part of the files at a time, in order, and the rendered objects last:
+//! [`manifest::Loader`] → [`manifest::Placer`] (identities, now that every
+//! scope is known) → [`Validator::check_part`] →
+//! [`translate::Translator::part`] (once per VM, over the validated values,
+//! leaving out the Ignite VMs that have errors of their own) → what is kept
+//! of each ([`render_live`]: all; [`check_live`], for `validate`: what the
+//! end reads) → [`manifest::depends::cycles`] and
+//! [`translate::Translator::finish`] → one [`Desired`] value with every
+//! finding sorted. Whatever the
 //! parts, what is kept and said is as if the input were read at once.
 //!
 //! Invariants:
@@ -154,11 +156,11 @@ pub fn render_live(
 }
 
 /// [`render_live`] for a caller that only reports (`mooring validate`):
-/// each object is dropped once checked, but for what translation and the
-/// dependency check read of it ([`read_after`]: the Ignite kinds and
-/// objects with `mooring.dev/depends-on` whole, MicroVMs by name and
-/// place, with their value `null`); [`Desired::identities`] names every
-/// object. Memory is bounded by a part of the input, not by all of it.
+/// each object is dropped once checked, but for what the last stages read
+/// of it ([`read_after`]: objects with `mooring.dev/depends-on` whole,
+/// MicroVMs by name and place, with their value `null`);
+/// [`Desired::identities`] names every object. Memory is bounded by a part
+/// of the input, not by all of it.
 pub fn check_live(
     read: Read,
     validator: &Validator,
@@ -185,14 +187,24 @@ enum Keep {
 /// documents; 64 took 4 MiB less at its peak).
 const PART_FILES: usize = 64;
 
-/// What a stage after the checks reads of `m`: translation
-/// ([`translate::reads`]), and the dependency cycle check, which reads
-/// objects with `mooring.dev/depends-on` whole.
-fn read_after(m: &Manifest) -> translate::Reads {
-    if manifest::depends::depends_on(&m.value).is_empty() {
-        translate::reads(m)
+/// What a stage after the checks reads of an object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum After {
+    /// All of it: the dependency cycle check reads the objects with
+    /// `mooring.dev/depends-on`.
+    Whole,
+    /// Its name and place: a MicroVM, for translation's last check.
+    Identity,
+    Nothing,
+}
+
+fn read_after(m: &Manifest) -> After {
+    if !manifest::depends::depends_on(&m.value).is_empty() {
+        After::Whole
+    } else if translate::reads(m) == translate::Reads::Identity {
+        After::Identity
     } else {
-        translate::Reads::Whole
+        After::Nothing
     }
 }
 
@@ -206,10 +218,9 @@ struct Stages<'a, 'c> {
     keep: Keep,
     placer: manifest::Placer,
     said: crate::validate::Said,
+    translator: translate::Translator,
     findings: Vec<Finding>,
-    /// What is kept, and whether it is an Ignite VM with errors of its
-    /// own (not translated).
-    kept: Vec<(Manifest, bool)>,
+    kept: Vec<Manifest>,
     identities: Vec<Identity>,
 }
 
@@ -229,12 +240,23 @@ impl Stages<'_, '_> {
             self.apart,
         ));
         let checked = validator.check_part(&manifests, input, &mut self.said);
-        for (mut m, c) in manifests.into_iter().zip(checked) {
-            let skip = is_ignite_vm(&m) && c.own_errors();
+        let mut usable = Vec::with_capacity(manifests.len());
+        for (m, c) in manifests.iter_mut().zip(checked) {
+            // An Ignite VM with errors of its own is not translated.
+            usable.push(!(is_ignite_vm(m) && c.own_errors()));
             self.findings.extend(c.findings);
             if let Some(v) = c.pruned {
                 m.value = v;
             }
+        }
+        let vms: Vec<&Manifest> = manifests
+            .iter()
+            .zip(&usable)
+            .filter(|(m, usable)| **usable && is_ignite_vm(m))
+            .map(|(m, _)| m)
+            .collect();
+        self.translator.part(&vms);
+        for mut m in manifests {
             if self.keep == Keep::Identities {
                 self.identities.push(Identity {
                     id: m.id.clone(),
@@ -242,16 +264,16 @@ impl Stages<'_, '_> {
                     line: m.line,
                 });
                 match read_after(&m) {
-                    translate::Reads::Nothing => continue,
+                    After::Nothing => continue,
                     // Kept by name and place only.
-                    translate::Reads::Identity => {
+                    After::Identity => {
                         m.value = serde_json::Value::Null;
                         m.lines = Default::default();
                     }
-                    translate::Reads::Whole => {}
+                    After::Whole => {}
                 }
             }
-            self.kept.push((m, skip));
+            self.kept.push(m);
         }
     }
 }
@@ -295,19 +317,30 @@ fn run(
         use rayon::prelude::*;
         plain
             .par_iter()
-            .map(|f| (!stopped && may_hold_a_crd(f)).then(|| manifest::Parsed::of(f, limits)))
+            .map(|f| {
+                (!stopped && (may_hold_a_crd(f) || translate::may_declare(&f.bytes)))
+                    .then(|| manifest::Parsed::of(f, limits))
+            })
             .collect()
     };
-    let crds = manifest::first_declared(
-        &early.iter().flatten().collect::<Vec<_>>(),
-        &rendered.docs,
-        apart,
-        crate::validate::CRD_API_VERSION,
-        crate::validate::CRD_KIND,
-    );
+    let ahead: Vec<&manifest::Parsed> = early.iter().flatten().collect();
+    let crds = manifest::first_declared(&ahead, &rendered.docs, apart, &|v| {
+        v.get("apiVersion").and_then(serde_json::Value::as_str)
+            == Some(crate::validate::CRD_API_VERSION)
+            && v.get("kind").and_then(serde_json::Value::as_str) == Some(crate::validate::CRD_KIND)
+    });
     let mut input = validator.crds_input(&crds, live.cluster);
     drop(crds);
     findings.extend(input.take_notes());
+    // Every VM is checked against the Ignite Kernels and Images of the
+    // whole input, read ahead in the same way.
+    let declared = translate::Declared::collect(&manifest::first_declared(
+        &ahead,
+        &rendered.docs,
+        apart,
+        &translate::declares,
+    ));
+    drop(ahead);
     let mut stages = Stages {
         validator,
         input,
@@ -316,6 +349,11 @@ fn run(
         keep,
         placer: manifest::Placer::default(),
         said: Default::default(),
+        translator: translate::Translator::new(
+            declared,
+            memory_floor(validator),
+            keep == Keep::Everything,
+        ),
         findings,
         kept: Vec::new(),
         identities: Vec::new(),
@@ -344,16 +382,14 @@ fn run(
     stages.part(loader.rendered(rendered.docs));
     let mut findings = stages.findings;
     findings.extend(loader.findings);
-    let (manifests, skip): (Vec<Manifest>, Vec<bool>) = stages.kept.into_iter().unzip();
+    let manifests = stages.kept;
     findings.extend(manifest::depends::cycles(&manifests));
-    let usable: Vec<&Manifest> = manifests
+    let natives: Vec<(&manifest::ObjectId, &str, usize)> = manifests
         .iter()
-        .zip(&skip)
-        .filter(|(_, skip)| !**skip)
-        .map(|(m, _)| m)
+        .filter(|m| translate::reads(m) == translate::Reads::Identity)
+        .map(|m| (&m.id, m.file.as_str(), m.line))
         .collect();
-    let expanded =
-        translate::expand_keeping(&usable, memory_floor(validator), keep == Keep::Everything);
+    let expanded = stages.translator.finish(&natives);
     findings.extend(expanded.findings);
     finding::sort(&mut findings);
     findings.dedup_by(|a, b| a.to_string() == b.to_string() && a.severity == b.severity);
@@ -544,7 +580,8 @@ mod tests {
     /// defines the kind (and scope) of an object in the first; objects
     /// declared twice in two parts, as written or once placed; a
     /// `depends-on` cycle across parts; an Ignite VM whose MicroVM collides
-    /// with one declared parts away.
+    /// with one declared parts away, and whose kernel an Ignite Kernel
+    /// declares parts later.
     #[test]
     fn reading_by_parts_says_what_reading_at_once_says() {
         let crd = "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {name: widgets.example.com}\nspec:\n  group: example.com\n  scope: Cluster\n  names: {kind: Widget, plural: widgets}\n  versions:\n    - name: v1\n      served: true\n      storage: true\n      schema:\n        openAPIV3Schema:\n          type: object\n          properties:\n            spec:\n              type: object\n              properties: {size: {type: integer}}\n              x-kubernetes-validations: [{rule: 'self.size > 0'}]\n";
@@ -580,6 +617,11 @@ mod tests {
                 .into(),
         ));
         files.push(("600-microvm.yaml".into(), microvm.to_string()));
+        // Declares the VM's kernel, parts after the VM.
+        files.push((
+            "950-kernel.yaml".into(),
+            "apiVersion: ignite.weave.works/v1alpha1\nkind: Kernel\nmetadata: {name: 'weaveworks/ignite-kernel:4.19.47'}\nspec:\n  ociClaim: {type: Docker, ref: 'weaveworks/ignite-kernel:4.19.47'}\n".into(),
+        ));
         files.push(("900-crd.yaml".into(), crd.to_string()));
         files.sort();
         let read = || Read {
@@ -614,24 +656,30 @@ mod tests {
                 "{expected}\n{said:#?}"
             );
         }
+        assert!(
+            !said
+                .iter()
+                .any(|f| f.contains("is not declared by any Ignite Kernel")),
+            "{said:#?}"
+        );
+        assert!(
+            said.iter()
+                .any(|f| f.contains("is not declared by any Ignite Image")),
+            "{said:#?}"
+        );
         assert_eq!(parts.objects(), whole.objects());
         assert_eq!(
             (parts.files, parts.documents),
             (whole.files, whole.documents)
         );
-        // Kept: the Ignite VM and the two ConfigMaps with depends-on whole,
-        // the MicroVM by name and place.
+        // Kept: the two ConfigMaps with depends-on whole, the MicroVM by
+        // name and place; the VM was translated in its part.
         let kept: Vec<String> = parts.manifests.iter().map(|m| m.id.to_string()).collect();
         assert_eq!(
             kept,
-            [
-                "ConfigMap/apps/a",
-                "VM/v",
-                "ConfigMap/apps/b",
-                "MicroVM/default/v"
-            ]
+            ["ConfigMap/apps/a", "ConfigMap/apps/b", "MicroVM/default/v"]
         );
-        assert!(parts.manifests[3].value.is_null());
+        assert!(parts.manifests[2].value.is_null());
         assert_eq!(whole.manifests.len(), whole.objects().len());
     }
 

@@ -371,22 +371,16 @@ impl Parsed {
     }
 }
 
-/// The first declaration of each object of `kind` (`apiVersion`
-/// `api_version`) among the `parsed` files, in order, then the `rendered`
-/// objects, cloned: what a [`Loader`] keeps of them, known before it
-/// loads them (the CustomResourceDefinitions, which say how the rest is
-/// read).
+/// The first declaration of each object `wanted` picks (by its value)
+/// among the `parsed` files, in order, then the `rendered` objects,
+/// cloned: what a [`Loader`] keeps of them, known before it loads them
+/// (the CustomResourceDefinitions, which say how the rest is read).
 pub fn first_declared(
     parsed: &[&Parsed],
     rendered: &[RenderedDoc],
     apart: Apart,
-    api_version: &str,
-    kind: &str,
+    wanted: &dyn Fn(&Value) -> bool,
 ) -> Vec<Manifest> {
-    let wanted = |v: &Value| {
-        v.get("apiVersion").and_then(Value::as_str) == Some(api_version)
-            && v.get("kind").and_then(Value::as_str) == Some(kind)
-    };
     let mut seen: BTreeSet<(Option<Arc<Unit>>, ObjectId)> = BTreeSet::new();
     let mut out = Vec::new();
     let files = parsed

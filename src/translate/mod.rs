@@ -73,26 +73,45 @@ pub enum MemoryFloor {
     Warning,
 }
 
-/// What [`expand`] reads of an object.
+/// What translation reads of an object after it is checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reads {
-    /// All of it: the Ignite kinds.
-    Whole,
     /// Only its identity, file and line: a MicroVM, which an Ignite VM's
-    /// translation may collide with.
+    /// translation may collide with ([`Translator::finish`]).
     Identity,
+    /// Nothing: an Ignite VM is translated in its part
+    /// ([`Translator::part`]), and the Kernels and Images it names are
+    /// read ahead ([`declares`]).
     Nothing,
 }
 
-/// What [`expand`] reads of `m`.
+/// What translation reads of `m` after it is checked.
 pub fn reads(m: &Manifest) -> Reads {
-    if m.kind.is_some_and(|k| k.group == kinds::ignite::GROUP) {
-        Reads::Whole
-    } else if is_kind::<kinds::flintlock::MicroVm>(m) {
+    if is_kind::<kinds::flintlock::MicroVm>(m) {
         Reads::Identity
     } else {
         Reads::Nothing
     }
+}
+
+/// Whether a document may be an Ignite `Kernel` or `Image`, which every
+/// VM is checked against: read ahead of the VMs.
+pub fn declares(value: &Value) -> bool {
+    value
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .is_some_and(|v| v.starts_with(kinds::ignite::GROUP))
+        && matches!(
+            value.get("kind").and_then(Value::as_str),
+            Some("Kernel" | "Image")
+        )
+}
+
+/// Whether a file may hold an Ignite `Kernel` or `Image`: the group and
+/// one of the kinds are written out in it.
+pub fn may_declare(bytes: &[u8]) -> bool {
+    let has = |word: &str| memchr::memmem::find(bytes, word.as_bytes()).is_some();
+    has(kinds::ignite::GROUP) && (has("Kernel") || has("Image"))
 }
 
 pub(crate) fn is_kind<T: KindType>(m: &Manifest) -> bool {
@@ -115,63 +134,115 @@ pub struct Expanded {
 /// some out (VMs with errors of their own, whose findings already say what
 /// to fix).
 pub fn expand(manifests: &[&Manifest], floor: MemoryFloor) -> Expanded {
-    expand_keeping(manifests, floor, true)
+    let mut translator = Translator::new(Declared::collect(manifests.iter().copied()), floor, true);
+    translator.part(manifests);
+    let natives: Vec<(&ObjectId, &str, usize)> = manifests
+        .iter()
+        .filter(|m| is_kind::<kinds::flintlock::MicroVm>(m))
+        .map(|m| (&m.id, m.file.as_str(), m.line))
+        .collect();
+    translator.finish(&natives)
 }
 
 /// How many VMs are translated together: both cores busy, and the
 /// MicroVMs a report does not keep freed as it goes.
 const BATCH: usize = 256;
 
-/// [`expand`]; with `whole` false, each MicroVM made is kept by name and
-/// place only (its value `null`), for a caller that reports its findings
-/// and sends nothing.
-pub fn expand_keeping(manifests: &[&Manifest], floor: MemoryFloor, whole: bool) -> Expanded {
-    let declared = Declared::collect(manifests.iter().copied());
-    let native: BTreeMap<&ObjectId, &Manifest> = manifests
-        .iter()
-        .filter(|m| is_kind::<kinds::flintlock::MicroVm>(m))
-        .map(|m| (&m.id, *m))
-        .collect();
-    let vms: Vec<&Manifest> = manifests
-        .iter()
-        .copied()
-        .filter(|m| is_ignite_vm(m))
-        .collect();
-    let mut microvms = Vec::new();
-    let mut findings = Vec::new();
-    for batch in vms.chunks(BATCH) {
-        let translations: Vec<Translation> = batch
-            .par_iter()
-            .map(|vm| ignite_vm(vm, &declared, floor))
+/// [`expand`] of an input given a part at a time, each part's VMs
+/// translated as it comes: every Kernel and Image of the input is known
+/// up front, and what the VMs became is checked against the MicroVMs
+/// declared anywhere in the input at the end.
+pub struct Translator {
+    declared: Declared,
+    floor: MemoryFloor,
+    /// MicroVMs are kept whole (for the targets), or by name and place
+    /// only, their value `null` (for a report).
+    whole: bool,
+    made: Vec<Made>,
+    findings: Vec<Finding>,
+}
+
+/// A MicroVM made, and where its VM's name is.
+struct Made {
+    microvm: Manifest,
+    vm: String,
+    file: String,
+    name_line: usize,
+}
+
+impl Translator {
+    pub fn new(declared: Declared, floor: MemoryFloor, whole: bool) -> Translator {
+        Translator {
+            declared,
+            floor,
+            whole,
+            made: Vec::new(),
+            findings: Vec::new(),
+        }
+    }
+
+    /// Translates the Ignite VMs among the next part's `manifests`.
+    pub fn part(&mut self, manifests: &[&Manifest]) {
+        let vms: Vec<&Manifest> = manifests
+            .iter()
+            .copied()
+            .filter(|m| is_ignite_vm(m))
             .collect();
-        for (vm, mut t) in batch.iter().zip(translations) {
-            if let Some(mvm) = &t.microvm
-                && let Some(other) = native.get(&mvm.id)
-            {
-                t.findings.push(vm.finding(
-                    Finding::error(
-                        SOURCE,
-                        format!(
-                            "becomes {}, which is also declared at {}:{}; rename one of them",
-                            mvm.id, other.file, other.line
-                        ),
-                    ),
-                    "/metadata/name",
-                ));
-                t.microvm = None;
-            }
-            findings.append(&mut t.findings);
-            if let Some(mut mvm) = t.microvm {
-                if !whole {
-                    mvm.value = Value::Null;
-                    mvm.lines = Default::default();
+        for batch in vms.chunks(BATCH) {
+            let translations: Vec<Translation> = batch
+                .par_iter()
+                .map(|vm| ignite_vm(vm, &self.declared, self.floor))
+                .collect();
+            for (vm, mut t) in batch.iter().zip(translations) {
+                self.findings.append(&mut t.findings);
+                if let Some(mut microvm) = t.microvm {
+                    if !self.whole {
+                        microvm.value = Value::Null;
+                        microvm.lines = Default::default();
+                    }
+                    self.made.push(Made {
+                        microvm,
+                        vm: vm.id.to_string(),
+                        file: vm.file.clone(),
+                        name_line: vm.line_of("/metadata/name"),
+                    });
                 }
-                microvms.push(mvm);
             }
         }
     }
-    finding::sort(&mut findings);
-    Expanded { microvms, findings }
+
+    /// What the whole input translated to: a MicroVM that one of the
+    /// `natives` (MicroVMs declared in the input: identity, file, line)
+    /// already is, is an error at its VM's name, and is not made.
+    pub fn finish(mut self, natives: &[(&ObjectId, &str, usize)]) -> Expanded {
+        let native: BTreeMap<&ObjectId, (&str, usize)> = natives
+            .iter()
+            .map(|(id, file, line)| (*id, (*file, *line)))
+            .collect();
+        let mut microvms = Vec::with_capacity(self.made.len());
+        for made in self.made {
+            match native.get(&made.microvm.id) {
+                Some((file, line)) => self.findings.push(
+                    Finding::error(
+                        SOURCE,
+                        format!(
+                            "becomes {}, which is also declared at {file}:{line}; rename one of them",
+                            made.microvm.id
+                        ),
+                    )
+                    .at(made.file, made.name_line)
+                    .object(made.vm)
+                    .field("metadata.name"),
+                ),
+                None => microvms.push(made.microvm),
+            }
+        }
+        finding::sort(&mut self.findings);
+        Expanded {
+            microvms,
+            findings: self.findings,
+        }
+    }
 }
 
 /// The `source` of every finding this module makes.
