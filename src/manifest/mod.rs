@@ -184,7 +184,12 @@ pub fn load_all(
     apart: Apart,
 ) -> Loaded {
     let mut loader = Loader::new(files, limits, apart);
-    let mut manifests = loader.files(Loader::parse(files, limits));
+    // Over the document budget, nothing is parsed.
+    let mut manifests = if loader.stopped() {
+        Vec::new()
+    } else {
+        loader.files(Loader::parse(files, limits))
+    };
     manifests.extend(loader.rendered(rendered));
     Loaded {
         manifests,
