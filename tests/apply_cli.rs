@@ -683,16 +683,17 @@ async fn a_wrong_flintlock_token_is_an_auth_error() {
 }
 
 /// On a terminal, a slow microVM create shows a status line saying what
-/// apply waits for (`waiting 1s: MicroVM/ci/runner [flintlock] to be
-/// CREATED on edge-1 (PENDING)`), cleared before the summary; into a pipe
-/// it shows nothing of the kind. The terminal is util-linux's `script`.
+/// apply waits for and for how long (`waiting 1s: MicroVM/ci/runner
+/// [flintlock] to be CREATED on edge-1 (PENDING)`), cleared before the
+/// summary; into a pipe it shows nothing of the kind. The terminal is
+/// util-linux's `script`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_microvm_create_shows_what_apply_waits_for_on_a_terminal() {
     // Flintlock only; the Kubernetes emulator is unused.
     let env = Env::with(
         Target::Emulator,
         FlintlockOptions {
-            create_delay: std::time::Duration::from_millis(2500),
+            create_delay: std::time::Duration::from_secs(4),
             ..FlintlockOptions::default()
         },
     )
@@ -734,19 +735,25 @@ async fn a_slow_microvm_create_shows_what_apply_waits_for_on_a_terminal() {
     };
     let seen = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{seen}");
-    assert!(
-        seen.contains(
-            "waiting 1s: MicroVM/ci/runner [flintlock] to be CREATED on edge-1 (PENDING)"
-        ),
-        "{seen:?}"
-    );
+    // Redrawn on each poll, with the time waited so far (polls back off
+    // from 50 ms to 2 s: some fall after the first second).
+    let line = "s: MicroVM/ci/runner [flintlock] to be CREATED on edge-1 (PENDING)";
+    let waited: Vec<u64> = seen
+        .split("\rwaiting ")
+        .skip(1)
+        .filter_map(|rest| rest.split_once(line))
+        .filter_map(|(secs, _)| secs.parse().ok())
+        .collect();
+    assert!(waited.first() == Some(&0), "{seen:?}");
+    assert!(waited.iter().any(|s| *s >= 1), "{waited:?} {seen:?}");
     // The line is taken away before the result and the summary.
     let summary = seen
         .find("Applied: 1 done")
         .expect("the summary is printed");
     let last_wait = seen.rfind("waiting").unwrap();
-    let cleared = seen[last_wait..summary].contains('\r');
-    assert!(cleared, "{seen:?}");
+    let shown = seen[last_wait..].split('\r').next().unwrap();
+    let blank = format!("\r{}\r", " ".repeat(shown.chars().count()));
+    assert!(seen[last_wait..summary].contains(&blank), "{seen:?}");
 
     // Into a pipe: no status line (the microVM removed behind mooring's
     // back, so that it is created once more).
