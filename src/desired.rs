@@ -32,7 +32,7 @@ use crate::manifest::{self, Apart, Limits, Manifest};
 use crate::render::{self, Renderer};
 use crate::source::Read;
 use crate::translate::{self, MemoryFloor, is_ignite_vm};
-use crate::validate::{Cluster, Validator};
+use crate::validate::{self, Cluster, Validator};
 
 /// A source's manifests, validated and translated.
 #[derive(Debug, Default)]
@@ -212,12 +212,12 @@ fn read_after(m: &Manifest) -> After {
 /// another, in order.
 struct Stages<'a, 'c> {
     validator: &'a Validator,
-    input: crate::validate::Input<'c>,
+    input: validate::Input<'c>,
     namespace: &'a str,
     apart: Apart,
     keep: Keep,
     placer: manifest::Placer,
-    said: crate::validate::Said,
+    said: validate::Said,
     translator: translate::Translator,
     findings: Vec<Finding>,
     kept: Vec<Manifest>,
@@ -318,17 +318,13 @@ fn run(
         plain
             .par_iter()
             .map(|f| {
-                (!stopped && (may_hold_a_crd(f) || translate::may_declare(&f.bytes)))
+                (!stopped && (validate::may_hold_crd(&f.bytes) || translate::may_declare(&f.bytes)))
                     .then(|| manifest::Parsed::of(f, limits))
             })
             .collect()
     };
     let ahead: Vec<&manifest::Parsed> = early.iter().flatten().collect();
-    let crds = manifest::first_declared(&ahead, &rendered.docs, apart, &|v| {
-        v.get("apiVersion").and_then(serde_json::Value::as_str)
-            == Some(crate::validate::CRD_API_VERSION)
-            && v.get("kind").and_then(serde_json::Value::as_str) == Some(crate::validate::CRD_KIND)
-    });
+    let crds = manifest::first_declared(&ahead, &rendered.docs, apart, &validate::declares_crd);
     let mut input = validator.crds_input(&crds, live.cluster);
     drop(crds);
     findings.extend(input.take_notes());
@@ -405,13 +401,6 @@ fn run(
         renders: rendered.renders,
         render_time: rendered.elapsed,
     }
-}
-
-/// Whether a file may hold a CustomResourceDefinition: its kind is
-/// written out in it (a YAML or JSON escape inside the word would hide
-/// one; Kubernetes' own tools never write one so).
-fn may_hold_a_crd(file: &manifest::SourceFile) -> bool {
-    memchr::memmem::find(&file.bytes, crate::validate::CRD_KIND.as_bytes()).is_some()
 }
 
 /// The files of a read that no render consumed, in order.

@@ -82,6 +82,19 @@ impl Env {
         );
     }
 
+    /// Writes mooring.yaml with the Flintlock emulator as the only target,
+    /// `host` more settings of its host, and `extra` at the top level.
+    fn flintlock_only_config(&self, host: &str, extra: &str) {
+        write(
+            self.dir.path(),
+            "mooring.yaml",
+            &format!(
+                "source: {{name: test}}\ntargets:\n  flintlock:\n    - {{name: edge-1, endpoint: '{}'{host}}}\n{extra}",
+                self.flintlock.endpoint()
+            ),
+        );
+    }
+
     /// Runs mooring on the manifests in `repo/` with the config.
     async fn run(&self, args: &[&str]) -> Output {
         run_in(self.dir.path(), args).await
@@ -659,15 +672,7 @@ async fn a_wrong_flintlock_token_is_an_auth_error() {
     )
     .await;
     write(env.dir.path(), "token", "wrong\n");
-    write(
-        env.dir.path(),
-        "mooring.yaml",
-        &format!(
-            "source: {{name: test}}\ntargets:\n  flintlock:\n    - {{name: edge-1, endpoint: '{}', tokenFile: {}}}\n",
-            env.flintlock.endpoint(),
-            env.path("token").display()
-        ),
-    );
+    env.flintlock_only_config(&format!(", tokenFile: {}", env.path("token").display()), "");
     write(&env.path("repo"), "vm.yaml", VM);
     let out = env.run(&["plan"]).await;
     assert_code(&out, 1);
@@ -698,14 +703,7 @@ async fn a_slow_microvm_create_shows_what_apply_waits_for_on_a_terminal() {
         },
     )
     .await;
-    write(
-        env.dir.path(),
-        "mooring.yaml",
-        &format!(
-            "source: {{name: test}}\ntargets:\n  flintlock:\n    - {{name: edge-1, endpoint: '{}'}}\n",
-            env.flintlock.endpoint(),
-        ),
-    );
+    env.flintlock_only_config("", "");
     write(&env.path("repo"), "vm.yaml", VM);
     let dir = env.dir.path().to_path_buf();
     let shell = |args: &str| {
@@ -1081,14 +1079,7 @@ async fn a_signal_mid_apply_stops_cleanly_and_a_rerun_finishes() {
     for name in ["a", "b", "c", "d"] {
         write(&env.path("repo"), &format!("{name}.yaml"), &vm(name));
     }
-    write(
-        env.dir.path(),
-        "mooring.yaml",
-        &format!(
-            "source: {{name: test}}\ntargets:\n  flintlock:\n    - {{name: edge-1, endpoint: '{}'}}\nconcurrency: 1\ntimeout: 20s\n",
-            env.flintlock.endpoint()
-        ),
-    );
+    env.flintlock_only_config("", "concurrency: 1\ntimeout: 20s\n");
     env.flintlock.set_latency(std::time::Duration::from_secs(3));
     let mut created = 0;
     for (signal, code) in [("-INT", 130), ("-TERM", 143)] {

@@ -225,12 +225,9 @@ async fn wait(
     plan: &mooring::plan::Plan,
     timeout: std::time::Duration,
 ) -> bool {
-    use mooring::plan::{Action, health::Health};
-    let objects: Vec<&mooring::plan::Change> = plan
-        .changes
-        .iter()
-        .filter(|c| !matches!(c.action, Action::Delete | Action::Declared) && c.blocked.is_none())
-        .collect();
+    use mooring::plan::health::Health;
+    let objects: Vec<&mooring::plan::Change> =
+        plan.changes.iter().filter(|c| c.stays_live()).collect();
     eprintln!(
         "waiting up to {} for {} object(s) to be healthy...",
         humantime(timeout),

@@ -528,13 +528,7 @@ impl Engine {
     /// reading each: what the daemon records after each sync and drift
     /// check.
     pub async fn health(&self, plan: &Plan) -> Vec<ObjectHealth> {
-        let objects: Vec<&Change> = plan
-            .changes
-            .iter()
-            .filter(|c| {
-                !matches!(c.action, Action::Delete | Action::Declared) && c.blocked.is_none()
-            })
-            .collect();
+        let objects: Vec<&Change> = plan.changes.iter().filter(|c| c.stays_live()).collect();
         self.wait_healthy(&objects, std::time::Duration::ZERO, HEALTH_POLL)
             .await
     }

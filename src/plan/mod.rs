@@ -103,6 +103,13 @@ impl Change {
     pub fn is_actionable(&self) -> bool {
         self.action.is_change() && self.blocked.is_none()
     }
+
+    /// Whether the object is meant to be live once the plan is carried
+    /// out, so its health can be asked: not deleted, not held, and sent to
+    /// a target (not only declared).
+    pub fn stays_live(&self) -> bool {
+        !matches!(self.action, Action::Delete | Action::Declared) && self.blocked.is_none()
+    }
 }
 
 /// Counts of a plan, by action.

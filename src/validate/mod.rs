@@ -267,6 +267,20 @@ pub fn is_crd(m: &Manifest) -> bool {
     m.api_version == CRD_API_VERSION && m.id.kind == CRD_KIND
 }
 
+/// [`is_crd`] of a document not yet identified, for reading the input's
+/// CRDs ahead of the rest.
+pub fn declares_crd(value: &Value) -> bool {
+    value.get("apiVersion").and_then(Value::as_str) == Some(CRD_API_VERSION)
+        && value.get("kind").and_then(Value::as_str) == Some(CRD_KIND)
+}
+
+/// Whether a file may hold a CustomResourceDefinition: its kind is
+/// written out in it (a YAML or JSON escape inside the word would hide
+/// one; Kubernetes' own tools never write one so).
+pub fn may_hold_crd(bytes: &[u8]) -> bool {
+    memchr::memmem::find(bytes, CRD_KIND.as_bytes()).is_some()
+}
+
 impl<'c> Input<'c> {
     /// The findings about the input's CRDs themselves (the CEL rules
     /// mooring does not evaluate), taken out of the input, for a caller
