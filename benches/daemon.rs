@@ -1,16 +1,18 @@
-//! The daemon at rest with 10,000 managed objects: what an idle sync (an
-//! unchanged revision: one fetch, nothing else) and a drift check (LIST
-//! every managed kind, plan 10,000 objects) cost in CPU, and the peak
-//! resident memory of `mooring run`.
+//! The daemon at rest: what an idle sync (an unchanged revision: one
+//! fetch, nothing else) and a drift check (LIST every managed kind, plan
+//! every object) cost in CPU, and the peak resident memory of `mooring
+//! run`, for 10,000 managed objects, or for each count in
+//! `$MOORING_BENCH_OBJECTS` (`1000,10000,20000,100000`: the scaling table).
 //!
 //! Run with `cargo bench --bench daemon`. The Kubernetes target is first
 //! the emulator (`emulators/`, in this process: mooring's own cost), then a
-//! real kube-apiserver with etcd (`testenv/`, started for this run:
+//! real kube-apiserver with etcd (`testenv/`, a fresh one for each count:
 //! benches/support/real_kube.rs; what users see), each with a Flintlock
-//! emulator on 127.0.0.1; `mooring run` is the real release binary in its
-//! own process, measured through /proc (Linux). It prints figures and
-//! asserts nothing about time. The real half is skipped, saying why, when
-//! the control plane cannot start (no Go).
+//! emulator on 127.0.0.1; `$MOORING_BENCH_TARGETS` (`emulator`, `real`)
+//! picks one. `mooring run` is the real release binary in its own
+//! process, measured through /proc (Linux). It prints figures and asserts
+//! nothing about time. The real half is skipped, saying why, when the
+//! control plane cannot start (no Go).
 
 #[path = "support/real_kube.rs"]
 mod real_kube;
@@ -21,11 +23,12 @@ use std::time::{Duration, Instant};
 use mooring_emulators::flintlock::{FlintlockEmulator, FlintlockOptions};
 use mooring_emulators::kubernetes::{KubeEmulator, KubeOptions};
 
-const OBJECTS: usize = 10_000;
 const NAMESPACES: usize = 10;
 const PER_FILE: usize = 100;
-/// How long each idle phase is watched.
+/// How long each idle phase is watched, at least.
 const WINDOW: Duration = Duration::from_secs(30);
+/// Drift checks the second phase waits for, however long they take.
+const DRIFT_CHECKS: f64 = 3.0;
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
@@ -137,10 +140,25 @@ struct Phase {
     drift_interval: &'static str,
 }
 
-#[tokio::main]
-async fn main() -> Result<()> {
-    let dir = tempfile::tempdir()?;
-    let repo = dir.path().join("repo");
+/// The object counts to measure: `$MOORING_BENCH_OBJECTS`, else 10,000.
+fn counts() -> Result<Vec<usize>> {
+    match std::env::var("MOORING_BENCH_OBJECTS") {
+        Ok(list) => list
+            .split(',')
+            .map(|n| {
+                let n: usize = n.trim().replace('_', "").parse()?;
+                if n <= NAMESPACES {
+                    return Err(format!("MOORING_BENCH_OBJECTS: {n} is too few").into());
+                }
+                Ok(n)
+            })
+            .collect(),
+        Err(_) => Ok(vec![10_000]),
+    }
+}
+
+/// A Git repository declaring `objects` objects (its Namespaces included).
+fn write_repo(repo: &std::path::Path, objects: usize) -> Result<()> {
     std::fs::create_dir_all(repo.join("deploy"))?;
     let mut ns = String::new();
     for n in 0..NAMESPACES {
@@ -149,44 +167,113 @@ async fn main() -> Result<()> {
         ));
     }
     std::fs::write(repo.join("deploy/namespaces.yaml"), ns)?;
-    for chunk in 0..(OBJECTS - NAMESPACES).div_ceil(PER_FILE) {
+    for chunk in 0..(objects - NAMESPACES).div_ceil(PER_FILE) {
         let text: Vec<String> = (chunk * PER_FILE
-            ..((chunk + 1) * PER_FILE).min(OBJECTS - NAMESPACES))
+            ..((chunk + 1) * PER_FILE).min(objects - NAMESPACES))
             .map(object)
             .collect();
         std::fs::write(
-            repo.join(format!("deploy/objects-{chunk:03}.yaml")),
+            repo.join(format!("deploy/objects-{chunk:04}.yaml")),
             text.join("---\n"),
         )?;
     }
-    git(&repo, &["init", "-q", "-b", "main"])?;
-    git(&repo, &["add", "-A"])?;
-    git(&repo, &["commit", "-qm", "10,000 objects"])?;
-    let emulator = KubeEmulator::start(KubeOptions::default()).await?;
-    let kubeconfig = dir.path().join("kubeconfig");
-    emulator.write_kubeconfig(&kubeconfig, "bench")?;
-    println!(
-        "mooring run with {OBJECTS} objects ({} microVMs on one flintlockd emulator, the rest Kubernetes objects in 4 kinds × {NAMESPACES} namespaces)",
-        OBJECTS / 20
-    );
-    println!("\n== Kubernetes emulator (emulators/, this process): mooring's own cost");
-    let cache = dir.path().join("emulator");
-    std::fs::create_dir_all(&cache)?;
-    run_phases(&cache, &repo, &kubeconfig, "bench").await?;
-    drop(emulator);
+    git(repo, &["init", "-q", "-b", "main"])?;
+    git(repo, &["add", "-A"])?;
+    git(repo, &["commit", "-qm", &format!("{objects} objects")])
+}
 
-    println!("\n== real kube-apiserver v1.37.2 with etcd (testenv/): what users see");
-    match real_kube::start() {
-        Ok(real) => {
+#[tokio::main]
+async fn main() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let counts = counts()?;
+    let targets = std::env::var("MOORING_BENCH_TARGETS").unwrap_or_else(|_| "emulator,real".into());
+    let mut repos = Vec::new();
+    for &n in &counts {
+        let repo = dir.path().join(format!("repo-{n}"));
+        write_repo(&repo, n)?;
+        repos.push((n, repo));
+    }
+    println!(
+        "mooring run with {} objects (1 in 20 a microVM on one flintlockd emulator, the rest Kubernetes objects in 4 kinds × {NAMESPACES} namespaces)",
+        counts
+            .iter()
+            .map(|n| n.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    if targets.contains("emulator") {
+        println!("\n== Kubernetes emulator (emulators/, this process): mooring's own cost");
+        let mut rows = Vec::new();
+        for (n, repo) in &repos {
+            let emulator = KubeEmulator::start(KubeOptions::default()).await?;
+            let cache = dir.path().join(format!("emulator-{n}"));
+            std::fs::create_dir_all(&cache)?;
+            let kubeconfig = cache.join("kubeconfig");
+            emulator.write_kubeconfig(&kubeconfig, "bench")?;
+            rows.push(run_phases(&cache, repo, *n, &kubeconfig, "bench").await?);
+        }
+        print_table(&rows);
+    }
+    if targets.contains("real") {
+        println!(
+            "\n== real kube-apiserver v1.37.2 with etcd (testenv/, a fresh one per count): what users see"
+        );
+        let mut rows = Vec::new();
+        for (n, repo) in &repos {
+            let real = match real_kube::start() {
+                Ok(real) => real,
+                Err(e) => {
+                    println!("skipped: {e}");
+                    break;
+                }
+            };
             real.install_crd("runtime.wasmcloud.dev/v1alpha1", "Artifact")
                 .await?;
-            let cache = dir.path().join("real");
+            let cache = dir.path().join(format!("real-{n}"));
             std::fs::create_dir_all(&cache)?;
-            run_phases(&cache, &repo, &real.kubeconfig, &real.context).await?;
+            rows.push(run_phases(&cache, repo, *n, &real.kubeconfig, &real.context).await?);
         }
-        Err(e) => println!("skipped: {e}"),
+        print_table(&rows);
     }
     Ok(())
+}
+
+/// What one object count cost.
+struct Row {
+    objects: usize,
+    first_wall: f64,
+    first_cpu: f64,
+    idle_sync_cpu: Option<f64>,
+    drift_cpu: Option<f64>,
+    drift_wall: Option<f64>,
+    peak_mib: f64,
+}
+
+/// The scaling table: each count's figures, and per 1,000 objects.
+fn print_table(rows: &[Row]) {
+    if rows.is_empty() {
+        return;
+    }
+    let ms = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{:.0}", 1000.0 * v));
+    println!(
+        "\n   objects | first sync s (CPU s) | idle sync CPU ms | drift check CPU ms (wall ms) | peak RSS MiB | per 1k objects: first sync CPU s, drift CPU ms, RSS MiB"
+    );
+    for r in rows {
+        let k = r.objects as f64 / 1000.0;
+        println!(
+            "   {:>7} | {:>8.1} ({:>6.2}) | {:>16} | {:>11} ({:>7}) | {:>12.0} | {:.3}, {}, {:.1}",
+            r.objects,
+            r.first_wall,
+            r.first_cpu,
+            ms(r.idle_sync_cpu),
+            ms(r.drift_cpu),
+            ms(r.drift_wall),
+            r.peak_mib,
+            r.first_cpu / k,
+            ms(r.drift_cpu.map(|c| c / k)),
+            r.peak_mib / k,
+        );
+    }
 }
 
 /// The two phases against one Kubernetes target (and a Flintlock emulator
@@ -195,10 +282,14 @@ async fn main() -> Result<()> {
 async fn run_phases(
     dir: &std::path::Path,
     repo: &std::path::Path,
+    objects: usize,
     kubeconfig: &std::path::Path,
     context: &str,
-) -> Result<()> {
+) -> Result<Row> {
     let flintlock = FlintlockEmulator::start(FlintlockOptions::default()).await?;
+    // Another build of mooring (an older one, to compare) when given.
+    let binary = std::env::var_os("MOORING_BENCH_BIN")
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_mooring").into());
     let phases = [
         Phase {
             name: "idle syncs (unchanged revision, every 2 s; no drift check)",
@@ -211,6 +302,16 @@ async fn run_phases(
             drift_interval: "5s",
         },
     ];
+    let mut row = Row {
+        objects,
+        first_wall: 0.0,
+        first_cpu: 0.0,
+        idle_sync_cpu: None,
+        drift_cpu: None,
+        drift_wall: None,
+        peak_mib: 0.0,
+    };
+    println!("\n-- {objects} objects");
     for (i, phase) in phases.iter().enumerate() {
         let config = dir.join("mooring.yaml");
         std::fs::write(
@@ -229,7 +330,7 @@ async fn run_phases(
             .port();
         let started = Instant::now();
         let daemon = Daemon(
-            Command::new(env!("CARGO_BIN_EXE_mooring"))
+            Command::new(&binary)
                 .args([
                     "run",
                     "--config",
@@ -247,8 +348,8 @@ async fn run_phases(
         );
         let pid = daemon.0.id();
         while http_get(port, "/readyz").is_none_or(|(c, _)| c != 200) {
-            if started.elapsed() > Duration::from_secs(600) {
-                return Err("the first sync did not finish in 10 minutes".into());
+            if started.elapsed() > Duration::from_secs(1800) {
+                return Err("the first sync did not finish in 30 minutes".into());
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -256,12 +357,38 @@ async fn run_phases(
         let cpu_first = cpu_seconds(pid)?;
         let (peak_first, _) = rss_mib(pid)?;
         let (_, before) = http_get(port, "/metrics").ok_or("no metrics")?;
-        tokio::time::sleep(WINDOW).await;
+        // Syncs in phase 1, drift checks in phase 2. A build given in
+        // `MOORING_BENCH_BIN` that has no `mooring_drift_checks_total`
+        // after the window (an older one) is assumed to check every 5 s.
+        let counted = if i == 0 {
+            "mooring_sync_total"
+        } else {
+            "mooring_drift_checks_total"
+        };
+        let given = std::env::var_os("MOORING_BENCH_BIN").is_some();
+        let older = |text: &str| i == 1 && given && !text.contains("mooring_drift_checks_total");
+        let syncs_of = |text: &str| metric_sum(text, counted, "source=\"bench\"");
+        let watched = Instant::now();
+        let after = loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let (_, now) = http_get(port, "/metrics").ok_or("no metrics")?;
+            let enough = watched.elapsed() >= WINDOW
+                && (phase.drift_interval != "5s"
+                    || older(&now)
+                    || syncs_of(&now) - syncs_of(&before) >= DRIFT_CHECKS
+                    || watched.elapsed() > Duration::from_secs(1800));
+            if enough {
+                break now;
+            }
+        };
+        let window = watched.elapsed().as_secs_f64();
         let cpu = cpu_seconds(pid)? - cpu_first;
         let (peak, rss) = rss_mib(pid)?;
-        let (_, after) = http_get(port, "/metrics").ok_or("no metrics")?;
-        let syncs = metric_sum(&after, "mooring_sync_total", "source=\"bench\"")
-            - metric_sum(&before, "mooring_sync_total", "source=\"bench\"");
+        let syncs = if older(&after) {
+            (window / 5.0).floor()
+        } else {
+            syncs_of(&after) - syncs_of(&before)
+        };
         let lists = metric_sum(
             &after,
             "mooring_backend_requests_total",
@@ -273,44 +400,54 @@ async fn run_phases(
         );
         let writes = metric_sum(&after, "mooring_apply_total", "")
             - metric_sum(&before, "mooring_apply_total", "");
-        let drift_checks = if phase.drift_interval == "5s" {
-            (WINDOW.as_secs_f64() / 5.0).floor()
-        } else {
-            0.0
-        };
         println!("\n{}. {}", i + 1, phase.name);
         println!(
             "   first sync (ready): {:.1} s wall, {:.2} s CPU ({}), peak RSS {:.0} MiB",
             first.as_secs_f64(),
             cpu_first,
             if i == 0 {
-                "10,000 creates"
+                format!("{objects} creates")
             } else {
-                "nothing to change"
+                "nothing to change".to_string()
             },
             peak_first
         );
         println!(
-            "   {} s idle: {:.2} s CPU ({:.2}% of one core); {} syncs, ~{} drift checks, {} Kubernetes reads, {} writes",
-            WINDOW.as_secs(),
+            "   {window:.0} s idle: {:.2} s CPU ({:.2}% of one core); {} {}, {} Kubernetes reads, {} writes",
             cpu,
-            100.0 * cpu / WINDOW.as_secs_f64(),
+            100.0 * cpu / window,
             syncs,
-            drift_checks,
+            if i == 0 { "syncs" } else { "drift checks" },
             lists,
             writes
         );
-        if syncs > 0.0 {
-            println!("   CPU per idle sync: {:.1} ms", 1000.0 * cpu / syncs);
-        }
-        if drift_checks > 0.0 {
+        if i == 0 {
+            row.first_wall = first.as_secs_f64();
+            row.first_cpu = cpu_first;
+            if syncs > 0.0 {
+                row.idle_sync_cpu = Some(cpu / syncs);
+                println!("   CPU per idle sync: {:.1} ms", 1000.0 * cpu / syncs);
+            }
+        } else if syncs > 0.0 {
+            let sum = |t: &str| {
+                metric_sum(
+                    t,
+                    "mooring_drift_check_duration_seconds_sum",
+                    "source=\"bench\"",
+                )
+            };
+            let wall = (sum(&after) - sum(&before)) / syncs;
+            row.drift_cpu = Some(cpu / syncs);
+            row.drift_wall = Some(wall);
             println!(
-                "   CPU per drift check of {OBJECTS} objects: {:.0} ms",
-                1000.0 * cpu / drift_checks
+                "   per drift check of {objects} objects: {:.0} ms CPU, {:.0} ms wall",
+                1000.0 * cpu / syncs,
+                1000.0 * wall
             );
         }
-        println!("   peak RSS {peak:.0} MiB, RSS now {rss:.0} MiB (target: under 200 MiB)");
+        println!("   peak RSS {peak:.0} MiB, RSS now {rss:.0} MiB");
+        row.peak_mib = row.peak_mib.max(peak);
         drop(daemon);
     }
-    Ok(())
+    Ok(row)
 }

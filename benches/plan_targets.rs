@@ -233,7 +233,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 "(control plane up and the Artifact CRD served in {:.1} s)",
                 started.elapsed().as_secs_f64()
             );
-            scenario(real.kubeconfig, &real.context, &first, &changed, &counts).await?;
+            scenario(
+                real.kubeconfig.clone(),
+                &real.context,
+                &first,
+                &changed,
+                &counts,
+            )
+            .await?;
         }
         Err(e) => println!("skipped: {e}"),
     }

@@ -38,6 +38,8 @@ pub struct Metrics {
     managed_resources: IntGaugeVec,
     sync_total: IntCounterVec,
     sync_duration: HistogramVec,
+    drift_checks: IntCounterVec,
+    drift_check_duration: HistogramVec,
     render_duration: HistogramVec,
     last_sync: GaugeVec,
     last_success: GaugeVec,
@@ -155,6 +157,18 @@ impl Metrics {
                 &r,
                 "mooring_sync_duration_seconds",
                 "Duration of a sync",
+                &["source"],
+            )?,
+            drift_checks: counter(
+                &r,
+                "mooring_drift_checks_total",
+                "Drift checks of the applied revision (a plan against live state, and the heal with selfHeal), by result",
+                &["source", "result"],
+            )?,
+            drift_check_duration: histogram(
+                &r,
+                "mooring_drift_check_duration_seconds",
+                "Duration of a drift check, its heal included",
                 &["source"],
             )?,
             render_duration: histogram(
@@ -501,6 +515,12 @@ impl Observer for Metrics {
             self.set_validation(source, errors, &policies);
         }
         if o.drift_check {
+            self.drift_checks
+                .with_label_values(&[source, o.result.label()])
+                .inc();
+            self.drift_check_duration
+                .with_label_values(&[source])
+                .observe(o.duration.as_secs_f64());
             return;
         }
         self.sync_total

@@ -29,6 +29,22 @@ pub fn start() -> Result<RealKube> {
     })
 }
 
+/// Stops the control plane and removes its folder (`scripts/kube-apiserver
+/// down`), so that the next count starts from an empty store.
+impl Drop for RealKube {
+    fn drop(&mut self) {
+        if let Some(dir) = self.kubeconfig.parent() {
+            let script =
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/kube-apiserver");
+            let _ = std::process::Command::new(script)
+                .arg("down")
+                .arg(dir)
+                .env("MOORING_KUBE_STOP_GRACE", "5")
+                .output();
+        }
+    }
+}
+
 impl RealKube {
     async fn client(&self) -> Result<kube::Client> {
         let config = kube::config::Kubeconfig::read_from(&self.kubeconfig)?;
