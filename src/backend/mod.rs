@@ -445,7 +445,13 @@ pub struct TargetContext {
 /// object is applied.
 pub fn with_ownership(manifest: &Manifest, source: &str) -> Manifest {
     let mut out = manifest.clone();
-    if let Some(obj) = out.value.as_object_mut() {
+    set_ownership(&mut out, source);
+    out
+}
+
+/// Sets mooring's ownership labels for `source` on `manifest`.
+pub fn set_ownership(manifest: &mut Manifest, source: &str) {
+    if let Some(obj) = manifest.value.as_object_mut() {
         let meta = obj
             .entry("metadata")
             .or_insert_with(|| Value::Object(Default::default()));
@@ -462,7 +468,6 @@ pub fn with_ownership(manifest: &Manifest, source: &str) -> Manifest {
             }
         }
     }
-    out
 }
 
 /// Whether a live object's labels mark it as this source's.

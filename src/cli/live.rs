@@ -360,7 +360,10 @@ pub async fn plan(
     let label = std::mem::take(&mut desired.label);
     let revision = desired.revision;
     let findings = std::mem::take(&mut desired.findings);
-    let mut plan = engine.plan(&desired.for_targets()).await;
+    let mut manifests = desired.for_targets();
+    engine.own(&mut manifests);
+    let mut plan = engine.plan(&manifests).await;
+    drop(manifests);
     let held = engine.guard(&mut plan, safety);
     let findings = plan_findings(findings, &plan);
     let mut sides = sides(config, label, &plan);

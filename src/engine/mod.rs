@@ -8,7 +8,9 @@
 //! for every target:
 //!
 //! - **ownership**: every desired object gets mooring's labels before it is
-//!   observed, so adoption of an unlabelled object shows as an update;
+//!   observed, so adoption of an unlabelled object shows as an update (the
+//!   daemon labels each render once, [`Engine::own`], and its re-plans then
+//!   hand the backends slices of it, copying nothing);
 //! - **safety**: deletions only of owned objects, never from an empty render
 //!   (unless allowed), never beyond the deletion cap (unless forced; a
 //!   replace, which deletes first, counts), never when prune is off (then
@@ -72,9 +74,12 @@ pub struct TargetPlan {
     /// Problems that are not any one backend's: objects no target handles,
     /// the same object declared twice for one target.
     pub findings: Vec<Finding>,
-    /// The desired manifests (with ownership labels), by backend and id,
-    /// for `apply`.
+    /// The desired manifests (with ownership labels) of the objects the
+    /// plan would change, by backend and id, for `apply`.
     desired: BTreeMap<(String, ObjectId), Manifest>,
+    /// How many objects were sent to the targets (declarations alone not
+    /// counted).
+    rendered: usize,
 }
 
 impl TargetPlan {
@@ -378,15 +383,28 @@ impl Engine {
         self.backends.iter().position(|b| b.target() == target)
     }
 
+    /// Labels `desired` as this source's in place and groups it by target
+    /// (a stable sort), so that [`Engine::plan`] can hand each backend a
+    /// slice of it: what the daemon does once per render.
+    pub fn own(&self, desired: &mut [Manifest]) {
+        for m in desired.iter_mut() {
+            backend::set_ownership(m, &self.source);
+        }
+        desired.sort_by_key(|m| self.backend_for(facts(&m.id).target).unwrap_or(usize::MAX));
+    }
+
     /// Plans `desired` (validated, Ignite VMs already translated) against
     /// every backend: each object goes to the backend of its kind's
-    /// [`Target`]. Declaration-only kinds are listed as declared.
+    /// [`Target`]. Declaration-only kinds are listed as declared. Each
+    /// backend gets a slice of `desired` when it is labelled and grouped
+    /// ([`Engine::own`]), else labelled copies.
     pub async fn plan(&self, desired: &[Manifest]) -> TargetPlan {
         let mut out = TargetPlan::default();
-        let mut per_backend: Vec<Vec<Manifest>> = vec![Vec::new(); self.backends.len()];
+        let mut assigned: Vec<Option<usize>> = Vec::with_capacity(desired.len());
         let mut declared = Vec::new();
         let mut seen: BTreeMap<(usize, &ObjectId), &Manifest> = BTreeMap::new();
         for m in desired {
+            assigned.push(None);
             let target = facts(&m.id).target;
             if target == Target::DeclarationOnly {
                 declared.push(Change {
@@ -400,6 +418,7 @@ impl Engine {
                     blocked: None,
                     notes: vec!["declared, nothing to apply".to_string()],
                     handle: None,
+                    health: None,
                 });
                 continue;
             }
@@ -433,18 +452,23 @@ impl Engine {
                 );
                 continue;
             }
-            per_backend[i].push(backend::with_ownership(m, &self.source));
+            if let Some(last) = assigned.last_mut() {
+                *last = Some(i);
+            }
         }
+        drop(seen);
+        out.rendered = assigned.iter().flatten().count();
+        let groups = self.groups(desired, &assigned);
 
         let observed = futures::future::join_all(
             self.backends
                 .iter()
-                .zip(&per_backend)
-                .map(|(b, ms)| b.observe_boxed(ms)),
+                .zip(&groups)
+                .map(|(b, ms)| b.observe_boxed(ms.as_ref())),
         )
         .await;
         let mut plan = Plan::from_changes(declared);
-        for ((b, ms), result) in self.backends.iter().zip(per_backend).zip(observed) {
+        for ((b, ms), result) in self.backends.iter().zip(&groups).zip(observed) {
             match result {
                 Ok(observed) => {
                     out.findings.extend(
@@ -454,16 +478,69 @@ impl Engine {
                             .map(|w| Finding::warning(b.name(), w)),
                     );
                     out.findings.extend(observed.refused);
-                    plan = plan.merge(crate::plan::plan_observed(b.name(), observed.rows));
-                    for m in ms {
-                        out.desired.insert((b.name().to_string(), m.id.clone()), m);
+                    let planned = crate::plan::plan_observed(b.name(), observed.rows);
+                    // Only what apply may change is kept for it.
+                    let changing: BTreeSet<&ObjectId> = planned
+                        .changes
+                        .iter()
+                        .filter(|c| c.action.is_change())
+                        .map(|c| &c.id)
+                        .collect();
+                    for m in ms.as_ref().iter().filter(|m| changing.contains(&m.id)) {
+                        out.desired
+                            .insert((b.name().to_string(), m.id.clone()), m.clone());
                     }
+                    plan = plan.merge(planned);
                 }
                 Err(e) => out.unreachable.push((b.name().to_string(), e.to_string())),
             }
         }
         out.plan = plan;
         out
+    }
+
+    /// Each backend's manifests (`assigned[k]`: the backend of
+    /// `desired[k]`): a slice of `desired` when they lie together and are
+    /// labelled already, else labelled copies.
+    fn groups<'a>(
+        &self,
+        desired: &'a [Manifest],
+        assigned: &[Option<usize>],
+    ) -> Vec<std::borrow::Cow<'a, [Manifest]>> {
+        (0..self.backends.len())
+            .map(|i| {
+                let mine: Vec<usize> = assigned
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, a)| **a == Some(i))
+                    .map(|(k, _)| k)
+                    .collect();
+                let together = match (mine.first(), mine.last()) {
+                    (Some(&a), Some(&b)) => b - a + 1 == mine.len(),
+                    _ => true,
+                };
+                let owned = mine.iter().all(|&k| {
+                    backend::is_owned(
+                        desired[k]
+                            .value
+                            .pointer("/metadata/labels")
+                            .and_then(serde_json::Value::as_object),
+                        &self.source,
+                    )
+                });
+                match (mine.first(), mine.last()) {
+                    (Some(&a), Some(&b)) if together && owned => {
+                        std::borrow::Cow::Borrowed(&desired[a..=b])
+                    }
+                    (None, _) | (_, None) => std::borrow::Cow::Borrowed(&desired[..0]),
+                    _ => std::borrow::Cow::Owned(
+                        mine.iter()
+                            .map(|&k| backend::with_ownership(&desired[k], &self.source))
+                            .collect(),
+                    ),
+                }
+            })
+            .collect()
     }
 
     /// What the targets say about the desired side before it is validated
@@ -524,13 +601,29 @@ impl Engine {
         })
     }
 
-    /// The health of every object `plan` keeps (not deleted, not held), one
-    /// reading each: what the daemon records after each sync and drift
-    /// check.
+    /// The health of every object `plan` keeps (not deleted, not held):
+    /// what the daemon records after each sync and drift check. An object
+    /// the plan leaves as it is has the health its backend judged from the
+    /// live object it listed ([`Change::health`]); only the others are read
+    /// again, one reading each.
     pub async fn health(&self, plan: &Plan) -> Vec<ObjectHealth> {
-        let objects: Vec<&Change> = plan.changes.iter().filter(|c| c.stays_live()).collect();
-        self.wait_healthy(&objects, std::time::Duration::ZERO, HEALTH_POLL)
-            .await
+        let (read, ask): (Vec<&Change>, Vec<&Change>) = plan
+            .changes
+            .iter()
+            .filter(|c| c.stays_live())
+            .partition(|c| c.health.is_some());
+        let mut out = self
+            .wait_healthy(&ask, std::time::Duration::ZERO, HEALTH_POLL)
+            .await;
+        out.extend(read.into_iter().filter_map(|c| {
+            Some(ObjectHealth {
+                backend: c.backend.clone(),
+                id: c.id.clone(),
+                health: c.health.clone()?,
+            })
+        }));
+        out.sort_by(|a, b| (&a.backend, &a.id).cmp(&(&b.backend, &b.id)));
+        out
     }
 
     /// Waits until each object of `changes` is healthy or has failed
@@ -678,7 +771,7 @@ impl Engine {
             })
             .count();
         // Rendered: objects to apply; declarations alone do not count.
-        let rendered = plan.desired.len();
+        let rendered = plan.rendered;
         // With prune off no deletion is made, so only the replaces count.
         let counted = replaces + if safety.prune { deletions } else { 0 };
         let over_cap = (!safety.force_prune && counted > safety.max_deletions.limit(managed))

@@ -53,6 +53,10 @@ impl Backend for Memory {
                 } else {
                     crate::plan::UpdateStrategy::InPlace
                 },
+                // Told apart from what `health` reads (Current).
+                health: live
+                    .get(&m.id)
+                    .map(|_| Health::InProgress("as listed".into())),
                 ..Observed::default()
             });
         }
@@ -358,6 +362,7 @@ fn an_unhealthy_result_is_not_a_success() {
         blocked: None,
         notes: Vec::new(),
         handle: None,
+        health: None,
     };
     let mut report = Report::default();
     report.push(
@@ -778,4 +783,34 @@ fn an_error_says_the_backend_and_the_object_once() {
         },
     };
     assert_eq!(done.error_said_once(), None);
+}
+
+/// The health check after a plan reads again only what the plan changes:
+/// an object left as it is has the health observe judged from what it
+/// listed.
+#[tokio::test]
+async fn the_health_of_an_unchanged_object_is_the_one_observe_listed() {
+    let engine = Engine::new(vec![Box::new(Memory::default())], "test", 2);
+    let desired = manifests(SET);
+    let mut plan = engine.plan(&desired).await;
+    assert!(engine.guard(&mut plan, &prune()).is_none());
+    assert_eq!(engine.apply(&plan).await.done, 3);
+    let mut changed = desired.clone();
+    let app = changed.iter_mut().find(|m| m.id.name == "app").unwrap();
+    app.value["data"]["x"] = serde_json::json!("2");
+    let plan = engine.plan(&changed).await;
+    assert_eq!(
+        (plan.plan.summary.unchanged, plan.plan.summary.update),
+        (2, 1)
+    );
+    let health: BTreeMap<String, Health> = engine
+        .health(&plan.plan)
+        .await
+        .into_iter()
+        .map(|h| (h.id.name, h.health))
+        .collect();
+    let listed = Health::InProgress("as listed".into());
+    assert_eq!(health.get("shop"), Some(&listed), "{health:?}");
+    assert_eq!(health.get("key"), Some(&listed), "{health:?}");
+    assert_eq!(health.get("app"), Some(&Health::Current), "{health:?}");
 }

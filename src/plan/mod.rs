@@ -96,6 +96,11 @@ pub struct Change {
     /// Where the live object is, for `apply` ([`Handle`]).
     #[serde(skip)]
     pub handle: Option<Handle>,
+    /// The health of an object this plan leaves as it is, read by observe
+    /// from the live object it listed, so the daemon's health check after
+    /// a plan asks the target only about what changed (`None`: not read).
+    #[serde(skip)]
+    pub health: Option<health::Health>,
 }
 
 impl Change {
@@ -348,6 +353,7 @@ pub fn plan_observed(backend: &str, observed: Vec<Observed>) -> Plan {
                 blocked: None,
                 notes,
                 handle: o.handle,
+                health: o.health,
             });
             continue;
         }
@@ -386,6 +392,7 @@ pub fn plan_observed(backend: &str, observed: Vec<Observed>) -> Plan {
             blocked,
             notes,
             handle: o.handle,
+            health: o.health.filter(|_| action == Action::Unchanged),
         });
     }
     Plan::from_changes(changes)

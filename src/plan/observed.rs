@@ -67,4 +67,7 @@ pub struct Observed {
     /// Health or other facts worth showing next to the object, e.g.
     /// `FAILED (retried 3 times)`.
     pub notes: Vec<String>,
+    /// The live object's health as observe read it, when the backend
+    /// judges it from what it listed (`None`: asked later, on its own).
+    pub health: Option<crate::plan::health::Health>,
 }

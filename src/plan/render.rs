@@ -598,6 +598,7 @@ mod tests {
             blocked: None,
             notes,
             handle: None,
+            health: None,
         };
         let plan = Plan::from_changes(vec![
             change(Action::Create, "a", "+data: 1\n", vec![]),
@@ -666,6 +667,7 @@ mod tests {
                 blocked: None,
                 notes: vec![],
                 handle: None,
+                health: None,
             })
             .collect();
         let plan = Plan::from_changes(changes);

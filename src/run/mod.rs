@@ -563,8 +563,9 @@ impl SourceRunner {
             return out;
         }
         out.findings = std::mem::take(&mut desired.findings);
-        let manifests = desired.for_targets();
-
+        let mut manifests = desired.for_targets();
+        // Labelled once per render: each drift check re-plans it as it is.
+        self.engine.own(&mut manifests);
         let manifests = Arc::new(manifests);
         let hold = self.window_hold();
         let Attempt {

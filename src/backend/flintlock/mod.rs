@@ -453,10 +453,16 @@ impl Backend for Flintlock {
                 "no host has it".into(),
             )));
         };
-        let retry = vm.status.as_ref().map_or(0, |s| s.retry);
-        let live = serde_json::json!({
-            "status": { "state": state(&vm).as_str_name(), "retry": retry }
-        });
-        Ok(Some(crate::plan::health::of(GROUP, convert::KIND, &live)))
+        Ok(Some(vm_health(&vm)))
     }
+}
+
+/// A microVM's health by the one MicroVM rule of [`crate::plan::health`]:
+/// its state, and how often its host retried.
+fn vm_health(vm: &MicroVm) -> crate::plan::health::Health {
+    let retry = vm.status.as_ref().map_or(0, |s| s.retry);
+    let live = serde_json::json!({
+        "status": { "state": state(vm).as_str_name(), "retry": retry }
+    });
+    crate::plan::health::of(GROUP, convert::KIND, &live)
 }

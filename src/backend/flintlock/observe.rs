@@ -214,11 +214,15 @@ impl Flintlock {
         } else {
             UpdateStrategy::Replace
         };
+        let mut health = None;
         let (live_value, owned, handle) = match matched {
             Some(i) => {
                 used.insert(i);
                 let l = &live[i];
                 notes.extend(health_note(&l.vm));
+                if l.owned && l.host == d.host {
+                    health = Some(super::vm_health(&l.vm));
+                }
                 if !l.owned {
                     update = UpdateStrategy::Refused(format!(
                         "the microVM on {} (uid {}) does not carry mooring's ownership \
@@ -254,6 +258,7 @@ impl Flintlock {
             update,
             handle,
             notes,
+            health,
         }
     }
 
@@ -295,6 +300,7 @@ impl Flintlock {
                     update: UpdateStrategy::Replace,
                     handle: Some(self.handle(l)),
                     notes,
+                    health: None,
                 }
             })
     }

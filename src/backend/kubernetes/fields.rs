@@ -27,8 +27,12 @@ const SERVER_METADATA: [&str; 6] = [
 /// The object without server-owned fields (`status` and the metadata the
 /// server sets), as `kubectl diff --server-side` compares it.
 pub fn strip_server_fields(object: &Value) -> Value {
-    let mut out = object.clone();
-    if let Some(obj) = out.as_object_mut() {
+    without_server_fields(object.clone())
+}
+
+/// [`strip_server_fields`] of an object no longer needed whole.
+pub fn without_server_fields(mut object: Value) -> Value {
+    if let Some(obj) = object.as_object_mut() {
         obj.remove("status");
         if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
             for f in SERVER_METADATA {
@@ -36,7 +40,7 @@ pub fn strip_server_fields(object: &Value) -> Value {
             }
         }
     }
-    out
+    object
 }
 
 /// Whether every field `desired` sets equals the live value at the same

@@ -11,8 +11,9 @@
 //!    defines is not served yet: it is planned as a create);
 //! 4. [`list_jobs`]: one LIST per resource and namespace in Git, plus one
 //!    labelled cluster-wide LIST per managed kind;
-//! 5. [`Kubernetes::run_lists`] and [`index_live`]: the LISTs, and the
-//!    live objects by identity;
+//! 5. [`Kubernetes::run_lists`] and [`index_live`]: the LISTs, each
+//!    object sifted as its page arrives ([`Kubernetes::sift`]: what no
+//!    later step reads is dropped then), and the live objects by identity;
 //! 6. [`Kubernetes::pair`]: desired with live, taking the no-change fast
 //!    path ([`fields::unchanged`]) or queueing a dry run;
 //! 7. [`Kubernetes::dry_runs`]: the desired side of the objects whose apply
@@ -22,7 +23,7 @@
 //!
 //! Fails as a whole when any discovery or LIST request fails.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use futures::{StreamExt, TryStreamExt, stream};
 use kube::api::{ListParams, Patch};
@@ -45,6 +46,7 @@ use crate::finding::Finding;
 use crate::kinds::{self, Holds, Scope};
 use crate::manifest::{Manifest, ObjectId};
 use crate::plan::Handle;
+use crate::plan::health::{self, Health};
 
 /// A kind by (group, version, kind).
 type Gvk = (String, String, String);
@@ -91,6 +93,16 @@ struct Target<'a> {
     manifest: &'a Manifest,
     resource: Resource,
     served: bool,
+}
+
+/// A live object as observe keeps it from its LIST page.
+struct Live {
+    object: Value,
+    /// Applying its desired object was found to change nothing
+    /// ([`fields::unchanged`]), so its `managedFields` were dropped.
+    unchanged: bool,
+    /// A desired object's health, judged before its `status` was dropped.
+    health: Option<Health>,
 }
 
 /// A dry run to make: the index of the desired object (in `desired` and
@@ -224,30 +236,44 @@ fn list_jobs(
     jobs
 }
 
+/// The identity of a live object of `resource` (`None`: it has no name).
+fn live_key(resource: &Resource, object: &Value) -> Option<LiveKey> {
+    let meta = object.get("metadata");
+    let name = meta.and_then(|m| m.get("name")).and_then(Value::as_str)?;
+    let namespace = if resource.namespaced {
+        meta.and_then(|m| m.get("namespace"))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    } else {
+        None
+    };
+    Some((
+        resource.group.clone(),
+        resource.kind.clone(),
+        namespace,
+        name.to_string(),
+    ))
+}
+
+/// The identity a desired object's live copy has.
+fn target_key(t: &Target<'_>) -> LiveKey {
+    (
+        t.resource.group.clone(),
+        t.resource.kind.clone(),
+        namespace_of(t.manifest, &t.resource),
+        t.manifest.id.name.clone(),
+    )
+}
+
 /// The live objects of every LIST by identity; of an object listed twice,
 /// the first LIST's copy (unfiltered lists sort first).
-fn index_live(mut lists: Vec<(ListJob, Vec<Value>)>) -> BTreeMap<LiveKey, (Resource, Value)> {
+fn index_live(
+    mut lists: Vec<(ListJob, Vec<(LiveKey, Live)>)>,
+) -> BTreeMap<LiveKey, (Resource, Live)> {
     lists.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut live: BTreeMap<LiveKey, (Resource, Value)> = BTreeMap::new();
+    let mut live: BTreeMap<LiveKey, (Resource, Live)> = BTreeMap::new();
     for (job, items) in lists {
-        for item in items {
-            let meta = item.get("metadata");
-            let Some(name) = meta.and_then(|m| m.get("name")).and_then(Value::as_str) else {
-                continue;
-            };
-            let namespace = if job.resource.namespaced {
-                meta.and_then(|m| m.get("namespace"))
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-            } else {
-                None
-            };
-            let key = (
-                job.resource.group.clone(),
-                job.resource.kind.clone(),
-                namespace,
-                name.to_string(),
-            );
+        for (key, item) in items {
             live.entry(key)
                 .or_insert_with(|| (job.resource.clone(), item));
         }
@@ -268,7 +294,10 @@ impl Kubernetes {
         let targets = targets(desired, &resolved)?;
         let (recorded, warnings) = self.recorded_kinds(record.as_ref()).await?;
         let jobs = list_jobs(&targets, &known, &resolved, &recorded);
-        let mut live = index_live(self.run_lists(jobs).await?);
+        let wanted: HashMap<LiveKey, &Target<'_>> =
+            targets.iter().map(|t| (target_key(t), t)).collect();
+        let mut live = index_live(self.run_lists(jobs, &wanted).await?);
+        drop(wanted);
         let (mut out, dry_runs) = self.pair(&targets, &mut live);
         self.dry_runs(desired, dry_runs, &mut out).await?;
         let (refused, unplanned) = self.create_dry_runs(&targets, &mut out).await?;
@@ -409,18 +438,20 @@ impl Kubernetes {
         Ok(resolved)
     }
 
-    /// Every LIST, `concurrency` at a time.
+    /// Every LIST, `concurrency` at a time, each object sifted as its page
+    /// arrives against the desired objects by identity (`wanted`).
     async fn run_lists(
         &self,
         jobs: BTreeSet<ListJob>,
-    ) -> Result<Vec<(ListJob, Vec<Value>)>, BackendError> {
+        wanted: &HashMap<LiveKey, &Target<'_>>,
+    ) -> Result<Vec<(ListJob, Vec<(LiveKey, Live)>)>, BackendError> {
         let selector = self.selector();
         stream::iter(jobs)
             .map(|job| {
                 let selector = job.owned_only.then_some(selector.as_str());
                 async move {
                     let namespace = job.namespace.as_deref();
-                    match self.list(&job.resource, namespace, selector).await {
+                    match self.list(&job.resource, namespace, selector, wanted).await {
                         Ok(items) => Ok((job, items)),
                         Err(e) => {
                             let path = job.resource.collection_path(namespace);
@@ -434,14 +465,17 @@ impl Kubernetes {
             .await
     }
 
-    /// Every object of a LIST, page by page, with `apiVersion` and `kind`
-    /// filled in (an API server leaves them out of built-in list items).
+    /// The objects of a LIST that a later step reads, page by page, with
+    /// `apiVersion` and `kind` filled in (an API server leaves them out of
+    /// built-in list items), sifted ([`Kubernetes::sift`]) as each page
+    /// arrives.
     async fn list(
         &self,
         resource: &Resource,
         namespace: Option<&str>,
         selector: Option<&str>,
-    ) -> Result<Vec<Value>, CallError> {
+        wanted: &HashMap<LiveKey, &Target<'_>>,
+    ) -> Result<Vec<(LiveKey, Live)>, CallError> {
         let mut params = ListParams::default().limit(PAGE);
         if let Some(s) = selector {
             params = params.labels(s);
@@ -467,7 +501,7 @@ impl Kubernetes {
                         obj.entry("kind")
                             .or_insert_with(|| Value::String(resource.kind.clone()));
                     }
-                    items.push(item);
+                    items.extend(self.sift(resource, item, wanted));
                 }
             }
             let next = page
@@ -488,22 +522,13 @@ impl Kubernetes {
     fn pair(
         &self,
         targets: &[Target<'_>],
-        live: &mut BTreeMap<LiveKey, (Resource, Value)>,
+        live: &mut BTreeMap<LiveKey, (Resource, Live)>,
     ) -> (Vec<Observed>, Vec<DryRunJob>) {
         let mut out: Vec<Observed> = Vec::with_capacity(targets.len());
         let mut dry_runs = Vec::new();
-        for Target {
-            manifest: m,
-            resource: r,
-            ..
-        } in targets
-        {
-            let key = (
-                r.group.clone(),
-                r.kind.clone(),
-                namespace_of(m, r),
-                m.id.name.clone(),
-            );
+        for t in targets {
+            let (m, r) = (t.manifest, &t.resource);
+            let key = target_key(t);
             let mut o = Observed {
                 id: m.id.clone(),
                 api_version: m.api_version.clone(),
@@ -515,9 +540,18 @@ impl Kubernetes {
                 update: UpdateStrategy::InPlace,
                 handle: None,
                 notes: Vec::new(),
+                health: None,
             };
-            let body = apply_body(m, r, &self.applyset.id);
-            if let Some((live_resource, object)) = live.remove(&key) {
+            if let Some((
+                live_resource,
+                Live {
+                    object,
+                    unchanged,
+                    health,
+                },
+            )) = live.remove(&key)
+            {
+                o.health = health;
                 o.handle = handle(&live_resource, &object);
                 match self.membership(&object) {
                     Membership::Ours { .. } => o.owned = true,
@@ -541,16 +575,17 @@ impl Kubernetes {
                     o.notes.push(why.clone());
                     o.update = UpdateStrategy::Held(why);
                 }
-                let stripped = fields::strip_server_fields(&object);
-                if fields::unchanged(&body, &object, &self.field_manager) {
+                if unchanged {
+                    let stripped = fields::without_server_fields(object);
                     o.desired = Some(stripped.clone());
+                    o.live = Some(stripped);
                 } else {
+                    o.live = Some(fields::strip_server_fields(&object));
                     dry_runs.push((out.len(), r.clone(), object));
                 }
-                o.live = Some(stripped);
             } else {
                 // What the create sends: labelled a member of the set.
-                o.desired = Some(body);
+                o.desired = Some(apply_body(m, r, &self.applyset.id));
             }
             out.push(o);
         }
@@ -791,9 +826,10 @@ impl Kubernetes {
     /// that has them but no such entry is shown, held, never deleted.
     fn prune_candidates(
         &self,
-        live: BTreeMap<LiveKey, (Resource, Value)>,
+        live: BTreeMap<LiveKey, (Resource, Live)>,
     ) -> impl Iterator<Item = Observed> + '_ {
         live.into_iter()
+            .map(|(key, (resource, live))| (key, (resource, live.object)))
             .filter(|(_, (_, object))| {
                 matches!(self.membership(object), Membership::Ours { .. }) && !terminating(object)
             })
@@ -832,8 +868,59 @@ impl Kubernetes {
                     update,
                     handle: handle(&resource, &object),
                     notes,
+                    health: None,
                 }
             })
+    }
+
+    /// What observe keeps of one listed object, decided as its page
+    /// arrives, so that LISTs of thousands of objects are never all held
+    /// whole with their `managedFields`:
+    /// - a desired object's live copy is kept; when applying changes
+    ///   nothing ([`fields::unchanged`], the test [`Kubernetes::pair`]
+    ///   reads back as `unchanged`), without its `managedFields` and
+    ///   `status`, which nothing reads after that test; otherwise whole,
+    ///   for its dry run;
+    /// - an object Git does not declare is kept whole only when it is ours
+    ///   ([`Kubernetes::prune_candidates`] reads its `managedFields`);
+    /// - any other object (another application's in the same namespace,
+    ///   one without a name) is dropped.
+    fn sift(
+        &self,
+        resource: &Resource,
+        mut object: Value,
+        wanted: &HashMap<LiveKey, &Target<'_>>,
+    ) -> Option<(LiveKey, Live)> {
+        let key = live_key(resource, &object)?;
+        let Some(t) = wanted.get(&key) else {
+            return matches!(self.membership(&object), Membership::Ours { .. }).then_some((
+                key,
+                Live {
+                    object,
+                    unchanged: false,
+                    health: None,
+                },
+            ));
+        };
+        let health = Some(health::of(&resource.group, &resource.kind, &object));
+        let body = apply_body(t.manifest, &t.resource, &self.applyset.id);
+        let unchanged = fields::unchanged(&body, &object, &self.field_manager);
+        if unchanged {
+            if let Some(obj) = object.as_object_mut() {
+                obj.remove("status");
+                if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+                    meta.remove("managedFields");
+                }
+            }
+        }
+        Some((
+            key,
+            Live {
+                object,
+                unchanged,
+                health,
+            },
+        ))
     }
 
     /// The label selector of this source's objects.

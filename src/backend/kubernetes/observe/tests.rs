@@ -168,3 +168,94 @@ fn deleting_a_namespace_or_crd_names_what_it_takes_along() {
     assert!(crd.contains("Widget/other/w (still in Git)"), "{crd}");
     assert!(rows[6].notes.is_empty() && rows[1].notes.is_empty());
 }
+
+/// A LIST page is sifted as it arrives: a desired object whose apply
+/// changes nothing is kept without its managedFields and status, with its
+/// health judged first; a changed one is kept whole for its dry run; an
+/// object Git does not declare is kept whole only when it is ours; another
+/// application's is dropped.
+#[tokio::test]
+async fn a_listed_page_keeps_only_what_later_steps_read() {
+    let client = kube::Client::try_from(kube::Config::new(
+        "http://127.0.0.1:9".parse().expect("a URL"),
+    ))
+    .expect("a client");
+    let target = crate::backend::kubernetes::KubernetesTarget::default();
+    let k = Kubernetes::from_client(
+        client,
+        "http://127.0.0.1:9",
+        &target,
+        "web",
+        1,
+        std::time::Duration::from_secs(1),
+    );
+    let configmaps = Resource {
+        group: String::new(),
+        version: "v1".into(),
+        kind: "ConfigMap".into(),
+        plural: "configmaps".into(),
+        namespaced: true,
+    };
+    let desired = crate::manifest::from_test_yaml(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: same, namespace: apps}\ndata: {x: '1'}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: edited, namespace: apps}\ndata: {x: '1'}\n",
+    );
+    let targets: Vec<Target<'_>> = desired
+        .iter()
+        .map(|manifest| Target {
+            manifest,
+            resource: configmaps.clone(),
+            served: true,
+        })
+        .collect();
+    let wanted: HashMap<LiveKey, &Target<'_>> =
+        targets.iter().map(|t| (target_key(t), t)).collect();
+    // What the server holds after mooring applied `body`.
+    let live = |body: Value, x: &str| {
+        let mut v = body;
+        v["data"]["x"] = Value::String(x.into());
+        v["metadata"]["uid"] = Value::String("u".into());
+        v["metadata"]["managedFields"] = serde_json::json!([{
+            "manager": target.field_manager, "operation": "Apply", "fieldsType": "FieldsV1",
+            "fieldsV1": {"f:data": {"f:x": {}}}
+        }]);
+        v["status"] = serde_json::json!({"note": "set by the server"});
+        v
+    };
+    let id = &k.applyset.id;
+    let same = k
+        .sift(
+            &configmaps,
+            live(apply_body(&desired[0], &configmaps, id), "1"),
+            &wanted,
+        )
+        .expect("kept");
+    assert!(same.1.unchanged);
+    assert_eq!(same.1.health, Some(Health::Current));
+    assert!(same.1.object.pointer("/metadata/managedFields").is_none());
+    assert!(same.1.object.get("status").is_none());
+    assert_eq!(
+        same.1.object.pointer("/metadata/uid"),
+        Some(&Value::from("u"))
+    );
+
+    let edited = k
+        .sift(
+            &configmaps,
+            live(apply_body(&desired[1], &configmaps, id), "2"),
+            &wanted,
+        )
+        .expect("kept");
+    assert!(!edited.1.unchanged);
+    assert!(edited.1.object.pointer("/metadata/managedFields").is_some());
+
+    let ours = live(apply_body(&desired[0], &configmaps, id), "1");
+    let mut gone = ours.clone();
+    gone["metadata"]["name"] = Value::from("gone");
+    let kept = k.sift(&configmaps, gone, &wanted).expect("ours is kept");
+    assert!(kept.1.object.pointer("/metadata/managedFields").is_some());
+
+    let mut other = ours;
+    other["metadata"]["name"] = Value::from("theirs");
+    other["metadata"]["labels"] = serde_json::json!({"app": "theirs"});
+    assert!(k.sift(&configmaps, other, &wanted).is_none());
+}
