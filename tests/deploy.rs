@@ -215,7 +215,7 @@ fn the_deployment_matches_the_image_the_config_and_the_service() {
         pod_name["valueFrom"]["fieldRef"]["fieldPath"],
         "metadata.name"
     );
-    assert_eq!(c["resources"]["limits"]["memory"], "384Mi");
+    assert_eq!(c["resources"]["limits"]["memory"], "640Mi");
 
     // One port, named metrics, on 9464 (`--listen`), probed and scraped.
     assert_eq!(flag("--listen"), Some(Some("0.0.0.0:9464")));
