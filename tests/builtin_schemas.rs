@@ -48,3 +48,28 @@ async fn the_committed_builtin_kinds_are_what_the_test_server_serves() {
     let table = mooring::kinds::builtin::parse(&committed).unwrap();
     assert_eq!(table.kinds.len(), 64);
 }
+
+/// What the cluster serves is read once per document hash: a second
+/// reading comes from the backend's cache (kept as JSON text for a
+/// daemon's whole life) and says exactly what the first, fetched, said.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cached_reading_of_the_served_documents_equals_the_fetched_one() {
+    let env = KubeEnv::start(Target::Real).await;
+    let k = mooring::backend::kubernetes::Kubernetes::from_client(
+        env.client(),
+        env.url(),
+        &mooring::backend::kubernetes::KubernetesTarget::default(),
+        "served-cache",
+        2,
+        std::time::Duration::from_secs(30),
+    );
+    let fetched = k.served(true).await.unwrap();
+    let cached = k.served(true).await.unwrap();
+    assert_eq!(fetched.server, "v1.37.2");
+    assert!(
+        fetched.group_versions.len() > 10,
+        "{}",
+        fetched.group_versions.len()
+    );
+    assert!(fetched.group_versions == cached.group_versions);
+}
