@@ -336,6 +336,10 @@ async fn run_phases(
                     "--config",
                     &config.display().to_string(),
                     "--no-policies",
+                    // The default budget (100,000 documents) stops a
+                    // source of 100,000 objects before it is read.
+                    "--max-documents",
+                    &(2 * objects).max(100_000).to_string(),
                     "--listen",
                     &format!("127.0.0.1:{port}"),
                     "--cache-dir",

@@ -99,7 +99,7 @@ struct Target<'a> {
 struct Live {
     object: Value,
     /// Applying its desired object was found to change nothing
-    /// ([`fields::unchanged`]), so its `managedFields` were dropped.
+    /// ([`fields::unchanged`]), so only its [`essentials`] were kept.
     unchanged: bool,
     /// A desired object's health, judged before its `status` was dropped.
     health: Option<Health>,
@@ -263,6 +263,48 @@ fn target_key(t: &Target<'_>) -> LiveKey {
         namespace_of(t.manifest, &t.resource),
         t.manifest.id.name.clone(),
     )
+}
+
+/// What the steps after [`Kubernetes::sift`] read of an object whose apply
+/// changes nothing: its kind, name and namespace, its uid (the handle),
+/// labels (whose it is), deletion state (terminating) and mooring's
+/// annotations (its policy). Its spec, data and status, often most of it,
+/// are not read again.
+fn essentials(object: Value) -> Value {
+    const META: [&str; 7] = [
+        "name",
+        "namespace",
+        "uid",
+        "labels",
+        "deletionTimestamp",
+        "finalizers",
+        "annotations",
+    ];
+    let Value::Object(mut root) = object else {
+        return object;
+    };
+    let mut out = Map::new();
+    for key in ["apiVersion", "kind"] {
+        if let Some(v) = root.remove(key) {
+            out.insert(key.to_string(), v);
+        }
+    }
+    if let Some(Value::Object(mut meta)) = root.remove("metadata") {
+        let mut kept = Map::new();
+        for key in META {
+            if let Some(v) = meta.remove(key) {
+                kept.insert(key.to_string(), v);
+            }
+        }
+        if let Some(Value::Object(notes)) = kept.get_mut("annotations") {
+            notes.retain(|k, _| k.starts_with("mooring.dev/"));
+            if notes.is_empty() {
+                kept.remove("annotations");
+            }
+        }
+        out.insert("metadata".to_string(), Value::Object(kept));
+    }
+    Value::Object(out)
 }
 
 /// The live objects of every LIST by identity; of an object listed twice,
@@ -875,12 +917,13 @@ impl Kubernetes {
 
     /// What observe keeps of one listed object, decided as its page
     /// arrives, so that LISTs of thousands of objects are never all held
-    /// whole with their `managedFields`:
-    /// - a desired object's live copy is kept; when applying changes
+    /// whole:
+    /// - a desired object's live copy is kept: when applying changes
     ///   nothing ([`fields::unchanged`], the test [`Kubernetes::pair`]
-    ///   reads back as `unchanged`), without its `managedFields` and
-    ///   `status`, which nothing reads after that test; otherwise whole,
-    ///   for its dry run;
+    ///   reads back as `unchanged`), its health is judged and only its
+    ///   [`essentials`] are kept, the same on both sides of its row (the
+    ///   plan finds them equal: unchanged); otherwise whole, for its dry
+    ///   run;
     /// - an object Git does not declare is kept whole only when it is ours
     ///   ([`Kubernetes::prune_candidates`] reads its `managedFields`);
     /// - any other object (another application's in the same namespace,
@@ -906,12 +949,7 @@ impl Kubernetes {
         let body = apply_body(t.manifest, &t.resource, &self.applyset.id);
         let unchanged = fields::unchanged(&body, &object, &self.field_manager);
         if unchanged {
-            if let Some(obj) = object.as_object_mut() {
-                obj.remove("status");
-                if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
-                    meta.remove("managedFields");
-                }
-            }
+            object = essentials(object);
         }
         Some((
             key,

@@ -169,9 +169,9 @@ fn deleting_a_namespace_or_crd_names_what_it_takes_along() {
     assert!(rows[6].notes.is_empty() && rows[1].notes.is_empty());
 }
 
-/// A LIST page is sifted as it arrives: a desired object whose apply
-/// changes nothing is kept without its managedFields and status, with its
-/// health judged first; a changed one is kept whole for its dry run; an
+/// A LIST page is sifted as it arrives: of a desired object whose apply
+/// changes nothing only what pairing reads is kept, its health judged
+/// first; a changed one is kept whole for its dry run; an
 /// object Git does not declare is kept whole only when it is ours; another
 /// application's is dropped.
 #[tokio::test]
@@ -231,12 +231,19 @@ async fn a_listed_page_keeps_only_what_later_steps_read() {
         .expect("kept");
     assert!(same.1.unchanged);
     assert_eq!(same.1.health, Some(Health::Current));
-    assert!(same.1.object.pointer("/metadata/managedFields").is_none());
-    assert!(same.1.object.get("status").is_none());
-    assert_eq!(
-        same.1.object.pointer("/metadata/uid"),
-        Some(&Value::from("u"))
+    // Only what pairing and the plan read again: no data, status or
+    // managedFields; the uid, labels and kind stay.
+    let kept = &same.1.object;
+    assert!(kept.pointer("/metadata/managedFields").is_none(), "{kept}");
+    assert!(kept.get("status").is_none(), "{kept}");
+    assert!(kept.get("data").is_none(), "{kept}");
+    assert_eq!(kept.pointer("/metadata/uid"), Some(&Value::from("u")));
+    assert!(
+        kept.pointer("/metadata/labels/applyset.kubernetes.io~1part-of")
+            .is_some(),
+        "{kept}"
     );
+    assert_eq!(kept["kind"], "ConfigMap");
 
     let edited = k
         .sift(
@@ -258,4 +265,35 @@ async fn a_listed_page_keeps_only_what_later_steps_read() {
     other["metadata"]["name"] = Value::from("theirs");
     other["metadata"]["labels"] = serde_json::json!({"app": "theirs"});
     assert!(k.sift(&configmaps, other, &wanted).is_none());
+}
+
+/// An unchanged object keeps what pairing and the plan's policy read: its
+/// identity, uid, labels, deletion state and mooring's annotations, not
+/// another tool's (kubectl's last-applied copy can be as big as the
+/// object) nor its spec or data.
+#[test]
+fn an_unchanged_objects_essentials_are_its_identity_labels_and_policy() {
+    let object = serde_json::json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {
+            "name": "web", "namespace": "shop", "uid": "u1", "resourceVersion": "9",
+            "labels": {"app": "web"}, "finalizers": ["x/y"],
+            "annotations": {
+                "mooring.dev/apply": "create-only",
+                "kubectl.kubernetes.io/last-applied-configuration": "{...}"
+            }
+        },
+        "spec": {"replicas": 3}, "status": {"readyReplicas": 3}
+    });
+    assert_eq!(
+        essentials(object),
+        serde_json::json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {
+                "name": "web", "namespace": "shop", "uid": "u1",
+                "labels": {"app": "web"}, "finalizers": ["x/y"],
+                "annotations": {"mooring.dev/apply": "create-only"}
+            }
+        })
+    );
 }
