@@ -222,13 +222,10 @@ async fn a_listed_page_keeps_only_what_later_steps_read() {
         v
     };
     let id = &k.applyset.id;
-    let same = k
-        .sift(
-            &configmaps,
-            live(apply_body(&desired[0], &configmaps, id), "1"),
-            &wanted,
-        )
-        .expect("kept");
+    // What the server holds of `desired[i]`, with `x` as its data.
+    let listed = |i: usize, x: &str| live(apply_body(&desired[i], &configmaps, id), x);
+    let sift = |object: Value| k.sift(&configmaps, object, &wanted);
+    let same = sift(listed(0, "1")).expect("kept");
     assert!(same.1.unchanged);
     assert_eq!(same.1.health, Some(Health::Current));
     // Only what pairing and the plan read again: no data, status or
@@ -245,26 +242,20 @@ async fn a_listed_page_keeps_only_what_later_steps_read() {
     );
     assert_eq!(kept["kind"], "ConfigMap");
 
-    let edited = k
-        .sift(
-            &configmaps,
-            live(apply_body(&desired[1], &configmaps, id), "2"),
-            &wanted,
-        )
-        .expect("kept");
+    let edited = sift(listed(1, "2")).expect("kept");
     assert!(!edited.1.unchanged);
     assert!(edited.1.object.pointer("/metadata/managedFields").is_some());
 
-    let ours = live(apply_body(&desired[0], &configmaps, id), "1");
+    let ours = listed(0, "1");
     let mut gone = ours.clone();
     gone["metadata"]["name"] = Value::from("gone");
-    let kept = k.sift(&configmaps, gone, &wanted).expect("ours is kept");
+    let kept = sift(gone).expect("ours is kept");
     assert!(kept.1.object.pointer("/metadata/managedFields").is_some());
 
     let mut other = ours;
     other["metadata"]["name"] = Value::from("theirs");
     other["metadata"]["labels"] = serde_json::json!({"app": "theirs"});
-    assert!(k.sift(&configmaps, other, &wanted).is_none());
+    assert!(sift(other).is_none());
 }
 
 /// An unchanged object keeps what pairing and the plan's policy read: its
