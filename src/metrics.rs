@@ -623,6 +623,18 @@ mod tests {
         assert!(!text.contains("revision=\"abc123\""), "{text}");
         assert!(text.contains("revision=\"def456\""));
         assert!(text.contains("mooring_sync_total{result=\"success\",source=\"web\"} 5"));
+
+        // A drift check is counted as one, not as a sync.
+        let mut check = outcome(plan(A, A));
+        check.drift_check = true;
+        m.observe(&check);
+        let text = m.encode();
+        assert!(text.contains("mooring_sync_total{result=\"success\",source=\"web\"} 5"));
+        assert!(
+            text.contains("mooring_drift_checks_total{result=\"success\",source=\"web\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("mooring_drift_check_duration_seconds_count{source=\"web\"} 1"));
     }
 
     #[test]
