@@ -72,4 +72,11 @@ async fn a_cached_reading_of_the_served_documents_equals_the_fetched_one() {
         fetched.group_versions.len()
     );
     assert!(fetched.group_versions == cached.group_versions);
+    for (discovery, document) in cached.each() {
+        let document = document.unwrap();
+        assert!(
+            document.pointer("/components/schemas").is_some(),
+            "{discovery}"
+        );
+    }
 }

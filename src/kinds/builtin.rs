@@ -221,8 +221,21 @@ pub fn definition_of(
 pub struct Served {
     /// `gitVersion` from `/version`.
     pub server: String,
-    /// (APIResourceList, OpenAPI v3 document) per group version.
-    pub group_versions: Vec<(Value, Value)>,
+    /// (APIResourceList, OpenAPI v3 document as JSON text) per group
+    /// version. A document is parsed only while it is read
+    /// ([`Served::each`]): parsed, all of a server's take several times
+    /// their text's 7 MB.
+    pub group_versions: Vec<(Value, Vec<u8>)>,
+}
+
+impl Served {
+    /// Each group version's discovery document and its parsed OpenAPI
+    /// document, one at a time.
+    pub fn each(&self) -> impl Iterator<Item = (&Value, Result<Value, serde_json::Error>)> {
+        self.group_versions
+            .iter()
+            .map(|(discovery, text)| (discovery, serde_json::from_slice(text)))
+    }
 }
 
 /// Makes the table file's text from what a server serves: every resource
@@ -231,7 +244,9 @@ pub struct Served {
 pub fn generate(served: &Served) -> Result<String, TableError> {
     let mut components = Map::new();
     let mut kinds: Vec<(String, String, &'static str, String)> = Vec::new();
-    for (discovery, document) in &served.group_versions {
+    for (discovery, document) in served.each() {
+        let document = document
+            .map_err(|e| TableError::Shape(format!("an OpenAPI document does not parse: {e}")))?;
         let group_version = discovery
             .get("groupVersion")
             .and_then(Value::as_str)

@@ -31,7 +31,10 @@ impl Cluster {
         let mut slots = Slots::default();
         let mut differs = BTreeSet::new();
         let table = builtin::table().ok();
-        for (discovery, document) in &served.group_versions {
+        for (discovery, document) in served.each() {
+            let Ok(document) = document else {
+                continue;
+            };
             let Some(group_version) = discovery.get("groupVersion").and_then(Value::as_str) else {
                 continue;
             };
@@ -114,7 +117,7 @@ mod tests {
         }}});
         Served {
             server: "v9.9.9".into(),
-            group_versions: vec![(discovery, document)],
+            group_versions: vec![(discovery, serde_json::to_vec(&document).unwrap())],
         }
     }
 

@@ -15,26 +15,20 @@ use crate::kinds::builtin::Served;
 
 /// Documents read before, by their URL (`?hash=` is the content's hash,
 /// which the server also sends as the ETag): the discovery document, and
-/// the OpenAPI document as JSON text. A daemon keeps this for its whole
-/// life, and the text (about 7 MB for a v1.37.2 server) is several times
-/// smaller than the parsed documents; it is parsed again only when a new
-/// revision is validated.
+/// the OpenAPI document as JSON text, as [`Served`] holds them. A daemon
+/// keeps this for its whole life, and the text (about 7 MB for a v1.37.2
+/// server) is several times smaller than the parsed documents.
 #[derive(Default)]
 pub(super) struct Cache(Mutex<HashMap<String, (Value, Vec<u8>)>>);
 
 impl Cache {
-    fn get(&self, url: &str) -> Option<(Value, Value)> {
-        let map = self.0.lock().ok()?;
-        let (discovery, text) = map.get(url)?;
-        Some((discovery.clone(), serde_json::from_slice(text).ok()?))
+    fn get(&self, url: &str) -> Option<(Value, Vec<u8>)> {
+        self.0.lock().ok()?.get(url).cloned()
     }
 
-    fn put(&self, url: &str, discovery: &Value, document: &Value) {
-        let Ok(text) = serde_json::to_vec(document) else {
-            return;
-        };
+    fn put(&self, url: &str, pair: &(Value, Vec<u8>)) {
         if let Ok(mut map) = self.0.lock() {
-            map.insert(url.to_string(), (discovery.clone(), text));
+            map.insert(url.to_string(), pair.clone());
         }
     }
 }
@@ -112,8 +106,14 @@ impl Kubernetes {
                 }
                 other => other?,
             };
-            self.served.put(url, &discovery, &document);
-            group_versions.push((discovery, document));
+            // Kept as text from here on: parsed, it is several times bigger.
+            let Ok(text) = serde_json::to_vec(&document) else {
+                continue;
+            };
+            drop(document);
+            let pair = (discovery, text);
+            self.served.put(url, &pair);
+            group_versions.push(pair);
         }
         Ok(Served {
             server,
