@@ -515,29 +515,21 @@ impl Engine {
                     .filter(|(_, a)| **a == Some(i))
                     .map(|(k, _)| k)
                     .collect();
-                let together = match (mine.first(), mine.last()) {
-                    (Some(&a), Some(&b)) => b - a + 1 == mine.len(),
-                    _ => true,
+                let Some((&first, &last)) = mine.first().zip(mine.last()) else {
+                    return std::borrow::Cow::Borrowed(&desired[..0]);
                 };
-                let owned = mine.iter().all(|&k| {
-                    backend::is_owned(
-                        desired[k]
-                            .value
-                            .pointer("/metadata/labels")
-                            .and_then(serde_json::Value::as_object),
-                        &self.source,
-                    )
-                });
-                match (mine.first(), mine.last()) {
-                    (Some(&a), Some(&b)) if together && owned => {
-                        std::borrow::Cow::Borrowed(&desired[a..=b])
-                    }
-                    (None, _) | (_, None) => std::borrow::Cow::Borrowed(&desired[..0]),
-                    _ => std::borrow::Cow::Owned(
+                let labelled = |k: &usize| {
+                    let labels = desired[*k].value.pointer("/metadata/labels");
+                    backend::is_owned(labels.and_then(serde_json::Value::as_object), &self.source)
+                };
+                if last - first + 1 == mine.len() && mine.iter().all(labelled) {
+                    std::borrow::Cow::Borrowed(&desired[first..=last])
+                } else {
+                    std::borrow::Cow::Owned(
                         mine.iter()
                             .map(|&k| backend::with_ownership(&desired[k], &self.source))
                             .collect(),
-                    ),
+                    )
                 }
             })
             .collect()

@@ -43,15 +43,20 @@ fn a_host_must_match_the_installed_crd_scope() {
     assert!(e.contains("set metadata.namespace"), "{e}");
 }
 
-#[test]
-fn a_live_object_is_handled_by_its_uid_collection_and_name() {
-    let configmaps = Resource {
+/// The resource serving ConfigMaps.
+fn configmaps() -> Resource {
+    Resource {
         group: String::new(),
         version: "v1".into(),
         kind: "ConfigMap".into(),
         plural: "configmaps".into(),
         namespaced: true,
-    };
+    }
+}
+
+#[test]
+fn a_live_object_is_handled_by_its_uid_collection_and_name() {
+    let configmaps = configmaps();
     let live = serde_json::json!({"metadata": {"name": "a", "namespace": "apps", "uid": "u1"}});
     assert_eq!(
         handle(&configmaps, &live),
@@ -189,13 +194,7 @@ async fn a_listed_page_keeps_only_what_later_steps_read() {
         1,
         std::time::Duration::from_secs(1),
     );
-    let configmaps = Resource {
-        group: String::new(),
-        version: "v1".into(),
-        kind: "ConfigMap".into(),
-        plural: "configmaps".into(),
-        namespaced: true,
-    };
+    let configmaps = configmaps();
     let desired = crate::manifest::from_test_yaml(
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: same, namespace: apps}\ndata: {x: '1'}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: edited, namespace: apps}\ndata: {x: '1'}\n",
     );
