@@ -24,6 +24,17 @@ const FLUX_SSA: &str = "kustomize.toolkit.fluxcd.io/ssa";
 const FLUX_PRUNE: &str = "kustomize.toolkit.fluxcd.io/prune";
 const ARGO_SYNC_OPTIONS: &str = "argocd.argoproj.io/sync-options";
 
+/// Every annotation this module reads: all a backend needs to keep of an
+/// object's annotations for its policy to be judged.
+pub const ANNOTATIONS: [&str; 6] = [
+    APPLY_ANNOTATION,
+    PRUNE_ANNOTATION,
+    REPLACE_ANNOTATION,
+    FLUX_SSA,
+    FLUX_PRUNE,
+    ARGO_SYNC_OPTIONS,
+];
+
 fn annotation<'a>(object: Option<&'a Value>, key: &str) -> Option<&'a str> {
     object?
         .get("metadata")?

@@ -45,8 +45,8 @@ use crate::backend::{
 use crate::finding::Finding;
 use crate::kinds::{self, Holds, Scope};
 use crate::manifest::{Manifest, ObjectId};
-use crate::plan::Handle;
 use crate::plan::health::{self, Health};
+use crate::plan::{Handle, policy};
 
 /// A kind by (group, version, kind).
 type Gvk = (String, String, String);
@@ -95,14 +95,48 @@ struct Target<'a> {
     served: bool,
 }
 
-/// A live object as observe keeps it from its LIST page.
+/// A live object as observe keeps it from its LIST page, with what
+/// pairing and pruning read of it judged there, as the page arrives.
 struct Live {
+    /// Whole, for a dry run or a prune decision; of an object whose apply
+    /// changes nothing, only its policy annotations ([`policy_of`]).
     object: Value,
     /// Applying its desired object was found to change nothing
-    /// ([`fields::unchanged`]), so only its [`essentials`] were kept.
+    /// ([`fields::unchanged`]).
     unchanged: bool,
     /// A desired object's health, judged before its `status` was dropped.
     health: Option<Health>,
+    /// Where it is: its uid, collection and name.
+    handle: Option<Handle>,
+    /// Whose it is, by its labels.
+    membership: Membership,
+    /// It is being deleted.
+    terminating: bool,
+}
+
+impl Live {
+    /// Judges `object` (of `resource`) and keeps what later steps read of
+    /// it: all of it, or only its policy when `unchanged`.
+    fn judged(
+        resource: &Resource,
+        object: Value,
+        membership: Membership,
+        unchanged: bool,
+        health: Option<Health>,
+    ) -> Live {
+        Live {
+            handle: handle(resource, &object),
+            terminating: terminating(&object),
+            object: if unchanged {
+                policy_of(&object)
+            } else {
+                object
+            },
+            unchanged,
+            health,
+            membership,
+        }
+    }
 }
 
 /// A dry run to make: the index of the desired object (in `desired` and
@@ -265,59 +299,35 @@ fn target_key(t: &Target<'_>) -> LiveKey {
     )
 }
 
-/// What the steps after [`Kubernetes::sift`] read of an object whose apply
-/// changes nothing: its kind, name and namespace, its uid (the handle),
-/// labels (whose it is), deletion state (terminating) and mooring's
-/// annotations (its policy). Its spec, data and status, often most of it,
-/// are not read again.
-fn essentials(object: Value) -> Value {
-    const META: [&str; 7] = [
-        "name",
-        "namespace",
-        "uid",
-        "labels",
-        "deletionTimestamp",
-        "finalizers",
-        "annotations",
-    ];
-    let Value::Object(mut root) = object else {
-        return object;
-    };
-    let mut out = Map::new();
-    for key in ["apiVersion", "kind"] {
-        if let Some(v) = root.remove(key) {
-            out.insert(key.to_string(), v);
-        }
+/// What the plan reads of an object whose apply changes nothing, once
+/// pairing has its identity, owner and deletion state: the annotations
+/// that set its policy ([`policy::ANNOTATIONS`], Flux's and Argo CD's
+/// spellings included), as `{"metadata": {"annotations": …}}`, or `{}`
+/// without any. Its spec, data, status and other metadata, often most of
+/// it, are not read again, so they are not kept.
+fn policy_of(object: &Value) -> Value {
+    let kept: Map<String, Value> = object
+        .pointer("/metadata/annotations")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .filter(|(key, _)| policy::ANNOTATIONS.contains(&key.as_str()))
+        .map(|(key, value)| (key.clone(), value.clone()))
+        .collect();
+    if kept.is_empty() {
+        return Value::Object(Map::new());
     }
-    if let Some(Value::Object(mut meta)) = root.remove("metadata") {
-        let mut kept = Map::new();
-        for key in META {
-            if let Some(v) = meta.remove(key) {
-                kept.insert(key.to_string(), v);
-            }
-        }
-        if let Some(Value::Object(notes)) = kept.get_mut("annotations") {
-            notes.retain(|k, _| k.starts_with("mooring.dev/"));
-            if notes.is_empty() {
-                kept.remove("annotations");
-            }
-        }
-        out.insert("metadata".to_string(), Value::Object(kept));
-    }
-    Value::Object(out)
+    serde_json::json!({"metadata": {"annotations": kept}})
 }
 
 /// The live objects of every LIST by identity; of an object listed twice,
 /// the first LIST's copy (unfiltered lists sort first).
-fn index_live(
-    mut lists: Vec<(ListJob, Vec<(LiveKey, Live)>)>,
-) -> BTreeMap<LiveKey, (Resource, Live)> {
+fn index_live(mut lists: Vec<(ListJob, Vec<(LiveKey, Live)>)>) -> BTreeMap<LiveKey, Live> {
     lists.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut live: BTreeMap<LiveKey, (Resource, Live)> = BTreeMap::new();
-    for (job, items) in lists {
+    let mut live: BTreeMap<LiveKey, Live> = BTreeMap::new();
+    for (_, items) in lists {
         for (key, item) in items {
-            live.entry(key)
-                .or_insert_with(|| (job.resource.clone(), item));
+            live.entry(key).or_insert(item);
         }
     }
     live
@@ -564,7 +574,7 @@ impl Kubernetes {
     fn pair(
         &self,
         targets: &[Target<'_>],
-        live: &mut BTreeMap<LiveKey, (Resource, Live)>,
+        live: &mut BTreeMap<LiveKey, Live>,
     ) -> (Vec<Observed>, Vec<DryRunJob>) {
         let mut out: Vec<Observed> = Vec::with_capacity(targets.len());
         let mut dry_runs = Vec::new();
@@ -576,7 +586,7 @@ impl Kubernetes {
                 api_version: m.api_version.clone(),
                 file: m.file.clone(),
                 line: m.line,
-                desired: Some(m.value.clone()),
+                desired: None,
                 live: None,
                 owned: false,
                 update: UpdateStrategy::InPlace,
@@ -584,18 +594,18 @@ impl Kubernetes {
                 notes: Vec::new(),
                 health: None,
             };
-            if let Some((
-                live_resource,
-                Live {
-                    object,
-                    unchanged,
-                    health,
-                },
-            )) = live.remove(&key)
+            if let Some(Live {
+                object,
+                unchanged,
+                health,
+                handle,
+                membership,
+                terminating,
+            }) = live.remove(&key)
             {
                 o.health = health;
-                o.handle = handle(&live_resource, &object);
-                match self.membership(&object) {
+                o.handle = handle;
+                match membership {
                     Membership::Ours { .. } => o.owned = true,
                     Membership::LegacyDefault => o.notes.push(format!(
                         "adopted: labelled by a mooring source without a name (`{SOURCE_LABEL}: {LEGACY_DEFAULT_SOURCE}`) before inventories; this source declares it and takes it over"
@@ -610,7 +620,7 @@ impl Kubernetes {
                     }
                     Membership::Unowned => {}
                 }
-                if terminating(&object) {
+                if terminating {
                     // Applying to it would change an object about to go:
                     // it is created afresh once it is gone.
                     let why = "the live object is being deleted (Terminating): it is created again once it is gone; re-run then".to_string();
@@ -618,10 +628,12 @@ impl Kubernetes {
                     o.update = UpdateStrategy::Held(why);
                 }
                 if unchanged {
-                    let stripped = fields::without_server_fields(object);
-                    o.desired = Some(stripped.clone());
-                    o.live = Some(stripped);
+                    // Both sides are its policy: the plan reads them
+                    // equal (unchanged) and judges its annotations.
+                    o.desired = Some(object.clone());
+                    o.live = Some(object);
                 } else {
+                    o.desired = Some(m.value.clone());
                     o.live = Some(fields::strip_server_fields(&object));
                     dry_runs.push((out.len(), r.clone(), object));
                 }
@@ -868,14 +880,16 @@ impl Kubernetes {
     /// that has them but no such entry is shown, held, never deleted.
     fn prune_candidates(
         &self,
-        live: BTreeMap<LiveKey, (Resource, Live)>,
+        live: BTreeMap<LiveKey, Live>,
     ) -> impl Iterator<Item = Observed> + '_ {
         live.into_iter()
-            .map(|(key, (resource, live))| (key, (resource, live.object)))
-            .filter(|(_, (_, object))| {
-                matches!(self.membership(object), Membership::Ours { .. }) && !terminating(object)
+            .filter(|(_, live)| {
+                matches!(live.membership, Membership::Ours { .. })
+                    && !live.terminating
+                    && !live.unchanged
             })
-            .map(|((group, kind, namespace, name), (resource, object))| {
+            .map(|((group, kind, namespace, name), live)| {
+                let object = live.object;
                 let mut notes = if kinds::facts(&group, &kind).holds == Holds::NamespacedObjects {
                     vec![
                         "deleting a Namespace deletes every object in it, mooring's or not"
@@ -901,14 +915,19 @@ impl Kubernetes {
                         namespace,
                         name,
                     },
-                    api_version: resource.api_version(),
+                    // The LIST set it (`list`), as the resource listed.
+                    api_version: object
+                        .get("apiVersion")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string(),
                     file: format!("{BACKEND} {}", self.endpoint),
                     line: 0,
                     desired: None,
                     live: Some(fields::strip_server_fields(&object)),
                     owned: true,
                     update,
-                    handle: handle(&resource, &object),
+                    handle: live.handle,
                     notes,
                     health: None,
                 }
@@ -918,12 +937,14 @@ impl Kubernetes {
     /// What observe keeps of one listed object, decided as its page
     /// arrives, so that LISTs of thousands of objects are never all held
     /// whole:
+    /// - every kept object's handle, owner and deletion state are judged
+    ///   ([`Live::judged`]);
     /// - a desired object's live copy is kept: when applying changes
     ///   nothing ([`fields::unchanged`], the test [`Kubernetes::pair`]
     ///   reads back as `unchanged`), its health is judged and only its
-    ///   [`essentials`] are kept, the same on both sides of its row (the
-    ///   plan finds them equal: unchanged); otherwise whole, for its dry
-    ///   run;
+    ///   policy annotations are kept ([`policy_of`]), the same on both
+    ///   sides of its row (the plan finds them equal: unchanged);
+    ///   otherwise whole, for its dry run;
     /// - an object Git does not declare is kept whole only when it is ours
     ///   ([`Kubernetes::prune_candidates`] reads its `managedFields`);
     /// - any other object (another application's in the same namespace,
@@ -931,33 +952,21 @@ impl Kubernetes {
     fn sift(
         &self,
         resource: &Resource,
-        mut object: Value,
+        object: Value,
         wanted: &HashMap<LiveKey, &Target<'_>>,
     ) -> Option<(LiveKey, Live)> {
         let key = live_key(resource, &object)?;
+        let membership = self.membership(&object);
         let Some(t) = wanted.get(&key) else {
-            return matches!(self.membership(&object), Membership::Ours { .. }).then_some((
-                key,
-                Live {
-                    object,
-                    unchanged: false,
-                    health: None,
-                },
-            ));
+            return matches!(membership, Membership::Ours { .. })
+                .then(|| (key, Live::judged(resource, object, membership, false, None)));
         };
         let health = Some(health::of(&resource.group, &resource.kind, &object));
         let body = apply_body(t.manifest, &t.resource, &self.applyset.id);
         let unchanged = fields::unchanged(&body, &object, &self.field_manager);
-        if unchanged {
-            object = essentials(object);
-        }
         Some((
             key,
-            Live {
-                object,
-                unchanged,
-                health,
-            },
+            Live::judged(resource, object, membership, unchanged, health),
         ))
     }
 

@@ -227,19 +227,20 @@ async fn a_listed_page_keeps_only_what_later_steps_read() {
     let same = sift(listed(0, "1")).expect("kept");
     assert!(same.1.unchanged);
     assert_eq!(same.1.health, Some(Health::Current));
-    // Only what pairing and the plan read again: no data, status or
-    // managedFields; the uid, labels and kind stay.
-    let kept = &same.1.object;
-    assert!(kept.pointer("/metadata/managedFields").is_none(), "{kept}");
-    assert!(kept.get("status").is_none(), "{kept}");
-    assert!(kept.get("data").is_none(), "{kept}");
-    assert_eq!(kept.pointer("/metadata/uid"), Some(&Value::from("u")));
-    assert!(
-        kept.pointer("/metadata/labels/applyset.kubernetes.io~1part-of")
-            .is_some(),
-        "{kept}"
+    // Only what pairing and the plan read again, judged as the page
+    // arrives: its handle, owner and deletion state, and no body at all
+    // (no data, status, labels or managedFields) without a policy.
+    assert_eq!(same.1.object, serde_json::json!({}));
+    assert_eq!(
+        same.1.handle,
+        Some(Handle::Kubernetes {
+            uid: "u".into(),
+            collection: "/api/v1/namespaces/apps/configmaps".into(),
+            name: "same".into()
+        })
     );
-    assert_eq!(kept["kind"], "ConfigMap");
+    assert_eq!(same.1.membership, Membership::Ours { legacy: false });
+    assert!(!same.1.terminating);
 
     let edited = sift(listed(1, "2")).expect("kept");
     assert!(!edited.1.unchanged);
@@ -257,12 +258,12 @@ async fn a_listed_page_keeps_only_what_later_steps_read() {
     assert!(sift(other).is_none());
 }
 
-/// An unchanged object keeps what pairing and the plan's policy read: its
-/// identity, uid, labels, deletion state and mooring's annotations, not
-/// another tool's (kubectl's last-applied copy can be as big as the
-/// object) nor its spec or data.
+/// Of an unchanged object, the plan reads only its policy: mooring's
+/// annotations and Flux's and Argo CD's spellings of them, not another
+/// tool's (kubectl's last-applied copy can be as big as the object), nor
+/// its spec, data, labels or status.
 #[test]
-fn an_unchanged_objects_essentials_are_its_identity_labels_and_policy() {
+fn an_unchanged_objects_policy_is_all_its_annotations_the_plan_reads() {
     let object = serde_json::json!({
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {
@@ -270,20 +271,22 @@ fn an_unchanged_objects_essentials_are_its_identity_labels_and_policy() {
             "labels": {"app": "web"}, "finalizers": ["x/y"],
             "annotations": {
                 "mooring.dev/apply": "create-only",
+                "kustomize.toolkit.fluxcd.io/prune": "disabled",
+                "argocd.argoproj.io/sync-options": "Prune=false",
                 "kubectl.kubernetes.io/last-applied-configuration": "{...}"
             }
         },
         "spec": {"replicas": 3}, "status": {"readyReplicas": 3}
     });
     assert_eq!(
-        essentials(object),
-        serde_json::json!({
-            "apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {
-                "name": "web", "namespace": "shop", "uid": "u1",
-                "labels": {"app": "web"}, "finalizers": ["x/y"],
-                "annotations": {"mooring.dev/apply": "create-only"}
-            }
-        })
+        policy_of(&object),
+        serde_json::json!({"metadata": {"annotations": {
+            "mooring.dev/apply": "create-only",
+            "kustomize.toolkit.fluxcd.io/prune": "disabled",
+            "argocd.argoproj.io/sync-options": "Prune=false"
+        }}})
     );
+    let mut plain = object;
+    plain["metadata"]["annotations"] = serde_json::json!({"team": "shop"});
+    assert_eq!(policy_of(&plain), serde_json::json!({}));
 }
