@@ -7,7 +7,9 @@
 //! gone from Git, has none, so a scrape grows with drift, not with the
 //! number of objects managed (20,000 objects in sync: no series). The
 //! counts per kind are `mooring_drifted_resources` and
-//! `mooring_managed_resources`.
+//! `mooring_managed_resources`. Likewise `mooring_resource_health` has a
+//! series only for an object that is not healthy (0 in progress, -1
+//! failed), counted per kind by `mooring_unhealthy_resources`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
@@ -36,6 +38,7 @@ pub struct Metrics {
     resource_health: IntGaugeVec,
     drifted_resources: IntGaugeVec,
     managed_resources: IntGaugeVec,
+    unhealthy_resources: IntGaugeVec,
     sync_total: IntCounterVec,
     sync_duration: HistogramVec,
     drift_checks: IntCounterVec,
@@ -67,6 +70,8 @@ struct Seen {
     objects: BTreeSet<ObjectLabels>,
     /// The objects with a `mooring_resource_health` series.
     health: BTreeSet<ObjectLabels>,
+    /// The (backend, kind) pairs with a `mooring_unhealthy_resources` series.
+    health_kinds: BTreeSet<(String, String)>,
     kinds: BTreeSet<(String, String)>,
     info: Option<(String, String)>,
     policies: BTreeSet<String>,
@@ -132,7 +137,7 @@ impl Metrics {
             resource_health: int_gauge(
                 &r,
                 "mooring_resource_health",
-                "1 when the live object is healthy (kstatus's rules), 0 while in progress, -1 when it failed",
+                "0 while the live object is in progress (kstatus's rules), -1 when it failed; a healthy object has no series",
                 &["source", "backend", "kind", "namespace", "name"],
             )?,
             drifted_resources: int_gauge(
@@ -145,6 +150,12 @@ impl Metrics {
                 &r,
                 "mooring_managed_resources",
                 "Objects mooring manages",
+                &source_kind,
+            )?,
+            unhealthy_resources: int_gauge(
+                &r,
+                "mooring_unhealthy_resources",
+                "Objects whose live state is not healthy (in progress or failed), as of the last sync or drift check",
                 &source_kind,
             )?,
             sync_total: counter(
@@ -340,23 +351,29 @@ impl Metrics {
         seen.kinds = counts.into_keys().collect();
     }
 
-    /// Health per object, as of the last sync or drift check; the series
-    /// of an object no longer read go.
+    /// Health per object that is not healthy, as of the last sync or
+    /// drift check (a healthy object, or one no longer read, has no
+    /// series), and the unhealthy count per kind read.
     pub fn record_health(&self, source: &str, health: &[crate::engine::ObjectHealth]) {
         use crate::plan::health::Health;
         let mut now = BTreeSet::new();
+        let mut counts: BTreeMap<(String, String), i64> = BTreeMap::new();
         for h in health {
+            let unhealthy = counts
+                .entry((h.backend.clone(), h.id.kind.clone()))
+                .or_default();
+            let value = match h.health {
+                Health::Current => continue,
+                Health::InProgress(_) => 0,
+                Health::Failed(_) => -1,
+            };
+            *unhealthy += 1;
             let labels: ObjectLabels = [
                 h.backend.clone(),
                 h.id.kind.clone(),
                 h.id.namespace.clone().unwrap_or_default(),
                 h.id.name.clone(),
             ];
-            let value = match h.health {
-                Health::Current => 1,
-                Health::InProgress(_) => 0,
-                Health::Failed(_) => -1,
-            };
             self.resource_health
                 .with_label_values(&[source, &labels[0], &labels[1], &labels[2], &labels[3]])
                 .set(value);
@@ -369,7 +386,20 @@ impl Metrics {
                 .resource_health
                 .remove_label_values(&[source, &gone[0], &gone[1], &gone[2], &gone[3]]);
         }
+        for (backend, kind) in &seen.health_kinds {
+            if !counts.contains_key(&(backend.clone(), kind.clone())) {
+                let _ = self
+                    .unhealthy_resources
+                    .remove_label_values(&[source, backend, kind]);
+            }
+        }
+        for ((backend, kind), unhealthy) in &counts {
+            self.unhealthy_resources
+                .with_label_values(&[source, backend, kind])
+                .set(*unhealthy);
+        }
         seen.health = now;
+        seen.health_kinds = counts.into_keys().collect();
     }
 
     /// What an apply did, per change.
@@ -638,7 +668,7 @@ mod tests {
     }
 
     #[test]
-    fn health_per_object_and_series_of_objects_gone_are_removed() {
+    fn health_per_unhealthy_object_and_series_of_objects_healed_or_gone_are_removed() {
         use crate::engine::ObjectHealth;
         use crate::plan::health::Health;
         let m = Metrics::new().unwrap();
@@ -667,12 +697,20 @@ mod tests {
                 "mooring_resource_health{{backend=\"kubernetes\",kind=\"Deployment\",name=\"{name}\",namespace=\"shop\",source=\"web\"}}"
             )
         };
-        assert!(text.contains(&format!("{} 1", series("a"))), "{text}");
+        let count = "mooring_unhealthy_resources{backend=\"kubernetes\",kind=\"Deployment\",source=\"web\"}";
+        // A healthy object has no series: 20,000 healthy objects cost none.
+        assert!(!text.contains(&series("a")), "{text}");
         assert!(text.contains(&format!("{} 0", series("b"))), "{text}");
         assert!(text.contains(&format!("{} -1", series("c"))), "{text}");
-        m.record_health("web", &[h("a", Health::Current)]);
+        assert!(text.contains(&format!("{count} 2")), "{text}");
+        // b became healthy, c left Git.
+        m.record_health("web", &[h("a", Health::Current), h("b", Health::Current)]);
         let text = m.encode();
-        assert!(!text.contains(&series("b")), "{text}");
+        assert!(!text.contains("mooring_resource_health{"), "{text}");
+        assert!(text.contains(&format!("{count} 0")), "{text}");
+        // No Deployment read any more: its count goes too.
+        m.record_health("web", &[]);
+        assert!(!m.encode().contains(count), "{}", m.encode());
     }
 
     #[test]

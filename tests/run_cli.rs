@@ -285,20 +285,19 @@ async fn the_daemon_follows_new_commits_and_stops_cleanly_on_sigterm(t: Target) 
         serde_json::json!([]),
         "{status}"
     );
-    assert_eq!(
-        sample(
-            &metrics,
-            "mooring_resource_health",
-            &["kind=\"ConfigMap\"", "name=\"app\""]
-        ),
-        Some(1.0),
-        "{metrics}"
-    );
-    assert_eq!(
-        sample(&metrics, "mooring_resource_health", &["kind=\"Namespace\""]),
-        Some(1.0),
-        "{metrics}"
-    );
+    // Healthy objects have no series of their own, only their count.
+    assert!(!metrics.contains("mooring_resource_health{"), "{metrics}");
+    for kind in ["ConfigMap", "Namespace"] {
+        assert_eq!(
+            sample(
+                &metrics,
+                "mooring_unhealthy_resources",
+                &[&format!("kind=\"{kind}\"")]
+            ),
+            Some(0.0),
+            "{metrics}"
+        );
+    }
     let repo = env.dir.path().join("repo");
     write(&repo, "deploy/cm.yaml", &env.ours(&cm("warn")));
     commit_all(&repo, "second");
