@@ -303,12 +303,6 @@ impl Metrics {
             if c.backend.is_empty() || c.action == Action::Declared {
                 continue;
             }
-            let labels: ObjectLabels = [
-                c.backend.clone(),
-                c.id.kind.clone(),
-                c.id.namespace.clone().unwrap_or_default(),
-                c.id.name.clone(),
-            ];
             let drifted = c.action.is_change();
             let entry = counts
                 .entry((c.backend.clone(), c.id.kind.clone()))
@@ -316,6 +310,12 @@ impl Metrics {
             entry.0 += i64::from(drifted);
             entry.1 += 1;
             if drifted {
+                let labels: ObjectLabels = [
+                    c.backend.clone(),
+                    c.id.kind.clone(),
+                    c.id.namespace.clone().unwrap_or_default(),
+                    c.id.name.clone(),
+                ];
                 self.resource_drift
                     .with_label_values(&[source, &labels[0], &labels[1], &labels[2], &labels[3]])
                     .set(1);

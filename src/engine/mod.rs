@@ -698,18 +698,19 @@ impl Engine {
         &self,
         desired: &[Manifest],
     ) -> Result<Option<backend::WatchStream>, BackendError> {
-        let mut per_backend: Vec<Vec<Manifest>> = vec![Vec::new(); self.backends.len()];
-        for m in desired {
-            if let Some(i) = self.backend_for(facts(&m.id).target) {
-                per_backend[i].push(m.clone());
-            }
-        }
+        // Slices of `desired` as `own` laid it out, not copies: a watch
+        // outlives the drift checks it starts.
+        let assigned: Vec<Option<usize>> = desired
+            .iter()
+            .map(|m| self.backend_for(facts(&m.id).target))
+            .collect();
+        let per_backend = self.groups(desired, &assigned);
         let started = futures::future::join_all(
             self.backends
                 .iter()
                 .zip(&per_backend)
                 .filter(|(_, ms)| !ms.is_empty())
-                .map(|(b, ms)| b.watch_boxed(ms)),
+                .map(|(b, ms)| b.watch_boxed(ms.as_ref())),
         )
         .await;
         let mut streams = Vec::new();
