@@ -77,6 +77,15 @@ struct Seen {
     policies: BTreeSet<String>,
 }
 
+/// The (backend, kind) pairs `seen` had a series for that `now` no longer
+/// counts: their series go.
+fn gone_kinds<'a, V>(
+    seen: &'a BTreeSet<(String, String)>,
+    now: &'a BTreeMap<(String, String), V>,
+) -> impl Iterator<Item = &'a (String, String)> {
+    seen.iter().filter(|k| !now.contains_key(*k))
+}
+
 fn int_gauge(
     r: &Registry,
     name: &str,
@@ -329,15 +338,13 @@ impl Metrics {
                 .resource_drift
                 .remove_label_values(&[source, &gone[0], &gone[1], &gone[2], &gone[3]]);
         }
-        for (backend, kind) in seen.kinds.iter() {
-            if !counts.contains_key(&(backend.clone(), kind.clone())) {
-                let _ = self
-                    .drifted_resources
-                    .remove_label_values(&[source, backend, kind]);
-                let _ = self
-                    .managed_resources
-                    .remove_label_values(&[source, backend, kind]);
-            }
+        for (backend, kind) in gone_kinds(&seen.kinds, &counts) {
+            let _ = self
+                .drifted_resources
+                .remove_label_values(&[source, backend, kind]);
+            let _ = self
+                .managed_resources
+                .remove_label_values(&[source, backend, kind]);
         }
         for ((backend, kind), (drifted, managed)) in &counts {
             self.drifted_resources
@@ -386,12 +393,10 @@ impl Metrics {
                 .resource_health
                 .remove_label_values(&[source, &gone[0], &gone[1], &gone[2], &gone[3]]);
         }
-        for (backend, kind) in &seen.health_kinds {
-            if !counts.contains_key(&(backend.clone(), kind.clone())) {
-                let _ = self
-                    .unhealthy_resources
-                    .remove_label_values(&[source, backend, kind]);
-            }
+        for (backend, kind) in gone_kinds(&seen.health_kinds, &counts) {
+            let _ = self
+                .unhealthy_resources
+                .remove_label_values(&[source, backend, kind]);
         }
         for ((backend, kind), unhealthy) in &counts {
             self.unhealthy_resources
