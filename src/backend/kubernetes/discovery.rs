@@ -6,7 +6,9 @@
 //! lifetime, plus at most one refresh when a kind is missing from it (a
 //! CustomResourceDefinition may just have been created). A group-version
 //! the server does not serve (404) is cached as empty, so an unserved kind
-//! costs one request, not one per object.
+//! costs one request, not one per object. A fetch answered before a group
+//! was forgotten (its CRD changed) is never stored after it: each store
+//! names the cache's generation when its fetch began.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -108,17 +110,30 @@ pub enum Lookup {
 /// Discovery results by group-version.
 #[derive(Debug, Default)]
 pub struct Cache {
-    entries: Mutex<HashMap<String, Entry>>,
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    entries: HashMap<String, Entry>,
+    /// Counts the forgets (a group, or all): a fetch begun before one may
+    /// have been answered before a CRD was served, and is not stored.
+    generation: u64,
 }
 
 impl Cache {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The generation a fetch begins in, for [`Cache::store`].
+    pub fn generation(&self) -> u64 {
+        self.lock().generation
     }
 
     pub fn lookup(&self, group: &str, version: &str, kind: &str) -> Lookup {
-        let entries = self.lock();
-        let Some(entry) = entries.get(&api_version(group, version)) else {
+        let state = self.lock();
+        let Some(entry) = state.entries.get(&api_version(group, version)) else {
             return Lookup::Unknown;
         };
         match entry.resources.iter().find(|r| r.kind == kind) {
@@ -131,31 +146,53 @@ impl Cache {
 
     /// Notes that the group-version is being fetched again after a miss.
     pub fn mark_refreshed(&self, group: &str, version: &str) {
-        if let Some(e) = self.lock().get_mut(&api_version(group, version)) {
+        if let Some(e) = self.lock().entries.get_mut(&api_version(group, version)) {
             e.refreshed = true;
         }
     }
 
     /// Whether the group-version has been fetched.
     pub fn has(&self, group: &str, version: &str) -> bool {
-        self.lock().contains_key(&api_version(group, version))
+        self.lock()
+            .entries
+            .contains_key(&api_version(group, version))
     }
 
-    /// Records a fetch; `resources` is empty when the group-version is not
-    /// served.
-    pub fn store(&self, group: &str, version: &str, resources: Vec<Resource>) {
-        let mut entries = self.lock();
-        let entry = entries.entry(api_version(group, version)).or_default();
+    /// Records a fetch begun in `generation`; `resources` is empty when the
+    /// group-version is not served. A fetch older than the last forget is
+    /// dropped (`false`): it may predate a CRD the forget was for.
+    pub fn store(
+        &self,
+        group: &str,
+        version: &str,
+        resources: Vec<Resource>,
+        generation: u64,
+    ) -> bool {
+        let mut state = self.lock();
+        if state.generation != generation {
+            return false;
+        }
+        let entry = state
+            .entries
+            .entry(api_version(group, version))
+            .or_default();
         entry.resources = resources;
+        true
     }
 
     /// Forgets every version of `group` (a CRD of that group changed).
     pub fn forget_group(&self, group: &str) {
-        self.lock().retain(|gv, _| split_api_version(gv).0 != group);
+        let mut state = self.lock();
+        state.generation += 1;
+        state
+            .entries
+            .retain(|gv, _| split_api_version(gv).0 != group);
     }
 
     pub fn clear(&self) {
-        self.lock().clear();
+        let mut state = self.lock();
+        state.generation += 1;
+        state.entries.clear();
     }
 }
 
@@ -185,19 +222,52 @@ mod tests {
     fn a_miss_is_refreshed_once_and_a_group_can_be_forgotten() {
         let cache = Cache::default();
         assert_eq!(cache.lookup("example.com", "v1", "Widget"), Lookup::Unknown);
-        cache.store("example.com", "v1", Vec::new());
+        cache.store("example.com", "v1", Vec::new(), cache.generation());
         assert_eq!(
             cache.lookup("example.com", "v1", "Widget"),
             Lookup::Missing { refreshed: false }
         );
         cache.mark_refreshed("example.com", "v1");
-        cache.store("example.com", "v1", Vec::new());
+        cache.store("example.com", "v1", Vec::new(), cache.generation());
         assert_eq!(
             cache.lookup("example.com", "v1", "Widget"),
             Lookup::Missing { refreshed: true }
         );
         cache.forget_group("example.com");
         assert!(!cache.has("example.com", "v1"));
+        assert_eq!(cache.lookup("example.com", "v1", "Widget"), Lookup::Unknown);
+    }
+
+    /// Two CRDs of one group applied at once: a fetch for the first was
+    /// answered before the second's kind was served, and lands after the
+    /// second's CRD made the group be forgotten. Stored, it would hide the
+    /// new kind (and a refreshed miss is not fetched again).
+    #[test]
+    fn a_fetch_begun_before_a_forget_is_not_stored() {
+        let cache = Cache::default();
+        let widget = Resource {
+            group: "example.com".into(),
+            version: "v1".into(),
+            kind: "Widget".into(),
+            plural: "widgets".into(),
+            namespaced: true,
+        };
+        let stale = cache.generation();
+        cache.forget_group("example.com");
+        assert!(cache.store(
+            "example.com",
+            "v1",
+            vec![widget.clone()],
+            cache.generation()
+        ));
+        assert!(!cache.store("example.com", "v1", Vec::new(), stale));
+        assert_eq!(
+            cache.lookup("example.com", "v1", "Widget"),
+            Lookup::Found(widget)
+        );
+        let before_clear = cache.generation();
+        cache.clear();
+        assert!(!cache.store("example.com", "v1", Vec::new(), before_clear));
         assert_eq!(cache.lookup("example.com", "v1", "Widget"), Lookup::Unknown);
     }
 }

@@ -225,6 +225,7 @@ impl Kubernetes {
     // -- discovery -------------------------------------------------------
 
     async fn fetch_group_version(&self, group: &str, version: &str) -> Result<(), CallError> {
+        let generation = self.discovery.generation();
         let request = http::Request::get(discovery::group_version_path(group, version))
             .body(Vec::new())
             .map_err(|e| CallError::Other(e.to_string()))?;
@@ -233,7 +234,9 @@ impl Kubernetes {
             Err(e) if e.code() == Some(404) => Vec::new(),
             Err(e) => return Err(e),
         };
-        self.discovery.store(group, version, resources);
+        // Dropped if a CRD's group was forgotten meanwhile: the lookup then
+        // finds nothing cached and fetches again.
+        self.discovery.store(group, version, resources, generation);
         Ok(())
     }
 
