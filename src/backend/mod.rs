@@ -329,6 +329,14 @@ pub trait Backend: Send + Sync {
         let _ = desired;
         async { Ok(None) }
     }
+
+    /// The plans made from this backend's rows will carry no diff text
+    /// ([`crate::plan::Diffs::Skipped`]): a create's row then needs only
+    /// what such a plan reads of it, its policy annotations, and the
+    /// backend may leave the rest of the object out of
+    /// [`Observed::desired`] (a first sync of many objects would hold a
+    /// copy of each). The default keeps whole rows.
+    fn skip_diffs(&mut self) {}
 }
 
 /// The object-safe face of [`Backend`], so that the engine can hold a list
@@ -364,11 +372,16 @@ pub trait DynBackend: Send + Sync {
         &'a self,
         change: &'a Change,
     ) -> futures::future::BoxFuture<'a, Result<Option<crate::plan::health::Health>, BackendError>>;
+    fn skip_diffs_dyn(&mut self);
 }
 
 impl<B: Backend> DynBackend for B {
     fn name(&self) -> &'static str {
         Backend::name(self)
+    }
+
+    fn skip_diffs_dyn(&mut self) {
+        Backend::skip_diffs(self)
     }
 
     fn target(&self) -> Target {

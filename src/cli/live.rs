@@ -340,7 +340,7 @@ pub async fn engine(config: &Config) -> anyhow::Result<Engine> {
 /// carries out.
 pub struct LivePlan {
     pub engine: Engine,
-    pub plan: TargetPlan,
+    pub plan: TargetPlan<'static>,
     /// Why deletions were held back, if they were.
     pub held: Option<String>,
     /// The desired side's findings, the plan's, and one per unreachable
@@ -362,7 +362,7 @@ pub async fn plan(
     let findings = std::mem::take(&mut desired.findings);
     let mut manifests = desired.for_targets();
     engine.own(&mut manifests);
-    let mut plan = engine.plan(&manifests).await;
+    let mut plan = engine.plan(&manifests).await.into_owned();
     drop(manifests);
     let held = engine.guard(&mut plan, safety);
     let findings = plan_findings(findings, &plan);
@@ -381,7 +381,7 @@ pub async fn plan(
 }
 
 /// Findings for the plan's header: its own, and one per unreachable target.
-fn plan_findings(desired: Vec<Finding>, plan: &TargetPlan) -> Vec<Finding> {
+fn plan_findings(desired: Vec<Finding>, plan: &TargetPlan<'_>) -> Vec<Finding> {
     let mut findings = desired;
     findings.extend(plan.findings.iter().cloned());
     for (backend, why) in &plan.unreachable {
@@ -394,7 +394,7 @@ fn plan_findings(desired: Vec<Finding>, plan: &TargetPlan) -> Vec<Finding> {
 }
 
 /// What the plan compared, with the targets it could not read.
-fn sides(config: &Config, desired: String, plan: &TargetPlan) -> render::Sides {
+fn sides(config: &Config, desired: String, plan: &TargetPlan<'_>) -> render::Sides {
     render::Sides {
         from: targets_label(config),
         to: desired,

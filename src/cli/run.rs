@@ -125,6 +125,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<i32> {
             }
             let mut engine = config.engine(&source.name).await?;
             engine.stop_on(halt_rx.clone());
+            // The daemon logs and counts changes; it never prints a diff.
+            engine.skip_diffs();
             // --exclude adds to every source's own exclude list.
             let mut source = source.clone();
             source.exclude.extend(args.check.exclude.iter().cloned());

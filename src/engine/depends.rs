@@ -2,6 +2,7 @@
 //! its tier's and above every level of what it depends on, so a stage
 //! holds only changes whose dependencies were applied in earlier stages.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use super::order;
@@ -16,7 +17,7 @@ const PER_TIER: usize = 10_000;
 /// cycle (an error of the desired side already) is cut where it closes.
 pub fn levels(
     changes: &[&Change],
-    desired: &BTreeMap<(String, ObjectId), Manifest>,
+    desired: &BTreeMap<(String, ObjectId), Cow<'_, Manifest>>,
 ) -> BTreeMap<ObjectId, usize> {
     let by_name: BTreeMap<String, &Change> =
         changes.iter().map(|c| (c.id.to_string(), *c)).collect();

@@ -34,6 +34,7 @@ pub mod order;
 
 pub use cap::DeletionCap;
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use futures::StreamExt;
@@ -44,7 +45,7 @@ use crate::finding::Finding;
 use crate::kinds::{self, Holds, KindFacts, Target};
 use crate::manifest::{Manifest, ObjectId};
 use crate::plan::health::Health;
-use crate::plan::{Action, Change, Plan};
+use crate::plan::{Action, Change, Diffs, Plan};
 
 /// What the kind table says of an object's kind.
 fn facts(id: &ObjectId) -> &'static KindFacts {
@@ -64,9 +65,10 @@ pub struct Safety {
     pub force_prune: bool,
 }
 
-/// A plan against live targets.
+/// A plan against live targets; it borrows the desired manifests it was
+/// made from (`'a`), for `apply`.
 #[derive(Debug, Default)]
-pub struct TargetPlan {
+pub struct TargetPlan<'a> {
     pub plan: Plan,
     /// Backends that could not be observed, with why. Nothing of theirs is
     /// applied.
@@ -75,14 +77,34 @@ pub struct TargetPlan {
     /// the same object declared twice for one target.
     pub findings: Vec<Finding>,
     /// The desired manifests (with ownership labels) of the objects the
-    /// plan would change, by backend and id, for `apply`.
-    desired: BTreeMap<(String, ObjectId), Manifest>,
+    /// plan would change, by backend and id, for `apply`: borrowed from the
+    /// planned slice, copied only when [`Engine::plan`] had to label a
+    /// copy (or by [`TargetPlan::into_owned`]).
+    desired: BTreeMap<(String, ObjectId), Cow<'a, Manifest>>,
     /// How many objects were sent to the targets (declarations alone not
     /// counted).
     rendered: usize,
 }
 
-impl TargetPlan {
+impl TargetPlan<'_> {
+    /// The plan with its own copies of the manifests it would apply, so
+    /// that what it was planned from can be dropped (a command's plan
+    /// outlives its desired set; the daemon keeps both and copies
+    /// nothing).
+    pub fn into_owned(self) -> TargetPlan<'static> {
+        TargetPlan {
+            plan: self.plan,
+            unreachable: self.unreachable,
+            findings: self.findings,
+            desired: self
+                .desired
+                .into_iter()
+                .map(|(k, m)| (k, Cow::Owned(m.into_owned())))
+                .collect(),
+            rendered: self.rendered,
+        }
+    }
+
     /// Whether the plan cannot be applied as a whole.
     pub fn failed(&self) -> bool {
         !self.unreachable.is_empty() || self.findings.iter().any(Finding::is_error)
@@ -271,6 +293,8 @@ pub struct Engine {
     /// Told of each change's result as soon as it is known (see
     /// [`Engine::on_result`]).
     progress: Option<Progress>,
+    /// Whether plans carry each change's diff ([`Engine::skip_diffs`]).
+    diffs: Diffs,
 }
 
 /// What [`Engine::on_result`] calls with each change's result.
@@ -325,6 +349,16 @@ impl Engine {
             stop: None,
             wait_timeout: DEFAULT_WAIT,
             progress: None,
+            diffs: Diffs::Rendered,
+        }
+    }
+
+    /// Plans without diff text (`Change::diff` left empty): what the
+    /// daemon wants, as it logs and counts changes but never prints them.
+    pub fn skip_diffs(&mut self) {
+        self.diffs = Diffs::Skipped;
+        for b in &mut self.backends {
+            b.skip_diffs_dyn();
         }
     }
 
@@ -398,7 +432,7 @@ impl Engine {
     /// [`Target`]. Declaration-only kinds are listed as declared. Each
     /// backend gets a slice of `desired` when it is labelled and grouped
     /// ([`Engine::own`]), else labelled copies.
-    pub async fn plan(&self, desired: &[Manifest]) -> TargetPlan {
+    pub async fn plan<'a>(&self, desired: &'a [Manifest]) -> TargetPlan<'a> {
         let mut out = TargetPlan::default();
         let mut assigned: Vec<Option<usize>> = Vec::with_capacity(desired.len());
         let mut declared = Vec::new();
@@ -468,7 +502,7 @@ impl Engine {
         )
         .await;
         let mut plan = Plan::from_changes(declared);
-        for ((b, ms), result) in self.backends.iter().zip(&groups).zip(observed) {
+        for ((b, ms), result) in self.backends.iter().zip(groups).zip(observed) {
             match result {
                 Ok(observed) => {
                     out.findings.extend(
@@ -478,7 +512,8 @@ impl Engine {
                             .map(|w| Finding::warning(b.name(), w)),
                     );
                     out.findings.extend(observed.refused);
-                    let planned = crate::plan::plan_observed(b.name(), observed.rows);
+                    let planned =
+                        crate::plan::plan_observed_with(b.name(), observed.rows, self.diffs);
                     // Only what apply may change is kept for it.
                     let changing: BTreeSet<&ObjectId> = planned
                         .changes
@@ -486,9 +521,21 @@ impl Engine {
                         .filter(|c| c.action.is_change())
                         .map(|c| &c.id)
                         .collect();
-                    for m in ms.as_ref().iter().filter(|m| changing.contains(&m.id)) {
-                        out.desired
-                            .insert((b.name().to_string(), m.id.clone()), m.clone());
+                    let kept: Vec<Cow<'a, Manifest>> = match ms {
+                        Cow::Borrowed(ms) => ms
+                            .iter()
+                            .filter(|m| changing.contains(&m.id))
+                            .map(Cow::Borrowed)
+                            .collect(),
+                        Cow::Owned(ms) => ms
+                            .into_iter()
+                            .filter(|m| changing.contains(&m.id))
+                            .map(Cow::Owned)
+                            .collect(),
+                    };
+                    drop(changing);
+                    for m in kept {
+                        out.desired.insert((b.name().to_string(), m.id.clone()), m);
                     }
                     plan = plan.merge(planned);
                 }
@@ -506,7 +553,7 @@ impl Engine {
         &self,
         desired: &'a [Manifest],
         assigned: &[Option<usize>],
-    ) -> Vec<std::borrow::Cow<'a, [Manifest]>> {
+    ) -> Vec<Cow<'a, [Manifest]>> {
         (0..self.backends.len())
             .map(|i| {
                 let mine: Vec<usize> = assigned
@@ -516,16 +563,16 @@ impl Engine {
                     .map(|(k, _)| k)
                     .collect();
                 let Some((&first, &last)) = mine.first().zip(mine.last()) else {
-                    return std::borrow::Cow::Borrowed(&desired[..0]);
+                    return Cow::Borrowed(&desired[..0]);
                 };
                 let labelled = |k: &usize| {
                     let labels = desired[*k].value.pointer("/metadata/labels");
                     backend::is_owned(labels.and_then(serde_json::Value::as_object), &self.source)
                 };
                 if last - first + 1 == mine.len() && mine.iter().all(labelled) {
-                    std::borrow::Cow::Borrowed(&desired[first..=last])
+                    Cow::Borrowed(&desired[first..=last])
                 } else {
-                    std::borrow::Cow::Owned(
+                    Cow::Owned(
                         mine.iter()
                             .map(|&k| backend::with_ownership(&desired[k], &self.source))
                             .collect(),
@@ -728,7 +775,7 @@ impl Engine {
 
     /// Marks the deletions that must not happen, with why. Returns the
     /// reason deletions were held back as a whole, if they were.
-    pub fn guard(&self, plan: &mut TargetPlan, safety: &Safety) -> Option<String> {
+    pub fn guard(&self, plan: &mut TargetPlan<'_>, safety: &Safety) -> Option<String> {
         if safety.prune {
             plan.hold_deletions_for_errors();
         }
@@ -825,7 +872,7 @@ impl Engine {
     /// to them), and last of what remains ([`backend::Backend::end_apply`]:
     /// every row but the deletions carried out). A backend whose
     /// `begin_apply` fails has none of its changes made.
-    pub async fn apply(&self, plan: &TargetPlan) -> Report {
+    pub async fn apply(&self, plan: &TargetPlan<'_>) -> Report {
         let mut report = Report::default();
         let mut failed_namespaces: BTreeSet<(String, String)> = BTreeSet::new();
         let mut not_begun: BTreeMap<&str, String> = BTreeMap::new();
@@ -947,7 +994,9 @@ impl Engine {
                         let want = if c.action == Action::Delete {
                             None
                         } else {
-                            desired.get(&(c.backend.clone(), c.id.clone()))
+                            desired
+                                .get(&(c.backend.clone(), c.id.clone()))
+                                .map(|m| m.as_ref())
                         };
                         let outcome = match self.unready_dependencies(want, &plan.plan).await {
                             Some(reason) => Outcome::Skipped { reason },
@@ -1056,10 +1105,8 @@ fn said_once<'a>(error: &'a str, backend: &str, object: &str) -> std::borrow::Co
     let repeated = format!(": {object}: ");
     match rest.split_once(&repeated) {
         // Only right after a `file:line` (no space in it).
-        Some((place, tail)) if !place.contains(' ') => {
-            std::borrow::Cow::Owned(format!("{place}: {tail}"))
-        }
-        _ => std::borrow::Cow::Borrowed(rest),
+        Some((place, tail)) if !place.contains(' ') => Cow::Owned(format!("{place}: {tail}")),
+        _ => Cow::Borrowed(rest),
     }
 }
 

@@ -165,13 +165,47 @@ async fn namespaces_come_first_and_a_second_run_changes_nothing() {
 async fn applied_objects_carry_the_ownership_labels() {
     let memory = Memory::default();
     let engine = Engine::new(vec![Box::new(memory)], "test", 4);
-    let plan = engine.plan(&manifests(SET)).await;
+    let desired = manifests(SET);
+    let plan = engine.plan(&desired).await;
     let m = plan.desired.values().next().unwrap();
     let labels = m
         .value
         .pointer("/metadata/labels")
         .and_then(Value::as_object);
     assert!(is_owned(labels, "test"));
+}
+
+/// The daemon's plans (`skip_diffs`) say the same changes, with no text,
+/// and still borrow the manifests they would apply: no copy is made.
+#[tokio::test]
+async fn a_plan_without_diffs_has_the_same_changes_and_borrows_its_manifests() {
+    let desired = manifests(SET);
+    let mut engine = Engine::new(vec![Box::new(Memory::default())], "test", 4);
+    let with = engine.plan(&desired).await;
+    engine.skip_diffs();
+    let without = engine.plan(&desired).await;
+    let actions = |p: &TargetPlan<'_>| -> Vec<(Action, String)> {
+        p.plan
+            .changes
+            .iter()
+            .map(|c| (c.action, c.id.to_string()))
+            .collect()
+    };
+    assert_eq!(actions(&with), actions(&without));
+    assert!(with.plan.changes.iter().all(|c| !c.diff.is_empty()));
+    assert!(without.plan.changes.iter().all(|c| c.diff.is_empty()));
+    let mut owned = desired.clone();
+    engine.own(&mut owned);
+    let plan = engine.plan(&owned).await;
+    assert!(!plan.desired.is_empty());
+    assert!(
+        plan.desired.values().all(|m| matches!(m, Cow::Borrowed(_))),
+        "a labelled, grouped desired set is lent to apply, not copied"
+    );
+    assert!(
+        with.desired.values().all(|m| matches!(m, Cow::Owned(_))),
+        "an unlabelled one is labelled in copies"
+    );
 }
 
 #[tokio::test]
@@ -221,7 +255,8 @@ async fn deletions_wait_for_prune_and_respect_the_cap() {
 #[tokio::test]
 async fn an_empty_render_deletes_nothing_unless_allowed() {
     let engine = Engine::new(vec![Box::new(Memory::default())], "test", 4);
-    let plan = engine.plan(&manifests(SET)).await;
+    let desired = manifests(SET);
+    let plan = engine.plan(&desired).await;
     engine.apply(&plan).await;
     let mut plan = engine.plan(&[]).await;
     let lenient = Safety {
@@ -300,7 +335,8 @@ async fn creates_do_not_raise_the_deletion_cap() {
     let other: String = (0..10)
         .map(|i| format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: other-{i}, namespace: other}}\n---\n"))
         .collect();
-    let mut plan = engine.plan(&manifests(&other)).await;
+    let desired = manifests(&other);
+    let mut plan = engine.plan(&desired).await;
     assert_eq!(
         (plan.plan.summary.create, plan.plan.summary.delete),
         (10, 2)
@@ -412,10 +448,12 @@ async fn replaces_count_against_the_deletion_cap() {
             "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: frozen-a}}\ndata: {{x: '{v}'}}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: frozen-b}}\ndata: {{x: '{v}'}}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: c}}\n"
         )
     };
-    let plan = engine.plan(&manifests(&text("1"))).await;
+    let desired = manifests(&text("1"));
+    let plan = engine.plan(&desired).await;
     engine.apply(&plan).await;
     // Two of three managed objects are replaced (deleted first): over 30%.
-    let mut plan = engine.plan(&manifests(&text("2"))).await;
+    let desired = manifests(&text("2"));
+    let mut plan = engine.plan(&desired).await;
     assert_eq!(plan.plan.summary.replace, 2);
     let why = engine.guard(&mut plan, &prune()).unwrap();
     assert!(why.contains("2 deletions (2 of them replaces"), "{why}");
@@ -423,7 +461,8 @@ async fn replaces_count_against_the_deletion_cap() {
     assert_eq!(engine.apply(&plan).await.results.len(), 0);
     // Prune off does not hold a replace back: it is not a deletion of
     // something Git dropped.
-    let mut plan = engine.plan(&manifests(&text("2"))).await;
+    let desired = manifests(&text("2"));
+    let mut plan = engine.plan(&desired).await;
     let lenient = Safety {
         max_deletions: DeletionCap::Count(5),
         ..Safety::default()
@@ -435,18 +474,16 @@ async fn replaces_count_against_the_deletion_cap() {
 #[tokio::test]
 async fn no_deletion_runs_after_a_failed_change() {
     let engine = Engine::new(vec![Box::new(Memory::default())], "test", 4);
-    let plan = engine
-        .plan(&manifests(
-            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: old}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: keep}\n",
-        ))
-        .await;
+    let desired = manifests(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: old}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: keep}\n",
+    );
+    let plan = engine.plan(&desired).await;
     engine.apply(&plan).await;
     // `old` leaves Git, and the new object fails to be created.
-    let mut plan = engine
-        .plan(&manifests(
-            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: keep}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: fail-new}\n",
-        ))
-        .await;
+    let desired = manifests(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: keep}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: fail-new}\n",
+    );
+    let mut plan = engine.plan(&desired).await;
     let forced = Safety {
         force_prune: true,
         ..prune()
@@ -481,7 +518,8 @@ async fn with_prune_off_only_the_replaces_count_against_the_cap() {
     // One replace and two deletions of five managed objects: the cap (30%,
     // 1) holds the deletions only because prune is off; the replace alone
     // is within the cap and goes ahead, not held for prune being off.
-    let mut plan = engine.plan(&manifests(&text("2", false))).await;
+    let desired = manifests(&text("2", false));
+    let mut plan = engine.plan(&desired).await;
     assert_eq!(
         (plan.plan.summary.replace, plan.plan.summary.delete),
         (1, 2)
@@ -508,11 +546,8 @@ async fn only_a_failed_create_update_or_replace_holds_deletions() {
         memory.live.lock().unwrap().insert(m.id.clone(), m.value);
     }
     let engine = Engine::new(vec![Box::new(memory)], "test", 4);
-    let mut plan = engine
-        .plan(&manifests(
-            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: keep}\n",
-        ))
-        .await;
+    let desired = manifests("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: keep}\n");
+    let mut plan = engine.plan(&desired).await;
     let forced = Safety {
         force_prune: true,
         ..prune()
@@ -536,7 +571,8 @@ async fn a_plan_with_errors_holds_its_deletions_with_why() {
         .await;
     // `old` moved to a kind no target handles: an error of the plan.
     let moved = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: keep}\n---\napiVersion: flintlock.liquidmetal.dev/v1alpha1\nkind: MicroVM\nmetadata: {name: old}\n";
-    let mut plan = engine.plan(&manifests(moved)).await;
+    let desired = manifests(moved);
+    let mut plan = engine.plan(&desired).await;
     assert!(plan.failed());
     let forced = Safety {
         force_prune: true,
@@ -551,7 +587,8 @@ async fn a_plan_with_errors_holds_its_deletions_with_why() {
     assert_eq!(hold_kind(Action::Delete, why), "failed_changes");
     assert_eq!(plan.plan.summary.blocked, 1);
     // With prune off the deletion is not held: it was never to be made.
-    let mut plan = engine.plan(&manifests(moved)).await;
+    let desired = manifests(moved);
+    let mut plan = engine.plan(&desired).await;
     engine.guard(&mut plan, &Safety::default());
     assert!(plan.held().is_empty());
 }

@@ -319,8 +319,24 @@ pub fn pair(
 
 /// Plans what one backend observed: create what is only desired, delete
 /// what is only live and owned, and update (or replace, as the backend
-/// says) what differs.
+/// says) what differs. Each change carries its diff.
 pub fn plan_observed(backend: &str, observed: Vec<Observed>) -> Plan {
+    plan_observed_with(backend, observed, Diffs::Rendered)
+}
+
+/// Whether a plan's changes carry their diff text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Diffs {
+    /// Each change's masked, unified diff (what `plan` and `apply` print).
+    Rendered,
+    /// None (`Change::diff` empty): for the daemon, which reads the
+    /// actions and ids, never the text, and so neither renders every
+    /// changed object as YAML nor keeps it.
+    Skipped,
+}
+
+/// [`plan_observed`], with or without the diffs.
+pub fn plan_observed_with(backend: &str, observed: Vec<Observed>, diffs: Diffs) -> Plan {
     let mut changes = Vec::with_capacity(observed.len());
     for o in observed {
         let want = o.desired.as_ref().map(|v| normalize_object(&o.id, v));
@@ -376,7 +392,7 @@ pub fn plan_observed(backend: &str, observed: Vec<Observed>) -> Plan {
                 UpdateStrategy::Held(why) => (Action::Update, Some(why.clone())),
             },
         };
-        let diff = if action == Action::Unchanged {
+        let diff = if action == Action::Unchanged || diffs == Diffs::Skipped {
             String::new()
         } else {
             diff(&o.id, have.as_ref(), want.as_ref())

@@ -709,10 +709,11 @@ impl SourceRunner {
             );
         }
         if let Some(f) = plan.findings.iter().find(|f| f.is_error()) {
+            let failed = Some(f.to_string());
             return Attempt {
-                plan: plan.plan.clone(),
+                plan: plan.plan,
                 report: None,
-                failed: Some(f.to_string()),
+                failed,
                 held,
             };
         }
@@ -734,7 +735,7 @@ impl SourceRunner {
             }
         }
         Attempt {
-            plan: plan.plan.clone(),
+            plan: plan.plan,
             report,
             failed,
             held,

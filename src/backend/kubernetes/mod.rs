@@ -127,6 +127,9 @@ pub struct Kubernetes {
     /// when conflicts are not forced (a manual edit is what a heal undoes;
     /// any other manager's field is still a conflict).
     heal: bool,
+    /// The plans made from its rows carry diffs (the default); when not
+    /// ([`Backend::skip_diffs`]), a create's row holds only its policy.
+    diffs: bool,
     concurrency: usize,
     discovery: discovery::Cache,
     /// Where the client configuration came from, for the line that says
@@ -189,6 +192,7 @@ impl Kubernetes {
             force: target.force_conflicts,
             take_over_managers: target.take_over_managers.clone(),
             heal: false,
+            diffs: true,
             concurrency: concurrency.max(1),
             discovery: discovery::Cache::default(),
             namespace: crate::manifest::DEFAULT_NAMESPACE.to_string(),
@@ -279,6 +283,10 @@ impl Kubernetes {
 impl Backend for Kubernetes {
     fn name(&self) -> &'static str {
         BACKEND
+    }
+
+    fn skip_diffs(&mut self) {
+        self.diffs = false;
     }
 
     fn target(&self) -> Target {

@@ -633,13 +633,18 @@ impl Kubernetes {
                     o.desired = Some(object.clone());
                     o.live = Some(object);
                 } else {
-                    o.desired = Some(m.value.clone());
+                    // Its dry run's answer replaces this (or observe
+                    // fails): meanwhile it marks the row desired.
+                    o.desired = Some(policy_of(&m.value));
                     o.live = Some(fields::strip_server_fields(&object));
                     dry_runs.push((out.len(), r.clone(), object));
                 }
-            } else {
+            } else if self.diffs {
                 // What the create sends: labelled a member of the set.
                 o.desired = Some(apply_body(m, r, &self.applyset.id));
+            } else {
+                // No diff is shown: the plan reads only its policy.
+                o.desired = Some(policy_of(&m.value));
             }
             out.push(o);
         }

@@ -290,3 +290,49 @@ fn an_unchanged_objects_policy_is_all_its_annotations_the_plan_reads() {
     plain["metadata"]["annotations"] = serde_json::json!({"team": "shop"});
     assert_eq!(policy_of(&plain), serde_json::json!({}));
 }
+
+/// The row of a create holds what the create sends when the plan shows
+/// diffs, and only the policy the plan reads when it does not (the
+/// daemon's plans): a first sync of many objects holds no copy of each.
+#[tokio::test]
+async fn a_create_row_without_diffs_holds_only_its_policy() {
+    let client = kube::Client::try_from(kube::Config::new(
+        "http://127.0.0.1:9".parse().expect("a URL"),
+    ))
+    .expect("a client");
+    let target = crate::backend::kubernetes::KubernetesTarget::default();
+    let mut k = Kubernetes::from_client(
+        client,
+        "http://127.0.0.1:9",
+        &target,
+        "web",
+        1,
+        std::time::Duration::from_secs(1),
+    );
+    let configmaps = configmaps();
+    let desired = crate::manifest::from_test_yaml(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: new\n  namespace: apps\n  annotations: {mooring.dev/apply: create-only, team: x}\ndata: {x: '1'}\n",
+    );
+    let targets: Vec<Target<'_>> = desired
+        .iter()
+        .map(|manifest| Target {
+            manifest,
+            resource: configmaps.clone(),
+            served: true,
+        })
+        .collect();
+    let (rows, _) = k.pair(&targets, &mut BTreeMap::new());
+    assert_eq!(
+        rows[0].desired,
+        Some(apply_body(&desired[0], &configmaps, &k.applyset.id))
+    );
+    crate::backend::Backend::skip_diffs(&mut k);
+    let (rows, _) = k.pair(&targets, &mut BTreeMap::new());
+    assert_eq!(
+        rows[0].desired,
+        Some(
+            serde_json::json!({"metadata": {"annotations": {"mooring.dev/apply": "create-only"}}})
+        )
+    );
+    assert_eq!(rows[0].live, None);
+}
