@@ -58,6 +58,9 @@ pub struct PolicySet {
 }
 
 const PACKAGES: &[&str] = &["main", "mooring"];
+
+/// The package of the rule that reads every conventional rule at once.
+const BATCH_PACKAGE: &str = "mooring_internal_batch";
 const RULES: &[(&str, Severity)] = &[
     ("deny", Severity::Error),
     ("violation", Severity::Error),
@@ -173,6 +176,22 @@ impl PolicySet {
         }
         add_data(&mut engine, dir)?;
         rules.sort_by(|a, b| a.0.cmp(&b.0));
+        // One rule that reads every conventional rule, each as `[]` when
+        // undefined or `[value]`: one evaluation per document, so helper
+        // rules that several of them use are computed once.
+        let batch = format!(
+            "package {BATCH_PACKAGE}\n\nimport rego.v1\n\nresults := [\n{}]\n",
+            rules
+                .iter()
+                .map(|(rule, _)| format!("\t[x | x := {rule}],\n"))
+                .collect::<String>()
+        );
+        engine
+            .add_policy(format!("{BATCH_PACKAGE}.rego"), batch)
+            .map_err(|e| PolicyError::Parse {
+                path: PathBuf::from(format!("{BATCH_PACKAGE}.rego")),
+                message: e.to_string(),
+            })?;
         Ok(PolicySet {
             engine,
             rules,
@@ -187,17 +206,33 @@ impl PolicySet {
 
     /// Evaluates every rule against one manifest.
     pub fn evaluate(&mut self, input: &Value) -> Result<Vec<PolicyResult>, PolicyError> {
+        if self.rules.is_empty() {
+            return Ok(Vec::new());
+        }
         self.engine.set_input(RegoValue::from(input.clone()));
+        let batch = format!("data.{BATCH_PACKAGE}.results");
+        let value = self
+            .engine
+            .eval_rule(batch)
+            .map_err(|e| PolicyError::Eval {
+                rule: self
+                    .rules
+                    .iter()
+                    .map(|(r, _)| r.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                message: e.to_string(),
+            })?;
+        let values = match serde_json::to_value(&value).unwrap_or(Value::Null) {
+            Value::Array(values) => values,
+            _ => Vec::new(),
+        };
         let mut out = Vec::new();
-        for (rule, severity) in &self.rules {
-            let value = self
-                .engine
-                .eval_rule(rule.clone())
-                .map_err(|e| PolicyError::Eval {
-                    rule: rule.clone(),
-                    message: e.to_string(),
-                })?;
-            let json = serde_json::to_value(&value).unwrap_or(Value::Null);
+        for ((rule, severity), value) in self.rules.iter().zip(values) {
+            let json = match value {
+                Value::Array(mut defined) if !defined.is_empty() => defined.swap_remove(0),
+                _ => Value::Null,
+            };
             let items = match json {
                 Value::Array(items) => items,
                 Value::Null => Vec::new(),
@@ -362,6 +397,48 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
+    }
+
+    /// All rules are read in one evaluation per document: a complete rule
+    /// undefined for one document says nothing, and a rule that fails as
+    /// it is evaluated (two values for one complete rule) is an error,
+    /// never a silent pass.
+    #[test]
+    fn undefined_rules_say_nothing_and_failing_ones_are_errors() {
+        let dir = dir_with(&[
+            (
+                "one.rego",
+                "package main
+deny := \"no name\" if not input.metadata.name
+",
+            ),
+            (
+                "two.rego",
+                "package mooring
+warn contains \"w\" if input.kind == \"W\"
+violation := 1 if input.kind == \"Both\"
+violation := 2 if input.kind == \"Both\"
+",
+            ),
+        ]);
+        let mut set = PolicySet::load(dir.path()).unwrap();
+        let named = serde_json::json!({"kind": "W", "metadata": {"name": "a"}});
+        let results = set.evaluate(&named).unwrap();
+        assert_eq!(
+            results
+                .iter()
+                .map(|r| (r.policy.as_str(), r.message.as_str()))
+                .collect::<Vec<_>>(),
+            vec![("mooring.warn", "w")]
+        );
+        let results = set.evaluate(&serde_json::json!({"kind": "X"})).unwrap();
+        assert_eq!(results.len(), 1);
+        assert_eq!(results[0].message, "no name");
+        assert_eq!(results[0].severity, Severity::Error);
+        let err = set
+            .evaluate(&serde_json::json!({"kind": "Both", "metadata": {"name": "a"}}))
+            .expect_err("a conflict is an error");
+        assert!(err.to_string().contains("data.mooring.violation"), "{err}");
     }
 
     #[test]
