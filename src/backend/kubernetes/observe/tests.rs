@@ -43,6 +43,35 @@ fn a_host_must_match_the_installed_crd_scope() {
     assert!(e.contains("set metadata.namespace"), "{e}");
 }
 
+/// A backend for `target` whose server is never reached: for the steps
+/// that read no network.
+fn offline(target: &crate::backend::kubernetes::KubernetesTarget) -> Kubernetes {
+    let client = kube::Client::try_from(kube::Config::new(
+        "http://127.0.0.1:9".parse().expect("a URL"),
+    ))
+    .expect("a client");
+    Kubernetes::from_client(
+        client,
+        "http://127.0.0.1:9",
+        target,
+        "web",
+        1,
+        std::time::Duration::from_secs(1),
+    )
+}
+
+/// Each of `desired` as a target `resource` serves.
+fn served_as<'a>(desired: &'a [Manifest], resource: &Resource) -> Vec<Target<'a>> {
+    desired
+        .iter()
+        .map(|manifest| Target {
+            manifest,
+            resource: resource.clone(),
+            served: true,
+        })
+        .collect()
+}
+
 /// The resource serving ConfigMaps.
 fn configmaps() -> Resource {
     Resource {
@@ -181,31 +210,13 @@ fn deleting_a_namespace_or_crd_names_what_it_takes_along() {
 /// application's is dropped.
 #[tokio::test]
 async fn a_listed_page_keeps_only_what_later_steps_read() {
-    let client = kube::Client::try_from(kube::Config::new(
-        "http://127.0.0.1:9".parse().expect("a URL"),
-    ))
-    .expect("a client");
     let target = crate::backend::kubernetes::KubernetesTarget::default();
-    let k = Kubernetes::from_client(
-        client,
-        "http://127.0.0.1:9",
-        &target,
-        "web",
-        1,
-        std::time::Duration::from_secs(1),
-    );
+    let k = offline(&target);
     let configmaps = configmaps();
     let desired = crate::manifest::from_test_yaml(
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: same, namespace: apps}\ndata: {x: '1'}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: edited, namespace: apps}\ndata: {x: '1'}\n",
     );
-    let targets: Vec<Target<'_>> = desired
-        .iter()
-        .map(|manifest| Target {
-            manifest,
-            resource: configmaps.clone(),
-            served: true,
-        })
-        .collect();
+    let targets = served_as(&desired, &configmaps);
     let wanted: HashMap<LiveKey, &Target<'_>> =
         targets.iter().map(|t| (target_key(t), t)).collect();
     // What the server holds after mooring applied `body`.
@@ -296,31 +307,13 @@ fn an_unchanged_objects_policy_is_all_its_annotations_the_plan_reads() {
 /// daemon's plans): a first sync of many objects holds no copy of each.
 #[tokio::test]
 async fn a_create_row_without_diffs_holds_only_its_policy() {
-    let client = kube::Client::try_from(kube::Config::new(
-        "http://127.0.0.1:9".parse().expect("a URL"),
-    ))
-    .expect("a client");
     let target = crate::backend::kubernetes::KubernetesTarget::default();
-    let mut k = Kubernetes::from_client(
-        client,
-        "http://127.0.0.1:9",
-        &target,
-        "web",
-        1,
-        std::time::Duration::from_secs(1),
-    );
+    let mut k = offline(&target);
     let configmaps = configmaps();
     let desired = crate::manifest::from_test_yaml(
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: new\n  namespace: apps\n  annotations: {mooring.dev/apply: create-only, team: x}\ndata: {x: '1'}\n",
     );
-    let targets: Vec<Target<'_>> = desired
-        .iter()
-        .map(|manifest| Target {
-            manifest,
-            resource: configmaps.clone(),
-            served: true,
-        })
-        .collect();
+    let targets = served_as(&desired, &configmaps);
     let (rows, _) = k.pair(&targets, &mut BTreeMap::new());
     assert_eq!(
         rows[0].desired,
