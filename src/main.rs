@@ -13,8 +13,8 @@ fn main() {
 /// and memory freed in one arena is not reused by another. The daemon's
 /// runtime threads take turns with the same large structures (the desired
 /// set, LIST pages, the plan), so each arena grows to their size: with two
-/// arenas its peak RSS at 10,000 objects fell by 7% (`cargo bench --bench
-/// daemon`), and `validate` kept its speed. `MALLOC_ARENA_MAX` or
+/// arenas its peak RSS at 10,000 objects fell by about 5% (VmHWM, a real
+/// kube-apiserver), and `validate` kept its speed. `MALLOC_ARENA_MAX` or
 /// `GLIBC_TUNABLES`, when set, are left to decide.
 fn fewer_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]

@@ -4,8 +4,10 @@
 //! files only for [`run_tests`]); every `*.json` file under its `data/`
 //! folder is merged into `data`. For each manifest, with `input` set to the
 //! manifest, mooring reads the sets `deny`, `violation` (errors) and `warn`
-//! (warnings) of `package main` and `package mooring`. A set element is a
-//! message string or an object `{"msg", "policy", "field"}`.
+//! (warnings) of `package main` and `package mooring`, all in one
+//! evaluation (a generated rule reads each), so helper rules they share are
+//! computed once per manifest. A set element is a message string or an
+//! object `{"msg", "policy", "field"}`.
 
 use std::path::{Path, PathBuf};
 
@@ -210,10 +212,9 @@ impl PolicySet {
             return Ok(Vec::new());
         }
         self.engine.set_input(RegoValue::from(input.clone()));
-        let batch = format!("data.{BATCH_PACKAGE}.results");
         let value = self
             .engine
-            .eval_rule(batch)
+            .eval_rule(format!("data.{BATCH_PACKAGE}.results"))
             .map_err(|e| PolicyError::Eval {
                 rule: self
                     .rules
@@ -223,9 +224,19 @@ impl PolicySet {
                     .join(", "),
                 message: e.to_string(),
             })?;
+        // One entry per rule, always: anything else is never read as
+        // "no findings".
         let values = match serde_json::to_value(&value).unwrap_or(Value::Null) {
-            Value::Array(values) => values,
-            _ => Vec::new(),
+            Value::Array(values) if values.len() == self.rules.len() => values,
+            other => {
+                return Err(PolicyError::Eval {
+                    rule: format!("data.{BATCH_PACKAGE}.results"),
+                    message: format!(
+                        "expected one result for each of {} rules, got {other}",
+                        self.rules.len()
+                    ),
+                });
+            }
         };
         let mut out = Vec::new();
         for ((rule, severity), value) in self.rules.iter().zip(values) {
@@ -408,17 +419,11 @@ mod tests {
         let dir = dir_with(&[
             (
                 "one.rego",
-                "package main
-deny := \"no name\" if not input.metadata.name
-",
+                "package main\ndeny := \"no name\" if not input.metadata.name\n",
             ),
             (
                 "two.rego",
-                "package mooring
-warn contains \"w\" if input.kind == \"W\"
-violation := 1 if input.kind == \"Both\"
-violation := 2 if input.kind == \"Both\"
-",
+                "package mooring\nwarn contains \"w\" if input.kind == \"W\"\nviolation := 1 if input.kind == \"Both\"\nviolation := 2 if input.kind == \"Both\"\n",
             ),
         ]);
         let mut set = PolicySet::load(dir.path()).unwrap();
