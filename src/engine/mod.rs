@@ -521,21 +521,18 @@ impl Engine {
                         .filter(|c| c.action.is_change())
                         .map(|c| &c.id)
                         .collect();
-                    let kept: Vec<Cow<'a, Manifest>> = match ms {
-                        Cow::Borrowed(ms) => ms
-                            .iter()
-                            .filter(|m| changing.contains(&m.id))
-                            .map(Cow::Borrowed)
-                            .collect(),
-                        Cow::Owned(ms) => ms
-                            .into_iter()
-                            .filter(|m| changing.contains(&m.id))
-                            .map(Cow::Owned)
-                            .collect(),
-                    };
-                    drop(changing);
-                    for m in kept {
-                        out.desired.insert((b.name().to_string(), m.id.clone()), m);
+                    let key = |m: &Manifest| (b.name().to_string(), m.id.clone());
+                    match ms {
+                        Cow::Borrowed(ms) => out.desired.extend(
+                            ms.iter()
+                                .filter(|m| changing.contains(&m.id))
+                                .map(|m| (key(m), Cow::Borrowed(m))),
+                        ),
+                        Cow::Owned(ms) => out.desired.extend(
+                            ms.into_iter()
+                                .filter(|m| changing.contains(&m.id))
+                                .map(|m| (key(&m), Cow::Owned(m))),
+                        ),
                     }
                     plan = plan.merge(planned);
                 }

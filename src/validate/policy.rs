@@ -61,8 +61,10 @@ pub struct PolicySet {
 
 const PACKAGES: &[&str] = &["main", "mooring"];
 
-/// The package of the rule that reads every conventional rule at once.
+/// The package of the rule that reads every conventional rule at once,
+/// and that rule's path.
 const BATCH_PACKAGE: &str = "mooring_internal_batch";
+const BATCH_RULE: &str = "data.mooring_internal_batch.results";
 const RULES: &[(&str, Severity)] = &[
     ("deny", Severity::Error),
     ("violation", Severity::Error),
@@ -212,25 +214,25 @@ impl PolicySet {
             return Ok(Vec::new());
         }
         self.engine.set_input(RegoValue::from(input.clone()));
-        let value = self
-            .engine
-            .eval_rule(format!("data.{BATCH_PACKAGE}.results"))
-            .map_err(|e| PolicyError::Eval {
-                rule: self
-                    .rules
-                    .iter()
-                    .map(|(r, _)| r.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                message: e.to_string(),
-            })?;
+        let value =
+            self.engine
+                .eval_rule(BATCH_RULE.to_string())
+                .map_err(|e| PolicyError::Eval {
+                    rule: self
+                        .rules
+                        .iter()
+                        .map(|(r, _)| r.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    message: e.to_string(),
+                })?;
         // One entry per rule, always: anything else is never read as
         // "no findings".
         let values = match serde_json::to_value(&value).unwrap_or(Value::Null) {
             Value::Array(values) if values.len() == self.rules.len() => values,
             other => {
                 return Err(PolicyError::Eval {
-                    rule: format!("data.{BATCH_PACKAGE}.results"),
+                    rule: BATCH_RULE.to_string(),
                     message: format!(
                         "expected one result for each of {} rules, got {other}",
                         self.rules.len()

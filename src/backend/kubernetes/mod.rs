@@ -127,9 +127,10 @@ pub struct Kubernetes {
     /// when conflicts are not forced (a manual edit is what a heal undoes;
     /// any other manager's field is still a conflict).
     heal: bool,
-    /// The plans made from its rows carry diffs (the default); when not
-    /// ([`Backend::skip_diffs`]), a create's row holds only its policy.
-    diffs: bool,
+    /// Whether the plans made from its rows carry diffs (the default);
+    /// when not ([`Backend::skip_diffs`]), a create's row holds only its
+    /// policy.
+    diffs: crate::plan::Diffs,
     concurrency: usize,
     discovery: discovery::Cache,
     /// Where the client configuration came from, for the line that says
@@ -192,7 +193,7 @@ impl Kubernetes {
             force: target.force_conflicts,
             take_over_managers: target.take_over_managers.clone(),
             heal: false,
-            diffs: true,
+            diffs: crate::plan::Diffs::Rendered,
             concurrency: concurrency.max(1),
             discovery: discovery::Cache::default(),
             namespace: crate::manifest::DEFAULT_NAMESPACE.to_string(),
@@ -286,7 +287,7 @@ impl Backend for Kubernetes {
     }
 
     fn skip_diffs(&mut self) {
-        self.diffs = false;
+        self.diffs = crate::plan::Diffs::Skipped;
     }
 
     fn target(&self) -> Target {

@@ -639,7 +639,7 @@ impl Kubernetes {
                     o.live = Some(fields::strip_server_fields(&object));
                     dry_runs.push((out.len(), r.clone(), object));
                 }
-            } else if self.diffs {
+            } else if self.diffs == crate::plan::Diffs::Rendered {
                 // What the create sends: labelled a member of the set.
                 o.desired = Some(apply_body(m, r, &self.applyset.id));
             } else {
