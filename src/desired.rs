@@ -259,6 +259,9 @@ impl Stages<'_, '_> {
             .map(|(m, _)| m)
             .collect();
         self.translator.part(&vms);
+        // What is not kept is freed by the thread pool, not here: the
+        // next part waits for this thread, not for the pool.
+        let mut done: Vec<serde_json::Value> = Vec::new();
         for mut m in manifests {
             if self.keep == Keep::Identities {
                 self.identities.push(Identity {
@@ -267,16 +270,22 @@ impl Stages<'_, '_> {
                     line: m.line,
                 });
                 match read_after(&m) {
-                    After::Nothing => continue,
+                    After::Nothing => {
+                        done.push(std::mem::take(&mut m.value));
+                        continue;
+                    }
                     // Kept by name and place only.
                     After::Identity => {
-                        m.value = serde_json::Value::Null;
+                        done.push(std::mem::take(&mut m.value));
                         m.lines = Default::default();
                     }
                     After::Whole => {}
                 }
             }
             self.kept.push(m);
+        }
+        if !done.is_empty() {
+            rayon::spawn(move || drop(done));
         }
     }
 }

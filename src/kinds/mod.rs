@@ -151,6 +151,12 @@ pub fn check_of<T: KindType>(value: &serde_json::Value) -> Vec<Violation> {
     } else {
         value
     };
+    // Most documents deserialize: read them without tracking the path,
+    // which costs about as much again, and read the path only of one that
+    // fails (the same deserializer, so the same error).
+    if let Ok(typed) = T::deserialize(value) {
+        return typed.rules();
+    }
     match serde_path_to_error::deserialize::<_, T>(value) {
         Ok(typed) => typed.rules(),
         Err(e) => {

@@ -126,11 +126,46 @@ impl Manifest {
     }
 }
 
+/// The value at the JSON pointer `pointer`, as [`Value::pointer`] finds
+/// it, but without a new string for each segment: read for every object,
+/// and most segments have no `~` escape to undo.
+pub fn get_pointer<'v>(value: &'v Value, pointer: &str) -> Option<&'v Value> {
+    if pointer.is_empty() {
+        return Some(value);
+    }
+    pointer
+        .strip_prefix('/')?
+        .split('/')
+        .try_fold(value, |v, segment| {
+            let segment: std::borrow::Cow<'_, str> = if segment.contains('~') {
+                segment.replace("~1", "/").replace("~0", "~").into()
+            } else {
+                segment.into()
+            };
+            match v {
+                Value::Object(map) => map.get(segment.as_ref()),
+                // As RFC 6901 reads an index: no sign, no leading zero.
+                Value::Array(items) if !is_signed_or_padded(&segment) => {
+                    segment.parse::<usize>().ok().and_then(|i| items.get(i))
+                }
+                _ => None,
+            }
+        })
+}
+
+fn is_signed_or_padded(index: &str) -> bool {
+    index.starts_with('+') || (index.len() > 1 && index.starts_with('0'))
+}
+
 /// `/spec/interfaces/0/guestMac` → `spec.interfaces[0].guestMac`.
 pub fn field_path(pointer: &str) -> String {
     let mut out = String::new();
     for raw in pointer.split('/').skip(1) {
-        let seg = raw.replace("~1", "/").replace("~0", "~");
+        let seg: std::borrow::Cow<'_, str> = if raw.contains('~') {
+            raw.replace("~1", "/").replace("~0", "~").into()
+        } else {
+            raw.into()
+        };
         if !seg.is_empty() && seg.bytes().all(|b| b.is_ascii_digit()) {
             out.push('[');
             out.push_str(&seg);
@@ -229,7 +264,7 @@ impl<'l> Loader<'l> {
     /// that costs one scan of the bytes, and again while parsing.
     pub fn new(files: &[SourceFile], limits: &'l Limits, apart: Apart) -> Loader<'l> {
         let estimates: Vec<(usize, String)> = files
-            .iter()
+            .par_iter()
             .map(|f| {
                 (
                     crate::source::budget::estimate_documents(&f.bytes),
@@ -679,8 +714,7 @@ fn ignore_annotation(value: &Value) -> Vec<String> {
 /// The items of a list annotation: separated by commas or new lines,
 /// trimmed, empty ones left out.
 pub fn annotation_list(value: &Value, key: &str) -> Vec<String> {
-    value
-        .pointer("/metadata/annotations")
+    get_pointer(value, "/metadata/annotations")
         .and_then(|a| a.get(key))
         .and_then(Value::as_str)
         .map(|text| {
@@ -876,6 +910,36 @@ mod tests {
             path: path.into(),
             rel: path.into(),
             bytes: text.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn pointers_are_read_as_serde_json_reads_them() {
+        let value = serde_json::json!({
+            "metadata": {"annotations": {"a/b": "x", "c~d": "y"}},
+            "list": [1, 2],
+            "": {"": 3},
+        });
+        for pointer in [
+            "",
+            "/metadata",
+            "/metadata/annotations/a~1b",
+            "/metadata/annotations/c~0d",
+            "/metadata/annotations/a/b",
+            "/list/1",
+            "/list/01",
+            "/list/+1",
+            "/list/2",
+            "/list/-",
+            "//",
+            "/metadata/annotations/a~1b/deeper",
+            "metadata",
+        ] {
+            assert_eq!(
+                get_pointer(&value, pointer),
+                value.pointer(pointer),
+                "{pointer}"
+            );
         }
     }
 

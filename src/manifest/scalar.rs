@@ -5,6 +5,8 @@
 //! `on`, `0644`), which [`super::yaml`] reports as warnings. Messages never
 //! echo a value: it may be a secret.
 
+use std::borrow::Cow;
+
 use saphyr_parser::{ScalarStyle, Tag};
 use serde_json::{Number, Value};
 
@@ -51,10 +53,10 @@ pub(super) fn yaml11_surprise(text: &str) -> Option<String> {
 /// `~` → `null`, `0x1F` → `31`, `True` → `true` (as the Kubernetes YAML
 /// reader turns non-string keys into strings).
 pub(super) fn key_text(text: &str) -> Option<String> {
-    let resolved = match resolve_scalar(text, ScalarStyle::Plain, None) {
-        Ok(Value::String(_)) | Err(_) => return None,
-        Ok(Value::Null) => "null".to_string(),
-        Ok(other) => other.to_string(),
+    let resolved = match plain_non_string(text) {
+        Ok(None) | Err(_) => return None,
+        Ok(Some(Value::Null)) => "null".to_string(),
+        Ok(Some(other)) => other.to_string(),
     };
     (resolved != text).then_some(resolved)
 }
@@ -79,11 +81,12 @@ pub(super) fn core_tag(tag: &Tag) -> Option<&str> {
 /// Resolves a scalar by the YAML 1.2 core schema; quoted and block scalars
 /// are always strings.
 pub(super) fn resolve_scalar(
-    text: &str,
+    text: Cow<'_, str>,
     style: ScalarStyle,
     tag: Option<&Tag>,
 ) -> Result<Value, String> {
     if let Some(tag) = tag {
+        let text = text.as_ref();
         return match core_tag(tag) {
             Some("str") | Some("binary") | Some("timestamp") => Ok(Value::String(text.into())),
             Some("null") => Ok(Value::Null),
@@ -104,21 +107,25 @@ pub(super) fn resolve_scalar(
         };
     }
     if style != ScalarStyle::Plain {
-        return Ok(Value::String(text.into()));
+        return Ok(Value::String(text.into_owned()));
     }
+    Ok(plain_non_string(&text)?.unwrap_or_else(|| Value::String(text.into_owned())))
+}
+
+/// A plain scalar's value when the core schema reads it as something other
+/// than a string (null, a boolean, a number); `None` for a string. Most
+/// plain scalars are strings, and this allocates nothing for them.
+fn plain_non_string(text: &str) -> Result<Option<Value>, String> {
     if matches!(text, "" | "~" | "null" | "Null" | "NULL") {
-        return Ok(Value::Null);
+        return Ok(Some(Value::Null));
     }
     if let Some(b) = parse_bool(text) {
-        return Ok(b);
+        return Ok(Some(b));
     }
     if let Some(i) = parse_int(text) {
-        return Ok(i);
+        return Ok(Some(i));
     }
-    if let Some(f) = parse_float(text)? {
-        return Ok(f);
-    }
-    Ok(Value::String(text.into()))
+    parse_float(text)
 }
 
 fn parse_bool(text: &str) -> Option<Value> {
@@ -160,11 +167,10 @@ fn parse_int(text: &str) -> Option<Value> {
 }
 
 fn parse_float(text: &str) -> Result<Option<Value>, String> {
-    let lower = text.to_ascii_lowercase();
-    if matches!(
-        lower.as_str(),
-        ".inf" | "+.inf" | "-.inf" | ".nan" | "+.nan" | "-.nan"
-    ) {
+    if [".inf", "+.inf", "-.inf", ".nan", "+.nan", "-.nan"]
+        .iter()
+        .any(|special| text.eq_ignore_ascii_case(special))
+    {
         return Err(format!(
             "{} is not representable in JSON; quote it if you meant a string",
             text.trim_start_matches(['-', '+'])

@@ -164,6 +164,9 @@ pub(super) fn position_of_char(text: &str, index: usize) -> (usize, usize) {
 /// Unpaired surrogates cannot reach here: they are not valid UTF-8, and
 /// the loader reports them when it decodes the file.
 pub(super) fn forbidden_characters(text: &str) -> Vec<YamlError> {
+    if plain_ascii(text) {
+        return Vec::new();
+    }
     let mut errors = Vec::new();
     let mut more = 0usize;
     let mut last_line = 0;
@@ -206,6 +209,18 @@ pub(super) fn forbidden_characters(text: &str) -> Vec<YamlError> {
         });
     }
     errors
+}
+
+/// Whether `text` is printable ASCII, tabs and line breaks only, as most
+/// manifests are: then no character need be looked at on its own. Read in
+/// blocks without stopping early inside one, which the compiler turns into
+/// wide comparisons.
+fn plain_ascii(text: &str) -> bool {
+    text.as_bytes().chunks(64).all(|block| {
+        block.iter().fold(true, |ok, &b| {
+            ok & ((0x20..=0x7e).contains(&b) | (b == b'\t') | (b == b'\n') | (b == b'\r'))
+        })
+    })
 }
 
 pub(super) const MAX_CHARACTER_ERRORS: usize = 20;

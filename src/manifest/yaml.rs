@@ -13,6 +13,7 @@
 //! by the YAML 1.2 core schema and spots the YAML 1.1 surprises. Neither
 //! imports this file.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use saphyr_parser::{Event, Parser, ScalarStyle, Span, Tag};
@@ -29,58 +30,81 @@ use crate::source::Limits;
 /// Kept compact, since every node of every manifest has an entry and the
 /// index lives as long as the manifest: a sorted slice of (pointer hash,
 /// line), 16 bytes a node, rather than a map of pointer strings (about
-/// 80). Hashes are foldhash's quality variant with a fixed seed (several
-/// times faster than SipHash on these short keys, and every node is
-/// hashed), so the index is deterministic; a collision (odds about n²/2⁶⁵
-/// for n nodes in one document) could only give a finding a wrong line,
-/// never change a value.
+/// 80). A pointer's hash is built a segment at a time from its parent's
+/// ([`child_hash`]), so the reader never writes a pointer out: it hashes
+/// each key or index once, under the hash of the collection it is in.
+/// Hashes are foldhash's quality variant with a fixed seed, so the index is
+/// deterministic; a collision (odds about n²/2⁶⁵ for n nodes in one
+/// document) could only give a finding a wrong line, never change a value.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LineIndex {
     lines: Box<[(u64, u32)]>,
 }
 
-fn pointer_hash(pointer: &str) -> u64 {
+/// The hash of the root pointer, `""`: the document itself.
+const ROOT: u64 = 0;
+
+/// The hash of the pointer to the child `segment` (a key as written,
+/// unescaped, or an index in decimal) of the node whose pointer hashes to
+/// `parent`.
+fn child_hash(parent: u64, segment: &str) -> u64 {
     use std::hash::BuildHasher;
-    foldhash::quality::FixedState::default().hash_one(pointer)
+    foldhash::quality::FixedState::default().hash_one((parent, segment))
+}
+
+/// The hash of the pointer to item `index` of the sequence at `parent`.
+fn item_hash(parent: u64, index: usize) -> u64 {
+    child_hash(parent, itoa::Buffer::new().format(index))
 }
 
 impl LineIndex {
-    /// The line of `pointer`, or of its nearest ancestor that has one.
+    /// The line of `pointer` (an RFC 6901 JSON pointer: `""`, or `/`
+    /// then segments, with `~1` for `/` and `~0` for `~`), or of its
+    /// nearest ancestor that has one.
     pub fn line_of(&self, pointer: &str) -> Option<usize> {
-        let mut p = pointer;
-        loop {
-            let h = pointer_hash(p);
-            if let Ok(i) = self.lines.binary_search_by_key(&h, |(k, _)| *k) {
-                return Some(self.lines[i].1 as usize);
-            }
-            match p.rfind('/') {
-                Some(i) => p = &p[..i],
-                None => return None,
+        let mut hashes = vec![ROOT];
+        if !pointer.is_empty() {
+            let mut hash = ROOT;
+            for segment in pointer.strip_prefix('/')?.split('/') {
+                hash = if segment.contains('~') {
+                    child_hash(hash, &segment.replace("~1", "/").replace("~0", "~"))
+                } else {
+                    child_hash(hash, segment)
+                };
+                hashes.push(hash);
             }
         }
+        hashes.iter().rev().find_map(|h| {
+            let i = self.lines.binary_search_by_key(h, |(k, _)| *k).ok()?;
+            Some(self.lines[i].1 as usize)
+        })
     }
 }
 
-/// A [`LineIndex`] being built: the first line recorded for a pointer wins,
-/// unless it is [`overwrite`](LineBuilder::overwrite)n.
+/// A [`LineIndex`] being built, keyed by pointer hash: the first line
+/// recorded for a pointer wins, unless it is
+/// [`overwrite`](LineBuilder::overwrite)n.
 #[derive(Default)]
 struct LineBuilder {
     /// Keyed by hashes already: hashed again with foldhash's fast variant.
     lines: HashMap<u64, u32, foldhash::fast::FixedState>,
 }
 
+fn line_u32(line: usize) -> u32 {
+    u32::try_from(line).unwrap_or(u32::MAX)
+}
+
 impl LineBuilder {
-    fn insert(&mut self, pointer: &str, line: usize) {
-        self.lines
-            .entry(pointer_hash(pointer))
-            .or_insert(u32::try_from(line).unwrap_or(u32::MAX));
+    fn insert(&mut self, hash: u64, line: usize) {
+        self.lines.entry(hash).or_insert(line_u32(line));
     }
 
-    fn overwrite(&mut self, pointer: &str, line: usize) {
-        self.lines.insert(
-            pointer_hash(pointer),
-            u32::try_from(line).unwrap_or(u32::MAX),
-        );
+    fn overwrite(&mut self, hash: u64, line: usize) {
+        self.lines.insert(hash, line_u32(line));
+    }
+
+    fn get(&self, hash: u64) -> Option<usize> {
+        self.lines.get(&hash).map(|l| *l as usize)
     }
 
     fn finish(&mut self) -> LineIndex {
@@ -175,12 +199,14 @@ pub fn parse_stream(text: &str, limits: &Limits) -> (Vec<Document>, Vec<YamlErro
 enum Frame {
     Seq {
         items: Vec<Value>,
-        pointer: String,
+        /// The hash of the sequence's pointer.
+        pointer: u64,
         anchor: usize,
     },
     Map {
         map: Map<String, Value>,
-        pointer: String,
+        /// The hash of the mapping's pointer.
+        pointer: u64,
         anchor: usize,
         /// The key read, waiting for its value: (key, line, is a `<<` merge).
         key: Option<(String, usize, bool)>,
@@ -204,10 +230,6 @@ struct Builder<'l> {
     /// Whether the document used an alias: only then can a size limit be
     /// an alias bomb.
     aliases: bool,
-}
-
-fn escape_pointer(key: &str) -> String {
-    key.replace('~', "~0").replace('/', "~1")
 }
 
 /// (nodes, bytes of scalar text) of a value.
@@ -271,9 +293,14 @@ impl<'l> Builder<'l> {
             }
             Event::Scalar(text, style, anchor, tag) => {
                 if self.expecting_key() {
-                    return self.on_key(text.as_ref(), style, line);
+                    return self.on_key(text, style, line);
                 }
-                let value = match resolve_scalar(&text, style, tag.as_deref()) {
+                let len = text.len();
+                let surprise = (style == ScalarStyle::Plain && tag.is_none())
+                    .then(|| yaml11_surprise(&text))
+                    .flatten();
+                // The scanner's own string becomes the value: not copied.
+                let value = match resolve_scalar(text, style, tag.as_deref()) {
                     Ok(v) => v,
                     // Reported, and read as null so the rest of the file is checked.
                     Err(message) => {
@@ -285,18 +312,16 @@ impl<'l> Builder<'l> {
                         Value::Null
                     }
                 };
-                if style == ScalarStyle::Plain && tag.is_none() {
-                    if let Some(message) = yaml11_surprise(&text) {
-                        self.errors.push(YamlError {
-                            line,
-                            message,
-                            warning: true,
-                        });
-                    }
+                if let Some(message) = surprise {
+                    self.errors.push(YamlError {
+                        line,
+                        message,
+                        warning: true,
+                    });
                 }
-                self.add_nodes(1, text.len(), line)?;
+                self.add_nodes(1, len, line)?;
                 if anchor > 0 {
-                    self.anchors.insert(anchor, (value.clone(), 1, text.len()));
+                    self.anchors.insert(anchor, (value.clone(), 1, len));
                 }
                 self.push_value(value, line);
             }
@@ -310,7 +335,7 @@ impl<'l> Builder<'l> {
                     })?;
                 if self.expecting_key() {
                     return match value {
-                        Value::String(s) => self.on_key(&s, ScalarStyle::SingleQuoted, line),
+                        Value::String(s) => self.on_key(s.into(), ScalarStyle::SingleQuoted, line),
                         _ => Err(YamlError {
                             line,
                             message: "an alias used as a mapping key must name a string".into(),
@@ -393,7 +418,7 @@ impl<'l> Builder<'l> {
             self.doc_line = line;
         }
         let pointer = self.child_pointer();
-        self.lines.insert(&pointer, line);
+        self.lines.insert(pointer, line);
         self.stack.push(if is_map {
             Frame::Map {
                 map: Map::new(),
@@ -416,16 +441,21 @@ impl<'l> Builder<'l> {
         matches!(self.stack.last(), Some(Frame::Map { key: None, .. }))
     }
 
-    fn on_key(&mut self, text: &str, style: ScalarStyle, line: usize) -> Result<(), YamlError> {
+    fn on_key(
+        &mut self,
+        text: Cow<'_, str>,
+        style: ScalarStyle,
+        line: usize,
+    ) -> Result<(), YamlError> {
         let merge = text == "<<" && style == ScalarStyle::Plain;
         // A plain key resolves like any plain scalar (`~` and `null` are the
         // same key, so are `1` and `0x1`); JSON keys are its text form.
         let resolved = if style == ScalarStyle::Plain && !merge {
-            key_text(text)
+            key_text(&text)
         } else {
             None
         };
-        let text = resolved.as_deref().unwrap_or(text);
+        let text = resolved.unwrap_or_else(|| text.into_owned());
         self.add_nodes(0, text.len(), line)?;
         if let Some(Frame::Map {
             map,
@@ -435,22 +465,15 @@ impl<'l> Builder<'l> {
             ..
         }) = self.stack.last_mut()
         {
-            if !merge && map.contains_key(text) && !merged.contains(text) {
-                let first = self
-                    .lines
-                    .lines
-                    .get(&pointer_hash(&format!(
-                        "{pointer}/{}",
-                        escape_pointer(text)
-                    )))
-                    .map_or(line, |l| *l as usize);
+            if !merge && map.contains_key(&text) && !merged.contains(&text) {
+                let first = self.lines.get(child_hash(*pointer, &text)).unwrap_or(line);
                 self.errors.push(YamlError {
                     line,
                     message: format!("duplicate key \"{text}\" (first defined on line {first})"),
                     warning: false,
                 });
             }
-            *key = Some((text.to_string(), line, merge));
+            *key = Some((text, line, merge));
         }
         Ok(())
     }
@@ -480,14 +503,15 @@ impl<'l> Builder<'l> {
         })
     }
 
-    /// The pointer of the node about to be added to the top frame.
-    fn child_pointer(&self) -> String {
+    /// The hash of the pointer of the node about to be added to the top
+    /// frame.
+    fn child_pointer(&self) -> u64 {
         match self.stack.last() {
-            None => String::new(),
-            Some(Frame::Seq { items, pointer, .. }) => format!("{pointer}/{}", items.len()),
+            None => ROOT,
+            Some(Frame::Seq { items, pointer, .. }) => item_hash(*pointer, items.len()),
             Some(Frame::Map { key, pointer, .. }) => match key {
-                Some((k, _, false)) => format!("{pointer}/{}", escape_pointer(k)),
-                _ => pointer.clone(),
+                Some((k, _, false)) => child_hash(*pointer, k),
+                _ => *pointer,
             },
         }
     }
@@ -502,7 +526,7 @@ impl<'l> Builder<'l> {
                 self.root = Some(value);
             }
             Some(Frame::Seq { items, .. }) => {
-                self.lines.insert(&pointer, line);
+                self.lines.insert(pointer, line);
                 items.push(value);
             }
             Some(Frame::Map {
@@ -515,8 +539,10 @@ impl<'l> Builder<'l> {
                     merge_into(map, merged, value);
                 } else {
                     // A key's own line beats the value's (`spec:` then a block).
-                    self.lines.overwrite(&pointer, key_line);
-                    merged.remove(&k);
+                    self.lines.overwrite(pointer, key_line);
+                    if !merged.is_empty() {
+                        merged.remove(&k);
+                    }
                     map.insert(k, value);
                 }
             }

@@ -23,7 +23,7 @@ use serde_json::Value;
 
 use crate::finding::{Finding, Severity};
 use crate::kinds::{self, KindInfo, Scope};
-use crate::manifest::Manifest;
+use crate::manifest::{self, Manifest};
 use schema::{compile, describe, suggest};
 
 pub use cluster::Cluster;
@@ -564,7 +564,7 @@ impl Validator {
                 let server_written: Vec<&str> = SERVER_WRITTEN_NULLS
                     .iter()
                     .copied()
-                    .filter(|p| m.value.pointer(p).is_some_and(Value::is_null))
+                    .filter(|p| manifest::get_pointer(&m.value, p).is_some_and(Value::is_null))
                     .collect();
                 for p in &server_written {
                     out.push(m.finding(

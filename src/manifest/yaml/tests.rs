@@ -34,6 +34,31 @@ fn lines_point_at_keys_and_items() {
     assert_eq!(d.line, 1);
 }
 
+/// Keys holding `/` and `~` are found by their escaped pointers, keys that
+/// resolve (`~`, `0x1`) by their JSON text, and the root by `""`.
+#[test]
+fn lines_are_found_by_escaped_and_resolved_keys() {
+    let d = one(
+        "metadata:\n  annotations:\n    example.com/a~b: x\n    plain: w\nspec:\n  ~: 1\n  0x1:\n    - z\n",
+    );
+    let lines = &d.lines;
+    assert_eq!(lines.line_of(""), Some(1));
+    assert_eq!(
+        lines.line_of("/metadata/annotations/example.com~1a~0b"),
+        Some(3)
+    );
+    assert_eq!(lines.line_of("/metadata/annotations/plain"), Some(4));
+    // Unescaped, `/` splits the key: its nearest ancestor answers.
+    assert_eq!(
+        lines.line_of("/metadata/annotations/example.com/a~b"),
+        Some(2)
+    );
+    assert_eq!(lines.line_of("/spec/null"), Some(6));
+    assert_eq!(lines.line_of("/spec/1/0"), Some(8));
+    assert_eq!(lines.line_of("/spec/1/1"), Some(7));
+    assert_eq!(lines.line_of("no/leading/slash"), None);
+}
+
 #[test]
 fn duplicate_keys_name_both_lines() {
     let (_, errors) = parse_stream("a: 1\nb: 2\na: 3\n", &Limits::default());
