@@ -219,6 +219,17 @@ pub fn pointer_token(token: &str) -> String {
     token.replace('~', "~0").replace('/', "~1")
 }
 
+/// The key or index one reference token of a JSON pointer stands for
+/// (RFC 6901: `~1` is `/`, `~0` is `~`); borrowed when it has no escape,
+/// as most have.
+pub fn token_text(token: &str) -> std::borrow::Cow<'_, str> {
+    if token.contains('~') {
+        token.replace("~1", "/").replace("~0", "~").into()
+    } else {
+        token.into()
+    }
+}
+
 macro_rules! kind_info {
     ($t:ty) => {
         KindInfo {

@@ -137,11 +137,7 @@ pub fn get_pointer<'v>(value: &'v Value, pointer: &str) -> Option<&'v Value> {
         .strip_prefix('/')?
         .split('/')
         .try_fold(value, |v, segment| {
-            let segment: std::borrow::Cow<'_, str> = if segment.contains('~') {
-                segment.replace("~1", "/").replace("~0", "~").into()
-            } else {
-                segment.into()
-            };
+            let segment = kinds::token_text(segment);
             match v {
                 Value::Object(map) => map.get(segment.as_ref()),
                 // As RFC 6901 reads an index: no sign, no leading zero.
@@ -161,11 +157,7 @@ fn is_signed_or_padded(index: &str) -> bool {
 pub fn field_path(pointer: &str) -> String {
     let mut out = String::new();
     for raw in pointer.split('/').skip(1) {
-        let seg: std::borrow::Cow<'_, str> = if raw.contains('~') {
-            raw.replace("~1", "/").replace("~0", "~").into()
-        } else {
-            raw.into()
-        };
+        let seg = kinds::token_text(raw);
         if !seg.is_empty() && seg.bytes().all(|b| b.is_ascii_digit()) {
             out.push('[');
             out.push_str(&seg);

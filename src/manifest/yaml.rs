@@ -66,11 +66,7 @@ impl LineIndex {
         if !pointer.is_empty() {
             let mut hash = ROOT;
             for segment in pointer.strip_prefix('/')?.split('/') {
-                hash = if segment.contains('~') {
-                    child_hash(hash, &segment.replace("~1", "/").replace("~0", "~"))
-                } else {
-                    child_hash(hash, segment)
-                };
+                hash = child_hash(hash, &crate::kinds::token_text(segment));
                 hashes.push(hash);
             }
         }

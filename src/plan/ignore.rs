@@ -126,7 +126,7 @@ pub fn fill_from_live(desired: &mut Value, live: &Value, pointers: &[String]) {
         let Some((parent, last)) = pointer.rsplit_once('/') else {
             continue;
         };
-        let key = last.replace("~1", "/").replace("~0", "~");
+        let key = crate::kinds::token_text(last).into_owned();
         let have = live.pointer(pointer).cloned();
         match (desired.pointer_mut(parent), have) {
             (Some(Value::Object(map)), Some(v)) => {
@@ -162,7 +162,7 @@ fn set(value: &mut Value, pointer: &str, v: Value) {
     let parts: Vec<String> = pointer
         .split('/')
         .skip(1)
-        .map(|p| p.replace("~1", "/").replace("~0", "~"))
+        .map(|p| crate::kinds::token_text(p).into_owned())
         .collect();
     for (i, part) in parts.iter().enumerate() {
         let Some(map) = at.as_object_mut() else {

@@ -753,9 +753,9 @@ fn prune(value: &Value, pointers: &[String]) -> Value {
     let mut out = value.clone();
     for p in pointers {
         if let Some((parent, key)) = p.rsplit_once('/') {
-            let key = key.replace("~1", "/").replace("~0", "~");
+            let key = kinds::token_text(key);
             if let Some(Value::Object(map)) = out.pointer_mut(parent) {
-                map.remove(&key);
+                map.remove(key.as_ref());
             }
         }
     }

@@ -273,10 +273,10 @@ pub fn describe(
 /// declares there, if one is close (`protocl` → `protocol`).
 pub fn suggest(schema: &Value, pointer: &str) -> Option<String> {
     let (parent, key) = pointer.rsplit_once('/')?;
-    let key = key.replace("~1", "/").replace("~0", "~");
+    let key = crate::kinds::token_text(key);
     let mut node = resolve(schema, schema);
     for token in parent.split('/').skip(1) {
-        let token = token.replace("~1", "/").replace("~0", "~");
+        let token = crate::kinds::token_text(token);
         node = step(schema, node, &token)?;
     }
     let names = property_names(schema, node);
